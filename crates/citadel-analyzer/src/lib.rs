@@ -1,0 +1,239 @@
+//! Static analysis and preparation of tenant scripts.
+//!
+//! A script is the body of an async function that receives `input` and `api`.
+//! [`prepare`] parses it once with oxc, runs the lint rules over the tree, and —
+//! when it parses — produces the JavaScript the sandbox compiles: the body
+//! wrapped in its function, with TypeScript types stripped. Positions in that
+//! JavaScript map back to the user's own line and column through
+//! [`PositionMap`].
+//!
+//! This crate knows nothing of QuickJS, tenants, HTTP or storage.
+
+mod policy;
+mod positions;
+mod rules;
+mod secrets;
+
+use std::path::Path;
+
+use oxc::allocator::Allocator;
+use oxc::ast::ast::{Expression, Statement};
+use oxc::codegen::{Codegen, CodegenOptions};
+use oxc::parser::{ParseOptions, Parser};
+use oxc::semantic::SemanticBuilder;
+use oxc::span::SourceType;
+use oxc::transformer::{TransformOptions, Transformer};
+use serde::{Deserialize, Serialize};
+
+pub use policy::{Policy, PolicyError};
+pub use positions::PositionMap;
+use positions::LineIndex;
+
+/// What the wrapped program starts with. It stays on the user's first line so
+/// every other line keeps its number.
+pub const WRAP_PREFIX: &str = "(async function (input, api) {";
+/// What the wrapped program ends with. The newline ends a trailing `//` comment.
+pub const WRAP_SUFFIX: &str = "\n})";
+
+/// The largest source accepted, in bytes. Bigger sources are rejected before
+/// parsing so a hostile upload cannot make the parser the bottleneck.
+pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
+
+/// The language a script is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Js,
+    Ts,
+}
+
+impl Language {
+    /// Picks the language from a file name: `.ts`/`.mts`/`.cts` is TypeScript.
+    pub fn from_path(path: &Path) -> Language {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("ts" | "mts" | "cts") => Language::Ts,
+            _ => Language::Js,
+        }
+    }
+}
+
+/// How serious a diagnostic is. Only errors block a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// One finding, located in the user's source (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// The rule that fired, e.g. `no-eval`; `syntax` for parse errors.
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// The rule id of parse errors. Policies cannot allow or downgrade it.
+pub const SYNTAX_RULE: &str = "syntax";
+
+/// A script ready for the sandbox: the diagnostics of every rule and, when the
+/// source parses, the JavaScript to compile.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub diagnostics: Vec<Diagnostic>,
+    /// `None` when the source has syntax errors.
+    pub program: Option<Program>,
+}
+
+/// Executable JavaScript: one parenthesised async function expression.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub js: String,
+    pub positions: PositionMap,
+}
+
+impl Prepared {
+    /// True when the source failed to parse.
+    pub fn has_syntax_errors(&self) -> bool {
+        self.program.is_none()
+    }
+}
+
+/// Parses, analyses and (for TypeScript) strips types from a script body.
+///
+/// Never panics on any input; oversize sources and parse failures come back
+/// as `syntax` diagnostics.
+pub fn prepare(source: &str, language: Language) -> Prepared {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Prepared {
+            diagnostics: vec![Diagnostic {
+                rule: SYNTAX_RULE.into(),
+                severity: Severity::Error,
+                message: format!(
+                    "source is {} bytes, more than the limit of {MAX_SOURCE_BYTES}",
+                    source.len()
+                ),
+                line: 1,
+                column: 1,
+            }],
+            program: None,
+        };
+    }
+    let mut wrapped = String::with_capacity(WRAP_PREFIX.len() + source.len() + WRAP_SUFFIX.len());
+    wrapped.push_str(WRAP_PREFIX);
+    wrapped.push_str(source);
+    wrapped.push_str(WRAP_SUFFIX);
+    let lines = LineIndex::new(&wrapped, WRAP_PREFIX.len() as u32);
+
+    let allocator = Allocator::default();
+    // Sloppy script mode so that `with` parses and is reported by its rule;
+    // the sandbox compiles the result in strict mode.
+    let source_type = match language {
+        Language::Js => SourceType::script(),
+        Language::Ts => SourceType::ts().with_script(true),
+    };
+    let parsed = Parser::new(&allocator, &wrapped, source_type)
+        .with_options(ParseOptions::default())
+        .parse();
+
+    let mut diagnostics = Vec::new();
+    if parsed.panicked || !parsed.diagnostics.is_empty() {
+        for d in parsed.diagnostics.iter() {
+            let offset = d.labels.first().map_or(0, |l| l.offset());
+            let (line, column) = lines.user_position(offset);
+            diagnostics.push(Diagnostic {
+                rule: SYNTAX_RULE.into(),
+                severity: Severity::Error,
+                message: d.message.to_string(),
+                line,
+                column,
+            });
+        }
+        if diagnostics.is_empty() {
+            diagnostics.push(syntax_at(&lines, 0, "the source could not be parsed"));
+        }
+        return Prepared { diagnostics, program: None };
+    }
+    let mut program = parsed.program;
+
+    // The body must stay inside its function: `}); other(); (function(){` is
+    // valid JavaScript but escapes the wrapper.
+    if let Some(offset) = wrapper_breach(&program.body, wrapped.len() as u32) {
+        diagnostics.push(syntax_at(&lines, offset, "unbalanced `}`: the script body closes its function"));
+        return Prepared { diagnostics, program: None };
+    }
+
+    rules::check(&program, &lines, &mut diagnostics);
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+
+    let program = match language {
+        Language::Js => Program { js: wrapped.clone(), positions: PositionMap::identity() },
+        Language::Ts => {
+            let semantic = SemanticBuilder::new().build(&program);
+            let scoping = semantic.semantic.into_scoping();
+            let options = TransformOptions::default();
+            let ret = Transformer::new(&allocator, Path::new("script.ts"), &options)
+                .build_with_scoping(scoping, &mut program);
+            if let Some(d) = ret.diagnostics.iter().find(|d| d.severity == oxc::diagnostics::Severity::Error) {
+                let offset = d.labels.first().map_or(0, |l| l.offset());
+                diagnostics.push(syntax_at(&lines, offset, &d.message));
+                return Prepared { diagnostics, program: None };
+            }
+            let out = Codegen::new()
+                .with_options(CodegenOptions {
+                    source_map_path: Some("script.ts".into()),
+                    ..CodegenOptions::default()
+                })
+                .build(&program);
+            let positions = match out.map {
+                Some(map) => PositionMap::from_tokens(
+                    map.get_tokens().map(|t| {
+                        (t.get_dst_line(), t.get_dst_col(), t.get_src_line(), t.get_src_col())
+                    }),
+                ),
+                None => PositionMap::identity(),
+            };
+            // Codegen ends statements with `;` and a newline; the sandbox wants
+            // the bare expression so the script evaluates to the function.
+            let js = out.code.trim_end().trim_end_matches(';').to_owned();
+            Program { js, positions }
+        }
+    };
+    Prepared { diagnostics, program: Some(program) }
+}
+
+fn syntax_at(lines: &LineIndex, offset: u32, message: &str) -> Diagnostic {
+    let (line, column) = lines.user_position(offset);
+    Diagnostic {
+        rule: SYNTAX_RULE.into(),
+        severity: Severity::Error,
+        message: message.to_owned(),
+        line,
+        column,
+    }
+}
+
+/// Returns where the wrapper was broken, if it was: the program must be one
+/// expression statement, a parenthesised function spanning the whole text.
+fn wrapper_breach(body: &[Statement<'_>], total_len: u32) -> Option<u32> {
+    let [Statement::ExpressionStatement(stmt)] = body else {
+        // The first statement ends where the body escaped its function.
+        return Some(body.first().map_or(0, |s| oxc::span::GetSpan::span(s).end.saturating_sub(1)));
+    };
+    match &stmt.expression {
+        Expression::ParenthesizedExpression(p)
+            if matches!(p.expression, Expression::FunctionExpression(_))
+                && stmt.span.end == total_len =>
+        {
+            None
+        }
+        _ => Some(stmt.span.end.saturating_sub(1)),
+    }
+}
+
+#[cfg(test)]
+mod tests;
