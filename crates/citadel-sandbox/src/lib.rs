@@ -1,0 +1,166 @@
+//! Runs one script version in a fresh QuickJS runtime and context with hard
+//! limits, and returns a typed [`RunOutcome`].
+//!
+//! The sandbox knows nothing of tenants, HTTP or SQL. Host capabilities reach
+//! a script only through the [`Host`] trait the embedder implements, and only
+//! those the run is [granted](Grants) appear in the script's `api`.
+//!
+//! Scripts are prepared (analysed, TypeScript stripped) and compiled to QuickJS
+//! bytecode once per content hash and kept in a bounded LRU [`Sandbox`] cache.
+//! Bytecode is only ever produced here, never accepted from outside.
+
+mod alloc;
+mod cache;
+mod compile;
+mod host;
+mod isolate;
+mod outcome;
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use citadel_analyzer::{Diagnostic, Language, Policy, Severity};
+pub use host::{Capability, Grants, Host, HostCall, HostError, HostFuture, NoHost};
+pub use outcome::{ErrorKind, LogLevel, LogLine, RunError, RunOutcome, RunStatus};
+
+use cache::CompileCache;
+pub use cache::Script;
+
+/// Per-run limits. Every run gets all of them; there is no "unlimited".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time from start to finish, including time spent awaiting
+    /// host calls.
+    pub timeout: Duration,
+    /// Time on the CPU spent executing the script's JavaScript.
+    pub cpu: Duration,
+    /// Bytes the isolate's heap may hold.
+    pub memory_bytes: usize,
+    /// Native stack the interpreter may use.
+    pub stack_bytes: usize,
+    /// Bytes of log text kept; later lines are dropped and the outcome says so.
+    pub log_bytes: usize,
+    /// Bytes of the JSON result.
+    pub result_bytes: usize,
+    /// Host calls awaiting at once.
+    pub pending_host_calls: usize,
+    /// Bytes of JSON arguments of one host call.
+    pub host_call_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(5),
+            cpu: Duration::from_secs(5),
+            memory_bytes: 64 << 20,
+            stack_bytes: 512 << 10,
+            log_bytes: 64 << 10,
+            result_bytes: 1 << 20,
+            pending_host_calls: 256,
+            host_call_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Lets another thread or task stop a run: the isolate is interrupted at its
+/// next poll and any awaited host call is abandoned.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<CancelInner>);
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    cancelled: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::Relaxed)
+    }
+
+    async fn cancelled(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Configuration of a [`Sandbox`].
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxConfig {
+    /// Prepared and compiled scripts kept, by content hash.
+    pub cache_entries: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig { cache_entries: 1024 }
+    }
+}
+
+/// Everything one run needs besides the script.
+pub struct RunRequest<'a> {
+    /// The script's `input`, as JSON text.
+    pub input_json: &'a str,
+    pub limits: Limits,
+    pub grants: Grants,
+    pub host: Rc<dyn Host>,
+    pub cancel: Option<CancelToken>,
+}
+
+/// The entry point: a compile cache plus the machinery to run scripts.
+///
+/// A `Sandbox` is shared by all runs of a process; each run still gets its own
+/// fresh runtime and context.
+pub struct Sandbox {
+    cache: CompileCache,
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Self {
+        Sandbox { cache: CompileCache::new(config.cache_entries) }
+    }
+
+    /// Prepares and compiles a script, or returns the cached result for the
+    /// same source and language. Never fails: problems are in
+    /// [`Script::diagnostics`] and a script that cannot run has no bytecode.
+    pub fn load(&self, source: &str, language: Language) -> Arc<Script> {
+        self.cache.get_or_compile(source, language)
+    }
+
+    /// Number of scripts compiled (cache misses) since start.
+    pub fn compilations(&self) -> u64 {
+        self.cache.compilations()
+    }
+
+    /// Runs a loaded script in a fresh isolate.
+    ///
+    /// The future is not `Send`: an isolate lives on one thread. Drive it with
+    /// a current-thread runtime or a `LocalSet`. A script whose diagnostics
+    /// contain a syntax error yields a `rejected` outcome.
+    pub async fn run(&self, script: &Script, request: RunRequest<'_>) -> RunOutcome {
+        isolate::run(script, request).await
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox::new(SandboxConfig::default())
+    }
+}

@@ -1,0 +1,121 @@
+//! Source → prepared JavaScript → bytecode, once per content hash.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use citadel_analyzer::{Diagnostic, Language, PositionMap, SYNTAX_RULE, Severity};
+use lru::LruCache;
+use sha2::{Digest, Sha256};
+
+use crate::compile;
+
+/// A prepared script: its analysis and, when it compiles, its bytecode.
+/// Immutable and shared; runs borrow it.
+#[derive(Debug)]
+pub struct Script {
+    /// SHA-256 of the language tag and the source.
+    pub hash: [u8; 32],
+    pub language: Language,
+    /// Every rule's findings plus syntax errors, in source order.
+    pub diagnostics: Vec<Diagnostic>,
+    pub(crate) compiled: Option<Compiled>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub(crate) bytecode: Box<[u8]>,
+    pub(crate) positions: PositionMap,
+}
+
+impl Script {
+    /// True when the script compiled and can run (policy aside).
+    pub fn is_runnable(&self) -> bool {
+        self.compiled.is_some()
+    }
+
+    pub fn hash_hex(&self) -> String {
+        self.hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Prepares and compiles without any cache.
+    pub fn compile(source: &str, language: Language) -> Script {
+        let hash = content_hash(source, language);
+        let prepared = citadel_analyzer::prepare(source, language);
+        let mut diagnostics = prepared.diagnostics;
+        let compiled = prepared.program.and_then(|program| {
+            match compile::compile(&program.js, c"script") {
+                Ok(bytecode) => Some(Compiled { bytecode: bytecode.into(), positions: program.positions }),
+                Err(e) => {
+                    // The analyzer parses sloppy code; QuickJS compiles in strict
+                    // mode and may refuse what oxc accepted.
+                    let (line, column) = program.positions.map(e.line, e.column);
+                    diagnostics.push(Diagnostic {
+                        rule: SYNTAX_RULE.into(),
+                        severity: Severity::Error,
+                        message: e.message,
+                        line,
+                        column,
+                    });
+                    None
+                }
+            }
+        });
+        Script { hash, language, diagnostics, compiled }
+    }
+}
+
+fn content_hash(source: &str, language: Language) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(match language {
+        Language::Js => b"js\0",
+        Language::Ts => b"ts\0",
+    });
+    h.update(source.as_bytes());
+    h.finalize().into()
+}
+
+/// The bytecode of the prelude, compiled on first use.
+pub(crate) fn prelude() -> &'static [u8] {
+    static PRELUDE: OnceLock<Vec<u8>> = OnceLock::new();
+    PRELUDE.get_or_init(|| {
+        compile::compile(include_str!("prelude.js"), c"prelude")
+            .unwrap_or_else(|e| panic!("the prelude must compile: {e:?}"))
+    })
+}
+
+/// A bounded LRU of scripts by content hash.
+pub(crate) struct CompileCache {
+    entries: Mutex<LruCache<[u8; 32], Arc<Script>>>,
+    compilations: AtomicU64,
+}
+
+impl CompileCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        CompileCache { entries: Mutex::new(LruCache::new(capacity)), compilations: AtomicU64::new(0) }
+    }
+
+    pub(crate) fn compilations(&self) -> u64 {
+        self.compilations.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn get_or_compile(&self, source: &str, language: Language) -> Arc<Script> {
+        let hash = content_hash(source, language);
+        if let Some(hit) = self.lock().get(&hash) {
+            return Arc::clone(hit);
+        }
+        // Compile outside the lock; two racing misses both compile, which is
+        // harmless and keeps the lock short.
+        let script = Arc::new(Script::compile(source, language));
+        self.compilations.fetch_add(1, Ordering::Relaxed);
+        self.lock().put(hash, Arc::clone(&script));
+        script
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<[u8; 32], Arc<Script>>> {
+        // A panic while holding the lock cannot leave the LRU half-updated in
+        // a way that matters: entries are immutable `Arc`s.
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

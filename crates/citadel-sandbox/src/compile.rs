@@ -1,0 +1,103 @@
+//! JavaScript to QuickJS bytecode, in a throwaway runtime that has `eval`
+//! (the parser) — the runtimes that execute scripts never do.
+
+use std::ffi::CStr;
+
+use rquickjs::context::intrinsic;
+use rquickjs::{Context, Ctx, Runtime, Value, qjs};
+
+/// Where a compile error is, in the generated JavaScript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CompileError {
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// The memory a compilation may use. Sources are capped at 1 MiB before this.
+const COMPILE_MEMORY: usize = 256 << 20;
+
+/// Compiles a script (global code, strict mode) to bytecode.
+pub(crate) fn compile(js: &str, filename: &CStr) -> Result<Vec<u8>, CompileError> {
+    let internal = |message: String| CompileError { message, line: 1, column: 1 };
+    let rt = Runtime::new().map_err(|e| internal(e.to_string()))?;
+    rt.set_memory_limit(COMPILE_MEMORY);
+    rt.set_max_stack_size(1 << 20);
+    let ctx = Context::custom::<(intrinsic::Eval, intrinsic::RegExpCompiler)>(&rt)
+        .map_err(|e| internal(e.to_string()))?;
+    ctx.with(|ctx| {
+        let mut source = Vec::with_capacity(js.len() + 1);
+        source.extend_from_slice(js.as_bytes());
+        source.push(0);
+        let flags = qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_STRICT | qjs::JS_EVAL_FLAG_COMPILE_ONLY;
+        // SAFETY: `source` is NUL-terminated and outlives the call; the
+        // returned value is owned and handed to `Value`, which frees it.
+        let function = unsafe {
+            let raw = qjs::JS_Eval(ctx.as_raw().as_ptr(), source.as_ptr().cast(), js.len() as _, filename.as_ptr(), flags as i32);
+            Value::from_raw(ctx.clone(), raw)
+        };
+        if function.is_exception() {
+            return Err(exception_position(&ctx));
+        }
+        let mut len = 0;
+        // SAFETY: `function` is a live compiled function of this context; the
+        // buffer returned is freed with `js_free` after copying.
+        unsafe {
+            let buf = qjs::JS_WriteObject(ctx.as_raw().as_ptr(), &mut len, function.as_raw(), qjs::JS_WRITE_OBJ_BYTECODE as i32);
+            if buf.is_null() {
+                return Err(internal("could not serialise bytecode".into()));
+            }
+            let bytes = std::slice::from_raw_parts(buf, len as usize).to_vec();
+            qjs::js_free(ctx.as_raw().as_ptr(), buf.cast());
+            Ok(bytes)
+        }
+    })
+}
+
+/// Reads the pending exception of a failed compilation: its message and the
+/// position QuickJS reports in its stack (`at file:line:column`).
+fn exception_position(ctx: &Ctx<'_>) -> CompileError {
+    let exception = ctx.catch();
+    let (mut message, mut stack) = (String::from("syntax error"), String::new());
+    if let Some(obj) = exception.as_object() {
+        if let Ok(m) = obj.get::<_, String>("message") {
+            message = m;
+        }
+        if let Ok(s) = obj.get::<_, String>("stack") {
+            stack = s;
+        }
+    }
+    let (line, column) = stack.lines().find_map(parse_frame_position).unwrap_or((1, 1));
+    CompileError { message, line, column }
+}
+
+/// `    at name (file:12:5)` or `    at file:12:5` → (12, 5).
+pub(crate) fn parse_frame_position(frame: &str) -> Option<(u32, u32)> {
+    let loc = frame.trim().trim_end_matches(')');
+    let mut parts = loc.rsplitn(3, ':');
+    let column = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    Some((line, column))
+}
+
+/// Loads bytecode made by [`compile`] and evaluates it, returning the value
+/// of the script (for a wrapped script: its function).
+///
+/// # Safety
+/// `bytecode` must come from [`compile`] in this process: QuickJS does not
+/// validate bytecode.
+pub(crate) unsafe fn load<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Result<Value<'js>> {
+    // SAFETY: the caller guarantees the bytecode is ours; the values are owned
+    // and passed on to `Value`.
+    unsafe {
+        let raw = qjs::JS_ReadObject(ctx.as_raw().as_ptr(), bytecode.as_ptr(), bytecode.len() as _, qjs::JS_READ_OBJ_BYTECODE as i32);
+        if qjs::JS_IsException(raw) {
+            return Err(rquickjs::Error::Exception);
+        }
+        let value = qjs::JS_EvalFunction(ctx.as_raw().as_ptr(), raw);
+        if qjs::JS_IsException(value) {
+            return Err(rquickjs::Error::Exception);
+        }
+        Ok(Value::from_raw(ctx.clone(), value))
+    }
+}

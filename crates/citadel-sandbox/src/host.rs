@@ -1,0 +1,169 @@
+//! The capability interface between a script and its embedder.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A host capability a run may be granted. Anything not granted is absent
+/// from the script's `api`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// `api.http.fetch`
+    Http,
+    /// `api.secrets.get`
+    Secrets,
+    /// `api.kv.get/set/delete`
+    Kv,
+    /// `api.db.query`
+    Db,
+    /// `api.events.emit`
+    Events,
+    /// `api.sleep`, served by the sandbox itself.
+    Sleep,
+    /// `api.echo`: returns its argument through the host; for tests.
+    Echo,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 7] = [
+        Capability::Http,
+        Capability::Secrets,
+        Capability::Kv,
+        Capability::Db,
+        Capability::Events,
+        Capability::Sleep,
+        Capability::Echo,
+    ];
+
+    /// The property name under `api`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Http => "http",
+            Capability::Secrets => "secrets",
+            Capability::Kv => "kv",
+            Capability::Db => "db",
+            Capability::Events => "events",
+            Capability::Sleep => "sleep",
+            Capability::Echo => "echo",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// The set of capabilities a run is granted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Grants(u8);
+
+impl Grants {
+    pub const NONE: Grants = Grants(0);
+
+    pub fn with(mut self, capability: Capability) -> Self {
+        self.0 |= capability.bit();
+        self
+    }
+
+    pub fn allows(self, capability: Capability) -> bool {
+        self.0 & capability.bit() != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL.into_iter().filter(move |c| self.allows(*c))
+    }
+}
+
+impl FromIterator<Capability> for Grants {
+    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
+        iter.into_iter().fold(Grants::NONE, Grants::with)
+    }
+}
+
+/// One call from a script to its host, with its JSON arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum HostCall {
+    HttpFetch { url: String, options: Value },
+    SecretGet { name: String },
+    KvGet { key: String },
+    KvSet { key: String, value: Value },
+    KvDelete { key: String },
+    DbQuery { sql: String, params: Value, options: Value },
+    EventEmit { event_type: String, data: Value },
+    Echo { value: Value },
+}
+
+impl HostCall {
+    /// The capability this call needs.
+    pub fn capability(&self) -> Capability {
+        match self {
+            HostCall::HttpFetch { .. } => Capability::Http,
+            HostCall::SecretGet { .. } => Capability::Secrets,
+            HostCall::KvGet { .. } | HostCall::KvSet { .. } | HostCall::KvDelete { .. } => Capability::Kv,
+            HostCall::DbQuery { .. } => Capability::Db,
+            HostCall::EventEmit { .. } => Capability::Events,
+            HostCall::Echo { .. } => Capability::Echo,
+        }
+    }
+}
+
+/// A failed host call, surfaced to the script as a thrown `Error` whose
+/// `name` is `name` and whose `code` is `code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct HostError {
+    pub name: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl HostError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        HostError { name: "HostError".into(), code: code.into(), message: message.into() }
+    }
+
+    pub fn denied(capability: &str) -> Self {
+        HostError {
+            name: "CapabilityDenied".into(),
+            code: "capability_denied".into(),
+            message: format!("capability `{capability}` is not granted to this script"),
+        }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        HostError { name: "TypeError".into(), code: "invalid_argument".into(), message: message.into() }
+    }
+}
+
+/// The future a host call returns. Not `Send`: it runs beside its isolate.
+pub type HostFuture = Pin<Box<dyn Future<Output = Result<Value, HostError>>>>;
+
+/// Implemented by the embedder to serve capability calls. The sandbox only
+/// forwards calls the run was granted; the host still checks its own policy
+/// (allowlists, quotas) and may refuse with [`HostError`].
+pub trait Host {
+    fn call(&self, call: HostCall) -> HostFuture;
+}
+
+/// A host that serves only `echo` (returning its argument) and refuses
+/// everything else.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHost;
+
+impl Host for NoHost {
+    fn call(&self, call: HostCall) -> HostFuture {
+        Box::pin(async move {
+            match call {
+                HostCall::Echo { value } => Ok(value),
+                other => Err(HostError::new(
+                    "unavailable",
+                    format!("`{}` is not available in this host", other.capability().name()),
+                )),
+            }
+        })
+    }
+}

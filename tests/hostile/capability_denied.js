@@ -1,0 +1,3 @@
+// expect: failed capability_denied
+// message: capability `kv` is not granted to this script
+return await api.kv.get("k");

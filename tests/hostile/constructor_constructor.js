@@ -1,0 +1,3 @@
+// expect: failed script_error
+// message: eval is not supported
+return (function () {}).constructor.constructor("return globalThis")();

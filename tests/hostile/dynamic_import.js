@@ -1,0 +1,4 @@
+// No module loader exists.
+// expect: failed script_error
+const fs = await import("fs");
+return typeof fs;

@@ -1,0 +1,3 @@
+// expect: succeeded -
+// result: ["undefined","undefined"]
+return [typeof globalThis["ev" + "al"], typeof WebAssembly];

@@ -1,0 +1,3 @@
+// expect: timed_out cpu_limit
+// limits: cpu_ms=200 timeout_ms=3000
+while (true) {}

@@ -1,0 +1,3 @@
+// expect: failed stack_overflow
+const depth = 200000;
+return JSON.parse("[".repeat(depth) + "]".repeat(depth));

@@ -1,0 +1,4 @@
+// expect: failed invalid_result
+const a = {};
+a.self = a;
+return a;

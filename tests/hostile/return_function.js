@@ -1,0 +1,2 @@
+// expect: failed invalid_result
+return () => 1;

@@ -1,0 +1,3 @@
+// expect: succeeded -
+// result: null
+return undefined;

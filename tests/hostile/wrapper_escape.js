@@ -1,0 +1,2 @@
+// expect: failed rejected
+}); globalThis.escaped = true; (async function () {
