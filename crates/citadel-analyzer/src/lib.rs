@@ -26,8 +26,8 @@ use oxc::transformer::{TransformOptions, Transformer};
 use serde::{Deserialize, Serialize};
 
 pub use policy::{Policy, PolicyError};
-pub use positions::PositionMap;
 use positions::LineIndex;
+pub use positions::PositionMap;
 
 /// What the wrapped program starts with. It stays on the user's first line so
 /// every other line keeps its number.
@@ -156,32 +156,52 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
         if diagnostics.is_empty() {
             diagnostics.push(syntax_at(&lines, 0, "the source could not be parsed"));
         }
-        return Prepared { diagnostics, program: None };
+        return Prepared {
+            diagnostics,
+            program: None,
+        };
     }
     let mut program = parsed.program;
 
     // The body must stay inside its function: `}); other(); (function(){` is
     // valid JavaScript but escapes the wrapper.
     if let Some(offset) = wrapper_breach(&program.body, wrapped.len() as u32) {
-        diagnostics.push(syntax_at(&lines, offset, "unbalanced `}`: the script body closes its function"));
-        return Prepared { diagnostics, program: None };
+        diagnostics.push(syntax_at(
+            &lines,
+            offset,
+            "unbalanced `}`: the script body closes its function",
+        ));
+        return Prepared {
+            diagnostics,
+            program: None,
+        };
     }
 
     rules::check(&program, &lines, &mut diagnostics);
     diagnostics.sort_by_key(|d| (d.line, d.column));
 
     let program = match language {
-        Language::Js => Program { js: wrapped.clone(), positions: PositionMap::identity() },
+        Language::Js => Program {
+            js: wrapped.clone(),
+            positions: PositionMap::identity(),
+        },
         Language::Ts => {
             let semantic = SemanticBuilder::new().build(&program);
             let scoping = semantic.semantic.into_scoping();
             let options = TransformOptions::default();
             let ret = Transformer::new(&allocator, Path::new("script.ts"), &options)
                 .build_with_scoping(scoping, &mut program);
-            if let Some(d) = ret.diagnostics.iter().find(|d| d.severity == oxc::diagnostics::Severity::Error) {
+            if let Some(d) = ret
+                .diagnostics
+                .iter()
+                .find(|d| d.severity == oxc::diagnostics::Severity::Error)
+            {
                 let offset = d.labels.first().map_or(0, |l| l.offset());
                 diagnostics.push(syntax_at(&lines, offset, &d.message));
-                return Prepared { diagnostics, program: None };
+                return Prepared {
+                    diagnostics,
+                    program: None,
+                };
             }
             let out = Codegen::new()
                 .with_options(CodegenOptions {
@@ -190,11 +210,14 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
                 })
                 .build(&program);
             let positions = match out.map {
-                Some(map) => PositionMap::from_tokens(
-                    map.get_tokens().map(|t| {
-                        (t.get_dst_line(), t.get_dst_col(), t.get_src_line(), t.get_src_col())
-                    }),
-                ),
+                Some(map) => PositionMap::from_tokens(map.get_tokens().map(|t| {
+                    (
+                        t.get_dst_line(),
+                        t.get_dst_col(),
+                        t.get_src_line(),
+                        t.get_src_col(),
+                    )
+                })),
                 None => PositionMap::identity(),
             };
             // Codegen ends statements with `;` and a newline; the sandbox wants
@@ -203,7 +226,10 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
             Program { js, positions }
         }
     };
-    Prepared { diagnostics, program: Some(program) }
+    Prepared {
+        diagnostics,
+        program: Some(program),
+    }
 }
 
 fn syntax_at(lines: &LineIndex, offset: u32, message: &str) -> Diagnostic {
@@ -222,7 +248,10 @@ fn syntax_at(lines: &LineIndex, offset: u32, message: &str) -> Diagnostic {
 fn wrapper_breach(body: &[Statement<'_>], total_len: u32) -> Option<u32> {
     let [Statement::ExpressionStatement(stmt)] = body else {
         // The first statement ends where the body escaped its function.
-        return Some(body.first().map_or(0, |s| oxc::span::GetSpan::span(s).end.saturating_sub(1)));
+        return Some(
+            body.first()
+                .map_or(0, |s| oxc::span::GetSpan::span(s).end.saturating_sub(1)),
+        );
     };
     match &stmt.expression {
         Expression::ParenthesizedExpression(p)

@@ -32,7 +32,11 @@ pub enum PolicyError {
 impl Policy {
     /// Checks that every rule the policy names exists.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        let named = self.allow.iter().chain(&self.deny).chain(self.severity.keys());
+        let named = self
+            .allow
+            .iter()
+            .chain(&self.deny)
+            .chain(self.severity.keys());
         for rule in named {
             if rule == SYNTAX_RULE {
                 return Err(PolicyError::SyntaxRule);
@@ -68,6 +72,8 @@ impl Policy {
 
     /// True when any diagnostic is an error under this policy.
     pub fn blocks(&self, diagnostics: &[Diagnostic]) -> bool {
-        self.apply(diagnostics).iter().any(|d| d.severity == Severity::Error)
+        self.apply(diagnostics)
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 }

@@ -11,8 +11,17 @@ pub(crate) struct LineIndex<'s> {
 impl<'s> LineIndex<'s> {
     pub(crate) fn new(text: &'s str, prefix_len: u32) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i as u32 + 1));
-        LineIndex { text, starts, prefix_len }
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i as u32 + 1),
+        );
+        LineIndex {
+            text,
+            starts,
+            prefix_len,
+        }
     }
 
     /// The user's (line, column) of a byte offset in the wrapped text. Offsets
@@ -82,7 +91,11 @@ impl PositionMap {
             }
         };
         let prefix = super::WRAP_PREFIX.len() as u32;
-        let column = if src_line0 == 0 { src_col0.saturating_sub(prefix) } else { src_col0 };
+        let column = if src_line0 == 0 {
+            src_col0.saturating_sub(prefix)
+        } else {
+            src_col0
+        };
         (src_line0 + 1, column + 1)
     }
 }

@@ -28,11 +28,42 @@ pub const RULES: &[(&str, Severity)] = &[
 
 /// Built-ins whose prototypes a script must not change.
 const BUILTINS: &[&str] = &[
-    "Object", "Function", "Array", "String", "Number", "Boolean", "Symbol", "BigInt", "Promise",
-    "RegExp", "Date", "Error", "TypeError", "RangeError", "SyntaxError", "Map", "Set", "WeakMap",
-    "WeakSet", "JSON", "Math", "Reflect", "Proxy", "ArrayBuffer", "DataView", "Uint8Array",
-    "Int8Array", "Uint16Array", "Int16Array", "Uint32Array", "Int32Array", "Float32Array",
-    "Float64Array", "BigInt64Array", "BigUint64Array", "Iterator",
+    "Object",
+    "Function",
+    "Array",
+    "String",
+    "Number",
+    "Boolean",
+    "Symbol",
+    "BigInt",
+    "Promise",
+    "RegExp",
+    "Date",
+    "Error",
+    "TypeError",
+    "RangeError",
+    "SyntaxError",
+    "Map",
+    "Set",
+    "WeakMap",
+    "WeakSet",
+    "JSON",
+    "Math",
+    "Reflect",
+    "Proxy",
+    "ArrayBuffer",
+    "DataView",
+    "Uint8Array",
+    "Int8Array",
+    "Uint16Array",
+    "Int16Array",
+    "Uint32Array",
+    "Int32Array",
+    "Float32Array",
+    "Float64Array",
+    "BigInt64Array",
+    "BigUint64Array",
+    "Iterator",
 ];
 
 pub(crate) fn check(program: &Program<'_>, lines: &LineIndex<'_>, out: &mut Vec<Diagnostic>) {
@@ -47,9 +78,18 @@ struct Rules<'l, 's> {
 
 impl Rules<'_, '_> {
     fn report(&mut self, rule: &'static str, span: Span, message: impl Into<String>) {
-        let severity = RULES.iter().find(|(id, _)| *id == rule).map_or(Severity::Error, |r| r.1);
+        let severity = RULES
+            .iter()
+            .find(|(id, _)| *id == rule)
+            .map_or(Severity::Error, |r| r.1);
         let (line, column) = self.lines.user_position(span.start);
-        self.out.push(Diagnostic { rule: rule.into(), severity, message: message.into(), line, column });
+        self.out.push(Diagnostic {
+            rule: rule.into(),
+            severity,
+            message: message.into(),
+            line,
+            column,
+        });
     }
 
     fn check_string(&mut self, value: &str, span: Span) {
@@ -120,14 +160,22 @@ fn prototype_target(m: &MemberExpression<'_>) -> Option<String> {
 impl<'a> Visit<'a> for Rules<'_, '_> {
     fn visit_identifier_reference(&mut self, it: &IdentifierReference<'a>) {
         if it.name == "eval" {
-            self.report("no-eval", it.span, "`eval` runs arbitrary code and is not available in the sandbox");
+            self.report(
+                "no-eval",
+                it.span,
+                "`eval` runs arbitrary code and is not available in the sandbox",
+            );
         }
     }
 
     fn visit_static_member_expression(&mut self, it: &oxc::ast::ast::StaticMemberExpression<'a>) {
         // `globalThis.eval`, `x.constructor.constructor`
         if it.property.name == "eval" {
-            self.report("no-eval", it.span, "`eval` runs arbitrary code and is not available in the sandbox");
+            self.report(
+                "no-eval",
+                it.span,
+                "`eval` runs arbitrary code and is not available in the sandbox",
+            );
         }
         if it.property.name == "constructor"
             && let Some(inner) = it.object.without_parentheses().as_member_expression()
@@ -144,7 +192,11 @@ impl<'a> Visit<'a> for Rules<'_, '_> {
 
     fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
         if it.callee.is_specific_id("Function") {
-            self.report("no-new-function", it.span, "`Function(...)` compiles code from strings and is not available");
+            self.report(
+                "no-new-function",
+                it.span,
+                "`Function(...)` compiles code from strings and is not available",
+            );
         }
         let callee = it.callee.without_parentheses();
         let is_define = callee.is_specific_member_access("Object", "defineProperty")
@@ -167,18 +219,30 @@ impl<'a> Visit<'a> for Rules<'_, '_> {
 
     fn visit_new_expression(&mut self, it: &NewExpression<'a>) {
         if it.callee.is_specific_id("Function") {
-            self.report("no-new-function", it.span, "`new Function(...)` compiles code from strings and is not available");
+            self.report(
+                "no-new-function",
+                it.span,
+                "`new Function(...)` compiles code from strings and is not available",
+            );
         }
         walk::walk_new_expression(self, it);
     }
 
     fn visit_with_statement(&mut self, it: &WithStatement<'a>) {
-        self.report("no-with", it.span, "`with` is not allowed: scripts run in strict mode");
+        self.report(
+            "no-with",
+            it.span,
+            "`with` is not allowed: scripts run in strict mode",
+        );
         walk::walk_with_statement(self, it);
     }
 
     fn visit_import_expression(&mut self, it: &ImportExpression<'a>) {
-        self.report("no-dynamic-import", it.span, "dynamic `import()` is not available: scripts cannot load modules");
+        self.report(
+            "no-dynamic-import",
+            it.span,
+            "dynamic `import()` is not available: scripts cannot load modules",
+        );
         walk::walk_import_expression(self, it);
     }
 
@@ -186,7 +250,11 @@ impl<'a> Visit<'a> for Rules<'_, '_> {
         if let Some(m) = it.left.as_member_expression()
             && let Some(what) = prototype_target(m)
         {
-            self.report("no-prototype-mutation", it.span, format!("assignment to {what}; built-ins must not be modified"));
+            self.report(
+                "no-prototype-mutation",
+                it.span,
+                format!("assignment to {what}; built-ins must not be modified"),
+            );
         }
         walk::walk_assignment_expression(self, it);
     }
@@ -212,7 +280,11 @@ impl<'a> Visit<'a> for Rules<'_, '_> {
 
     fn visit_template_literal(&mut self, it: &TemplateLiteral<'a>) {
         for q in &it.quasis {
-            let text = q.value.cooked.as_ref().map_or(q.value.raw.as_str(), |c| c.as_str());
+            let text = q
+                .value
+                .cooked
+                .as_ref()
+                .map_or(q.value.raw.as_str(), |c| c.as_str());
             self.check_string(text, q.span);
         }
         walk::walk_template_literal(self, it);
@@ -230,7 +302,10 @@ struct LoopExit {
 
 impl LoopExit {
     fn search(body: &Statement<'_>) -> bool {
-        let mut v = LoopExit { nested: 0, found: false };
+        let mut v = LoopExit {
+            nested: 0,
+            found: false,
+        };
         v.visit_statement(body);
         v.found
     }
@@ -271,4 +346,3 @@ impl<'a> Visit<'a> for LoopExit {
         self.nested -= u32::from(nests);
     }
 }
-

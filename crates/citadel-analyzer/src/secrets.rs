@@ -61,10 +61,14 @@ fn entropy(s: &[u8]) -> f64 {
         counts[*b as usize] += 1;
     }
     let n = s.len() as f64;
-    counts.iter().filter(|c| **c > 0).map(|c| {
-        let p = f64::from(*c) / n;
-        -p * p.log2()
-    }).sum()
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = f64::from(*c) / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// True for a long token-like string whose characters look random: at least
@@ -75,7 +79,10 @@ pub(crate) fn is_high_entropy(s: &str) -> bool {
     if b.len() < 24 || b.len() > 512 {
         return false;
     }
-    if !b.iter().all(|c| c.is_ascii_alphanumeric() || b"+/=_-.".contains(c)) {
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || b"+/=_-.".contains(c))
+    {
         return false;
     }
     let classes = [

@@ -1,20 +1,30 @@
 use super::*;
 
 fn rules_of(src: &str) -> Vec<(String, u32, u32)> {
-    prepare(src, Language::Js).diagnostics.into_iter().map(|d| (d.rule, d.line, d.column)).collect()
+    prepare(src, Language::Js)
+        .diagnostics
+        .into_iter()
+        .map(|d| (d.rule, d.line, d.column))
+        .collect()
 }
 
 #[test]
 fn clean_script_has_no_diagnostics() {
     let p = prepare("const x = input.n * 2;\nreturn {x};", Language::Js);
     assert_eq!(p.diagnostics, vec![]);
-    assert_eq!(p.program.unwrap().js, format!("{WRAP_PREFIX}const x = input.n * 2;\nreturn {{x}};{WRAP_SUFFIX}"));
+    assert_eq!(
+        p.program.unwrap().js,
+        format!("{WRAP_PREFIX}const x = input.n * 2;\nreturn {{x}};{WRAP_SUFFIX}")
+    );
 }
 
 #[test]
 fn eval_is_located_on_first_and_later_lines() {
     assert_eq!(rules_of("eval('1')"), vec![("no-eval".into(), 1, 1)]);
-    assert_eq!(rules_of("let a = 1;\n  eval(a)"), vec![("no-eval".into(), 2, 3)]);
+    assert_eq!(
+        rules_of("let a = 1;\n  eval(a)"),
+        vec![("no-eval".into(), 2, 3)]
+    );
 }
 
 #[test]
@@ -29,35 +39,77 @@ fn syntax_error_is_located() {
 fn escaping_the_wrapper_is_a_syntax_error() {
     let p = prepare("}); globalThis.x = 1; (async function () {", Language::Js);
     assert!(p.has_syntax_errors());
-    assert_eq!(p.diagnostics[0].message, "unbalanced `}`: the script body closes its function");
+    assert_eq!(
+        p.diagnostics[0].message,
+        "unbalanced `}`: the script body closes its function"
+    );
 }
 
 #[test]
 fn typescript_is_stripped_and_positions_map_back() {
-    let p = prepare("const a: number = 1;\ninterface X { y: string }\nconst b = a as number;\nreturn b;", Language::Ts);
+    let p = prepare(
+        "const a: number = 1;\ninterface X { y: string }\nconst b = a as number;\nreturn b;",
+        Language::Ts,
+    );
     assert_eq!(p.diagnostics, vec![]);
     let program = p.program.unwrap();
     assert!(!program.js.contains("interface"), "{}", program.js);
     assert!(!program.js.contains(": number"), "{}", program.js);
     // `return b` is on the user's line 4; find it in the generated code.
-    let (gl, line) = program.js.lines().enumerate().find(|(_, l)| l.contains("return b")).unwrap();
+    let (gl, line) = program
+        .js
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("return b"))
+        .unwrap();
     let gc = line.find("return").unwrap() as u32 + 1;
     assert_eq!(program.positions.map(gl as u32 + 1, gc), (4, 1));
 }
 
 #[test]
 fn policy_allows_denies_and_overrides() {
-    let d = prepare("const k = 'Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg9X';\neval(k)", Language::Js).diagnostics;
+    let d = prepare(
+        "const k = 'Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg9X';\neval(k)",
+        Language::Js,
+    )
+    .diagnostics;
     let rules: Vec<_> = d.iter().map(|d| (d.rule.as_str(), d.severity)).collect();
-    assert_eq!(rules, vec![("high-entropy-string", Severity::Warning), ("no-eval", Severity::Error)]);
+    assert_eq!(
+        rules,
+        vec![
+            ("high-entropy-string", Severity::Warning),
+            ("no-eval", Severity::Error)
+        ]
+    );
     let default = Policy::default();
     assert!(default.blocks(&d));
-    let lenient = Policy { allow: vec!["no-eval".into()], ..Policy::default() };
+    let lenient = Policy {
+        allow: vec!["no-eval".into()],
+        ..Policy::default()
+    };
     assert!(!lenient.blocks(&d));
-    let strict = Policy { allow: vec!["no-eval".into()], deny: vec!["high-entropy-string".into()], ..Policy::default() };
+    let strict = Policy {
+        allow: vec!["no-eval".into()],
+        deny: vec!["high-entropy-string".into()],
+        ..Policy::default()
+    };
     assert!(strict.blocks(&d));
-    assert_eq!(Policy { allow: vec!["nope".into()], ..Policy::default() }.validate(), Err(PolicyError::UnknownRule("nope".into())));
-    assert_eq!(Policy { allow: vec!["syntax".into()], ..Policy::default() }.validate(), Err(PolicyError::SyntaxRule));
+    assert_eq!(
+        Policy {
+            allow: vec!["nope".into()],
+            ..Policy::default()
+        }
+        .validate(),
+        Err(PolicyError::UnknownRule("nope".into()))
+    );
+    assert_eq!(
+        Policy {
+            allow: vec!["syntax".into()],
+            ..Policy::default()
+        }
+        .validate(),
+        Err(PolicyError::SyntaxRule)
+    );
 }
 
 #[test]

@@ -45,7 +45,10 @@ impl Script {
         let mut diagnostics = prepared.diagnostics;
         let compiled = prepared.program.and_then(|program| {
             match compile::compile(&program.js, c"script") {
-                Ok(bytecode) => Some(Compiled { bytecode: bytecode.into(), positions: program.positions }),
+                Ok(bytecode) => Some(Compiled {
+                    bytecode: bytecode.into(),
+                    positions: program.positions,
+                }),
                 Err(e) => {
                     // The analyzer parses sloppy code; QuickJS compiles in strict
                     // mode and may refuse what oxc accepted.
@@ -61,7 +64,12 @@ impl Script {
                 }
             }
         });
-        Script { hash, language, diagnostics, compiled }
+        Script {
+            hash,
+            language,
+            diagnostics,
+            compiled,
+        }
     }
 }
 
@@ -93,7 +101,10 @@ pub(crate) struct CompileCache {
 impl CompileCache {
     pub(crate) fn new(capacity: usize) -> Self {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        CompileCache { entries: Mutex::new(LruCache::new(capacity)), compilations: AtomicU64::new(0) }
+        CompileCache {
+            entries: Mutex::new(LruCache::new(capacity)),
+            compilations: AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn compilations(&self) -> u64 {

@@ -19,7 +19,11 @@ const COMPILE_MEMORY: usize = 256 << 20;
 
 /// Compiles a script (global code, strict mode) to bytecode.
 pub(crate) fn compile(js: &str, filename: &CStr) -> Result<Vec<u8>, CompileError> {
-    let internal = |message: String| CompileError { message, line: 1, column: 1 };
+    let internal = |message: String| CompileError {
+        message,
+        line: 1,
+        column: 1,
+    };
     let rt = Runtime::new().map_err(|e| internal(e.to_string()))?;
     rt.set_memory_limit(COMPILE_MEMORY);
     rt.set_max_stack_size(1 << 20);
@@ -29,11 +33,18 @@ pub(crate) fn compile(js: &str, filename: &CStr) -> Result<Vec<u8>, CompileError
         let mut source = Vec::with_capacity(js.len() + 1);
         source.extend_from_slice(js.as_bytes());
         source.push(0);
-        let flags = qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_STRICT | qjs::JS_EVAL_FLAG_COMPILE_ONLY;
+        let flags =
+            qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_STRICT | qjs::JS_EVAL_FLAG_COMPILE_ONLY;
         // SAFETY: `source` is NUL-terminated and outlives the call; the
         // returned value is owned and handed to `Value`, which frees it.
         let function = unsafe {
-            let raw = qjs::JS_Eval(ctx.as_raw().as_ptr(), source.as_ptr().cast(), js.len() as _, filename.as_ptr(), flags as i32);
+            let raw = qjs::JS_Eval(
+                ctx.as_raw().as_ptr(),
+                source.as_ptr().cast(),
+                js.len() as _,
+                filename.as_ptr(),
+                flags as i32,
+            );
             Value::from_raw(ctx.clone(), raw)
         };
         if function.is_exception() {
@@ -43,7 +54,12 @@ pub(crate) fn compile(js: &str, filename: &CStr) -> Result<Vec<u8>, CompileError
         // SAFETY: `function` is a live compiled function of this context; the
         // buffer returned is freed with `js_free` after copying.
         unsafe {
-            let buf = qjs::JS_WriteObject(ctx.as_raw().as_ptr(), &mut len, function.as_raw(), qjs::JS_WRITE_OBJ_BYTECODE as i32);
+            let buf = qjs::JS_WriteObject(
+                ctx.as_raw().as_ptr(),
+                &mut len,
+                function.as_raw(),
+                qjs::JS_WRITE_OBJ_BYTECODE as i32,
+            );
             if buf.is_null() {
                 return Err(internal("could not serialise bytecode".into()));
             }
@@ -67,8 +83,15 @@ fn exception_position(ctx: &Ctx<'_>) -> CompileError {
             stack = s;
         }
     }
-    let (line, column) = stack.lines().find_map(parse_frame_position).unwrap_or((1, 1));
-    CompileError { message, line, column }
+    let (line, column) = stack
+        .lines()
+        .find_map(parse_frame_position)
+        .unwrap_or((1, 1));
+    CompileError {
+        message,
+        line,
+        column,
+    }
 }
 
 /// `    at name (file:12:5)` or `    at file:12:5` → (12, 5).
@@ -90,7 +113,12 @@ pub(crate) unsafe fn load<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Res
     // SAFETY: the caller guarantees the bytecode is ours; the values are owned
     // and passed on to `Value`.
     unsafe {
-        let raw = qjs::JS_ReadObject(ctx.as_raw().as_ptr(), bytecode.as_ptr(), bytecode.len() as _, qjs::JS_READ_OBJ_BYTECODE as i32);
+        let raw = qjs::JS_ReadObject(
+            ctx.as_raw().as_ptr(),
+            bytecode.as_ptr(),
+            bytecode.len() as _,
+            qjs::JS_READ_OBJ_BYTECODE as i32,
+        );
         if qjs::JS_IsException(raw) {
             return Err(rquickjs::Error::Exception);
         }

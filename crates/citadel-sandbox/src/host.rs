@@ -87,14 +87,35 @@ impl FromIterator<Capability> for Grants {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum HostCall {
-    HttpFetch { url: String, options: Value },
-    SecretGet { name: String },
-    KvGet { key: String },
-    KvSet { key: String, value: Value },
-    KvDelete { key: String },
-    DbQuery { sql: String, params: Value, options: Value },
-    EventEmit { event_type: String, data: Value },
-    Echo { value: Value },
+    HttpFetch {
+        url: String,
+        options: Value,
+    },
+    SecretGet {
+        name: String,
+    },
+    KvGet {
+        key: String,
+    },
+    KvSet {
+        key: String,
+        value: Value,
+    },
+    KvDelete {
+        key: String,
+    },
+    DbQuery {
+        sql: String,
+        params: Value,
+        options: Value,
+    },
+    EventEmit {
+        event_type: String,
+        data: Value,
+    },
+    Echo {
+        value: Value,
+    },
 }
 
 impl HostCall {
@@ -103,7 +124,9 @@ impl HostCall {
         match self {
             HostCall::HttpFetch { .. } => Capability::Http,
             HostCall::SecretGet { .. } => Capability::Secrets,
-            HostCall::KvGet { .. } | HostCall::KvSet { .. } | HostCall::KvDelete { .. } => Capability::Kv,
+            HostCall::KvGet { .. } | HostCall::KvSet { .. } | HostCall::KvDelete { .. } => {
+                Capability::Kv
+            }
             HostCall::DbQuery { .. } => Capability::Db,
             HostCall::EventEmit { .. } => Capability::Events,
             HostCall::Echo { .. } => Capability::Echo,
@@ -123,7 +146,11 @@ pub struct HostError {
 
 impl HostError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        HostError { name: "HostError".into(), code: code.into(), message: message.into() }
+        HostError {
+            name: "HostError".into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     pub fn denied(capability: &str) -> Self {
@@ -135,7 +162,11 @@ impl HostError {
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Self {
-        HostError { name: "TypeError".into(), code: "invalid_argument".into(), message: message.into() }
+        HostError {
+            name: "TypeError".into(),
+            code: "invalid_argument".into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -161,7 +192,10 @@ impl Host for NoHost {
                 HostCall::Echo { value } => Ok(value),
                 other => Err(HostError::new(
                     "unavailable",
-                    format!("`{}` is not available in this host", other.capability().name()),
+                    format!(
+                        "`{}` is not available in this host",
+                        other.capability().name()
+                    ),
                 )),
             }
         })

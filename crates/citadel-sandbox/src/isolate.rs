@@ -65,11 +65,17 @@ pub(crate) async fn run(script: &Script, req: RunRequest<'_>) -> RunOutcome {
 }
 
 fn rejected(script: &Script) -> RunError {
-    let first = script.diagnostics.iter().find(|d| d.severity == citadel_analyzer::Severity::Error);
+    let first = script
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == citadel_analyzer::Severity::Error);
     let mut e = RunError::new(
         ErrorKind::Rejected,
         "SyntaxError",
-        first.map_or_else(|| "the script does not compile".to_owned(), |d| d.message.clone()),
+        first.map_or_else(
+            || "the script does not compile".to_owned(),
+            |d| d.message.clone(),
+        ),
     );
     e.line = first.map(|d| d.line);
     e.column = first.map(|d| d.column);
@@ -98,8 +104,12 @@ async fn execute(
     state: &Rc<RunState>,
 ) -> Result<Box<RawValue>, RunError> {
     let stats = &state.memory;
-    let internal = |e: rquickjs::Error| RunError::new(ErrorKind::Internal, "InternalError", e.to_string());
-    let rt = Runtime::new_with_alloc(TrackingAllocator { stats: Rc::clone(stats) }).map_err(internal)?;
+    let internal =
+        |e: rquickjs::Error| RunError::new(ErrorKind::Internal, "InternalError", e.to_string());
+    let rt = Runtime::new_with_alloc(TrackingAllocator {
+        stats: Rc::clone(stats),
+    })
+    .map_err(internal)?;
     rt.set_memory_limit(req.limits.memory_bytes);
     rt.set_max_stack_size(req.limits.stack_bytes);
     let handler_state = Rc::clone(state);
@@ -129,11 +139,14 @@ async fn drive(
 ) -> Result<Box<RawValue>, RunError> {
     let positions = &compiled.positions;
     state.begin_slice();
-    let started = ctx.with(|ctx| start(&ctx, compiled, req, state).map_err(|e| state.error_from(&ctx, e, positions)));
+    let started = ctx.with(|ctx| {
+        start(&ctx, compiled, req, state).map_err(|e| state.error_from(&ctx, e, positions))
+    });
     state.end_slice();
     let promise = started?;
 
-    let mut inflight: FuturesUnordered<Pin<Box<dyn Future<Output = (u32, String)>>>> = FuturesUnordered::new();
+    let mut inflight: FuturesUnordered<Pin<Box<dyn Future<Output = (u32, String)>>>> =
+        FuturesUnordered::new();
     let deadline = tokio::time::Instant::from_std(state.wall_deadline);
     loop {
         state.begin_slice();
@@ -162,7 +175,11 @@ async fn drive(
                 PromiseState::Pending => None,
                 PromiseState::Resolved => Some(match p.result::<String>() {
                     Some(Ok(json)) => state.finish_result(json),
-                    _ => Err(RunError::new(ErrorKind::Internal, "InternalError", "the prelude returned no JSON")),
+                    _ => Err(RunError::new(
+                        ErrorKind::Internal,
+                        "InternalError",
+                        "the prelude returned no JSON",
+                    )),
                 }),
                 PromiseState::Rejected => {
                     let reason = match p.result::<Value>() {
@@ -224,13 +241,17 @@ fn start<'js>(
     // SAFETY: both bytecodes were produced by `compile::compile` in this process.
     let setup: Function = unsafe { compile::load(ctx, prelude())? }.get()?;
     let log_state = Rc::clone(state);
-    let log = Function::new(ctx.clone(), move |level: i32, message: rquickjs::String<'js>| {
-        log_state.log(level, message);
-    })?;
+    let log = Function::new(
+        ctx.clone(),
+        move |level: i32, message: rquickjs::String<'js>| {
+            log_state.log(level, message);
+        },
+    )?;
     let op_state = Rc::clone(state);
-    let op = Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String, args: String| {
-        op_state.start_op(&ctx, &name, &args)
-    })?;
+    let op = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, name: String, args: String| op_state.start_op(&ctx, &name, &args),
+    )?;
     let granted: Vec<&str> = req.grants.iter().map(Capability::name).collect();
     let runner: Function = setup.call((log, op, granted))?;
     // SAFETY: as above.
@@ -265,10 +286,34 @@ fn internal_error(e: rquickjs::Error) -> RunError {
 
 fn limit_error(kind: ErrorKind, limits: &Limits) -> RunError {
     let (name, message) = match kind {
-        ErrorKind::Timeout => ("Timeout", format!("the run exceeded its timeout of {} ms", limits.timeout.as_millis())),
-        ErrorKind::CpuLimit => ("CpuLimit", format!("the run exceeded its CPU limit of {} ms", limits.cpu.as_millis())),
-        ErrorKind::MemoryLimit => ("MemoryLimit", format!("the run exceeded its memory limit of {} bytes", limits.memory_bytes)),
-        ErrorKind::StackOverflow => ("StackOverflow", format!("the run exceeded its stack limit of {} bytes", limits.stack_bytes)),
+        ErrorKind::Timeout => (
+            "Timeout",
+            format!(
+                "the run exceeded its timeout of {} ms",
+                limits.timeout.as_millis()
+            ),
+        ),
+        ErrorKind::CpuLimit => (
+            "CpuLimit",
+            format!(
+                "the run exceeded its CPU limit of {} ms",
+                limits.cpu.as_millis()
+            ),
+        ),
+        ErrorKind::MemoryLimit => (
+            "MemoryLimit",
+            format!(
+                "the run exceeded its memory limit of {} bytes",
+                limits.memory_bytes
+            ),
+        ),
+        ErrorKind::StackOverflow => (
+            "StackOverflow",
+            format!(
+                "the run exceeded its stack limit of {} bytes",
+                limits.stack_bytes
+            ),
+        ),
         ErrorKind::Cancelled => ("Cancelled", "the run was cancelled".to_owned()),
         ErrorKind::HostCallLimit => (
             "HostCallLimit",
@@ -277,7 +322,10 @@ fn limit_error(kind: ErrorKind, limits: &Limits) -> RunError {
                 limits.pending_host_calls, limits.host_call_bytes
             ),
         ),
-        ErrorKind::ResultTooLarge => ("ResultTooLarge", format!("the result is larger than {} bytes", limits.result_bytes)),
+        ErrorKind::ResultTooLarge => (
+            "ResultTooLarge",
+            format!("the result is larger than {} bytes", limits.result_bytes),
+        ),
         _ => ("InternalError", "the run was stopped".to_owned()),
     };
     RunError::new(kind, name, message)
@@ -346,7 +394,9 @@ impl RunState {
             ErrorKind::Cancelled
         } else if Instant::now() >= self.wall_deadline {
             ErrorKind::Timeout
-        } else if self.cpu_used.get() + thread_cpu_time().saturating_sub(self.slice_start.get()) >= self.limits.cpu {
+        } else if self.cpu_used.get() + thread_cpu_time().saturating_sub(self.slice_start.get())
+            >= self.limits.cpu
+        {
             ErrorKind::CpuLimit
         } else {
             return false;
@@ -359,7 +409,9 @@ impl RunState {
         if self.logs_truncated.get() {
             return;
         }
-        let Ok(mut message) = message.to_string() else { return };
+        let Ok(mut message) = message.to_string() else {
+            return;
+        };
         let room = self.limits.log_bytes.saturating_sub(self.log_bytes.get());
         if message.len() > room {
             let mut cut = room;
@@ -384,13 +436,23 @@ impl RunState {
     }
 
     /// `api.*` → a promise of the JSON reply `{"ok": value}` or `{"err": {…}}`.
-    fn start_op<'js>(&self, ctx: &Ctx<'js>, name: &str, args: &str) -> rquickjs::Result<Promise<'js>> {
+    fn start_op<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        args: &str,
+    ) -> rquickjs::Result<Promise<'js>> {
         let (promise, resolve, _reject) = ctx.promise()?;
-        if self.resolvers.borrow().len() >= self.limits.pending_host_calls || args.len() > self.limits.host_call_bytes {
+        if self.resolvers.borrow().len() >= self.limits.pending_host_calls
+            || args.len() > self.limits.host_call_bytes
+        {
             // A hard stop: the interrupt handler ends the run at its next poll
             // and the event loop checks before running anything else.
             self.stop.set(Some(ErrorKind::HostCallLimit));
-            return Err(rquickjs::Exception::throw_internal(ctx, "host-call limit exceeded"));
+            return Err(rquickjs::Exception::throw_internal(
+                ctx,
+                "host-call limit exceeded",
+            ));
         }
         let reply: Reply = match self.host_future(name, args) {
             Ok(fut) => Box::pin(async move {
@@ -407,7 +469,9 @@ impl RunState {
         };
         let id = self.next_op.get();
         self.next_op.set(id.wrapping_add(1));
-        self.resolvers.borrow_mut().insert(id, Persistent::save(ctx, resolve));
+        self.resolvers
+            .borrow_mut()
+            .insert(id, Persistent::save(ctx, resolve));
         self.new_ops.borrow_mut().push((id, reply));
         Ok(promise)
     }
@@ -422,7 +486,9 @@ impl RunState {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Json::Null);
         let text = |i: usize, what: &str| match args.get(i) {
             Some(Json::String(s)) => Ok(s.clone()),
-            _ => Err(HostError::invalid_argument(format!("`{name}` expects {what} as a string"))),
+            _ => Err(HostError::invalid_argument(format!(
+                "`{name}` expects {what} as a string"
+            ))),
         };
         if name == "sleep" {
             if !self.grants.allows(Capability::Sleep) {
@@ -430,26 +496,54 @@ impl RunState {
             }
             let ms = match args.first().and_then(Json::as_f64) {
                 Some(ms) if ms.is_finite() && ms >= 0.0 => ms,
-                _ => return Err(HostError::invalid_argument("`sleep` expects a non-negative number of milliseconds")),
+                _ => {
+                    return Err(HostError::invalid_argument(
+                        "`sleep` expects a non-negative number of milliseconds",
+                    ));
+                }
             };
             // Never past the run's own deadline, which ends the run anyway.
-            let until = (Instant::now() + Duration::from_secs_f64(ms / 1000.0).min(self.limits.timeout))
-                .min(self.wall_deadline);
+            let until = (Instant::now()
+                + Duration::from_secs_f64(ms / 1000.0).min(self.limits.timeout))
+            .min(self.wall_deadline);
             return Ok(Box::pin(async move {
                 tokio::time::sleep_until(until.into()).await;
                 Ok(Json::Null)
             }));
         }
         let call = match name {
-            "http.fetch" => HostCall::HttpFetch { url: text(0, "a URL")?, options: arg(1) },
-            "secrets.get" => HostCall::SecretGet { name: text(0, "a secret name")? },
-            "kv.get" => HostCall::KvGet { key: text(0, "a key")? },
-            "kv.set" => HostCall::KvSet { key: text(0, "a key")?, value: arg(1) },
-            "kv.delete" => HostCall::KvDelete { key: text(0, "a key")? },
-            "db.query" => HostCall::DbQuery { sql: text(0, "SQL")?, params: arg(1), options: arg(2) },
-            "events.emit" => HostCall::EventEmit { event_type: text(0, "an event type")?, data: arg(1) },
+            "http.fetch" => HostCall::HttpFetch {
+                url: text(0, "a URL")?,
+                options: arg(1),
+            },
+            "secrets.get" => HostCall::SecretGet {
+                name: text(0, "a secret name")?,
+            },
+            "kv.get" => HostCall::KvGet {
+                key: text(0, "a key")?,
+            },
+            "kv.set" => HostCall::KvSet {
+                key: text(0, "a key")?,
+                value: arg(1),
+            },
+            "kv.delete" => HostCall::KvDelete {
+                key: text(0, "a key")?,
+            },
+            "db.query" => HostCall::DbQuery {
+                sql: text(0, "SQL")?,
+                params: arg(1),
+                options: arg(2),
+            },
+            "events.emit" => HostCall::EventEmit {
+                event_type: text(0, "an event type")?,
+                data: arg(1),
+            },
             "echo" => HostCall::Echo { value: arg(0) },
-            other => return Err(HostError::invalid_argument(format!("unknown host call `{other}`"))),
+            other => {
+                return Err(HostError::invalid_argument(format!(
+                    "unknown host call `{other}`"
+                )));
+            }
         };
         // The prelude only exposes granted capabilities; check again here so a
         // bug there cannot widen a grant.
@@ -464,7 +558,8 @@ impl RunState {
         if json.len() > self.limits.result_bytes {
             return Err(limit_error(ErrorKind::ResultTooLarge, &self.limits));
         }
-        RawValue::from_string(json).map_err(|e| RunError::new(ErrorKind::Internal, "InternalError", e.to_string()))
+        RawValue::from_string(json)
+            .map_err(|e| RunError::new(ErrorKind::Internal, "InternalError", e.to_string()))
     }
 
     fn error_from(&self, ctx: &Ctx<'_>, e: rquickjs::Error, positions: &PositionMap) -> RunError {
@@ -483,7 +578,12 @@ impl RunState {
     }
 
     /// Turns a thrown value into a typed error located in the user's source.
-    fn classify<'js>(&self, ctx: &Ctx<'js>, thrown: Value<'js>, positions: &PositionMap) -> RunError {
+    fn classify<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        thrown: Value<'js>,
+        positions: &PositionMap,
+    ) -> RunError {
         if let Some(kind) = self.stop.get() {
             return limit_error(kind, &self.limits);
         }
@@ -494,24 +594,50 @@ impl RunState {
                 // already handling an out-of-memory error.
                 return limit_error(ErrorKind::MemoryLimit, &self.limits);
             }
-            return RunError::new(ErrorKind::ScriptError, "Error", format!("the script threw a non-Error value: {shown}"));
-        };
-        let name: String = obj.get::<_, Option<String>>("name").ok().flatten().unwrap_or_else(|| "Error".into());
-        let message: String = obj.get::<_, Option<String>>("message").ok().flatten().unwrap_or_default();
-        let stack: Option<String> = obj.get::<_, Option<String>>("stack").ok().flatten();
-        let code: Option<String> = obj.get::<_, Option<String>>("code").ok().flatten();
-        let is_error = obj.get::<_, Option<String>>("stack").ok().flatten().is_some() || obj.is_error();
-        if !is_error {
-            let shown = ctx.json_stringify(thrown.clone()).ok().flatten().and_then(|s| s.to_string().ok());
             return RunError::new(
                 ErrorKind::ScriptError,
                 "Error",
-                format!("the script threw a non-Error value: {}", shown.unwrap_or_else(|| "[object]".into())),
+                format!("the script threw a non-Error value: {shown}"),
+            );
+        };
+        let name: String = obj
+            .get::<_, Option<String>>("name")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "Error".into());
+        let message: String = obj
+            .get::<_, Option<String>>("message")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let stack: Option<String> = obj.get::<_, Option<String>>("stack").ok().flatten();
+        let code: Option<String> = obj.get::<_, Option<String>>("code").ok().flatten();
+        let is_error = obj
+            .get::<_, Option<String>>("stack")
+            .ok()
+            .flatten()
+            .is_some()
+            || obj.is_error();
+        if !is_error {
+            let shown = ctx
+                .json_stringify(thrown.clone())
+                .ok()
+                .flatten()
+                .and_then(|s| s.to_string().ok());
+            return RunError::new(
+                ErrorKind::ScriptError,
+                "Error",
+                format!(
+                    "the script threw a non-Error value: {}",
+                    shown.unwrap_or_else(|| "[object]".into())
+                ),
             );
         }
         let kind = match (name.as_str(), code.as_deref()) {
             ("InternalError", _) if message.contains("out of memory") => ErrorKind::MemoryLimit,
-            ("InternalError" | "RangeError", _) if message.contains("stack overflow") || message.contains("call stack size") => {
+            ("InternalError" | "RangeError", _)
+                if message.contains("stack overflow") || message.contains("call stack size") =>
+            {
                 ErrorKind::StackOverflow
             }
             ("InvalidResult", Some("invalid_result")) => ErrorKind::InvalidResult,
@@ -567,7 +693,11 @@ fn user_stack(stack: &str, positions: &PositionMap) -> (String, Option<(u32, u32
                 Some((line, column)) => {
                     let (line, column) = positions.map(line, column);
                     first.get_or_insert((line, column));
-                    let closing = if frame.trim_end().ends_with(')') { ")" } else { "" };
+                    let closing = if frame.trim_end().ends_with(')') {
+                        ")"
+                    } else {
+                        ""
+                    };
                     format!("{}script:{line}:{column}{closing}", &frame[..at])
                 }
                 None => frame.to_owned(),
@@ -584,7 +714,10 @@ fn user_stack(stack: &str, positions: &PositionMap) -> (String, Option<(u32, u32
 
 /// CPU time consumed by the calling thread.
 fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out-pointer; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)

@@ -110,7 +110,9 @@ pub struct SandboxConfig {
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        SandboxConfig { cache_entries: 1024 }
+        SandboxConfig {
+            cache_entries: 1024,
+        }
     }
 }
 
@@ -134,7 +136,9 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(config: SandboxConfig) -> Self {
-        Sandbox { cache: CompileCache::new(config.cache_entries) }
+        Sandbox {
+            cache: CompileCache::new(config.cache_entries),
+        }
     }
 
     /// Prepares and compiles a script, or returns the cached result for the

@@ -91,7 +91,14 @@ pub struct RunError {
 
 impl RunError {
     pub(crate) fn new(kind: ErrorKind, name: &str, message: impl Into<String>) -> Self {
-        RunError { kind, name: name.to_owned(), message: message.into(), stack: None, line: None, column: None }
+        RunError {
+            kind,
+            name: name.to_owned(),
+            message: message.into(),
+            stack: None,
+            line: None,
+            column: None,
+        }
     }
 }
 

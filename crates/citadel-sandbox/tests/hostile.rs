@@ -29,13 +29,21 @@ struct Case {
 }
 
 fn parse_case(path: &Path, source: &str) -> Case {
-    let mut case = Case { input: "null".into(), ..Case::default() };
+    let mut case = Case {
+        input: "null".into(),
+        ..Case::default()
+    };
     // Hostile cases get tight limits unless they say otherwise, so the corpus is quick.
     case.limits.timeout = Duration::from_secs(2);
     case.limits.cpu = Duration::from_secs(1);
     for line in source.lines().take_while(|l| l.starts_with("//")) {
-        let Some((key, value)) = line.trim_start_matches("//").trim().split_once(": ") else { continue };
-        let json = |v: &str| serde_json::from_str(v).unwrap_or_else(|e| panic!("{}: bad JSON in `{key}`: {e}", path.display()));
+        let Some((key, value)) = line.trim_start_matches("//").trim().split_once(": ") else {
+            continue;
+        };
+        let json = |v: &str| {
+            serde_json::from_str(v)
+                .unwrap_or_else(|e| panic!("{}: bad JSON in `{key}`: {e}", path.display()))
+        };
         match key {
             "expect" => {
                 let (s, c) = value.split_once(' ').expect("expect: STATUS CODE");
@@ -52,7 +60,12 @@ fn parse_case(path: &Path, source: &str) -> Case {
             "grants" => {
                 case.grants = value
                     .split(',')
-                    .map(|g| serde_json::from_value::<Capability>(serde_json::Value::String(g.trim().into())).unwrap())
+                    .map(|g| {
+                        serde_json::from_value::<Capability>(serde_json::Value::String(
+                            g.trim().into(),
+                        ))
+                        .unwrap()
+                    })
                     .collect()
             }
             "limits" => {
@@ -70,15 +83,26 @@ fn parse_case(path: &Path, source: &str) -> Case {
             _ => {}
         }
     }
-    assert!(!case.status.is_empty(), "{}: no `expect:` line", path.display());
+    assert!(
+        !case.status.is_empty(),
+        "{}: no `expect:` line",
+        path.display()
+    );
     case
 }
 
 fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
-    assert!(files.len() >= 40, "the corpus is missing: {}", dir.display());
+    assert!(
+        files.len() >= 40,
+        "the corpus is missing: {}",
+        dir.display()
+    );
     files
 }
 
@@ -95,10 +119,19 @@ async fn check(sandbox: &Sandbox, path: &Path) -> Result<(), String> {
     };
     let out = sandbox.run(&script, request).await;
     let status = serde_json::to_value(out.status).unwrap();
-    let code = out.error.as_ref().map_or("-".to_owned(), |e| serde_json::to_value(e.kind).unwrap().as_str().unwrap().to_owned());
+    let code = out.error.as_ref().map_or("-".to_owned(), |e| {
+        serde_json::to_value(e.kind)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
     let mut problems = Vec::new();
     if status != case.status.as_str() || code != case.code {
-        problems.push(format!("got {status} {code} ({:?}), want {} {}", out.error, case.status, case.code));
+        problems.push(format!(
+            "got {status} {code} ({:?}), want {} {}",
+            out.error, case.status, case.code
+        ));
     }
     if let Some(want) = &case.result
         && &out.result_value() != want
@@ -129,20 +162,41 @@ async fn check(sandbox: &Sandbox, path: &Path) -> Result<(), String> {
     }
     if let Some(after) = &case.after {
         let script = sandbox.load(after, Language::Js);
-        let req = RunRequest { input_json: "null", limits: Limits::default(), grants: Grants::NONE, host: Rc::new(NoHost), cancel: None };
+        let req = RunRequest {
+            input_json: "null",
+            limits: Limits::default(),
+            grants: Grants::NONE,
+            host: Rc::new(NoHost),
+            cancel: None,
+        };
         let out = sandbox.run(&script, req).await;
         if Some(out.result_value()) != case.after_result {
-            problems.push(format!("after-run result {} ({:?}) != {:?}", out.result_value(), out.error, case.after_result));
+            problems.push(format!(
+                "after-run result {} ({:?}) != {:?}",
+                out.result_value(),
+                out.error,
+                case.after_result
+            ));
         }
     }
     // The process is still healthy.
     let hello = sandbox.load("return [1, 2, 3].map((x) => x * 2);", Language::Js);
-    let req = RunRequest { input_json: "null", limits: Limits::default(), grants: Grants::NONE, host: Rc::new(NoHost), cancel: None };
+    let req = RunRequest {
+        input_json: "null",
+        limits: Limits::default(),
+        grants: Grants::NONE,
+        host: Rc::new(NoHost),
+        cancel: None,
+    };
     let out = sandbox.run(&hello, req).await;
     if out.result_value() != serde_json::json!([2, 4, 6]) {
         problems.push(format!("the next run failed: {:?}", out.error));
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]

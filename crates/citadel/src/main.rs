@@ -1,1 +1,63 @@
-fn main() {}
+//! The `citadel` command: CLI definition and glue over the library crates.
+//! Errors become exit codes here and nowhere else.
+
+mod bench;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes of the stable CLI contract.
+pub(crate) mod exit {
+    pub const OK: u8 = 0;
+    pub const THREW: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const LIMIT: u8 = 3;
+    pub const REJECTED: u8 = 4;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "citadel",
+    version,
+    about = "Runs tenants' scripts safely, fast, and on the record"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a script (the body of an async function receiving `input` and `api`).
+    Run(run::RunArgs),
+    /// Statically analyse a script; exits 1 when it has errors.
+    Check(CheckArgs),
+    /// Measure isolated runs against the Deno-sidecar anchor.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// The script, `.js` or `.ts`.
+    file: PathBuf,
+    /// Print the diagnostics as a JSON array.
+    #[arg(long)]
+    json: bool,
+    /// A JSON policy file: {"allow": [...], "deny": [...], "severity": {...}}.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit 2, as clap does by default.
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Check(args) => run::check(args),
+        Command::Bench(args) => bench::bench(args),
+    };
+    ExitCode::from(code)
+}

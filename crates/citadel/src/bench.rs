@@ -1,0 +1,426 @@
+//! `citadel bench`: isolated runs measured side by side with the Deno-sidecar
+//! anchor in one invocation, reported as ratios.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use citadel_analyzer::Language;
+use citadel_sandbox::{Capability, Grants, Limits, NoHost, RunRequest, RunStatus, Sandbox};
+use clap::Args;
+
+use crate::exit;
+
+const HELLO: &str = "return {processed: [1,2,3].map(x => x * 2).length}";
+const LOOP: &str = "let s = 0; for (let i = 0; i < 1e7; i++) s += i; return s;";
+const SLEEPER: &str = "await api.sleep(100); return input;";
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// Isolated hello runs to time.
+    #[arg(long, default_value_t = 5000)]
+    runs: usize,
+    /// Concurrent runs awaiting `api.sleep(100)` for the memory figure.
+    #[arg(long, default_value_t = 1000)]
+    concurrent: usize,
+    /// Requests sent to the Deno anchor.
+    #[arg(long, default_value_t = 200)]
+    anchor_runs: usize,
+    /// The Deno binary (default: $DENO, the npm package under /tmp/deno, or `deno` on PATH).
+    #[arg(long)]
+    deno: Option<PathBuf>,
+    /// The anchor's directory (default: ../shared/anchors/deno-sidecar, searched upwards).
+    #[arg(long)]
+    anchor: Option<PathBuf>,
+}
+
+struct Stats {
+    mean: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort_unstable();
+    let n = samples.len().max(1);
+    let mean = samples.iter().sum::<Duration>() / n as u32;
+    let at = |q: f64| {
+        samples
+            .get(((n as f64 * q) as usize).min(n - 1))
+            .copied()
+            .unwrap_or_default()
+    };
+    Stats {
+        mean,
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+pub(crate) fn bench(args: BenchArgs) -> u8 {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
+        eprintln!("citadel: cannot start the runtime");
+        return exit::THREW;
+    };
+    let sandbox = Sandbox::default();
+    let run_once = |source: &str, grants: Grants, input: &str| {
+        let script = sandbox.load(source, Language::Js);
+        let req = RunRequest {
+            input_json: input,
+            limits: Limits::default(),
+            grants,
+            host: Rc::new(NoHost),
+            cancel: None,
+        };
+        runtime.block_on(sandbox.run(&script, req))
+    };
+
+    // 1. Isolated hello runs, each in a fresh runtime + context, cache hit included.
+    for _ in 0..200 {
+        run_once(HELLO, Grants::NONE, "null");
+    }
+    let mut samples = Vec::with_capacity(args.runs);
+    let started = Instant::now();
+    runtime.block_on(async {
+        for _ in 0..args.runs {
+            let t = Instant::now();
+            let script = sandbox.load(HELLO, Language::Js);
+            let req = RunRequest {
+                input_json: "null",
+                limits: Limits::default(),
+                grants: Grants::NONE,
+                host: Rc::new(NoHost),
+                cancel: None,
+            };
+            let out = sandbox.run(&script, req).await;
+            samples.push(t.elapsed());
+            assert_eq!(
+                out.status,
+                RunStatus::Succeeded,
+                "the hello run must succeed: {:?}",
+                out.error
+            );
+        }
+    });
+    let total = started.elapsed();
+    let hello = stats(samples);
+    println!(
+        "citadel isolated hello run ({} runs, fresh runtime+context each, compile cache hit):",
+        args.runs
+    );
+    println!(
+        "  mean {:.4} ms   p50 {:.4} ms   p99 {:.4} ms   ({:.0} runs/s on one core)",
+        ms(hello.mean),
+        ms(hello.p50),
+        ms(hello.p99),
+        args.runs as f64 / total.as_secs_f64()
+    );
+    println!(
+        "  compilations: {} (the script compiled once)",
+        sandbox.compilations()
+    );
+
+    // 2. Memory per in-flight run awaiting the host.
+    let rss_before = rss_bytes();
+    let grants = Grants::NONE.with(Capability::Sleep);
+    let (peak_rss, outcomes) = runtime.block_on(async {
+        let script = sandbox.load(SLEEPER, Language::Js);
+        let runs = (0..args.concurrent).map(|_| {
+            let req = RunRequest {
+                input_json: "1",
+                limits: Limits::default(),
+                grants,
+                host: Rc::new(NoHost),
+                cancel: None,
+            };
+            let script = &script;
+            let sandbox = &sandbox;
+            async move { sandbox.run(script, req).await }
+        });
+        let sampler = async {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            rss_bytes()
+        };
+        let (outcomes, rss) = tokio::join!(futures_util::future::join_all(runs), sampler);
+        (rss, outcomes)
+    });
+    let ok = outcomes
+        .iter()
+        .filter(|o| o.status == RunStatus::Succeeded)
+        .count();
+    let heap: u64 =
+        outcomes.iter().map(|o| o.peak_memory_bytes).sum::<u64>() / outcomes.len().max(1) as u64;
+    let per_run_rss = peak_rss.saturating_sub(rss_before) / args.concurrent.max(1) as u64;
+    println!(
+        "{} concurrent runs awaiting api.sleep(100): {ok} succeeded",
+        args.concurrent
+    );
+    println!(
+        "  memory per in-flight run: {:.1} KiB process RSS, {:.1} KiB isolate heap peak",
+        per_run_rss as f64 / 1024.0,
+        heap as f64 / 1024.0
+    );
+
+    // 3. Compute: a 10M-iteration loop.
+    let t = Instant::now();
+    let out = run_once(LOOP, Grants::NONE, "null");
+    let loop_time = t.elapsed();
+    println!(
+        "citadel 10M-iteration loop: {:.1} ms (result {})",
+        ms(loop_time),
+        out.result_value()
+    );
+
+    // 4. The anchor, in the same invocation.
+    match Anchor::start(&args) {
+        Err(why) => println!("deno-sidecar anchor: skipped: {why}"),
+        Ok(mut anchor) => {
+            if let Err(e) = anchor.compare(&args, &hello, loop_time) {
+                println!("deno-sidecar anchor: failed: {e}");
+            }
+        }
+    }
+    exit::OK
+}
+
+struct Anchor {
+    child: Child,
+    port: u16,
+    deno: PathBuf,
+}
+
+impl Drop for Anchor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_deno(args: &BenchArgs) -> Option<PathBuf> {
+    let candidates = [
+        args.deno.clone(),
+        std::env::var_os("DENO").map(PathBuf::from),
+        Some(PathBuf::from(
+            "/tmp/deno/node_modules/@deno/linux-x64-glibc/deno",
+        )),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .or_else(|| {
+            let path = std::env::var_os("PATH")?;
+            std::env::split_paths(&path)
+                .map(|d| d.join("deno"))
+                .find(|p| p.is_file())
+        })
+}
+
+fn find_anchor(args: &BenchArgs) -> Option<PathBuf> {
+    if let Some(dir) = &args.anchor {
+        return Some(dir.clone());
+    }
+    let mut dir = std::env::current_dir().ok()?;
+    loop {
+        let candidate = dir.join("shared/anchors/deno-sidecar");
+        if candidate.join("server.js").is_file() {
+            return Some(candidate);
+        }
+        if !dir.pop() {
+            return None;
+        }
+    }
+}
+
+impl Anchor {
+    fn start(args: &BenchArgs) -> Result<Anchor, String> {
+        let deno = find_deno(args).ok_or("Deno is not installed (see README: Benchmarks)")?;
+        let dir = find_anchor(args)
+            .ok_or("the anchor directory shared/anchors/deno-sidecar was not found")?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let child = Command::new(&deno)
+            .args([
+                "run",
+                "--unstable-worker-options",
+                "--allow-net=127.0.0.1",
+                "--allow-read",
+                "--allow-env",
+                "server.js",
+            ])
+            .current_dir(&dir)
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", deno.display()))?;
+        let anchor = Anchor { child, port, deno };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if anchor
+                .request("GET", "/health", "")
+                .is_ok_and(|b| b == "ok")
+            {
+                return Ok(anchor);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("the anchor did not answer /health within 20 s".into())
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str) -> Result<String, String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .map_err(|e| e.to_string())?;
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .map_err(|e| e.to_string())?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or("malformed response")?;
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            return Ok(dechunk(body));
+        }
+        Ok(body.to_owned())
+    }
+
+    fn execute(&self, code: &str) -> Result<(Duration, f64), String> {
+        let body =
+            serde_json::json!({ "code": code, "input": null, "timeout_ms": 60000 }).to_string();
+        let t = Instant::now();
+        let reply = self.request("POST", "/execute", &body)?;
+        let elapsed = t.elapsed();
+        let v: serde_json::Value =
+            serde_json::from_str(&reply).map_err(|e| format!("{e}: {reply}"))?;
+        if v["ok"] != true {
+            return Err(format!("the anchor failed the script: {reply}"));
+        }
+        Ok((elapsed, v["duration_ms"].as_f64().unwrap_or(f64::NAN)))
+    }
+
+    fn compare(
+        &mut self,
+        args: &BenchArgs,
+        hello: &Stats,
+        loop_time: Duration,
+    ) -> Result<(), String> {
+        for _ in 0..5 {
+            self.execute(HELLO)?;
+        }
+        let mut client = Vec::with_capacity(args.anchor_runs);
+        let mut worker = Vec::with_capacity(args.anchor_runs);
+        for _ in 0..args.anchor_runs {
+            let (elapsed, server_ms) = self.execute(HELLO)?;
+            client.push(elapsed);
+            worker.push(Duration::from_secs_f64(server_ms / 1e3));
+        }
+        let client = stats(client);
+        let worker = stats(worker);
+        println!(
+            "deno-sidecar anchor hello run ({} requests, fresh Worker each):",
+            args.anchor_runs
+        );
+        println!(
+            "  worker only: mean {:.3} ms   p50 {:.3} ms   p99 {:.3} ms",
+            ms(worker.mean),
+            ms(worker.p50),
+            ms(worker.p99)
+        );
+        println!(
+            "  through HTTP: mean {:.3} ms   p50 {:.3} ms   p99 {:.3} ms",
+            ms(client.mean),
+            ms(client.p50),
+            ms(client.p99)
+        );
+        println!(
+            "  ratio (anchor worker mean / citadel mean): {:.0}x   (through HTTP: {:.0}x)",
+            ms(worker.mean) / ms(hello.mean),
+            ms(client.mean) / ms(hello.mean)
+        );
+
+        let (_, loop_worker_ms) = self.execute(LOOP)?;
+        println!(
+            "deno 10M-iteration loop (JIT, in its Worker): {:.1} ms; citadel (interpreter) {:.1} ms: {:.1}x slower on pure compute",
+            loop_worker_ms,
+            ms(loop_time),
+            ms(loop_time) / loop_worker_ms
+        );
+
+        // `deno run` of the hello script: a process per run.
+        let file = std::env::temp_dir().join(format!("citadel-bench-{}.js", std::process::id()));
+        std::fs::write(
+            &file,
+            format!("const r = (() => {{ {HELLO} }})(); console.log(JSON.stringify(r));"),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut runs = Vec::new();
+        for _ in 0..10 {
+            let t = Instant::now();
+            let status = Command::new(&self.deno)
+                .args(["run", "--quiet"])
+                .arg(&file)
+                .stdout(Stdio::null())
+                .status();
+            runs.push(t.elapsed());
+            if !status.is_ok_and(|s| s.success()) {
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(Path::new(&file));
+        let cold = stats(runs);
+        println!(
+            "deno run (a process per run, 10 runs): mean {:.1} ms: ratio {:.0}x",
+            ms(cold.mean),
+            ms(cold.mean) / ms(hello.mean)
+        );
+        Ok(())
+    }
+}
+
+/// Decodes an HTTP/1.1 chunked body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}

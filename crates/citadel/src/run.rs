@@ -1,0 +1,236 @@
+//! `citadel run` and `citadel check`.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use citadel_analyzer::{Diagnostic, Language, Policy, Severity};
+use citadel_sandbox::{
+    Capability, ErrorKind, Grants, Limits, NoHost, RunOutcome, RunRequest, RunStatus, Sandbox,
+};
+use clap::Args;
+
+use crate::{CheckArgs, exit};
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// The script, `.js` or `.ts`.
+    file: PathBuf,
+    /// The script's `input`, as JSON.
+    #[arg(long, default_value = "null")]
+    input: String,
+    /// Wall-clock limit, including time spent awaiting host calls.
+    #[arg(long, default_value_t = 5000)]
+    timeout_ms: u64,
+    /// CPU-time limit (defaults to the timeout).
+    #[arg(long)]
+    cpu_ms: Option<u64>,
+    /// Heap limit of the isolate.
+    #[arg(long, default_value_t = 64)]
+    memory_mb: usize,
+    /// Capabilities to grant, comma-separated (`sleep`, `echo`).
+    #[arg(long, value_delimiter = ',', default_value = "sleep")]
+    grant: Vec<String>,
+    /// A JSON policy file for the static analysis that precedes the run.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Print one JSON object with status, result, logs, error and timings.
+    #[arg(long)]
+    json: bool,
+}
+
+fn usage(message: impl std::fmt::Display) -> u8 {
+    eprintln!("citadel: {message}");
+    exit::USAGE
+}
+
+fn read_source(path: &Path) -> Result<String, u8> {
+    std::fs::read_to_string(path)
+        .map_err(|e| usage(format_args!("cannot read {}: {e}", path.display())))
+}
+
+fn read_policy(path: Option<&Path>) -> Result<Policy, u8> {
+    let Some(path) = path else {
+        return Ok(Policy::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format_args!("cannot read {}: {e}", path.display())))?;
+    let policy: Policy = serde_json::from_str(&text)
+        .map_err(|e| usage(format_args!("invalid policy {}: {e}", path.display())))?;
+    policy
+        .validate()
+        .map_err(|e| usage(format_args!("invalid policy {}: {e}", path.display())))?;
+    Ok(policy)
+}
+
+fn print_diagnostics(file: &Path, diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        let severity = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        eprintln!(
+            "{}:{}:{}: {severity}[{}]: {}",
+            file.display(),
+            d.line,
+            d.column,
+            d.rule,
+            d.message
+        );
+    }
+}
+
+pub(crate) fn check(args: CheckArgs) -> u8 {
+    let (source, policy) = match (read_source(&args.file), read_policy(args.policy.as_deref())) {
+        (Ok(s), Ok(p)) => (s, p),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let script = citadel_sandbox::Script::compile(&source, Language::from_path(&args.file));
+    let diagnostics = policy.apply(&script.diagnostics);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&diagnostics).unwrap_or_default()
+        );
+    } else {
+        print_diagnostics(&args.file, &diagnostics);
+        let errors = diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        eprintln!(
+            "{}: {errors} error(s), {} warning(s)",
+            args.file.display(),
+            diagnostics.len() - errors
+        );
+    }
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        exit::THREW
+    } else {
+        exit::OK
+    }
+}
+
+fn parse_grants(names: &[String]) -> Result<Grants, u8> {
+    let mut grants = Grants::NONE;
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let capability = match name {
+            "sleep" => Capability::Sleep,
+            "echo" => Capability::Echo,
+            "http" | "secrets" | "kv" | "db" | "events" => {
+                return Err(usage(format_args!(
+                    "capability `{name}` needs a server (`citadel serve`); the CLI grants sleep and echo"
+                )));
+            }
+            other => return Err(usage(format_args!("unknown capability `{other}`"))),
+        };
+        grants = grants.with(capability);
+    }
+    Ok(grants)
+}
+
+pub(crate) fn run(args: RunArgs) -> u8 {
+    let source = match read_source(&args.file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let policy = match read_policy(args.policy.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&args.input) {
+        return usage(format_args!("--input is not valid JSON: {e}"));
+    }
+    let grants = match parse_grants(&args.grant) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    if args.timeout_ms == 0 || args.memory_mb == 0 {
+        return usage("--timeout-ms and --memory-mb must be positive");
+    }
+    let limits = Limits {
+        timeout: Duration::from_millis(args.timeout_ms),
+        cpu: Duration::from_millis(args.cpu_ms.unwrap_or(args.timeout_ms)),
+        memory_bytes: args.memory_mb.saturating_mul(1 << 20),
+        ..Limits::default()
+    };
+
+    let sandbox = Sandbox::default();
+    let script = sandbox.load(&source, Language::from_path(&args.file));
+    let diagnostics = policy.apply(&script.diagnostics);
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        if args.json {
+            let rejected = serde_json::json!({
+                "status": "rejected",
+                "result": null,
+                "logs": [],
+                "error": {"code": "rejected", "message": "static analysis rejected the script", "diagnostics": diagnostics},
+            });
+            println!("{rejected}");
+        } else {
+            print_diagnostics(&args.file, &diagnostics);
+        }
+        return exit::REJECTED;
+    }
+    if !args.json {
+        print_diagnostics(&args.file, &diagnostics);
+    }
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("citadel: cannot start the runtime: {e}");
+            return exit::THREW;
+        }
+    };
+    let request = RunRequest {
+        input_json: &args.input,
+        limits,
+        grants,
+        host: Rc::new(NoHost),
+        cancel: None,
+    };
+    let outcome = runtime.block_on(sandbox.run(&script, request));
+    report(&outcome, args.json)
+}
+
+fn report(outcome: &RunOutcome, json: bool) -> u8 {
+    if json {
+        println!("{}", serde_json::to_string(outcome).unwrap_or_default());
+    } else {
+        for line in &outcome.logs {
+            eprintln!("{}", line.message);
+        }
+        if outcome.logs_truncated {
+            eprintln!("citadel: further log lines dropped at the log-size limit");
+        }
+        match (&outcome.result, &outcome.error) {
+            (Some(result), _) => println!("{}", result.get()),
+            (None, Some(e)) => {
+                let at = match (e.line, e.column) {
+                    (Some(l), Some(c)) => format!(" (at line {l}, column {c})"),
+                    _ => String::new(),
+                };
+                let code = serde_json::to_value(e.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                eprintln!("error[{code}]: {}: {}{at}", e.name, e.message);
+                if let Some(stack) = &e.stack {
+                    eprintln!("{stack}");
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    match (outcome.status, outcome.error_kind()) {
+        (RunStatus::Succeeded, _) => exit::OK,
+        (_, Some(ErrorKind::Rejected)) => exit::REJECTED,
+        (_, Some(kind)) if kind.is_limit() => exit::LIMIT,
+        _ => exit::THREW,
+    }
+}
