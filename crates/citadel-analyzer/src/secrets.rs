@@ -1,9 +1,11 @@
 //! Credential detection for string literals: known key formats first, then an
 //! entropy check for long random-looking strings.
 
-/// Known credential formats: (what it is, prefix, charset of the rest, minimum
-/// length of the rest).
-const KNOWN: &[(&str, &str, fn(u8) -> bool, usize)] = &[
+/// A known credential format: (what it is, prefix, charset of the rest,
+/// minimum length of the rest).
+type Format = (&'static str, &'static str, fn(u8) -> bool, usize);
+
+const KNOWN: &[Format] = &[
     ("AWS access key id", "AKIA", upper_digit, 16),
     ("AWS access key id", "ASIA", upper_digit, 16),
     ("GitHub token", "ghp_", alnum, 36),

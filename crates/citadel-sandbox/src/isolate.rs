@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 use crate::alloc::{MemoryStats, TrackingAllocator};
 use crate::cache::{Compiled, Script, prelude};
 use crate::compile::{self, parse_frame_position};
-use crate::host::{Capability, Grants, Host, HostCall, HostError};
+use crate::host::{Capability, Grants, Host, HostCall, HostError, HostFuture};
 use crate::outcome::{ErrorKind, LogLevel, LogLine, RunError, RunOutcome, RunStatus};
 use crate::{CancelToken, Limits, RunRequest};
 
@@ -43,10 +43,21 @@ const JOBS_PER_CHECK: u32 = 256;
 
 pub(crate) async fn run(script: &Script, req: RunRequest<'_>) -> RunOutcome {
     let started = Instant::now();
-    let state = Rc::new(RunState::new(&req, started));
-    let result = match &script.compiled {
-        Some(compiled) => execute(compiled, &req, &state).await,
-        None => Err(rejected(script)),
+    let (warm, memory) = match &script.compiled {
+        Some(_) => match take_warm() {
+            Ok(warm) => {
+                let memory = Rc::clone(&warm.memory);
+                (Ok(warm), memory)
+            }
+            Err(e) => (Err(e), Rc::default()),
+        },
+        None => (Err(rejected(script)), Rc::default()),
+    };
+    let state = Rc::new(RunState::new(&req, started, memory));
+    let result = match (warm, &script.compiled) {
+        (Ok(warm), Some(compiled)) => execute(compiled, &req, &state, warm).await,
+        (Err(e), _) => Err(e),
+        (Ok(_), None) => Err(rejected(script)),
     };
     let (status, result, error) = match result {
         Ok(json) => (RunStatus::Succeeded, Some(json), None),
@@ -102,51 +113,128 @@ async fn execute(
     compiled: &Compiled,
     req: &RunRequest<'_>,
     state: &Rc<RunState>,
+    warm: Warm,
 ) -> Result<Box<RawValue>, RunError> {
-    let stats = &state.memory;
-    let internal =
-        |e: rquickjs::Error| RunError::new(ErrorKind::Internal, "InternalError", e.to_string());
-    let rt = Runtime::new_with_alloc(TrackingAllocator {
-        stats: Rc::clone(stats),
-    })
-    .map_err(internal)?;
-    rt.set_memory_limit(req.limits.memory_bytes);
-    rt.set_max_stack_size(req.limits.stack_bytes);
-    let handler_state = Rc::clone(state);
-    rt.set_interrupt_handler(Some(Box::new(move || handler_state.should_interrupt())));
-    let ctx = match Context::custom::<Intrinsics>(&rt) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            rt.set_interrupt_handler(None);
-            // A context that does not fit in the memory limit is the limit's fault.
-            let mut err = internal(e);
-            if stats.peak() >= req.limits.memory_bytes / 2 {
-                err = limit_error(ErrorKind::MemoryLimit, &req.limits);
-            }
-            return Err(err);
-        }
+    let result = {
+        // Declared after `warm`, so dropped first even when the run's future
+        // is dropped midway.
+        let _teardown = Teardown {
+            state,
+            rt: &warm.rt,
+        };
+        warm.rt.set_memory_limit(req.limits.memory_bytes);
+        warm.rt.set_max_stack_size(req.limits.stack_bytes);
+        let handler_state = Rc::clone(state);
+        warm.rt
+            .set_interrupt_handler(Some(Box::new(move || handler_state.should_interrupt())));
+        drive(&warm, compiled, req, state).await
     };
-    let _teardown = Teardown { state, rt: &rt };
-    drive(&rt, &ctx, compiled, req, state).await
+    retire(warm);
+    result
+}
+
+/// A runtime and context that no script has run in, with the prelude loaded
+/// but not yet called. Fields drop in order: JS handles before the context,
+/// the context before the runtime.
+pub(crate) struct Warm {
+    setup: Persistent<Function<'static>>,
+    ctx: Context,
+    rt: Runtime,
+    memory: Rc<MemoryStats>,
+}
+
+/// Creating a context costs most of a run; it is held to this limit until a
+/// run applies its own.
+const CREATE_MEMORY: usize = 8 << 20;
+
+fn create_warm() -> Result<Warm, RunError> {
+    let memory = Rc::new(MemoryStats::default());
+    let rt = Runtime::new_with_alloc(TrackingAllocator {
+        stats: Rc::clone(&memory),
+    })
+    .map_err(internal_error)?;
+    rt.set_memory_limit(CREATE_MEMORY);
+    let ctx = Context::custom::<Intrinsics>(&rt).map_err(internal_error)?;
+    let setup = ctx
+        .with(|ctx| -> rquickjs::Result<_> {
+            // SAFETY: the prelude's bytecode was produced by `compile::compile`.
+            let setup: Function = unsafe { compile::load(&ctx, prelude())? }.get()?;
+            Ok(Persistent::save(&ctx, setup))
+        })
+        .map_err(internal_error)?;
+    Ok(Warm {
+        setup,
+        ctx,
+        rt,
+        memory,
+    })
+}
+
+thread_local! {
+    /// Fresh isolates made ahead of time on this thread (isolates are `!Send`).
+    static WARM: RefCell<Vec<Warm>> = const { RefCell::new(Vec::new()) };
+    /// Used isolates waiting to be freed off the critical path.
+    static RETIRED: RefCell<Vec<Warm>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Used isolates kept for freeing later; beyond this, or when one grew large,
+/// they are freed at once.
+const MAX_RETIRED: usize = 4;
+const RETIRE_BELOW_BYTES: usize = 4 << 20;
+
+fn take_warm() -> Result<Warm, RunError> {
+    match WARM.with(|w| w.borrow_mut().pop()) {
+        Some(warm) => Ok(warm),
+        None => create_warm(),
+    }
+}
+
+fn retire(warm: Warm) {
+    if warm.memory.peak() > RETIRE_BELOW_BYTES {
+        drop(warm);
+        return;
+    }
+    let overflow = RETIRED.with(|r| {
+        let mut r = r.borrow_mut();
+        r.push(warm);
+        if r.len() > MAX_RETIRED {
+            std::mem::take(&mut *r)
+        } else {
+            Vec::new()
+        }
+    });
+    drop(overflow);
+}
+
+/// Frees retired isolates and makes fresh ones until `count` wait on this
+/// thread. Call it when the thread is idle.
+pub(crate) fn prewarm(count: usize) -> Result<(), RunError> {
+    let retired = RETIRED.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    drop(retired);
+    while WARM.with(|w| w.borrow().len()) < count {
+        let warm = create_warm()?;
+        WARM.with(|w| w.borrow_mut().push(warm));
+    }
+    Ok(())
 }
 
 async fn drive(
-    rt: &Runtime,
-    ctx: &Context,
+    warm: &Warm,
     compiled: &Compiled,
     req: &RunRequest<'_>,
     state: &Rc<RunState>,
 ) -> Result<Box<RawValue>, RunError> {
+    let (rt, ctx) = (&warm.rt, &warm.ctx);
     let positions = &compiled.positions;
     state.begin_slice();
     let started = ctx.with(|ctx| {
-        start(&ctx, compiled, req, state).map_err(|e| state.error_from(&ctx, e, positions))
+        start(&ctx, &warm.setup, compiled, req, state)
+            .map_err(|e| state.error_from(&ctx, e, positions))
     });
     state.end_slice();
     let promise = started?;
 
-    let mut inflight: FuturesUnordered<Pin<Box<dyn Future<Output = (u32, String)>>>> =
-        FuturesUnordered::new();
+    let mut inflight: FuturesUnordered<Completion> = FuturesUnordered::new();
     let deadline = tokio::time::Instant::from_std(state.wall_deadline);
     loop {
         state.begin_slice();
@@ -234,12 +322,12 @@ async fn drive(
 /// of its JSON result.
 fn start<'js>(
     ctx: &Ctx<'js>,
+    setup: &Persistent<Function<'static>>,
     compiled: &Compiled,
     req: &RunRequest<'_>,
     state: &Rc<RunState>,
 ) -> rquickjs::Result<Persistent<Promise<'static>>> {
-    // SAFETY: both bytecodes were produced by `compile::compile` in this process.
-    let setup: Function = unsafe { compile::load(ctx, prelude())? }.get()?;
+    let setup = setup.clone().restore(ctx)?;
     let log_state = Rc::clone(state);
     let log = Function::new(
         ctx.clone(),
@@ -254,7 +342,7 @@ fn start<'js>(
     )?;
     let granted: Vec<&str> = req.grants.iter().map(Capability::name).collect();
     let runner: Function = setup.call((log, op, granted))?;
-    // SAFETY: as above.
+    // SAFETY: the bytecode was produced by `compile::compile` in this process.
     let script: Function = unsafe { compile::load(ctx, &compiled.bytecode)? }.get()?;
     let promise: Promise = runner.call((script, req.input_json))?;
     Ok(Persistent::save(ctx, promise))
@@ -331,7 +419,10 @@ fn limit_error(kind: ErrorKind, limits: &Limits) -> RunError {
     RunError::new(kind, name, message)
 }
 
+/// A host call's JSON reply, once it arrives.
 type Reply = Pin<Box<dyn Future<Output = String>>>;
+/// A reply tagged with its call id.
+type Completion = Pin<Box<dyn Future<Output = (u32, String)>>>;
 
 /// Everything the run's native functions and interrupt handler share.
 struct RunState {
@@ -356,10 +447,10 @@ struct RunState {
 }
 
 impl RunState {
-    fn new(req: &RunRequest<'_>, started: Instant) -> Self {
+    fn new(req: &RunRequest<'_>, started: Instant, memory: Rc<MemoryStats>) -> Self {
         RunState {
             limits: req.limits,
-            memory: Rc::new(MemoryStats::default()),
+            memory,
             grants: req.grants,
             host: Rc::clone(&req.host),
             cancel: req.cancel.clone(),
@@ -476,11 +567,7 @@ impl RunState {
         Ok(promise)
     }
 
-    fn host_future(
-        &self,
-        name: &str,
-        args: &str,
-    ) -> Result<Pin<Box<dyn Future<Output = Result<Json, HostError>>>>, HostError> {
+    fn host_future(&self, name: &str, args: &str) -> Result<HostFuture, HostError> {
         let args: Vec<Json> = serde_json::from_str(args)
             .map_err(|e| HostError::invalid_argument(format!("arguments are not JSON: {e}")))?;
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Json::Null);

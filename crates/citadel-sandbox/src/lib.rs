@@ -153,6 +153,14 @@ impl Sandbox {
         self.cache.compilations()
     }
 
+    /// Makes fresh isolates ahead of time on the calling thread until `count`
+    /// are waiting, and frees isolates used by earlier runs. Each isolate is
+    /// still used by exactly one run; this only moves the cost of creating and
+    /// freeing it off the run's critical path. Call it when the thread is idle.
+    pub fn prewarm(&self, count: usize) -> Result<(), RunError> {
+        isolate::prewarm(count)
+    }
+
     /// Runs a loaded script in a fresh isolate.
     ///
     /// The future is not `Send`: an isolate lives on one thread. Drive it with
