@@ -173,7 +173,7 @@ impl<'a> Visit<'a> for Rules<'_, '_> {
         if it.property.name == "eval" {
             self.report(
                 "no-eval",
-                it.span,
+                it.property.span,
                 "`eval` runs arbitrary code and is not available in the sandbox",
             );
         }

@@ -1,0 +1,121 @@
+//! The real `citadel` binary: output and exit codes of the CLI contract.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `citadel ARGS` in the repository root; returns (exit code, stdout, stderr).
+fn citadel(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_script(name: &str, source: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("citadel-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, source).unwrap();
+    path
+}
+
+#[test]
+fn run_prints_the_result_and_exits_0() {
+    let (code, stdout, stderr) = citadel(&["run", "examples/hello.ts", "--input", r#"{"n":2}"#]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), r#"{"processed":3,"doubled":4}"#);
+    assert_eq!(stderr.trim(), "doubling 2");
+}
+
+#[test]
+fn run_json_prints_one_object() {
+    let (code, stdout, _) = citadel(&["run", "examples/hello.ts", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["status"], "succeeded");
+    assert_eq!(
+        v["result"],
+        serde_json::json!({"processed": 3, "doubled": 2})
+    );
+    assert_eq!(v["logs"][0]["message"], "doubling 1");
+    assert!(
+        v["duration_ms"].is_number()
+            && v["cpu_ms"].is_number()
+            && v["peak_memory_bytes"].is_number()
+    );
+}
+
+#[test]
+fn check_reports_a_located_diagnostic_and_exits_1() {
+    let (code, _, stderr) = citadel(&["check", "examples/uses-eval.js"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("examples/uses-eval.js:3:8: error[no-eval]"),
+        "{stderr}"
+    );
+    let (code, _, _) = citadel(&["check", "examples/hello.ts"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn exit_codes_follow_the_contract() {
+    let threw = temp_script("threw.js", "throw new Error('no');");
+    let limit = temp_script("limit.js", "let i = 0; for (;;) { i++; if (i < 0) break; }");
+    let rejected = temp_script("rejected.js", "return eval('1');");
+    let syntax = temp_script("syntax.js", "return (;");
+    let cases: &[(&[&str], i32)] = &[
+        (&["run", threw.to_str().unwrap()], 1),
+        (&["run", limit.to_str().unwrap(), "--timeout-ms", "200"], 3),
+        (&["run", rejected.to_str().unwrap()], 4),
+        (&["run", syntax.to_str().unwrap()], 4),
+        (&["run", "examples/hello.ts", "--input", "{nope"], 2),
+        (&["run", "does/not/exist.js"], 2),
+        (&["run", "examples/hello.ts", "--grant", "teleport"], 2),
+        (&["run"], 2),
+    ];
+    for (args, want) in cases {
+        let (code, stdout, stderr) = citadel(args);
+        assert_eq!(
+            code, *want,
+            "citadel {args:?}: stdout {stdout} stderr {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_policy_can_allow_a_rule() {
+    let policy = temp_script("policy.json", r#"{"allow": ["no-unbounded-loop"]}"#);
+    let looping = temp_script("loop.js", "while (true) {}");
+    let (code, _, stderr) = citadel(&[
+        "run",
+        looping.to_str().unwrap(),
+        "--timeout-ms",
+        "200",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("error[cpu_limit]") || stderr.contains("error[timeout]"),
+        "{stderr}"
+    );
+    let bad = temp_script("bad-policy.json", r#"{"allow": ["no-such-rule"]}"#);
+    let (code, _, stderr) = citadel(&[
+        "check",
+        looping.to_str().unwrap(),
+        "--policy",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown rule `no-such-rule`"), "{stderr}");
+}

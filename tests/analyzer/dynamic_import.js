@@ -1,0 +1,2 @@
+// expect: no-dynamic-import@2:22
+const module = await import("node:fs");
