@@ -25,6 +25,7 @@ use serde::Serialize;
 
 pub use probe::Isolation;
 pub use seccomp::Profile;
+pub use spawn::{JailedProcess, ProcessSpec, restrict_self};
 
 /// Errors of the jail itself (not of the jailed command).
 #[derive(Debug, thiserror::Error)]
@@ -182,5 +183,11 @@ impl Jail {
     /// Runs a command to completion in a fresh jail.
     pub async fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, JailError> {
         spawn::run_command(self, spec).await
+    }
+
+    /// Starts a long-running process in a fresh jail; the caller owns its
+    /// lifetime (dropping the handle kills the jail).
+    pub fn spawn(&self, spec: ProcessSpec) -> Result<JailedProcess, JailError> {
+        spawn::start(self, spec, &[])
     }
 }

@@ -85,6 +85,8 @@ pub(crate) struct Plan {
     cgroup_procs: Vec<CString>,
     no_new_privs: bool,
     seccomp: Option<BpfProgram>,
+    /// Descriptors passed on: (descriptor in the parent, number in the child).
+    inherit: Vec<(libc::c_int, libc::c_int)>,
 }
 
 /// The directory the child mounts its new root on (inside its own mount
@@ -214,6 +216,7 @@ impl Plan {
             cgroup_procs: Vec::new(),
             no_new_privs: iso.no_new_privs,
             seccomp,
+            inherit: Vec::new(),
         })
     }
 }
@@ -397,6 +400,10 @@ unsafe fn mirror_exit(child: libc::pid_t) -> ! {
 pub(crate) unsafe fn enter(plan: &Plan) -> io::Result<()> {
     // SAFETY: see the function's contract.
     unsafe {
+        for (from, to) in &plan.inherit {
+            // `dup2` leaves the new descriptor without close-on-exec.
+            check(libc::dup2(*from, *to))?;
+        }
         check(libc::setpgid(0, 0))?;
         // The jail dies with its supervisor.
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
@@ -481,26 +488,80 @@ async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, bo
     }
 }
 
-/// Runs a command to completion in a fresh jail.
-pub(crate) async fn run_command(
+/// A process started in a jail. Dropping it kills everything in the jail.
+#[derive(Debug)]
+pub struct JailedProcess {
+    pub child: tokio::process::Child,
+    pgid: Option<libc::pid_t>,
+    cgroup: Option<Cgroup>,
+    host_workdir: Option<PathBuf>,
+}
+
+impl JailedProcess {
+    /// The process id (in the caller's pid namespace) of the jail's outer process.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Kills every process of the jail at once.
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        if let Some(pgid) = self.pgid {
+            // SAFETY: plain system call.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
+    }
+
+    /// True when the memory cgroup killed something in the jail.
+    pub fn oom_killed(&self) -> bool {
+        self.cgroup.as_ref().is_some_and(Cgroup::oom_killed)
+    }
+}
+
+impl Drop for JailedProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(dir) = self.host_workdir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A long-running process to start in a jail (see [`Jail::spawn`]).
+#[derive(Debug)]
+pub struct ProcessSpec {
+    /// The program; `/proc/self/fd/N` runs an executable passed as descriptor N.
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Descriptors passed on: (descriptor in the caller, number in the jail).
+    pub fds: Vec<(i32, i32)>,
+    pub limits: crate::CommandLimits,
+    pub network: bool,
+    pub profile: Profile,
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+}
+
+/// Starts a process in a fresh jail.
+pub(crate) fn start(
     jail: &Jail,
-    spec: &CommandSpec,
-) -> Result<CommandOutput, JailError> {
+    spec: ProcessSpec,
+    files: &[(String, Vec<u8>)],
+) -> Result<JailedProcess, JailError> {
     if spec.program.is_empty() {
         return Err(JailError::Invalid("no program".into()));
     }
     let limits = spec.limits;
-    let mut plan = Plan::new(
-        jail,
-        spec.network,
-        Profile::Command {
-            network: spec.network,
-        },
-        &limits,
-    )?;
+    let mut plan = Plan::new(jail, spec.network, spec.profile, &limits)?;
+    plan.inherit = spec.fds.clone();
     // Without a private /work, a private directory on the host stands in.
     let mut host_workdir = None;
-    for (name, data) in &spec.files {
+    for (name, data) in files {
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(JailError::Invalid(format!(
                 "file name `{name}` must be a plain name"
@@ -538,21 +599,50 @@ pub(crate) async fn run_command(
         .env("PATH", DEFAULT_PATH)
         .env("HOME", "/work")
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdin(spec.stdin)
+        .stdout(spec.stdout)
+        .stderr(spec.stderr)
         .kill_on_drop(true);
     // SAFETY: `enter` only makes async-signal-safe system calls on data
     // prepared before the fork.
     unsafe {
         cmd.pre_exec(move || enter(&plan));
     }
-    let started = Instant::now();
-    let mut child = cmd.spawn()?;
+    let child = cmd.spawn()?;
     let pgid = child.id().map(|p| p as libc::pid_t);
+    Ok(JailedProcess {
+        child,
+        pgid,
+        cgroup,
+        host_workdir,
+    })
+}
+
+/// Runs a command to completion in a fresh jail.
+pub(crate) async fn run_command(
+    jail: &Jail,
+    spec: &CommandSpec,
+) -> Result<CommandOutput, JailError> {
+    let limits = spec.limits;
+    let process = ProcessSpec {
+        program: spec.program.clone(),
+        args: spec.args.clone(),
+        env: spec.env.clone(),
+        fds: Vec::new(),
+        limits,
+        network: spec.network,
+        profile: Profile::Command {
+            network: spec.network,
+        },
+        stdin: Stdio::piped(),
+        stdout: Stdio::piped(),
+        stderr: Stdio::piped(),
+    };
+    let started = Instant::now();
+    let mut jailed = start(jail, process, &spec.files)?;
 
     // Pipes are drained while the command runs so it never blocks on them.
-    let stdin = child.stdin.take();
+    let stdin = jailed.child.stdin.take();
     let input = spec.stdin.clone();
     let feed = tokio::spawn(async move {
         if let Some(mut stdin) = stdin {
@@ -560,41 +650,31 @@ pub(crate) async fn run_command(
         }
     });
     let stdout = tokio::spawn(read_capped(
-        child.stdout.take().expect("piped"),
+        jailed.child.stdout.take().expect("piped"),
         limits.output_bytes,
     ));
     let stderr = tokio::spawn(read_capped(
-        child.stderr.take().expect("piped"),
+        jailed.child.stderr.take().expect("piped"),
         limits.output_bytes,
     ));
-    let kill_all = |child: &mut tokio::process::Child| {
-        let _ = child.start_kill();
-        if let Some(pgid) = pgid {
-            // SAFETY: plain system call.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        }
-        if let Some(cg) = &cgroup {
-            cg.kill_all();
-        }
-    };
 
     let deadline = tokio::time::Instant::from_std(started + limits.wall);
     let exited = tokio::select! {
-        status = child.wait() => Some(status?),
+        status = jailed.child.wait() => Some(status?),
         () = tokio::time::sleep_until(deadline) => None,
     };
     let timed_out = exited.is_none();
     let status = match exited {
         Some(s) => s,
         None => {
-            kill_all(&mut child);
-            child.wait().await?
+            jailed.kill();
+            jailed.child.wait().await?
         }
     };
     let duration = started.elapsed();
     // Whatever is left in the jail dies with it; output still buffered in the
     // pipes is read within a short grace period.
-    kill_all(&mut child);
+    jailed.kill();
     feed.abort();
     let grace = Duration::from_millis(500);
     let (stdout, stdout_truncated) = match tokio::time::timeout(grace, stdout).await {
@@ -605,11 +685,8 @@ pub(crate) async fn run_command(
         Ok(Ok(v)) => v,
         _ => (Vec::new(), true),
     };
-    let oom_killed = cgroup.as_ref().is_some_and(Cgroup::oom_killed);
-    drop(cgroup);
-    if let Some(dir) = host_workdir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    let oom_killed = jailed.oom_killed();
+    drop(jailed);
     let exit = if timed_out {
         Exit::TimedOut
     } else if let Some(code) = status.code() {
@@ -626,6 +703,13 @@ pub(crate) async fn run_command(
         duration,
         oom_killed,
     })
+}
+
+/// Applies a seccomp profile to every thread of the calling process, for a
+/// process that jails itself further after its start-up.
+pub fn restrict_self(profile: Profile) -> Result<(), JailError> {
+    let program = seccomp::build(profile).map_err(JailError::Seccomp)?;
+    seccompiler::apply_filter_all_threads(&program).map_err(|e| JailError::Seccomp(e.to_string()))
 }
 
 fn unique() -> u64 {

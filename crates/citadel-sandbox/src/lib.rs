@@ -29,12 +29,14 @@ use cache::CompileCache;
 pub use cache::Script;
 
 /// Per-run limits. Every run gets all of them; there is no "unlimited".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Wall-clock time from start to finish, including time spent awaiting
     /// host calls.
+    #[serde(with = "duration_ms")]
     pub timeout: Duration,
     /// Time on the CPU spent executing the script's JavaScript.
+    #[serde(with = "duration_ms")]
     pub cpu: Duration,
     /// Bytes the isolate's heap may hold.
     pub memory_bytes: usize,
@@ -62,6 +64,21 @@ impl Default for Limits {
             pending_host_calls: 256,
             host_call_bytes: 1 << 20,
         }
+    }
+}
+
+/// Durations on the wire, as whole milliseconds.
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Succeeded,
@@ -18,7 +18,7 @@ pub enum RunStatus {
 }
 
 /// Why a run did not succeed. The serialised names are stable error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The script threw (or rejected) and did not catch it.
@@ -47,6 +47,9 @@ pub enum ErrorKind {
     Rejected,
     /// The sandbox itself failed (e.g. could not allocate a runtime).
     Internal,
+    /// The sandbox process running the isolate crashed, hung or broke the
+    /// protocol; it was replaced and only its runs failed.
+    SandboxCrashed,
 }
 
 impl ErrorKind {
@@ -74,23 +77,23 @@ impl ErrorKind {
 }
 
 /// A typed error with, where known, the user's line and column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunError {
     #[serde(rename = "code")]
     pub kind: ErrorKind,
     /// The JavaScript error name (`TypeError`, …) or the limit's name.
     pub name: String,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<u32>,
 }
 
 impl RunError {
-    pub(crate) fn new(kind: ErrorKind, name: &str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, name: &str, message: impl Into<String>) -> Self {
         RunError {
             kind,
             name: name.to_owned(),
@@ -102,7 +105,7 @@ impl RunError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Debug,
@@ -112,14 +115,14 @@ pub enum LogLevel {
     Error,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
     pub level: LogLevel,
     pub message: String,
 }
 
 /// The typed outcome of one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunOutcome {
     pub status: RunStatus,
     /// The return value as JSON text; `null` when the script returned nothing.
@@ -128,9 +131,17 @@ pub struct RunOutcome {
     /// True when log lines were dropped at the log-size limit.
     pub logs_truncated: bool,
     pub error: Option<RunError>,
-    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "millis",
+        deserialize_with = "from_millis"
+    )]
     pub duration: Duration,
-    #[serde(rename = "cpu_ms", serialize_with = "millis")]
+    #[serde(
+        rename = "cpu_ms",
+        serialize_with = "millis",
+        deserialize_with = "from_millis"
+    )]
     pub cpu: Duration,
     pub peak_memory_bytes: u64,
 }
@@ -139,7 +150,26 @@ fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
 }
 
+fn from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(ms / 1e3).map_err(serde::de::Error::custom)
+}
+
 impl RunOutcome {
+    /// An outcome for a run that failed before or outside its isolate.
+    pub fn failed(error: RunError, duration: Duration) -> Self {
+        RunOutcome {
+            status: error.kind.status(),
+            result: None,
+            logs: Vec::new(),
+            logs_truncated: false,
+            error: Some(error),
+            duration,
+            cpu: Duration::ZERO,
+            peak_memory_bytes: 0,
+        }
+    }
+
     /// The result as a JSON value (`null` when there is none).
     pub fn result_value(&self) -> serde_json::Value {
         self.result
