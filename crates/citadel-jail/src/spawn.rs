@@ -400,9 +400,19 @@ unsafe fn mirror_exit(child: libc::pid_t) -> ! {
 pub(crate) unsafe fn enter(plan: &Plan) -> io::Result<()> {
     // SAFETY: see the function's contract.
     unsafe {
-        for (from, to) in &plan.inherit {
+        // Move every passed descriptor out of the way first, so a target
+        // number never overwrites a source that is still to be moved.
+        let mut moved = [0 as libc::c_int; 8];
+        if plan.inherit.len() > moved.len() {
+            return Err(io::Error::from_raw_os_error(libc::EMFILE));
+        }
+        for (i, (from, _)) in plan.inherit.iter().enumerate() {
+            moved[i] = libc::fcntl(*from, libc::F_DUPFD_CLOEXEC, 512);
+            check(moved[i])?;
+        }
+        for (i, (_, to)) in plan.inherit.iter().enumerate() {
             // `dup2` leaves the new descriptor without close-on-exec.
-            check(libc::dup2(*from, *to))?;
+            check(libc::dup2(moved[i], *to))?;
         }
         check(libc::setpgid(0, 0))?;
         // The jail dies with its supervisor.

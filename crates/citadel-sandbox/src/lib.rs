@@ -107,7 +107,8 @@ impl CancelToken {
         self.0.cancelled.load(Ordering::Relaxed)
     }
 
-    async fn cancelled(&self) {
+    /// Resolves once the run is cancelled.
+    pub async fn cancelled(&self) {
         loop {
             let notified = self.0.notify.notified();
             if self.is_cancelled() {

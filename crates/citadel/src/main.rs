@@ -2,6 +2,7 @@
 //! Errors become exit codes here and nowhere else.
 
 mod bench;
+mod doctor;
 mod run;
 
 use std::path::PathBuf;
@@ -37,6 +38,15 @@ enum Command {
     Check(CheckArgs),
     /// Measure isolated runs against the Deno-sidecar anchor.
     Bench(bench::BenchArgs),
+    /// Report which isolation layers this machine allows and check that a
+    /// jailed sandbox host runs.
+    Doctor(doctor::DoctorArgs),
+    /// Internal: a jailed sandbox host serving its supervisor on descriptor 3.
+    #[command(hide = true)]
+    SandboxHost {
+        #[arg(long)]
+        allow_faults: bool,
+    },
 }
 
 #[derive(Args)]
@@ -58,6 +68,11 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Check(args) => run::check(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Doctor(args) => doctor::doctor(args),
+        Command::SandboxHost { allow_faults } => {
+            let code = citadel_pool::host_main(citadel_pool::HOST_SOCKET_FD, allow_faults);
+            std::process::exit(code)
+        }
     };
     ExitCode::from(code)
 }

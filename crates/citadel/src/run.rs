@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use citadel_analyzer::{Diagnostic, Language, Policy, Severity};
+use citadel_pool::{EchoGateway, Pool, PoolConfig, PoolRun};
 use citadel_sandbox::{
     Capability, ErrorKind, Grants, Limits, NoHost, RunOutcome, RunRequest, RunStatus, Sandbox,
 };
@@ -37,6 +39,12 @@ pub(crate) struct RunArgs {
     /// Print one JSON object with status, result, logs, error and timings.
     #[arg(long)]
     json: bool,
+    /// Run the isolate in this process instead of a jailed sandbox host.
+    #[arg(long)]
+    in_process: bool,
+    /// Refuse to run when the kernel allows no namespaces for the jail.
+    #[arg(long, env = "CITADEL_JAIL_REQUIRED")]
+    require_jail: bool,
 }
 
 fn usage(message: impl std::fmt::Display) -> u8 {
@@ -178,7 +186,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
     }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
     {
         Ok(rt) => rt,
@@ -187,15 +195,52 @@ pub(crate) fn run(args: RunArgs) -> u8 {
             return exit::THREW;
         }
     };
-    let request = RunRequest {
-        input_json: &args.input,
-        limits,
-        grants,
-        host: Rc::new(NoHost),
-        cancel: None,
+    let outcome = if args.in_process {
+        let request = RunRequest {
+            input_json: &args.input,
+            limits,
+            grants,
+            host: Rc::new(NoHost),
+            cancel: None,
+        };
+        runtime.block_on(sandbox.run(&script, request))
+    } else {
+        let pool = match start_pool(1, args.require_jail, &runtime) {
+            Ok(pool) => pool,
+            Err(e) => {
+                eprintln!("citadel: {e}");
+                return exit::THREW;
+            }
+        };
+        let job = PoolRun {
+            tenant: "cli".into(),
+            source,
+            language: Language::from_path(&args.file),
+            input_json: args.input.clone(),
+            limits,
+            grants,
+            cancel: None,
+            fault: None,
+        };
+        let outcome = runtime.block_on(pool.run(job, Arc::new(EchoGateway)));
+        pool.shutdown();
+        outcome
     };
-    let outcome = runtime.block_on(sandbox.run(&script, request));
     report(&outcome, args.json)
+}
+
+/// Starts a pool of jailed sandbox hosts running this executable.
+pub(crate) fn start_pool(
+    size: usize,
+    require_jail: bool,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Pool, String> {
+    let mut config =
+        PoolConfig::new().map_err(|e| format!("cannot find the citadel executable: {e}"))?;
+    config.size = size;
+    config.jail.required = require_jail;
+    let _guard = runtime.enter();
+    Pool::start(config).map_err(|e| e.to_string())
 }
 
 fn report(outcome: &RunOutcome, json: bool) -> u8 {
