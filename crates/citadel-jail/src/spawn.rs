@@ -192,14 +192,19 @@ impl Plan {
         } else {
             None
         };
-        let rlimits = vec![
+        let mut rlimits = vec![
             (libc::RLIMIT_AS, limits.memory_bytes),
             (libc::RLIMIT_CPU, limits.cpu_seconds.max(1)),
             (libc::RLIMIT_FSIZE, limits.file_bytes),
             (libc::RLIMIT_NOFILE, limits.open_files),
-            (libc::RLIMIT_NPROC, limits.processes),
             (libc::RLIMIT_CORE, 0),
         ];
+        // RLIMIT_NPROC counts every process of the user, across all jails;
+        // the pids cgroup limits one jail. Only without cgroups is the
+        // per-user limit the best there is.
+        if iso.cgroups.is_none() {
+            rlimits.push((libc::RLIMIT_NPROC, limits.processes));
+        }
         Ok(Plan {
             root: iso.root,
             ns_flags,

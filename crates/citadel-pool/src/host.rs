@@ -24,9 +24,13 @@ pub mod exit {
     pub const PROTOCOL: i32 = 71;
 }
 
+/// Where the supervisor's reply to one capability call goes.
+type ReplySlot = oneshot::Sender<Result<Value, HostError>>;
+
 struct HostState {
     out: mpsc::UnboundedSender<Vec<u8>>,
-    calls: RefCell<HashMap<(u64, u32), oneshot::Sender<Result<Value, HostError>>>>,
+    /// Capability calls awaiting the supervisor, by (run, call).
+    calls: RefCell<HashMap<(u64, u32), ReplySlot>>,
     cancels: RefCell<HashMap<u64, CancelToken>>,
     next_call: Cell<u32>,
     in_flight: Cell<usize>,
