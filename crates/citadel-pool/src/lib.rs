@@ -355,7 +355,11 @@ impl Pool {
                         && (inner.config.share_tenants
                             || lock(&h.tenant).as_deref().is_none_or(|t| t == tenant))
                 });
-                // Prefer a host already serving this tenant, then the least busy.
+                // A host already serving this tenant keeps its runs together;
+                // otherwise the least busy host, the first in the list among
+                // equals: a host that stays busy stays warm (measured: spreading
+                // sequential runs over idle hosts costs more in wake-ups than
+                // it saves).
                 let best = usable.min_by_key(|h| {
                     let same = lock(&h.tenant).as_deref() == Some(tenant);
                     (!same, h.in_flight.load(Ordering::Relaxed))

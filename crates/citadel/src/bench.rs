@@ -8,7 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use citadel_analyzer::Language;
+use citadel_jail::{CommandSpec, Jail, JailConfig};
+use citadel_pool::{EchoGateway, Gateway, Pool, PoolConfig, PoolRun};
 use citadel_sandbox::{Capability, Grants, Limits, NoHost, RunRequest, RunStatus, Sandbox};
 use clap::Args;
 
@@ -81,6 +85,10 @@ pub(crate) fn bench(args: BenchArgs) -> u8 {
         eprintln!("citadel: cannot start the runtime");
         return exit::THREW;
     };
+    // First, while this process is small: forking a large process costs
+    // page-table copies that are not the jail's.
+    bench_command_jail();
+
     let sandbox = Sandbox::default();
     let run_once = |source: &str, grants: Grants, input: &str| {
         let script = sandbox.load(source, Language::Js);
@@ -205,16 +213,173 @@ pub(crate) fn bench(args: BenchArgs) -> u8 {
         out.result_value()
     );
 
-    // 4. The anchor, in the same invocation.
+    // 4. Through the pool of jailed sandbox hosts, and the command jail.
+    let pooled = match bench_pool(&args) {
+        Ok(stats) => Some(stats),
+        Err(e) => {
+            println!("pooled runs: skipped: {e}");
+            None
+        }
+    };
+
+    // 5. The anchor, in the same invocation.
     match Anchor::start(&args) {
         Err(why) => println!("deno-sidecar anchor: skipped: {why}"),
         Ok(mut anchor) => {
-            if let Err(e) = anchor.compare(&args, &hello, &cold, loop_time) {
+            let measured = Measured {
+                ahead: hello,
+                inline: cold,
+                pooled,
+                loop_time,
+            };
+            if let Err(e) = anchor.compare(&args, &measured) {
                 println!("deno-sidecar anchor: failed: {e}");
             }
         }
     }
     exit::OK
+}
+
+/// Citadel's figures, for the ratios against the anchor.
+struct Measured {
+    ahead: Stats,
+    inline: Stats,
+    pooled: Option<Stats>,
+    loop_time: Duration,
+}
+
+/// Hello runs through jailed sandbox hosts: latency, and throughput with one
+/// host against one host per core.
+fn bench_pool(args: &BenchArgs) -> Result<Stats, String> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let job = || PoolRun {
+        tenant: "bench".into(),
+        source: HELLO.into(),
+        language: Language::Js,
+        input_json: "null".into(),
+        limits: Limits::default(),
+        grants: Grants::NONE,
+        cancel: None,
+        fault: None,
+    };
+    let start = |size: usize| {
+        let mut config = PoolConfig::new().map_err(|e| e.to_string())?;
+        config.size = size;
+        config.share_tenants = true;
+        let _guard = runtime.enter();
+        Pool::start(config).map_err(|e| e.to_string())
+    };
+    let pool = start(cores)?;
+    let gateway: Arc<dyn Gateway> = Arc::new(EchoGateway);
+    let latency = runtime.block_on(async {
+        for _ in 0..200 {
+            pool.run(job(), Arc::clone(&gateway)).await;
+        }
+        let mut samples = Vec::with_capacity(args.runs);
+        for _ in 0..args.runs {
+            let t = Instant::now();
+            let out = pool.run(job(), Arc::clone(&gateway)).await;
+            samples.push(t.elapsed());
+            if out.status != RunStatus::Succeeded {
+                return Err(format!("a pooled run failed: {:?}", out.error));
+            }
+        }
+        Ok(stats(samples))
+    })?;
+    pool.shutdown();
+    println!(
+        "citadel hello run through the jailed sandbox-host pool ({} runs, {cores} hosts):",
+        args.runs
+    );
+    println!(
+        "  mean {:.4} ms   p50 {:.4} ms   p99 {:.4} ms",
+        ms(latency.mean),
+        ms(latency.p50),
+        ms(latency.p99)
+    );
+
+    let throughput = |size: usize| -> Result<f64, String> {
+        let pool = start(size)?;
+        let window = Duration::from_secs(2);
+        let done = runtime.block_on(async {
+            let clients = (0..8 * size).map(|_| {
+                let pool = pool.clone();
+                let gateway = Arc::clone(&gateway);
+                tokio::spawn(async move {
+                    let end = Instant::now() + window;
+                    let mut n = 0u64;
+                    while Instant::now() < end {
+                        if pool.run(job(), Arc::clone(&gateway)).await.status
+                            == RunStatus::Succeeded
+                        {
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            });
+            let mut total = 0;
+            for c in clients.collect::<Vec<_>>() {
+                total += c.await.unwrap_or(0);
+            }
+            total
+        });
+        pool.shutdown();
+        Ok(done as f64 / window.as_secs_f64())
+    };
+    let one = throughput(1)?;
+    let all = throughput(cores)?;
+    println!(
+        "  throughput: {one:.0} runs/s with 1 host, {all:.0} runs/s with {cores} hosts ({:.2}x)",
+        all / one
+    );
+    Ok(latency)
+}
+
+/// Starting a command in a fresh jail against plain fork+exec of /bin/true.
+fn bench_command_jail() {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let Ok(jail) = Jail::new(JailConfig::default()) else {
+        return;
+    };
+    let spec = CommandSpec {
+        program: "/bin/true".into(),
+        ..CommandSpec::default()
+    };
+    let mut jailed = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        match runtime.block_on(jail.run(&spec)) {
+            Ok(out) if out.success() => jailed.push(t.elapsed()),
+            other => {
+                println!("command jail: /bin/true failed: {other:?}");
+                return;
+            }
+        }
+    }
+    let mut plain = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let _ = Command::new("/bin/true").status();
+        plain.push(t.elapsed());
+    }
+    let (jailed, plain) = (stats(jailed), stats(plain));
+    println!(
+        "command jail start-up (/bin/true, 50 runs): jailed mean {:.2} ms, plain fork+exec {:.2} ms ({:.1}x)",
+        ms(jailed.mean),
+        ms(plain.mean),
+        ms(jailed.mean) / ms(plain.mean)
+    );
 }
 
 struct Anchor {
@@ -345,13 +510,8 @@ impl Anchor {
         Ok((elapsed, v["duration_ms"].as_f64().unwrap_or(f64::NAN)))
     }
 
-    fn compare(
-        &mut self,
-        args: &BenchArgs,
-        hello: &Stats,
-        cold: &Stats,
-        loop_time: Duration,
-    ) -> Result<(), String> {
+    fn compare(&mut self, args: &BenchArgs, measured: &Measured) -> Result<(), String> {
+        let (hello, cold, loop_time) = (&measured.ahead, &measured.inline, measured.loop_time);
         for _ in 0..5 {
             self.execute(HELLO)?;
         }
@@ -390,6 +550,14 @@ impl Anchor {
             ms(client.mean) / ms(hello.mean),
             ms(client.mean) / ms(cold.mean)
         );
+
+        if let Some(pooled) = &measured.pooled {
+            println!(
+                "  ratio, anchor worker mean / citadel through the jailed pool: {:.0}x   (through HTTP: {:.0}x)",
+                ms(worker.mean) / ms(pooled.mean),
+                ms(client.mean) / ms(pooled.mean)
+            );
+        }
 
         let (_, loop_worker_ms) = self.execute(LOOP)?;
         println!(

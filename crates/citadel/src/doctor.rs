@@ -86,3 +86,78 @@ pub(crate) fn doctor(args: DoctorArgs) -> u8 {
         exit::THREW
     }
 }
+
+#[derive(Args)]
+pub(crate) struct JailArgs {
+    /// Wall-clock limit.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// Memory limit (address space and cgroup).
+    #[arg(long, default_value_t = 512)]
+    memory_mb: u64,
+    /// Keep the host's network.
+    #[arg(long)]
+    network: bool,
+    /// Fail when the kernel allows no namespaces for the jail.
+    #[arg(long, env = "CITADEL_JAIL_REQUIRED")]
+    require_jail: bool,
+    /// The program and its arguments.
+    #[arg(required = true, last = true)]
+    command: Vec<String>,
+}
+
+/// `citadel jail -- PROGRAM ARGS...`: stdin is passed on, output printed,
+/// and the exit code mirrored (124 at the deadline, 128+N for signal N).
+pub(crate) fn jail(args: JailArgs) -> u8 {
+    use std::io::{Read, Write};
+
+    use citadel_jail::{CommandLimits, CommandSpec, Exit, Jail, JailConfig};
+
+    let jail = match Jail::new(JailConfig {
+        required: args.require_jail,
+        ..JailConfig::default()
+    }) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("citadel: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut stdin = Vec::new();
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let _ = std::io::stdin().read_to_end(&mut stdin);
+    }
+    let spec = CommandSpec {
+        program: args.command[0].clone(),
+        args: args.command[1..].to_vec(),
+        stdin,
+        limits: CommandLimits {
+            wall: Duration::from_millis(args.timeout_ms),
+            memory_bytes: args.memory_mb << 20,
+            ..CommandLimits::default()
+        },
+        network: args.network,
+        ..CommandSpec::default()
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return exit::THREW;
+    };
+    match runtime.block_on(jail.run(&spec)) {
+        Err(e) => {
+            eprintln!("citadel: {e}");
+            exit::THREW
+        }
+        Ok(out) => {
+            let _ = std::io::stdout().write_all(&out.stdout);
+            let _ = std::io::stderr().write_all(&out.stderr);
+            match out.exit {
+                Exit::Code(c) => c.clamp(0, 255) as u8,
+                Exit::Signal(s) => (128 + s).clamp(0, 255) as u8,
+                Exit::TimedOut => 124,
+            }
+        }
+    }
+}

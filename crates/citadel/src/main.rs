@@ -38,6 +38,8 @@ enum Command {
     Check(CheckArgs),
     /// Measure isolated runs against the Deno-sidecar anchor.
     Bench(bench::BenchArgs),
+    /// Run a command in the process jail (as workflow `shell` steps will).
+    Jail(doctor::JailArgs),
     /// Report which isolation layers this machine allows and check that a
     /// jailed sandbox host runs.
     Doctor(doctor::DoctorArgs),
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Check(args) => run::check(args),
         Command::Bench(args) => bench::bench(args),
         Command::Doctor(args) => doctor::doctor(args),
+        Command::Jail(args) => doctor::jail(args),
         Command::SandboxHost { allow_faults } => {
             let code = citadel_pool::host_main(citadel_pool::HOST_SOCKET_FD, allow_faults);
             std::process::exit(code)
