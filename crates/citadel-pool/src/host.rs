@@ -13,7 +13,8 @@ use citadel_sandbox::{
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::oneshot;
 
 use crate::protocol::{self, Fault, RunJob, ToHost, ToSupervisor};
 
@@ -28,7 +29,9 @@ pub mod exit {
 type ReplySlot = oneshot::Sender<Result<Value, HostError>>;
 
 struct HostState {
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    /// The socket towards the supervisor; a writer holds the lock for one
+    /// whole frame.
+    out: tokio::sync::Mutex<OwnedWriteHalf>,
     /// Capability calls awaiting the supervisor, by (run, call).
     calls: RefCell<HashMap<(u64, u32), ReplySlot>>,
     cancels: RefCell<HashMap<u64, CancelToken>>,
@@ -37,8 +40,13 @@ struct HostState {
 }
 
 impl HostState {
-    fn send(&self, msg: &ToSupervisor) {
-        let _ = self.out.send(protocol::encode(msg));
+    async fn send(&self, msg: &ToSupervisor) {
+        self.send_raw(&protocol::encode(msg)).await;
+    }
+
+    async fn send_raw(&self, frame: &[u8]) {
+        // A write error means the supervisor is gone; reading ends then too.
+        let _ = self.out.lock().await.write_all(frame).await;
     }
 }
 
@@ -54,12 +62,10 @@ impl Host for RemoteHost {
         self.state.next_call.set(call.wrapping_add(1));
         let (tx, rx) = oneshot::channel();
         self.state.calls.borrow_mut().insert((self.run, call), tx);
-        self.state.send(&ToSupervisor::Call {
-            run: self.run,
-            call,
-            request,
-        });
+        let state = Rc::clone(&self.state);
+        let run = self.run;
         Box::pin(async move {
+            state.send(&ToSupervisor::Call { run, call, request }).await;
             rx.await
                 .unwrap_or_else(|_| Err(HostError::new("unavailable", "the supervisor went away")))
         })
@@ -116,23 +122,15 @@ async fn serve(socket: std::os::unix::net::UnixStream, allow_faults: bool) -> i3
         return exit::SETUP;
     }
 
-    let (mut reader, mut writer) = socket.into_split();
-    let (out, mut frames) = mpsc::unbounded_channel::<Vec<u8>>();
-    tokio::task::spawn_local(async move {
-        while let Some(frame) = frames.recv().await {
-            if writer.write_all(&frame).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (mut reader, writer) = socket.into_split();
     let state = Rc::new(HostState {
-        out,
+        out: tokio::sync::Mutex::new(writer),
         calls: RefCell::new(HashMap::new()),
         cancels: RefCell::new(HashMap::new()),
         next_call: Cell::new(0),
         in_flight: Cell::new(0),
     });
-    state.send(&ToSupervisor::Ready);
+    state.send(&ToSupervisor::Ready).await;
 
     let mut buf = Vec::new();
     loop {
@@ -144,7 +142,7 @@ async fn serve(socket: std::os::unix::net::UnixStream, allow_faults: bool) -> i3
             }
             Ok(Some(ToHost::Run(job))) => {
                 if let Some(fault) = job.fault.filter(|_| allow_faults) {
-                    inject(fault, &state);
+                    inject(fault, &state).await;
                     continue;
                 }
                 tokio::task::spawn_local(run_job(Rc::clone(&sandbox), Rc::clone(&state), job));
@@ -163,11 +161,9 @@ async fn serve(socket: std::os::unix::net::UnixStream, allow_faults: bool) -> i3
     }
 }
 
-fn inject(fault: Fault, state: &HostState) {
+async fn inject(fault: Fault, state: &HostState) {
     match fault {
-        Fault::Garbage => {
-            let _ = state.out.send(b"\x10\x00\x00\x00this is not json".to_vec());
-        }
+        Fault::Garbage => state.send_raw(b"\x10\x00\x00\x00this is not json").await,
         Fault::Hang => loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
@@ -196,10 +192,12 @@ async fn run_job(sandbox: Rc<Sandbox>, state: Rc<HostState>, job: RunJob) {
         .calls
         .borrow_mut()
         .retain(|(run, _), _| *run != job.run);
-    state.send(&ToSupervisor::Done {
-        run: job.run,
-        outcome,
-    });
+    state
+        .send(&ToSupervisor::Done {
+            run: job.run,
+            outcome,
+        })
+        .await;
     state.in_flight.set(state.in_flight.get() - 1);
     if state.in_flight.get() == 0 {
         // Idle: make the next run's isolate now, off its critical path.

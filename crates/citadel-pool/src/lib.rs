@@ -31,7 +31,8 @@ use citadel_sandbox::{
 };
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::{Notify, oneshot};
 
 pub use host::{exit as host_exit, host_main};
 pub use protocol::Fault;
@@ -156,7 +157,11 @@ struct RunSlot {
 struct HostProc {
     id: u64,
     pid: Option<u32>,
-    out: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    /// The socket towards the host; `None` once closed. Writers hold the
+    /// lock for one whole frame, so frames never interleave.
+    out: tokio::sync::Mutex<Option<OwnedWriteHalf>>,
+    /// The runtime the pool was started in, for work started from sync code.
+    runtime: tokio::runtime::Handle,
     runs: Mutex<HashMap<u64, RunSlot>>,
     tenant: Mutex<Option<String>>,
     in_flight: AtomicUsize,
@@ -173,10 +178,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl HostProc {
-    fn send(&self, frame: Vec<u8>) -> bool {
-        lock(&self.out)
-            .as_ref()
-            .is_some_and(|out| out.send(frame).is_ok())
+    /// Writes one frame to the host; false when its socket is closed.
+    async fn send(&self, frame: Vec<u8>) -> bool {
+        match self.out.lock().await.as_mut() {
+            Some(w) => w.write_all(&frame).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Closes the socket towards the host (from synchronous code): the host
+    /// reads end of stream and exits.
+    fn close(self: &Arc<Self>) {
+        let host = Arc::clone(self);
+        self.runtime.spawn(async move {
+            if let Some(mut w) = host.out.lock().await.take() {
+                let _ = w.shutdown().await;
+            }
+        });
     }
 }
 
@@ -298,7 +316,7 @@ impl Pool {
             grants: job.grants.iter().collect(),
             fault: job.fault,
         }));
-        if !host.send(frame) {
+        if !host.send(frame).await {
             host_failed(inner, &host, "the sandbox host's socket is closed");
         }
 
@@ -325,7 +343,7 @@ impl Pool {
                 }
                 () = &mut cancelled, if !cancel_sent => {
                     cancel_sent = true;
-                    host.send(protocol::encode(&ToHost::Cancel { run }));
+                    host.send(protocol::encode(&ToHost::Cancel { run })).await;
                 }
             }
         };
@@ -383,7 +401,7 @@ impl Pool {
         self.inner.closing.store(true, Ordering::SeqCst);
         for host in lock(&self.inner.hosts).drain(..) {
             *lock(&host.state) = HostState::Draining;
-            *lock(&host.out) = None;
+            host.close();
         }
     }
 }
@@ -407,7 +425,7 @@ fn release(inner: &Arc<Inner>, host: &Arc<HostProc>) {
     };
     if recycle {
         // Closing the socket ends the host; its process handle goes with it.
-        *lock(&host.out) = None;
+        host.close();
     }
     inner.freed.notify_waiters();
 }
@@ -441,7 +459,7 @@ fn host_failed(inner: &Arc<Inner>, host: &Arc<HostProc>, why: &str) {
     if let Some(mut process) = lock(&host.process).take() {
         process.kill();
     }
-    *lock(&host.out) = None;
+    host.close();
     let tail = String::from_utf8_lossy(&lock(&host.stderr_tail))
         .trim()
         .to_owned();
@@ -494,14 +512,14 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
     drop(theirs);
     ours.set_nonblocking(true)?;
     let socket = tokio::net::UnixStream::from_std(ours)?;
-    let (mut reader, mut writer) = socket.into_split();
-    let (out, mut frames) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (mut reader, writer) = socket.into_split();
     let stderr = process.child.stderr.take();
     let id = inner.next_host.fetch_add(1, Ordering::Relaxed);
     let host = Arc::new(HostProc {
         id,
         pid: process.id(),
-        out: Mutex::new(Some(out)),
+        out: tokio::sync::Mutex::new(Some(writer)),
+        runtime: tokio::runtime::Handle::current(),
         runs: Mutex::new(HashMap::new()),
         tenant: Mutex::new(None),
         in_flight: AtomicUsize::new(0),
@@ -512,15 +530,6 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
     });
     inner.started.fetch_add(1, Ordering::Relaxed);
 
-    tokio::spawn(async move {
-        while let Some(frame) = frames.recv().await {
-            if writer.write_all(&frame).await.is_err() {
-                return;
-            }
-        }
-        // The pool closed the host's channel: end of stream for the host.
-        let _ = writer.shutdown().await;
-    });
     if let Some(mut stderr) = stderr {
         let tail = Arc::clone(&host.stderr_tail);
         tokio::spawn(async move {
@@ -563,7 +572,8 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
                             Some((gateway, _)) => gateway.call(request).await,
                             None => Err(HostError::new("unavailable", "the run is over")),
                         };
-                        host.send(protocol::encode(&ToHost::Reply { run, call, result }));
+                        host.send(protocol::encode(&ToHost::Reply { run, call, result }))
+                            .await;
                     });
                 }
                 Ok(None) => break "the sandbox host exited",
