@@ -1,0 +1,121 @@
+//! Storage behind one trait, [`Store`], with two implementations: SQLite (the
+//! embedded default: one file, WAL mode) and PostgreSQL (many nodes). Each has
+//! its own migrations, applied at start. The backend is chosen once, from the
+//! database URL ([`connect`]).
+//!
+//! Only this crate knows SQL. Every tenant-owned query takes the tenant id as
+//! an argument, so callers cannot forget it.
+
+mod backend;
+mod model;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use model::*;
+
+/// Errors of the store. `Conflict` and `NotFound` are for the caller to map;
+/// everything else is the database's problem.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("unsupported database URL `{0}` (use sqlite://PATH or postgres://…)")]
+    BadUrl(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The future every store method returns (boxed so `Store` is object safe).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Everything Citadel keeps. Implemented for SQLite and PostgreSQL.
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// Reachable, and every migration this build knows is applied.
+    fn ready(&self) -> StoreFuture<'_, ()>;
+
+    fn create_tenant<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Tenant>;
+    fn tenant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Tenant>>;
+    fn tenant_by_name<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Tenant>>;
+    fn list_tenants(&self) -> StoreFuture<'_, Vec<Tenant>>;
+
+    /// Creates a token and, for tenant tokens with a role, its binding, in
+    /// one transaction.
+    fn create_token<'a>(&'a self, new: &'a NewToken) -> StoreFuture<'a, Token>;
+    fn token_by_hash<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<Token>>;
+    fn list_tokens<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<Token>>;
+    /// Revokes a tenant's token; false when the tenant has no such token.
+    fn revoke_token<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        id: &'a str,
+        at: i64,
+    ) -> StoreFuture<'a, bool>;
+
+    fn bindings<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        token_id: &'a str,
+    ) -> StoreFuture<'a, Vec<RoleBinding>>;
+    fn create_binding<'a>(&'a self, binding: &'a RoleBinding) -> StoreFuture<'a, ()>;
+
+    /// Creates or replaces a tenant's custom role.
+    fn put_role<'a>(&'a self, role: &'a CustomRole) -> StoreFuture<'a, ()>;
+    fn roles<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<CustomRole>>;
+    fn delete_role<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Appends to the audit chain; appends are serialised so the chain has
+    /// no forks.
+    fn append_audit<'a>(&'a self, entry: &'a NewAuditEntry) -> StoreFuture<'a, AuditEntry>;
+    fn audit_page<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditEntry>>;
+    /// Recomputes every hash of the chain.
+    fn verify_audit(&self) -> StoreFuture<'_, AuditVerdict>;
+}
+
+/// Opens (creating if needed) and migrates the database at `url`:
+/// `sqlite://PATH` or `postgres://…`.
+pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Arc::new(backend::SqliteStore::open(path).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(backend::PgStore::open(url).await?))
+    } else {
+        Err(StoreError::BadUrl(url.to_owned()))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A new random id with a type prefix, e.g. `tnt_3f9a…` (128 random bits).
+pub fn new_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    let mut id = String::with_capacity(prefix.len() + 33);
+    id.push_str(prefix);
+    id.push('_');
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}

@@ -1,0 +1,142 @@
+//! What the store keeps. Times are Unix milliseconds.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// An API token: a principal inside a tenant, or a platform admin (no tenant).
+/// The secret itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub name: String,
+    #[serde(skip)]
+    pub hash: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl Token {
+    /// True when the token may authenticate at `now`.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// A token to create, with its first role binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub tenant_id: Option<String>,
+    pub name: String,
+    pub hash: String,
+    pub expires_at: Option<i64>,
+    /// Role bound to the token (tenant tokens only), with an optional path
+    /// prefix scope (`""` for the whole tenant).
+    pub role: Option<(String, String)>,
+}
+
+/// A tenant's own role. Built-in roles live in code, not here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomRole {
+    pub tenant_id: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub created_at: i64,
+}
+
+/// A role granted to a token, optionally only below a path prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleBinding {
+    pub id: String,
+    pub tenant_id: String,
+    pub token_id: String,
+    pub role: String,
+    /// `""` for the whole tenant, else e.g. `billing/`.
+    pub path_prefix: String,
+    pub created_at: i64,
+}
+
+/// An audit entry to append.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAuditEntry {
+    pub at: i64,
+    pub tenant_id: Option<String>,
+    pub principal: Option<String>,
+    pub action: String,
+    pub target: String,
+    /// `ok`, `denied`, `rejected`, `failed`, …
+    pub outcome: String,
+    pub request_id: String,
+    /// JSON object text.
+    pub details: String,
+}
+
+/// An appended audit entry: its place in the chain and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub entry: NewAuditEntry,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash before the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The hash of an entry: SHA-256 over the previous hash and every field,
+/// each length-prefixed so no two different entries encode alike.
+pub fn audit_hash(prev_hash: &str, seq: i64, e: &NewAuditEntry) -> String {
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(prev_hash.as_bytes());
+    field(&seq.to_le_bytes());
+    field(&e.at.to_le_bytes());
+    field(e.tenant_id.as_deref().unwrap_or("\u{0}").as_bytes());
+    field(e.principal.as_deref().unwrap_or("\u{0}").as_bytes());
+    field(e.action.as_bytes());
+    field(e.target.as_bytes());
+    field(e.outcome.as_bytes());
+    field(e.request_id.as_bytes());
+    field(e.details.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Filters for paging through the audit log, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Only this tenant's entries (`None`: all, for platform admins).
+    pub tenant_id: Option<String>,
+    pub action: Option<String>,
+    pub principal: Option<String>,
+    pub outcome: Option<String>,
+    /// Only entries with a smaller sequence number (the next page).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// The result of checking the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AuditVerdict {
+    Intact {
+        entries: i64,
+    },
+    /// The first entry whose stored hash does not match, or whose sequence
+    /// skips (a deleted row).
+    Broken {
+        seq: i64,
+        reason: String,
+    },
+}
