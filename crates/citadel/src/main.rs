@@ -4,6 +4,7 @@
 mod bench;
 mod doctor;
 mod run;
+mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the HTTP API (embedded SQLite in ./citadel-data unless --database).
+    Serve(server::ServeArgs),
+    /// Manage tenants and tokens in the database the server uses.
+    #[command(subcommand)]
+    Admin(server::AdminCommand),
+    /// Check the audit log's hash chain.
+    #[command(subcommand)]
+    Audit(server::AuditCommand),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(server::ConfigCommand),
     /// Run a script (the body of an async function receiving `input` and `api`).
     Run(run::RunArgs),
     /// Statically analyse a script; exits 1 when it has errors.
@@ -67,6 +79,10 @@ fn main() -> ExitCode {
     // Usage errors exit 2, as clap does by default.
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Serve(args) => server::serve(args),
+        Command::Admin(cmd) => server::admin(cmd),
+        Command::Audit(cmd) => server::audit(cmd),
+        Command::Config(cmd) => server::config(cmd),
         Command::Run(args) => run::run(args),
         Command::Check(args) => run::check(args),
         Command::Bench(args) => bench::bench(args),

@@ -1,0 +1,545 @@
+//! The routes. Each handler authenticates through `Authed`, states the
+//! permission it needs, and audits what it changes.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use citadel_store::{AuditQuery, CustomRole, now_ms};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::admin::{self, TokenRequest};
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::rbac::{BUILTIN_ROLES, PERMISSIONS, builtin_role, is_permission};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(info(
+    title = "Citadel",
+    description = "Runs tenants' code safely, fast, and on the record."
+))]
+struct ApiDoc;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(create_tenant, list_tenants))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+        .routes(routes!(list_roles))
+        .routes(routes!(put_role, delete_role))
+        .routes(routes!(list_audit))
+}
+
+/// A tenant.
+#[derive(Serialize, ToSchema)]
+struct Tenant {
+    id: String,
+    name: String,
+    created_at: i64,
+}
+
+impl From<citadel_store::Tenant> for Tenant {
+    fn from(t: citadel_store::Tenant) -> Self {
+        Tenant {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// An API token (never its secret).
+#[derive(Serialize, ToSchema)]
+struct Token {
+    id: String,
+    name: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl From<citadel_store::Token> for Token {
+    fn from(t: citadel_store::Token) -> Self {
+        Token {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// One audit entry and its place in the hash chain.
+#[derive(Serialize, ToSchema)]
+struct AuditEntry {
+    seq: i64,
+    at: i64,
+    tenant_id: Option<String>,
+    principal: Option<String>,
+    action: String,
+    target: String,
+    outcome: String,
+    request_id: String,
+    details: serde_json::Value,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<citadel_store::AuditEntry> for AuditEntry {
+    fn from(a: citadel_store::AuditEntry) -> Self {
+        let e = a.entry;
+        AuditEntry {
+            seq: a.seq,
+            at: e.at,
+            tenant_id: e.tenant_id,
+            principal: e.principal,
+            action: e.action,
+            target: e.target,
+            outcome: e.outcome,
+            request_id: e.request_id,
+            details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+            prev_hash: a.prev_hash,
+            hash: a.hash,
+        }
+    }
+}
+
+/// The error body every failure has.
+#[derive(Serialize, ToSchema)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+    details: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Status {
+    status: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Status)))]
+async fn health() -> axum::Json<Status> {
+    axum::Json(Status {
+        status: "ok".into(),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+struct Readiness {
+    status: String,
+    database: String,
+    sandbox_hosts: Option<usize>,
+}
+
+/// Readiness: the database answers with current migrations, and the
+/// sandbox pool is up.
+#[utoipa::path(get, path = "/ready", responses((status = 200, body = Readiness), (status = 503, body = ErrorBody)))]
+async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<Readiness>> {
+    let unavailable =
+        |msg: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg);
+    state
+        .store
+        .ready()
+        .await
+        .map_err(|e| unavailable(format!("database: {e}")))?;
+    let hosts = state.pool.as_ref().map(|p| p.status().hosts);
+    if hosts == Some(0) {
+        return Err(unavailable("no sandbox host is running".into()));
+    }
+    let database = serde_json::to_value(state.store.backend())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Ok(axum::Json(Readiness {
+        status: "ready".into(),
+        database,
+        sandbox_hosts: hosts,
+    }))
+}
+
+/// Prometheus metrics in the text format.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(&state),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    name: String,
+}
+
+/// Creates a tenant (platform admins only).
+#[utoipa::path(post, path = "/v1/tenants", request_body = NewTenant,
+    responses((status = 201, body = Tenant), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_tenant(
+    State(state): State<AppState>,
+    auth: Authed,
+    ApiJson(body): ApiJson<NewTenant>,
+) -> ApiResult<(StatusCode, axum::Json<Tenant>)> {
+    auth.require_platform_admin(&state).await?;
+    let tenant =
+        admin::create_tenant(&state, Some(&auth.principal), &body.name, &auth.request_id).await?;
+    Ok((StatusCode::CREATED, axum::Json(tenant.into())))
+}
+
+/// Lists tenants (platform admins only).
+#[utoipa::path(get, path = "/v1/tenants", responses((status = 200, body = Vec<Tenant>), (status = 403, body = ErrorBody)))]
+async fn list_tenants(
+    State(state): State<AppState>,
+    auth: Authed,
+) -> ApiResult<axum::Json<Vec<Tenant>>> {
+    auth.require_platform_admin(&state).await?;
+    Ok(axum::Json(
+        state
+            .store
+            .list_tenants()
+            .await?
+            .into_iter()
+            .map(Tenant::from)
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewTokenBody {
+    name: String,
+    role: String,
+    /// Scope the role to scripts below this folder, e.g. `billing/`.
+    #[serde(default)]
+    path_prefix: String,
+    /// Seconds until the token expires; none for no expiry.
+    expires_in_seconds: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct CreatedToken {
+    #[serde(flatten)]
+    token: Token,
+    role: String,
+    path_prefix: String,
+    /// The secret. It is shown this once and never stored.
+    secret: String,
+}
+
+/// Creates an API token in the caller's tenant; its secret is shown once.
+#[utoipa::path(post, path = "/v1/tokens", request_body = NewTokenBody,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_token(
+    State(state): State<AppState>,
+    auth: Authed,
+    ApiJson(body): ApiJson<NewTokenBody>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
+    let tenant = auth.tenant(&state).await?;
+    auth.require(&state, "token.write", None).await?;
+    let expires_at = match body.expires_in_seconds {
+        Some(s) if s == 0 || s > 10 * 365 * 24 * 3600 => {
+            return Err(ApiError::invalid(
+                "expires_in_seconds must be 1..=315360000",
+            ));
+        }
+        Some(s) => Some(now_ms() + (s as i64) * 1000),
+        None => None,
+    };
+    let req = TokenRequest {
+        tenant_id: Some(&tenant),
+        name: &body.name,
+        role: Some(&body.role),
+        path_prefix: &body.path_prefix,
+        expires_at,
+    };
+    let (token, secret) =
+        match admin::create_token(&state, Some(&auth.principal), &req, &auth.request_id).await {
+            Err(e) if e.code == "forbidden" => {
+                let permission = e
+                    .details
+                    .as_ref()
+                    .and_then(|d| d["permission"].as_str())
+                    .unwrap_or("")
+                    .to_owned();
+                state
+                    .audit_event(
+                        Some(&auth.principal),
+                        Some(&tenant),
+                        "permission.denied",
+                        "token.create",
+                        "denied",
+                        &auth.request_id,
+                        json!({ "permission": permission, "role": body.role }),
+                    )
+                    .await;
+                return Err(e);
+            }
+            other => other?,
+        };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedToken {
+            token: token.into(),
+            role: body.role,
+            path_prefix: body.path_prefix,
+            secret,
+        }),
+    ))
+}
+
+/// Lists the tokens of the caller's tenant (never their secrets).
+#[utoipa::path(get, path = "/v1/tokens", responses((status = 200, body = Vec<Token>), (status = 403, body = ErrorBody)))]
+async fn list_tokens(
+    State(state): State<AppState>,
+    auth: Authed,
+) -> ApiResult<axum::Json<Vec<Token>>> {
+    let tenant = auth.tenant(&state).await?;
+    auth.require(&state, "token.read", None).await?;
+    Ok(axum::Json(
+        state
+            .store
+            .list_tokens(&tenant)
+            .await?
+            .into_iter()
+            .map(Token::from)
+            .collect(),
+    ))
+}
+
+/// Revokes a token of the caller's tenant.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = auth.tenant(&state).await?;
+    auth.require(&state, "token.write", None).await?;
+    if !state.store.revoke_token(&tenant, &id, now_ms()).await? {
+        return Err(ApiError::not_found(format!("token `{id}` not found")));
+    }
+    state
+        .record(
+            Some(&auth.principal),
+            Some(&tenant),
+            "token.revoke",
+            &id,
+            "ok",
+            &auth.request_id,
+            json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+struct RoleView {
+    name: String,
+    builtin: bool,
+    permissions: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RoleList {
+    roles: Vec<RoleView>,
+    /// Every permission there is, with what it allows.
+    permissions: Vec<(String, String)>,
+}
+
+/// Lists the built-in roles and the tenant's own.
+#[utoipa::path(get, path = "/v1/roles", responses((status = 200, body = RoleList), (status = 403, body = ErrorBody)))]
+async fn list_roles(
+    State(state): State<AppState>,
+    auth: Authed,
+) -> ApiResult<axum::Json<RoleList>> {
+    let tenant = auth.tenant(&state).await?;
+    auth.require(&state, "role.read", None).await?;
+    let mut roles: Vec<RoleView> = BUILTIN_ROLES
+        .iter()
+        .map(|r| RoleView {
+            name: (*r).into(),
+            builtin: true,
+            permissions: builtin_role(r)
+                .unwrap_or(&[])
+                .iter()
+                .map(|p| (*p).into())
+                .collect(),
+        })
+        .collect();
+    roles.extend(
+        state
+            .store
+            .roles(&tenant)
+            .await?
+            .into_iter()
+            .map(|r| RoleView {
+                name: r.name,
+                builtin: false,
+                permissions: r.permissions,
+            }),
+    );
+    let permissions = PERMISSIONS
+        .iter()
+        .map(|(p, d)| ((*p).into(), (*d).into()))
+        .collect();
+    Ok(axum::Json(RoleList { roles, permissions }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    permissions: Vec<String>,
+}
+
+/// Creates or replaces a custom role of the caller's tenant.
+#[utoipa::path(put, path = "/v1/roles/{name}", params(("name" = String, Path)), request_body = RoleBody,
+    responses((status = 200, body = RoleView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn put_role(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> ApiResult<axum::Json<RoleView>> {
+    let tenant = auth.tenant(&state).await?;
+    auth.require(&state, "role.write", None).await?;
+    admin::validate_name("role name", &name)?;
+    if builtin_role(&name).is_some() {
+        return Err(ApiError::conflict(format!("`{name}` is a built-in role")));
+    }
+    if let Some(unknown) = body.permissions.iter().find(|p| !is_permission(p)) {
+        return Err(ApiError::invalid(format!("unknown permission `{unknown}`")));
+    }
+    let role = CustomRole {
+        tenant_id: tenant.clone(),
+        name: name.clone(),
+        permissions: body.permissions,
+        created_at: now_ms(),
+    };
+    state.store.put_role(&role).await?;
+    state
+        .record(
+            Some(&auth.principal),
+            Some(&tenant),
+            "role.put",
+            &name,
+            "ok",
+            &auth.request_id,
+            json!({ "permissions": role.permissions }),
+        )
+        .await?;
+    Ok(axum::Json(RoleView {
+        name: role.name,
+        builtin: false,
+        permissions: role.permissions,
+    }))
+}
+
+/// Deletes a custom role of the caller's tenant.
+#[utoipa::path(delete, path = "/v1/roles/{name}", params(("name" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_role(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = auth.tenant(&state).await?;
+    auth.require(&state, "role.write", None).await?;
+    if !state.store.delete_role(&tenant, &name).await? {
+        return Err(ApiError::not_found(format!("role `{name}` not found")));
+    }
+    state
+        .record(
+            Some(&auth.principal),
+            Some(&tenant),
+            "role.delete",
+            &name,
+            "ok",
+            &auth.request_id,
+            json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    action: Option<String>,
+    principal: Option<String>,
+    outcome: Option<String>,
+    /// Entries older than this sequence number (the next page).
+    before: Option<i64>,
+    /// Page size, 1-1000 (default 50).
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AuditPage {
+    entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next page; absent on the last one.
+    next_before: Option<i64>,
+}
+
+/// Pages through the audit log, newest first: the caller's tenant, or
+/// everything for a platform admin.
+#[utoipa::path(get, path = "/v1/audit", params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_audit(
+    State(state): State<AppState>,
+    auth: Authed,
+    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<AuditPage>> {
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let tenant_id = if auth.principal.is_platform_admin() {
+        None
+    } else {
+        auth.require(&state, "audit.read", None).await?;
+        auth.principal.tenant_id.clone()
+    };
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be 1-1000"));
+    }
+    let query = AuditQuery {
+        tenant_id,
+        action: params.action,
+        principal: params.principal,
+        outcome: params.outcome,
+        before: params.before,
+        limit,
+    };
+    let entries: Vec<AuditEntry> = state
+        .store
+        .audit_page(&query)
+        .await?
+        .into_iter()
+        .map(AuditEntry::from)
+        .collect();
+    let next_before = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    Ok(axum::Json(AuditPage {
+        entries,
+        next_before,
+    }))
+}

@@ -1,0 +1,186 @@
+//! Authentication: bearer tokens are 256 random bits shown once and stored
+//! as their SHA-256 (the secret is high-entropy, so a fast hash is the right
+//! one; argon2 is for passwords). Every failed attempt is audited.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use citadel_store::now_ms;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::rbac::{Grant, Principal, builtin_role};
+use crate::{AppState, REQUEST_ID};
+
+/// The visible prefix of every Citadel token.
+pub const TOKEN_PREFIX: &str = "ctk_";
+
+/// A new token secret: the prefix and 64 hex digits (256 random bits).
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    let mut s = String::with_capacity(TOKEN_PREFIX.len() + 64);
+    s.push_str(TOKEN_PREFIX);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+pub fn hash_token(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn well_formed(secret: &str) -> bool {
+    secret
+        .strip_prefix(TOKEN_PREFIX)
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// An authenticated request: who is calling, and the request's id.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub principal: Principal,
+    pub request_id: String,
+}
+
+impl Authed {
+    /// The one permission check. A denial is audited and answered 403 with
+    /// the missing permission named.
+    pub async fn require(
+        &self,
+        state: &AppState,
+        permission: &str,
+        path: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if self.principal.allows(permission, path) {
+            return Ok(());
+        }
+        state
+            .audit_event(
+                Some(&self.principal),
+                self.principal.tenant_id.as_deref(),
+                "permission.denied",
+                path.unwrap_or(""),
+                "denied",
+                &self.request_id,
+                json!({ "permission": permission }),
+            )
+            .await;
+        Err(ApiError::forbidden(permission))
+    }
+
+    /// The caller's tenant; platform admins have none and are refused
+    /// (audited) on tenant endpoints.
+    pub async fn tenant(&self, state: &AppState) -> Result<String, ApiError> {
+        if let Some(t) = &self.principal.tenant_id {
+            return Ok(t.clone());
+        }
+        self.require(state, "tenant.member", None).await?;
+        Err(ApiError::forbidden("tenant.member"))
+    }
+
+    pub async fn require_platform_admin(&self, state: &AppState) -> Result<(), ApiError> {
+        if self.principal.is_platform_admin() {
+            return Ok(());
+        }
+        self.require(state, "platform.admin", None).await
+    }
+}
+
+pub(crate) fn request_id(parts: &Parts) -> String {
+    parts
+        .headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let request_id = request_id(parts);
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let Some(header) = header else {
+            return Err(ApiError::unauthorized("missing bearer token"));
+        };
+        let failed = |reason: &'static str, tenant: Option<String>| {
+            let request_id = request_id.clone();
+            async move {
+                state
+                    .audit_event(
+                        None,
+                        tenant.as_deref(),
+                        "auth.failed",
+                        "",
+                        "denied",
+                        &request_id,
+                        json!({ "reason": reason }),
+                    )
+                    .await;
+                ApiError::unauthorized(reason)
+            }
+        };
+        let Some(secret) = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|s| well_formed(s))
+        else {
+            return Err(failed("malformed bearer token", None).await);
+        };
+        let token = state.store.token_by_hash(&hash_token(secret)).await?;
+        let Some(token) = token else {
+            return Err(failed("unknown token", None).await);
+        };
+        let now = now_ms();
+        if token.revoked_at.is_some() {
+            return Err(failed("token revoked", token.tenant_id.clone()).await);
+        }
+        if token.expires_at.is_some_and(|e| e <= now) {
+            return Err(failed("token expired", token.tenant_id.clone()).await);
+        }
+        let mut grants = Vec::new();
+        if let Some(tenant) = &token.tenant_id {
+            let bindings = state.store.bindings(tenant, &token.id).await?;
+            let mut custom = None;
+            for b in bindings {
+                let permissions: Vec<String> = match builtin_role(&b.role) {
+                    Some(p) => p.iter().map(|s| (*s).to_owned()).collect(),
+                    None => {
+                        if custom.is_none() {
+                            custom = Some(state.store.roles(tenant).await?);
+                        }
+                        custom
+                            .as_ref()
+                            .and_then(|roles| roles.iter().find(|r| r.name == b.role))
+                            .map(|r| r.permissions.clone())
+                            .unwrap_or_default()
+                    }
+                };
+                grants.extend(permissions.into_iter().map(|permission| Grant {
+                    permission,
+                    path_prefix: b.path_prefix.clone(),
+                }));
+            }
+        }
+        Ok(Authed {
+            principal: Principal {
+                token_id: token.id,
+                tenant_id: token.tenant_id,
+                grants,
+            },
+            request_id,
+        })
+    }
+}

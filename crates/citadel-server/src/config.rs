@@ -1,0 +1,167 @@
+//! Configuration: defaults, then a TOML file, then `CITADEL_*` environment
+//! variables, then command-line flags (each overriding the one before).
+//!
+//! The file is `--config FILE`, else `$CITADEL_CONFIG`, else `citadel.toml`
+//! in the working directory if it exists.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Where the embedded SQLite database lives (`DATA_DIR/citadel.db`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` to share one database between nodes; overrides `data_dir`.
+    pub database: Option<String>,
+    /// Largest request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Requests taking longer are answered 408.
+    pub request_timeout_ms: u64,
+    /// Sandbox hosts to keep running (0: one per core).
+    pub sandbox_hosts: usize,
+    /// Refuse to start when the jail has no namespaces.
+    pub jail_required: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("citadel-data"),
+            database: None,
+            body_limit_bytes: 1 << 20,
+            request_timeout_ms: 30_000,
+            sandbox_hosts: 0,
+            jail_required: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("invalid environment variable {0}: {1}")]
+    Env(&'static str, String),
+}
+
+impl Config {
+    /// Loads the file (if any) and applies environment overrides.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env_file = std::env::var_os("CITADEL_CONFIG").map(PathBuf::from);
+        let default_file = Path::new("citadel.toml");
+        let path = file
+            .map(Path::to_path_buf)
+            .or(env_file)
+            .or_else(|| default_file.exists().then(|| default_file.to_path_buf()));
+        let mut config = match path {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(&p).map_err(|e| ConfigError::Read(p.clone(), e))?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse(p, e))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self) -> Result<(), ConfigError> {
+        fn var(name: &'static str) -> Option<String> {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        }
+        fn parse<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.parse()
+                .map_err(|e: T::Err| ConfigError::Env(name, e.to_string()))
+        }
+        if let Some(v) = var("CITADEL_LISTEN") {
+            self.listen = parse("CITADEL_LISTEN", v)?;
+        }
+        if let Some(v) = var("CITADEL_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("CITADEL_DATABASE_URL") {
+            self.database = Some(v);
+        }
+        if let Some(v) = var("CITADEL_BODY_LIMIT_BYTES") {
+            self.body_limit_bytes = parse("CITADEL_BODY_LIMIT_BYTES", v)?;
+        }
+        if let Some(v) = var("CITADEL_REQUEST_TIMEOUT_MS") {
+            self.request_timeout_ms = parse("CITADEL_REQUEST_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = var("CITADEL_SANDBOX_HOSTS") {
+            self.sandbox_hosts = parse("CITADEL_SANDBOX_HOSTS", v)?;
+        }
+        if let Some(v) = var("CITADEL_JAIL_REQUIRED") {
+            self.jail_required = parse("CITADEL_JAIL_REQUIRED", v)?;
+        }
+        Ok(())
+    }
+
+    /// The database URL this configuration means.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("citadel.db").display()),
+        }
+    }
+
+    /// The configuration as TOML, with the database password masked.
+    pub fn show(&self) -> String {
+        let mut shown = self.clone();
+        if let Some(url) = &shown.database {
+            shown.database = Some(mask_password(url));
+        }
+        toml::to_string_pretty(&shown).unwrap_or_default()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:****@host/db`.
+pub fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_password("postgres://app:s3cret@db:5432/citadel"),
+            "postgres://app:****@db:5432/citadel"
+        );
+        assert_eq!(
+            mask_password("postgres://db/citadel"),
+            "postgres://db/citadel"
+        );
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_rejects_unknown_keys() {
+        let c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\nsandbox_hosts = 3").unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.sandbox_hosts, 3);
+        assert_eq!(c.body_limit_bytes, Config::default().body_limit_bytes);
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+}

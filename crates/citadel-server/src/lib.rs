@@ -1,0 +1,181 @@
+//! The HTTP API (`citadel serve`). Only this crate knows HTTP and JSON.
+//!
+//! Every request is authenticated by [`auth::Authed`], every permission
+//! checked through [`auth::Authed::require`], every mutation and security
+//! event appended to the audit chain, and every tenant-owned query scoped by
+//! the tenant of the caller's token — never by anything in the request body.
+
+pub mod admin;
+mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+mod json;
+mod metrics;
+pub mod rbac;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use citadel_pool::Pool;
+use citadel_store::{NewAuditEntry, Store, now_ms};
+use serde_json::Value;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+use metrics::Metrics;
+use rbac::Principal;
+
+/// The request-id header, set on every request and echoed on every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<StateInner>);
+
+pub struct StateInner {
+    pub store: Arc<dyn Store>,
+    /// The sandbox hosts; `None` when the server runs without them (tests).
+    pub pool: Option<Pool>,
+    pub metrics: Metrics,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = StateInner;
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, pool: Option<Pool>) -> Self {
+        AppState(Arc::new(StateInner {
+            store,
+            pool,
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// Appends an audit entry. A failure to record a security event is
+    /// logged, not returned: the request's own answer stands.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit_event(
+        &self,
+        principal: Option<&Principal>,
+        tenant_id: Option<&str>,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        request_id: &str,
+        details: Value,
+    ) {
+        if let Err(e) = self
+            .record(
+                principal, tenant_id, action, target, outcome, request_id, details,
+            )
+            .await
+        {
+            tracing::error!(error = %e, action, "could not append to the audit log");
+        }
+    }
+
+    /// Appends an audit entry for a mutation; the mutation's request fails
+    /// if its record cannot be written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record(
+        &self,
+        principal: Option<&Principal>,
+        tenant_id: Option<&str>,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        request_id: &str,
+        details: Value,
+    ) -> Result<(), citadel_store::StoreError> {
+        let entry = NewAuditEntry {
+            at: now_ms(),
+            tenant_id: tenant_id.map(str::to_owned),
+            principal: principal.map(|p| p.token_id.clone()),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            outcome: outcome.to_owned(),
+            request_id: request_id.to_owned(),
+            details: details.to_string(),
+        };
+        self.store.append_audit(&entry).await.map(|_| ())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MakeId;
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        citadel_store::new_id("req")
+            .parse()
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The router and its OpenAPI document, generated from the same handlers.
+pub fn router(state: AppState, config: &Config) -> (Router, utoipa::openapi::OpenApi) {
+    let (api, openapi) = api::routes().split_for_parts();
+    let spec = openapi.clone();
+    let app = api
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move || std::future::ready(axum::Json(spec.clone()))),
+        )
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(config.request_timeout_ms),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId))
+        .with_state(state);
+    (app, openapi)
+}
+
+/// Serves until SIGTERM or SIGINT; requests in flight finish first.
+pub async fn serve(state: AppState, config: &Config) -> std::io::Result<()> {
+    let (app, _) = router(state, config);
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(listen = %listener.local_addr()?, "citadel is serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,133 @@
+//! Prometheus metrics: HTTP requests by route and status, latency histograms
+//! by route, and gauges filled in at scrape time (sandbox pool state).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::AppState;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Metrics {
+    pub fn observe(&self, route: &str, status: u16, elapsed: Duration) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((route.to_owned(), status))
+            .or_default() += 1;
+        let secs = elapsed.as_secs_f64();
+        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let h = latency.entry(route.to_owned()).or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += secs;
+    }
+
+    /// The text exposition format.
+    pub fn render(&self, state: &AppState) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP citadel_http_requests_total HTTP requests by route and status.\n# TYPE citadel_http_requests_total counter\n");
+        for ((route, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "citadel_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP citadel_http_request_duration_seconds HTTP request latency by route.\n# TYPE citadel_http_request_duration_seconds histogram\n");
+        for (route, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "citadel_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "citadel_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "citadel_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "citadel_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
+        }
+        if let Some(pool) = &state.pool {
+            let s = pool.status();
+            out.push_str("# HELP citadel_sandbox_hosts Sandbox host processes running.\n# TYPE citadel_sandbox_hosts gauge\n");
+            let _ = writeln!(out, "citadel_sandbox_hosts {}", s.hosts);
+            out.push_str("# HELP citadel_sandbox_hosts_busy Sandbox hosts with runs in flight.\n# TYPE citadel_sandbox_hosts_busy gauge\n");
+            let _ = writeln!(out, "citadel_sandbox_hosts_busy {}", s.busy_hosts);
+            out.push_str("# HELP citadel_sandbox_runs_in_flight Runs inside sandbox hosts.\n# TYPE citadel_sandbox_runs_in_flight gauge\n");
+            let _ = writeln!(out, "citadel_sandbox_runs_in_flight {}", s.runs_in_flight);
+            out.push_str("# HELP citadel_sandbox_hosts_failed_total Sandbox hosts that crashed, hung or broke the protocol.\n# TYPE citadel_sandbox_hosts_failed_total counter\n");
+            let _ = writeln!(out, "citadel_sandbox_hosts_failed_total {}", s.hosts_failed);
+            out.push_str("# HELP citadel_sandbox_hosts_recycled_total Sandbox hosts replaced after serving their share of runs.\n# TYPE citadel_sandbox_hosts_recycled_total counter\n");
+            let _ = writeln!(
+                out,
+                "citadel_sandbox_hosts_recycled_total {}",
+                s.hosts_recycled
+            );
+        }
+        out
+    }
+}
+
+/// Records every request by its route template (not its raw path, which
+/// would let clients create unbounded label values).
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .observe(&route, response.status().as_u16(), started.elapsed());
+    response
+}

@@ -1,0 +1,306 @@
+//! `citadel serve`, `citadel admin …`, `citadel audit verify` and
+//! `citadel config show`: glue between the CLI and the server and store crates.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use citadel_pool::{Pool, PoolConfig};
+use citadel_server::admin::{self, TokenRequest};
+use citadel_server::{AppState, Config};
+use citadel_store::{AuditVerdict, Store};
+use clap::{Args, Subcommand};
+
+use crate::exit;
+
+/// Where the data is: the same flags for every command that touches it.
+#[derive(Args, Clone)]
+pub(crate) struct DataArgs {
+    /// A TOML configuration file (else $CITADEL_CONFIG, else ./citadel.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Directory of the embedded SQLite database (also CITADEL_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL (also CITADEL_DATABASE_URL).
+    #[arg(long, global = true)]
+    database: Option<String>,
+}
+
+impl DataArgs {
+    fn config(&self) -> Result<Config, u8> {
+        let mut config = Config::load(self.config.as_deref()).map_err(|e| {
+            eprintln!("citadel: {e}");
+            exit::USAGE
+        })?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database {
+            config.database = Some(url.clone());
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Address to listen on (also CITADEL_LISTEN).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Create a tenant.
+    CreateTenant {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Create an API token and print it (alone on the last line).
+    CreateToken {
+        /// The tenant's name.
+        #[arg(long, required_unless_present = "platform")]
+        tenant: Option<String>,
+        /// The role: owner, admin, developer, operator, approver, viewer, or a custom one.
+        #[arg(long, required_unless_present = "platform")]
+        role: Option<String>,
+        /// A platform-admin token (tenant management) instead of a tenant token.
+        #[arg(long, conflicts_with_all = ["tenant", "role"])]
+        platform: bool,
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Scope the role to scripts below this folder, e.g. `billing/`.
+        #[arg(long, default_value = "")]
+        path_prefix: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Recompute the hash chain; exits 1 if any entry was edited or deleted.
+    Verify {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the effective configuration (secrets masked).
+    Show {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("citadel: cannot start the runtime: {e}");
+            exit::THREW
+        })
+}
+
+async fn open(config: &Config) -> Result<Arc<dyn Store>, u8> {
+    citadel_store::connect(&config.database_url())
+        .await
+        .map_err(|e| {
+            eprintln!("citadel: {e}");
+            exit::THREW
+        })
+}
+
+pub(crate) fn serve(args: ServeArgs) -> u8 {
+    let mut config = match args.data.config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CITADEL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let store = match open(&config).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let mut pool_config = match PoolConfig::new() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("citadel: cannot find the citadel executable: {e}");
+                return exit::THREW;
+            }
+        };
+        if config.sandbox_hosts > 0 {
+            pool_config.size = config.sandbox_hosts;
+        }
+        pool_config.jail.required = config.jail_required;
+        let pool = match Pool::start(pool_config) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("citadel: cannot start the sandbox hosts: {e}");
+                return exit::THREW;
+            }
+        };
+        tracing::info!(isolation = %pool.isolation().summary(), database = %citadel_server::config::mask_password(&config.database_url()), "starting");
+        if store.list_tenants().await.map(|t| t.is_empty()).unwrap_or(false) {
+            eprintln!(
+                "citadel: no tenants yet. In this directory, run:\n  citadel admin create-tenant acme\n  citadel admin create-token --tenant acme --role owner\nthen call the API with `Authorization: Bearer <token>` on http://{}",
+                config.listen
+            );
+        }
+        let state = AppState::new(store, Some(pool.clone()));
+        let result = citadel_server::serve(state, &config).await;
+        pool.shutdown();
+        match result {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("citadel: {e}");
+                exit::THREW
+            }
+        }
+    })
+}
+
+pub(crate) fn admin(cmd: AdminCommand) -> u8 {
+    let data = match &cmd {
+        AdminCommand::CreateTenant { data, .. } | AdminCommand::CreateToken { data, .. } => {
+            data.clone()
+        }
+    };
+    let config = match data.config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let store = match open(&config).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let state = AppState::new(Arc::clone(&store), None);
+        let request_id = citadel_store::new_id("cli");
+        match cmd {
+            AdminCommand::CreateTenant { name, .. } => {
+                match admin::create_tenant(&state, None, &name, &request_id).await {
+                    Ok(t) => {
+                        println!("created tenant {} ({})", t.name, t.id);
+                        exit::OK
+                    }
+                    Err(e) => {
+                        eprintln!("citadel: {}", e.message);
+                        exit::USAGE
+                    }
+                }
+            }
+            AdminCommand::CreateToken {
+                tenant,
+                role,
+                platform,
+                name,
+                path_prefix,
+                ..
+            } => {
+                let tenant_id = match (&tenant, platform) {
+                    (Some(t), false) => match store.tenant_by_name(t).await {
+                        Ok(Some(t)) => Some(t.id),
+                        Ok(None) => {
+                            eprintln!("citadel: no tenant named `{t}`");
+                            return exit::USAGE;
+                        }
+                        Err(e) => {
+                            eprintln!("citadel: {e}");
+                            return exit::THREW;
+                        }
+                    },
+                    _ => None,
+                };
+                let req = TokenRequest {
+                    tenant_id: tenant_id.as_deref(),
+                    name: &name,
+                    role: role.as_deref(),
+                    path_prefix: &path_prefix,
+                    expires_at: None,
+                };
+                match admin::create_token(&state, None, &req, &request_id).await {
+                    Ok((token, secret)) => {
+                        eprintln!(
+                            "created token {} ({}); it is shown once:",
+                            token.name, token.id
+                        );
+                        println!("{secret}");
+                        exit::OK
+                    }
+                    Err(e) => {
+                        eprintln!("citadel: {}", e.message);
+                        exit::USAGE
+                    }
+                }
+            }
+        }
+    })
+}
+
+pub(crate) fn audit(cmd: AuditCommand) -> u8 {
+    let AuditCommand::Verify { data } = cmd;
+    let config = match data.config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let store = match open(&config).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        match store.verify_audit().await {
+            Ok(AuditVerdict::Intact { entries }) => {
+                println!("audit chain intact: {entries} entries");
+                exit::OK
+            }
+            Ok(AuditVerdict::Broken { seq, reason }) => {
+                println!("audit chain BROKEN at entry {seq}: {reason}");
+                exit::THREW
+            }
+            Err(e) => {
+                eprintln!("citadel: {e}");
+                exit::THREW
+            }
+        }
+    })
+}
+
+pub(crate) fn config(cmd: ConfigCommand) -> u8 {
+    let ConfigCommand::Show { data } = cmd;
+    match data.config() {
+        Ok(c) => {
+            print!("{}", c.show());
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}
