@@ -254,7 +254,10 @@ async fn create_token(
     ApiJson(body): ApiJson<NewTokenBody>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let tenant = auth.tenant(&state).await?;
-    auth.require(&state, "token.write", None).await?;
+    // A principal whose role is scoped to a folder may hand out tokens
+    // scoped within that folder.
+    let scope = (!body.path_prefix.is_empty()).then_some(body.path_prefix.as_str());
+    auth.require(&state, "token.write", scope).await?;
     let expires_at = match body.expires_in_seconds {
         Some(s) if s == 0 || s > 10 * 365 * 24 * 3600 => {
             return Err(ApiError::invalid(

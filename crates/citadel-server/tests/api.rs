@@ -1,0 +1,616 @@
+//! The API at its edge, through the router (`oneshot`), on a fresh SQLite
+//! file per test. A table walks every endpoint with every kind of bad
+//! credential and bad body, asserting status, error code and audit entry.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use citadel_server::auth::{generate_token, hash_token};
+use citadel_server::{AppState, Config};
+use citadel_store::{AuditQuery, NewToken, Store, now_ms};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct World {
+    app: Router,
+    store: Arc<dyn Store>,
+    acme: String,
+    owner: String,
+    viewer: String,
+    expired: String,
+    revoked: String,
+    platform: String,
+    /// A token id and a custom role of another tenant.
+    other_token_id: String,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn token(
+    store: &dyn Store,
+    tenant: Option<&str>,
+    role: Option<&str>,
+    expires_at: Option<i64>,
+) -> (String, String) {
+    let secret = generate_token();
+    let t = store
+        .create_token(&NewToken {
+            tenant_id: tenant.map(str::to_owned),
+            name: "t".into(),
+            hash: hash_token(&secret),
+            expires_at,
+            role: role.map(|r| (r.to_owned(), String::new())),
+        })
+        .await
+        .unwrap();
+    (secret, t.id)
+}
+
+async fn world() -> World {
+    let dir = std::env::temp_dir().join(format!("citadel-api-{}", citadel_store::new_id("t")));
+    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
+        .await
+        .unwrap();
+    let acme = store.create_tenant("acme").await.unwrap().id;
+    let other = store.create_tenant("other").await.unwrap().id;
+    let (owner, _) = token(store.as_ref(), Some(&acme), Some("owner"), None).await;
+    let (viewer, _) = token(store.as_ref(), Some(&acme), Some("viewer"), None).await;
+    let (expired, _) = token(
+        store.as_ref(),
+        Some(&acme),
+        Some("owner"),
+        Some(now_ms() + 50),
+    )
+    .await;
+    let (revoked, revoked_id) = token(store.as_ref(), Some(&acme), Some("owner"), None).await;
+    store
+        .revoke_token(&acme, &revoked_id, now_ms())
+        .await
+        .unwrap();
+    let (platform, _) = token(store.as_ref(), None, None, None).await;
+    let (_, other_token_id) = token(store.as_ref(), Some(&other), Some("owner"), None).await;
+    store
+        .put_role(&citadel_store::CustomRole {
+            tenant_id: other.clone(),
+            name: "secret-role".into(),
+            permissions: vec![],
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    // Let the expiring token expire.
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    let config = Config {
+        body_limit_bytes: 4096,
+        ..Config::default()
+    };
+    let (app, _) = citadel_server::router(AppState::new(Arc::clone(&store), None), &config);
+    World {
+        app,
+        store,
+        acme,
+        owner,
+        viewer,
+        expired,
+        revoked,
+        platform,
+        other_token_id,
+        _dir: TempDir(dir),
+    }
+}
+
+async fn call(
+    app: &Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", t);
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn bearer(secret: &str) -> String {
+    format!("Bearer {secret}")
+}
+
+async fn audit_count(store: &dyn Store, action: &str) -> usize {
+    store
+        .audit_page(&AuditQuery {
+            action: Some(action.into()),
+            limit: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+/// (method, path, body, the permission a viewer lacks; `None` if a viewer may).
+fn endpoints() -> Vec<(
+    Method,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+)> {
+    vec![
+        (
+            Method::POST,
+            "/v1/tenants",
+            Some(r#"{"name":"newco"}"#),
+            Some("platform.admin"),
+        ),
+        (Method::GET, "/v1/tenants", None, Some("platform.admin")),
+        (
+            Method::POST,
+            "/v1/tokens",
+            Some(r#"{"name":"x","role":"viewer"}"#),
+            Some("token.write"),
+        ),
+        (Method::GET, "/v1/tokens", None, Some("token.read")),
+        (
+            Method::DELETE,
+            "/v1/tokens/tok_nope",
+            None,
+            Some("token.write"),
+        ),
+        (Method::GET, "/v1/roles", None, Some("role.read")),
+        (
+            Method::PUT,
+            "/v1/roles/auditor",
+            Some(r#"{"permissions":["audit.read"]}"#),
+            Some("role.write"),
+        ),
+        (
+            Method::DELETE,
+            "/v1/roles/auditor",
+            None,
+            Some("role.write"),
+        ),
+        (Method::GET, "/v1/audit", None, Some("audit.read")),
+    ]
+}
+
+#[tokio::test]
+async fn every_endpoint_refuses_bad_credentials() {
+    let w = world().await;
+    let cases: Vec<(&str, Option<String>, &str, bool)> = vec![
+        ("no token", None, "missing bearer token", false),
+        (
+            "malformed token",
+            Some("Bearer nope".into()),
+            "malformed bearer token",
+            true,
+        ),
+        (
+            "not bearer",
+            Some(format!("Basic {}", w.owner)),
+            "malformed bearer token",
+            true,
+        ),
+        (
+            "unknown token",
+            Some(bearer(&generate_token())),
+            "unknown token",
+            true,
+        ),
+        (
+            "expired token",
+            Some(bearer(&w.expired)),
+            "token expired",
+            true,
+        ),
+        (
+            "revoked token",
+            Some(bearer(&w.revoked)),
+            "token revoked",
+            true,
+        ),
+    ];
+    for (method, path, body, _) in endpoints() {
+        for (what, auth, message, audited) in &cases {
+            let before = audit_count(w.store.as_ref(), "auth.failed").await;
+            let (status, v) = call(&w.app, method.clone(), path, auth.as_deref(), body).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {what}: {v}"
+            );
+            assert_eq!(
+                v["error"]["code"], "unauthorized",
+                "{method} {path} with {what}"
+            );
+            assert_eq!(
+                v["error"]["message"], *message,
+                "{method} {path} with {what}"
+            );
+            let after = audit_count(w.store.as_ref(), "auth.failed").await;
+            assert_eq!(
+                after - before,
+                usize::from(*audited),
+                "{method} {path} with {what}: audit entry"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_role_without_the_permission_gets_403_naming_it() {
+    let w = world().await;
+    for (method, path, body, missing) in endpoints() {
+        let Some(missing) = missing else { continue };
+        let before = audit_count(w.store.as_ref(), "permission.denied").await;
+        let (status, v) = call(&w.app, method.clone(), path, Some(&bearer(&w.viewer)), body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {v}");
+        assert_eq!(v["error"]["code"], "forbidden");
+        assert_eq!(
+            v["error"]["details"]["permission"], missing,
+            "{method} {path}"
+        );
+        assert_eq!(
+            audit_count(w.store.as_ref(), "permission.denied").await - before,
+            1,
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_tenants_ids_are_not_found() {
+    let w = world().await;
+    let owner = bearer(&w.owner);
+    let (status, v) = call(
+        &w.app,
+        Method::DELETE,
+        &format!("/v1/tokens/{}", w.other_token_id),
+        Some(&owner),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+    let (status, _) = call(
+        &w.app,
+        Method::DELETE,
+        "/v1/roles/secret-role",
+        Some(&owner),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, roles) = call(&w.app, Method::GET, "/v1/roles", Some(&owner), None).await;
+    assert!(!roles.to_string().contains("secret-role"), "{roles}");
+    let (_, tokens) = call(&w.app, Method::GET, "/v1/tokens", Some(&owner), None).await;
+    assert!(!tokens.to_string().contains(&w.other_token_id));
+    let (_, audit) = call(&w.app, Method::GET, "/v1/audit", Some(&owner), None).await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["tenant_id"] == json!(w.acme)),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn bad_bodies_get_typed_errors() {
+    let w = world().await;
+    let owner = bearer(&w.owner);
+    let big = format!(r#"{{"name":"{}","role":"viewer"}}"#, "x".repeat(10_000));
+    let cases: Vec<(&str, &str, String, StatusCode, &str)> = vec![
+        (
+            "POST",
+            "/v1/tokens",
+            "{not json".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/tokens",
+            r#"{"name":5,"role":"viewer"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/tokens",
+            r#"{"name":"x","role":"viewer","admin":true}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/tokens",
+            r#"{"name":"x","role":"emperor"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/tokens",
+            r#"{"name":"x","role":"viewer","path_prefix":"../etc/"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/tokens",
+            r#"{"name":"x","role":"viewer","expires_in_seconds":0}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/tokens",
+            big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "PUT",
+            "/v1/roles/auditor",
+            r#"{"permissions":["root"]}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "PUT",
+            "/v1/roles/owner",
+            r#"{"permissions":[]}"#.into(),
+            StatusCode::CONFLICT,
+            "conflict",
+        ),
+        (
+            "PUT",
+            "/v1/roles/auditor",
+            r#"{"permissions":"audit.read"}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "GET",
+            "/v1/audit?limit=0",
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "GET",
+            "/v1/audit?limit=abc",
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "GET",
+            "/v1/audit?sort=up",
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "GET",
+            "/v1/nowhere",
+            String::new(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let body = (!body.is_empty()).then_some(body.as_str());
+        let (got, v) = call(&w.app, method.parse().unwrap(), path, Some(&owner), body).await;
+        assert_eq!(got, status, "{method} {path} {body:?}: {v}");
+        assert_eq!(v["error"]["code"], code, "{method} {path} {body:?}");
+    }
+    // A platform admin creating a tenant with a bad name.
+    let (status, v) = call(
+        &w.app,
+        Method::POST,
+        "/v1/tenants",
+        Some(&bearer(&w.platform)),
+        Some(r#"{"name":"Bad Name"}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid"))
+    );
+    // Still healthy.
+    let (status, _) = call(&w.app, Method::GET, "/health", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tokens_roles_and_audit_work_for_an_owner() {
+    let w = world().await;
+    let owner = bearer(&w.owner);
+    let (status, created) = call(
+        &w.app,
+        Method::POST,
+        "/v1/tokens",
+        Some(&owner),
+        Some(r#"{"name":"ci","role":"developer","path_prefix":"billing/"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("ctk_") && secret.len() == 68);
+    // The new token works, with the developer's permissions only.
+    let (status, v) = call(
+        &w.app,
+        Method::GET,
+        "/v1/tokens",
+        Some(&bearer(&secret)),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["details"]["permission"].clone()),
+        (StatusCode::FORBIDDEN, json!("token.read"))
+    );
+    // A developer cannot mint an owner.
+    let (status, _) = call(
+        &w.app,
+        Method::POST,
+        "/v1/tokens",
+        Some(&owner),
+        Some(r#"{"name":"dev2","role":"developer"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Custom roles.
+    let (status, _) = call(
+        &w.app,
+        Method::PUT,
+        "/v1/roles/auditor",
+        Some(&owner),
+        Some(r#"{"permissions":["audit.read"]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, auditor) = call(
+        &w.app,
+        Method::POST,
+        "/v1/tokens",
+        Some(&owner),
+        Some(r#"{"name":"aud","role":"auditor"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, page) = call(
+        &w.app,
+        Method::GET,
+        "/v1/audit?limit=2",
+        Some(&bearer(auditor["secret"].as_str().unwrap())),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    let next = page["next_before"].as_i64().unwrap();
+    let (_, older) = call(
+        &w.app,
+        Method::GET,
+        &format!("/v1/audit?limit=2&before={next}"),
+        Some(&owner),
+        None,
+    )
+    .await;
+    assert!(older["entries"][0]["seq"].as_i64().unwrap() < next);
+    // Revoking: the token stops working.
+    let id = created["id"].as_str().unwrap();
+    let (status, _) = call(
+        &w.app,
+        Method::DELETE,
+        &format!("/v1/tokens/{id}"),
+        Some(&owner),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &w.app,
+        Method::GET,
+        "/v1/roles",
+        Some(&bearer(&secret)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for action in ["token.create", "role.put", "token.revoke"] {
+        assert!(
+            audit_count(w.store.as_ref(), action).await >= 1,
+            "{action} was not audited"
+        );
+    }
+    assert!(matches!(
+        w.store.verify_audit().await.unwrap(),
+        citadel_store::AuditVerdict::Intact { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_scoped_owner_cannot_hand_out_more_than_it_has() {
+    let w = world().await;
+    // An owner scoped to billing/ cannot mint a tenant-wide token.
+    let secret = generate_token();
+    w.store
+        .create_token(&NewToken {
+            tenant_id: Some(w.acme.clone()),
+            name: "scoped".into(),
+            hash: hash_token(&secret),
+            expires_at: None,
+            role: Some(("owner".into(), "billing/".into())),
+        })
+        .await
+        .unwrap();
+    let (status, v) = call(
+        &w.app,
+        Method::POST,
+        "/v1/tokens",
+        Some(&bearer(&secret)),
+        Some(r#"{"name":"x","role":"viewer"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, _) = call(
+        &w.app,
+        Method::POST,
+        "/v1/tokens",
+        Some(&bearer(&secret)),
+        Some(r#"{"name":"x","role":"viewer","path_prefix":"billing/eu/"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let w = world().await;
+    let (status, doc) = call(&w.app, Method::GET, "/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path, _, _) in endpoints() {
+        let template = path
+            .replace("tok_nope", "{id}")
+            .replace("/v1/roles/auditor", "/v1/roles/{name}");
+        let op = paths
+            .get(&template)
+            .unwrap_or_else(|| panic!("{template} is not documented"));
+        assert!(
+            op.get(method.as_str().to_lowercase()).is_some(),
+            "{method} {template} is not documented"
+        );
+    }
+    for path in ["/health", "/ready", "/metrics"] {
+        assert!(paths.contains_key(path), "{path}");
+    }
+}
