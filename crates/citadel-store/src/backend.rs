@@ -152,10 +152,14 @@ const TOKEN_COLUMNS: &str = "id, tenant_id, name, hash, created_at, expires_at, 
 const AUDIT_COLUMNS: &str =
     "seq, at, tenant_id, principal, action, target, outcome, request_id, details, prev_hash, hash";
 
-/// The shared implementation. `$serialize` is SQL run first in an audit
-/// append's transaction to serialise appends across processes (or `None`).
+/// The shared implementation. `$begin` starts an audit append's
+/// transaction and `$serialize` (or `None`) is SQL run first in it, so that
+/// appends are serialised across processes: SQLite takes its write lock at
+/// `BEGIN IMMEDIATE` (a deferred transaction that reads the head and then
+/// writes would fail with SQLITE_BUSY_SNAPSHOT when another connection wrote
+/// in between); PostgreSQL takes an advisory lock.
 macro_rules! impl_store {
-    ($ty:ty, $backend:expr, $serialize:expr) => {
+    ($ty:ty, $backend:expr, $begin:expr, $serialize:expr) => {
         impl Store for $ty {
             fn backend(&self) -> Backend {
                 $backend
@@ -402,7 +406,11 @@ macro_rules! impl_store {
             fn append_audit<'a>(&'a self, e: &'a NewAuditEntry) -> StoreFuture<'a, AuditEntry> {
                 Box::pin(async move {
                     let _one_writer_here = self.audit_lock.lock().await;
-                    let mut tx = self.pool.begin().await?;
+                    let begin: Option<&'static str> = $begin;
+                    let mut tx = match begin {
+                        Some(sql) => self.pool.begin_with(sql).await?,
+                        None => self.pool.begin().await?,
+                    };
                     let serialize: Option<&str> = $serialize;
                     if let Some(sql) = serialize {
                         sqlx::query(sql).execute(&mut *tx).await?;
@@ -498,10 +506,11 @@ macro_rules! impl_store {
     };
 }
 
-impl_store!(SqliteStore, Backend::Sqlite, None);
+impl_store!(SqliteStore, Backend::Sqlite, Some("BEGIN IMMEDIATE"), None);
 // One writer across every node sharing the database.
 impl_store!(
     PgStore,
     Backend::Postgres,
+    None,
     Some("SELECT pg_advisory_xact_lock(7391001)")
 );
