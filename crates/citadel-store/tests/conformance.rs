@@ -258,16 +258,25 @@ async fn conformance(url: &str) {
         AuditVerdict::Intact { entries: 3 }
     );
 
-    // Concurrent appends never fork the chain.
+    // Concurrent appends never fork the chain, also while other writes land
+    // between an append's read of the chain's head and its insert.
     let mut tasks = Vec::new();
     for i in 0..20 {
         let store = Arc::clone(&store);
         let tenant = acme.id.clone();
         tasks.push(tokio::spawn(async move {
+            let role = CustomRole {
+                tenant_id: tenant.clone(),
+                name: format!("r{i}"),
+                permissions: vec![],
+                created_at: now_ms(),
+            };
+            store.put_role(&role).await.unwrap();
             store
                 .append_audit(&audit(Some(&tenant), &format!("bulk.{i}"), "ok"))
                 .await
-                .unwrap()
+                .unwrap();
+            assert!(store.delete_role(&tenant, &role.name).await.unwrap());
         }));
     }
     for t in tasks {
