@@ -147,6 +147,7 @@ pub async fn create_token(
     let token = state
         .store
         .create_token(&NewToken {
+            user_id: None,
             tenant_id: req.tenant_id.map(str::to_owned),
             name: req.name.to_owned(),
             hash: hash_token(&secret),

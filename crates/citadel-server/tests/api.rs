@@ -44,6 +44,7 @@ async fn token(
     let secret = generate_token();
     let t = store
         .create_token(&NewToken {
+            user_id: None,
             tenant_id: tenant.map(str::to_owned),
             name: "t".into(),
             hash: hash_token(&secret),
@@ -564,6 +565,7 @@ async fn a_scoped_owner_cannot_hand_out_more_than_it_has() {
     let secret = generate_token();
     w.store
         .create_token(&NewToken {
+            user_id: None,
             tenant_id: Some(w.acme.clone()),
             name: "scoped".into(),
             hash: hash_token(&secret),

@@ -14,8 +14,8 @@ use sqlx::sqlite::{
 
 use crate::{
     AuditEntry, AuditQuery, AuditVerdict, Backend, CustomRole, GENESIS_HASH, NewAuditEntry,
-    NewToken, RoleBinding, Store, StoreError, StoreFuture, StoreResult, Tenant, Token, audit_hash,
-    new_id, now_ms,
+    NewToken, NewUser, RoleBinding, Store, StoreError, StoreFuture, StoreResult, Tenant, Token,
+    User, audit_hash, new_id, now_ms,
 };
 
 pub(crate) struct SqliteStore {
@@ -99,10 +99,21 @@ macro_rules! row_to {
             created_at: $r.try_get("created_at")?,
         }
     };
+    (user, $r:expr) => {
+        User {
+            id: $r.try_get("id")?,
+            tenant_id: $r.try_get("tenant_id")?,
+            username: $r.try_get("username")?,
+            password_hash: $r.try_get("password_hash")?,
+            created_at: $r.try_get("created_at")?,
+            disabled_at: $r.try_get("disabled_at")?,
+        }
+    };
     (token, $r:expr) => {
         Token {
             id: $r.try_get("id")?,
             tenant_id: $r.try_get("tenant_id")?,
+            user_id: $r.try_get("user_id")?,
             name: $r.try_get("name")?,
             hash: $r.try_get("hash")?,
             created_at: $r.try_get("created_at")?,
@@ -148,7 +159,9 @@ macro_rules! row_to {
     };
 }
 
-const TOKEN_COLUMNS: &str = "id, tenant_id, name, hash, created_at, expires_at, revoked_at";
+const TOKEN_COLUMNS: &str =
+    "id, tenant_id, user_id, name, hash, created_at, expires_at, revoked_at";
+const USER_COLUMNS: &str = "id, tenant_id, username, password_hash, created_at, disabled_at";
 const AUDIT_COLUMNS: &str =
     "seq, at, tenant_id, principal, action, target, outcome, request_id, details, prev_hash, hash";
 
@@ -240,6 +253,7 @@ macro_rules! impl_store {
                     let token = Token {
                         id: new_id("tok"),
                         tenant_id: new.tenant_id.clone(),
+                        user_id: new.user_id.clone(),
                         name: new.name.clone(),
                         hash: new.hash.clone(),
                         created_at: now_ms(),
@@ -248,7 +262,7 @@ macro_rules! impl_store {
                     };
                     let mut tx = self.pool.begin().await?;
                     sqlx::query(
-                        "INSERT INTO tokens (id, tenant_id, name, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO tokens (id, tenant_id, name, hash, created_at, expires_at, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(&token.id)
                     .bind(&token.tenant_id)
@@ -256,6 +270,7 @@ macro_rules! impl_store {
                     .bind(&token.hash)
                     .bind(token.created_at)
                     .bind(token.expires_at)
+                    .bind(&token.user_id)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| conflict(e, "token"))?;
@@ -311,6 +326,110 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() == 1)
+                })
+            }
+
+            fn create_user<'a>(&'a self, new: &'a NewUser) -> StoreFuture<'a, User> {
+                Box::pin(async move {
+                    let user = User {
+                        id: new_id("usr"),
+                        tenant_id: new.tenant_id.clone(),
+                        username: new.username.clone(),
+                        password_hash: new.password_hash.clone(),
+                        created_at: now_ms(),
+                        disabled_at: None,
+                    };
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO users (id, tenant_id, username, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&user.id)
+                    .bind(&user.tenant_id)
+                    .bind(&user.username)
+                    .bind(&user.password_hash)
+                    .bind(user.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict(e, format!("user `{}`", new.username)))?;
+                    for (role, prefix) in &new.roles {
+                        sqlx::query("INSERT INTO user_roles (user_id, tenant_id, role, path_prefix) VALUES ($1, $2, $3, $4)")
+                            .bind(&user.id)
+                            .bind(&user.tenant_id)
+                            .bind(role)
+                            .bind(prefix)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| conflict(e, format!("role `{role}` of the user")))?;
+                    }
+                    tx.commit().await?;
+                    Ok(user)
+                })
+            }
+
+            fn user_by_name<'a>(&'a self, tenant_id: &'a str, username: &'a str) -> StoreFuture<'a, Option<User>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND username = $2");
+                    let row = sqlx::query(&sql).bind(tenant_id).bind(username).fetch_optional(&self.pool).await?;
+                    Ok(match row {
+                        Some(r) => Some(row_to!(user, r)),
+                        None => None,
+                    })
+                })
+            }
+
+            fn list_users<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<User>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 ORDER BY username");
+                    let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(&self.pool).await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        out.push(row_to!(user, r));
+                    }
+                    Ok(out)
+                })
+            }
+
+            fn user_roles<'a>(&'a self, tenant_id: &'a str, user_id: &'a str) -> StoreFuture<'a, Vec<(String, String)>> {
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "SELECT role, path_prefix FROM user_roles WHERE tenant_id = $1 AND user_id = $2 ORDER BY role, path_prefix",
+                    )
+                    .bind(tenant_id)
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        out.push((r.try_get("role")?, r.try_get("path_prefix")?));
+                    }
+                    Ok(out)
+                })
+            }
+
+            fn disable_user<'a>(&'a self, tenant_id: &'a str, user_id: &'a str, at: i64) -> StoreFuture<'a, bool> {
+                Box::pin(async move {
+                    let mut tx = self.pool.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE users SET disabled_at = COALESCE(disabled_at, $3) WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(user_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND user_id = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(user_id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(true)
                 })
             }
 

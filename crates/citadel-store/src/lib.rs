@@ -68,6 +68,28 @@ pub trait Store: Send + Sync {
         at: i64,
     ) -> StoreFuture<'a, bool>;
 
+    fn create_user<'a>(&'a self, new: &'a NewUser) -> StoreFuture<'a, User>;
+    fn user_by_name<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        username: &'a str,
+    ) -> StoreFuture<'a, Option<User>>;
+    fn list_users<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<User>>;
+    /// The (role, path prefix) pairs of a user.
+    fn user_roles<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        user_id: &'a str,
+    ) -> StoreFuture<'a, Vec<(String, String)>>;
+    /// Disables a user and revokes its session tokens; false when the tenant
+    /// has no such user.
+    fn disable_user<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        user_id: &'a str,
+        at: i64,
+    ) -> StoreFuture<'a, bool>;
+
     fn bindings<'a>(
         &'a self,
         tenant_id: &'a str,

@@ -16,6 +16,8 @@ pub struct Tenant {
 pub struct Token {
     pub id: String,
     pub tenant_id: Option<String>,
+    /// The user a session token was issued to.
+    pub user_id: Option<String>,
     pub name: String,
     #[serde(skip)]
     pub hash: String,
@@ -35,12 +37,36 @@ impl Token {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewToken {
     pub tenant_id: Option<String>,
+    /// Set for a user's session token.
+    pub user_id: Option<String>,
     pub name: String,
     pub hash: String,
     pub expires_at: Option<i64>,
     /// Role bound to the token (tenant tokens only), with an optional path
     /// prefix scope (`""` for the whole tenant).
     pub role: Option<(String, String)>,
+}
+
+/// A person in a tenant who logs in with a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    pub username: String,
+    /// argon2id in PHC format; never leaves the server.
+    #[serde(skip)]
+    pub password_hash: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+/// A user to create, with the roles (role, path prefix) it gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub tenant_id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub roles: Vec<(String, String)>,
 }
 
 /// A tenant's own role. Built-in roles live in code, not here.

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use citadel_store::{
-    AuditQuery, AuditVerdict, Backend, CustomRole, NewAuditEntry, NewToken, RoleBinding, Store,
-    StoreError, connect, new_id, now_ms,
+    AuditQuery, AuditVerdict, Backend, CustomRole, NewAuditEntry, NewToken, NewUser, RoleBinding,
+    Store, StoreError, connect, new_id, now_ms,
 };
 
 fn audit(tenant: Option<&str>, action: &str, outcome: &str) -> NewAuditEntry {
@@ -68,6 +68,7 @@ async fn conformance(url: &str) {
     // Tokens and bindings.
     let admin = store
         .create_token(&NewToken {
+            user_id: None,
             tenant_id: None,
             name: "platform".into(),
             hash: "h-admin".into(),
@@ -79,6 +80,7 @@ async fn conformance(url: &str) {
     assert_eq!(admin.tenant_id, None);
     let dev = store
         .create_token(&NewToken {
+            user_id: None,
             tenant_id: Some(acme.id.clone()),
             name: "ci".into(),
             hash: "h-dev".into(),
@@ -90,6 +92,7 @@ async fn conformance(url: &str) {
     assert!(matches!(
         store
             .create_token(&NewToken {
+                user_id: None,
                 tenant_id: Some(acme.id.clone()),
                 name: "dup".into(),
                 hash: "h-dev".into(),
@@ -168,6 +171,7 @@ async fn conformance(url: &str) {
     );
     let expired = store
         .create_token(&NewToken {
+            user_id: None,
             tenant_id: Some(acme.id.clone()),
             name: "old".into(),
             hash: "h-old".into(),
@@ -177,6 +181,100 @@ async fn conformance(url: &str) {
         .await
         .unwrap();
     assert!(!expired.is_active(now_ms()));
+
+    // Users and their session tokens.
+    let alice = store
+        .create_user(&NewUser {
+            tenant_id: acme.id.clone(),
+            username: "alice".into(),
+            password_hash: "$argon2id$stub".into(),
+            roles: vec![
+                ("developer".into(), String::new()),
+                ("approver".into(), "billing/".into()),
+            ],
+        })
+        .await
+        .unwrap();
+    let dup = NewUser {
+        tenant_id: acme.id.clone(),
+        username: "alice".into(),
+        password_hash: "x".into(),
+        roles: vec![],
+    };
+    assert!(matches!(
+        store.create_user(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The same name in another tenant is another user.
+    store
+        .create_user(&NewUser {
+            tenant_id: other.id.clone(),
+            ..dup
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_name(&acme.id, "alice").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.user_by_name(&acme.id, "bob").await.unwrap(), None);
+    assert_eq!(
+        store.list_users(&acme.id).await.unwrap(),
+        vec![alice.clone()]
+    );
+    assert_eq!(
+        store.user_roles(&acme.id, &alice.id).await.unwrap(),
+        vec![
+            ("approver".to_owned(), "billing/".to_owned()),
+            ("developer".to_owned(), String::new())
+        ]
+    );
+    assert_eq!(
+        store.user_roles(&other.id, &alice.id).await.unwrap(),
+        vec![]
+    );
+    let session = store
+        .create_token(&NewToken {
+            user_id: Some(alice.id.clone()),
+            tenant_id: Some(acme.id.clone()),
+            name: "session:alice".into(),
+            hash: "h-session".into(),
+            expires_at: Some(now_ms() + 60_000),
+            role: Some(("developer".into(), String::new())),
+        })
+        .await
+        .unwrap();
+    assert_eq!(session.user_id.as_deref(), Some(alice.id.as_str()));
+    assert!(
+        !store
+            .disable_user(&other.id, &alice.id, now_ms())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .disable_user(&acme.id, &alice.id, now_ms())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .user_by_name(&acme.id, "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled_at
+            .is_some()
+    );
+    assert!(
+        !store
+            .token_by_hash("h-session")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active(now_ms()),
+        "disabling revokes sessions"
+    );
 
     // Custom roles.
     let role = CustomRole {
