@@ -36,6 +36,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_roles))
         .routes(routes!(put_role, delete_role))
         .routes(routes!(list_audit))
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(disable_user))
+        .routes(routes!(login))
 }
 
 /// A tenant.
@@ -544,5 +547,155 @@ async fn list_audit(
     Ok(axum::Json(AuditPage {
         entries,
         next_before,
+    }))
+}
+
+/// A user (never its password hash).
+#[derive(Serialize, ToSchema)]
+struct UserView {
+    id: String,
+    username: String,
+    created_at: i64,
+    disabled_at: Option<i64>,
+}
+
+impl From<citadel_store::User> for UserView {
+    fn from(u: citadel_store::User) -> Self {
+        UserView {
+            id: u.id,
+            username: u.username,
+            created_at: u.created_at,
+            disabled_at: u.disabled_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewUserBody {
+    username: String,
+    /// 12 to 1024 characters; stored as an argon2id hash.
+    password: String,
+    role: String,
+    #[serde(default)]
+    path_prefix: String,
+}
+
+/// Creates a user in the caller's tenant.
+#[utoipa::path(post, path = "/v1/users", request_body = NewUserBody,
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_user(
+    State(state): State<AppState>,
+    auth: Authed,
+    ApiJson(body): ApiJson<NewUserBody>,
+) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
+    let tenant = auth.tenant(&state).await?;
+    let scope = (!body.path_prefix.is_empty()).then_some(body.path_prefix.as_str());
+    auth.require(&state, "user.write", scope).await?;
+    let user = admin::create_user(
+        &state,
+        Some(&auth.principal),
+        &tenant,
+        &body.username,
+        &body.password,
+        &body.role,
+        &body.path_prefix,
+        &auth.request_id,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(user.into())))
+}
+
+/// Lists the users of the caller's tenant.
+#[utoipa::path(get, path = "/v1/users", responses((status = 200, body = Vec<UserView>), (status = 403, body = ErrorBody)))]
+async fn list_users(
+    State(state): State<AppState>,
+    auth: Authed,
+) -> ApiResult<axum::Json<Vec<UserView>>> {
+    let tenant = auth.tenant(&state).await?;
+    auth.require(&state, "user.read", None).await?;
+    Ok(axum::Json(
+        state
+            .store
+            .list_users(&tenant)
+            .await?
+            .into_iter()
+            .map(UserView::from)
+            .collect(),
+    ))
+}
+
+/// Disables a user of the caller's tenant and revokes its sessions.
+#[utoipa::path(delete, path = "/v1/users/{id}", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn disable_user(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = auth.tenant(&state).await?;
+    auth.require(&state, "user.write", None).await?;
+    if !state.store.disable_user(&tenant, &id, now_ms()).await? {
+        return Err(ApiError::not_found(format!("user `{id}` not found")));
+    }
+    state
+        .record(
+            Some(&auth.principal),
+            Some(&tenant),
+            "user.disable",
+            &id,
+            "ok",
+            &auth.request_id,
+            json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    tenant: String,
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Session {
+    token_id: String,
+    /// A bearer token carrying the user's roles until `expires_at`.
+    token: String,
+    expires_at: Option<i64>,
+}
+
+/// Logs a user in: a session token for 12 hours. Every failure answers the
+/// same 401 and is audited.
+#[utoipa::path(post, path = "/v1/login", request_body = LoginBody,
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn login(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<axum::Json<Session>> {
+    let request_id = headers
+        .get(crate::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    if body.password.len() > 1024 {
+        return Err(ApiError::invalid("passwords are at most 1024 bytes"));
+    }
+    let (token, secret) = admin::login(
+        &state,
+        &body.tenant,
+        &body.username,
+        &body.password,
+        &request_id,
+    )
+    .await?;
+    Ok(axum::Json(Session {
+        token_id: token.id,
+        token: secret,
+        expires_at: token.expires_at,
     }))
 }

@@ -193,6 +193,19 @@ fn endpoints() -> Vec<(
             Some("role.write"),
         ),
         (Method::GET, "/v1/audit", None, Some("audit.read")),
+        (
+            Method::POST,
+            "/v1/users",
+            Some(r#"{"username":"bob","password":"correct horse battery","role":"viewer"}"#),
+            Some("user.write"),
+        ),
+        (Method::GET, "/v1/users", None, Some("user.read")),
+        (
+            Method::DELETE,
+            "/v1/users/usr_nope",
+            None,
+            Some("user.write"),
+        ),
     ]
 }
 
@@ -603,6 +616,7 @@ async fn the_openapi_document_lists_every_route() {
     for (method, path, _, _) in endpoints() {
         let template = path
             .replace("tok_nope", "{id}")
+            .replace("usr_nope", "{id}")
             .replace("/v1/roles/auditor", "/v1/roles/{name}");
         let op = paths
             .get(&template)
@@ -614,5 +628,104 @@ async fn the_openapi_document_lists_every_route() {
     }
     for path in ["/health", "/ready", "/metrics"] {
         assert!(paths.contains_key(path), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn users_log_in_for_a_session_with_their_roles() {
+    let w = world().await;
+    let owner = bearer(&w.owner);
+    let body = r#"{"username":"alice","password":"correct horse battery","role":"operator"}"#;
+    let (status, user) = call(&w.app, Method::POST, "/v1/users", Some(&owner), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert!(user.get("password_hash").is_none() && !user.to_string().contains("argon2"));
+    let (status, v) = call(&w.app, Method::POST, "/v1/users", Some(&owner), Some(body)).await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!("conflict"))
+    );
+    let weak = r#"{"username":"bob","password":"short","role":"viewer"}"#;
+    let (status, _) = call(&w.app, Method::POST, "/v1/users", Some(&owner), Some(weak)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let login = |tenant: &str, user: &str, pw: &str| {
+        format!(r#"{{"tenant":"{tenant}","username":"{user}","password":"{pw}"}}"#)
+    };
+    let (status, session) = call(
+        &w.app,
+        Method::POST,
+        "/v1/login",
+        None,
+        Some(&login("acme", "alice", "correct horse battery")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    let token = bearer(session["token"].as_str().unwrap());
+    assert!(session["expires_at"].as_i64().unwrap() > now_ms());
+    // The session carries the operator role: scripts yes, tokens no.
+    let (status, v) = call(&w.app, Method::GET, "/v1/tokens", Some(&token), None).await;
+    assert_eq!(
+        (status, v["error"]["details"]["permission"].clone()),
+        (StatusCode::FORBIDDEN, json!("token.read"))
+    );
+
+    // Every failure is the same 401, and audited.
+    let before = audit_count(w.store.as_ref(), "auth.login_failed").await;
+    for bad in [
+        login("acme", "alice", "wrong password!!"),
+        login("acme", "nobody", "correct horse battery"),
+        login("nope", "alice", "correct horse battery"),
+    ] {
+        let (status, v) = call(&w.app, Method::POST, "/v1/login", None, Some(&bad)).await;
+        assert_eq!(
+            (status, v["error"]["message"].clone()),
+            (StatusCode::UNAUTHORIZED, json!("invalid credentials")),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        audit_count(w.store.as_ref(), "auth.login_failed").await - before,
+        3
+    );
+    let (status, _) = call(
+        &w.app,
+        Method::POST,
+        "/v1/login",
+        None,
+        Some(r#"{"tenant":"acme","username":"alice"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Disabling the user ends its session and its logins.
+    let id = user["id"].as_str().unwrap();
+    let (status, _) = call(
+        &w.app,
+        Method::DELETE,
+        &format!("/v1/users/{id}"),
+        Some(&owner),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, v) = call(&w.app, Method::GET, "/v1/roles", Some(&token), None).await;
+    assert_eq!(
+        (status, v["error"]["message"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("token revoked"))
+    );
+    let (status, _) = call(
+        &w.app,
+        Method::POST,
+        "/v1/login",
+        None,
+        Some(&login("acme", "alice", "correct horse battery")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for action in ["user.create", "auth.login", "user.disable"] {
+        assert!(
+            audit_count(w.store.as_ref(), action).await >= 1,
+            "{action} was not audited"
+        );
     }
 }

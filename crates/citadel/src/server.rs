@@ -51,6 +51,8 @@ pub(crate) struct ServeArgs {
     listen: Option<std::net::SocketAddr>,
 }
 
+// The variants are the CLI's `create-…` subcommands, named as SPEC.md has them.
+#[allow(clippy::enum_variant_names)]
 #[derive(Subcommand)]
 pub(crate) enum AdminCommand {
     /// Create a tenant.
@@ -79,6 +81,26 @@ pub(crate) enum AdminCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Create a user who logs in with `POST /v1/login`; the password is read
+    /// from the first line of standard input.
+    CreateUser(CreateUserArgs),
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct CreateUserArgs {
+    /// The tenant's name.
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    username: String,
+    /// The user's role.
+    #[arg(long)]
+    role: String,
+    /// Scope the role to scripts below this folder, e.g. `billing/`.
+    #[arg(long, default_value = "")]
+    path_prefix: String,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Subcommand)]
@@ -185,6 +207,7 @@ pub(crate) fn admin(cmd: AdminCommand) -> u8 {
         AdminCommand::CreateTenant { data, .. } | AdminCommand::CreateToken { data, .. } => {
             data.clone()
         }
+        AdminCommand::CreateUser(args) => args.data.clone(),
     };
     let config = match data.config() {
         Ok(c) => c,
@@ -202,6 +225,46 @@ pub(crate) fn admin(cmd: AdminCommand) -> u8 {
         let state = AppState::new(Arc::clone(&store), None);
         let request_id = citadel_store::new_id("cli");
         match cmd {
+            AdminCommand::CreateUser(args) => {
+                let mut password = String::new();
+                if std::io::stdin().read_line(&mut password).is_err() {
+                    eprintln!("citadel: cannot read the password from standard input");
+                    return exit::USAGE;
+                }
+                let password = password.trim_end_matches(['\r', '\n']);
+                let tenant = match store.tenant_by_name(&args.tenant).await {
+                    Ok(Some(t)) => t,
+                    Ok(None) => {
+                        eprintln!("citadel: no tenant named `{}`", args.tenant);
+                        return exit::USAGE;
+                    }
+                    Err(e) => {
+                        eprintln!("citadel: {e}");
+                        return exit::THREW;
+                    }
+                };
+                match admin::create_user(
+                    &state,
+                    None,
+                    &tenant.id,
+                    &args.username,
+                    password,
+                    &args.role,
+                    &args.path_prefix,
+                    &request_id,
+                )
+                .await
+                {
+                    Ok(user) => {
+                        println!("created user {} ({})", user.username, user.id);
+                        exit::OK
+                    }
+                    Err(e) => {
+                        eprintln!("citadel: {}", e.message);
+                        exit::USAGE
+                    }
+                }
+            }
             AdminCommand::CreateTenant { name, .. } => {
                 match admin::create_tenant(&state, None, &name, &request_id).await {
                     Ok(t) => {
