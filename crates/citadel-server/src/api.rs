@@ -256,11 +256,10 @@ async fn create_token(
     auth: Authed,
     ApiJson(body): ApiJson<NewTokenBody>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
-    let tenant = auth.tenant(&state).await?;
     // A principal whose role is scoped to a folder may hand out tokens
     // scoped within that folder.
     let scope = (!body.path_prefix.is_empty()).then_some(body.path_prefix.as_str());
-    auth.require(&state, "token.write", scope).await?;
+    let tenant = auth.tenant_with(&state, "token.write", scope).await?;
     let expires_at = match body.expires_in_seconds {
         Some(s) if s == 0 || s > 10 * 365 * 24 * 3600 => {
             return Err(ApiError::invalid(
@@ -318,8 +317,7 @@ async fn list_tokens(
     State(state): State<AppState>,
     auth: Authed,
 ) -> ApiResult<axum::Json<Vec<Token>>> {
-    let tenant = auth.tenant(&state).await?;
-    auth.require(&state, "token.read", None).await?;
+    let tenant = auth.tenant_with(&state, "token.read", None).await?;
     Ok(axum::Json(
         state
             .store
@@ -339,21 +337,11 @@ async fn revoke_token(
     auth: Authed,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = auth.tenant(&state).await?;
-    auth.require(&state, "token.write", None).await?;
+    let tenant = auth.tenant_with(&state, "token.write", None).await?;
     if !state.store.revoke_token(&tenant, &id, now_ms()).await? {
         return Err(ApiError::not_found(format!("token `{id}` not found")));
     }
-    state
-        .record(
-            Some(&auth.principal),
-            Some(&tenant),
-            "token.revoke",
-            &id,
-            "ok",
-            &auth.request_id,
-            json!({}),
-        )
+    auth.record_change(&state, &tenant, "token.revoke", &id, json!({}))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -378,8 +366,7 @@ async fn list_roles(
     State(state): State<AppState>,
     auth: Authed,
 ) -> ApiResult<axum::Json<RoleList>> {
-    let tenant = auth.tenant(&state).await?;
-    auth.require(&state, "role.read", None).await?;
+    let tenant = auth.tenant_with(&state, "role.read", None).await?;
     let mut roles: Vec<RoleView> = BUILTIN_ROLES
         .iter()
         .map(|r| RoleView {
@@ -426,8 +413,7 @@ async fn put_role(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> ApiResult<axum::Json<RoleView>> {
-    let tenant = auth.tenant(&state).await?;
-    auth.require(&state, "role.write", None).await?;
+    let tenant = auth.tenant_with(&state, "role.write", None).await?;
     admin::validate_name("role name", &name)?;
     if builtin_role(&name).is_some() {
         return Err(ApiError::conflict(format!("`{name}` is a built-in role")));
@@ -442,17 +428,14 @@ async fn put_role(
         created_at: now_ms(),
     };
     state.store.put_role(&role).await?;
-    state
-        .record(
-            Some(&auth.principal),
-            Some(&tenant),
-            "role.put",
-            &name,
-            "ok",
-            &auth.request_id,
-            json!({ "permissions": role.permissions }),
-        )
-        .await?;
+    auth.record_change(
+        &state,
+        &tenant,
+        "role.put",
+        &name,
+        json!({ "permissions": role.permissions }),
+    )
+    .await?;
     Ok(axum::Json(RoleView {
         name: role.name,
         builtin: false,
@@ -468,21 +451,11 @@ async fn delete_role(
     auth: Authed,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = auth.tenant(&state).await?;
-    auth.require(&state, "role.write", None).await?;
+    let tenant = auth.tenant_with(&state, "role.write", None).await?;
     if !state.store.delete_role(&tenant, &name).await? {
         return Err(ApiError::not_found(format!("role `{name}` not found")));
     }
-    state
-        .record(
-            Some(&auth.principal),
-            Some(&tenant),
-            "role.delete",
-            &name,
-            "ok",
-            &auth.request_id,
-            json!({}),
-        )
+    auth.record_change(&state, &tenant, "role.delete", &name, json!({}))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -589,9 +562,8 @@ async fn create_user(
     auth: Authed,
     ApiJson(body): ApiJson<NewUserBody>,
 ) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
-    let tenant = auth.tenant(&state).await?;
     let scope = (!body.path_prefix.is_empty()).then_some(body.path_prefix.as_str());
-    auth.require(&state, "user.write", scope).await?;
+    let tenant = auth.tenant_with(&state, "user.write", scope).await?;
     let user = admin::create_user(
         &state,
         Some(&auth.principal),
@@ -612,8 +584,7 @@ async fn list_users(
     State(state): State<AppState>,
     auth: Authed,
 ) -> ApiResult<axum::Json<Vec<UserView>>> {
-    let tenant = auth.tenant(&state).await?;
-    auth.require(&state, "user.read", None).await?;
+    let tenant = auth.tenant_with(&state, "user.read", None).await?;
     Ok(axum::Json(
         state
             .store
@@ -633,21 +604,11 @@ async fn disable_user(
     auth: Authed,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = auth.tenant(&state).await?;
-    auth.require(&state, "user.write", None).await?;
+    let tenant = auth.tenant_with(&state, "user.write", None).await?;
     if !state.store.disable_user(&tenant, &id, now_ms()).await? {
         return Err(ApiError::not_found(format!("user `{id}` not found")));
     }
-    state
-        .record(
-            Some(&auth.principal),
-            Some(&tenant),
-            "user.disable",
-            &id,
-            "ok",
-            &auth.request_id,
-            json!({}),
-        )
+    auth.record_change(&state, &tenant, "user.disable", &id, json!({}))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -83,6 +83,42 @@ impl Authed {
         Err(ApiError::forbidden("tenant.member"))
     }
 
+    /// The caller's tenant, once the caller holds `permission` there (for
+    /// `path`): the preamble of every tenant endpoint.
+    pub async fn tenant_with(
+        &self,
+        state: &AppState,
+        permission: &str,
+        path: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let tenant = self.tenant(state).await?;
+        self.require(state, permission, path).await?;
+        Ok(tenant)
+    }
+
+    /// Audits a change this caller made in its tenant.
+    pub async fn record_change(
+        &self,
+        state: &AppState,
+        tenant: &str,
+        action: &str,
+        target: &str,
+        details: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        state
+            .record(
+                Some(&self.principal),
+                Some(tenant),
+                action,
+                target,
+                "ok",
+                &self.request_id,
+                details,
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn require_platform_admin(&self, state: &AppState) -> Result<(), ApiError> {
         if self.principal.is_platform_admin() {
             return Ok(());
