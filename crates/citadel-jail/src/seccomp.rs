@@ -107,12 +107,6 @@ const HOST_ALLOWED: &[libc::c_long] = &[
     libc::SYS_gettid,
     libc::SYS_exit,
     libc::SYS_exit_group,
-    libc::SYS_fcntl,
-    libc::SYS_ioctl,
-    libc::SYS_poll,
-    libc::SYS_ppoll,
-    libc::SYS_prctl,
-    libc::SYS_sched_getaffinity,
 ];
 
 fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> SeccompCondition {
