@@ -220,6 +220,8 @@ pub fn validate_username(name: &str) -> Result<(), ApiError> {
 
 /// Creates a user with one role; like tokens, a principal can only hand out
 /// what it holds itself.
+// The user's fields plus who asks and the request id; a struct would only
+// rename them.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_user(
     state: &AppState,
