@@ -40,7 +40,10 @@ impl Script {
 
     /// Prepares and compiles without any cache.
     pub fn compile(source: &str, language: Language) -> Script {
-        let hash = content_hash(source, language);
+        Script::compile_hashed(content_hash(source, language), source, language)
+    }
+
+    fn compile_hashed(hash: [u8; 32], source: &str, language: Language) -> Script {
         let prepared = citadel_analyzer::prepare(source, language);
         let mut diagnostics = prepared.diagnostics;
         let compiled = prepared.program.and_then(|program| {
@@ -118,7 +121,7 @@ impl CompileCache {
         }
         // Compile outside the lock; two racing misses both compile, which is
         // harmless and keeps the lock short.
-        let script = Arc::new(Script::compile(source, language));
+        let script = Arc::new(Script::compile_hashed(hash, source, language));
         self.compilations.fetch_add(1, Ordering::Relaxed);
         self.lock().put(hash, Arc::clone(&script));
         script

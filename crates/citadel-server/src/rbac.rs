@@ -22,42 +22,26 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("killswitch.write", "engage and release kill switches"),
 ];
 
+/// The `owner` role: every permission there is.
+static ALL: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| PERMISSIONS.iter().map(|(p, _)| *p).collect());
+
+/// What only an owner may do: change who may do what.
+const OWNER_ONLY: &[&str] = &["user.write", "token.write", "role.write"];
+
+/// `admin`: everything an owner may, but changing who may do what.
+static ADMIN: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    ALL.iter()
+        .copied()
+        .filter(|p| !OWNER_ONLY.contains(p))
+        .collect()
+});
+
 /// The built-in roles and their permissions.
 pub fn builtin_role(name: &str) -> Option<&'static [&'static str]> {
-    const ALL: &[&str] = &[
-        "script.read",
-        "script.write",
-        "script.run",
-        "script.approve",
-        "secret.read",
-        "secret.write",
-        "plugin.install",
-        "audit.read",
-        "user.read",
-        "user.write",
-        "token.read",
-        "token.write",
-        "role.read",
-        "role.write",
-        "killswitch.write",
-    ];
     Some(match name {
-        "owner" => ALL,
-        // Everything but changing who may do what.
-        "admin" => &[
-            "script.read",
-            "script.write",
-            "script.run",
-            "script.approve",
-            "secret.read",
-            "secret.write",
-            "plugin.install",
-            "audit.read",
-            "user.read",
-            "token.read",
-            "role.read",
-            "killswitch.write",
-        ],
+        "owner" => ALL.as_slice(),
+        "admin" => ADMIN.as_slice(),
         "developer" => &["script.read", "script.write", "script.run", "secret.read"],
         "operator" => &["script.read", "script.run"],
         "approver" => &["script.read", "script.approve"],

@@ -164,9 +164,15 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         ..Limits::default()
     };
 
+    // In process the script is compiled here; through the pool the host
+    // compiles it, so only the analysis (for the policy) happens here.
+    let language = Language::from_path(&args.file);
     let sandbox = Sandbox::default();
-    let script = sandbox.load(&source, Language::from_path(&args.file));
-    let diagnostics = policy.apply(&script.diagnostics);
+    let script = args.in_process.then(|| sandbox.load(&source, language));
+    let diagnostics = match &script {
+        Some(script) => policy.apply(&script.diagnostics),
+        None => policy.apply(&citadel_analyzer::prepare(&source, language).diagnostics),
+    };
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         if args.json {
             let rejected = serde_json::json!({
@@ -195,7 +201,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
             return exit::THREW;
         }
     };
-    let outcome = if args.in_process {
+    let outcome = if let Some(script) = &script {
         let request = RunRequest {
             input_json: &args.input,
             limits,
@@ -203,7 +209,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
             host: Rc::new(NoHost),
             cancel: None,
         };
-        runtime.block_on(sandbox.run(&script, request))
+        runtime.block_on(sandbox.run(script, request))
     } else {
         let pool = match start_pool(1, args.require_jail, &runtime) {
             Ok(pool) => pool,
@@ -215,7 +221,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         let job = PoolRun {
             tenant: "cli".into(),
             source,
-            language: Language::from_path(&args.file),
+            language,
             input_json: args.input.clone(),
             limits,
             grants,

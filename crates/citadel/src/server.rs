@@ -131,6 +131,29 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
         })
 }
 
+/// Loads the configuration, opens its store and runs `f` with it: the
+/// preamble of every command that only needs the database.
+fn with_store<F, Fut>(data: &DataArgs, f: F) -> u8
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    let config = match data.config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        match open(&config).await {
+            Ok(store) => f(store).await,
+            Err(code) => code,
+        }
+    })
+}
+
 async fn open(config: &Config) -> Result<Arc<dyn Store>, u8> {
     citadel_store::connect(&config.database_url())
         .await
@@ -209,19 +232,7 @@ pub(crate) fn admin(cmd: AdminCommand) -> u8 {
         }
         AdminCommand::CreateUser(args) => args.data.clone(),
     };
-    let config = match data.config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let store = match open(&config).await {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
+    with_store(&data, |store| async move {
         let state = AppState::new(Arc::clone(&store), None);
         let request_id = citadel_store::new_id("cli");
         match cmd {
@@ -327,19 +338,7 @@ pub(crate) fn admin(cmd: AdminCommand) -> u8 {
 
 pub(crate) fn audit(cmd: AuditCommand) -> u8 {
     let AuditCommand::Verify { data } = cmd;
-    let config = match data.config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let store = match open(&config).await {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
+    with_store(&data, |store| async move {
         match store.verify_audit().await {
             Ok(AuditVerdict::Intact { entries }) => {
                 println!("audit chain intact: {entries} entries");
