@@ -138,6 +138,9 @@ pub struct PoolStatus {
     pub hosts_started: u64,
     pub hosts_failed: u64,
     pub hosts_recycled: u64,
+    /// Runs whose host stayed silent past the run's limits and was killed
+    /// by the watchdog.
+    pub watchdog_kills: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +213,7 @@ struct Inner {
     started: AtomicU64,
     failed: AtomicU64,
     recycled: AtomicU64,
+    watchdog_kills: AtomicU64,
     closing: AtomicBool,
 }
 
@@ -239,6 +243,7 @@ impl Pool {
             started: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             recycled: AtomicU64::new(0),
+            watchdog_kills: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             config,
         });
@@ -269,6 +274,7 @@ impl Pool {
             hosts_started: self.inner.started.load(Ordering::Relaxed),
             hosts_failed: self.inner.failed.load(Ordering::Relaxed),
             hosts_recycled: self.inner.recycled.load(Ordering::Relaxed),
+            watchdog_kills: self.inner.watchdog_kills.load(Ordering::Relaxed),
         }
     }
 
@@ -338,6 +344,7 @@ impl Pool {
                 () = tokio::time::sleep_until(deadline) => {
                     // The host itself enforces the run's limits; silence past
                     // them means it hung. Kill it; its runs fail.
+                    inner.watchdog_kills.fetch_add(1, Ordering::Relaxed);
                     host_failed(inner, &host, "the sandbox host stopped responding and was killed");
                     break (&mut rx).await.ok();
                 }

@@ -39,6 +39,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_user, list_users))
         .routes(routes!(disable_user))
         .routes(routes!(login))
+        .merge(crate::scripts::routes())
+        .merge(crate::runs::routes())
+        .merge(crate::killswitch::routes())
 }
 
 /// A tenant.
@@ -118,12 +121,12 @@ impl From<citadel_store::AuditEntry> for AuditEntry {
 
 /// The error body every failure has.
 #[derive(Serialize, ToSchema)]
-struct ErrorBody {
+pub(crate) struct ErrorBody {
     error: ErrorDetail,
 }
 
 #[derive(Serialize, ToSchema)]
-struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     code: String,
     message: String,
     details: Option<serde_json::Value>,
@@ -341,6 +344,7 @@ async fn revoke_token(
     if !state.store.revoke_token(&tenant, &id, now_ms()).await? {
         return Err(ApiError::not_found(format!("token `{id}` not found")));
     }
+    state.auth_cache.clear();
     auth.record_change(&state, &tenant, "token.revoke", &id, json!({}))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -428,6 +432,7 @@ async fn put_role(
         created_at: now_ms(),
     };
     state.store.put_role(&role).await?;
+    state.auth_cache.clear();
     auth.record_change(
         &state,
         &tenant,
@@ -455,6 +460,7 @@ async fn delete_role(
     if !state.store.delete_role(&tenant, &name).await? {
         return Err(ApiError::not_found(format!("role `{name}` not found")));
     }
+    state.auth_cache.clear();
     auth.record_change(&state, &tenant, "role.delete", &name, json!({}))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -608,6 +614,7 @@ async fn disable_user(
     if !state.store.disable_user(&tenant, &id, now_ms()).await? {
         return Err(ApiError::not_found(format!("user `{id}` not found")));
     }
+    state.auth_cache.clear();
     auth.record_change(&state, &tenant, "user.disable", &id, json!({}))
         .await?;
     Ok(StatusCode::NO_CONTENT)

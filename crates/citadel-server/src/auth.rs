@@ -40,6 +40,62 @@ fn well_formed(secret: &str) -> bool {
         .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// How long a node trusts a token it has checked. Revoking a token, disabling
+/// a user or changing a role clears this node's cache at once; other nodes
+/// see the change within this time.
+const AUTH_CACHE_TTL_MS: i64 = 1_000;
+const AUTH_CACHE_ENTRIES: usize = 4096;
+
+/// Recently authenticated tokens (by hash), so a busy client costs no
+/// database round trips per request.
+#[derive(Default)]
+pub(crate) struct AuthCache(std::sync::Mutex<std::collections::HashMap<String, CachedPrincipal>>);
+
+struct CachedPrincipal {
+    principal: Principal,
+    checked_at: i64,
+    expires_at: Option<i64>,
+}
+
+impl AuthCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, CachedPrincipal>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, hash: &str, now: i64) -> Option<Principal> {
+        let cache = self.lock();
+        let c = cache.get(hash)?;
+        let fresh = now - c.checked_at < AUTH_CACHE_TTL_MS && c.expires_at.is_none_or(|e| e > now);
+        fresh.then(|| c.principal.clone())
+    }
+
+    fn put(&self, hash: String, principal: Principal, expires_at: Option<i64>, now: i64) {
+        let mut cache = self.lock();
+        if cache.len() >= AUTH_CACHE_ENTRIES {
+            cache.retain(|_, c| now - c.checked_at < AUTH_CACHE_TTL_MS);
+            if cache.len() >= AUTH_CACHE_ENTRIES {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            hash,
+            CachedPrincipal {
+                principal,
+                checked_at: now,
+                expires_at,
+            },
+        );
+    }
+
+    /// Forgets every cached token: after anything that changes who may do
+    /// what.
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
 /// An authenticated request: who is calling, and the request's id.
 #[derive(Debug, Clone)]
 pub struct Authed {
@@ -175,11 +231,18 @@ impl FromRequestParts<AppState> for Authed {
         else {
             return Err(failed("malformed bearer token", None).await);
         };
-        let token = state.store.token_by_hash(&hash_token(secret)).await?;
+        let hash = hash_token(secret);
+        let now = now_ms();
+        if let Some(principal) = state.auth_cache.get(&hash, now) {
+            return Ok(Authed {
+                principal,
+                request_id,
+            });
+        }
+        let token = state.store.token_by_hash(&hash).await?;
         let Some(token) = token else {
             return Err(failed("unknown token", None).await);
         };
-        let now = now_ms();
         if token.revoked_at.is_some() {
             return Err(failed("token revoked", token.tenant_id.clone()).await);
         }
@@ -210,12 +273,17 @@ impl FromRequestParts<AppState> for Authed {
                 }));
             }
         }
+        let principal = Principal {
+            token_id: token.id,
+            user_id: token.user_id,
+            tenant_id: token.tenant_id,
+            grants,
+        };
+        state
+            .auth_cache
+            .put(hash, principal.clone(), token.expires_at, now);
         Ok(Authed {
-            principal: Principal {
-                token_id: token.id,
-                tenant_id: token.tenant_id,
-                grants,
-            },
+            principal,
             request_id,
         })
     }

@@ -26,6 +26,10 @@ pub struct Config {
     pub sandbox_hosts: usize,
     /// Refuse to start when the jail has no namespaces.
     pub jail_required: bool,
+    /// Run limits: the platform's defaults and the maxima no tenant or
+    /// script override may exceed (`[limits.default]`, `[limits.max]`:
+    /// `timeout_ms`, `memory_mb`, `log_bytes`).
+    pub limits: citadel_scripts::PlatformLimits,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             request_timeout_ms: 30_000,
             sandbox_hosts: 0,
             jail_required: false,
+            limits: citadel_scripts::PlatformLimits::default(),
         }
     }
 }
@@ -163,5 +168,11 @@ mod tests {
         assert_eq!(c.sandbox_hosts, 3);
         assert_eq!(c.body_limit_bytes, Config::default().body_limit_bytes);
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+        let c: Config = toml::from_str(
+            "[limits.default]\ntimeout_ms = 100\nmemory_mb = 8\nlog_bytes = 10\n[limits.max]\ntimeout_ms = 200\nmemory_mb = 16\nlog_bytes = 20",
+        )
+        .unwrap();
+        assert_eq!(c.limits.max.timeout_ms, 200);
+        assert_eq!(toml::from_str::<Config>(&c.show()).unwrap(), c);
     }
 }

@@ -11,8 +11,11 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod json;
+mod killswitch;
 mod metrics;
 pub mod rbac;
+mod runs;
+mod scripts;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +23,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
+use citadel_engine::Engine;
 use citadel_pool::Pool;
 use citadel_store::{NewAuditEntry, Store, now_ms};
 use serde_json::Value;
@@ -42,9 +46,13 @@ pub struct AppState(Arc<StateInner>);
 
 pub struct StateInner {
     pub store: Arc<dyn Store>,
-    /// The sandbox hosts; `None` when the server runs without them (tests).
+    /// Runs scripts; `None` for commands that only administer (the CLI's
+    /// `admin` commands), whose script endpoints then answer 503.
+    pub engine: Option<Engine>,
+    /// The sandbox hosts, when the engine runs isolates in them.
     pub pool: Option<Pool>,
     pub metrics: Metrics,
+    pub(crate) auth_cache: auth::AuthCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -55,12 +63,26 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, pool: Option<Pool>) -> Self {
+    pub fn new(store: Arc<dyn Store>, engine: Option<Engine>) -> Self {
+        let pool = engine.as_ref().and_then(|e| e.executor().pool().cloned());
         AppState(Arc::new(StateInner {
             store,
+            engine,
             pool,
             metrics: Metrics::default(),
+            auth_cache: auth::AuthCache::default(),
         }))
+    }
+
+    /// The engine, or 503 where this process runs no scripts.
+    pub fn engine(&self) -> Result<&Engine, error::ApiError> {
+        self.engine.as_ref().ok_or_else(|| {
+            error::ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "this process does not run scripts",
+            )
+        })
     }
 
     /// Appends an audit entry. A failure to record a security event is
@@ -104,7 +126,7 @@ impl AppState {
         let entry = NewAuditEntry {
             at: now_ms(),
             tenant_id: tenant_id.map(str::to_owned),
-            principal: principal.map(|p| p.token_id.clone()),
+            principal: principal.map(|p| p.actor().to_owned()),
             action: action.to_owned(),
             target: target.to_owned(),
             outcome: outcome.to_owned(),

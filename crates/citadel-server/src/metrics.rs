@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -95,6 +96,59 @@ impl Metrics {
                 h.count
             );
         }
+        if let Some(engine) = &state.engine {
+            let c = &engine.counters;
+            out.push_str("# HELP citadel_runs_total Finished runs by status.\n# TYPE citadel_runs_total counter\n");
+            for (status, n) in c.runs() {
+                if status != "queued" && status != "running" {
+                    let _ = writeln!(out, "citadel_runs_total{{status=\"{status}\"}} {n}");
+                }
+            }
+            let gauges = [
+                (
+                    "citadel_runs_in_flight",
+                    "Runs in flight on this node.",
+                    engine.in_flight_count() as u64,
+                    "gauge",
+                ),
+                (
+                    "citadel_kill_switches_engaged",
+                    "Kill switches engaged.",
+                    engine.kill_switches().len() as u64,
+                    "gauge",
+                ),
+                (
+                    "citadel_runs_refused_by_kill_switch_total",
+                    "Runs refused because a kill switch covered them.",
+                    c.refused_by_kill_switch.load(Ordering::Relaxed),
+                    "counter",
+                ),
+                (
+                    "citadel_runs_killed_in_flight_total",
+                    "Runs aborted in flight by a kill switch.",
+                    c.killed_in_flight.load(Ordering::Relaxed),
+                    "counter",
+                ),
+                (
+                    "citadel_analyses_total",
+                    "Sources analysed (analysis cache misses).",
+                    c.analyses.load(Ordering::Relaxed),
+                    "counter",
+                ),
+                (
+                    "citadel_analysis_cache_hits_total",
+                    "Saves whose analysis came from the cache (same content hash).",
+                    c.analysis_cache_hits.load(Ordering::Relaxed),
+                    "counter",
+                ),
+            ];
+            for (name, help, value, kind) in gauges {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+                );
+            }
+        }
         if let Some(pool) = &state.pool {
             let s = pool.status();
             out.push_str("# HELP citadel_sandbox_hosts Sandbox host processes running.\n# TYPE citadel_sandbox_hosts gauge\n");
@@ -111,6 +165,8 @@ impl Metrics {
                 "citadel_sandbox_hosts_recycled_total {}",
                 s.hosts_recycled
             );
+            out.push_str("# HELP citadel_watchdog_kills_total Runs whose sandbox host stopped responding past the run's limits and was killed.\n# TYPE citadel_watchdog_kills_total counter\n");
+            let _ = writeln!(out, "citadel_watchdog_kills_total {}", s.watchdog_kills);
         }
         out
     }

@@ -20,6 +20,10 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("role.read", "list roles"),
     ("role.write", "create and delete custom roles"),
     ("killswitch.write", "engage and release kill switches"),
+    (
+        "settings.write",
+        "change the tenant's script settings (approval, limits, policy)",
+    ),
 ];
 
 /// The `owner` role: every permission there is.
@@ -74,6 +78,8 @@ pub struct Grant {
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub token_id: String,
+    /// The user a session token belongs to.
+    pub user_id: Option<String>,
     /// `None` for a platform admin.
     pub tenant_id: Option<String>,
     pub grants: Vec<Grant>,
@@ -89,6 +95,12 @@ impl Principal {
         })
     }
 
+    /// Who acts, as recorded (authors, reviewers, audit): the user behind
+    /// a session, else the token.
+    pub fn actor(&self) -> &str {
+        self.user_id.as_deref().unwrap_or(&self.token_id)
+    }
+
     pub fn is_platform_admin(&self) -> bool {
         self.tenant_id.is_none()
     }
@@ -102,6 +114,7 @@ mod tests {
     fn path_scopes_limit_grants() {
         let p = Principal {
             token_id: "t".into(),
+            user_id: None,
             tenant_id: Some("x".into()),
             grants: vec![Grant {
                 permission: "script.run".into(),

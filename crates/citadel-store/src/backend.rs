@@ -19,7 +19,7 @@ use crate::{
 };
 
 pub(crate) struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     /// SQLite has one writer; appends take this lock so reading the chain's
     /// head and inserting after it happen together.
     audit_lock: tokio::sync::Mutex<()>,
@@ -27,7 +27,7 @@ pub(crate) struct SqliteStore {
 }
 
 pub(crate) struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     audit_lock: tokio::sync::Mutex<()>,
     migrations: i64,
 }
@@ -81,7 +81,7 @@ impl PgStore {
     }
 }
 
-fn conflict(e: sqlx::Error, what: impl Into<String>) -> StoreError {
+pub(crate) fn conflict(e: sqlx::Error, what: impl Into<String>) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.into()),
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {

@@ -8,6 +8,7 @@
 
 mod backend;
 mod model;
+mod scripts;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,7 +46,7 @@ pub enum Backend {
 }
 
 /// Everything Citadel keeps. Implemented for SQLite and PostgreSQL.
-pub trait Store: Send + Sync {
+pub trait Store: ScriptStore + Send + Sync {
     fn backend(&self) -> Backend;
     /// Reachable, and every migration this build knows is applied.
     fn ready(&self) -> StoreFuture<'_, ()>;
@@ -108,6 +109,90 @@ pub trait Store: Send + Sync {
     fn audit_page<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditEntry>>;
     /// Recomputes every hash of the chain.
     fn verify_audit(&self) -> StoreFuture<'_, AuditVerdict>;
+}
+
+/// Computes the semantic version of a new script version from the latest
+/// one's (`None` for the first version).
+pub type NextVersion<'a> = &'a (dyn Fn(Option<&str>) -> String + Send + Sync);
+
+/// Scripts, their versions, runs, tenant settings and kill switches.
+pub trait ScriptStore: Send + Sync {
+    /// A tenant's settings document (JSON), if it ever set one.
+    fn tenant_settings<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Option<String>>;
+    fn put_tenant_settings<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        settings: &'a str,
+        at: i64,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Saves a version, creating the script on its first save, in one
+    /// transaction. When the latest version has the same `hash`, nothing is
+    /// stored and that version is returned. Two saves racing for the same
+    /// script are serialised; each gets the next version.
+    fn save_version<'a>(
+        &'a self,
+        new: &'a NewVersion,
+        next_version: NextVersion<'a>,
+    ) -> StoreFuture<'a, SaveOutcome>;
+    fn script<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, Option<Script>>;
+    fn list_scripts<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<Script>>;
+    /// A script and its live version, in one query.
+    fn live_version<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<(Script, ScriptVersion)>>;
+    /// A version by its semantic version (`1.0.3`).
+    fn version<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        script_id: &'a str,
+        version: &'a str,
+    ) -> StoreFuture<'a, Option<ScriptVersion>>;
+    /// Every version of a script, oldest first.
+    fn versions<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        script_id: &'a str,
+    ) -> StoreFuture<'a, Vec<ScriptVersion>>;
+    /// Applies a state change if the version is in one of `from`; false
+    /// (and nothing changed) otherwise. Sets `state`, `reviewed_by`,
+    /// `review_reason` and `reviewed_at` (to `at`) and, with `make_live`,
+    /// makes the version live in the same transaction.
+    fn transition_version<'a>(&'a self, t: &'a VersionTransition) -> StoreFuture<'a, bool>;
+    /// Makes a version live; false when the script has no such version.
+    fn set_live<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        script_id: &'a str,
+        seq: i64,
+        at: i64,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Inserts or updates runs (by id), all in one transaction. An update
+    /// changes only what changes while a run runs (status, result, logs,
+    /// error, usage, start and finish times) and never touches a run of
+    /// another tenant.
+    fn put_runs<'a>(&'a self, runs: &'a [Run]) -> StoreFuture<'a, ()>;
+    fn run<'a>(&'a self, tenant_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<Run>>;
+    /// A tenant's runs, newest first (by creation time, then id). `before`
+    /// pages to the runs strictly older than that run of the tenant (an
+    /// unknown id gives an empty page); `limit` is clamped to 1..=1000.
+    fn list_runs<'a>(&'a self, query: &'a RunQuery) -> StoreFuture<'a, Vec<Run>>;
+
+    /// Engages a kill switch; false when that switch was already engaged
+    /// (the first engagement is kept).
+    fn engage_kill_switch<'a>(&'a self, switch: &'a KillSwitch) -> StoreFuture<'a, bool>;
+    /// Releases a kill switch; false when it was not engaged.
+    fn release_kill_switch<'a>(
+        &'a self,
+        scope: &'a str,
+        tenant_id: &'a str,
+        target: &'a str,
+    ) -> StoreFuture<'a, bool>;
+    /// Every engaged kill switch, on every tenant, oldest first.
+    fn kill_switches(&self) -> StoreFuture<'_, Vec<KillSwitch>>;
 }
 
 /// Opens (creating if needed) and migrates the database at `url`:

@@ -166,3 +166,153 @@ pub enum AuditVerdict {
         reason: String,
     },
 }
+
+/// A tenant's script: a name (a path like `billing/on-paid`) and which of
+/// its versions is live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Script {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    /// The `seq` of the live version; `None` until one goes live.
+    pub live_seq: Option<i64>,
+    /// The highest `seq` saved.
+    pub latest_seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One immutable version of a script. Only `state` and the review fields
+/// change after it is saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptVersion {
+    pub script_id: String,
+    pub tenant_id: String,
+    /// 1, 2, 3… in save order.
+    pub seq: i64,
+    /// The semantic version, e.g. `1.0.3`.
+    pub version: String,
+    /// SHA-256 of the content (source, language, capabilities, limits).
+    pub hash: String,
+    pub source: String,
+    /// `js` or `ts`.
+    pub language: String,
+    /// JSON: the granted capabilities.
+    pub capabilities: String,
+    /// JSON: per-script limit overrides.
+    pub limits: String,
+    /// JSON: the analyzer's diagnostics at save time.
+    pub diagnostics: String,
+    pub change_note: String,
+    /// The principal (user id, else token id) that saved it.
+    pub author: String,
+    /// `draft`, `submitted`, `approved` or `rejected`.
+    pub state: String,
+    pub reviewed_by: Option<String>,
+    pub review_reason: Option<String>,
+    pub reviewed_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// What saving a version did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// A new version was stored.
+    Created(ScriptVersion),
+    /// The content equals the latest version's; nothing was stored.
+    Unchanged(ScriptVersion),
+}
+
+/// A version to save. The store assigns `seq` and compares `hash` with the
+/// latest version; the caller computes `version` from the latest one via
+/// the `next_version` callback given to [`crate::ScriptStore::save_version`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVersion {
+    pub tenant_id: String,
+    pub name: String,
+    pub hash: String,
+    pub source: String,
+    pub language: String,
+    pub capabilities: String,
+    pub limits: String,
+    pub diagnostics: String,
+    pub change_note: String,
+    pub author: String,
+    /// `draft` (approval required) or `approved`.
+    pub state: String,
+    /// Make the new version live at once (no approval required).
+    pub make_live: bool,
+}
+
+/// A state change of a version, applied only if the version is currently
+/// in one of `from` (compare-and-set, so concurrent reviews cannot both win).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionTransition {
+    pub tenant_id: String,
+    pub script_id: String,
+    pub seq: i64,
+    pub from: Vec<String>,
+    pub to: String,
+    pub reviewed_by: Option<String>,
+    pub review_reason: Option<String>,
+    pub at: i64,
+    /// Also make the version live.
+    pub make_live: bool,
+}
+
+/// One execution of a script version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: String,
+    pub tenant_id: String,
+    pub script_id: String,
+    pub script_name: String,
+    /// The semantic version that ran.
+    pub version: String,
+    /// `queued`, `running`, `succeeded`, `failed`, `timed_out`,
+    /// `cancelled` or `killed`.
+    pub status: String,
+    /// `api`, `api_async`, later `event`, `schedule`, `webhook`, …
+    pub trigger: String,
+    /// Who started it (user id, else token id).
+    pub principal: Option<String>,
+    /// JSON text.
+    pub input: String,
+    /// JSON text.
+    pub result: Option<String>,
+    /// JSON: the log lines.
+    pub logs: String,
+    pub logs_truncated: bool,
+    /// JSON: the error, if any.
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub cpu_ms: Option<i64>,
+    pub peak_memory_bytes: Option<i64>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// A page of a tenant's runs, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunQuery {
+    pub tenant_id: String,
+    pub script_name: Option<String>,
+    pub status: Option<String>,
+    /// Runs created before this one (its id), for paging.
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// An engaged kill switch. `scope` is `platform`, `tenant`, `folder` or
+/// `script`; `tenant_id` is empty for the platform, `target` is the folder
+/// prefix or script name (empty for platform and tenant scopes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillSwitch {
+    pub scope: String,
+    pub tenant_id: String,
+    pub target: String,
+    pub reason: String,
+    pub engaged_by: Option<String>,
+    pub engaged_at: i64,
+}

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use citadel_engine::{Engine, EngineConfig, Executor};
 use citadel_pool::{Pool, PoolConfig};
 use citadel_server::admin::{self, TokenRequest};
 use citadel_server::{AppState, Config};
@@ -212,7 +213,15 @@ pub(crate) fn serve(args: ServeArgs) -> u8 {
                 config.listen
             );
         }
-        let state = AppState::new(store, Some(pool.clone()));
+        let engine = Engine::start(
+            Arc::clone(&store),
+            Executor::Pool(pool.clone()),
+            EngineConfig {
+                platform: config.limits,
+                ..EngineConfig::default()
+            },
+        );
+        let state = AppState::new(store, Some(engine));
         let result = citadel_server::serve(state, &config).await;
         pool.shutdown();
         match result {

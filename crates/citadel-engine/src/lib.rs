@@ -1,0 +1,514 @@
+//! Runs scripts for the server (and, later, for queue workers): picks the
+//! live version, applies the tenant's limits, refuses runs a kill switch
+//! covers, keeps the runs in flight so they can be cancelled or killed, and
+//! records every run.
+//!
+//! The engine knows tenants and scripts, not HTTP. It reaches the database
+//! only through the `Store` trait.
+
+mod executor;
+mod killswitch;
+mod record;
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use citadel_analyzer::{Diagnostic, Language};
+use citadel_pool::{EchoGateway, Gateway, PoolRun};
+use citadel_sandbox::{CancelToken, RunOutcome, RunStatus};
+use citadel_scripts::{CapabilitySpec, LimitOverrides, PlatformLimits, TenantSettings};
+use citadel_store::{KillSwitch, Run, Script, ScriptVersion, Store, StoreError, new_id, now_ms};
+use lru::LruCache;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+pub use executor::{Executor, InProcess};
+pub use killswitch::{KillScope, covers};
+use record::Recorder;
+
+/// Every status a run can have, in the order metrics list them.
+pub const RUN_STATUSES: [&str; 7] = [
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+    "killed",
+];
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub platform: PlatformLimits,
+    /// How long a node trusts its cached view of a live version or a
+    /// tenant's settings changed on another node. Changes made through this
+    /// node apply at once.
+    pub cache_ttl: Duration,
+    /// How often kill switches engaged on other nodes are picked up.
+    pub kill_switch_poll: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            platform: PlatformLimits::default(),
+            cache_ttl: Duration::from_secs(1),
+            kill_switch_poll: Duration::from_millis(50),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("stopped by the {} kill switch: {}", .0.scope, .0.reason)]
+    Killed(Box<KillSwitch>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot record the run: {0}")]
+    Record(String),
+}
+
+/// A script with its live version, decoded once and shared by its runs.
+#[derive(Debug)]
+pub struct LiveScript {
+    pub script: Script,
+    pub version: ScriptVersion,
+    pub language: Language,
+    pub capabilities: CapabilitySpec,
+    pub limits: LimitOverrides,
+}
+
+impl LiveScript {
+    pub fn decode(script: Script, version: ScriptVersion) -> LiveScript {
+        let language = if version.language == "ts" {
+            Language::Ts
+        } else {
+            Language::Js
+        };
+        LiveScript {
+            capabilities: serde_json::from_str(&version.capabilities).unwrap_or_default(),
+            limits: serde_json::from_str(&version.limits).unwrap_or_default(),
+            language,
+            script,
+            version,
+        }
+    }
+}
+
+/// One run to start.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub tenant_id: String,
+    pub live: Arc<LiveScript>,
+    /// The input as JSON text.
+    pub input_json: String,
+    pub trigger: String,
+    pub principal: Option<String>,
+    /// A timeout for this run only (still capped by the platform).
+    pub timeout_ms: Option<u64>,
+}
+
+/// Why a run in flight was stopped from outside.
+const STOP_NONE: u8 = 0;
+const STOP_CANCELLED: u8 = 1;
+const STOP_KILLED: u8 = 2;
+
+struct InFlight {
+    run: Mutex<Run>,
+    tenant_id: String,
+    script_name: String,
+    cancel: CancelToken,
+    stop: AtomicU8,
+    killed_by: Mutex<Option<KillSwitch>>,
+    done: watch::Sender<bool>,
+}
+
+impl InFlight {
+    fn stop(&self, reason: u8, switch: Option<KillSwitch>) {
+        if self
+            .stop
+            .compare_exchange(STOP_NONE, reason, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            *lock(&self.killed_by) = switch;
+        }
+        self.cancel.cancel();
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    runs: [AtomicU64; RUN_STATUSES.len()],
+    pub refused_by_kill_switch: AtomicU64,
+    pub killed_in_flight: AtomicU64,
+    pub analyses: AtomicU64,
+    pub analysis_cache_hits: AtomicU64,
+}
+
+impl EngineCounters {
+    /// Finished runs by status.
+    pub fn runs(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        RUN_STATUSES
+            .iter()
+            .zip(&self.runs)
+            .map(|(s, n)| (*s, n.load(Ordering::Relaxed)))
+    }
+
+    fn count(&self, status: &str) {
+        if let Some(i) = RUN_STATUSES.iter().position(|s| *s == status) {
+            self.runs[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+type Cached<T> = (Instant, T);
+/// (tenant id, script name) → the live version as of the instant.
+type LiveCache = LruCache<(String, String), Cached<Option<Arc<LiveScript>>>>;
+
+pub struct EngineInner {
+    store: Arc<dyn Store>,
+    executor: Executor,
+    gateway: Arc<dyn Gateway>,
+    config: EngineConfig,
+    in_flight: Mutex<HashMap<String, Arc<InFlight>>>,
+    switches: Mutex<Arc<Vec<KillSwitch>>>,
+    recorder: Recorder,
+    analyses: Mutex<LruCache<[u8; 32], Arc<Vec<Diagnostic>>>>,
+    live: Mutex<LiveCache>,
+    settings: Mutex<LruCache<String, Cached<Arc<TenantSettings>>>>,
+    pub counters: EngineCounters,
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine(Arc<EngineInner>);
+
+impl std::ops::Deref for Engine {
+    type Target = EngineInner;
+    fn deref(&self) -> &EngineInner {
+        &self.0
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Critical sections leave their data consistent; a poisoned lock is usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn cap(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+}
+
+impl Engine {
+    /// Starts the engine's background tasks (run recorder, kill-switch
+    /// poller). Must be called within a Tokio runtime.
+    pub fn start(store: Arc<dyn Store>, executor: Executor, config: EngineConfig) -> Engine {
+        let engine = Engine(Arc::new(EngineInner {
+            recorder: Recorder::start(Arc::clone(&store)),
+            store,
+            executor,
+            gateway: Arc::new(EchoGateway),
+            in_flight: Mutex::new(HashMap::new()),
+            switches: Mutex::new(Arc::new(Vec::new())),
+            analyses: Mutex::new(LruCache::new(cap(4096))),
+            live: Mutex::new(LruCache::new(cap(16384))),
+            settings: Mutex::new(LruCache::new(cap(4096))),
+            counters: EngineCounters::default(),
+            config,
+        }));
+        killswitch::spawn_poller(Arc::downgrade(&engine.0));
+        engine
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    pub fn platform(&self) -> &PlatformLimits {
+        &self.config.platform
+    }
+
+    /// The analyzer's findings for a source (before any tenant policy),
+    /// computed once per content hash.
+    pub fn analyze(&self, source: &str, language: Language) -> Arc<Vec<Diagnostic>> {
+        let mut h = Sha256::new();
+        h.update([language as u8]);
+        h.update(source.as_bytes());
+        let key: [u8; 32] = h.finalize().into();
+        if let Some(found) = lock(&self.analyses).get(&key) {
+            self.counters
+                .analysis_cache_hits
+                .fetch_add(1, Ordering::Relaxed);
+            return Arc::clone(found);
+        }
+        self.counters.analyses.fetch_add(1, Ordering::Relaxed);
+        let diagnostics = Arc::new(citadel_analyzer::prepare(source, language).diagnostics);
+        lock(&self.analyses).put(key, Arc::clone(&diagnostics));
+        diagnostics
+    }
+
+    /// A tenant's settings (defaults if it never set any).
+    pub async fn settings(&self, tenant_id: &str) -> Result<Arc<TenantSettings>, StoreError> {
+        if let Some((at, s)) = lock(&self.settings).get(tenant_id)
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(Arc::clone(s));
+        }
+        let settings = match self.store.tenant_settings(tenant_id).await? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            None => TenantSettings::default(),
+        };
+        let settings = Arc::new(settings);
+        lock(&self.settings).put(
+            tenant_id.to_owned(),
+            (Instant::now(), Arc::clone(&settings)),
+        );
+        Ok(settings)
+    }
+
+    pub async fn put_settings(
+        &self,
+        tenant_id: &str,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(settings).unwrap_or_default();
+        self.store
+            .put_tenant_settings(tenant_id, &json, now_ms())
+            .await?;
+        lock(&self.settings).pop(tenant_id);
+        Ok(())
+    }
+
+    /// The script's live version, or `None` when the script does not exist
+    /// or has no live version.
+    pub async fn live(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<Option<Arc<LiveScript>>, StoreError> {
+        let key = (tenant_id.to_owned(), name.to_owned());
+        if let Some((at, s)) = lock(&self.live).get(&key)
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(s.clone());
+        }
+        let live = self
+            .store
+            .live_version(tenant_id, name)
+            .await?
+            .map(|(script, version)| Arc::new(LiveScript::decode(script, version)));
+        lock(&self.live).put(key, (Instant::now(), live.clone()));
+        Ok(live)
+    }
+
+    /// Forgets the cached live version of a script (after it changed here).
+    pub fn invalidate_live(&self, tenant_id: &str, name: &str) {
+        lock(&self.live).pop(&(tenant_id.to_owned(), name.to_owned()));
+    }
+
+    /// Runs a script and waits for its recorded outcome.
+    pub async fn run_sync(&self, spec: RunSpec) -> Result<Run, EngineError> {
+        let flight = self.admit(&spec, "running")?;
+        Ok(self.execute(flight, spec).await)
+    }
+
+    /// Records a queued run and starts it in the background; returns its id.
+    pub async fn run_async(&self, spec: RunSpec) -> Result<String, EngineError> {
+        let flight = self.admit(&spec, "queued")?;
+        let queued = lock(&flight.run).clone();
+        let id = queued.id.clone();
+        if let Err(e) = self.recorder.record(queued).await {
+            lock(&self.in_flight).remove(&id);
+            return Err(EngineError::Record(e));
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.execute(flight, spec).await;
+        });
+        Ok(id)
+    }
+
+    /// Refuses a run a kill switch covers; else registers it in flight.
+    fn admit(&self, spec: &RunSpec, status: &str) -> Result<Arc<InFlight>, EngineError> {
+        if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
+            self.counters
+                .refused_by_kill_switch
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(EngineError::Killed(Box::new(switch)));
+        }
+        let now = now_ms();
+        let run = Run {
+            id: new_id("run"),
+            tenant_id: spec.tenant_id.clone(),
+            script_id: spec.live.script.id.clone(),
+            script_name: spec.live.script.name.clone(),
+            version: spec.live.version.version.clone(),
+            status: status.to_owned(),
+            trigger: spec.trigger.clone(),
+            principal: spec.principal.clone(),
+            input: spec.input_json.clone(),
+            result: None,
+            logs: "[]".to_owned(),
+            logs_truncated: false,
+            error: None,
+            duration_ms: None,
+            cpu_ms: None,
+            peak_memory_bytes: None,
+            created_at: now,
+            started_at: (status == "running").then_some(now),
+            finished_at: None,
+        };
+        let flight = Arc::new(InFlight {
+            tenant_id: run.tenant_id.clone(),
+            script_name: run.script_name.clone(),
+            cancel: CancelToken::new(),
+            stop: AtomicU8::new(STOP_NONE),
+            killed_by: Mutex::new(None),
+            done: watch::Sender::new(false),
+            run: Mutex::new(run),
+        });
+        let id = lock(&flight.run).id.clone();
+        lock(&self.in_flight).insert(id, Arc::clone(&flight));
+        // A switch engaged between the check and the registration still
+        // reaches this run: it is in the registry now.
+        if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
+            flight.stop(STOP_KILLED, Some(switch));
+        }
+        Ok(flight)
+    }
+
+    async fn execute(&self, flight: Arc<InFlight>, spec: RunSpec) -> Run {
+        let settings = match self.settings(&spec.tenant_id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "tenant settings unavailable; platform defaults apply");
+                Arc::new(TenantSettings::default())
+            }
+        };
+        let limits =
+            self.config
+                .platform
+                .effective(&settings.limits, &spec.live.limits, spec.timeout_ms);
+        {
+            let mut run = lock(&flight.run);
+            run.status = "running".to_owned();
+            run.started_at.get_or_insert_with(now_ms);
+        }
+        let job = PoolRun {
+            tenant: spec.tenant_id.clone(),
+            source: spec.live.version.source.clone(),
+            language: spec.live.language,
+            input_json: spec.input_json,
+            limits,
+            grants: spec.live.capabilities.grants(),
+            cancel: Some(flight.cancel.clone()),
+            fault: None,
+        };
+        let outcome = if flight.cancel.is_cancelled() {
+            RunOutcome::failed(
+                citadel_sandbox::RunError::new(
+                    citadel_sandbox::ErrorKind::Cancelled,
+                    "Cancelled",
+                    "the run was cancelled before it started",
+                ),
+                Duration::ZERO,
+            )
+        } else {
+            self.executor.run(job, Arc::clone(&self.gateway)).await
+        };
+        let mut run = lock(&flight.run).clone();
+        finish(&mut run, outcome, &flight);
+        self.counters.count(&run.status);
+        if run.status == "killed" {
+            self.counters
+                .killed_in_flight
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if let Err(e) = self.recorder.record(run.clone()).await {
+            tracing::error!(error = %e, run = %run.id, "could not record a finished run");
+        }
+        lock(&self.in_flight).remove(&run.id);
+        flight.done.send_replace(true);
+        run
+    }
+
+    /// A run of this tenant that is in flight on this node, as it stands.
+    pub fn in_flight_run(&self, tenant_id: &str, id: &str) -> Option<Run> {
+        let flights = lock(&self.in_flight);
+        let f = flights.get(id).filter(|f| f.tenant_id == tenant_id)?;
+        Some(lock(&f.run).clone())
+    }
+
+    /// Runs in flight on this node.
+    pub fn in_flight_count(&self) -> usize {
+        lock(&self.in_flight).len()
+    }
+
+    /// Cancels a run in flight on this node. Returns a receiver that turns
+    /// `true` once the run is recorded, or `None` when no such run is in
+    /// flight here.
+    pub fn cancel(&self, tenant_id: &str, id: &str) -> Option<watch::Receiver<bool>> {
+        let flight = {
+            let flights = lock(&self.in_flight);
+            Arc::clone(flights.get(id).filter(|f| f.tenant_id == tenant_id)?)
+        };
+        let done = flight.done.subscribe();
+        flight.stop(STOP_CANCELLED, None);
+        Some(done)
+    }
+}
+
+/// Copies an outcome into its run record.
+fn finish(run: &mut Run, outcome: RunOutcome, flight: &InFlight) {
+    let stop = flight.stop.load(Ordering::SeqCst);
+    let status = match outcome.status {
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::TimedOut => "timed_out",
+        RunStatus::Cancelled if stop == STOP_KILLED => "killed",
+        RunStatus::Cancelled => "cancelled",
+    };
+    run.status = status.to_owned();
+    run.result = outcome.result.as_ref().map(|r| r.get().to_owned());
+    run.logs = serde_json::to_string(&outcome.logs).unwrap_or_else(|_| "[]".into());
+    run.logs_truncated = outcome.logs_truncated;
+    run.error = match (&outcome.error, status) {
+        (_, "killed") => {
+            let switch = lock(&flight.killed_by).clone();
+            let message = match switch {
+                Some(s) => format!("stopped by the {} kill switch: {}", s.scope, s.reason),
+                None => "stopped by a kill switch".to_owned(),
+            };
+            Some(json!({ "code": "killed", "name": "Killed", "message": message }).to_string())
+        }
+        (Some(e), _) => Some(
+            json!({
+                "code": e.kind,
+                "name": e.name,
+                "message": e.message,
+                "line": e.line,
+                "column": e.column,
+            })
+            .to_string(),
+        ),
+        (None, _) => None,
+    };
+    run.duration_ms = Some(outcome.duration.as_millis() as i64);
+    run.cpu_ms = Some(outcome.cpu.as_millis() as i64);
+    run.peak_memory_bytes = Some(outcome.peak_memory_bytes as i64);
+    run.finished_at = Some(now_ms());
+}
+
+/// Used by the poller: `None` once the engine is gone.
+fn upgrade(weak: &Weak<EngineInner>) -> Option<Engine> {
+    weak.upgrade().map(Engine)
+}

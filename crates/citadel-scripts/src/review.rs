@@ -1,0 +1,143 @@
+//! The approval workflow of a version: draft → submitted → approved or
+//! rejected. Only an approved version can go live; nobody approves or
+//! rejects their own version.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionState {
+    Draft,
+    Submitted,
+    Approved,
+    Rejected,
+}
+
+impl VersionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionState::Draft => "draft",
+            VersionState::Submitted => "submitted",
+            VersionState::Approved => "approved",
+            VersionState::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VersionState> {
+        Some(match s {
+            "draft" => VersionState::Draft,
+            "submitted" => VersionState::Submitted,
+            "approved" => VersionState::Approved,
+            "rejected" => VersionState::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewAction {
+    Submit,
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("a version cannot be {action} by its own author")]
+    OwnVersion { action: &'static str },
+    #[error("a {state} version cannot be {action}")]
+    WrongState {
+        state: &'static str,
+        action: &'static str,
+    },
+}
+
+impl ReviewAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewAction::Submit => "submit",
+            ReviewAction::Approve => "approve",
+            ReviewAction::Reject => "reject",
+        }
+    }
+
+    fn past(self) -> &'static str {
+        match self {
+            ReviewAction::Submit => "submitted",
+            ReviewAction::Approve => "approved",
+            ReviewAction::Reject => "rejected",
+        }
+    }
+
+    /// The state a version must be in for this action.
+    pub fn from(self) -> VersionState {
+        match self {
+            ReviewAction::Submit => VersionState::Draft,
+            ReviewAction::Approve | ReviewAction::Reject => VersionState::Submitted,
+        }
+    }
+
+    pub fn to(self) -> VersionState {
+        match self {
+            ReviewAction::Submit => VersionState::Submitted,
+            ReviewAction::Approve => VersionState::Approved,
+            ReviewAction::Reject => VersionState::Rejected,
+        }
+    }
+
+    /// The state after `actor` takes this action on a version by `author`.
+    pub fn apply(
+        self,
+        state: VersionState,
+        author: &str,
+        actor: &str,
+    ) -> Result<VersionState, ReviewError> {
+        if self != ReviewAction::Submit && author == actor {
+            return Err(ReviewError::OwnVersion {
+                action: self.past(),
+            });
+        }
+        if state != self.from() {
+            return Err(ReviewError::WrongState {
+                state: state.as_str(),
+                action: self.past(),
+            });
+        }
+        Ok(self.to())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ReviewAction::*;
+    use VersionState::*;
+
+    #[test]
+    fn the_workflow() {
+        assert_eq!(Submit.apply(Draft, "ann", "ann"), Ok(Submitted));
+        assert_eq!(Approve.apply(Submitted, "ann", "bob"), Ok(Approved));
+        assert_eq!(Reject.apply(Submitted, "ann", "bob"), Ok(Rejected));
+        assert_eq!(
+            Approve
+                .apply(Submitted, "ann", "ann")
+                .unwrap_err()
+                .to_string(),
+            "a version cannot be approved by its own author"
+        );
+        assert_eq!(
+            Approve.apply(Draft, "ann", "bob").unwrap_err().to_string(),
+            "a draft version cannot be approved"
+        );
+        assert_eq!(
+            Submit
+                .apply(Rejected, "ann", "ann")
+                .unwrap_err()
+                .to_string(),
+            "a rejected version cannot be submitted"
+        );
+        for s in [Draft, Submitted, Approved, Rejected] {
+            assert_eq!(VersionState::parse(s.as_str()), Some(s));
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Runs: start one (synchronously or in the background), list, fetch,
+//! cancel.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use citadel_engine::{EngineError, RUN_STATUSES, RunSpec};
+use citadel_store::{Run, RunQuery};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::api::ErrorBody;
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::scripts::checked_name;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(run_script))
+        .routes(routes!(list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(cancel_run))
+}
+
+/// One run. JSON fields are passed through as stored, not re-encoded.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RunView {
+    id: String,
+    script: String,
+    version: String,
+    /// `queued`, `running`, `succeeded`, `failed`, `timed_out`, `cancelled`
+    /// or `killed`.
+    status: String,
+    /// What started it: `api` (sync), `api_async`, …
+    trigger: String,
+    principal: Option<String>,
+    #[schema(value_type = Object)]
+    input: Box<RawValue>,
+    #[schema(value_type = Object)]
+    result: Option<Box<RawValue>>,
+    #[schema(value_type = Vec<Object>)]
+    logs: Box<RawValue>,
+    logs_truncated: bool,
+    /// `{code, name, message, line, column}`.
+    #[schema(value_type = Object)]
+    error: Option<Box<RawValue>>,
+    duration_ms: Option<i64>,
+    cpu_ms: Option<i64>,
+    peak_memory_bytes: Option<i64>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+fn raw(text: String) -> Box<RawValue> {
+    RawValue::from_string(text)
+        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("`null` is JSON"))
+}
+
+impl From<Run> for RunView {
+    fn from(r: Run) -> Self {
+        RunView {
+            id: r.id,
+            script: r.script_name,
+            version: r.version,
+            status: r.status,
+            trigger: r.trigger,
+            principal: r.principal,
+            input: raw(r.input),
+            result: r.result.map(raw),
+            logs: raw(r.logs),
+            logs_truncated: r.logs_truncated,
+            error: r.error.map(raw),
+            duration_ms: r.duration_ms,
+            cpu_ms: r.cpu_ms,
+            peak_memory_bytes: r.peak_memory_bytes,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    /// The script's `input` (any JSON; `null` if absent).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    input: Option<Box<RawValue>>,
+    /// Wait for the result (default) or answer 202 with the run's id.
+    #[serde(default = "yes")]
+    wait: bool,
+    /// A timeout for this run, capped by the platform maximum.
+    timeout_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Serialize, ToSchema)]
+struct Accepted {
+    run_id: String,
+}
+
+/// Runs the script's live version. With `wait: true` (the default) answers
+/// the finished run; with `wait: false`, 202 and the run's id. A kill switch
+/// covering the script answers 423 `killed`.
+#[utoipa::path(post, path = "/v1/scripts/{name}/run", params(("name" = String, Path)), request_body = RunBody,
+    responses((status = 200, body = RunView), (status = 202, body = Accepted), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
+async fn run_script(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<RunBody>,
+) -> ApiResult<Response> {
+    checked_name(&name)?;
+    let engine = state.engine()?;
+    let tenant = auth.tenant_with(&state, "script.run", Some(&name)).await?;
+    let max = engine.platform().max.timeout_ms;
+    if let Some(t) = body.timeout_ms
+        && (t == 0 || t > max)
+    {
+        return Err(ApiError::invalid(format!(
+            "timeout_ms must be between 1 and the platform maximum {max} (got {t})"
+        )));
+    }
+    let Some(live) = engine.live(&tenant, &name).await? else {
+        return Err(match state.store.script(&tenant, &name).await? {
+            Some(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "no_live_version",
+                format!("`{name}` has no live version yet (approve one first)"),
+            ),
+            None => ApiError::not_found(format!("script `{name}` not found")),
+        });
+    };
+    let spec = RunSpec {
+        tenant_id: tenant,
+        live,
+        input_json: body
+            .input
+            .map_or_else(|| "null".to_owned(), |r| r.get().to_owned()),
+        trigger: if body.wait { "api" } else { "api_async" }.to_owned(),
+        principal: Some(auth.principal.actor().to_owned()),
+        timeout_ms: body.timeout_ms,
+    };
+    let refused = |e: EngineError| match e {
+        EngineError::Killed(switch) => ApiError::new(
+            StatusCode::LOCKED,
+            "killed",
+            format!(
+                "runs of `{name}` are stopped by the {} kill switch: {}",
+                switch.scope, switch.reason
+            ),
+        )
+        .with_details(
+            json!({ "scope": switch.scope, "target": switch.target, "reason": switch.reason }),
+        ),
+        EngineError::Store(e) => e.into(),
+        EngineError::Record(e) => ApiError::internal(e),
+    };
+    if body.wait {
+        let run = engine.run_sync(spec).await.map_err(refused)?;
+        Ok(axum::Json(RunView::from(run)).into_response())
+    } else {
+        let run_id = engine.run_async(spec).await.map_err(refused)?;
+        Ok((StatusCode::ACCEPTED, axum::Json(Accepted { run_id })).into_response())
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    /// Only runs of this script.
+    script: Option<String>,
+    /// Only runs with this status.
+    status: Option<String>,
+    /// Runs older than this run id (paging).
+    before: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<i64>,
+}
+
+/// The tenant's runs, newest first, that the caller may read.
+#[utoipa::path(get, path = "/v1/runs", params(RunsQuery),
+    responses((status = 200, body = Vec<RunView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_runs(
+    State(state): State<AppState>,
+    auth: Authed,
+    query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<Vec<RunView>>> {
+    let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    if let Some(s) = &q.status
+        && !RUN_STATUSES.contains(&s.as_str())
+    {
+        return Err(ApiError::invalid(format!(
+            "unknown status `{s}` (one of {})",
+            RUN_STATUSES.join(", ")
+        )));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be 1..=1000"));
+    }
+    let tenant = match &q.script {
+        Some(name) => {
+            checked_name(name)?;
+            auth.tenant_with(&state, "script.read", Some(name)).await?
+        }
+        None => {
+            let tenant = auth.tenant(&state).await?;
+            if !auth
+                .principal
+                .grants
+                .iter()
+                .any(|g| g.permission == "script.read")
+            {
+                auth.require(&state, "script.read", None).await?;
+            }
+            tenant
+        }
+    };
+    let runs = state
+        .store
+        .list_runs(&RunQuery {
+            tenant_id: tenant,
+            script_name: q.script,
+            status: q.status,
+            before: q.before,
+            limit,
+        })
+        .await?;
+    Ok(axum::Json(
+        runs.into_iter()
+            .filter(|r| auth.principal.allows("script.read", Some(&r.script_name)))
+            .map(RunView::from)
+            .collect(),
+    ))
+}
+
+/// The caller's tenant and one of its runs (in flight here, or recorded),
+/// once the caller holds `permission` on the run's script.
+async fn run_with(
+    state: &AppState,
+    auth: &Authed,
+    permission: &str,
+    id: &str,
+) -> ApiResult<(String, Run)> {
+    let tenant = auth.tenant(state).await?;
+    let engine = state.engine()?;
+    let run = match engine.in_flight_run(&tenant, id) {
+        Some(r) => Some(r),
+        None => state.store.run(&tenant, id).await?,
+    };
+    let run = run.ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?;
+    auth.require(state, permission, Some(&run.script_name))
+        .await?;
+    Ok((tenant, run))
+}
+
+/// One run; while it is in flight on this node, its current state.
+#[utoipa::path(get, path = "/v1/runs/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = RunView), (status = 404, body = ErrorBody)))]
+async fn get_run(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RunView>> {
+    let (_, run) = run_with(&state, &auth, "script.read", &id).await?;
+    Ok(axum::Json(run.into()))
+}
+
+/// Cancels a queued or running run and answers it once it has stopped.
+#[utoipa::path(post, path = "/v1/runs/{id}/cancel", params(("id" = String, Path)),
+    responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel_run(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RunView>> {
+    let (tenant, run) = run_with(&state, &auth, "script.run", &id).await?;
+    let engine = state.engine()?;
+    let Some(mut done) = engine.cancel(&tenant, &id) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_finished",
+            format!("run `{id}` already finished ({})", run.status),
+        ));
+    };
+    // The isolate stops at its next interrupt check; a hung host is killed
+    // by the pool's watchdog. Either way the run is recorded shortly.
+    let _ = tokio::time::timeout(Duration::from_secs(10), done.wait_for(|d| *d)).await;
+    auth.record_change(
+        &state,
+        &tenant,
+        "run.cancel",
+        &id,
+        json!({ "script": run.script_name }),
+    )
+    .await?;
+    let run = match engine.in_flight_run(&tenant, &id) {
+        Some(r) => r,
+        None => state
+            .store
+            .run(&tenant, &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?,
+    };
+    Ok(axum::Json(run.into()))
+}
