@@ -5,6 +5,7 @@ mod bench;
 mod doctor;
 mod run;
 mod server;
+mod template;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     Config(server::ConfigCommand),
     /// Run a script (the body of an async function receiving `input` and `api`).
     Run(run::RunArgs),
+    /// Scaffold a script from a built-in template.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
     /// Statically analyse a script; exits 1 when it has errors.
     Check(CheckArgs),
     /// Measure isolated runs against the Deno-sidecar anchor.
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => server::config(cmd),
         Command::Run(args) => run::run(args),
         Command::Check(args) => run::check(args),
+        Command::Template(cmd) => template::template_command(cmd),
         Command::Bench(args) => bench::bench(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Jail(args) => doctor::jail(args),

@@ -153,6 +153,8 @@ async fn a_hung_host_is_killed_and_replaced() {
     assert!(out.error.unwrap().message.contains("stopped responding"));
     hello(&pool).await;
     assert_eq!(pool.status().hosts_failed, 1);
+    // The watchdog did it, and /metrics shows it (citadel_watchdog_kills_total).
+    assert_eq!(pool.status().watchdog_kills, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,6 +165,7 @@ async fn a_host_writing_garbage_is_killed_and_replaced() {
     assert!(out.error.unwrap().message.contains("broke the protocol"));
     hello(&pool).await;
     assert_eq!(pool.status().hosts_failed, 1);
+    assert_eq!(pool.status().watchdog_kills, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,302 @@
+//! `citadel serve` as a newcomer meets it: a real process with jailed
+//! sandbox hosts and its SQLite file, driven over HTTP. Saves a script,
+//! runs it synchronously and asynchronously, kills a run in flight with a
+//! kill switch, and finds all of it in the audit log and /metrics.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn citadel(dir: &PathBuf, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn start() -> (Server, String) {
+    let dir =
+        std::env::temp_dir().join(format!("citadel-serve-{}-{}", std::process::id(), line!()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(&dir)
+        .env("CITADEL_SANDBOX_HOSTS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child, port, dir };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while request(port, "GET", "/health", None, None).0 != 200 {
+        assert!(Instant::now() < deadline, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _, err) = citadel(&server.dir, &["admin", "create-tenant", "acme"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = citadel(
+        &server.dir,
+        &[
+            "admin",
+            "create-token",
+            "--tenant",
+            "acme",
+            "--role",
+            "owner",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = out.lines().last().unwrap().trim().to_owned();
+    (server, token)
+}
+
+/// One HTTP/1.1 request on its own connection; (status, body as JSON or text).
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, Value::Null);
+    };
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let text = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+#[test]
+fn a_newcomer_saves_runs_and_kills_scripts() {
+    let (server, token) = start();
+    let t = Some(token.as_str());
+    let p = server.port;
+
+    let (status, v) = request(
+        p,
+        "POST",
+        "/v1/scripts",
+        t,
+        Some(&json!({
+            "name": "billing/greet", "language": "ts",
+            "source": "const name: string = input.name;\nconsole.log('greeting', name);\nreturn { hello: name };",
+        })),
+    );
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["version"], "1.0.0");
+
+    // A blocked save, with the location of the finding.
+    let (status, v) = request(
+        p,
+        "POST",
+        "/v1/scripts",
+        t,
+        Some(&json!({
+            "name": "evil", "source": "return eval(input.code);",
+        })),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["details"]["diagnostics"][0]["rule"], "no-eval");
+    assert_eq!(v["error"]["details"]["diagnostics"][0]["column"], 8);
+
+    // Synchronously, through a jailed sandbox host.
+    let (status, v) = request(
+        p,
+        "POST",
+        "/v1/scripts/billing%2Fgreet/run",
+        t,
+        Some(&json!({"input": {"name": "ann"}})),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "succeeded", "{v}");
+    assert_eq!(v["result"], json!({"hello": "ann"}));
+    assert_eq!(v["logs"][0]["message"], "greeting ann");
+
+    // Asynchronously.
+    let (status, v) = request(
+        p,
+        "POST",
+        "/v1/scripts/billing%2Fgreet/run",
+        t,
+        Some(&json!({"input": {"name": "bo"}, "wait": false})),
+    );
+    assert_eq!(status, 202, "{v}");
+    let id = v["run_id"].as_str().unwrap().to_owned();
+    let run = wait_finished(p, t, &id);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["result"], json!({"hello": "bo"}));
+
+    // A run in flight in a sandbox host is aborted by a kill switch.
+    let (status, v) = request(
+        p,
+        "POST",
+        "/v1/scripts",
+        t,
+        Some(&json!({
+            "name": "billing/wait", "source": "await api.sleep(30000);\nreturn 1;", "capabilities": {"sleep": true},
+        })),
+    );
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = request(
+        p,
+        "POST",
+        "/v1/scripts/billing%2Fwait/run",
+        t,
+        Some(&json!({"wait": false, "timeout_ms": 40000})),
+    );
+    assert_eq!(status, 202, "{v}");
+    let id = v["run_id"].as_str().unwrap().to_owned();
+    let (status, v) = request(
+        p,
+        "POST",
+        "/v1/kill-switch",
+        t,
+        Some(&json!({"scope": "script", "target": "billing/wait", "reason": "stuck"})),
+    );
+    assert_eq!(status, 201, "{v}");
+    let run = wait_finished(p, t, &id);
+    assert_eq!(run["status"], "killed", "{run}");
+    assert!(run["duration_ms"].as_i64().unwrap() < 5_000, "{run}");
+    let (status, v) = request(
+        p,
+        "POST",
+        "/v1/scripts/billing%2Fwait/run",
+        t,
+        Some(&json!({})),
+    );
+    assert_eq!(status, 423, "{v}");
+    assert_eq!(v["error"]["code"], "killed");
+
+    // All of it is on the record.
+    let (_, audit) = request(p, "GET", "/v1/audit?limit=100", t, None);
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in ["script.save", "killswitch.engage"] {
+        assert!(actions.contains(&action), "{actions:?}");
+    }
+    let (_, metrics) = request(p, "GET", "/metrics", None, None);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    for line in [
+        "citadel_runs_total{status=\"succeeded\"} 2\n",
+        "citadel_runs_total{status=\"killed\"} 1\n",
+        "citadel_runs_refused_by_kill_switch_total 1\n",
+        "citadel_watchdog_kills_total 0\n",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+}
+
+fn wait_finished(port: u16, token: Option<&str>, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, run) = request(port, "GET", &format!("/v1/runs/{id}"), token, None);
+        assert_eq!(status, 200, "{run}");
+        if run["status"] != "queued" && run["status"] != "running" {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} did not finish: {run}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn templates_scaffold_scripts() {
+    let dir = std::env::temp_dir().join(format!("citadel-template-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, out, _) = citadel(&dir, &["template", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 4, "{out}");
+    assert!(out.starts_with("event-handler "), "{out}");
+    let (code, out, err) = citadel(&dir, &["template", "new", "event-handler", "on-paid.ts"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "wrote on-paid.ts\ncapabilities to grant when saving it: {\"events\": {\"emit\": [\"order.*\"]}}\n"
+    );
+    let (code, out, err) = citadel(&dir, &["check", "on-paid.ts"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Never overwrites; unknown templates are usage errors.
+    let (code, _, err) = citadel(&dir, &["template", "new", "event-handler", "on-paid.ts"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = citadel(&dir, &["template", "new", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no template `nope`"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
