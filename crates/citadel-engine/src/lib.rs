@@ -9,6 +9,7 @@
 mod executor;
 mod killswitch;
 mod record;
+mod worker;
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 pub use executor::{Executor, InProcess};
 pub use killswitch::{KillScope, covers};
 use record::Recorder;
+pub use worker::{CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
 
 /// Every status a run can have, in the order metrics list them.
 pub const RUN_STATUSES: [&str; 7] = [
@@ -50,6 +52,8 @@ pub struct EngineConfig {
     pub cache_ttl: Duration,
     /// How often kill switches engaged on other nodes are picked up.
     pub kill_switch_poll: Duration,
+    /// Work the durable queue from this node (`None`: enqueue only).
+    pub worker: Option<WorkerConfig>,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +62,7 @@ impl Default for EngineConfig {
             platform: PlatformLimits::default(),
             cache_ttl: Duration::from_secs(1),
             kill_switch_poll: Duration::from_millis(50),
+            worker: Some(WorkerConfig::default()),
         }
     }
 }
@@ -110,6 +115,10 @@ pub struct RunSpec {
     pub principal: Option<String>,
     /// A timeout for this run only (still capped by the platform).
     pub timeout_ms: Option<u64>,
+    /// The run's id and creation time when it was decided earlier (a queued
+    /// job's run); new ones otherwise.
+    pub run_id: Option<String>,
+    pub created_at: Option<i64>,
 }
 
 /// Why a run in flight was stopped from outside.
@@ -182,6 +191,7 @@ pub struct EngineInner {
     live: Mutex<LiveCache>,
     settings: Mutex<LruCache<String, Cached<Arc<TenantSettings>>>>,
     pub counters: EngineCounters,
+    worker: worker::WorkerState,
 }
 
 /// The engine. Cheap to clone.
@@ -219,9 +229,13 @@ impl Engine {
             live: Mutex::new(LruCache::new(cap(16384))),
             settings: Mutex::new(LruCache::new(cap(4096))),
             counters: EngineCounters::default(),
+            worker: worker::WorkerState::new(config.worker.as_ref()),
             config,
         }));
         killswitch::spawn_poller(Arc::downgrade(&engine.0));
+        if let Some(cfg) = engine.config.worker.clone() {
+            worker::spawn(Arc::downgrade(&engine.0), cfg);
+        }
         engine
     }
 
@@ -321,22 +335,6 @@ impl Engine {
         Ok(self.execute(flight, spec).await)
     }
 
-    /// Records a queued run and starts it in the background; returns its id.
-    pub async fn run_async(&self, spec: RunSpec) -> Result<String, EngineError> {
-        let flight = self.admit(&spec, "queued")?;
-        let queued = lock(&flight.run).clone();
-        let id = queued.id.clone();
-        if let Err(e) = self.recorder.record(queued).await {
-            lock(&self.in_flight).remove(&id);
-            return Err(EngineError::Record(e));
-        }
-        let engine = self.clone();
-        tokio::spawn(async move {
-            engine.execute(flight, spec).await;
-        });
-        Ok(id)
-    }
-
     /// Refuses a run a kill switch covers; else registers it in flight.
     fn admit(&self, spec: &RunSpec, status: &str) -> Result<Arc<InFlight>, EngineError> {
         if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
@@ -347,7 +345,7 @@ impl Engine {
         }
         let now = now_ms();
         let run = Run {
-            id: new_id("run"),
+            id: spec.run_id.clone().unwrap_or_else(|| new_id("run")),
             tenant_id: spec.tenant_id.clone(),
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),
@@ -363,7 +361,7 @@ impl Engine {
             duration_ms: None,
             cpu_ms: None,
             peak_memory_bytes: None,
-            created_at: now,
+            created_at: spec.created_at.unwrap_or(now),
             started_at: (status == "running").then_some(now),
             finished_at: None,
         };

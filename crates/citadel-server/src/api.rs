@@ -42,6 +42,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(crate::scripts::routes())
         .merge(crate::runs::routes())
         .merge(crate::killswitch::routes())
+        .merge(crate::jobs::routes())
 }
 
 /// A tenant.
@@ -181,12 +182,20 @@ async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<Readiness>
 /// Prometheus metrics in the text format.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> Response {
+    // Queue depth by state, across every tenant and node.
+    let jobs = match state.store.job_counts(None).await {
+        Ok(counts) => counts,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count jobs for /metrics");
+            Vec::new()
+        }
+    };
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.metrics.render(&state),
+        state.metrics.render(&state, &jobs),
     )
         .into_response()
 }

@@ -26,6 +26,11 @@ pub struct Config {
     pub sandbox_hosts: usize,
     /// Refuse to start when the jail has no namespaces.
     pub jail_required: bool,
+    /// A node silent this long is marked down by the others, and its jobs
+    /// are run again elsewhere.
+    pub node_timeout_ms: u64,
+    /// Queued jobs this node runs at once (awaiting runs hold no CPU).
+    pub worker_concurrency: usize,
     /// Run limits: the platform's defaults and the maxima no tenant or
     /// script override may exceed (`[limits.default]`, `[limits.max]`:
     /// `timeout_ms`, `memory_mb`, `log_bytes`).
@@ -42,6 +47,8 @@ impl Default for Config {
             request_timeout_ms: 30_000,
             sandbox_hosts: 0,
             jail_required: false,
+            node_timeout_ms: 10_000,
+            worker_concurrency: 2048,
             limits: citadel_scripts::PlatformLimits::default(),
         }
     }
@@ -106,6 +113,12 @@ impl Config {
         }
         if let Some(v) = var("CITADEL_SANDBOX_HOSTS") {
             self.sandbox_hosts = parse("CITADEL_SANDBOX_HOSTS", v)?;
+        }
+        if let Some(v) = var("CITADEL_WORKER_CONCURRENCY") {
+            self.worker_concurrency = parse("CITADEL_WORKER_CONCURRENCY", v)?;
+        }
+        if let Some(v) = var("CITADEL_NODE_TIMEOUT_MS") {
+            self.node_timeout_ms = parse("CITADEL_NODE_TIMEOUT_MS", v)?;
         }
         if let Some(v) = var("CITADEL_JAIL_REQUIRED") {
             self.jail_required = parse("CITADEL_JAIL_REQUIRED", v)?;

@@ -10,6 +10,7 @@ mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+mod jobs;
 mod json;
 mod killswitch;
 mod metrics;
@@ -185,7 +186,8 @@ pub async fn serve(state: AppState, config: &Config) -> std::io::Result<()> {
         .await
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

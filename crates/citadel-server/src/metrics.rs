@@ -52,7 +52,7 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self, state: &AppState) -> String {
+    pub fn render(&self, state: &AppState, jobs: &[(String, i64)]) -> String {
         let mut out = String::new();
         out.push_str("# HELP citadel_http_requests_total HTTP requests by route and status.\n# TYPE citadel_http_requests_total counter\n");
         for ((route, status), n) in self
@@ -95,6 +95,10 @@ impl Metrics {
                 "citadel_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
                 h.count
             );
+        }
+        out.push_str("# HELP citadel_jobs Jobs in the durable queue by state (all nodes).\n# TYPE citadel_jobs gauge\n");
+        for (job_state, n) in jobs {
+            let _ = writeln!(out, "citadel_jobs{{state=\"{job_state}\"}} {n}");
         }
         if let Some(engine) = &state.engine {
             let c = &engine.counters;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use citadel_engine::{EngineError, RUN_STATUSES, RunSpec};
+use citadel_engine::{CancelOutcome, EngineError, JobRequest, Priority, RUN_STATUSES, RunSpec};
 use citadel_store::{Run, RunQuery};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -101,6 +101,14 @@ struct RunBody {
     wait: bool,
     /// A timeout for this run, capped by the platform maximum.
     timeout_ms: Option<u64>,
+    /// Queue priority of an asynchronous run: `low`, `normal` (default),
+    /// `high` or `critical`.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    priority: Priority,
+    /// Asynchronous runs: a second request with the same key (per tenant)
+    /// answers the first run's id instead of enqueuing another.
+    idempotency_key: Option<String>,
 }
 
 fn yes() -> bool {
@@ -110,6 +118,9 @@ fn yes() -> bool {
 #[derive(Serialize, ToSchema)]
 struct Accepted {
     run_id: String,
+    /// True when an earlier request with the same idempotency key enqueued
+    /// this run.
+    duplicate: bool,
 }
 
 /// Runs the script's live version. With `wait: true` (the default) answers
@@ -154,7 +165,14 @@ async fn run_script(
         trigger: if body.wait { "api" } else { "api_async" }.to_owned(),
         principal: Some(auth.principal.actor().to_owned()),
         timeout_ms: body.timeout_ms,
+        run_id: None,
+        created_at: None,
     };
+    if let Some(key) = &body.idempotency_key
+        && (key.is_empty() || key.len() > 200)
+    {
+        return Err(ApiError::invalid("idempotency_key must be 1–200 bytes"));
+    }
     let refused = |e: EngineError| match e {
         EngineError::Killed(switch) => ApiError::new(
             StatusCode::LOCKED,
@@ -174,8 +192,20 @@ async fn run_script(
         let run = engine.run_sync(spec).await.map_err(refused)?;
         Ok(axum::Json(RunView::from(run)).into_response())
     } else {
-        let run_id = engine.run_async(spec).await.map_err(refused)?;
-        Ok((StatusCode::ACCEPTED, axum::Json(Accepted { run_id })).into_response())
+        let request = JobRequest {
+            priority: body.priority,
+            idempotency_key: body.idempotency_key,
+            run_at: None,
+        };
+        let (run_id, created) = engine.enqueue_run(spec, request).await.map_err(refused)?;
+        Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(Accepted {
+                run_id,
+                duplicate: !created,
+            }),
+        )
+            .into_response())
     }
 }
 
@@ -261,7 +291,11 @@ async fn run_with(
     let engine = state.engine()?;
     let run = match engine.in_flight_run(&tenant, id) {
         Some(r) => Some(r),
-        None => state.store.run(&tenant, id).await?,
+        None => match state.store.run(&tenant, id).await? {
+            Some(r) => Some(r),
+            // Queued, or running on another node: its job describes it.
+            None => engine.run_from_job(&tenant, id).await?,
+        },
     };
     let run = run.ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?;
     auth.require(state, permission, Some(&run.script_name))
@@ -291,16 +325,41 @@ async fn cancel_run(
 ) -> ApiResult<axum::Json<RunView>> {
     let (tenant, run) = run_with(&state, &auth, "script.run", &id).await?;
     let engine = state.engine()?;
-    let Some(mut done) = engine.cancel(&tenant, &id) else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_finished",
-            format!("run `{id}` already finished ({})", run.status),
-        ));
+    let answer = match engine.cancel_anywhere(&tenant, &id).await? {
+        CancelOutcome::AlreadyFinished(status) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_finished",
+                format!("run `{id}` already finished ({status})"),
+            ));
+        }
+        CancelOutcome::NotFound => {
+            return Err(ApiError::not_found(format!("run `{id}` not found")));
+        }
+        CancelOutcome::Local(mut done) => {
+            // The isolate stops at its next interrupt check; a hung host is
+            // killed by the pool's watchdog. Either way the run is recorded
+            // shortly.
+            let _ = tokio::time::timeout(Duration::from_secs(10), done.wait_for(|d| *d)).await;
+            None
+        }
+        CancelOutcome::Dequeued(run) => Some(*run),
+        CancelOutcome::Requested => {
+            // Its node sees the request at its next heartbeat.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                if let Some(r) = state.store.run(&tenant, &id).await?
+                    && r.finished_at.is_some()
+                {
+                    break Some(r);
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     };
-    // The isolate stops at its next interrupt check; a hung host is killed
-    // by the pool's watchdog. Either way the run is recorded shortly.
-    let _ = tokio::time::timeout(Duration::from_secs(10), done.wait_for(|d| *d)).await;
     auth.record_change(
         &state,
         &tenant,
@@ -309,13 +368,9 @@ async fn cancel_run(
         json!({ "script": run.script_name }),
     )
     .await?;
-    let run = match engine.in_flight_run(&tenant, &id) {
+    let run = match answer {
         Some(r) => r,
-        None => state
-            .store
-            .run(&tenant, &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?,
+        None => run_with(&state, &auth, "script.run", &id).await?.1,
     };
     Ok(axum::Json(run.into()))
 }

@@ -7,6 +7,7 @@
 //! an argument, so callers cannot forget it.
 
 mod backend;
+mod jobs;
 mod model;
 mod scripts;
 
@@ -46,7 +47,7 @@ pub enum Backend {
 }
 
 /// Everything Citadel keeps. Implemented for SQLite and PostgreSQL.
-pub trait Store: ScriptStore + Send + Sync {
+pub trait Store: ScriptStore + JobStore + Send + Sync {
     fn backend(&self) -> Backend;
     /// Reachable, and every migration this build knows is applied.
     fn ready(&self) -> StoreFuture<'_, ()>;
@@ -193,6 +194,108 @@ pub trait ScriptStore: Send + Sync {
     ) -> StoreFuture<'a, bool>;
     /// Every engaged kill switch, on every tenant, oldest first.
     fn kill_switches(&self) -> StoreFuture<'_, Vec<KillSwitch>>;
+}
+
+/// The durable job queue and the nodes that work it.
+///
+/// Claiming is safe with any number of nodes: on PostgreSQL it selects with
+/// `FOR UPDATE SKIP LOCKED`, on SQLite inside a single-writer transaction.
+/// Every change a node makes to a running job is conditional on it still
+/// holding the lease, so a node whose lease expired cannot finish a job
+/// another node has taken over.
+pub trait JobStore: Send + Sync {
+    /// Enqueues a job; with an idempotency key already used by this tenant,
+    /// returns the existing job and `false` instead.
+    fn enqueue<'a>(&'a self, job: &'a NewJob) -> StoreFuture<'a, (Job, bool)>;
+    /// Claims up to `limit` due jobs (`run_at <= now`, state `queued`) for
+    /// `node`: highest priority first, then oldest, interleaving tenants so
+    /// one tenant's backlog cannot starve another (each tenant's k-th job
+    /// comes before any tenant's (k+1)-th at the same priority). Claimed
+    /// jobs become `running`, with `attempts + 1` and a lease until
+    /// `now + lease_ms`.
+    fn claim<'a>(
+        &'a self,
+        node: &'a str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreFuture<'a, Vec<Job>>;
+    /// Extends the leases `node` holds on these jobs to `until`; returns the
+    /// ids it still holds (a job missing from the answer was lost).
+    fn renew_leases<'a>(
+        &'a self,
+        node: &'a str,
+        ids: &'a [String],
+        until: i64,
+    ) -> StoreFuture<'a, Vec<String>>;
+    /// Ends a running job `node` holds: `succeeded`, `failed` or
+    /// `cancelled`. False when the node no longer holds it.
+    fn finish_job<'a>(
+        &'a self,
+        id: &'a str,
+        node: &'a str,
+        state: &'a str,
+        error: Option<&'a str>,
+        now: i64,
+    ) -> StoreFuture<'a, bool>;
+    /// Puts a running job `node` holds back in the queue until `run_at`
+    /// (a retry after a failure, or a hand-back on drain); `dead` instead
+    /// when it has used all its attempts and `give_up_when_exhausted`.
+    /// Returns the job's new state, or `None` when the node no longer holds it.
+    fn requeue_job<'a>(
+        &'a self,
+        id: &'a str,
+        node: &'a str,
+        run_at: i64,
+        error: Option<&'a str>,
+        give_up_when_exhausted: bool,
+        now: i64,
+    ) -> StoreFuture<'a, Option<String>>;
+    /// Running jobs whose lease expired (their node died): back to `queued`,
+    /// or `dead` when out of attempts. Returns how many were reclaimed.
+    fn reclaim_expired(&self, now: i64) -> StoreFuture<'_, u64>;
+    fn job<'a>(&'a self, tenant_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<Job>>;
+    /// A tenant's jobs, newest first, optionally in one state.
+    fn list_jobs<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        state: Option<&'a str>,
+        limit: i64,
+    ) -> StoreFuture<'a, Vec<Job>>;
+    /// Cancels a job: a queued one becomes `cancelled` at once; a running
+    /// one gets `cancel_requested` (its node stops it). Returns the job
+    /// after the change, `None` if the tenant has no such job.
+    fn request_cancel<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Option<Job>>;
+    /// Ids of running jobs `node` holds whose cancellation was requested.
+    fn cancel_requests<'a>(&'a self, node: &'a str) -> StoreFuture<'a, Vec<String>>;
+    /// Puts a dead job back in the queue with fresh attempts; false unless
+    /// it was dead.
+    fn retry_dead<'a>(&'a self, tenant_id: &'a str, id: &'a str, now: i64)
+    -> StoreFuture<'a, bool>;
+    /// Jobs per state of one tenant (`None`: every tenant), for metrics.
+    fn job_counts<'a>(&'a self, tenant_id: Option<&'a str>) -> StoreFuture<'a, Vec<(String, i64)>>;
+
+    /// Registers a node (or re-registers it, state `up`).
+    fn register_node<'a>(&'a self, node: &'a Node) -> StoreFuture<'a, ()>;
+    /// Records a heartbeat; false when the node was marked down meanwhile
+    /// (it must re-register).
+    fn node_heartbeat<'a>(
+        &'a self,
+        id: &'a str,
+        now: i64,
+        running: i64,
+        state: &'a str,
+    ) -> StoreFuture<'a, bool>;
+    fn list_nodes(&self) -> StoreFuture<'_, Vec<Node>>;
+    /// Marks nodes silent since before `cutoff` as down and expires the
+    /// leases they hold (so `reclaim_expired` requeues their jobs at once).
+    /// Returns the ids marked down.
+    fn mark_silent_nodes_down(&self, cutoff: i64) -> StoreFuture<'_, Vec<String>>;
 }
 
 /// Opens (creating if needed) and migrates the database at `url`:

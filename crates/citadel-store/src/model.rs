@@ -316,3 +316,67 @@ pub struct KillSwitch {
     pub engaged_by: Option<String>,
     pub engaged_at: i64,
 }
+
+/// A durable queue entry that becomes a run (or, later, an event delivery
+/// or a workflow step).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub tenant_id: String,
+    /// What the payload is: `run` today.
+    pub kind: String,
+    /// JSON, interpreted by whoever runs `kind`.
+    pub payload: String,
+    /// 0 low, 1 normal, 2 high, 3 critical.
+    pub priority: i64,
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `dead`.
+    pub state: String,
+    /// Not claimed before this time.
+    pub run_at: i64,
+    /// Claims so far.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub timeout_ms: i64,
+    /// A duplicate enqueue with the same key (per tenant) returns this job.
+    pub idempotency_key: Option<String>,
+    /// The node holding the lease while `running`.
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    /// Set by a cancel request while the job runs; its node stops it.
+    pub cancel_requested: bool,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub payload: String,
+    pub priority: i64,
+    pub run_at: i64,
+    pub max_attempts: i64,
+    pub timeout_ms: i64,
+    pub idempotency_key: Option<String>,
+}
+
+/// A node (a `citadel serve` or `citadel worker` process) sharing the
+/// database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: String,
+    /// `serve` or `worker`.
+    pub role: String,
+    pub version: String,
+    pub hostname: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+    /// Jobs it is running, at its last heartbeat.
+    pub running: i64,
+    /// `up`, `draining` or `down`.
+    pub state: String,
+}

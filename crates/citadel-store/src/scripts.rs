@@ -127,7 +127,7 @@ const UPSERT_RUN: &str = concat!(
 macro_rules! impl_script_store {
     ($ty:ty, $db:ty, $begin:expr, $lock:literal) => {
         impl $ty {
-            async fn write_tx(&self) -> sqlx::Result<sqlx::Transaction<'static, $db>> {
+            pub(crate) async fn write_tx(&self) -> sqlx::Result<sqlx::Transaction<'static, $db>> {
                 let begin: Option<&'static str> = $begin;
                 match begin {
                     Some(sql) => self.pool.begin_with(sql).await,

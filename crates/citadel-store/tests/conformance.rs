@@ -8,9 +8,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use citadel_store::{
-    AuditQuery, AuditVerdict, Backend, CustomRole, KillSwitch, NewAuditEntry, NewToken, NewUser,
-    NewVersion, RoleBinding, Run, RunQuery, SaveOutcome, Store, StoreError, Tenant,
-    VersionTransition, connect, new_id, now_ms,
+    AuditQuery, AuditVerdict, Backend, CustomRole, Job, KillSwitch, NewAuditEntry, NewJob,
+    NewToken, NewUser, NewVersion, Node, RoleBinding, Run, RunQuery, SaveOutcome, Store,
+    StoreError, Tenant, VersionTransition, connect, new_id, now_ms,
 };
 
 fn audit(tenant: Option<&str>, action: &str, outcome: &str) -> NewAuditEntry {
@@ -410,6 +410,7 @@ async fn conformance(url: &str) {
     scripts(&*store, &acme, &other).await;
     runs(&*store, &acme, &other).await;
     kill_switches(&*store).await;
+    jobs(&store).await;
 }
 
 async fn tenant_settings(store: &dyn Store, acme: &Tenant, other: &Tenant) {
@@ -1002,6 +1003,623 @@ async fn kill_switches(store: &dyn Store) {
     assert!(store.release_kill_switch("platform", "", "").await.unwrap());
     assert!(!store.release_kill_switch("platform", "", "").await.unwrap());
     assert_eq!(store.kill_switches().await.unwrap(), vec![script]);
+}
+
+/// A moment far from the wall clock: the queue only knows the times it is
+/// given (`created_at` aside).
+const T: i64 = 1_000_000;
+const LEASE: i64 = 30_000;
+
+fn new_job(
+    id: &str,
+    tenant: &str,
+    priority: i64,
+    run_at: i64,
+    max_attempts: i64,
+    key: Option<&str>,
+) -> NewJob {
+    NewJob {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        kind: "run".into(),
+        payload: format!(r#"{{"job":"{id}"}}"#),
+        priority,
+        run_at,
+        max_attempts,
+        timeout_ms: 5_000,
+        idempotency_key: key.map(str::to_owned),
+    }
+}
+
+async fn enqueue(store: &dyn Store, job: NewJob) -> Job {
+    let (job, created) = store.enqueue(&job).await.unwrap();
+    assert!(created, "{job:?}");
+    job
+}
+
+fn ids(jobs: &[Job]) -> Vec<&str> {
+    jobs.iter().map(|j| j.id.as_str()).collect()
+}
+
+async fn job(store: &dyn Store, tenant: &Tenant, id: &str) -> Job {
+    store.job(&tenant.id, id).await.unwrap().unwrap()
+}
+
+async fn finish(store: &dyn Store, node: &str, ids: &[&str], state: &str, at: i64) {
+    for id in ids {
+        assert!(
+            store.finish_job(id, node, state, None, at).await.unwrap(),
+            "{id}"
+        );
+    }
+}
+
+async fn jobs(shared: &Arc<dyn Store>) {
+    let store = &**shared;
+    let ta = store.create_tenant("jobs-a").await.unwrap();
+    let tb = store.create_tenant("jobs-b").await.unwrap();
+    let (a, b) = (ta.id.as_str(), tb.id.as_str());
+
+    // Enqueue, idempotently per tenant.
+    let first = enqueue(store, new_job("job_idem_1", a, 1, T, 3, Some("k"))).await;
+    assert_eq!(first.state, "queued");
+    assert_eq!(first.attempts, 0);
+    assert!(!first.cancel_requested);
+    assert_eq!(
+        (first.lease_owner.as_deref(), first.lease_expires_at),
+        (None, None)
+    );
+    assert_eq!(
+        (first.last_error.as_deref(), first.finished_at),
+        (None, None)
+    );
+    assert_eq!(job(store, &ta, "job_idem_1").await, first);
+    let (again, created) = store
+        .enqueue(&new_job("job_idem_2", a, 3, T, 9, Some("k")))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again, first);
+    assert_eq!(store.job(a, "job_idem_2").await.unwrap(), None);
+    // The same key in another tenant is another job; no key never collides.
+    enqueue(store, new_job("job_idem_3", b, 1, T, 3, Some("k"))).await;
+    enqueue(store, new_job("job_nokey_1", a, 1, T, 3, None)).await;
+    enqueue(store, new_job("job_nokey_2", a, 1, T, 3, None)).await;
+    assert!(matches!(
+        store
+            .enqueue(&new_job("job_nokey_1", a, 1, T, 3, None))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .enqueue(&new_job("job_orphan", "tnt_missing", 1, T, 3, None))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        ids(&store.list_jobs(a, None, 10).await.unwrap()),
+        vec!["job_nokey_2", "job_nokey_1", "job_idem_1"]
+    );
+    assert_eq!(
+        ids(&store.list_jobs(a, Some("queued"), 1).await.unwrap()),
+        vec!["job_nokey_2"]
+    );
+    assert_eq!(store.list_jobs(a, Some("running"), 10).await.unwrap(), []);
+    assert_eq!(store.job(b, "job_idem_1").await.unwrap(), None);
+
+    // Cancelling a queued job ends it at once; tenants are separate.
+    assert_eq!(
+        store.request_cancel(b, "job_idem_1", T).await.unwrap(),
+        None
+    );
+    assert_eq!(store.request_cancel(a, "job_none", T).await.unwrap(), None);
+    for (tenant, id) in [
+        (a, "job_idem_1"),
+        (a, "job_nokey_1"),
+        (a, "job_nokey_2"),
+        (b, "job_idem_3"),
+    ] {
+        let cancelled = store.request_cancel(tenant, id, T).await.unwrap().unwrap();
+        assert_eq!(cancelled.state, "cancelled");
+        assert_eq!(cancelled.finished_at, Some(T));
+        assert_eq!(cancelled.updated_at, T);
+        assert!(!cancelled.cancel_requested);
+    }
+    assert_eq!(store.claim("n1", T + 10_000, LEASE, 10).await.unwrap(), []);
+
+    // Claiming: only due jobs, highest priority first.
+    enqueue(store, new_job("job_low", a, 0, T, 2, None)).await;
+    enqueue(store, new_job("job_high", a, 2, T + 10, 3, None)).await;
+    enqueue(store, new_job("job_later", a, 3, T + 1_000, 1, None)).await;
+    assert_eq!(store.claim("n1", T + 10, LEASE, 0).await.unwrap(), []);
+    let claimed = store.claim("n1", T + 10, LEASE, 10).await.unwrap();
+    assert_eq!(ids(&claimed), vec!["job_high", "job_low"]);
+    for j in &claimed {
+        assert_eq!(j.state, "running");
+        assert_eq!(j.attempts, 1);
+        assert_eq!(j.lease_owner.as_deref(), Some("n1"));
+        assert_eq!(j.lease_expires_at, Some(T + 10 + LEASE));
+        assert_eq!(j.updated_at, T + 10);
+        assert_eq!(&job(store, &ta, &j.id).await, j);
+    }
+    // Never twice.
+    assert_eq!(store.claim("n2", T + 10, LEASE, 10).await.unwrap(), []);
+
+    // Only the lease holder finishes or requeues.
+    let before = job(store, &ta, "job_high").await;
+    assert!(
+        !store
+            .finish_job("job_high", "n2", "succeeded", None, T + 20)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .requeue_job("job_high", "n2", T, Some("x"), true, T + 20)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(job(store, &ta, "job_high").await, before);
+    assert!(
+        store
+            .finish_job("job_high", "n1", "succeeded", None, T + 20)
+            .await
+            .unwrap()
+    );
+    let done = job(store, &ta, "job_high").await;
+    assert_eq!(
+        (done.state.as_str(), done.finished_at, done.updated_at),
+        ("succeeded", Some(T + 20), T + 20)
+    );
+    assert_eq!((done.lease_owner, done.lease_expires_at), (None, None));
+    assert!(
+        !store
+            .finish_job("job_high", "n1", "failed", Some("late"), T + 21)
+            .await
+            .unwrap()
+    );
+    assert_eq!(job(store, &ta, "job_high").await.state, "succeeded");
+
+    // Requeue: back in the queue until `run_at`, then dead once exhausted.
+    assert_eq!(
+        store
+            .requeue_job("job_low", "n1", T + 50, Some("boom"), true, T + 30)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("queued")
+    );
+    let requeued = job(store, &ta, "job_low").await;
+    assert_eq!(
+        (
+            requeued.state.as_str(),
+            requeued.run_at,
+            requeued.attempts,
+            requeued.last_error.as_deref()
+        ),
+        ("queued", T + 50, 1, Some("boom"))
+    );
+    assert_eq!(
+        (requeued.lease_owner, requeued.lease_expires_at),
+        (None, None)
+    );
+    assert_eq!(requeued.finished_at, None);
+    assert_eq!(store.claim("n1", T + 49, LEASE, 10).await.unwrap(), []);
+    let again = store.claim("n1", T + 50, LEASE, 10).await.unwrap();
+    assert_eq!(ids(&again), vec!["job_low"]);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(
+        store
+            .requeue_job("job_low", "n1", T + 60, Some("boom again"), true, T + 55)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("dead")
+    );
+    let dead = job(store, &ta, "job_low").await;
+    assert_eq!(
+        (
+            dead.state.as_str(),
+            dead.finished_at,
+            dead.last_error.as_deref()
+        ),
+        ("dead", Some(T + 55), Some("boom again"))
+    );
+    assert_eq!(store.claim("n1", T + 100, LEASE, 10).await.unwrap(), []);
+
+    // A dead job goes back with fresh attempts; only a dead one.
+    assert!(!store.retry_dead(b, "job_low", T + 70).await.unwrap());
+    assert!(!store.retry_dead(a, "job_later", T + 70).await.unwrap());
+    assert!(store.retry_dead(a, "job_low", T + 70).await.unwrap());
+    assert!(!store.retry_dead(a, "job_low", T + 70).await.unwrap());
+    let retried = job(store, &ta, "job_low").await;
+    assert_eq!(
+        (
+            retried.state.as_str(),
+            retried.attempts,
+            retried.run_at,
+            retried.finished_at,
+            retried.last_error.as_deref()
+        ),
+        ("queued", 0, T + 70, None, Some("boom again"))
+    );
+
+    // Handing back (drain) does not give up even when exhausted.
+    let later = store.claim("n1", T + 1_000, LEASE, 1).await.unwrap();
+    assert_eq!(ids(&later), vec!["job_later"]);
+    assert_eq!(
+        store
+            .requeue_job(
+                "job_later",
+                "n1",
+                T + 2_000,
+                Some("drain"),
+                false,
+                T + 1_001
+            )
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("queued")
+    );
+    let both = store.claim("n1", T + 2_000, LEASE, 10).await.unwrap();
+    assert_eq!(ids(&both), vec!["job_later", "job_low"]);
+    assert_eq!(both[0].attempts, 2);
+    assert_eq!(both[1].attempts, 1);
+    finish(store, "n1", &["job_later"], "succeeded", T + 2_001).await;
+    finish(store, "n1", &["job_low"], "failed", T + 2_001).await;
+
+    // Tenants interleave: A's backlog does not hold B's first job back.
+    for i in 1..=5 {
+        let id = format!("job_a{i}");
+        enqueue(store, new_job(&id, a, 1, T + 3_000 + i, 3, None)).await;
+    }
+    enqueue(store, new_job("job_b1", b, 1, T + 3_006, 1, None)).await;
+    enqueue(store, new_job("job_b2", b, 2, T + 3_010, 3, None)).await;
+    let now = T + 4_000;
+    assert_eq!(
+        ids(&store.claim("n1", now, LEASE, 3).await.unwrap()),
+        vec!["job_b2", "job_a1", "job_b1"]
+    );
+    assert_eq!(
+        ids(&store.claim("n1", now, LEASE, 10).await.unwrap()),
+        vec!["job_a2", "job_a3", "job_a4", "job_a5"]
+    );
+    let lease_end = now + LEASE;
+    finish(
+        store,
+        "n1",
+        &["job_b2", "job_a2", "job_a3", "job_a4", "job_a5"],
+        "succeeded",
+        now + 1,
+    )
+    .await;
+
+    // Leases: renewed only by their holder; expired ones are reclaimed.
+    let held: Vec<String> = ["job_b1", "job_missing", "job_a1", "job_a2"]
+        .map(String::from)
+        .into();
+    assert_eq!(
+        store
+            .renew_leases("n1", &held, lease_end + 5_000)
+            .await
+            .unwrap(),
+        vec!["job_b1", "job_a1"]
+    );
+    assert_eq!(
+        store
+            .renew_leases("n2", &held, lease_end + 9_000)
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store.renew_leases("n1", &[], lease_end).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        job(store, &ta, "job_a1").await.lease_expires_at,
+        Some(lease_end + 5_000)
+    );
+    assert_eq!(store.reclaim_expired(lease_end + 5_000).await.unwrap(), 0);
+    let expired_at = lease_end + 5_001;
+    assert_eq!(store.reclaim_expired(expired_at).await.unwrap(), 2);
+    assert_eq!(store.reclaim_expired(expired_at).await.unwrap(), 0);
+    let requeued = job(store, &ta, "job_a1").await;
+    assert_eq!(
+        (
+            requeued.state.as_str(),
+            requeued.attempts,
+            requeued.lease_owner.as_deref(),
+            requeued.lease_expires_at,
+            requeued.finished_at
+        ),
+        ("queued", 1, None, None, None)
+    );
+    let exhausted = job(store, &tb, "job_b1").await;
+    assert_eq!(
+        (
+            exhausted.state.as_str(),
+            exhausted.finished_at,
+            exhausted.last_error.as_deref(),
+            exhausted.lease_owner.as_deref()
+        ),
+        (
+            "dead",
+            Some(expired_at),
+            Some("lease expired (node lost) after 1 attempts"),
+            None
+        )
+    );
+    // The node that lost it cannot finish it any more.
+    assert!(
+        !store
+            .finish_job("job_a1", "n1", "succeeded", None, expired_at)
+            .await
+            .unwrap()
+    );
+
+    // Cancelling a running job asks its node to stop it.
+    let now = expired_at + 100;
+    assert_eq!(
+        ids(&store.claim("n2", now, LEASE, 10).await.unwrap()),
+        vec!["job_a1"]
+    );
+    assert_eq!(
+        store.cancel_requests("n2").await.unwrap(),
+        Vec::<String>::new()
+    );
+    let asked = store
+        .request_cancel(a, "job_a1", now + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            asked.state.as_str(),
+            asked.cancel_requested,
+            asked.attempts,
+            asked.finished_at
+        ),
+        ("running", true, 2, None)
+    );
+    assert_eq!(asked.lease_owner.as_deref(), Some("n2"));
+    assert_eq!(store.cancel_requests("n2").await.unwrap(), vec!["job_a1"]);
+    assert_eq!(
+        store.cancel_requests("n1").await.unwrap(),
+        Vec::<String>::new()
+    );
+    // A finished job is left as it is.
+    let finished = job(store, &ta, "job_high").await;
+    assert_eq!(
+        store.request_cancel(a, "job_high", now + 1).await.unwrap(),
+        Some(finished)
+    );
+    assert!(
+        store
+            .finish_job("job_a1", "n2", "cancelled", Some("cancelled"), now + 2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.cancel_requests("n2").await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    nodes(store, &ta).await;
+    claim_race(shared).await;
+
+    // Counts per state, per tenant and overall.
+    let counts = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+        pairs.iter().map(|(s, n)| ((*s).to_owned(), *n)).collect()
+    };
+    assert_eq!(
+        store.job_counts(Some(a)).await.unwrap(),
+        counts(&[("cancelled", 4), ("failed", 1), ("succeeded", 8)])
+    );
+    assert_eq!(
+        store.job_counts(Some(b)).await.unwrap(),
+        counts(&[("cancelled", 1), ("dead", 1), ("succeeded", 1)])
+    );
+    assert_eq!(
+        store.job_counts(Some("tnt_missing")).await.unwrap(),
+        counts(&[])
+    );
+    assert_eq!(
+        store.job_counts(None).await.unwrap(),
+        counts(&[
+            ("cancelled", 5),
+            ("dead", 1),
+            ("failed", 1),
+            ("running", 200),
+            ("succeeded", 9)
+        ])
+    );
+    assert_eq!(
+        ids(&store.list_jobs(b, Some("dead"), 10).await.unwrap()),
+        vec!["job_b1"]
+    );
+}
+
+fn node(id: &str, role: &str, started_at: i64) -> Node {
+    Node {
+        id: id.into(),
+        role: role.into(),
+        version: "0.1.0".into(),
+        hostname: format!("host-{id}"),
+        started_at,
+        heartbeat_at: started_at,
+        running: 0,
+        state: "up".into(),
+    }
+}
+
+async fn nodes(store: &dyn Store, ta: &Tenant) {
+    let a = ta.id.as_str();
+    assert_eq!(store.list_nodes().await.unwrap(), vec![]);
+    let worker = node("node_w", "worker", T + 1);
+    let serve = node("node_s", "serve", T);
+    store.register_node(&worker).await.unwrap();
+    store.register_node(&serve).await.unwrap();
+    assert_eq!(
+        store.list_nodes().await.unwrap(),
+        vec![serve.clone(), worker.clone()]
+    );
+    assert!(
+        store
+            .node_heartbeat("node_s", T + 100, 3, "draining")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .node_heartbeat("node_missing", T + 100, 0, "up")
+            .await
+            .unwrap()
+    );
+    let beaten = Node {
+        heartbeat_at: T + 100,
+        running: 3,
+        state: "draining".into(),
+        ..serve.clone()
+    };
+    assert_eq!(
+        store.list_nodes().await.unwrap(),
+        vec![beaten.clone(), worker.clone()]
+    );
+
+    // Each node holds a job.
+    enqueue(store, new_job("job_on_w", a, 1, T, 3, None)).await;
+    assert_eq!(
+        ids(&store.claim("node_w", T + 200, LEASE, 1).await.unwrap()),
+        vec!["job_on_w"]
+    );
+    enqueue(store, new_job("job_on_s", a, 1, T, 3, None)).await;
+    assert_eq!(
+        ids(&store.claim("node_s", T + 200, LEASE, 1).await.unwrap()),
+        vec!["job_on_s"]
+    );
+
+    // The worker fell silent: it is marked down and its lease expires now.
+    assert_eq!(
+        store.mark_silent_nodes_down(T + 50).await.unwrap(),
+        vec!["node_w"]
+    );
+    assert_eq!(
+        store.mark_silent_nodes_down(T + 50).await.unwrap(),
+        Vec::<String>::new()
+    );
+    let down = Node {
+        state: "down".into(),
+        ..worker.clone()
+    };
+    assert_eq!(
+        store.list_nodes().await.unwrap(),
+        vec![beaten.clone(), down]
+    );
+    assert_eq!(
+        store
+            .job(a, "job_on_w")
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_expires_at,
+        Some(0)
+    );
+    assert_eq!(
+        store
+            .job(a, "job_on_s")
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_expires_at,
+        Some(T + 200 + LEASE)
+    );
+    assert!(
+        !store
+            .node_heartbeat("node_w", T + 300, 1, "up")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.reclaim_expired(T + 300).await.unwrap(), 1);
+    let back = store.job(a, "job_on_w").await.unwrap().unwrap();
+    assert_eq!(
+        (back.state.as_str(), back.lease_owner.as_deref()),
+        ("queued", None)
+    );
+
+    // Registering again brings it back.
+    let returned = Node {
+        heartbeat_at: T + 400,
+        ..worker.clone()
+    };
+    store.register_node(&returned).await.unwrap();
+    assert!(
+        store
+            .node_heartbeat("node_w", T + 500, 0, "up")
+            .await
+            .unwrap()
+    );
+    let listed = store.list_nodes().await.unwrap();
+    assert_eq!(
+        (
+            listed[1].id.as_str(),
+            listed[1].state.as_str(),
+            listed[1].heartbeat_at
+        ),
+        ("node_w", "up", T + 500)
+    );
+
+    assert_eq!(
+        ids(&store.claim("node_w", T + 600, LEASE, 5).await.unwrap()),
+        vec!["job_on_w"]
+    );
+    finish(store, "node_w", &["job_on_w"], "succeeded", T + 700).await;
+    finish(store, "node_s", &["job_on_s"], "succeeded", T + 700).await;
+}
+
+/// Four nodes claiming at once, three jobs at a time: every job is taken
+/// exactly once.
+async fn claim_race(shared: &Arc<dyn Store>) {
+    let tenant = shared.create_tenant("jobs-race").await.unwrap();
+    let mut expected = Vec::new();
+    for i in 0..200 {
+        let id = format!("job_race_{i:03}");
+        enqueue(&**shared, new_job(&id, &tenant.id, i % 3, T + i, 3, None)).await;
+        expected.push(id);
+    }
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let store = Arc::clone(shared);
+        tasks.push(tokio::spawn(async move {
+            let node = format!("racer-{n}");
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store.claim(&node, T + 1_000, LEASE, 3).await.unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                assert!(claimed.len() <= 3);
+                for j in claimed {
+                    assert_eq!(j.lease_owner.as_deref(), Some(node.as_str()));
+                    assert_eq!(j.attempts, 1);
+                    mine.push(j.id);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    assert_eq!(all, expected, "every job claimed exactly once");
+    assert_eq!(
+        shared.job_counts(Some(&tenant.id)).await.unwrap(),
+        vec![("running".to_owned(), 200)]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use citadel_engine::{Engine, EngineConfig, Executor};
+use citadel_engine::{Engine, EngineConfig, Executor, WorkerConfig};
 use citadel_pool::{Pool, PoolConfig};
 use citadel_server::admin::{self, TokenRequest};
 use citadel_server::{AppState, Config};
@@ -50,6 +50,12 @@ pub(crate) struct ServeArgs {
     /// Address to listen on (also CITADEL_LISTEN).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Args)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
 }
 
 // The variants are the CLI's `create-…` subcommands, named as SPEC.md has them.
@@ -164,6 +170,60 @@ async fn open(config: &Config) -> Result<Arc<dyn Store>, u8> {
         })
 }
 
+/// How long a stopping node lets its queued jobs finish before handing the
+/// rest back to the queue.
+const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn init_logs() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CITADEL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+/// Opens the store and starts the sandbox hosts and the engine (which works
+/// the queue as a node with `role`).
+async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool, Engine), u8> {
+    let store = open(config).await?;
+    let mut pool_config = PoolConfig::new().map_err(|e| {
+        eprintln!("citadel: cannot find the citadel executable: {e}");
+        exit::THREW
+    })?;
+    if config.sandbox_hosts > 0 {
+        pool_config.size = config.sandbox_hosts;
+    }
+    pool_config.jail.required = config.jail_required;
+    let pool = Pool::start(pool_config).map_err(|e| {
+        eprintln!("citadel: cannot start the sandbox hosts: {e}");
+        exit::THREW
+    })?;
+    let engine = Engine::start(
+        Arc::clone(&store),
+        Executor::Pool(pool.clone()),
+        EngineConfig {
+            platform: config.limits,
+            worker: Some(WorkerConfig {
+                role: role.to_owned(),
+                concurrency: config.worker_concurrency.max(1),
+                node_timeout: std::time::Duration::from_millis(config.node_timeout_ms.max(1_000)),
+                ..WorkerConfig::default()
+            }),
+            ..EngineConfig::default()
+        },
+    );
+    tracing::info!(
+        node = engine.node_id(),
+        role,
+        isolation = %pool.isolation().summary(),
+        database = %citadel_server::config::mask_password(&config.database_url()),
+        "starting"
+    );
+    Ok((store, pool, engine))
+}
+
 pub(crate) fn serve(args: ServeArgs) -> u8 {
     let mut config = match args.data.config() {
         Ok(c) => c,
@@ -172,57 +232,25 @@ pub(crate) fn serve(args: ServeArgs) -> u8 {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CITADEL_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    init_logs();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     rt.block_on(async {
-        let store = match open(&config).await {
-            Ok(s) => s,
+        let (store, pool, engine) = match start_node(&config, "serve").await {
+            Ok(parts) => parts,
             Err(code) => return code,
         };
-        let mut pool_config = match PoolConfig::new() {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("citadel: cannot find the citadel executable: {e}");
-                return exit::THREW;
-            }
-        };
-        if config.sandbox_hosts > 0 {
-            pool_config.size = config.sandbox_hosts;
-        }
-        pool_config.jail.required = config.jail_required;
-        let pool = match Pool::start(pool_config) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("citadel: cannot start the sandbox hosts: {e}");
-                return exit::THREW;
-            }
-        };
-        tracing::info!(isolation = %pool.isolation().summary(), database = %citadel_server::config::mask_password(&config.database_url()), "starting");
         if store.list_tenants().await.map(|t| t.is_empty()).unwrap_or(false) {
             eprintln!(
                 "citadel: no tenants yet. In this directory, run:\n  citadel admin create-tenant acme\n  citadel admin create-token --tenant acme --role owner\nthen call the API with `Authorization: Bearer <token>` on http://{}",
                 config.listen
             );
         }
-        let engine = Engine::start(
-            Arc::clone(&store),
-            Executor::Pool(pool.clone()),
-            EngineConfig {
-                platform: config.limits,
-                ..EngineConfig::default()
-            },
-        );
-        let state = AppState::new(store, Some(engine));
+        let state = AppState::new(store, Some(engine.clone()));
         let result = citadel_server::serve(state, &config).await;
+        engine.drain(DRAIN_GRACE).await;
         pool.shutdown();
         match result {
             Ok(()) => exit::OK,
@@ -231,6 +259,30 @@ pub(crate) fn serve(args: ServeArgs) -> u8 {
                 exit::THREW
             }
         }
+    })
+}
+
+/// `citadel worker`: a node that runs queued jobs without the HTTP API.
+pub(crate) fn worker(data: DataArgs) -> u8 {
+    let config = match data.config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    init_logs();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let (_store, pool, engine) = match start_node(&config, "worker").await {
+            Ok(parts) => parts,
+            Err(code) => return code,
+        };
+        citadel_server::shutdown_signal().await;
+        tracing::info!("draining: finishing jobs in flight");
+        engine.drain(DRAIN_GRACE).await;
+        pool.shutdown();
+        exit::OK
     })
 }
 

@@ -219,6 +219,12 @@ fn a_newcomer_saves_runs_and_kills_scripts() {
     );
     assert_eq!(status, 202, "{v}");
     let id = v["run_id"].as_str().unwrap().to_owned();
+    // Once it runs (not while it is still queued):
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while request(p, "GET", &format!("/v1/runs/{id}"), t, None).1["status"] != "running" {
+        assert!(Instant::now() < deadline, "the run did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let (status, v) = request(
         p,
         "POST",

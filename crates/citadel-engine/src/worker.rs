@@ -1,0 +1,633 @@
+//! The durable queue's consumer: each node claims due jobs (priority first,
+//! tenants interleaved), runs them up to a concurrency limit — an awaiting
+//! run holds no CPU, so the limit is in thousands — renews their leases by
+//! heartbeat, retries infrastructure failures with exponential backoff and
+//! jitter, and gives a job up to the dead-letter state after its attempts.
+//! Every node also reclaims the jobs of nodes that stopped heart-beating.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use citadel_store::{Job, KillSwitch, NewJob, Node, Run, Script, StoreError, new_id, now_ms};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{Notify, watch};
+
+use crate::{Engine, EngineError, EngineInner, LiveScript, RunSpec, lock, upgrade};
+
+/// The job kind of a script run.
+pub const RUN_JOB: &str = "run";
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub node_id: String,
+    /// `serve` or `worker`.
+    pub role: String,
+    /// Jobs in flight on this node at most.
+    pub concurrency: usize,
+    /// How long a claim holds without a heartbeat.
+    pub lease: Duration,
+    /// How often an idle node looks for due jobs (it is also woken at once
+    /// by jobs enqueued through it).
+    pub poll: Duration,
+    pub heartbeat: Duration,
+    /// A node silent this long is marked down and its jobs reclaimed.
+    pub node_timeout: Duration,
+    /// Attempts a job gets (infrastructure failures are retried).
+    pub max_attempts: i64,
+    /// Jobs claimed per query.
+    pub claim_batch: i64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            node_id: new_id("node"),
+            role: "serve".into(),
+            concurrency: 2048,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(20),
+            heartbeat: Duration::from_millis(500),
+            node_timeout: Duration::from_secs(10),
+            max_attempts: 3,
+            claim_batch: 128,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    #[default]
+    Normal,
+    High,
+    Critical,
+}
+
+impl Priority {
+    pub fn as_i64(self) -> i64 {
+        self as i64
+    }
+}
+
+/// How to enqueue a run.
+#[derive(Debug, Clone, Default)]
+pub struct JobRequest {
+    pub priority: Priority,
+    /// A second enqueue with the same key returns the first job.
+    pub idempotency_key: Option<String>,
+    /// Not before this time (Unix ms); now when `None`.
+    pub run_at: Option<i64>,
+}
+
+/// What a run job carries: enough to run the exact version asked for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunPayload {
+    script_id: String,
+    script_name: String,
+    version: String,
+    /// JSON text.
+    input: String,
+    trigger: String,
+    principal: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+pub(crate) struct WorkerState {
+    node_id: String,
+    running: Mutex<HashSet<String>>,
+    draining: AtomicBool,
+    wake: Arc<Notify>,
+}
+
+impl WorkerState {
+    pub(crate) fn new(config: Option<&WorkerConfig>) -> Self {
+        WorkerState {
+            node_id: config.map_or_else(|| new_id("node"), |c| c.node_id.clone()),
+            running: Mutex::new(HashSet::new()),
+            draining: AtomicBool::new(false),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// What cancelling a run did.
+#[derive(Debug)]
+pub enum CancelOutcome {
+    /// It runs on this node; the receiver turns true once it is recorded.
+    Local(watch::Receiver<bool>),
+    /// It was queued and is now cancelled.
+    Dequeued(Box<Run>),
+    /// It runs on another node, which will stop it.
+    Requested,
+    /// It had already finished (its final state).
+    AlreadyFinished(String),
+    NotFound,
+}
+
+impl Engine {
+    pub fn node_id(&self) -> &str {
+        &self.worker.node_id
+    }
+
+    /// Jobs this node runs now.
+    pub fn jobs_running(&self) -> usize {
+        lock(&self.worker.running).len()
+    }
+
+    /// Enqueues a run of the script's live version as a durable job. Returns
+    /// the run's id and whether the job is new (`false`: the idempotency key
+    /// was used before, and this is the first job's id).
+    pub async fn enqueue_run(
+        &self,
+        spec: RunSpec,
+        request: JobRequest,
+    ) -> Result<(String, bool), EngineError> {
+        if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
+            self.counters
+                .refused_by_kill_switch
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(EngineError::Killed(Box::new(switch)));
+        }
+        let payload = RunPayload {
+            script_id: spec.live.script.id.clone(),
+            script_name: spec.live.script.name.clone(),
+            version: spec.live.version.version.clone(),
+            input: spec.input_json,
+            trigger: spec.trigger,
+            principal: spec.principal,
+            timeout_ms: spec.timeout_ms,
+        };
+        let now = now_ms();
+        let max_attempts = self
+            .config
+            .worker
+            .as_ref()
+            .map_or(WorkerConfig::default().max_attempts, |w| w.max_attempts);
+        let (job, created) = self
+            .store
+            .enqueue(&NewJob {
+                id: new_id("run"),
+                tenant_id: spec.tenant_id,
+                kind: RUN_JOB.into(),
+                payload: serde_json::to_string(&payload).unwrap_or_default(),
+                priority: request.priority.as_i64(),
+                run_at: request.run_at.unwrap_or(now),
+                max_attempts,
+                timeout_ms: spec
+                    .timeout_ms
+                    .map_or(self.config.platform.max.timeout_ms, |t| t)
+                    as i64,
+                idempotency_key: request.idempotency_key,
+            })
+            .await?;
+        if created {
+            self.worker.wake.notify_one();
+        }
+        Ok((job.id, created))
+    }
+
+    /// A run that is not recorded yet, as its job describes it (queued, or
+    /// running on some node).
+    pub async fn run_from_job(&self, tenant_id: &str, id: &str) -> Result<Option<Run>, StoreError> {
+        let Some(job) = self.store.job(tenant_id, id).await? else {
+            return Ok(None);
+        };
+        Ok(job_run(&job))
+    }
+
+    /// Cancels a run wherever it is: in flight here, queued, or running on
+    /// another node.
+    pub async fn cancel_anywhere(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<CancelOutcome, StoreError> {
+        if let Some(done) = self.cancel(tenant_id, id) {
+            return Ok(CancelOutcome::Local(done));
+        }
+        let Some(job) = self.store.request_cancel(tenant_id, id, now_ms()).await? else {
+            return Ok(match self.store.run(tenant_id, id).await? {
+                Some(run) => CancelOutcome::AlreadyFinished(run.status),
+                None => CancelOutcome::NotFound,
+            });
+        };
+        match job.state.as_str() {
+            "cancelled" => {
+                if let Some(run) = self.store.run(tenant_id, id).await? {
+                    return Ok(CancelOutcome::AlreadyFinished(run.status));
+                }
+                let mut run = job_run(&job).unwrap_or_else(|| unknown_run(&job));
+                run.status = "cancelled".into();
+                run.error = Some(
+                    json!({"code": "cancelled", "name": "Cancelled", "message": "cancelled while queued"})
+                        .to_string(),
+                );
+                run.finished_at = Some(now_ms());
+                if let Err(e) = self.recorder.record(run.clone()).await {
+                    tracing::error!(error = %e, run = %id, "cannot record a cancelled run");
+                }
+                self.counters.count("cancelled");
+                Ok(CancelOutcome::Dequeued(Box::new(run)))
+            }
+            "running" => Ok(CancelOutcome::Requested),
+            other => Ok(CancelOutcome::AlreadyFinished(other.to_owned())),
+        }
+    }
+
+    /// Stops claiming, lets jobs in flight finish for up to `grace`, then
+    /// hands the rest back to the queue for other nodes.
+    pub async fn drain(&self, grace: Duration) {
+        self.worker.draining.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.jobs_running() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left: Vec<String> = lock(&self.worker.running).iter().cloned().collect();
+        for id in &left {
+            match self
+                .store
+                .requeue_job(
+                    id,
+                    &self.worker.node_id,
+                    now_ms(),
+                    Some("handed back: node draining"),
+                    false,
+                    now_ms(),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, job = %id, "could not hand a job back"),
+            }
+            self.cancel_local(id);
+        }
+        let _ = self
+            .store
+            .node_heartbeat(&self.worker.node_id, now_ms(), 0, "down")
+            .await;
+    }
+
+    fn cancel_local(&self, id: &str) {
+        let flight = lock(&self.in_flight).get(id).cloned();
+        if let Some(f) = flight {
+            f.stop(crate::STOP_CANCELLED, None);
+        }
+    }
+
+    async fn version_of(
+        &self,
+        tenant_id: &str,
+        p: &RunPayload,
+    ) -> Result<Option<Arc<LiveScript>>, StoreError> {
+        let Some(version) = self
+            .store
+            .version(tenant_id, &p.script_id, &p.version)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let script = Script {
+            id: p.script_id.clone(),
+            tenant_id: tenant_id.to_owned(),
+            name: p.script_name.clone(),
+            live_seq: None,
+            latest_seq: 0,
+            created_at: 0,
+            updated_at: 0,
+        };
+        Ok(Some(Arc::new(LiveScript::decode(script, version))))
+    }
+
+    async fn run_job(&self, job: Job) {
+        let node = self.worker.node_id.clone();
+        let end = |state: &'static str, error: Option<String>| {
+            let store = Arc::clone(&self.store);
+            let (id, node) = (job.id.clone(), node.clone());
+            async move {
+                match store
+                    .finish_job(&id, &node, state, error.as_deref(), now_ms())
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = %id, "the job's lease was lost before it finished")
+                    }
+                    Err(e) => tracing::error!(error = %e, job = %id, "cannot finish a job"),
+                }
+            }
+        };
+        let payload: RunPayload = match (job.kind.as_str(), serde_json::from_str(&job.payload)) {
+            (RUN_JOB, Ok(p)) => p,
+            _ => return end("failed", Some(format!("unreadable `{}` job", job.kind))).await,
+        };
+        let live = match self.version_of(&job.tenant_id, &payload).await {
+            Ok(Some(live)) => live,
+            Ok(None) => {
+                return end(
+                    "failed",
+                    Some(format!(
+                        "version {} of `{}` no longer exists",
+                        payload.version, payload.script_name
+                    )),
+                )
+                .await;
+            }
+            Err(e) => {
+                let _ = self
+                    .store
+                    .requeue_job(
+                        &job.id,
+                        &node,
+                        now_ms() + 1_000,
+                        Some(&e.to_string()),
+                        true,
+                        now_ms(),
+                    )
+                    .await;
+                return;
+            }
+        };
+        let spec = RunSpec {
+            tenant_id: job.tenant_id.clone(),
+            live,
+            input_json: payload.input,
+            trigger: payload.trigger,
+            principal: payload.principal,
+            timeout_ms: payload.timeout_ms,
+            run_id: Some(job.id.clone()),
+            created_at: Some(job.created_at),
+        };
+        let run = match self.admit(&spec, "running") {
+            Ok(flight) => self.execute(flight, spec).await,
+            Err(EngineError::Killed(switch)) => {
+                let run = refused_run(&spec, &switch);
+                self.counters.count("killed");
+                if let Err(e) = self.recorder.record(run.clone()).await {
+                    tracing::error!(error = %e, "cannot record a refused run");
+                }
+                run
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a job's run");
+                return;
+            }
+        };
+        let infrastructure = run
+            .error
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+            .is_some_and(|e| e["code"] == "sandbox_crashed" || e["code"] == "internal");
+        match run.status.as_str() {
+            "succeeded" => end("succeeded", None).await,
+            "cancelled" | "killed" => end("cancelled", run.error.clone()).await,
+            "failed" if infrastructure => {
+                let at = now_ms() + backoff_ms(job.attempts);
+                match self
+                    .store
+                    .requeue_job(&job.id, &node, at, run.error.as_deref(), true, now_ms())
+                    .await
+                {
+                    Ok(Some(state)) => {
+                        tracing::info!(job = %job.id, state, "retrying after an infrastructure failure")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, job = %job.id, "cannot requeue a job"),
+                }
+            }
+            _ => end("failed", run.error.clone()).await,
+        }
+    }
+}
+
+/// Exponential backoff with ±25 % jitter: 1 s, 2 s, 4 s, … up to 5 min.
+fn backoff_ms(attempts: i64) -> i64 {
+    let base = 1_000i64
+        .saturating_mul(1 << attempts.clamp(1, 9).saturating_sub(1))
+        .min(300_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as i64);
+    base * 3 / 4 + nanos % (base / 2).max(1)
+}
+
+/// The run record of a job that has not recorded one yet.
+fn job_run(job: &Job) -> Option<Run> {
+    let p: RunPayload = serde_json::from_str(&job.payload).ok()?;
+    let status = match job.state.as_str() {
+        "dead" => "failed",
+        other => other,
+    };
+    Some(Run {
+        id: job.id.clone(),
+        tenant_id: job.tenant_id.clone(),
+        script_id: p.script_id,
+        script_name: p.script_name,
+        version: p.version,
+        status: status.to_owned(),
+        trigger: p.trigger,
+        principal: p.principal,
+        input: p.input,
+        result: None,
+        logs: "[]".into(),
+        logs_truncated: false,
+        error: job.last_error.as_ref().map(|e| {
+            json!({"code": if job.state == "dead" { "dead_letter" } else { "job_failed" }, "name": "JobError", "message": e}).to_string()
+        }),
+        duration_ms: None,
+        cpu_ms: None,
+        peak_memory_bytes: None,
+        created_at: job.created_at,
+        started_at: None,
+        finished_at: job.finished_at,
+    })
+}
+
+fn unknown_run(job: &Job) -> Run {
+    Run {
+        id: job.id.clone(),
+        tenant_id: job.tenant_id.clone(),
+        script_id: String::new(),
+        script_name: String::new(),
+        version: String::new(),
+        status: job.state.clone(),
+        trigger: job.kind.clone(),
+        principal: None,
+        input: "null".into(),
+        result: None,
+        logs: "[]".into(),
+        logs_truncated: false,
+        error: None,
+        duration_ms: None,
+        cpu_ms: None,
+        peak_memory_bytes: None,
+        created_at: job.created_at,
+        started_at: None,
+        finished_at: job.finished_at,
+    }
+}
+
+/// A queued run a kill switch refused when its turn came.
+fn refused_run(spec: &RunSpec, switch: &KillSwitch) -> Run {
+    let now = now_ms();
+    Run {
+        id: spec.run_id.clone().unwrap_or_else(|| new_id("run")),
+        tenant_id: spec.tenant_id.clone(),
+        script_id: spec.live.script.id.clone(),
+        script_name: spec.live.script.name.clone(),
+        version: spec.live.version.version.clone(),
+        status: "killed".into(),
+        trigger: spec.trigger.clone(),
+        principal: spec.principal.clone(),
+        input: spec.input_json.clone(),
+        result: None,
+        logs: "[]".into(),
+        logs_truncated: false,
+        error: Some(json!({"code": "killed", "name": "Killed", "message": format!("stopped by the {} kill switch: {}", switch.scope, switch.reason)}).to_string()),
+        duration_ms: Some(0),
+        cpu_ms: Some(0),
+        peak_memory_bytes: Some(0),
+        created_at: spec.created_at.unwrap_or(now),
+        started_at: None,
+        finished_at: Some(now),
+    }
+}
+
+pub(crate) fn spawn(weak: Weak<EngineInner>, config: WorkerConfig) {
+    tokio::spawn(claim_loop(weak.clone(), config.clone()));
+    tokio::spawn(heartbeat_loop(weak, config));
+}
+
+async fn claim_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
+    loop {
+        let Some(engine) = upgrade(&weak) else { return };
+        if engine.worker.draining.load(Ordering::SeqCst) {
+            return;
+        }
+        let wake = Arc::clone(&engine.worker.wake);
+        let free = cfg.concurrency.saturating_sub(engine.jobs_running());
+        let mut claimed = 0;
+        if free > 0 {
+            let limit = (free as i64).min(cfg.claim_batch);
+            match engine
+                .store
+                .claim(&cfg.node_id, now_ms(), cfg.lease.as_millis() as i64, limit)
+                .await
+            {
+                Ok(jobs) => {
+                    claimed = jobs.len();
+                    for job in jobs {
+                        lock(&engine.worker.running).insert(job.id.clone());
+                        let e = engine.clone();
+                        tokio::spawn(async move {
+                            let id = job.id.clone();
+                            e.run_job(job).await;
+                            lock(&e.worker.running).remove(&id);
+                            e.worker.wake.notify_one();
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim jobs");
+                    drop(engine);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+        }
+        drop(engine);
+        if claimed == 0 {
+            tokio::select! {
+                () = tokio::time::sleep(cfg.poll) => {}
+                () = wake.notified() => {}
+            }
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
+async fn heartbeat_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
+    let started_at = now_ms();
+    let node = |state: &str| Node {
+        id: cfg.node_id.clone(),
+        role: cfg.role.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        hostname: hostname(),
+        started_at,
+        heartbeat_at: now_ms(),
+        running: 0,
+        state: state.to_owned(),
+    };
+    if let Some(engine) = upgrade(&weak)
+        && let Err(e) = engine.store.register_node(&node("up")).await
+    {
+        tracing::error!(error = %e, "cannot register this node");
+    }
+    loop {
+        tokio::time::sleep(cfg.heartbeat).await;
+        let Some(engine) = upgrade(&weak) else { return };
+        let draining = engine.worker.draining.load(Ordering::SeqCst);
+        if draining && engine.jobs_running() == 0 {
+            return;
+        }
+        if let Err(e) = engine.beat(&cfg, draining, &node).await {
+            tracing::warn!(error = %e, "heartbeat failed");
+        }
+    }
+}
+
+impl Engine {
+    async fn beat(
+        &self,
+        cfg: &WorkerConfig,
+        draining: bool,
+        node: &(dyn Fn(&str) -> Node + Send + Sync),
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let ids: Vec<String> = lock(&self.worker.running).iter().cloned().collect();
+        let state = if draining { "draining" } else { "up" };
+        if !self
+            .store
+            .node_heartbeat(&cfg.node_id, now, ids.len() as i64, state)
+            .await?
+        {
+            tracing::warn!("this node was marked down; registering again");
+            self.store.register_node(&node(state)).await?;
+        }
+        let held: HashSet<String> = self
+            .store
+            .renew_leases(&cfg.node_id, &ids, now + cfg.lease.as_millis() as i64)
+            .await?
+            .into_iter()
+            .collect();
+        for id in ids.iter().filter(|id| !held.contains(*id)) {
+            // Another node owns it now; stop our copy.
+            tracing::warn!(job = %id, "lost the lease; stopping the local run");
+            self.cancel_local(id);
+        }
+        for id in self.store.cancel_requests(&cfg.node_id).await? {
+            self.cancel_local(&id);
+        }
+        let down = self
+            .store
+            .mark_silent_nodes_down(now - cfg.node_timeout.as_millis() as i64)
+            .await?;
+        if !down.is_empty() {
+            tracing::warn!(nodes = ?down, "nodes stopped heart-beating; reclaiming their jobs");
+        }
+        let reclaimed = self.store.reclaim_expired(now).await?;
+        if reclaimed > 0 {
+            tracing::info!(reclaimed, "requeued jobs whose lease expired");
+            self.worker.wake.notify_one();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! The durable queue through the engine, on a SQLite file with isolates in
+//! process: two engines (two nodes) sharing the file run every job exactly
+//! once; a queued run can be cancelled; idempotency keys deduplicate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use citadel_engine::{
+    CancelOutcome, Engine, EngineConfig, Executor, InProcess, JobRequest, LiveScript, RunSpec,
+    WorkerConfig,
+};
+use citadel_store::{NewVersion, RunQuery, SaveOutcome, Store, now_ms};
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn setup(source: &str) -> (Arc<dyn Store>, String, Arc<LiveScript>, TempDir, String) {
+    let dir = std::env::temp_dir().join(format!("citadel-queue-{}", citadel_store::new_id("t")));
+    let url = format!("sqlite://{}", dir.join("c.db").display());
+    let store = citadel_store::connect(&url).await.unwrap();
+    let tenant = store.create_tenant("acme").await.unwrap().id;
+    let new = NewVersion {
+        tenant_id: tenant.clone(),
+        name: "echo".into(),
+        hash: "h".into(),
+        source: source.into(),
+        language: "js".into(),
+        capabilities: r#"{"sleep":true}"#.into(),
+        limits: "{}".into(),
+        diagnostics: "[]".into(),
+        change_note: String::new(),
+        author: "a".into(),
+        state: "approved".into(),
+        make_live: true,
+    };
+    let next = |_: Option<&str>| "1.0.0".to_owned();
+    assert!(matches!(
+        store.save_version(&new, &next).await.unwrap(),
+        SaveOutcome::Created(_)
+    ));
+    let (script, version) = store.live_version(&tenant, "echo").await.unwrap().unwrap();
+    let live = Arc::new(LiveScript::decode(script, version));
+    (store, tenant, live, TempDir(dir), url)
+}
+
+fn engine(store: Arc<dyn Store>, node: &str) -> Engine {
+    Engine::start(
+        store,
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            worker: Some(WorkerConfig {
+                node_id: node.into(),
+                ..WorkerConfig::default()
+            }),
+            ..EngineConfig::default()
+        },
+    )
+}
+
+fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str) -> RunSpec {
+    RunSpec {
+        tenant_id: tenant.into(),
+        live: Arc::clone(live),
+        input_json: input.into(),
+        trigger: "api_async".into(),
+        principal: None,
+        timeout_ms: None,
+        run_id: None,
+        created_at: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_run_every_job_exactly_once() {
+    let (store, tenant, live, _dir, url) = setup("await api.sleep(5);\nreturn input;").await;
+    // The second node has its own connection pool on the same file, as a
+    // second process would.
+    let store_b = citadel_store::connect(&url).await.unwrap();
+    let a = engine(Arc::clone(&store), "node-a");
+    let b = engine(store_b, "node-b");
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        let (id, created) = via
+            .enqueue_run(spec(&tenant, &live, &i.to_string()), JobRequest::default())
+            .await
+            .unwrap();
+        assert!(created);
+        ids.push(id);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = store.job_counts(Some(&tenant)).await.unwrap();
+        if counts == vec![("succeeded".to_owned(), 300)] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{counts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let job = store.job(&tenant, id).await.unwrap().unwrap();
+        assert_eq!(job.attempts, 1, "job {id} ran once");
+        let run = store.run(&tenant, id).await.unwrap().unwrap();
+        assert_eq!(run.status, "succeeded");
+        assert_eq!(run.result.as_deref(), Some(i.to_string().as_str()));
+    }
+    let runs = store
+        .list_runs(&RunQuery {
+            tenant_id: tenant.clone(),
+            limit: 1000,
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 300);
+    // Both nodes registered.
+    let nodes: Vec<String> = store
+        .list_nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert!(
+        nodes.contains(&"node-a".to_owned()) && nodes.contains(&"node-b".to_owned()),
+        "{nodes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_and_cancelling_a_queued_run() {
+    let (store, tenant, live, _dir, _) = setup("return input;").await;
+    let e = engine(Arc::clone(&store), "node-a");
+    let later = JobRequest {
+        idempotency_key: Some("order-42".into()),
+        run_at: Some(now_ms() + 3_600_000),
+        ..JobRequest::default()
+    };
+    let (first, created) = e
+        .enqueue_run(spec(&tenant, &live, "1"), later.clone())
+        .await
+        .unwrap();
+    assert!(created);
+    let (second, created) = e
+        .enqueue_run(spec(&tenant, &live, "2"), later)
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(first, second);
+    // Queued: visible through its job, then cancelled from the queue.
+    let queued = e.run_from_job(&tenant, &first).await.unwrap().unwrap();
+    assert_eq!(queued.status, "queued");
+    assert_eq!(queued.input, "1");
+    match e.cancel_anywhere(&tenant, &first).await.unwrap() {
+        CancelOutcome::Dequeued(run) => assert_eq!(run.status, "cancelled"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.job(&tenant, &first).await.unwrap().unwrap().state,
+        "cancelled"
+    );
+    assert_eq!(
+        store.run(&tenant, &first).await.unwrap().unwrap().status,
+        "cancelled"
+    );
+    match e.cancel_anywhere(&tenant, &first).await.unwrap() {
+        CancelOutcome::AlreadyFinished(status) => assert_eq!(status, "cancelled"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        e.cancel_anywhere(&tenant, "run_nope").await.unwrap(),
+        CancelOutcome::NotFound
+    ));
+}

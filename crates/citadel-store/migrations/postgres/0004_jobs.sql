@@ -1,0 +1,41 @@
+-- The durable job queue and the nodes that work it.
+CREATE TABLE jobs (
+    id               TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+    kind             TEXT NOT NULL,           -- run, …
+    payload          TEXT NOT NULL,           -- JSON
+    priority         BIGINT  NOT NULL,        -- 0 low … 3 critical
+    state            TEXT NOT NULL,           -- queued, running, succeeded, failed, cancelled, dead
+    run_at           BIGINT  NOT NULL,        -- not claimed before
+    attempts         BIGINT  NOT NULL,
+    max_attempts     BIGINT  NOT NULL,
+    timeout_ms       BIGINT  NOT NULL,
+    idempotency_key  TEXT,                    -- NULL keys never collide
+    lease_owner      TEXT,                    -- node id while running
+    lease_expires_at BIGINT,
+    cancel_requested BOOLEAN NOT NULL,
+    last_error       TEXT,
+    created_at       BIGINT  NOT NULL,
+    updated_at       BIGINT  NOT NULL,
+    finished_at      BIGINT,
+    UNIQUE (tenant_id, idempotency_key)
+);
+-- Claiming: the tenants with queued jobs, then each one's next jobs in
+-- claim order.
+CREATE INDEX jobs_queued ON jobs(tenant_id, priority DESC, run_at, created_at, id)
+    WHERE state = 'queued';
+-- Expired leases, and the running jobs of a node.
+CREATE INDEX jobs_lease ON jobs(state, lease_expires_at);
+-- Listing newest first.
+CREATE INDEX jobs_tenant ON jobs(tenant_id, created_at DESC, id DESC);
+
+CREATE TABLE nodes (
+    id           TEXT PRIMARY KEY,
+    role         TEXT NOT NULL,               -- serve, worker
+    version      TEXT NOT NULL,
+    hostname     TEXT NOT NULL,
+    started_at   BIGINT  NOT NULL,
+    heartbeat_at BIGINT  NOT NULL,
+    running      BIGINT  NOT NULL,            -- jobs in flight at the last heartbeat
+    state        TEXT NOT NULL                -- up, draining, down
+);

@@ -1,0 +1,248 @@
+//! Two real nodes on one database: `citadel serve` and `citadel worker`
+//! share the queue; the worker is killed with SIGKILL while it runs jobs;
+//! the caller retries every enqueue with its idempotency key; every run
+//! completes exactly once from the caller's view, none is lost.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn citadel(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_citadel"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("CITADEL_SANDBOX_HOSTS", "1")
+        .env("CITADEL_NODE_TIMEOUT_MS", "2000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc(cmd.spawn().unwrap())
+}
+
+fn request(port: u16, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, Value::Null);
+    };
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let text = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut s = rest;
+        while let Some((size, tail)) = s.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            s = &tail[n + 2..];
+        }
+        out
+    } else {
+        rest.to_owned()
+    };
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const JOBS: usize = 200;
+
+#[test]
+fn a_killed_node_loses_no_job() {
+    let dir = Dir(std::env::temp_dir().join(format!("citadel-nodes-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let d = dir.0.as_path();
+    citadel(d, &["admin", "create-tenant", "acme"]);
+    let token = citadel(
+        d,
+        &[
+            "admin",
+            "create-token",
+            "--tenant",
+            "acme",
+            "--role",
+            "owner",
+        ],
+    );
+    let token = token.lines().last().unwrap().trim().to_owned();
+    let platform = citadel(d, &["admin", "create-token", "--platform"]);
+    let platform = platform.lines().last().unwrap().trim().to_owned();
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The serving node takes few jobs at once, so the worker takes most.
+    let _serve = spawn(
+        d,
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        &[("CITADEL_WORKER_CONCURRENCY", "8")],
+    );
+    let mut worker = spawn(d, &["worker"], &[]);
+    wait_for("two nodes up", 30, || {
+        let (status, nodes) = request(port, "GET", "/v1/nodes", &platform, None);
+        status == 200
+            && nodes
+                .as_array()
+                .is_some_and(|n| n.iter().filter(|n| n["state"] == "up").count() == 2)
+    });
+    let (_, nodes) = request(port, "GET", "/v1/nodes", &platform, None);
+    let worker_id = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == "worker")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, v) = request(
+        port,
+        "POST",
+        "/v1/scripts",
+        &token,
+        Some(&json!({
+            "name": "work", "source": "await api.sleep(300);\nreturn input;", "capabilities": {"sleep": true},
+        })),
+    );
+    assert_eq!(status, 201, "{v}");
+    let enqueue = |i: usize| {
+        let (status, v) = request(
+            port,
+            "POST",
+            "/v1/scripts/work/run",
+            &token,
+            Some(&json!({
+                "input": i, "wait": false, "idempotency_key": format!("job-{i}"),
+            })),
+        );
+        assert_eq!(status, 202, "{v}");
+        (
+            v["run_id"].as_str().unwrap().to_owned(),
+            v["duplicate"].as_bool().unwrap(),
+        )
+    };
+    let ids: Vec<String> = (0..JOBS)
+        .map(|i| {
+            let (id, duplicate) = enqueue(i);
+            assert!(!duplicate);
+            id
+        })
+        .collect();
+
+    // Kill the worker while it runs jobs.
+    wait_for("the worker to run jobs", 30, || {
+        let (_, jobs) = request(
+            port,
+            "GET",
+            "/v1/jobs?state=running&limit=1000",
+            &token,
+            None,
+        );
+        jobs.as_array()
+            .is_some_and(|j| j.iter().any(|j| j["lease_owner"] == worker_id.as_str()))
+    });
+    worker.0.kill().unwrap();
+    worker.0.wait().unwrap();
+
+    // The caller does not know what happened and retries every enqueue.
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(enqueue(i), (id.clone(), true), "job {i}");
+    }
+
+    wait_for("every job to finish", 120, || {
+        let (_, jobs) = request(
+            port,
+            "GET",
+            "/v1/jobs?state=succeeded&limit=1000",
+            &token,
+            None,
+        );
+        jobs.as_array().is_some_and(|j| j.len() == JOBS)
+    });
+    for (i, id) in ids.iter().enumerate() {
+        let (status, run) = request(port, "GET", &format!("/v1/runs/{id}"), &token, None);
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["result"], json!(i), "{run}");
+    }
+    let (_, runs) = request(port, "GET", "/v1/runs?limit=1000", &token, None);
+    assert_eq!(runs.as_array().unwrap().len(), JOBS, "one run per job");
+    // The worker was marked down; some of its jobs ran a second time.
+    let (_, nodes) = request(port, "GET", "/v1/nodes", &platform, None);
+    let w = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == worker_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(w["state"], "down", "{w}");
+    let (_, jobs) = request(port, "GET", "/v1/jobs?limit=1000", &token, None);
+    let retried = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["attempts"] == 2)
+        .count();
+    assert!(retried >= 1, "some jobs were re-run after the node died");
+}
