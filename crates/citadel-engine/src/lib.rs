@@ -8,6 +8,7 @@
 
 mod executor;
 mod killswitch;
+mod quota;
 mod record;
 mod worker;
 
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 
 pub use executor::{Executor, InProcess};
 pub use killswitch::{KillScope, covers};
+pub use quota::Quotas;
 use record::Recorder;
 pub use worker::{CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
 
@@ -54,6 +56,7 @@ pub struct EngineConfig {
     pub kill_switch_poll: Duration,
     /// Work the durable queue from this node (`None`: enqueue only).
     pub worker: Option<WorkerConfig>,
+    pub quotas: Quotas,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +66,7 @@ impl Default for EngineConfig {
             cache_ttl: Duration::from_secs(1),
             kill_switch_poll: Duration::from_millis(50),
             worker: Some(WorkerConfig::default()),
+            quotas: Quotas::default(),
         }
     }
 }
@@ -75,6 +79,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("cannot record the run: {0}")]
     Record(String),
+    #[error("the tenant's rate of runs is exceeded; retry in {0:?}")]
+    RateLimited(Duration),
+    #[error("the tenant has {0} runs in flight, its limit")]
+    Busy(u64),
 }
 
 /// A script with its live version, decoded once and shared by its runs.
@@ -192,6 +200,7 @@ pub struct EngineInner {
     settings: Mutex<LruCache<String, Cached<Arc<TenantSettings>>>>,
     pub counters: EngineCounters,
     worker: worker::WorkerState,
+    quota: quota::QuotaState,
 }
 
 /// The engine. Cheap to clone.
@@ -230,6 +239,7 @@ impl Engine {
             settings: Mutex::new(LruCache::new(cap(4096))),
             counters: EngineCounters::default(),
             worker: worker::WorkerState::new(config.worker.as_ref()),
+            quota: quota::QuotaState::default(),
             config,
         }));
         killswitch::spawn_poller(Arc::downgrade(&engine.0));
@@ -331,8 +341,20 @@ impl Engine {
 
     /// Runs a script and waits for its recorded outcome.
     pub async fn run_sync(&self, spec: RunSpec) -> Result<Run, EngineError> {
-        let flight = self.admit(&spec, "running")?;
-        Ok(self.execute(flight, spec).await)
+        let quotas = self.config.quotas;
+        self.quota
+            .take(&spec.tenant_id, &quotas)
+            .map_err(EngineError::RateLimited)?;
+        if !self.quota.enter(&spec.tenant_id, &quotas) {
+            return Err(EngineError::Busy(quotas.concurrent_runs));
+        }
+        let tenant = spec.tenant_id.clone();
+        let result = match self.admit(&spec, "running") {
+            Ok(flight) => Ok(self.execute(flight, spec).await),
+            Err(e) => Err(e),
+        };
+        self.quota.leave(&tenant);
+        result
     }
 
     /// Refuses a run a kill switch covers; else registers it in flight.

@@ -152,6 +152,9 @@ impl Engine {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(EngineError::Killed(Box::new(switch)));
         }
+        self.quota
+            .take(&spec.tenant_id, &self.config.quotas)
+            .map_err(EngineError::RateLimited)?;
         let payload = RunPayload {
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),

@@ -35,6 +35,9 @@ pub struct Config {
     /// script override may exceed (`[limits.default]`, `[limits.max]`:
     /// `timeout_ms`, `memory_mb`, `log_bytes`).
     pub limits: citadel_scripts::PlatformLimits,
+    /// What every tenant may use per node (`[quotas]`: `runs_per_minute`,
+    /// `concurrent_runs`); past them runs are answered 429 with Retry-After.
+    pub quotas: citadel_engine::Quotas,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             node_timeout_ms: 10_000,
             worker_concurrency: 2048,
             limits: citadel_scripts::PlatformLimits::default(),
+            quotas: citadel_engine::Quotas::default(),
         }
     }
 }

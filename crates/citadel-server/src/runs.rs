@@ -111,6 +111,11 @@ struct RunBody {
     idempotency_key: Option<String>,
 }
 
+/// Whole seconds to wait, at least one.
+fn retry_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 fn yes() -> bool {
     true
 }
@@ -185,6 +190,21 @@ async fn run_script(
         .with_details(
             json!({ "scope": switch.scope, "target": switch.target, "reason": switch.reason }),
         ),
+        EngineError::RateLimited(wait) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "the tenant's runs per minute are used up; retry in {} s",
+                retry_secs(wait)
+            ),
+        )
+        .with_retry_after(retry_secs(wait)),
+        EngineError::Busy(limit) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "concurrency_limit",
+            format!("the tenant has {limit} runs in flight, its limit"),
+        )
+        .with_retry_after(1),
         EngineError::Store(e) => e.into(),
         EngineError::Record(e) => ApiError::internal(e),
     };

@@ -51,6 +51,10 @@ async fn token(store: &dyn Store, tenant: Option<&str>, role: Option<&str>) -> (
 }
 
 async fn world() -> World {
+    world_with(citadel_engine::Quotas::default()).await
+}
+
+async fn world_with(quotas: citadel_engine::Quotas) -> World {
     let dir = std::env::temp_dir().join(format!("citadel-scripts-{}", citadel_store::new_id("t")));
     let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
         .await
@@ -69,7 +73,10 @@ async fn world() -> World {
     let engine = Engine::start(
         Arc::clone(&store),
         Executor::InProcess(InProcess::start(2).unwrap()),
-        EngineConfig::default(),
+        EngineConfig {
+            quotas,
+            ..EngineConfig::default()
+        },
     );
     let config = Config {
         body_limit_bytes: 2 << 20,
@@ -502,4 +509,48 @@ async fn folder_scoped_roles_see_only_their_folder() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(got["error"]["details"]["permission"], "script.run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_rate_a_tenant_gets_429_with_retry_after() {
+    let w = world_with(citadel_engine::Quotas {
+        runs_per_minute: 2,
+        concurrent_runs: 10,
+    })
+    .await;
+    save(&w, "r", "return 1;", json!({})).await;
+    for wait in [true, false] {
+        let (status, got) = w
+            .call(
+                "operator",
+                Method::POST,
+                "/v1/scripts/r/run",
+                Some(json!({ "wait": wait }).to_string()),
+            )
+            .await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::ACCEPTED,
+            "{got}"
+        );
+    }
+    let secret = &w.tokens["operator"].0;
+    let req = Request::post("/v1/scripts/r/run")
+        .header("authorization", format!("Bearer {secret}"))
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let res = w.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    let body: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another tenant is not affected.
+    let (status, _) = w.call("other_owner", Method::GET, "/v1/runs", None).await;
+    assert_eq!(status, StatusCode::OK);
 }

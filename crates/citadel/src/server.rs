@@ -205,6 +205,7 @@ async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool
         Executor::Pool(pool.clone()),
         EngineConfig {
             platform: config.limits,
+            quotas: config.quotas,
             worker: Some(WorkerConfig {
                 role: role.to_owned(),
                 concurrency: config.worker_concurrency.max(1),

@@ -1,0 +1,113 @@
+//! Per-tenant quotas enforced at admission: a runs-per-minute rate (token
+//! bucket, refilled continuously) and a cap on synchronous runs in flight.
+//! Both are per node: with N nodes a tenant gets up to N times the rate.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::lock;
+
+/// What every tenant may use on one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quotas {
+    /// Runs started (sync) or enqueued (async) per minute.
+    pub runs_per_minute: u64,
+    /// Synchronous runs in flight at once.
+    pub concurrent_runs: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            runs_per_minute: 600_000,
+            concurrent_runs: 1_000,
+        }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct QuotaState {
+    buckets: Mutex<HashMap<String, Bucket>>,
+    in_flight: Mutex<HashMap<String, u64>>,
+}
+
+impl QuotaState {
+    /// Takes one run from the tenant's bucket, or says how long until one
+    /// is available.
+    pub(crate) fn take(&self, tenant: &str, q: &Quotas) -> Result<(), Duration> {
+        let capacity = q.runs_per_minute.max(1) as f64;
+        let per_sec = capacity / 60.0;
+        let now = Instant::now();
+        let mut buckets = lock(&self.buckets);
+        let b = buckets.entry(tenant.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec).min(capacity);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
+        }
+    }
+
+    /// Counts a synchronous run in flight, unless the tenant is at its cap.
+    pub(crate) fn enter(&self, tenant: &str, q: &Quotas) -> bool {
+        let mut m = lock(&self.in_flight);
+        let n = m.entry(tenant.to_owned()).or_insert(0);
+        if *n >= q.concurrent_runs {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    pub(crate) fn leave(&self, tenant: &str) {
+        let mut m = lock(&self.in_flight);
+        if let Some(n) = m.get_mut(tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(tenant);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_refuses_past_the_rate_and_says_when() {
+        let s = QuotaState::default();
+        let q = Quotas {
+            runs_per_minute: 2,
+            concurrent_runs: 1,
+        };
+        assert_eq!(s.take("a", &q), Ok(()));
+        assert_eq!(s.take("a", &q), Ok(()));
+        let wait = s.take("a", &q).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        // Another tenant has its own bucket.
+        assert_eq!(s.take("b", &q), Ok(()));
+        assert!(s.enter("a", &q));
+        assert!(!s.enter("a", &q));
+        assert!(s.enter("b", &q));
+        s.leave("a");
+        assert!(s.enter("a", &q));
+    }
+}
