@@ -6,6 +6,7 @@
 //! The engine knows tenants and scripts, not HTTP. It reaches the database
 //! only through the `Store` trait.
 
+mod events;
 mod executor;
 mod killswitch;
 mod quota;
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use citadel_analyzer::{Diagnostic, Language};
-use citadel_pool::{EchoGateway, Gateway, PoolRun};
+use citadel_pool::PoolRun;
 use citadel_sandbox::{CancelToken, RunOutcome, RunStatus};
 use citadel_scripts::{CapabilitySpec, LimitOverrides, PlatformLimits, TenantSettings};
 use citadel_store::{KillSwitch, Run, Script, ScriptVersion, Store, StoreError, new_id, now_ms};
@@ -28,6 +29,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+pub use events::{
+    MAX_EVENT_DEPTH, matches as event_matches, validate_event_type, validate_pattern,
+};
 pub use executor::{Executor, InProcess};
 pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
@@ -83,6 +87,8 @@ pub enum EngineError {
     RateLimited(Duration),
     #[error("the tenant has {0} runs in flight, its limit")]
     Busy(u64),
+    #[error("events may chain at most {0} deep")]
+    TooDeep(i64),
 }
 
 /// A script with its live version, decoded once and shared by its runs.
@@ -190,7 +196,6 @@ type LiveCache = LruCache<(String, String), Cached<Option<Arc<LiveScript>>>>;
 pub struct EngineInner {
     store: Arc<dyn Store>,
     executor: Executor,
-    gateway: Arc<dyn Gateway>,
     config: EngineConfig,
     in_flight: Mutex<HashMap<String, Arc<InFlight>>>,
     switches: Mutex<Arc<Vec<KillSwitch>>>,
@@ -231,7 +236,6 @@ impl Engine {
             recorder: Recorder::start(Arc::clone(&store)),
             store,
             executor,
-            gateway: Arc::new(EchoGateway),
             in_flight: Mutex::new(HashMap::new()),
             switches: Mutex::new(Arc::new(Vec::new())),
             analyses: Mutex::new(LruCache::new(cap(4096))),
@@ -350,7 +354,7 @@ impl Engine {
         }
         let tenant = spec.tenant_id.clone();
         let result = match self.admit(&spec, "running") {
-            Ok(flight) => Ok(self.execute(flight, spec).await),
+            Ok(flight) => Ok(self.execute(flight, spec, 0).await),
             Err(e) => Err(e),
         };
         self.quota.leave(&tenant);
@@ -406,7 +410,8 @@ impl Engine {
         Ok(flight)
     }
 
-    async fn execute(&self, flight: Arc<InFlight>, spec: RunSpec) -> Run {
+    /// Runs an admitted run; `depth` is how deep in an event chain it is.
+    async fn execute(&self, flight: Arc<InFlight>, spec: RunSpec, depth: i64) -> Run {
         let settings = match self.settings(&spec.tenant_id).await {
             Ok(s) => s,
             Err(e) => {
@@ -443,7 +448,21 @@ impl Engine {
                 Duration::ZERO,
             )
         } else {
-            self.executor.run(job, Arc::clone(&self.gateway)).await
+            let gateway = Arc::new(events::RunGateway {
+                engine: Arc::downgrade(&self.0),
+                tenant_id: spec.tenant_id.clone(),
+                run_id: lock(&flight.run).id.clone(),
+                depth,
+                emit: Arc::new(
+                    spec.live
+                        .capabilities
+                        .events
+                        .as_ref()
+                        .map(|e| e.emit.clone())
+                        .unwrap_or_default(),
+                ),
+            });
+            self.executor.run(job, gateway).await
         };
         let mut run = lock(&flight.run).clone();
         finish(&mut run, outcome, &flight);

@@ -81,6 +81,8 @@ pub struct JobRequest {
     pub idempotency_key: Option<String>,
     /// Not before this time (Unix ms); now when `None`.
     pub run_at: Option<i64>,
+    /// How deep in an event chain the run is (0 unless an event caused it).
+    pub depth: i64,
 }
 
 /// What a run job carries: enough to run the exact version asked for.
@@ -94,6 +96,9 @@ struct RunPayload {
     trigger: String,
     principal: Option<String>,
     timeout_ms: Option<u64>,
+    /// Event-chain depth (see `events.rs`).
+    #[serde(default)]
+    depth: i64,
 }
 
 pub(crate) struct WorkerState {
@@ -163,6 +168,7 @@ impl Engine {
             trigger: spec.trigger,
             principal: spec.principal,
             timeout_ms: spec.timeout_ms,
+            depth: request.depth,
         };
         let now = now_ms();
         let max_attempts = self
@@ -365,7 +371,7 @@ impl Engine {
             created_at: Some(job.created_at),
         };
         let run = match self.admit(&spec, "running") {
-            Ok(flight) => self.execute(flight, spec).await,
+            Ok(flight) => self.execute(flight, spec, payload.depth).await,
             Err(EngineError::Killed(switch)) => {
                 let run = refused_run(&spec, &switch);
                 self.counters.count("killed");

@@ -43,6 +43,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(crate::runs::routes())
         .merge(crate::killswitch::routes())
         .merge(crate::jobs::routes())
+        .merge(crate::events::routes())
 }
 
 /// A tenant.

@@ -10,6 +10,7 @@ mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+mod events;
 mod jobs;
 mod json;
 mod killswitch;

@@ -207,6 +207,7 @@ async fn run_script(
         .with_retry_after(1),
         EngineError::Store(e) => e.into(),
         EngineError::Record(e) => ApiError::internal(e),
+        EngineError::TooDeep(_) => ApiError::internal("an API run has no event depth"),
     };
     if body.wait {
         let run = engine.run_sync(spec).await.map_err(refused)?;
@@ -215,7 +216,7 @@ async fn run_script(
         let request = JobRequest {
             priority: body.priority,
             idempotency_key: body.idempotency_key,
-            run_at: None,
+            ..JobRequest::default()
         };
         let (run_id, created) = engine.enqueue_run(spec, request).await.map_err(refused)?;
         Ok((

@@ -554,3 +554,188 @@ async fn past_its_rate_a_tenant_gets_429_with_retry_after() {
     let (status, _) = w.call("other_owner", Method::GET, "/v1/runs", None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+async fn events(w: &World) -> Vec<Value> {
+    let (status, list) = w
+        .call("viewer", Method::GET, "/v1/events?limit=100", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_fan_out_to_subscribed_scripts() {
+    let w = world().await;
+    save(
+        &w,
+        "billing/on-paid",
+        "const amount = input.data.amount;\nif (amount > 100) { await api.events.emit('order.large', { amount }); }\nreturn amount;",
+        json!({"events": {"emit": ["order.*"]}}),
+    )
+    .await;
+    save(
+        &w,
+        "audit/large",
+        "return input.type + ':' + input.data.amount;",
+        json!({}),
+    )
+    .await;
+    let put = |name: &'static str, body: Value| {
+        let w = &w;
+        async move {
+            w.call(
+                "developer",
+                Method::PUT,
+                &format!("/v1/subscriptions/{name}"),
+                Some(body.to_string()),
+            )
+            .await
+        }
+    };
+    let (status, got) = put(
+        "paid",
+        json!({"event": "order.paid", "script": "billing/on-paid"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    let (status, _) = put(
+        "large",
+        json!({"event": "order.*", "script": "audit/large"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // Bad input.
+    let (status, got) = put(
+        "bad",
+        json!({"event": "Order.Paid", "script": "audit/large"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        got["error"]["message"],
+        "invalid event pattern `Order.Paid`: only a-z, 0-9, `_`, `-`, `.` and `*` are allowed"
+    );
+    let (status, got) = put("nope", json!({"event": "x", "script": "no/such"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{got}");
+    let (status, got) = w
+        .call(
+            "operator",
+            Method::POST,
+            "/v1/events",
+            Some(r#"{"type": "order..paid", "data": 1}"#.into()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        got["error"]["message"],
+        "invalid event type `order..paid`: it has an empty segment"
+    );
+
+    let (status, got) = w
+        .call(
+            "operator",
+            Method::POST,
+            "/v1/events",
+            Some(r#"{"type": "order.paid", "data": {"amount": 500}}"#.into()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{got}");
+    let deliveries = got["deliveries"].as_array().unwrap();
+    // `order.paid` matches both subscriptions.
+    assert_eq!(deliveries.len(), 2, "{got}");
+    let paid_run = deliveries
+        .iter()
+        .find(|d| d["subscription"] == "paid")
+        .unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = finished(&w, &paid_run).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["result"], 500);
+    assert_eq!(run["trigger"], "event");
+    // The script emitted `order.large` (depth 1, from its run), which reached `audit/large`.
+    let mut large = None;
+    for _ in 0..500 {
+        large = events(&w)
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "order.large");
+        if large.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let large = large.expect("the emitted event");
+    assert_eq!(large["depth"], 1);
+    assert_eq!(large["source"], paid_run.as_str());
+    let (_, detail) = w
+        .call(
+            "viewer",
+            Method::GET,
+            &format!("/v1/events/{}", large["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    let d = &detail["deliveries"][0];
+    assert_eq!(d["subscription"], "large");
+    let run = finished(&w, d["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["result"], "order.large:500");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_loop_stops_at_the_depth_limit() {
+    let w = world().await;
+    save(
+        &w,
+        "loop",
+        "await api.events.emit('ping', {});\nreturn 1;",
+        json!({"events": {"emit": ["ping"]}}),
+    )
+    .await;
+    let (status, _) = w
+        .call(
+            "developer",
+            Method::PUT,
+            "/v1/subscriptions/loop",
+            Some(r#"{"event": "ping", "script": "loop"}"#.into()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = w
+        .call(
+            "operator",
+            Method::POST,
+            "/v1/events",
+            Some(r#"{"type": "ping"}"#.into()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Depths 0..=8, then the run at depth 8 fails to emit.
+    let mut failed = None;
+    for _ in 0..1000 {
+        let (_, runs) = w
+            .call(
+                "viewer",
+                Method::GET,
+                "/v1/runs?script=loop&status=failed",
+                None,
+            )
+            .await;
+        if let Some(r) = runs.as_array().and_then(|r| r.first()) {
+            failed = Some(r.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let failed = failed.expect("the last run of the chain fails");
+    assert_eq!(
+        failed["error"]["message"], "events may chain at most 8 deep",
+        "{failed}"
+    );
+    let pings = events(&w).await;
+    assert_eq!(pings.len(), 9, "{pings:?}");
+    let mut depths: Vec<i64> = pings.iter().map(|e| e["depth"].as_i64().unwrap()).collect();
+    depths.sort();
+    assert_eq!(depths, (0..=8).collect::<Vec<_>>());
+}

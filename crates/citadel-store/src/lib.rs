@@ -7,6 +7,7 @@
 //! an argument, so callers cannot forget it.
 
 mod backend;
+mod events;
 mod jobs;
 mod model;
 mod scripts;
@@ -15,6 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use events::{Delivery, Event, EventStore, Subscription};
 pub use model::*;
 
 /// Errors of the store. `Conflict` and `NotFound` are for the caller to map;
@@ -47,7 +49,7 @@ pub enum Backend {
 }
 
 /// Everything Citadel keeps. Implemented for SQLite and PostgreSQL.
-pub trait Store: ScriptStore + JobStore + Send + Sync {
+pub trait Store: ScriptStore + JobStore + EventStore + Send + Sync {
     fn backend(&self) -> Backend;
     /// Reachable, and every migration this build knows is applied.
     fn ready(&self) -> StoreFuture<'_, ()>;

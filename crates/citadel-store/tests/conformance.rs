@@ -411,6 +411,101 @@ async fn conformance(url: &str) {
     runs(&*store, &acme, &other).await;
     kill_switches(&*store).await;
     jobs(&store).await;
+    events(&*store, &acme, &other).await;
+}
+
+async fn events(store: &dyn Store, acme: &Tenant, other: &Tenant) {
+    use citadel_store::{Delivery, Event, Subscription};
+    let sub = |tenant: &Tenant, name: &str, pattern: &str| Subscription {
+        tenant_id: tenant.id.clone(),
+        name: name.into(),
+        pattern: pattern.into(),
+        script_name: "billing/on-paid".into(),
+        created_at: 7,
+    };
+    store
+        .put_subscription(&sub(acme, "paid", "order.paid"))
+        .await
+        .unwrap();
+    store
+        .put_subscription(&sub(acme, "all", "*"))
+        .await
+        .unwrap();
+    // Replacing by name keeps one row with the new pattern.
+    store
+        .put_subscription(&sub(acme, "paid", "order.*"))
+        .await
+        .unwrap();
+    let subs = store.subscriptions(&acme.id).await.unwrap();
+    assert_eq!(
+        subs,
+        vec![sub(acme, "all", "*"), sub(acme, "paid", "order.*")]
+    );
+    assert_eq!(store.subscriptions(&other.id).await.unwrap(), vec![]);
+    assert!(!store.delete_subscription(&other.id, "paid").await.unwrap());
+    assert!(store.delete_subscription(&acme.id, "all").await.unwrap());
+    assert!(!store.delete_subscription(&acme.id, "all").await.unwrap());
+
+    let event = |id: &str, at: i64| Event {
+        id: id.into(),
+        tenant_id: acme.id.clone(),
+        event_type: "order.paid".into(),
+        data: r#"{"amount":5}"#.into(),
+        depth: 1,
+        source: "run_x".into(),
+        created_at: at,
+    };
+    store.insert_event(&event("evt_1", 10)).await.unwrap();
+    store.insert_event(&event("evt_2", 20)).await.unwrap();
+    assert!(matches!(
+        store.insert_event(&event("evt_1", 30)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.event(&acme.id, "evt_1").await.unwrap(),
+        Some(event("evt_1", 10))
+    );
+    assert_eq!(store.event(&other.id, "evt_1").await.unwrap(), None);
+    let listed: Vec<String> = store
+        .list_events(&acme.id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(listed, vec!["evt_2", "evt_1"]);
+    assert_eq!(store.list_events(&acme.id, 1).await.unwrap().len(), 1);
+    assert_eq!(store.list_events(&other.id, 10).await.unwrap(), vec![]);
+
+    let delivery = |sub: &str, run: Option<&str>, error: Option<&str>| Delivery {
+        event_id: "evt_1".into(),
+        tenant_id: acme.id.clone(),
+        subscription: sub.into(),
+        script_name: "billing/on-paid".into(),
+        run_id: run.map(str::to_owned),
+        error: error.map(str::to_owned),
+    };
+    store
+        .put_deliveries(&[
+            delivery("paid", Some("run_1"), None),
+            delivery("audit", None, Some("no live version")),
+        ])
+        .await
+        .unwrap();
+    store.put_deliveries(&[]).await.unwrap();
+    // Delivering again replaces.
+    store
+        .put_deliveries(&[delivery("audit", Some("run_2"), None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.deliveries(&acme.id, "evt_1").await.unwrap(),
+        vec![
+            delivery("audit", Some("run_2"), None),
+            delivery("paid", Some("run_1"), None)
+        ]
+    );
+    assert_eq!(store.deliveries(&other.id, "evt_1").await.unwrap(), vec![]);
 }
 
 async fn tenant_settings(store: &dyn Store, acme: &Tenant, other: &Tenant) {

@@ -1,0 +1,246 @@
+//! Events: a tenant (or a script, through `api.events.emit`) publishes
+//! `{type, data}`; the event is stored and fanned out to every subscription
+//! whose pattern matches its type, each delivery a queued run (idempotent
+//! per event and subscription). Emitted events carry their depth, and a
+//! chain deeper than [`MAX_EVENT_DEPTH`] is refused, so scripts cannot loop.
+
+use std::sync::{Arc, Weak};
+
+use citadel_pool::{Gateway, GatewayFuture};
+use citadel_sandbox::{HostCall, HostError};
+use citadel_store::{Delivery, Event, new_id, now_ms};
+use serde_json::json;
+
+use crate::{Engine, EngineError, EngineInner, JobRequest, RunSpec, upgrade};
+
+/// Hops an event chain may take through `events.emit`.
+pub const MAX_EVENT_DEPTH: i64 = 8;
+
+/// Event types: 1–200 bytes of `a-z 0-9 _ - .`, dot-separated non-empty
+/// segments (`order.paid`).
+pub fn validate_event_type(t: &str) -> Result<(), String> {
+    check(t, false).map_err(|why| format!("invalid event type `{}`: {why}", clip(t)))
+}
+
+/// Subscription patterns: like event types, where `*` matches any run of
+/// characters (`order.*`, `*.failed`, `*`).
+pub fn validate_pattern(p: &str) -> Result<(), String> {
+    check(p, true).map_err(|why| format!("invalid event pattern `{}`: {why}", clip(p)))
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+fn check(s: &str, glob: bool) -> Result<(), &'static str> {
+    if s.is_empty() || s.len() > 200 {
+        return Err("it must be 1–200 bytes");
+    }
+    if s.split('.').any(str::is_empty) {
+        return Err("it has an empty segment");
+    }
+    let ok = |b: u8| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b) || (glob && b == b'*')
+    };
+    if !s.bytes().all(ok) {
+        return Err(if glob {
+            "only a-z, 0-9, `_`, `-`, `.` and `*` are allowed"
+        } else {
+            "only a-z, 0-9, `_`, `-` and `.` are allowed"
+        });
+    }
+    Ok(())
+}
+
+/// Whether `pattern` (with `*` wildcards) matches the whole of `event_type`.
+pub fn matches(pattern: &str, event_type: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), event_type.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|b| *b == b'*')
+}
+
+impl Engine {
+    /// Stores an event and enqueues a run for every matching subscription.
+    pub async fn publish(
+        &self,
+        tenant_id: &str,
+        event_type: &str,
+        data_json: String,
+        depth: i64,
+        source: &str,
+    ) -> Result<(Event, Vec<Delivery>), EngineError> {
+        if depth > MAX_EVENT_DEPTH {
+            return Err(EngineError::TooDeep(MAX_EVENT_DEPTH));
+        }
+        let event = Event {
+            id: new_id("evt"),
+            tenant_id: tenant_id.to_owned(),
+            event_type: event_type.to_owned(),
+            data: data_json,
+            depth,
+            source: source.to_owned(),
+            created_at: now_ms(),
+        };
+        self.store.insert_event(&event).await?;
+        let subscriptions = self.store.subscriptions(tenant_id).await?;
+        let mut deliveries = Vec::new();
+        for sub in subscriptions
+            .into_iter()
+            .filter(|s| matches(&s.pattern, event_type))
+        {
+            let mut delivery = Delivery {
+                event_id: event.id.clone(),
+                tenant_id: tenant_id.to_owned(),
+                subscription: sub.name.clone(),
+                script_name: sub.script_name.clone(),
+                run_id: None,
+                error: None,
+            };
+            match self.live(tenant_id, &sub.script_name).await? {
+                None => delivery.error = Some(format!("`{}` has no live version", sub.script_name)),
+                Some(live) => {
+                    let spec = RunSpec {
+                        tenant_id: tenant_id.to_owned(),
+                        live,
+                        input_json: json!({ "id": event.id, "type": event.event_type, "data": serde_json::from_str::<serde_json::Value>(&event.data).unwrap_or_default() }).to_string(),
+                        trigger: "event".into(),
+                        principal: Some(source.to_owned()),
+                        timeout_ms: None,
+                        run_id: None,
+                        created_at: None,
+                    };
+                    let request = JobRequest {
+                        idempotency_key: Some(format!("event:{}:{}", event.id, sub.name)),
+                        depth,
+                        ..JobRequest::default()
+                    };
+                    match self.enqueue_run(spec, request).await {
+                        Ok((run_id, _)) => delivery.run_id = Some(run_id),
+                        Err(EngineError::Store(e)) => return Err(e.into()),
+                        Err(other) => delivery.error = Some(other.to_string()),
+                    }
+                }
+            }
+            deliveries.push(delivery);
+        }
+        self.store.put_deliveries(&deliveries).await?;
+        Ok((event, deliveries))
+    }
+}
+
+/// The capability gateway of one run: `echo`, and `events.emit` within the
+/// version's grant (`capabilities.events.emit` patterns) and the depth limit.
+pub(crate) struct RunGateway {
+    pub(crate) engine: Weak<EngineInner>,
+    pub(crate) tenant_id: String,
+    pub(crate) run_id: String,
+    pub(crate) depth: i64,
+    pub(crate) emit: Arc<Vec<String>>,
+}
+
+impl Gateway for RunGateway {
+    fn call(&self, call: HostCall) -> GatewayFuture {
+        let engine = self.engine.clone();
+        let (tenant, run, depth, emit) = (
+            self.tenant_id.clone(),
+            self.run_id.clone(),
+            self.depth,
+            Arc::clone(&self.emit),
+        );
+        Box::pin(async move {
+            match call {
+                HostCall::Echo { value } => Ok(value),
+                HostCall::EventEmit { event_type, data } => {
+                    validate_event_type(&event_type).map_err(HostError::invalid_argument)?;
+                    if !emit.iter().any(|p| matches(p, &event_type)) {
+                        return Err(HostError::new(
+                            "denied",
+                            format!(
+                                "this version may not emit `{event_type}` (grant: {})",
+                                emit.join(", ")
+                            ),
+                        ));
+                    }
+                    if depth + 1 > MAX_EVENT_DEPTH {
+                        return Err(HostError::new(
+                            "depth_limit",
+                            format!("events may chain at most {MAX_EVENT_DEPTH} deep"),
+                        ));
+                    }
+                    let Some(engine) = upgrade(&engine) else {
+                        return Err(HostError::new("unavailable", "the node is stopping"));
+                    };
+                    match engine
+                        .publish(&tenant, &event_type, data.to_string(), depth + 1, &run)
+                        .await
+                    {
+                        Ok((event, deliveries)) => {
+                            Ok(json!({ "id": event.id, "deliveries": deliveries.len() }))
+                        }
+                        Err(e) => Err(HostError::new("unavailable", e.to_string())),
+                    }
+                }
+                other => Err(HostError::new(
+                    "unavailable",
+                    format!(
+                        "`{}` is not available in this build",
+                        other.capability().name()
+                    ),
+                )),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(matches("order.*", "order.paid"));
+        assert!(matches("order.*", "order.paid.late"));
+        assert!(!matches("order.*", "orders.paid"));
+        assert!(!matches("order.*", "order"));
+        assert!(matches("*", "anything.at.all"));
+        assert!(matches("*.failed", "payment.failed"));
+        assert!(matches("order.paid", "order.paid"));
+        assert!(!matches("order.paid", "order.paid2"));
+        assert!(matches("a*b*c", "aXbYc"));
+    }
+
+    #[test]
+    fn types_and_patterns() {
+        assert_eq!(validate_event_type("order.paid"), Ok(()));
+        assert_eq!(
+            validate_event_type("Order.Paid").unwrap_err(),
+            "invalid event type `Order.Paid`: only a-z, 0-9, `_`, `-` and `.` are allowed"
+        );
+        assert_eq!(
+            validate_event_type("order..paid").unwrap_err(),
+            "invalid event type `order..paid`: it has an empty segment"
+        );
+        assert_eq!(
+            validate_event_type("").unwrap_err(),
+            "invalid event type ``: it must be 1–200 bytes"
+        );
+        assert_eq!(validate_pattern("order.*"), Ok(()));
+        assert!(validate_event_type("order.*").is_err());
+    }
+}
