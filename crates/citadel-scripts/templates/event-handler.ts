@@ -1,11 +1,12 @@
-// Runs when an event arrives; `input` is the event's data.
+// Runs when an event arrives: `input` is {id, type, data}. Subscribe it with
+// PUT /v1/subscriptions/on-paid {"event": "order.paid", "script": "…"}.
 // Grant: {"events": {"emit": ["order.*"]}}
 interface OrderPaid {
   order_id: string;
   amount_cents: number;
 }
 
-const order = input as OrderPaid;
+const order = input.data as OrderPaid;
 if (!order || typeof order.order_id !== "string") {
   throw new Error("expected an order.paid event with an order_id");
 }
