@@ -28,6 +28,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(cancel_run))
+        .routes(routes!(run_events))
 }
 
 /// One run. JSON fields are passed through as stored, not re-encoded.
@@ -394,4 +395,96 @@ async fn cancel_run(
         None => run_with(&state, &auth, "script.run", &id).await?.1,
     };
     Ok(axum::Json(run.into()))
+}
+
+/// How often a run's event stream looks at it.
+const STREAM_POLL: Duration = Duration::from_millis(50);
+
+/// Streams a run as Server-Sent Events: a `status` event whenever its
+/// status changes (`queued`, `running`, …), then one `log` event per log
+/// line and a final `run` event with the whole run, then the stream ends.
+/// Log lines are sent when the run ends (isolates report their logs with
+/// their outcome).
+#[utoipa::path(get, path = "/v1/runs/{id}/events", params(("id" = String, Path)),
+    responses((status = 200, content_type = "text/event-stream"), (status = 404, body = ErrorBody)))]
+async fn run_events(
+    State(state): State<AppState>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::stream::{self, StreamExt};
+
+    let (tenant, first) = run_with(&state, &auth, "script.read", &id).await?;
+    struct Cursor {
+        state: AppState,
+        tenant: String,
+        id: String,
+        last_status: Option<String>,
+        pending: std::collections::VecDeque<Event>,
+        done: bool,
+        first: Option<Run>,
+    }
+    let cursor = Cursor {
+        state,
+        tenant,
+        id,
+        last_status: None,
+        pending: Default::default(),
+        done: false,
+        first: Some(first),
+    };
+    let events = stream::unfold(cursor, |mut c| async move {
+        loop {
+            if let Some(e) = c.pending.pop_front() {
+                return Some((Ok::<_, std::convert::Infallible>(e), c));
+            }
+            if c.done {
+                return None;
+            }
+            let run = match c.first.take() {
+                Some(r) => Some(r),
+                None => {
+                    tokio::time::sleep(STREAM_POLL).await;
+                    current_run(&c.state, &c.tenant, &c.id).await
+                }
+            };
+            let Some(run) = run else {
+                c.done = true;
+                continue;
+            };
+            if c.last_status.as_deref() != Some(run.status.as_str()) {
+                c.last_status = Some(run.status.clone());
+                c.pending
+                    .push_back(Event::default().event("status").data(run.status.clone()));
+            }
+            if run.finished_at.is_some() {
+                if let Ok(lines) = serde_json::from_str::<Vec<serde_json::Value>>(&run.logs) {
+                    for line in lines {
+                        c.pending
+                            .push_back(Event::default().event("log").data(line.to_string()));
+                    }
+                }
+                let whole = serde_json::to_string(&RunView::from(run)).unwrap_or_default();
+                c.pending
+                    .push_back(Event::default().event("run").data(whole));
+                c.done = true;
+            }
+        }
+    });
+    Ok(Sse::new(events.boxed())
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// A run as it stands now: in flight here, recorded, or still a job.
+async fn current_run(state: &AppState, tenant: &str, id: &str) -> Option<Run> {
+    let engine = state.engine().ok()?;
+    if let Some(r) = engine.in_flight_run(tenant, id) {
+        return Some(r);
+    }
+    match state.store.run(tenant, id).await {
+        Ok(Some(r)) => Some(r),
+        _ => engine.run_from_job(tenant, id).await.ok().flatten(),
+    }
 }

@@ -739,3 +739,76 @@ async fn an_event_loop_stops_at_the_depth_limit() {
     depths.sort();
     assert_eq!(depths, (0..=8).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_progress_streams_as_server_sent_events() {
+    let w = world().await;
+    save(
+        &w,
+        "progress",
+        "console.log('step one');\nawait api.sleep(200);\nconsole.log('step two');\nreturn 7;",
+        json!({"sleep": true}),
+    )
+    .await;
+    let (_, got) = w
+        .call(
+            "operator",
+            Method::POST,
+            "/v1/scripts/progress/run",
+            Some(r#"{"wait": false}"#.into()),
+        )
+        .await;
+    let id = got["run_id"].as_str().unwrap().to_owned();
+    let secret = &w.tokens["viewer"].0;
+    let req = Request::get(format!("/v1/runs/{id}/events"))
+        .header("authorization", format!("Bearer {secret}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = w.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let events: Vec<(&str, &str)> = text
+        .split("\n\n")
+        .filter_map(|block| {
+            let event = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or("");
+            Some((event, data))
+        })
+        .collect();
+    let statuses: Vec<&str> = events
+        .iter()
+        .filter(|(e, _)| *e == "status")
+        .map(|(_, d)| *d)
+        .collect();
+    assert!(
+        statuses.ends_with(&["running", "succeeded"]),
+        "{statuses:?}"
+    );
+    let logs: Vec<Value> = events
+        .iter()
+        .filter(|(e, _)| *e == "log")
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(logs.len(), 2, "{text}");
+    assert_eq!(logs[0]["message"], "step one");
+    assert_eq!(logs[1]["message"], "step two");
+    let (last, data) = events.last().unwrap();
+    assert_eq!(*last, "run");
+    let run: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(run["result"], 7);
+    // Another tenant cannot follow it.
+    let (status, _) = w
+        .call(
+            "other_owner",
+            Method::GET,
+            &format!("/v1/runs/{id}/events"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
