@@ -11,6 +11,7 @@ mod executor;
 mod killswitch;
 mod quota;
 mod record;
+mod scheduler;
 mod worker;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ pub use executor::{Executor, InProcess};
 pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
 use record::Recorder;
+pub use scheduler::{LATE_TOLERANCE_MS, SCHEDULE_TRIGGER, occurrence_key};
 pub use worker::{CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
 
 /// Every status a run can have, in the order metrics list them.
@@ -249,6 +251,7 @@ impl Engine {
         killswitch::spawn_poller(Arc::downgrade(&engine.0));
         if let Some(cfg) = engine.config.worker.clone() {
             worker::spawn(Arc::downgrade(&engine.0), cfg);
+            scheduler::spawn(Arc::downgrade(&engine.0));
         }
         engine
     }

@@ -44,6 +44,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .merge(crate::killswitch::routes())
         .merge(crate::jobs::routes())
         .merge(crate::events::routes())
+        .merge(crate::schedules::routes())
 }
 
 /// A tenant.

@@ -17,6 +17,7 @@ mod killswitch;
 mod metrics;
 pub mod rbac;
 mod runs;
+mod schedules;
 mod scripts;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ mod backend;
 mod events;
 mod jobs;
 mod model;
+mod schedules;
 mod scripts;
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub use events::{Delivery, Event, EventStore, Subscription};
 pub use model::*;
+pub use schedules::ScheduleStore;
 
 /// Errors of the store. `Conflict` and `NotFound` are for the caller to map;
 /// everything else is the database's problem.
@@ -49,7 +51,7 @@ pub enum Backend {
 }
 
 /// Everything Citadel keeps. Implemented for SQLite and PostgreSQL.
-pub trait Store: ScriptStore + JobStore + EventStore + Send + Sync {
+pub trait Store: ScriptStore + JobStore + EventStore + ScheduleStore + Send + Sync {
     fn backend(&self) -> Backend;
     /// Reachable, and every migration this build knows is applied.
     fn ready(&self) -> StoreFuture<'_, ()>;

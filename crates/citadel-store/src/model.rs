@@ -380,3 +380,29 @@ pub struct Node {
     /// `up`, `draining` or `down`.
     pub state: String,
 }
+
+/// A cron schedule on a script: `cron` in time zone `timezone`, firing runs
+/// of the script's live version with `input`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: String,
+    pub tenant_id: String,
+    /// Unique in the tenant.
+    pub name: String,
+    pub script_name: String,
+    pub cron: String,
+    /// An IANA time zone name.
+    pub timezone: String,
+    /// JSON text: the runs' input.
+    pub input: String,
+    /// After downtime: `skip` (missed occurrences are dropped) or
+    /// `catch_up` (one run for them).
+    pub missed: String,
+    pub enabled: bool,
+    /// The next occurrence to fire (Unix ms).
+    pub next_fire_at: i64,
+    /// The occurrence most recently fired.
+    pub last_fired_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use citadel_store::{
     AuditQuery, AuditVerdict, Backend, CustomRole, Job, KillSwitch, NewAuditEntry, NewJob,
-    NewToken, NewUser, NewVersion, Node, RoleBinding, Run, RunQuery, SaveOutcome, Store,
+    NewToken, NewUser, NewVersion, Node, RoleBinding, Run, RunQuery, SaveOutcome, Schedule, Store,
     StoreError, Tenant, VersionTransition, connect, new_id, now_ms,
 };
 
@@ -411,6 +411,7 @@ async fn conformance(url: &str) {
     runs(&*store, &acme, &other).await;
     kill_switches(&*store).await;
     jobs(&store).await;
+    schedules(&store, &acme, &other).await;
     events(&*store, &acme, &other).await;
 }
 
@@ -1854,4 +1855,196 @@ async fn unknown_urls_are_refused() {
         connect("mysql://x").await,
         Err(StoreError::BadUrl(_))
     ));
+}
+
+fn schedule(tenant: &Tenant, name: &str, next_fire_at: i64, enabled: bool) -> Schedule {
+    Schedule {
+        id: new_id("sch"),
+        tenant_id: tenant.id.clone(),
+        name: name.into(),
+        script_name: format!("jobs/{name}"),
+        cron: "*/5 * * * * *".into(),
+        timezone: "Europe/Berlin".into(),
+        input: r#"{"n":1}"#.into(),
+        missed: "skip".into(),
+        enabled,
+        next_fire_at,
+        last_fired_at: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+async fn schedules(shared: &Arc<dyn Store>, acme: &Tenant, other: &Tenant) {
+    let store = shared.as_ref();
+    const T: i64 = 1_700_000_000_000;
+    // Create, read back exactly.
+    let nightly = schedule(acme, "nightly", T + 5_000, true);
+    assert_eq!(store.put_schedule(&nightly).await.unwrap(), nightly);
+    assert_eq!(
+        store.schedule(&acme.id, "nightly").await.unwrap(),
+        Some(nightly.clone())
+    );
+    // Names are per tenant; another tenant sees none of acme's.
+    assert_eq!(store.schedule(&other.id, "nightly").await.unwrap(), None);
+    let theirs = schedule(other, "nightly", T + 1_000, true);
+    assert_eq!(store.put_schedule(&theirs).await.unwrap(), theirs);
+    let hourly = schedule(acme, "hourly", T + 2_000, true);
+    store.put_schedule(&hourly).await.unwrap();
+    let off = schedule(acme, "off", T, false);
+    store.put_schedule(&off).await.unwrap();
+    let later = schedule(acme, "later", T + 60_000, true);
+    store.put_schedule(&later).await.unwrap();
+    let names = |list: Vec<Schedule>| list.into_iter().map(|s| s.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.list_schedules(&acme.id).await.unwrap()),
+        ["hourly", "later", "nightly", "off"]
+    );
+    assert_eq!(
+        store.list_schedules(&other.id).await.unwrap(),
+        vec![theirs.clone()]
+    );
+    // An unknown tenant is refused.
+    let stray = Schedule {
+        tenant_id: "tnt_missing".into(),
+        ..schedule(acme, "stray", T, true)
+    };
+    assert!(matches!(
+        store.put_schedule(&stray).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Due: enabled, at or before now, most overdue first, every tenant.
+    let due = |now: i64, limit: i64| async move {
+        store
+            .due_schedules(now, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(due(T - 1, 100).await, Vec::<String>::new());
+    assert_eq!(
+        due(T + 5_000, 100).await,
+        [theirs.id.as_str(), hourly.id.as_str(), nightly.id.as_str()]
+    );
+    assert_eq!(
+        due(T + 5_000, 2).await,
+        [theirs.id.as_str(), hourly.id.as_str()]
+    );
+    assert_eq!(
+        due(T + 4_999, 100).await,
+        [theirs.id.as_str(), hourly.id.as_str()]
+    );
+
+    // Advancing is a compare-and-set on the occurrence: the second advance
+    // of the same occurrence changes nothing.
+    assert!(
+        store
+            .advance_schedule(&nightly.id, T + 5_000, T + 10_000, Some(T + 5_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .advance_schedule(&nightly.id, T + 5_000, T + 10_000, Some(T + 5_000))
+            .await
+            .unwrap()
+    );
+    let got = store.schedule(&acme.id, "nightly").await.unwrap().unwrap();
+    assert_eq!(
+        (got.next_fire_at, got.last_fired_at, got.updated_at),
+        (T + 10_000, Some(T + 5_000), 1_000)
+    );
+    // Skipping an occurrence (nothing fired) keeps the last firing.
+    assert!(
+        store
+            .advance_schedule(&nightly.id, T + 10_000, T + 15_000, None)
+            .await
+            .unwrap()
+    );
+    let got = store.schedule(&acme.id, "nightly").await.unwrap().unwrap();
+    assert_eq!(
+        (got.next_fire_at, got.last_fired_at),
+        (T + 15_000, Some(T + 5_000))
+    );
+    assert!(
+        !store
+            .advance_schedule("sch_missing", T, T + 1, None)
+            .await
+            .unwrap()
+    );
+    // Nodes racing for one occurrence: exactly one advances it.
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let s = Arc::clone(shared);
+        let id = hourly.id.clone();
+        racers.push(tokio::spawn(async move {
+            s.advance_schedule(&id, T + 2_000, T + 7_000, Some(T + 2_000))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for r in racers {
+        won += usize::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    assert_eq!(due(T + 5_000, 100).await, [theirs.id.as_str()]);
+
+    // Replacing keeps the id, the creation time and the last firing, and
+    // changes everything else; an advance of the old occurrence then fails.
+    let replaced = Schedule {
+        id: new_id("sch"),
+        script_name: "jobs/other".into(),
+        cron: "0 0 * * *".into(),
+        timezone: "UTC".into(),
+        input: "null".into(),
+        missed: "catch_up".into(),
+        enabled: false,
+        next_fire_at: T + 86_400_000,
+        created_at: 9_000,
+        updated_at: 9_000,
+        ..nightly.clone()
+    };
+    let stored = store.put_schedule(&replaced).await.unwrap();
+    assert_eq!(
+        stored,
+        Schedule {
+            id: nightly.id.clone(),
+            created_at: 1_000,
+            last_fired_at: Some(T + 5_000),
+            ..replaced.clone()
+        }
+    );
+    assert!(
+        !store
+            .advance_schedule(&nightly.id, T + 15_000, T + 20_000, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.schedule(&acme.id, "nightly").await.unwrap(),
+        Some(stored)
+    );
+    // Disabled schedules are never due.
+    assert_eq!(
+        due(T + 100_000_000, 100).await,
+        [theirs.id.as_str(), hourly.id.as_str(), later.id.as_str()]
+    );
+
+    // Deleting is per tenant.
+    assert!(!store.delete_schedule(&other.id, "later").await.unwrap());
+    assert!(store.delete_schedule(&acme.id, "later").await.unwrap());
+    assert!(!store.delete_schedule(&acme.id, "later").await.unwrap());
+    assert_eq!(store.schedule(&acme.id, "later").await.unwrap(), None);
+    assert_eq!(
+        names(store.list_schedules(&acme.id).await.unwrap()),
+        ["hourly", "nightly", "off"]
+    );
+    assert_eq!(
+        due(T + 100_000_000, 100).await,
+        [theirs.id.as_str(), hourly.id.as_str()]
+    );
 }
