@@ -1,21 +1,31 @@
 //! The sandbox host: the process (`citadel sandbox-host`) that runs isolates
 //! inside a jail, on requests from the supervisor over its socket.
+//!
+//! A host runs its isolates on a fixed set of threads, all made at start-up:
+//! once the host has locked itself down it can make no more. Each of them has
+//! its own current-thread runtime and its own warm isolates, and an isolate
+//! never leaves the thread it was made on. The main thread reads the
+//! supervisor's frames: it hands each run to the least loaded isolate
+//! thread, and delivers capability replies and cancellations to the run
+//! itself. Whichever thread has a frame to send writes it whole under one
+//! lock.
 
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::io::{BufReader, Write};
 use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use citadel_jail::{Isolation, Profile};
 use citadel_sandbox::{
     CancelToken, Grants, Host, HostCall, HostError, HostFuture, RunRequest, Sandbox,
 };
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
-use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
+use crate::lock;
 use crate::protocol::{self, Fault, RunJob, ToHost, ToSupervisor};
 
 /// Exit codes of a sandbox host.
@@ -25,116 +35,202 @@ pub mod exit {
     pub const PROTOCOL: i32 = 71;
 }
 
+/// Stack of an isolate thread: what the main thread gets by default, so a
+/// run's `stack_bytes` limit means the same on every thread.
+const ISOLATE_THREAD_STACK: usize = 8 << 20;
+
 /// Where the supervisor's reply to one capability call goes.
 type ReplySlot = oneshot::Sender<Result<Value, HostError>>;
 
-struct HostState {
-    /// The socket towards the supervisor; a writer holds the lock for one
-    /// whole frame.
-    out: tokio::sync::Mutex<OwnedWriteHalf>,
+/// What the main thread and the isolate threads share.
+struct Shared {
+    /// The socket towards the supervisor, in blocking mode; a writer holds
+    /// the lock for one whole frame, so frames never interleave.
+    out: Mutex<UnixStream>,
     /// Capability calls awaiting the supervisor, by (run, call).
-    calls: RefCell<HashMap<(u64, u32), ReplySlot>>,
-    cancels: RefCell<HashMap<u64, CancelToken>>,
-    next_call: Cell<u32>,
-    in_flight: Cell<usize>,
+    calls: Mutex<HashMap<(u64, u32), ReplySlot>>,
+    /// Runs in progress, to cancel them from the reading thread.
+    cancels: Mutex<HashMap<u64, CancelToken>>,
+    next_call: AtomicU32,
 }
 
-impl HostState {
-    async fn send(&self, msg: &ToSupervisor) {
-        self.send_raw(&protocol::encode(msg)).await;
+impl Shared {
+    fn send(&self, msg: &ToSupervisor) {
+        self.send_raw(&protocol::encode(msg));
     }
 
-    async fn send_raw(&self, frame: &[u8]) {
+    fn send_raw(&self, frame: &[u8]) {
         // A write error means the supervisor is gone; reading ends then too.
-        let _ = self.out.lock().await.write_all(frame).await;
+        // The supervisor reads all the time, so a full socket only waits for
+        // it to catch up.
+        let _ = lock(&self.out).write_all(frame);
     }
 }
 
 /// Forwards a run's capability calls to the supervisor.
 struct RemoteHost {
-    state: Rc<HostState>,
+    shared: Arc<Shared>,
     run: u64,
 }
 
 impl Host for RemoteHost {
     fn call(&self, request: HostCall) -> HostFuture {
-        let call = self.state.next_call.get();
-        self.state.next_call.set(call.wrapping_add(1));
+        let call = self.shared.next_call.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.state.calls.borrow_mut().insert((self.run, call), tx);
-        let state = Rc::clone(&self.state);
+        lock(&self.shared.calls).insert((self.run, call), tx);
+        let shared = Arc::clone(&self.shared);
         let run = self.run;
         Box::pin(async move {
-            state.send(&ToSupervisor::Call { run, call, request }).await;
+            shared.send(&ToSupervisor::Call { run, call, request });
             rx.await
                 .unwrap_or_else(|_| Err(HostError::new("unavailable", "the supervisor went away")))
         })
     }
 }
 
-/// Runs a sandbox host on the socket at `fd` until the supervisor closes it.
-/// Returns the process exit code.
-pub fn host_main(fd: RawFd, allow_faults: bool) -> i32 {
+/// A run handed to an isolate thread.
+struct Dispatched {
+    job: RunJob,
+    cancel: CancelToken,
+}
+
+/// The main thread's handle on an isolate thread.
+struct IsolateThread {
+    jobs: mpsc::UnboundedSender<Dispatched>,
+    /// Runs handed to the thread and not yet done.
+    load: Arc<AtomicUsize>,
+}
+
+/// Runs a sandbox host on the socket at `fd` until the supervisor closes it,
+/// with isolates on `isolate_threads` threads. Returns the process exit code.
+pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
     // The supervisor passed our own executable as a descriptor to start us;
     // nothing needs it any more.
     // SAFETY: closing a descriptor number this process owns, if open.
     unsafe { libc::close(crate::HOST_EXE_FD) };
+    // SAFETY: the supervisor passes the host's end of a socket pair as `fd`,
+    // owned by this process from here on.
+    let socket = unsafe { UnixStream::from_raw_fd(fd) };
+    let out = match socket
+        .set_nonblocking(false)
+        .and_then(|()| socket.try_clone())
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("sandbox host: bad socket: {e}");
+            return exit::SETUP;
+        }
+    };
+    // Probing forks; do it while this is the only thread.
+    let seccomp = Isolation::probe().seccomp;
+    let shared = Arc::new(Shared {
+        out: Mutex::new(out),
+        calls: Mutex::new(HashMap::new()),
+        cancels: Mutex::new(HashMap::new()),
+        next_call: AtomicU32::new(0),
+    });
+    // One compile cache for the whole host; isolates stay per thread.
+    let sandbox = Arc::new(Sandbox::default());
+    let threads = match start_isolate_threads(isolate_threads.max(1), &sandbox, &shared) {
+        Ok(threads) => threads,
+        Err(e) => {
+            eprintln!("sandbox host: {e}");
+            return exit::SETUP;
+        }
+    };
+    // From here on the host only computes and uses its socket: every thread
+    // it will ever have exists, and the filter covers them all.
+    if seccomp && let Err(e) = citadel_jail::restrict_self(Profile::SandboxHost) {
+        eprintln!("sandbox host: cannot apply its seccomp filter: {e}");
+        return exit::SETUP;
+    }
+    shared.send(&ToSupervisor::Ready);
+    serve(socket, &shared, &threads, allow_faults)
+}
+
+/// Starts the isolate threads, each with its runtime and a first isolate
+/// made (which also compiles the prelude), and waits until all are ready.
+fn start_isolate_threads(
+    count: usize,
+    sandbox: &Arc<Sandbox>,
+    shared: &Arc<Shared>,
+) -> Result<Vec<IsolateThread>, String> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let mut threads = Vec::with_capacity(count);
+    for index in 0..count {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let load = Arc::new(AtomicUsize::new(0));
+        let ctx = ThreadContext {
+            sandbox: Arc::clone(sandbox),
+            shared: Arc::clone(shared),
+            load: Arc::clone(&load),
+        };
+        let ready = ready_tx.clone();
+        std::thread::Builder::new()
+            .name(format!("isolates-{index}"))
+            .stack_size(ISOLATE_THREAD_STACK)
+            .spawn(move || isolate_thread(ctx, rx, ready))
+            .map_err(|e| format!("cannot start an isolate thread: {e}"))?;
+        threads.push(IsolateThread { jobs, load });
+    }
+    drop(ready_tx);
+    for _ in 0..count {
+        ready_rx
+            .recv()
+            .map_err(|_| "an isolate thread ended while starting".to_owned())??;
+    }
+    Ok(threads)
+}
+
+/// What an isolate thread's runs share.
+#[derive(Clone)]
+struct ThreadContext {
+    sandbox: Arc<Sandbox>,
+    shared: Arc<Shared>,
+    load: Arc<AtomicUsize>,
+}
+
+fn isolate_thread(
+    ctx: ThreadContext,
+    mut jobs: mpsc::UnboundedReceiver<Dispatched>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("sandbox host: cannot start its runtime: {e}");
-            return exit::SETUP;
+            let _ = ready.send(Err(format!("cannot start a runtime: {e}")));
+            return;
         }
     };
-    // SAFETY: the supervisor passes the host's end of a socket pair as `fd`,
-    // owned by this process from here on.
-    let socket = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
-    if let Err(e) = socket.set_nonblocking(true) {
-        eprintln!("sandbox host: bad socket: {e}");
-        return exit::SETUP;
+    // The first isolate is made before the host locks itself down.
+    if let Err(e) = ctx.sandbox.prewarm(1) {
+        let _ = ready.send(Err(format!("cannot create an isolate: {e:?}")));
+        return;
     }
+    let _ = ready.send(Ok(()));
+    drop(ready);
     let local = tokio::task::LocalSet::new();
-    runtime.block_on(local.run_until(serve(socket, allow_faults)))
+    local.block_on(&runtime, async move {
+        while let Some(run) = jobs.recv().await {
+            tokio::task::spawn_local(run_job(ctx.clone(), run));
+        }
+    });
 }
 
-async fn serve(socket: std::os::unix::net::UnixStream, allow_faults: bool) -> i32 {
-    let socket = match UnixStream::from_std(socket) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("sandbox host: bad socket: {e}");
-            return exit::SETUP;
-        }
-    };
-    let sandbox = Rc::new(Sandbox::default());
-    // Compile the prelude and make the first isolate before locking down.
-    if let Err(e) = sandbox.prewarm(1) {
-        eprintln!("sandbox host: cannot create an isolate: {e:?}");
-        return exit::SETUP;
-    }
-    // From here on the host only computes and uses its socket.
-    if Isolation::probe().seccomp
-        && let Err(e) = citadel_jail::restrict_self(Profile::SandboxHost)
-    {
-        eprintln!("sandbox host: cannot apply its seccomp filter: {e}");
-        return exit::SETUP;
-    }
-
-    let (mut reader, writer) = socket.into_split();
-    let state = Rc::new(HostState {
-        out: tokio::sync::Mutex::new(writer),
-        calls: RefCell::new(HashMap::new()),
-        cancels: RefCell::new(HashMap::new()),
-        next_call: Cell::new(0),
-        in_flight: Cell::new(0),
-    });
-    state.send(&ToSupervisor::Ready).await;
-
+/// Reads the supervisor's frames until it closes the socket.
+fn serve(
+    socket: UnixStream,
+    shared: &Shared,
+    threads: &[IsolateThread],
+    allow_faults: bool,
+) -> i32 {
+    let mut reader = BufReader::with_capacity(64 << 10, socket);
     let mut buf = Vec::new();
     loop {
-        match protocol::read::<_, ToHost>(&mut reader, &mut buf).await {
+        match protocol::read_blocking::<_, ToHost>(&mut reader, &mut buf) {
             Ok(None) => return exit::OK,
             Err(e) => {
                 eprintln!("sandbox host: {e}");
@@ -142,18 +238,32 @@ async fn serve(socket: std::os::unix::net::UnixStream, allow_faults: bool) -> i3
             }
             Ok(Some(ToHost::Run(job))) => {
                 if let Some(fault) = job.fault.filter(|_| allow_faults) {
-                    inject(fault, &state).await;
+                    inject(fault, shared);
                     continue;
                 }
-                tokio::task::spawn_local(run_job(Rc::clone(&sandbox), Rc::clone(&state), job));
+                let cancel = CancelToken::new();
+                lock(&shared.cancels).insert(job.run, cancel.clone());
+                // The least loaded thread, the first among equals: a thread
+                // that stays busy stays warm.
+                let Some(thread) = threads
+                    .iter()
+                    .min_by_key(|t| t.load.load(Ordering::Acquire))
+                else {
+                    return exit::SETUP;
+                };
+                thread.load.fetch_add(1, Ordering::AcqRel);
+                if thread.jobs.send(Dispatched { job, cancel }).is_err() {
+                    eprintln!("sandbox host: an isolate thread has ended");
+                    return exit::SETUP;
+                }
             }
             Ok(Some(ToHost::Reply { run, call, result })) => {
-                if let Some(tx) = state.calls.borrow_mut().remove(&(run, call)) {
+                if let Some(tx) = lock(&shared.calls).remove(&(run, call)) {
                     let _ = tx.send(result);
                 }
             }
             Ok(Some(ToHost::Cancel { run })) => {
-                if let Some(token) = state.cancels.borrow().get(&run) {
+                if let Some(token) = lock(&shared.cancels).get(&run) {
                     token.cancel();
                 }
             }
@@ -161,9 +271,9 @@ async fn serve(socket: std::os::unix::net::UnixStream, allow_faults: bool) -> i3
     }
 }
 
-async fn inject(fault: Fault, state: &HostState) {
+fn inject(fault: Fault, shared: &Shared) {
     match fault {
-        Fault::Garbage => state.send_raw(b"\x10\x00\x00\x00this is not json").await,
+        Fault::Garbage => shared.send_raw(b"\x10\x00\x00\x00this is not json"),
         Fault::Hang => loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
@@ -171,36 +281,27 @@ async fn inject(fault: Fault, state: &HostState) {
     }
 }
 
-async fn run_job(sandbox: Rc<Sandbox>, state: Rc<HostState>, job: RunJob) {
-    state.in_flight.set(state.in_flight.get() + 1);
-    let cancel = CancelToken::new();
-    state.cancels.borrow_mut().insert(job.run, cancel.clone());
-    let script = sandbox.load(&job.source, job.language);
+async fn run_job(ctx: ThreadContext, Dispatched { job, cancel }: Dispatched) {
+    let script = ctx.sandbox.load(&job.source, job.language);
     let request = RunRequest {
         input_json: &job.input_json,
         limits: job.limits,
         grants: job.grants.iter().copied().collect::<Grants>(),
         host: Rc::new(RemoteHost {
-            state: Rc::clone(&state),
+            shared: Arc::clone(&ctx.shared),
             run: job.run,
         }),
         cancel: Some(cancel),
     };
-    let outcome = sandbox.run(&script, request).await;
-    state.cancels.borrow_mut().remove(&job.run);
-    state
-        .calls
-        .borrow_mut()
-        .retain(|(run, _), _| *run != job.run);
-    state
-        .send(&ToSupervisor::Done {
-            run: job.run,
-            outcome,
-        })
-        .await;
-    state.in_flight.set(state.in_flight.get() - 1);
-    if state.in_flight.get() == 0 {
-        // Idle: make the next run's isolate now, off its critical path.
-        let _ = sandbox.prewarm(1);
+    let outcome = ctx.sandbox.run(&script, request).await;
+    lock(&ctx.shared.cancels).remove(&job.run);
+    lock(&ctx.shared.calls).retain(|(run, _), _| *run != job.run);
+    ctx.shared.send(&ToSupervisor::Done {
+        run: job.run,
+        outcome,
+    });
+    if ctx.load.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // Idle: make this thread's next isolate now, off its critical path.
+        let _ = ctx.sandbox.prewarm(1);
     }
 }

@@ -82,6 +82,10 @@ pub struct PoolConfig {
     pub runs_per_host: u64,
     /// Runs one host takes at once (awaiting runs use no CPU).
     pub runs_per_host_at_once: usize,
+    /// Threads a host runs its isolates on. Runs of one tenant stay on one
+    /// host, so this bounds how many of them compute at once (the host's
+    /// jail may still cap its CPU below that many cores).
+    pub isolate_threads_per_host: usize,
     /// Let runs of different tenants share a host at the same time.
     pub share_tenants: bool,
     /// Memory of one host (address space and cgroup).
@@ -103,6 +107,9 @@ impl PoolConfig {
             size: std::thread::available_parallelism().map_or(2, |n| n.get()),
             runs_per_host: 10_000,
             runs_per_host_at_once: 1024,
+            isolate_threads_per_host: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(4),
             share_tenants: false,
             host_memory_bytes: 4 << 30,
             hang_grace: Duration::from_secs(2),
@@ -491,6 +498,9 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
     if inner.config.allow_faults {
         args.push("--allow-faults".into());
     }
+    let isolate_threads = inner.config.isolate_threads_per_host.max(1);
+    args.push("--isolate-threads".into());
+    args.push(isolate_threads.to_string());
     let spec = ProcessSpec {
         program: format!("/proc/self/fd/{HOST_EXE_FD}"),
         args,
@@ -506,7 +516,9 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
             memory_bytes: inner.config.host_memory_bytes,
             file_bytes: 0,
             open_files: 64,
-            processes: 8,
+            // The host's threads besides what start-up needs; it can make
+            // none once it has locked itself down.
+            processes: 8 + isolate_threads as u64,
             output_bytes: 0,
         },
         network: false,

@@ -47,7 +47,7 @@ pub(crate) struct RunJob {
 pub enum Fault {
     /// Write bytes that are not a frame.
     Garbage,
-    /// Stop responding (block the host's only thread).
+    /// Stop responding (block the thread that reads the supervisor's frames).
     Hang,
     /// Abort the process.
     Abort,
@@ -109,6 +109,27 @@ pub(crate) async fn read<R: AsyncRead + Unpin, T: DeserializeOwned>(
     Ok(Some(serde_json::from_slice(buf)?))
 }
 
+/// Reads one frame from a blocking reader; `None` at a clean end of stream.
+pub(crate) fn read_blocking<R: std::io::Read, T: DeserializeOwned>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<Option<T>, FrameError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    buf.clear();
+    buf.resize(len, 0);
+    r.read_exact(buf)?;
+    Ok(Some(serde_json::from_slice(buf)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +152,23 @@ mod tests {
         let err = read::<_, ToHost>(&mut &huge[..], &mut buf)
             .await
             .unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge(_)), "{err}");
+    }
+
+    #[test]
+    fn blocking_reads_agree_with_async_ones() {
+        let mut bytes = encode(&ToHost::Cancel { run: 7 });
+        bytes.extend(encode(&ToHost::Cancel { run: 8 }));
+        let mut buf = Vec::new();
+        let mut r = &bytes[..];
+        let first: Option<ToHost> = read_blocking(&mut r, &mut buf).unwrap();
+        assert!(matches!(first, Some(ToHost::Cancel { run: 7 })));
+        let second: Option<ToHost> = read_blocking(&mut r, &mut buf).unwrap();
+        assert!(matches!(second, Some(ToHost::Cancel { run: 8 })));
+        let end: Option<ToHost> = read_blocking(&mut r, &mut buf).unwrap();
+        assert!(end.is_none());
+        let huge = u32::MAX.to_le_bytes();
+        let err = read_blocking::<_, ToHost>(&mut &huge[..], &mut buf).unwrap_err();
         assert!(matches!(err, FrameError::TooLarge(_)), "{err}");
     }
 }

@@ -36,6 +36,9 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API (embedded SQLite in ./citadel-data unless --database).
     Serve(server::ServeArgs),
+    /// A node that runs queued jobs (async runs) without the HTTP API; share
+    /// a PostgreSQL database (--database) with `citadel serve` nodes.
+    Worker(server::WorkerArgs),
     /// Manage tenants and tokens in the database the server uses.
     #[command(subcommand)]
     Admin(server::AdminCommand),
@@ -64,6 +67,9 @@ enum Command {
     SandboxHost {
         #[arg(long)]
         allow_faults: bool,
+        /// Threads to run isolates on.
+        #[arg(long, default_value_t = 1)]
+        isolate_threads: usize,
     },
 }
 
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Serve(args) => server::serve(args),
+        Command::Worker(args) => server::worker(args.data),
         Command::Admin(cmd) => server::admin(cmd),
         Command::Audit(cmd) => server::audit(cmd),
         Command::Config(cmd) => server::config(cmd),
@@ -93,8 +100,15 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::bench(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Jail(args) => doctor::jail(args),
-        Command::SandboxHost { allow_faults } => {
-            let code = citadel_pool::host_main(citadel_pool::HOST_SOCKET_FD, allow_faults);
+        Command::SandboxHost {
+            allow_faults,
+            isolate_threads,
+        } => {
+            let code = citadel_pool::host_main(
+                citadel_pool::HOST_SOCKET_FD,
+                allow_faults,
+                isolate_threads,
+            );
             std::process::exit(code)
         }
     };

@@ -208,6 +208,43 @@ async fn tenants_do_not_share_a_host_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_cpu_bound_runs_overlap_on_a_hosts_threads() {
+    let pool = Pool::start(PoolConfig {
+        isolate_threads_per_host: 2,
+        ..config(2)
+    })
+    .unwrap();
+    // Each run spins for 400 ms without awaiting anything, so runs sharing
+    // one isolate thread could only run one after the other. Each reports
+    // when it spun, by the host's clock.
+    let src = "const start = Date.now(); \
+               while (Date.now() - start < 400) {} \
+               return {start, end: Date.now()};";
+    let spinner = || {
+        let pool = pool.clone();
+        let j = job("t", src);
+        tokio::spawn(async move { pool.run(j, Arc::new(EchoGateway)).await })
+    };
+    let (a, b) = (spinner(), spinner());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let status = pool.status();
+    assert_eq!(status.busy_hosts, 1, "one tenant's runs share its host");
+    assert_eq!(status.runs_in_flight, 2);
+    let span = |out: citadel_sandbox::RunOutcome| {
+        assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+        let v = out.result_value();
+        (v["start"].as_i64().unwrap(), v["end"].as_i64().unwrap())
+    };
+    let (a, b) = (span(a.await.unwrap()), span(b.await.unwrap()));
+    // Both spans lie on one host's clock; they intersect only if the two
+    // runs were on the CPU, on different threads, during the same interval.
+    assert!(
+        a.0 < b.1 && b.0 < a.1,
+        "the runs did not overlap: {a:?} and {b:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_are_recycled_after_their_share_of_runs() {
     let pool = Pool::start(PoolConfig {
         runs_per_host: 3,
