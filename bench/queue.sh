@@ -25,8 +25,12 @@ tenant=bench-$RANDOM
 token=$(cd "$work" && "$bin" admin create-token --tenant "$tenant" --role owner "${db[@]}" 2>/dev/null | tail -1)
 H=(-H "Authorization: Bearer $token" -H 'Content-Type: application/json')
 
+# Jobs that reached an end (succeeded, or dead after their attempts).
 succeeded() {
-  curl -sf "127.0.0.1:$port/metrics" | awk '/^citadel_jobs\{state="succeeded"\}/ {print $2}'
+  curl -sf "127.0.0.1:$port/metrics" | awk '/^citadel_jobs\{state="(succeeded|dead|failed)"\}/ {n += $2} END {print n + 0}'
+}
+dead() {
+  curl -sf "127.0.0.1:$port/metrics" | awk '/^citadel_jobs\{state="(dead|failed)"\}/ {n += $2} END {print n + 0}'
 }
 
 measure() { # NAME SCRIPT-NAME SOURCE CAPABILITIES
@@ -62,6 +66,7 @@ LUA
   done_at=$(date +%s.%N)
   awk -v n="$sent" -v s="$start" -v e="$end_enqueue" -v d="$done_at" -v name="$name" \
     'BEGIN { printf "%-34s enqueue %7.0f jobs/s   enqueue→complete %7.0f jobs/s   (%d jobs, %.2f s)\n", name, n / (e - s), n / (d - s), n, d - s }'
+  echo "  not succeeded (failed or dead-lettered) so far: $(dead)"
 }
 
 echo "database: ${BENCH_DATABASE:-sqlite (embedded)}"

@@ -108,6 +108,12 @@ pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
     // nothing needs it any more.
     // SAFETY: closing a descriptor number this process owns, if open.
     unsafe { libc::close(crate::HOST_EXE_FD) };
+    // One malloc arena for every thread. glibc shrinks the heaps of its
+    // per-thread arenas after reading /proc/sys/vm/overcommit_memory, an
+    // `openat` the seccomp allow list kills the host for (seen under
+    // thousands of awaiting runs); the main arena never does that.
+    // SAFETY: mallopt only tunes the allocator; called before any thread starts.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     // SAFETY: the supervisor passes the host's end of a socket pair as `fd`,
     // owned by this process from here on.
     let socket = unsafe { UnixStream::from_raw_fd(fd) };
