@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The durable queue under load: JOBS asynchronous runs that each
-# `await api.sleep(100)` are enqueued over HTTP (wrk, 16 connections) and
+# The durable queue under load: asynchronous runs that each
+# `await api.sleep(100)` are enqueued over HTTP for SECONDS (wrk, 16
+# connections) and
 # worked by one node; prints the enqueue rate and the completion rate
 # (first enqueue to last completion). Then the same with trivial jobs
 # (`return input`). SQLite by default; BENCH_DATABASE=postgres://… for
 # PostgreSQL.
 #
-#   bench/queue.sh [JOBS]        (needs wrk and curl)
+#   bench/queue.sh [SECONDS]     (needs wrk and curl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-jobs=${1:-10000}
+seconds=${1:-5}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 cargo build --release -q -p citadel
 bin=$PWD/target/release/citadel
@@ -42,17 +43,13 @@ measure() { # NAME SCRIPT-NAME SOURCE CAPABILITIES
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"input": 1, "wait": false}'
-local sent = 0
-local limit = math.ceil($jobs / 2)
 request = function()
-  sent = sent + 1
-  if sent > limit then wrk.thread:stop() end
   return wrk.format(nil, "/v1/scripts/$script/run")
 end
 LUA
   local start end_enqueue done_at now n
   start=$(date +%s.%N)
-  wrk -t2 -c16 -d120s -s "$work/enqueue.lua" -H "Authorization: Bearer $token" "http://127.0.0.1:$port" >"$work/wrk.out"
+  wrk -t2 -c16 -d"${seconds}s" -s "$work/enqueue.lua" -H "Authorization: Bearer $token" "http://127.0.0.1:$port" >"$work/wrk.out"
   end_enqueue=$(date +%s.%N)
   local sent; sent=$(awk '/requests in/ {print $1}' "$work/wrk.out")
   local target=$((before + sent))
