@@ -11,7 +11,7 @@ use citadel_sandbox::{HostCall, HostError};
 use citadel_store::{Delivery, Event, new_id, now_ms};
 use serde_json::json;
 
-use crate::{Engine, EngineError, EngineInner, JobRequest, RunSpec, upgrade};
+use crate::{Engine, EngineError, EngineInner, JobRequest, LiveScript, RunSpec, upgrade};
 
 /// Hops an event chain may take through `events.emit`.
 pub const MAX_EVENT_DEPTH: i64 = 8;
@@ -151,23 +151,29 @@ pub(crate) struct RunGateway {
     pub(crate) tenant_id: String,
     pub(crate) run_id: String,
     pub(crate) depth: i64,
-    pub(crate) emit: Arc<Vec<String>>,
+    /// The version that runs; its grant says which types it may emit.
+    pub(crate) live: Arc<LiveScript>,
 }
 
 impl Gateway for RunGateway {
     fn call(&self, call: HostCall) -> GatewayFuture {
         let engine = self.engine.clone();
-        let (tenant, run, depth, emit) = (
+        let (tenant, run, depth, live) = (
             self.tenant_id.clone(),
             self.run_id.clone(),
             self.depth,
-            Arc::clone(&self.emit),
+            Arc::clone(&self.live),
         );
         Box::pin(async move {
             match call {
                 HostCall::Echo { value } => Ok(value),
                 HostCall::EventEmit { event_type, data } => {
                     validate_event_type(&event_type).map_err(HostError::invalid_argument)?;
+                    let emit: &[String] = live
+                        .capabilities
+                        .events
+                        .as_ref()
+                        .map_or(&[], |e| e.emit.as_slice());
                     if !emit.iter().any(|p| matches(p, &event_type)) {
                         return Err(HostError::new(
                             "denied",

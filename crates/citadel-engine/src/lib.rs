@@ -456,14 +456,7 @@ impl Engine {
                 tenant_id: spec.tenant_id.clone(),
                 run_id: lock(&flight.run).id.clone(),
                 depth,
-                emit: Arc::new(
-                    spec.live
-                        .capabilities
-                        .events
-                        .as_ref()
-                        .map(|e| e.emit.clone())
-                        .unwrap_or_default(),
-                ),
+                live: Arc::clone(&spec.live),
             });
             self.executor.run(job, gateway).await
         };

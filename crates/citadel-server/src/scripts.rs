@@ -656,16 +656,11 @@ async fn rollback(
             ),
         ));
     }
-    let from = match script.live_seq {
-        Some(seq) => state
-            .store
-            .versions(&tenant, &script.id)
-            .await?
-            .into_iter()
-            .find(|x| x.seq == seq)
-            .map(|x| x.version),
-        None => None,
-    };
+    let from = state
+        .store
+        .live_version(&tenant, &name)
+        .await?
+        .map(|(_, live)| live.version);
     if !state
         .store
         .set_live(&tenant, &script.id, v.seq, now_ms())
