@@ -6,11 +6,11 @@
 //! The engine knows tenants and scripts, not HTTP. It reaches the database
 //! only through the `Store` trait.
 
+mod batch;
 mod events;
 mod executor;
 mod killswitch;
 mod quota;
-mod record;
 mod scheduler;
 mod worker;
 
@@ -30,13 +30,13 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use batch::{Enqueuer, Recorder};
 pub use events::{
     MAX_EVENT_DEPTH, matches as event_matches, validate_event_type, validate_pattern,
 };
 pub use executor::{Executor, InProcess};
 pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
-use record::Recorder;
 pub use scheduler::{LATE_TOLERANCE_MS, SCHEDULE_TRIGGER, occurrence_key};
 pub use worker::{CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
 
@@ -87,8 +87,12 @@ pub enum EngineError {
     Record(String),
     #[error("the tenant's rate of runs is exceeded; retry in {0:?}")]
     RateLimited(Duration),
-    #[error("the tenant has {0} runs in flight, its limit")]
-    Busy(u64),
+    #[error("the {what} has {limit} runs in flight, its limit")]
+    Busy {
+        /// `tenant` or `script`.
+        what: &'static str,
+        limit: u64,
+    },
     #[error("events may chain at most {0} deep")]
     TooDeep(i64),
 }
@@ -202,6 +206,7 @@ pub struct EngineInner {
     in_flight: Mutex<HashMap<String, Arc<InFlight>>>,
     switches: Mutex<Arc<Vec<KillSwitch>>>,
     recorder: Recorder,
+    enqueuer: Enqueuer,
     analyses: Mutex<LruCache<[u8; 32], Arc<Vec<Diagnostic>>>>,
     live: Mutex<LiveCache>,
     settings: Mutex<LruCache<String, Cached<Arc<TenantSettings>>>>,
@@ -236,6 +241,7 @@ impl Engine {
     pub fn start(store: Arc<dyn Store>, executor: Executor, config: EngineConfig) -> Engine {
         let engine = Engine(Arc::new(EngineInner {
             recorder: Recorder::start(Arc::clone(&store)),
+            enqueuer: Enqueuer::start(Arc::clone(&store)),
             store,
             executor,
             in_flight: Mutex::new(HashMap::new()),
@@ -352,16 +358,48 @@ impl Engine {
         self.quota
             .take(&spec.tenant_id, &quotas)
             .map_err(EngineError::RateLimited)?;
-        if !self.quota.enter(&spec.tenant_id, &quotas) {
-            return Err(EngineError::Busy(quotas.concurrent_runs));
+        if !self.quota.enter(&spec.tenant_id, quotas.concurrent_runs) {
+            return Err(EngineError::Busy {
+                what: "tenant",
+                limit: quotas.concurrent_runs,
+            });
         }
         let tenant = spec.tenant_id.clone();
+        let script_cap = self.script_cap(&spec).await;
+        let script = spec.live.script.id.clone();
+        if let Some(cap) = script_cap
+            && !self.quota.enter(&script, cap)
+        {
+            self.quota.leave(&tenant);
+            return Err(EngineError::Busy {
+                what: "script",
+                limit: cap,
+            });
+        }
         let result = match self.admit(&spec, "running") {
             Ok(flight) => Ok(self.execute(flight, spec, 0).await),
             Err(e) => Err(e),
         };
+        if script_cap.is_some() {
+            self.quota.leave(&script);
+        }
         self.quota.leave(&tenant);
         result
+    }
+
+    /// How many runs of the script may run at once: its version's
+    /// `concurrency`, else the tenant's default, else no cap.
+    async fn script_cap(&self, spec: &RunSpec) -> Option<u64> {
+        if let Some(cap) = spec.live.limits.concurrency {
+            return Some(cap);
+        }
+        match self.settings(&spec.tenant_id).await {
+            Ok(s) => s.limits.concurrency,
+            Err(e) => {
+                tracing::warn!(error = %e, "tenant settings unavailable; no script concurrency cap");
+                None
+            }
+        }
     }
 
     /// Refuses a run a kill switch covers; else registers it in flight.

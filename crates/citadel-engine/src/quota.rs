@@ -1,6 +1,8 @@
 //! Per-tenant quotas enforced at admission: a runs-per-minute rate (token
-//! bucket, refilled continuously) and a cap on synchronous runs in flight.
-//! Both are per node: with N nodes a tenant gets up to N times the rate.
+//! bucket, refilled continuously) and caps on synchronous runs in flight
+//! (per tenant, and per script where its version sets `concurrency`). These
+//! are per node; queued jobs are capped across every node where they are
+//! claimed (`concurrent_jobs`, and the script's `concurrency`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,6 +20,8 @@ pub struct Quotas {
     pub runs_per_minute: u64,
     /// Synchronous runs in flight at once.
     pub concurrent_runs: u64,
+    /// Queued jobs running at once, over every node.
+    pub concurrent_jobs: u64,
 }
 
 impl Default for Quotas {
@@ -25,6 +29,7 @@ impl Default for Quotas {
         Quotas {
             runs_per_minute: 600_000,
             concurrent_runs: 1_000,
+            concurrent_jobs: 1_000,
         }
     }
 }
@@ -62,23 +67,24 @@ impl QuotaState {
         }
     }
 
-    /// Counts a synchronous run in flight, unless the tenant is at its cap.
-    pub(crate) fn enter(&self, tenant: &str, q: &Quotas) -> bool {
+    /// Counts a synchronous run in flight under `key` (a tenant's or a
+    /// script's id), unless `limit` are in flight already.
+    pub(crate) fn enter(&self, key: &str, limit: u64) -> bool {
         let mut m = lock(&self.in_flight);
-        let n = m.entry(tenant.to_owned()).or_insert(0);
-        if *n >= q.concurrent_runs {
+        let n = m.entry(key.to_owned()).or_insert(0);
+        if *n >= limit {
             return false;
         }
         *n += 1;
         true
     }
 
-    pub(crate) fn leave(&self, tenant: &str) {
+    pub(crate) fn leave(&self, key: &str) {
         let mut m = lock(&self.in_flight);
-        if let Some(n) = m.get_mut(tenant) {
+        if let Some(n) = m.get_mut(key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                m.remove(tenant);
+                m.remove(key);
             }
         }
     }
@@ -93,7 +99,7 @@ mod tests {
         let s = QuotaState::default();
         let q = Quotas {
             runs_per_minute: 2,
-            concurrent_runs: 1,
+            ..Quotas::default()
         };
         assert_eq!(s.take("a", &q), Ok(()));
         assert_eq!(s.take("a", &q), Ok(()));
@@ -104,10 +110,10 @@ mod tests {
         );
         // Another tenant has its own bucket.
         assert_eq!(s.take("b", &q), Ok(()));
-        assert!(s.enter("a", &q));
-        assert!(!s.enter("a", &q));
-        assert!(s.enter("b", &q));
+        assert!(s.enter("a", 1));
+        assert!(!s.enter("a", 1));
+        assert!(s.enter("b", 1));
         s.leave("a");
-        assert!(s.enter("a", &q));
+        assert!(s.enter("a", 1));
     }
 }

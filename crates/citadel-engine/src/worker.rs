@@ -160,6 +160,7 @@ impl Engine {
         self.quota
             .take(&spec.tenant_id, &self.config.quotas)
             .map_err(EngineError::RateLimited)?;
+        let script_cap = self.script_cap(&spec).await;
         let payload = RunPayload {
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),
@@ -177,8 +178,8 @@ impl Engine {
             .as_ref()
             .map_or(WorkerConfig::default().max_attempts, |w| w.max_attempts);
         let (job, created) = self
-            .store
-            .enqueue(&NewJob {
+            .enqueuer
+            .enqueue(NewJob {
                 id: new_id("run"),
                 tenant_id: spec.tenant_id,
                 kind: RUN_JOB.into(),
@@ -191,6 +192,8 @@ impl Engine {
                     .map_or(self.config.platform.max.timeout_ms, |t| t)
                     as i64,
                 idempotency_key: request.idempotency_key,
+                script_key: script_cap.map(|_| payload.script_id.clone()),
+                script_cap: script_cap.map(|c| c as i64),
             })
             .await?;
         if created {
@@ -521,9 +524,16 @@ async fn claim_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
         let mut claimed = 0;
         if free > 0 {
             let limit = (free as i64).min(cfg.claim_batch);
+            let tenant_cap = engine.config.quotas.concurrent_jobs as i64;
             match engine
                 .store
-                .claim(&cfg.node_id, now_ms(), cfg.lease.as_millis() as i64, limit)
+                .claim_capped(
+                    &cfg.node_id,
+                    now_ms(),
+                    cfg.lease.as_millis() as i64,
+                    limit,
+                    Some(tenant_cap),
+                )
                 .await
             {
                 Ok(jobs) => {

@@ -17,7 +17,14 @@ pub struct LimitOverrides {
     pub memory_mb: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_bytes: Option<u64>,
+    /// Runs of one script at once (queued jobs across every node;
+    /// synchronous runs per node). Not a sandbox limit: the engine applies it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u64>,
 }
+
+/// The highest `concurrency` a script may ask for.
+pub const MAX_SCRIPT_CONCURRENCY: u64 = 100_000;
 
 /// A full set of the overridable values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +76,7 @@ impl PlatformLimits {
             ("timeout_ms", o.timeout_ms, self.max.timeout_ms),
             ("memory_mb", o.memory_mb, self.max.memory_mb),
             ("log_bytes", o.log_bytes, self.max.log_bytes),
+            ("concurrency", o.concurrency, MAX_SCRIPT_CONCURRENCY),
         ];
         for (field, got, max) in fields {
             if let Some(got) = got

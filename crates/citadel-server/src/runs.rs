@@ -179,37 +179,7 @@ async fn run_script(
     {
         return Err(ApiError::invalid("idempotency_key must be 1–200 bytes"));
     }
-    let refused = |e: EngineError| match e {
-        EngineError::Killed(switch) => ApiError::new(
-            StatusCode::LOCKED,
-            "killed",
-            format!(
-                "runs of `{name}` are stopped by the {} kill switch: {}",
-                switch.scope, switch.reason
-            ),
-        )
-        .with_details(
-            json!({ "scope": switch.scope, "target": switch.target, "reason": switch.reason }),
-        ),
-        EngineError::RateLimited(wait) => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "the tenant's runs per minute are used up; retry in {} s",
-                retry_secs(wait)
-            ),
-        )
-        .with_retry_after(retry_secs(wait)),
-        EngineError::Busy(limit) => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "concurrency_limit",
-            format!("the tenant has {limit} runs in flight, its limit"),
-        )
-        .with_retry_after(1),
-        EngineError::Store(e) => e.into(),
-        EngineError::Record(e) => ApiError::internal(e),
-        EngineError::TooDeep(_) => ApiError::internal("an API run has no event depth"),
-    };
+    let refused = |e: EngineError| refusal(e, &name);
     if body.wait {
         let run = engine.run_sync(spec).await.map_err(refused)?;
         Ok(axum::Json(RunView::from(run)).into_response())
@@ -486,5 +456,40 @@ async fn current_run(state: &AppState, tenant: &str, id: &str) -> Option<Run> {
     match state.store.run(tenant, id).await {
         Ok(Some(r)) => Some(r),
         _ => engine.run_from_job(tenant, id).await.ok().flatten(),
+    }
+}
+
+/// The answer to a run the engine refused.
+pub(crate) fn refusal(e: EngineError, script: &str) -> ApiError {
+    match e {
+        EngineError::Killed(switch) => ApiError::new(
+            StatusCode::LOCKED,
+            "killed",
+            format!(
+                "runs of `{script}` are stopped by the {} kill switch: {}",
+                switch.scope, switch.reason
+            ),
+        )
+        .with_details(
+            json!({ "scope": switch.scope, "target": switch.target, "reason": switch.reason }),
+        ),
+        EngineError::RateLimited(wait) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "the tenant's runs per minute are used up; retry in {} s",
+                retry_secs(wait)
+            ),
+        )
+        .with_retry_after(retry_secs(wait)),
+        EngineError::Busy { what, limit } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "concurrency_limit",
+            format!("the {what} has {limit} runs in flight, its limit"),
+        )
+        .with_retry_after(1),
+        EngineError::Store(e) => e.into(),
+        EngineError::Record(e) => ApiError::internal(e),
+        EngineError::TooDeep(_) => ApiError::internal("an API run has no event depth"),
     }
 }

@@ -6,7 +6,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use citadel_engine::{EngineError, JobRequest};
+use citadel_engine::JobRequest;
 use citadel_scripts::{CronSchedule, validate_name};
 use citadel_store::{Schedule, new_id, now_ms};
 use serde::{Deserialize, Serialize};
@@ -352,36 +352,7 @@ async fn run_schedule_now(
     let (run_id, _) = engine
         .enqueue_run(spec, JobRequest::default())
         .await
-        .map_err(|e| match e {
-            EngineError::Killed(switch) => ApiError::new(
-                StatusCode::LOCKED,
-                "killed",
-                format!(
-                    "runs of `{script}` are stopped by the {} kill switch: {}",
-                    switch.scope, switch.reason
-                ),
-            )
-            .with_details(
-                json!({ "scope": switch.scope, "target": switch.target, "reason": switch.reason }),
-            ),
-            EngineError::RateLimited(wait) => {
-                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    format!("the tenant's runs per minute are used up; retry in {secs} s"),
-                )
-                .with_retry_after(secs)
-            }
-            EngineError::Busy(limit) => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "concurrency_limit",
-                format!("the tenant has {limit} runs in flight, its limit"),
-            )
-            .with_retry_after(1),
-            EngineError::Store(e) => e.into(),
-            other => ApiError::internal(other),
-        })?;
+        .map_err(|e| crate::runs::refusal(e, &script))?;
     auth.record_change(
         &state,
         &tenant,

@@ -34,7 +34,7 @@ macro_rules! job_columns {
     () => {
         "id, tenant_id, kind, payload, priority, state, run_at, attempts, max_attempts, timeout_ms, \
          idempotency_key, lease_owner, lease_expires_at, cancel_requested, last_error, created_at, \
-         updated_at, finished_at"
+         updated_at, finished_at, script_key, script_cap"
     };
 }
 
@@ -59,6 +59,8 @@ macro_rules! job_from {
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
             finished_at: $r.try_get("finished_at")?,
+            script_key: $r.try_get("script_key")?,
+            script_cap: $r.try_get("script_cap")?,
         }
     };
 }
@@ -100,21 +102,51 @@ macro_rules! tenant_order {
     };
 }
 
-/// Ranks `heads` (candidate jobs) in claim order: `ord` 1, 2, 3…
+/// Drops the `heads` (candidate jobs) that would exceed a concurrency cap —
+/// a script key's `script_cap`, or the tenant cap `$cap` (NULL: none) —
+/// counting the jobs running now and those ahead in this claim, then ranks
+/// the rest in claim order: `ord` 1, 2, 3… Scripts are capped before
+/// tenants, so a tenant's capped script does not use up its tenant's turns.
 macro_rules! ranked {
-    () => {
-        "ranked AS ( \
-             SELECT id, ROW_NUMBER() OVER (ORDER BY priority DESC, turn, run_at, id) AS ord FROM ( \
-                 SELECT id, priority, run_at, \
-                        ROW_NUMBER() OVER (PARTITION BY tenant_id, priority ORDER BY run_at, created_at, id) AS turn \
-                 FROM heads \
-             ) t \
-         )"
+    ($cap:literal) => {
+        concat!(
+            "busy_scripts AS ( \
+                 SELECT script_key, COUNT(*) AS n FROM jobs \
+                 WHERE state = 'running' AND script_key IN (SELECT script_key FROM heads WHERE script_cap IS NOT NULL) \
+                 GROUP BY script_key \
+             ), busy_tenants AS ( \
+                 SELECT tenant_id, COUNT(*) AS n FROM jobs \
+                 WHERE state = 'running' AND ",
+            $cap,
+            " IS NOT NULL AND tenant_id IN (SELECT tenant_id FROM heads) \
+                 GROUP BY tenant_id \
+             ), fits AS ( \
+                 SELECT s.id, s.tenant_id, s.priority, s.run_at, s.created_at FROM ( \
+                     SELECT h.*, ROW_NUMBER() OVER ( \
+                         PARTITION BY h.script_key ORDER BY h.priority DESC, h.run_at, h.created_at, h.id) AS script_turn \
+                     FROM heads h \
+                 ) s LEFT JOIN busy_scripts b ON b.script_key = s.script_key \
+                 WHERE s.script_cap IS NULL OR s.script_turn + COALESCE(b.n, 0) <= s.script_cap \
+             ), ranked AS ( \
+                 SELECT t.id, ROW_NUMBER() OVER (ORDER BY t.priority DESC, t.turn, t.run_at, t.id) AS ord FROM ( \
+                     SELECT f.id, f.tenant_id, f.priority, f.run_at, \
+                            ROW_NUMBER() OVER (PARTITION BY f.tenant_id, f.priority ORDER BY f.run_at, f.created_at, f.id) AS turn, \
+                            ROW_NUMBER() OVER ( \
+                                PARTITION BY f.tenant_id ORDER BY f.priority DESC, f.run_at, f.created_at, f.id) AS tenant_turn \
+                     FROM fits f \
+                 ) t LEFT JOIN busy_tenants bt ON bt.tenant_id = t.tenant_id \
+                 WHERE ",
+            $cap,
+            " IS NULL OR t.tenant_turn + COALESCE(bt.n, 0) <= ",
+            $cap,
+            " \
+             )"
+        )
     };
 }
 
 /// PostgreSQL: one statement. `$1` node, `$2` now, `$3` lease length,
-/// `$4` limit. The candidates are ranked from the statement's snapshot;
+/// `$4` limit, `$5` tenant cap. The candidates are ranked from the statement's snapshot;
 /// `picked` then locks them in that order, skipping those another claimer
 /// holds and re-checking that each is still queued, so no job is taken
 /// twice. (Row locks cannot sit in the ranking query itself: PostgreSQL
@@ -127,13 +159,13 @@ const PG_CLAIM: &str = concat!(
     "WITH RECURSIVE ",
     waiting_tenants!(),
     ", heads AS ( \
-         SELECT h.id, h.tenant_id, h.priority, h.run_at, h.created_at FROM waiting w CROSS JOIN LATERAL ( \
-             SELECT j.id, j.tenant_id, j.priority, j.run_at, j.created_at FROM jobs j \
+         SELECT h.* FROM waiting w CROSS JOIN LATERAL ( \
+             SELECT j.id, j.tenant_id, j.priority, j.run_at, j.created_at, j.script_key, j.script_cap FROM jobs j \
              WHERE j.state = 'queued' AND j.tenant_id = w.tenant_id AND j.run_at <= $2 ",
     tenant_order!("j."),
     " LIMIT $4) h \
      ), ",
-    ranked!(),
+    ranked!("CAST($5 AS BIGINT)"),
     ", picked AS ( \
          SELECT j.id, r.ord \
          FROM unnest(ARRAY(SELECT id FROM ranked ORDER BY ord)) WITH ORDINALITY AS r (id, ord) \
@@ -151,19 +183,21 @@ const PG_CLAIM: &str = concat!(
     " FROM claimed ORDER BY ord"
 );
 
-/// SQLite: the ids to claim, in claim order. `$1` now, `$2` limit. (SQLite
+/// SQLite: the ids to claim, in claim order. `$1` now, `$2` limit, `$3`
+/// tenant cap. (SQLite
 /// has no LATERAL; a correlated `IN` list reads each tenant's next jobs.)
 const SQLITE_CLAIM_ORDER: &str = concat!(
     "WITH RECURSIVE ",
     waiting_tenants!(),
     ", heads AS ( \
-         SELECT j.id, j.tenant_id, j.priority, j.run_at, j.created_at FROM waiting w JOIN jobs j ON j.id IN ( \
+         SELECT j.id, j.tenant_id, j.priority, j.run_at, j.created_at, j.script_key, j.script_cap \
+         FROM waiting w JOIN jobs j ON j.id IN ( \
              SELECT x.id FROM jobs x \
              WHERE x.state = 'queued' AND x.tenant_id = w.tenant_id AND x.run_at <= $1 ",
     tenant_order!("x."),
     " LIMIT $2) \
      ), ",
-    ranked!(),
+    ranked!("$3"),
     " SELECT id FROM ranked ORDER BY ord LIMIT $2"
 );
 
@@ -177,6 +211,12 @@ fn params(first: usize, n: usize) -> String {
     s
 }
 
+/// The transaction-scoped advisory lock PostgreSQL claims take in turn: a
+/// claim counts the running jobs a cap allows, so two claims at once could
+/// each see room for the same last slot. (Reading committed data, each
+/// claim sees the jobs the one before it took.)
+const PG_CLAIM_LOCK: i64 = 0x6369_7461_6465_6c01;
+
 impl PgStore {
     async fn claim_due(
         &self,
@@ -184,14 +224,22 @@ impl PgStore {
         now: i64,
         lease_ms: i64,
         limit: i64,
+        tenant_cap: Option<i64>,
     ) -> StoreResult<Vec<Job>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(PG_CLAIM_LOCK)
+            .execute(&mut *tx)
+            .await?;
         let rows = sqlx::query(PG_CLAIM)
             .bind(node)
             .bind(now)
             .bind(lease_ms)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .bind(tenant_cap)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(job_from!(r));
@@ -207,6 +255,7 @@ impl SqliteStore {
         now: i64,
         lease_ms: i64,
         limit: i64,
+        tenant_cap: Option<i64>,
     ) -> StoreResult<Vec<Job>> {
         // The write lock is taken first, so nothing changes between picking
         // the jobs and taking them.
@@ -214,6 +263,7 @@ impl SqliteStore {
         let ids: Vec<String> = sqlx::query_scalar(SQLITE_CLAIM_ORDER)
             .bind(now)
             .bind(limit)
+            .bind(tenant_cap)
             .fetch_all(&mut *tx)
             .await?;
         if ids.is_empty() {
@@ -256,90 +306,109 @@ impl SqliteStore {
 macro_rules! impl_job_store {
     ($ty:ty) => {
         impl JobStore for $ty {
-            fn enqueue<'a>(&'a self, new: &'a NewJob) -> StoreFuture<'a, (Job, bool)> {
+            fn enqueue_many<'a>(&'a self, new: &'a [NewJob]) -> StoreFuture<'a, Vec<(Job, bool)>> {
                 Box::pin(async move {
                     let now = crate::now_ms();
-                    let job = Job {
-                        id: new.id.clone(),
-                        tenant_id: new.tenant_id.clone(),
-                        kind: new.kind.clone(),
-                        payload: new.payload.clone(),
-                        priority: new.priority,
-                        state: "queued".into(),
-                        run_at: new.run_at,
-                        attempts: 0,
-                        max_attempts: new.max_attempts,
-                        timeout_ms: new.timeout_ms,
-                        idempotency_key: new.idempotency_key.clone(),
-                        lease_owner: None,
-                        lease_expires_at: None,
-                        cancel_requested: false,
-                        last_error: None,
-                        created_at: now,
-                        updated_at: now,
-                        finished_at: None,
-                    };
-                    // A racing enqueue with the same key either inserts first
-                    // (this one then does nothing and reads it) or waits for
-                    // this one.
-                    let done = sqlx::query(concat!(
-                        "INSERT INTO jobs (",
-                        job_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-                         ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
-                    ))
-                    .bind(&job.id)
-                    .bind(&job.tenant_id)
-                    .bind(&job.kind)
-                    .bind(&job.payload)
-                    .bind(job.priority)
-                    .bind(&job.state)
-                    .bind(job.run_at)
-                    .bind(job.attempts)
-                    .bind(job.max_attempts)
-                    .bind(job.timeout_ms)
-                    .bind(&job.idempotency_key)
-                    .bind(&job.lease_owner)
-                    .bind(job.lease_expires_at)
-                    .bind(job.cancel_requested)
-                    .bind(&job.last_error)
-                    .bind(job.created_at)
-                    .bind(job.updated_at)
-                    .bind(job.finished_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| match &e {
-                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                            conflict(e, format!("tenant `{}`", new.tenant_id))
+                    let mut out = Vec::with_capacity(new.len());
+                    let mut tx = self.write_tx().await?;
+                    for new in new {
+                        let job = Job {
+                            id: new.id.clone(),
+                            tenant_id: new.tenant_id.clone(),
+                            kind: new.kind.clone(),
+                            payload: new.payload.clone(),
+                            priority: new.priority,
+                            state: "queued".into(),
+                            run_at: new.run_at,
+                            attempts: 0,
+                            max_attempts: new.max_attempts,
+                            timeout_ms: new.timeout_ms,
+                            idempotency_key: new.idempotency_key.clone(),
+                            lease_owner: None,
+                            lease_expires_at: None,
+                            cancel_requested: false,
+                            last_error: None,
+                            created_at: now,
+                            updated_at: now,
+                            finished_at: None,
+                            script_key: new.script_key.clone(),
+                            script_cap: new.script_cap,
+                        };
+                        // A racing enqueue with the same key either inserts
+                        // first (this one then does nothing and reads it) or
+                        // waits for this one; so does a second job with the
+                        // key in this batch.
+                        let done = sqlx::query(concat!(
+                            "INSERT INTO jobs (",
+                            job_columns!(),
+                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                             $19, $20) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
+                        ))
+                        .bind(&job.id)
+                        .bind(&job.tenant_id)
+                        .bind(&job.kind)
+                        .bind(&job.payload)
+                        .bind(job.priority)
+                        .bind(&job.state)
+                        .bind(job.run_at)
+                        .bind(job.attempts)
+                        .bind(job.max_attempts)
+                        .bind(job.timeout_ms)
+                        .bind(&job.idempotency_key)
+                        .bind(&job.lease_owner)
+                        .bind(job.lease_expires_at)
+                        .bind(job.cancel_requested)
+                        .bind(&job.last_error)
+                        .bind(job.created_at)
+                        .bind(job.updated_at)
+                        .bind(job.finished_at)
+                        .bind(&job.script_key)
+                        .bind(job.script_cap)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| match &e {
+                            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                                conflict(e, format!("tenant `{}`", new.tenant_id))
+                            }
+                            _ => conflict(e, format!("job `{}`", new.id)),
+                        })?;
+                        if done.rows_affected() == 1 {
+                            out.push((job, true));
+                            continue;
                         }
-                        _ => conflict(e, format!("job `{}`", new.id)),
-                    })?;
-                    if done.rows_affected() == 1 {
-                        return Ok((job, true));
+                        let key = new.idempotency_key.as_deref().unwrap_or_default();
+                        let row = sqlx::query(concat!(
+                            "SELECT ",
+                            job_columns!(),
+                            " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2"
+                        ))
+                        .bind(&new.tenant_id)
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        match row {
+                            Some(r) => out.push((job_from!(r), false)),
+                            None => return Err(StoreError::Conflict(format!("job with idempotency key `{key}`"))),
+                        }
                     }
-                    let key = new.idempotency_key.as_deref().unwrap_or_default();
-                    let row = sqlx::query(concat!(
-                        "SELECT ",
-                        job_columns!(),
-                        " FROM jobs WHERE tenant_id = $1 AND idempotency_key = $2"
-                    ))
-                    .bind(&new.tenant_id)
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    match row {
-                        Some(r) => Ok((job_from!(r), false)),
-                        None => Err(StoreError::Conflict(format!("job with idempotency key `{key}`"))),
-                    }
+                    tx.commit().await?;
+                    Ok(out)
                 })
             }
 
-            fn claim<'a>(&'a self, node: &'a str, now: i64, lease_ms: i64, limit: i64) -> StoreFuture<'a, Vec<Job>> {
+            fn claim_capped<'a>(
+                &'a self,
+                node: &'a str,
+                now: i64,
+                lease_ms: i64,
+                limit: i64,
+                tenant_cap: Option<i64>,
+            ) -> StoreFuture<'a, Vec<Job>> {
                 Box::pin(async move {
                     if limit < 1 {
                         return Ok(Vec::new());
                     }
-                    self.claim_due(node, now, lease_ms, limit.min(MAX_CLAIM)).await
+                    self.claim_due(node, now, lease_ms, limit.min(MAX_CLAIM), tenant_cap).await
                 })
             }
 

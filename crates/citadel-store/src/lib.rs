@@ -210,7 +210,17 @@ pub trait ScriptStore: Send + Sync {
 pub trait JobStore: Send + Sync {
     /// Enqueues a job; with an idempotency key already used by this tenant,
     /// returns the existing job and `false` instead.
-    fn enqueue<'a>(&'a self, job: &'a NewJob) -> StoreFuture<'a, (Job, bool)>;
+    fn enqueue<'a>(&'a self, job: &'a NewJob) -> StoreFuture<'a, (Job, bool)> {
+        Box::pin(async move {
+            self.enqueue_many(std::slice::from_ref(job))
+                .await?
+                .pop()
+                .ok_or_else(|| StoreError::NotFound(format!("job `{}`", job.id)))
+        })
+    }
+    /// Enqueues jobs in one transaction (as [`JobStore::enqueue`] each, in
+    /// order): a busy node commits many enqueues at once.
+    fn enqueue_many<'a>(&'a self, jobs: &'a [NewJob]) -> StoreFuture<'a, Vec<(Job, bool)>>;
     /// Claims up to `limit` due jobs (`run_at <= now`, state `queued`) for
     /// `node`: highest priority first, then oldest, interleaving tenants so
     /// one tenant's backlog cannot starve another (each tenant's k-th job
@@ -223,6 +233,20 @@ pub trait JobStore: Send + Sync {
         now: i64,
         lease_ms: i64,
         limit: i64,
+    ) -> StoreFuture<'a, Vec<Job>> {
+        self.claim_capped(node, now, lease_ms, limit, None)
+    }
+    /// [`JobStore::claim`], leaving out jobs that would exceed a concurrency
+    /// cap: a job with a `script_key` waits while `script_cap` jobs with
+    /// that key run, and each tenant runs at most `tenant_cap` jobs (`None`:
+    /// unlimited). Caps count every node's running jobs.
+    fn claim_capped<'a>(
+        &'a self,
+        node: &'a str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+        tenant_cap: Option<i64>,
     ) -> StoreFuture<'a, Vec<Job>>;
     /// Extends the leases `node` holds on these jobs to `until`; returns the
     /// ids it still holds (a job missing from the answer was lost).

@@ -348,6 +348,10 @@ pub struct Job {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// Jobs sharing a key (a script's id) run at most `script_cap` at once
+    /// across every node.
+    pub script_key: Option<String>,
+    pub script_cap: Option<i64>,
 }
 
 /// A job to enqueue.
@@ -362,6 +366,9 @@ pub struct NewJob {
     pub max_attempts: i64,
     pub timeout_ms: i64,
     pub idempotency_key: Option<String>,
+    /// See [`Job::script_key`].
+    pub script_key: Option<String>,
+    pub script_cap: Option<i64>,
 }
 
 /// A node (a `citadel serve` or `citadel worker` process) sharing the

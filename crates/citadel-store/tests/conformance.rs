@@ -1124,6 +1124,8 @@ fn new_job(
         max_attempts,
         timeout_ms: 5_000,
         idempotency_key: key.map(str::to_owned),
+        script_key: None,
+        script_cap: None,
     }
 }
 
@@ -1537,6 +1539,8 @@ async fn jobs(shared: &Arc<dyn Store>) {
         ids(&store.list_jobs(b, Some("dead"), 10).await.unwrap()),
         vec!["job_b1"]
     );
+    caps(store).await;
+    capped_race(shared).await;
 }
 
 fn node(id: &str, role: &str, started_at: i64) -> Node {
@@ -1674,6 +1678,172 @@ async fn nodes(store: &dyn Store, ta: &Tenant) {
     );
     finish(store, "node_w", &["job_on_w"], "succeeded", T + 700).await;
     finish(store, "node_s", &["job_on_s"], "succeeded", T + 700).await;
+}
+
+fn capped(id: &str, tenant: &str, run_at: i64, key: &str, cap: i64) -> NewJob {
+    NewJob {
+        script_key: Some(key.into()),
+        script_cap: Some(cap),
+        ..new_job(id, tenant, 1, run_at, 3, None)
+    }
+}
+
+/// Batched enqueues, and concurrency caps per script key and per tenant,
+/// counted over every node's running jobs.
+async fn caps(store: &dyn Store) {
+    let a = store.create_tenant("caps-a").await.unwrap().id;
+    let b = store.create_tenant("caps-b").await.unwrap().id;
+    let far = T + 1_000_000_000;
+    let batch = vec![
+        capped("cap_s1_1", &a, T, "s1", 2),
+        capped("cap_s1_2", &a, T + 1, "s1", 2),
+        capped("cap_s1_3", &a, T + 2, "s1", 2),
+        capped("cap_s1_4", &a, T + 3, "s1", 2),
+        new_job("cap_s2_1", &a, 1, T + 4, 3, None),
+        new_job("cap_dup_1", &a, 1, far, 3, Some("same")),
+        new_job("cap_dup_2", &a, 1, far, 3, Some("same")),
+    ];
+    let done = store.enqueue_many(&batch).await.unwrap();
+    assert_eq!(
+        done.iter()
+            .map(|(j, new)| (j.id.as_str(), *new))
+            .collect::<Vec<_>>(),
+        vec![
+            ("cap_s1_1", true),
+            ("cap_s1_2", true),
+            ("cap_s1_3", true),
+            ("cap_s1_4", true),
+            ("cap_s2_1", true),
+            ("cap_dup_1", true),
+            ("cap_dup_1", false),
+        ]
+    );
+    assert_eq!(
+        (done[0].0.script_key.as_deref(), done[0].0.script_cap),
+        (Some("s1"), Some(2))
+    );
+    assert_eq!(store.job(&a, "cap_dup_2").await.unwrap(), None);
+    // A batch with an unknown tenant fails whole: nothing of it is queued.
+    assert!(matches!(
+        store
+            .enqueue_many(&[
+                new_job("cap_ok", &a, 1, far, 3, None),
+                new_job("cap_bad", "tnt_missing", 1, far, 3, None),
+            ])
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.job(&a, "cap_ok").await.unwrap(), None);
+
+    // Script s1 runs two at a time; s2 is not held up behind it.
+    assert_eq!(
+        ids(&store.claim("n1", T + 10, LEASE, 10).await.unwrap()),
+        vec!["cap_s1_1", "cap_s1_2", "cap_s2_1"]
+    );
+    assert_eq!(store.claim("n2", T + 10, LEASE, 10).await.unwrap(), []);
+    finish(store, "n1", &["cap_s1_1"], "succeeded", T + 20).await;
+    assert_eq!(
+        ids(&store.claim("n2", T + 20, LEASE, 10).await.unwrap()),
+        vec!["cap_s1_3"]
+    );
+    finish(store, "n1", &["cap_s1_2"], "succeeded", T + 30).await;
+
+    // Tenant cap 3: `a` runs cap_s2_1 and cap_s1_3, so one more of its
+    // jobs; `b` gets three.
+    for i in 1..=3 {
+        enqueue(
+            store,
+            new_job(&format!("cap_b_{i}"), &b, 1, T + 4 + i, 3, None),
+        )
+        .await;
+    }
+    enqueue(store, new_job("cap_a_5", &a, 1, T + 5, 3, None)).await;
+    assert_eq!(
+        ids(&store
+            .claim_capped("n1", T + 40, LEASE, 10, Some(3))
+            .await
+            .unwrap()),
+        vec!["cap_s1_4", "cap_b_1", "cap_b_2", "cap_b_3"]
+    );
+    enqueue(store, new_job("cap_b_4", &b, 1, T + 8, 3, None)).await;
+    assert_eq!(
+        store
+            .claim_capped("n2", T + 40, LEASE, 10, Some(3))
+            .await
+            .unwrap(),
+        []
+    );
+    assert_eq!(
+        ids(&store
+            .claim_capped("n2", T + 40, LEASE, 10, Some(4))
+            .await
+            .unwrap()),
+        vec!["cap_a_5", "cap_b_4"]
+    );
+    finish(
+        store,
+        "n1",
+        &["cap_s2_1", "cap_s1_4", "cap_b_1", "cap_b_2", "cap_b_3"],
+        "succeeded",
+        T + 50,
+    )
+    .await;
+    finish(
+        store,
+        "n2",
+        &["cap_s1_3", "cap_a_5", "cap_b_4"],
+        "succeeded",
+        T + 50,
+    )
+    .await;
+    let dup = store
+        .request_cancel(&a, "cap_dup_1", T + 60)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dup.state, "cancelled");
+}
+
+/// Four nodes racing to claim a tenant's 40 jobs under a cap of 7 take
+/// exactly 7 between them.
+async fn capped_race(shared: &Arc<dyn Store>) {
+    let tenant = shared.create_tenant("caps-race").await.unwrap().id;
+    let batch: Vec<NewJob> = (0..40)
+        .map(|i| new_job(&format!("cap_race_{i:02}"), &tenant, 1, T + i, 3, None))
+        .collect();
+    shared.enqueue_many(&batch).await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let store = Arc::clone(shared);
+        tasks.push(tokio::spawn(async move {
+            let node = format!("capped-{n}");
+            let mut mine = 0;
+            for _ in 0..5 {
+                mine += store
+                    .claim_capped(&node, T + 1_000, LEASE, 3, Some(7))
+                    .await
+                    .unwrap()
+                    .len();
+                tokio::task::yield_now().await;
+            }
+            mine
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, 7);
+    assert_eq!(
+        shared.job_counts(Some(&tenant)).await.unwrap(),
+        vec![("queued".to_owned(), 33), ("running".to_owned(), 7)]
+    );
+    for i in 0..40 {
+        shared
+            .request_cancel(&tenant, &format!("cap_race_{i:02}"), T + 2_000)
+            .await
+            .unwrap();
+    }
 }
 
 /// Four nodes claiming at once, three jobs at a time: every job is taken

@@ -1,0 +1,116 @@
+//! Group commit. Run records and enqueued jobs are written in batches:
+//! everything submitted while a write is under way joins the next one, so a
+//! busy node commits many per transaction and a quiet one commits each at
+//! once. A caller's submission returns after its item is durable.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use citadel_store::{Job, NewJob, Run, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+/// Items written per transaction at most.
+const MAX_BATCH: usize = 512;
+
+/// Submits items to one writer task, which writes them in batches.
+pub(crate) struct Batcher<I, O> {
+    tx: mpsc::UnboundedSender<(I, oneshot::Sender<O>)>,
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    /// `write` gets a batch and answers one output per item, in order.
+    fn start<F, Fut>(write: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + 'static,
+        Fut: Future<Output = Vec<O>> + Send,
+    {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(I, oneshot::Sender<O>)>();
+        tokio::spawn(async move {
+            let mut items = Vec::with_capacity(MAX_BATCH);
+            let mut acks = Vec::with_capacity(MAX_BATCH);
+            while let Some((item, ack)) = rx.recv().await {
+                items.push(item);
+                acks.push(ack);
+                while items.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok((item, ack)) => {
+                            items.push(item);
+                            acks.push(ack);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let outputs = write(std::mem::take(&mut items)).await;
+                for (ack, out) in acks.drain(..).zip(outputs) {
+                    let _ = ack.send(out);
+                }
+            }
+        });
+        Batcher { tx }
+    }
+
+    /// The item's output once its batch is written; `None` if the writer
+    /// is gone.
+    async fn submit(&self, item: I) -> Option<O> {
+        let (ack, done) = oneshot::channel();
+        self.tx.send((item, ack)).ok()?;
+        done.await.ok()
+    }
+}
+
+/// Records finished runs.
+pub(crate) struct Recorder(Batcher<Run, Result<(), String>>);
+
+impl Recorder {
+    pub(crate) fn start(store: Arc<dyn Store>) -> Recorder {
+        Recorder(Batcher::start(move |runs: Vec<Run>| {
+            let store = Arc::clone(&store);
+            async move {
+                let result = store.put_runs(&runs).await.map_err(|e| e.to_string());
+                vec![result; runs.len()]
+            }
+        }))
+    }
+
+    /// Returns once the run is committed, or the database's error.
+    pub(crate) async fn record(&self, run: Run) -> Result<(), String> {
+        self.0
+            .submit(run)
+            .await
+            .unwrap_or_else(|| Err("the run recorder stopped".to_owned()))
+    }
+}
+
+/// Enqueues jobs.
+pub(crate) struct Enqueuer(Batcher<NewJob, Result<(Job, bool), StoreError>>);
+
+impl Enqueuer {
+    pub(crate) fn start(store: Arc<dyn Store>) -> Enqueuer {
+        Enqueuer(Batcher::start(move |jobs: Vec<NewJob>| {
+            let store = Arc::clone(&store);
+            async move {
+                match store.enqueue_many(&jobs).await {
+                    Ok(done) => done.into_iter().map(Ok).collect(),
+                    // The batch failed whole: each alone, so that one bad
+                    // job fails only its own caller.
+                    Err(_) if jobs.len() > 1 => {
+                        let mut out = Vec::with_capacity(jobs.len());
+                        for job in &jobs {
+                            out.push(store.enqueue(job).await);
+                        }
+                        out
+                    }
+                    Err(e) => vec![Err(e)],
+                }
+            }
+        }))
+    }
+
+    /// The job (and whether it is new) once it is committed.
+    pub(crate) async fn enqueue(&self, job: NewJob) -> Result<(Job, bool), StoreError> {
+        self.0
+            .submit(job)
+            .await
+            .unwrap_or_else(|| Err(StoreError::NotFound("the job writer stopped".to_owned())))
+    }
+}
