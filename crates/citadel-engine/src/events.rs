@@ -7,11 +7,11 @@
 use std::sync::{Arc, Weak};
 
 use citadel_pool::{Gateway, GatewayFuture};
-use citadel_sandbox::{HostCall, HostError};
+use citadel_sandbox::{HostCall, HostError, LogLine};
 use citadel_store::{Delivery, Event, new_id, now_ms};
 use serde_json::json;
 
-use crate::{Engine, EngineError, EngineInner, JobRequest, LiveScript, RunSpec, upgrade};
+use crate::{Engine, EngineError, EngineInner, InFlight, JobRequest, LiveScript, RunSpec, upgrade};
 
 /// Hops an event chain may take through `events.emit`.
 pub const MAX_EVENT_DEPTH: i64 = 8;
@@ -153,9 +153,15 @@ pub(crate) struct RunGateway {
     pub(crate) depth: i64,
     /// The version that runs; its grant says which types it may emit.
     pub(crate) live: Arc<LiveScript>,
+    /// The run itself, which keeps the log lines delivered while it runs.
+    pub(crate) flight: Arc<InFlight>,
 }
 
 impl Gateway for RunGateway {
+    fn logs(&self, lines: Vec<LogLine>) {
+        self.flight.push_logs(lines);
+    }
+
     fn call(&self, call: HostCall) -> GatewayFuture {
         let engine = self.engine.clone();
         let (tenant, run, depth, live) = (

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use citadel_pool::{Gateway, Pool, PoolRun};
 use citadel_sandbox::{
-    ErrorKind, Host, HostCall, HostFuture, RunError, RunOutcome, RunRequest, Sandbox,
+    ErrorKind, Host, HostCall, HostFuture, LogLine, RunError, RunOutcome, RunRequest, Sandbox,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -125,5 +125,9 @@ struct GatewayHost(Arc<dyn Gateway>);
 impl Host for GatewayHost {
     fn call(&self, call: HostCall) -> HostFuture {
         self.0.call(call)
+    }
+
+    fn logs(&self, lines: &[LogLine]) {
+        self.0.logs(lines.to_vec());
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use citadel_analyzer::{Diagnostic, Language};
 use citadel_pool::PoolRun;
-use citadel_sandbox::{CancelToken, RunOutcome, RunStatus};
+use citadel_sandbox::{CancelToken, LogLine, RunOutcome, RunStatus};
 use citadel_scripts::{CapabilitySpec, LimitOverrides, PlatformLimits, TenantSettings};
 use citadel_store::{KillSwitch, Run, Script, ScriptVersion, Store, StoreError, new_id, now_ms};
 use lru::LruCache;
@@ -148,6 +148,9 @@ const STOP_KILLED: u8 = 2;
 
 struct InFlight {
     run: Mutex<Run>,
+    /// Log lines delivered while the run is in flight (the outcome brings
+    /// them all at the end).
+    live_logs: Mutex<LiveLogs>,
     tenant_id: String,
     script_name: String,
     cancel: CancelToken,
@@ -156,7 +159,29 @@ struct InFlight {
     done: watch::Sender<bool>,
 }
 
+#[derive(Default)]
+struct LiveLogs {
+    lines: Vec<LogLine>,
+    bytes: usize,
+    /// The run's log limit: lines past it are not kept.
+    limit: usize,
+}
+
 impl InFlight {
+    /// Keeps delivered log lines up to the run's log limit (a host process
+    /// could send more than its run was allowed to log).
+    fn push_logs(&self, lines: Vec<LogLine>) {
+        let mut live = lock(&self.live_logs);
+        for line in lines {
+            let bytes = live.bytes + line.message.len();
+            if bytes > live.limit {
+                return;
+            }
+            live.bytes = bytes;
+            live.lines.push(line);
+        }
+    }
+
     fn stop(&self, reason: u8, switch: Option<KillSwitch>) {
         if self
             .stop
@@ -439,6 +464,7 @@ impl Engine {
             stop: AtomicU8::new(STOP_NONE),
             killed_by: Mutex::new(None),
             done: watch::Sender::new(false),
+            live_logs: Mutex::new(LiveLogs::default()),
             run: Mutex::new(run),
         });
         let id = lock(&flight.run).id.clone();
@@ -469,6 +495,7 @@ impl Engine {
             run.status = "running".to_owned();
             run.started_at.get_or_insert_with(now_ms);
         }
+        lock(&flight.live_logs).limit = limits.log_bytes;
         let job = PoolRun {
             tenant: spec.tenant_id.clone(),
             source: spec.live.version.source.clone(),
@@ -495,6 +522,7 @@ impl Engine {
                 run_id: lock(&flight.run).id.clone(),
                 depth,
                 live: Arc::clone(&spec.live),
+                flight: Arc::clone(&flight),
             });
             self.executor.run(job, gateway).await
         };
@@ -518,7 +546,12 @@ impl Engine {
     pub fn in_flight_run(&self, tenant_id: &str, id: &str) -> Option<Run> {
         let flights = lock(&self.in_flight);
         let f = flights.get(id).filter(|f| f.tenant_id == tenant_id)?;
-        Some(lock(&f.run).clone())
+        let mut run = lock(&f.run).clone();
+        let live = lock(&f.live_logs);
+        if !live.lines.is_empty() && run.finished_at.is_none() {
+            run.logs = serde_json::to_string(&live.lines).unwrap_or_else(|_| "[]".into());
+        }
+        Some(run)
     }
 
     /// Runs in flight on this node.

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use citadel_jail::{Isolation, Profile};
 use citadel_sandbox::{
-    CancelToken, Grants, Host, HostCall, HostError, HostFuture, RunRequest, Sandbox,
+    CancelToken, Grants, Host, HostCall, HostError, HostFuture, LogLine, RunRequest, Sandbox,
 };
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -85,6 +85,13 @@ impl Host for RemoteHost {
             rx.await
                 .unwrap_or_else(|_| Err(HostError::new("unavailable", "the supervisor went away")))
         })
+    }
+
+    fn logs(&self, lines: &[LogLine]) {
+        self.shared.send(&ToSupervisor::Logs {
+            run: self.run,
+            lines: lines.to_vec(),
+        });
     }
 }
 

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use citadel_analyzer::Language;
 use citadel_jail::{CommandLimits, Jail, JailConfig, JailedProcess, ProcessSpec, Profile};
 use citadel_sandbox::{
-    CancelToken, ErrorKind, Grants, HostCall, HostError, Limits, RunError, RunOutcome,
+    CancelToken, ErrorKind, Grants, HostCall, HostError, Limits, LogLine, RunError, RunOutcome,
 };
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,6 +45,11 @@ pub type GatewayFuture = Pin<Box<dyn Future<Output = Result<Value, HostError>> +
 /// The pool has already checked the call against the run's grant.
 pub trait Gateway: Send + Sync {
     fn call(&self, call: HostCall) -> GatewayFuture;
+
+    /// Log lines the run wrote since the last delivery, while it runs (they
+    /// also come with its outcome). From a host process these are untrusted:
+    /// an implementation keeps only what it has room for.
+    fn logs(&self, _lines: Vec<LogLine>) {}
 }
 
 /// Serves `echo` and refuses everything else.
@@ -574,6 +579,14 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
                 Ok(Some(ToSupervisor::Done { run, outcome })) => {
                     if let Some(slot) = lock(&reader_host.runs).remove(&run) {
                         let _ = slot.done.send(outcome);
+                    }
+                }
+                Ok(Some(ToSupervisor::Logs { run, lines })) => {
+                    let gateway = lock(&reader_host.runs)
+                        .get(&run)
+                        .map(|s| Arc::clone(&s.gateway));
+                    if let Some(gateway) = gateway {
+                        gateway.logs(lines);
                     }
                 }
                 Ok(Some(ToSupervisor::Call { run, call, request })) => {

@@ -2,7 +2,7 @@
 //! little-endian length, then that many bytes of JSON.
 
 use citadel_analyzer::Language;
-use citadel_sandbox::{Capability, HostCall, HostError, Limits, RunOutcome};
+use citadel_sandbox::{Capability, HostCall, HostError, Limits, LogLine, RunOutcome};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -62,6 +62,11 @@ pub(crate) enum ToSupervisor {
         run: u64,
         call: u32,
         request: HostCall,
+    },
+    /// Lines the run logged since its last `Logs`, sent while it awaits.
+    Logs {
+        run: u64,
+        lines: Vec<LogLine>,
     },
     Done {
         run: u64,

@@ -6,6 +6,8 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::outcome::LogLine;
+
 /// A host capability a run may be granted. Anything not granted is absent
 /// from the script's `api`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,6 +180,11 @@ pub type HostFuture = Pin<Box<dyn Future<Output = Result<Value, HostError>>>>;
 /// (allowlists, quotas) and may refuse with [`HostError`].
 pub trait Host {
     fn call(&self, call: HostCall) -> HostFuture;
+
+    /// Log lines written since the last time, delivered while the run
+    /// awaits host calls so they can be shown live. They are also in the
+    /// run's outcome.
+    fn logs(&self, _lines: &[LogLine]) {}
 }
 
 /// A host that serves only `echo` (returning its argument) and refuses

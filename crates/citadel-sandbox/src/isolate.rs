@@ -290,6 +290,8 @@ async fn drive(
             ));
         }
 
+        // The run waits for the host now: a moment to show its logs.
+        state.show_logs();
         let cancel = state.cancel.clone();
         let cancelled = async move {
             match cancel {
@@ -439,6 +441,8 @@ struct RunState {
     /// Why the interrupt handler stopped the run, once it has.
     stop: Cell<Option<ErrorKind>>,
     logs: RefCell<Vec<LogLine>>,
+    /// Lines handed to the host live so far.
+    logs_shown: Cell<usize>,
     log_bytes: Cell<usize>,
     logs_truncated: Cell<bool>,
     next_op: Cell<u32>,
@@ -459,6 +463,7 @@ impl RunState {
             slice_start: Cell::new(Duration::ZERO),
             stop: Cell::new(None),
             logs: RefCell::new(Vec::new()),
+            logs_shown: Cell::new(0),
             log_bytes: Cell::new(0),
             logs_truncated: Cell::new(false),
             next_op: Cell::new(0),
@@ -494,6 +499,16 @@ impl RunState {
         };
         self.stop.set(Some(reason));
         true
+    }
+
+    /// Hands the lines logged since the last call to the host.
+    fn show_logs(&self) {
+        let logs = self.logs.borrow();
+        let shown = self.logs_shown.get();
+        if logs.len() > shown {
+            self.host.logs(&logs[shown..]);
+            self.logs_shown.set(logs.len());
+        }
     }
 
     fn log(&self, level: i32, message: rquickjs::String<'_>) {

@@ -391,6 +391,9 @@ async fn run_events(
         tenant: String,
         id: String,
         last_status: Option<String>,
+        /// Log lines sent so far (lines arrive while the run is in flight
+        /// on this node, and all of them with its record).
+        logs_sent: usize,
         pending: std::collections::VecDeque<Event>,
         done: bool,
         first: Option<Run>,
@@ -400,6 +403,7 @@ async fn run_events(
         tenant,
         id,
         last_status: None,
+        logs_sent: 0,
         pending: Default::default(),
         done: false,
         first: Some(first),
@@ -428,13 +432,15 @@ async fn run_events(
                 c.pending
                     .push_back(Event::default().event("status").data(run.status.clone()));
             }
-            if run.finished_at.is_some() {
-                if let Ok(lines) = serde_json::from_str::<Vec<serde_json::Value>>(&run.logs) {
-                    for line in lines {
-                        c.pending
-                            .push_back(Event::default().event("log").data(line.to_string()));
-                    }
+            if let Ok(lines) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(&run.logs)
+            {
+                for line in lines.iter().skip(c.logs_sent) {
+                    c.pending
+                        .push_back(Event::default().event("log").data(line.get()));
                 }
+                c.logs_sent = c.logs_sent.max(lines.len());
+            }
+            if run.finished_at.is_some() {
                 let whole = serde_json::to_string(&RunView::from(run)).unwrap_or_default();
                 c.pending
                     .push_back(Event::default().event("run").data(whole));

@@ -904,3 +904,56 @@ async fn run_progress_streams_as_server_sent_events() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_stream_while_the_run_is_in_flight() {
+    let w = world().await;
+    save(
+        &w,
+        "waits",
+        "console.log('waiting');\nawait api.sleep(30000);\nreturn 1;",
+        json!({"sleep": true}),
+    )
+    .await;
+    let (_, got) = w
+        .call(
+            "operator",
+            Method::POST,
+            "/v1/scripts/waits/run",
+            Some(r#"{"wait": false}"#.into()),
+        )
+        .await;
+    let id = got["run_id"].as_str().unwrap().to_owned();
+    let secret = &w.tokens["viewer"].0;
+    let req = Request::get(format!("/v1/runs/{id}/events"))
+        .header("authorization", format!("Bearer {secret}"))
+        .body(Body::empty())
+        .unwrap();
+    let mut body = w.app.clone().oneshot(req).await.unwrap().into_body();
+    // The line arrives while the run sleeps for 30 s.
+    let mut text = String::new();
+    while !text.contains("event: log\ndata: {\"level\":\"log\",\"message\":\"waiting\"}") {
+        let frame = body.frame().await.unwrap().unwrap();
+        if let Some(data) = frame.data_ref() {
+            text.push_str(std::str::from_utf8(data).unwrap());
+        }
+    }
+    let (status, run) = w
+        .call("viewer", Method::GET, &format!("/v1/runs/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(run["status"], "running", "{run}");
+    let (status, got) = w
+        .call(
+            "operator",
+            Method::POST,
+            &format!("/v1/runs/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    let rest = body.collect().await.unwrap().to_bytes();
+    text.push_str(std::str::from_utf8(&rest).unwrap());
+    assert_eq!(text.matches("event: log\n").count(), 1, "{text}");
+    assert!(text.contains("event: status\ndata: cancelled"), "{text}");
+}

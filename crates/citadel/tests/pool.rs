@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use citadel_analyzer::Language;
-use citadel_pool::{EchoGateway, Fault, Pool, PoolConfig, PoolRun};
-use citadel_sandbox::{CancelToken, Capability, ErrorKind, Grants, Limits, RunStatus};
+use citadel_pool::{EchoGateway, Fault, Gateway, GatewayFuture, Pool, PoolConfig, PoolRun};
+use citadel_sandbox::{
+    CancelToken, Capability, ErrorKind, Grants, HostCall, Limits, LogLine, RunStatus,
+};
 use serde_json::json;
 
 fn config(size: usize) -> PoolConfig {
@@ -275,4 +277,40 @@ async fn cancelling_reaches_the_host() {
     let out = run.await.unwrap();
     assert_eq!(out.status, RunStatus::Cancelled);
     hello(&pool).await;
+}
+
+/// Echoes, and keeps the log lines delivered while the run is in flight.
+#[derive(Default)]
+struct LogGateway(std::sync::Mutex<Vec<Vec<String>>>);
+
+impl Gateway for LogGateway {
+    fn call(&self, call: HostCall) -> GatewayFuture {
+        EchoGateway.call(call)
+    }
+
+    fn logs(&self, lines: Vec<LogLine>) {
+        let batch = lines.into_iter().map(|l| l.message).collect();
+        self.0.lock().unwrap().push(batch);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_reach_the_gateway_while_the_run_awaits() {
+    let pool = Pool::start(config(1)).unwrap();
+    let gateway = Arc::new(LogGateway::default());
+    let src = "console.log('a'); console.log('b'); await api.sleep(5);\n\
+               console.log('c'); await api.echo(1);\n\
+               console.log('d'); return 1;";
+    let out = pool
+        .run(job("t", src), Arc::clone(&gateway) as Arc<dyn Gateway>)
+        .await;
+    assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+    // Lines logged before each await, in batches; the last one only with
+    // the outcome.
+    assert_eq!(
+        *gateway.0.lock().unwrap(),
+        vec![vec!["a".to_owned(), "b".to_owned()], vec!["c".to_owned()]]
+    );
+    let all: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(all, ["a", "b", "c", "d"]);
 }
