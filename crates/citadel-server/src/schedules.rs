@@ -352,7 +352,7 @@ async fn run_schedule_now(
     let (run_id, _) = engine
         .enqueue_run(spec, JobRequest::default())
         .await
-        .map_err(|e| crate::runs::refusal(e, &script))?;
+        .map_err(|e| crate::runs::refusal(e, script))?;
     auth.record_change(
         &state,
         &tenant,
