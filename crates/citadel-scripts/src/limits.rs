@@ -148,6 +148,7 @@ mod tests {
             timeout_ms: Some(2_000),
             memory_mb: Some(32),
             log_bytes: None,
+            concurrency: Some(4),
         };
         let script = LimitOverrides {
             timeout_ms: Some(300),
@@ -173,5 +174,11 @@ mod tests {
             "memory_mb must be between 1 and the platform maximum 512 (got 4096)"
         );
         assert_eq!(p.effective(&too_big, &none, None).memory_bytes, 512 << 20);
+        assert_eq!(p.check(&tenant), Ok(()));
+        let no_runs = LimitOverrides {
+            concurrency: Some(0),
+            ..none
+        };
+        assert_eq!(p.check(&no_runs).unwrap_err().field, "concurrency");
     }
 }
