@@ -12,6 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 /// Items written per transaction at most.
 const MAX_BATCH: usize = 512;
 
+/// How long a finished run waits for an unavailable database to come back.
+const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Submits items to one writer task, which writes them in batches.
 pub(crate) struct Batcher<I, O> {
     tx: mpsc::UnboundedSender<(I, oneshot::Sender<O>)>,
@@ -66,7 +69,9 @@ impl Recorder {
         Recorder(Batcher::start(move |runs: Vec<Run>| {
             let store = Arc::clone(&store);
             async move {
-                let result = store.put_runs(&runs).await.map_err(|e| e.to_string());
+                let result = crate::patiently(RECORD_PATIENCE, || store.put_runs(&runs))
+                    .await
+                    .map_err(|e| e.to_string());
                 vec![result; runs.len()]
             }
         }))

@@ -145,6 +145,10 @@ pub struct RunSpec {
 const STOP_NONE: u8 = 0;
 const STOP_CANCELLED: u8 = 1;
 const STOP_KILLED: u8 = 2;
+/// This node lost the run's job (its lease passed to another node, or it was
+/// handed back on drain): the run stops and is not recorded, since the job's
+/// next run records it.
+const STOP_ABANDONED: u8 = 3;
 
 struct InFlight {
     run: Mutex<Run>,
@@ -528,6 +532,11 @@ impl Engine {
         };
         let mut run = lock(&flight.run).clone();
         finish(&mut run, outcome, &flight);
+        if flight.stop.load(Ordering::SeqCst) == STOP_ABANDONED {
+            lock(&self.in_flight).remove(&run.id);
+            flight.done.send_replace(true);
+            return run;
+        }
         self.counters.count(&run.status);
         if run.status == "killed" {
             self.counters
@@ -612,6 +621,28 @@ fn finish(run: &mut Run, outcome: RunOutcome, flight: &InFlight) {
     run.cpu_ms = Some(outcome.cpu.as_millis() as i64);
     run.peak_memory_bytes = Some(outcome.peak_memory_bytes as i64);
     run.finished_at = Some(now_ms());
+}
+
+/// Repeats a store call while the database is unavailable (restarting, a
+/// dropped connection), backing off up to 1 s between tries, for `patience`
+/// at most: a node rides out a database restart instead of dropping work.
+pub(crate) async fn patiently<T, F, Fut>(patience: Duration, mut call: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match call().await {
+            Err(e) if e.is_unavailable() && Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, "the database is unavailable; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Used by the poller: `None` once the engine is gone.

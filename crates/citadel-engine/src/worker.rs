@@ -17,6 +17,10 @@ use tokio::sync::{Notify, watch};
 
 use crate::{Engine, EngineError, EngineInner, LiveScript, RunSpec, lock, upgrade};
 
+/// How long a node keeps trying to finish a job while the database is
+/// unavailable (past it the lease expires and another node re-runs it).
+const FINISH_PATIENCE: Duration = Duration::from_secs(30);
+
 /// The job kind of a script run.
 pub const RUN_JOB: &str = "run";
 
@@ -275,7 +279,7 @@ impl Engine {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, job = %id, "could not hand a job back"),
             }
-            self.cancel_local(id);
+            self.stop_local(id, crate::STOP_ABANDONED);
         }
         let _ = self
             .store
@@ -283,10 +287,10 @@ impl Engine {
             .await;
     }
 
-    fn cancel_local(&self, id: &str) {
+    fn stop_local(&self, id: &str, reason: u8) {
         let flight = lock(&self.in_flight).get(id).cloned();
         if let Some(f) = flight {
-            f.stop(crate::STOP_CANCELLED, None);
+            f.stop(reason, None);
         }
     }
 
@@ -320,10 +324,8 @@ impl Engine {
             let store = Arc::clone(&self.store);
             let (id, node) = (job.id.clone(), node.clone());
             async move {
-                match store
-                    .finish_job(&id, &node, state, error.as_deref(), now_ms())
-                    .await
-                {
+                let finish = || store.finish_job(&id, &node, state, error.as_deref(), now_ms());
+                match crate::patiently(FINISH_PATIENCE, finish).await {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(job = %id, "the job's lease was lost before it finished")
@@ -630,10 +632,10 @@ impl Engine {
         for id in ids.iter().filter(|id| !held.contains(*id)) {
             // Another node owns it now; stop our copy.
             tracing::warn!(job = %id, "lost the lease; stopping the local run");
-            self.cancel_local(id);
+            self.stop_local(id, crate::STOP_ABANDONED);
         }
         for id in self.store.cancel_requests(&cfg.node_id).await? {
-            self.cancel_local(&id);
+            self.stop_local(&id, crate::STOP_CANCELLED);
         }
         let down = self
             .store

@@ -82,6 +82,15 @@ impl From<citadel_store::StoreError> for ApiError {
             citadel_store::StoreError::NotFound(what) => {
                 ApiError::not_found(format!("{what} not found"))
             }
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database cannot be reached just now; retry",
+                )
+                .with_retry_after(1)
+            }
             other => ApiError::internal(other),
         }
     }

@@ -37,6 +37,29 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// The database cannot be reached just now (down, restarting, out of
+    /// connections): the same call may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::Tls(_),
+            ) => true,
+            // PostgreSQL: class 08 (connection exception), 57P01–57P03
+            // (shut down by an administrator, crash, cannot connect now).
+            // SQLite: busy or locked past the busy timeout.
+            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|c| {
+                c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "6"
+            }),
+            _ => false,
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The future every store method returns (boxed so `Store` is object safe).

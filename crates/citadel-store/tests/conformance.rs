@@ -3,9 +3,8 @@
 //! `initdb`/`pg_ctl` (skipped, saying so, only where no PostgreSQL binaries
 //! exist).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
+mod pg;
 
 use citadel_store::{
     AuditQuery, AuditVerdict, Backend, CustomRole, Job, KillSwitch, NewAuditEntry, NewJob,
@@ -1899,112 +1898,11 @@ async fn sqlite_conformance() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A PostgreSQL cluster in a temporary directory, stopped on drop.
-struct Cluster {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-}
-
-fn postgres_bin() -> Option<PathBuf> {
-    let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("bin"))
-        .collect();
-    dirs.sort();
-    dirs.into_iter()
-        .rev()
-        .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
-}
-
-/// Runs a PostgreSQL tool, as the `postgres` user when we are root (the
-/// tools refuse to run as root).
-fn pg_tool(bin: &Path, tool: &str, args: &[&str]) -> std::process::Output {
-    let program = bin.join(tool);
-    // SAFETY: plain system call.
-    let root = unsafe { libc::geteuid() } == 0;
-    let mut cmd = if root {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&program);
-        c
-    } else {
-        Command::new(&program)
-    };
-    cmd.args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"))
-}
-
-impl Cluster {
-    fn start(bin: PathBuf) -> Cluster {
-        let data = std::env::temp_dir().join(format!("citadel-pg-{}", new_id("c")));
-        std::fs::create_dir_all(&data).unwrap();
-        // SAFETY: plain system call.
-        if unsafe { libc::geteuid() } == 0 {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&data)
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let d = data.to_str().unwrap();
-        let out = pg_tool(
-            &bin,
-            "initdb",
-            &["-D", d, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        );
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let opts = format!("-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off");
-        let log = format!("{d}/server.log");
-        let out = pg_tool(
-            &bin,
-            "pg_ctl",
-            &["-D", d, "-o", &opts, "-l", &log, "-w", "start"],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Cluster { bin, data, port }
-    }
-
-    fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = pg_tool(
-            &self.bin,
-            "pg_ctl",
-            &["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"],
-        );
-        let _ = std::fs::remove_dir_all(&self.data);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_conformance() {
-    let Some(bin) = postgres_bin() else {
-        println!(
-            "SKIPPED: no PostgreSQL server binaries under /usr/lib/postgresql (install the `postgresql` package)"
-        );
+    let Some(cluster) = pg::Cluster::start_or_skip() else {
         return;
     };
-    let cluster = Cluster::start(bin);
     let admin = sqlx::PgPool::connect(&cluster.url("postgres"))
         .await
         .unwrap();

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
+#[path = "../../citadel-store/tests/pg/mod.rs"]
+mod pg;
 
 struct Proc(Child);
 impl Drop for Proc {
@@ -28,9 +30,14 @@ impl Drop for Dir {
 }
 
 fn citadel(dir: &Path, args: &[&str]) -> String {
+    citadel_with(dir, args, &[])
+}
+
+fn citadel_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
         .args(args)
         .current_dir(dir)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -210,4 +217,142 @@ fn a_killed_node_loses_no_job() {
         .filter(|j| j["attempts"] == 2)
         .count();
     assert!(retried >= 1, "some jobs were re-run after the node died");
+}
+
+/// Enqueues run `i` of `work` with its idempotency key, retrying while the
+/// database is unavailable (503) or the node cannot be reached: what a
+/// careful caller does. Returns (run id, duplicate).
+fn enqueue_patiently(port: u16, token: &str, i: usize) -> (String, bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, v) = request(
+            port,
+            "POST",
+            "/v1/scripts/work/run",
+            token,
+            Some(&json!({"input": i, "wait": false, "idempotency_key": format!("job-{i}")})),
+        );
+        if status == 202 {
+            return (
+                v["run_id"].as_str().unwrap().to_owned(),
+                v["duplicate"].as_bool().unwrap(),
+            );
+        }
+        assert!(
+            status == 503 || status == 0,
+            "job {i}: unexpected {status} {v}"
+        );
+        assert_eq!(v["error"]["code"], "unavailable", "{v}");
+        assert!(
+            Instant::now() < deadline,
+            "job {i}: the database never came back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const RESTART_JOBS: usize = 300;
+
+/// PostgreSQL crashes and restarts while two nodes run jobs and a caller
+/// enqueues more: the nodes reconnect, enqueues during the outage get 503
+/// `unavailable` and are retried, and every job runs to one recorded run.
+#[test]
+fn a_database_restart_under_load_loses_no_job() {
+    let Some(cluster) = pg::Cluster::start_or_skip() else {
+        return;
+    };
+    let url = cluster.url("postgres");
+    let env = [("CITADEL_DATABASE_URL", url.as_str())];
+    let dir = Dir(std::env::temp_dir().join(format!("citadel-pg-nodes-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let d = dir.0.as_path();
+    citadel_with(d, &["admin", "create-tenant", "acme"], &env);
+    let token = citadel_with(
+        d,
+        &[
+            "admin",
+            "create-token",
+            "--tenant",
+            "acme",
+            "--role",
+            "owner",
+        ],
+        &env,
+    );
+    let token = token.lines().last().unwrap().trim().to_owned();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _serve = spawn(
+        d,
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        &env,
+    );
+    let _worker = spawn(d, &["worker"], &env);
+    wait_for("the server", 30, || {
+        request(port, "GET", "/v1/runs", &token, None).0 == 200
+    });
+    let (status, v) = request(
+        port,
+        "POST",
+        "/v1/scripts",
+        &token,
+        Some(&json!({
+            "name": "work", "source": "await api.sleep(200);\nreturn input;", "capabilities": {"sleep": true},
+        })),
+    );
+    assert_eq!(status, 201, "{v}");
+
+    let half = RESTART_JOBS / 2;
+    let mut ids: Vec<String> = (0..half)
+        .map(|i| enqueue_patiently(port, &token, i).0)
+        .collect();
+    wait_for("jobs to run", 30, || {
+        let (_, jobs) = request(port, "GET", "/v1/jobs?state=running&limit=10", &token, None);
+        jobs.as_array().is_some_and(|j| !j.is_empty())
+    });
+    cluster.crash();
+    let (status, v) = request(port, "GET", "/v1/runs", &token, None);
+    assert_eq!(
+        (status, &v["error"]["code"]),
+        (503, &json!("unavailable")),
+        "{v}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.start_server();
+    ids.extend((half..RESTART_JOBS).map(|i| enqueue_patiently(port, &token, i).0));
+
+    // The caller cannot tell which enqueues landed before the crash and
+    // sends them all again.
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(
+            enqueue_patiently(port, &token, i),
+            (id.clone(), true),
+            "job {i}"
+        );
+    }
+    wait_for("every job to finish", 120, || {
+        let (_, jobs) = request(
+            port,
+            "GET",
+            "/v1/jobs?state=succeeded&limit=1000",
+            &token,
+            None,
+        );
+        jobs.as_array().is_some_and(|j| j.len() == RESTART_JOBS)
+    });
+    for (i, id) in ids.iter().enumerate() {
+        let (status, run) = request(port, "GET", &format!("/v1/runs/{id}"), &token, None);
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["result"], json!(i), "{run}");
+    }
+    let (_, runs) = request(port, "GET", "/v1/runs?limit=1000", &token, None);
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        RESTART_JOBS,
+        "one run per job"
+    );
 }
