@@ -9,7 +9,7 @@ use citadel_engine::{
     CancelOutcome, Engine, EngineConfig, Executor, InProcess, JobRequest, LiveScript, RunSpec,
     WorkerConfig,
 };
-use citadel_store::{NewVersion, RunQuery, SaveOutcome, Store, now_ms};
+use citadel_store::{NewVersion, RunQuery, SaveOutcome, Store, Subscription, now_ms};
 
 struct TempDir(std::path::PathBuf);
 impl Drop for TempDir {
@@ -23,8 +23,14 @@ async fn setup(source: &str) -> (Arc<dyn Store>, String, Arc<LiveScript>, TempDi
     let url = format!("sqlite://{}", dir.join("c.db").display());
     let store = citadel_store::connect(&url).await.unwrap();
     let tenant = store.create_tenant("acme").await.unwrap().id;
+    let live = save_echo(store.as_ref(), &tenant, source).await;
+    (store, tenant, live, TempDir(dir), url)
+}
+
+/// Saves `source` as the tenant's live script `echo`.
+async fn save_echo(store: &dyn Store, tenant: &str, source: &str) -> Arc<LiveScript> {
     let new = NewVersion {
-        tenant_id: tenant.clone(),
+        tenant_id: tenant.to_owned(),
         name: "echo".into(),
         hash: "h".into(),
         source: source.into(),
@@ -42,9 +48,8 @@ async fn setup(source: &str) -> (Arc<dyn Store>, String, Arc<LiveScript>, TempDi
         store.save_version(&new, &next).await.unwrap(),
         SaveOutcome::Created(_)
     ));
-    let (script, version) = store.live_version(&tenant, "echo").await.unwrap().unwrap();
-    let live = Arc::new(LiveScript::decode(script, version));
-    (store, tenant, live, TempDir(dir), url)
+    let (script, version) = store.live_version(tenant, "echo").await.unwrap().unwrap();
+    Arc::new(LiveScript::decode(script, version))
 }
 
 fn engine(store: Arc<dyn Store>, node: &str) -> Engine {
@@ -175,4 +180,74 @@ async fn idempotency_keys_and_cancelling_a_queued_run() {
         e.cancel_anywhere(&tenant, "run_nope").await.unwrap(),
         CancelOutcome::NotFound
     ));
+}
+
+/// One tenant floods the queue with events while another publishes one: the
+/// other tenant's delivery runs in its turn, long before the flood drains
+/// (claims interleave tenants), not after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_storm_from_one_tenant_does_not_hold_up_another() {
+    let source = "await api.sleep(1000);\nreturn input.data;";
+    let (store, storm, _, _dir, _) = setup(source).await;
+    let quiet = store.create_tenant("quiet").await.unwrap().id;
+    save_echo(store.as_ref(), &quiet, source).await;
+    for tenant in [&storm, &quiet] {
+        store
+            .put_subscription(&Subscription {
+                tenant_id: tenant.clone(),
+                name: "orders".into(),
+                pattern: "order.*".into(),
+                script_name: "echo".into(),
+                created_at: now_ms(),
+            })
+            .await
+            .unwrap();
+    }
+    // Four runs at a time: the flood takes 400 × 1 s / 4 = 100 s to drain
+    // (claimed oldest first, the quiet run would come after all of it).
+    let engine = Engine::start(
+        Arc::clone(&store),
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            worker: Some(WorkerConfig {
+                node_id: "node-storm".into(),
+                concurrency: 4,
+                ..WorkerConfig::default()
+            }),
+            ..EngineConfig::default()
+        },
+    );
+    for i in 0..400 {
+        let (_, deliveries) = engine
+            .publish(&storm, "order.placed", format!("{{\"i\":{i}}}"), 0, "test")
+            .await
+            .unwrap();
+        assert_eq!(deliveries.len(), 1);
+    }
+    let (_, deliveries) = engine
+        .publish(&quiet, "order.placed", r#""mine""#.into(), 0, "test")
+        .await
+        .unwrap();
+    let run_id = deliveries[0].run_id.clone().unwrap();
+    let run = loop {
+        match store.run(&quiet, &run_id).await.unwrap() {
+            Some(run) if run.finished_at.is_some() => break run,
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    assert_eq!(
+        (run.status.as_str(), run.result.as_deref()),
+        ("succeeded", Some(r#""mine""#))
+    );
+    let queued = store
+        .job_counts(Some(&storm))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(state, _)| state == "queued")
+        .map_or(0, |(_, n)| n);
+    assert!(
+        queued >= 300 && queued < 400,
+        "the quiet tenant waited for the flood: {queued} of its jobs left"
+    );
 }

@@ -6,7 +6,8 @@
 //! `BEGIN IMMEDIATE` transaction.
 //!
 //! Claim order: highest priority first; at one priority, every tenant's
-//! k-th job before any tenant's (k+1)-th (its turn), then the oldest. Only
+//! k-th job before any tenant's (k+1)-th (its turn, counting the jobs it has
+//! running), then the oldest. Only
 //! each waiting tenant's first `limit` due jobs can be among the first
 //! `limit` of that order, so both backends rank just those: the tenants with
 //! queued jobs are found by skipping through the queued-jobs index (one
@@ -107,6 +108,8 @@ macro_rules! tenant_order {
 /// counting the jobs running now and those ahead in this claim, then ranks
 /// the rest in claim order: `ord` 1, 2, 3… Scripts are capped before
 /// tenants, so a tenant's capped script does not use up its tenant's turns.
+/// A job's turn counts its tenant's running jobs: a tenant with many jobs in
+/// flight waits behind one with few, also when one slot frees at a time.
 macro_rules! ranked {
     ($cap:literal) => {
         concat!(
@@ -116,9 +119,7 @@ macro_rules! ranked {
                  GROUP BY script_key \
              ), busy_tenants AS ( \
                  SELECT tenant_id, COUNT(*) AS n FROM jobs \
-                 WHERE state = 'running' AND ",
-            $cap,
-            " IS NOT NULL AND tenant_id IN (SELECT tenant_id FROM heads) \
+                 WHERE state = 'running' AND tenant_id IN (SELECT tenant_id FROM heads) \
                  GROUP BY tenant_id \
              ), fits AS ( \
                  SELECT s.id, s.tenant_id, s.priority, s.run_at, s.created_at FROM ( \
@@ -128,7 +129,8 @@ macro_rules! ranked {
                  ) s LEFT JOIN busy_scripts b ON b.script_key = s.script_key \
                  WHERE s.script_cap IS NULL OR s.script_turn + COALESCE(b.n, 0) <= s.script_cap \
              ), ranked AS ( \
-                 SELECT t.id, ROW_NUMBER() OVER (ORDER BY t.priority DESC, t.turn, t.run_at, t.id) AS ord FROM ( \
+                 SELECT t.id, ROW_NUMBER() OVER ( \
+                     ORDER BY t.priority DESC, t.turn + COALESCE(bt.n, 0), t.run_at, t.id) AS ord FROM ( \
                      SELECT f.id, f.tenant_id, f.priority, f.run_at, \
                             ROW_NUMBER() OVER (PARTITION BY f.tenant_id, f.priority ORDER BY f.run_at, f.created_at, f.id) AS turn, \
                             ROW_NUMBER() OVER ( \

@@ -247,7 +247,8 @@ pub trait JobStore: Send + Sync {
     /// Claims up to `limit` due jobs (`run_at <= now`, state `queued`) for
     /// `node`: highest priority first, then oldest, interleaving tenants so
     /// one tenant's backlog cannot starve another (each tenant's k-th job
-    /// comes before any tenant's (k+1)-th at the same priority). Claimed
+    /// comes before any tenant's (k+1)-th at the same priority, counting the
+    /// jobs each tenant has running on any node). Claimed
     /// jobs become `running`, with `attempts + 1` and a lease until
     /// `now + lease_ms`.
     fn claim<'a>(

@@ -1748,7 +1748,8 @@ async fn caps(store: &dyn Store) {
     finish(store, "n1", &["cap_s1_2"], "succeeded", T + 30).await;
 
     // Tenant cap 3: `a` runs cap_s2_1 and cap_s1_3, so one more of its
-    // jobs; `b` gets three.
+    // jobs; `b` gets three. Turns count running jobs: `a`'s next job is its
+    // third, after `b`'s first and second.
     for i in 1..=3 {
         enqueue(
             store,
@@ -1762,7 +1763,7 @@ async fn caps(store: &dyn Store) {
             .claim_capped("n1", T + 40, LEASE, 10, Some(3))
             .await
             .unwrap()),
-        vec!["cap_s1_4", "cap_b_1", "cap_b_2", "cap_b_3"]
+        vec!["cap_b_1", "cap_b_2", "cap_s1_4", "cap_b_3"]
     );
     enqueue(store, new_job("cap_b_4", &b, 1, T + 8, 3, None)).await;
     assert_eq!(
