@@ -41,6 +41,9 @@ struct JobView {
     state: String,
     priority: String,
     run_at: i64,
+    /// The key a duplicate enqueue is recognised by (a schedule's runs:
+    /// `schedule:{schedule id}:{occurrence ms}`).
+    idempotency_key: Option<String>,
     attempts: i64,
     max_attempts: i64,
     /// The node running it.
@@ -63,6 +66,7 @@ impl From<Job> for JobView {
             kind: j.kind,
             state: j.state,
             run_at: j.run_at,
+            idempotency_key: j.idempotency_key,
             attempts: j.attempts,
             max_attempts: j.max_attempts,
             lease_owner: j.lease_owner,

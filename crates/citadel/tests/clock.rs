@@ -1,0 +1,173 @@
+//! A real `citadel serve` whose wall clock jumps (libfaketime, changed while
+//! the process runs): a clock going back an hour fires nothing until it is
+//! past the next occurrence again, and a clock going forward two hours does
+//! not back-fill the thousands of occurrences it skipped. The sandbox hosts
+//! start with a clean environment, so only the server's clock is faked.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+mod common;
+
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn citadel(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The occurrences (ms) the schedule has enqueued, oldest first.
+fn occurrences(port: u16, token: &str) -> Vec<i64> {
+    let (status, jobs) = common::request(port, "GET", "/v1/jobs?limit=1000", Some(token), None);
+    assert_eq!(status, 200, "{jobs}");
+    let mut at: Vec<i64> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| {
+            j["idempotency_key"]
+                .as_str()?
+                .strip_prefix("schedule:")?
+                .rsplit_once(':')
+        })
+        .map(|(_, ms)| ms.parse().unwrap())
+        .collect();
+    at.sort_unstable();
+    at
+}
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn schedules_survive_clock_jumps() {
+    if !Path::new(FAKETIME).exists() {
+        println!("SKIPPED: libfaketime is not installed (apt-get install faketime)");
+        return;
+    }
+    let dir = Dir(std::env::temp_dir().join(format!("citadel-clock-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let d = dir.0.as_path();
+    citadel(d, &["admin", "create-tenant", "acme"]);
+    let token = citadel(
+        d,
+        &[
+            "admin",
+            "create-token",
+            "--tenant",
+            "acme",
+            "--role",
+            "owner",
+        ],
+    );
+    let token = token.lines().last().unwrap().trim().to_owned();
+    let clock = d.join("clock");
+    std::fs::write(&clock, "+0\n").unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _serve = Proc(
+        Command::new(env!("CARGO_BIN_EXE_citadel"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(d)
+            .env("CITADEL_SANDBOX_HOSTS", "1")
+            .env("LD_PRELOAD", FAKETIME)
+            .env("FAKETIME_TIMESTAMP_FILE", &clock)
+            .env("FAKETIME_NO_CACHE", "1")
+            // Timers and caches keep real (monotonic) time; only the wall
+            // clock jumps.
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let call = |method: &str, path: &str, body: Option<&Value>| {
+        common::request(port, method, path, Some(&token), body)
+    };
+    wait_for("the server", 30, || call("GET", "/v1/runs", None).0 == 200);
+    let (status, v) = call(
+        "POST",
+        "/v1/scripts",
+        Some(&json!({"name": "tick", "source": "return 1;"})),
+    );
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = call(
+        "PUT",
+        "/v1/schedules/every-second",
+        Some(&json!({"script": "tick", "cron": "* * * * * *"})),
+    );
+    assert_eq!(status, 201, "{v}");
+    wait_for("three occurrences", 30, || {
+        occurrences(port, &token).len() >= 3
+    });
+
+    // Back an hour: the next occurrence is an hour away now.
+    std::fs::write(&clock, "-3600\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = occurrences(port, &token);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        occurrences(port, &token),
+        before,
+        "fired while the clock was back"
+    );
+
+    // Forward two hours (from real time): firing resumes at the new time,
+    // with nothing back-filled for the 7,200 seconds in between.
+    std::fs::write(&clock, "+7200\n").unwrap();
+    let jumped = Instant::now();
+    wait_for("firing to resume", 30, || {
+        occurrences(port, &token).len() > before.len()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let after = occurrences(port, &token);
+    let new = &after[before.len()..];
+    let last_before = *before.last().unwrap();
+    assert!(
+        new.iter().all(|&at| at >= last_before + 7_000_000),
+        "back-filled occurrences: {new:?} after {last_before}"
+    );
+    let elapsed = jumped.elapsed().as_secs() as usize;
+    assert!(
+        !new.is_empty() && new.len() <= elapsed + 2,
+        "{} occurrences in {elapsed} s after the jump: {new:?}",
+        new.len()
+    );
+    assert!(new.windows(2).all(|w| w[1] - w[0] >= 1_000), "{new:?}");
+}
