@@ -240,6 +240,8 @@ pub struct EngineInner {
     live: Mutex<LiveCache>,
     settings: Mutex<LruCache<String, Cached<Arc<TenantSettings>>>>,
     pub counters: EngineCounters,
+    /// Nodes up at this node's last heartbeat (1 until it knows).
+    nodes_up: std::sync::atomic::AtomicUsize,
     worker: worker::WorkerState,
     quota: quota::QuotaState,
 }
@@ -279,6 +281,7 @@ impl Engine {
             live: Mutex::new(LruCache::new(cap(16384))),
             settings: Mutex::new(LruCache::new(cap(4096))),
             counters: EngineCounters::default(),
+            nodes_up: std::sync::atomic::AtomicUsize::new(1),
             worker: worker::WorkerState::new(config.worker.as_ref()),
             quota: quota::QuotaState::default(),
             config,
@@ -289,6 +292,12 @@ impl Engine {
             scheduler::spawn(Arc::downgrade(&engine.0));
         }
         engine
+    }
+
+    /// Nodes working the queue as last seen (at least 1): quotas are shared
+    /// among them.
+    pub fn nodes_up(&self) -> usize {
+        self.nodes_up.load(Ordering::Relaxed).max(1)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -385,7 +394,7 @@ impl Engine {
     pub async fn run_sync(&self, spec: RunSpec) -> Result<Run, EngineError> {
         let quotas = self.config.quotas;
         self.quota
-            .take(&spec.tenant_id, &quotas)
+            .take(&spec.tenant_id, &quotas, self.nodes_up())
             .map_err(EngineError::RateLimited)?;
         if !self.quota.enter(&spec.tenant_id, quotas.concurrent_runs) {
             return Err(EngineError::Busy {

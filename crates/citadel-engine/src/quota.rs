@@ -1,8 +1,13 @@
 //! Per-tenant quotas enforced at admission: a runs-per-minute rate (token
 //! bucket, refilled continuously) and caps on synchronous runs in flight
-//! (per tenant, and per script where its version sets `concurrency`). These
-//! are per node; queued jobs are capped across every node where they are
-//! claimed (`concurrent_jobs`, and the script's `concurrency`).
+//! (per tenant, and per script where its version sets `concurrency`).
+//!
+//! The rate is the whole platform's: each node takes an equal share of it
+//! (the rate divided by the nodes up, as last seen by its heartbeat), which
+//! is exact when a load balancer spreads requests evenly and needs no
+//! database write per run. Synchronous caps are per node. Queued jobs are
+//! capped across every node where they are claimed (`concurrent_jobs`, and
+//! the script's `concurrency`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,7 +21,7 @@ use crate::lock;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Quotas {
-    /// Runs started (sync) or enqueued (async) per minute.
+    /// Runs started (sync) or enqueued (async) per minute, over all nodes.
     pub runs_per_minute: u64,
     /// Synchronous runs in flight at once.
     pub concurrent_runs: u64,
@@ -46,10 +51,10 @@ pub(crate) struct QuotaState {
 }
 
 impl QuotaState {
-    /// Takes one run from the tenant's bucket, or says how long until one
-    /// is available.
-    pub(crate) fn take(&self, tenant: &str, q: &Quotas) -> Result<(), Duration> {
-        let capacity = q.runs_per_minute.max(1) as f64;
+    /// Takes one run from the tenant's bucket (this node's share of the
+    /// rate, `nodes` being up), or says how long until one is available.
+    pub(crate) fn take(&self, tenant: &str, q: &Quotas, nodes: usize) -> Result<(), Duration> {
+        let capacity = (q.runs_per_minute as f64 / nodes.max(1) as f64).max(1.0);
         let per_sec = capacity / 60.0;
         let now = Instant::now();
         let mut buckets = lock(&self.buckets);
@@ -101,15 +106,27 @@ mod tests {
             runs_per_minute: 2,
             ..Quotas::default()
         };
-        assert_eq!(s.take("a", &q), Ok(()));
-        assert_eq!(s.take("a", &q), Ok(()));
-        let wait = s.take("a", &q).unwrap_err();
+        assert_eq!(s.take("a", &q, 1), Ok(()));
+        assert_eq!(s.take("a", &q, 1), Ok(()));
+        let wait = s.take("a", &q, 1).unwrap_err();
         assert!(
             wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
             "{wait:?}"
         );
         // Another tenant has its own bucket.
-        assert_eq!(s.take("b", &q), Ok(()));
+        assert_eq!(s.take("b", &q, 1), Ok(()));
+        // With two nodes up, each takes half the rate.
+        let q4 = Quotas {
+            runs_per_minute: 4,
+            ..Quotas::default()
+        };
+        assert_eq!(s.take("c", &q4, 2), Ok(()));
+        assert_eq!(s.take("c", &q4, 2), Ok(()));
+        let wait = s.take("c", &q4, 2).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
         assert!(s.enter("a", 1));
         assert!(!s.enter("a", 1));
         assert!(s.enter("b", 1));

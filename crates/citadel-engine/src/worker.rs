@@ -162,7 +162,7 @@ impl Engine {
             return Err(EngineError::Killed(Box::new(switch)));
         }
         self.quota
-            .take(&spec.tenant_id, &self.config.quotas)
+            .take(&spec.tenant_id, &self.config.quotas, self.nodes_up())
             .map_err(EngineError::RateLimited)?;
         let script_cap = self.script_cap(&spec).await;
         let payload = RunPayload {
@@ -644,6 +644,15 @@ impl Engine {
         if !down.is_empty() {
             tracing::warn!(nodes = ?down, "nodes stopped heart-beating; reclaiming their jobs");
         }
+        let cutoff = now - cfg.node_timeout.as_millis() as i64;
+        let up = self
+            .store
+            .list_nodes()
+            .await?
+            .iter()
+            .filter(|n| n.state != "down" && n.heartbeat_at >= cutoff)
+            .count();
+        self.nodes_up.store(up.max(1), Ordering::Relaxed);
         let reclaimed = self.store.reclaim_expired(now).await?;
         if reclaimed > 0 {
             tracing::info!(reclaimed, "requeued jobs whose lease expired");
