@@ -110,21 +110,34 @@ async fn tick_loop(weak: Weak<EngineInner>) {
             Ok(due) => {
                 let full = due.len() as i64 >= BATCH;
                 let mut all_settled = true;
+                let mut passes = Vec::with_capacity(due.len());
                 for s in &due {
                     if state.retry_at.contains_key(&s.id) {
                         all_settled = false;
                         continue;
                     }
-                    if !engine.fire_due(s, now, &mut state).await {
-                        all_settled = false;
-                        state.retry_at.insert(s.id.clone(), now + RETRY_MS);
+                    passes.push(engine.fire_due(s, state.step(s, now)));
+                }
+                // All at once: their enqueues share a transaction.
+                let settled = futures_util::future::join_all(passes).await;
+                let mut soonest = i64::MAX;
+                for (id, next) in settled {
+                    match next {
+                        Some(next) => soonest = soonest.min(next),
+                        None => {
+                            all_settled = false;
+                            state.retry_at.insert(id, now + RETRY_MS);
+                        }
                     }
                 }
-                // A full batch that all moved on: more may be due at once.
                 if full && all_settled {
+                    // A full batch that all moved on: more may be due at once.
                     Duration::ZERO
                 } else {
-                    TICK
+                    // Wake for the next occurrence this pass knows of, or
+                    // look again after a tick (schedules saved meanwhile).
+                    let until_next = u64::try_from(soonest - now_ms()).unwrap_or(0);
+                    TICK.min(Duration::from_millis(until_next))
                 }
             }
             Err(e) => {
@@ -141,21 +154,19 @@ async fn tick_loop(weak: Weak<EngineInner>) {
     }
 }
 
-impl Engine {
-    /// One pass over a due schedule. False when it must be retried (its
-    /// occurrence is still due).
-    async fn fire_due(&self, s: &Schedule, now: i64, state: &mut LoopState) -> bool {
-        if state.parsed.len() >= PARSED_CAP {
-            state.parsed.clear();
+impl LoopState {
+    /// What this pass does with a due schedule.
+    fn step(&mut self, s: &Schedule, now: i64) -> Step {
+        if self.parsed.len() >= PARSED_CAP {
+            self.parsed.clear();
         }
-        let cron = state
+        let cron = self
             .parsed
             .entry((s.cron.clone(), s.timezone.clone()))
-            .or_insert_with(|| CronSchedule::parse(&s.cron, &s.timezone))
-            .clone();
-        let step = match cron {
+            .or_insert_with(|| CronSchedule::parse(&s.cron, &s.timezone));
+        match cron {
             Ok(cron) => {
-                let step = plan(&cron, s.next_fire_at, &s.missed, now);
+                let step = plan(cron, s.next_fire_at, &s.missed, now);
                 if step.fire.is_none() {
                     tracing::info!(schedule = %s.id, tenant = %s.tenant_id, missed_since = s.next_fire_at,
                         "missed occurrences skipped");
@@ -171,7 +182,14 @@ impl Engine {
                     next: i64::MAX,
                 }
             }
-        };
+        }
+    }
+}
+
+impl Engine {
+    /// One pass over a due schedule: its id, and its next fire time once
+    /// it moved on (`None`: retry it, its occurrence is still due).
+    async fn fire_due(&self, s: &Schedule, step: Step) -> (String, Option<i64>) {
         let mut fired = None;
         if let Some(at) = step.fire {
             match self.fire_occurrence(s, at).await {
@@ -187,7 +205,7 @@ impl Engine {
                 Err(NotFired::Later(why)) => {
                     tracing::warn!(schedule = %s.id, tenant = %s.tenant_id, occurrence = at,
                         "scheduled run deferred: {why}");
-                    return false;
+                    return (s.id.clone(), None);
                 }
             }
         }
@@ -198,10 +216,10 @@ impl Engine {
             .advance_schedule(&s.id, s.next_fire_at, step.next, fired)
             .await
         {
-            Ok(_) => true,
+            Ok(_) => (s.id.clone(), Some(step.next)),
             Err(e) => {
                 tracing::warn!(schedule = %s.id, error = %e, "cannot advance a schedule");
-                false
+                (s.id.clone(), None)
             }
         }
     }

@@ -565,9 +565,17 @@ async fn claim_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
                 () = tokio::time::sleep(cfg.poll) => {}
                 () = wake.notified() => {}
             }
+        } else if (claimed as i64) < cfg.claim_batch {
+            // The queue is drained for now. Jobs arriving one by one would
+            // otherwise be claimed one query each (every enqueue and every
+            // finished job wakes the loop); a short gap claims them together.
+            tokio::time::sleep(CLAIM_GAP).await;
         }
     }
 }
+
+/// The pause after a claim that emptied the queue.
+const CLAIM_GAP: Duration = Duration::from_millis(5);
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
