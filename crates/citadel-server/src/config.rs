@@ -29,7 +29,8 @@ pub struct Config {
     /// A node silent this long is marked down by the others, and its jobs
     /// are run again elsewhere.
     pub node_timeout_ms: u64,
-    /// Queued jobs this node runs at once (awaiting runs hold no CPU).
+    /// Queued jobs this node runs at once (awaiting runs hold no CPU). 0 on
+    /// `serve`: the node answers the API only and other nodes run the queue.
     pub worker_concurrency: usize,
     /// Run limits: the platform's defaults and the maxima no tenant or
     /// script override may exceed (`[limits.default]`, `[limits.max]`:

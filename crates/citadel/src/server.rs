@@ -206,7 +206,9 @@ async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool
         EngineConfig {
             platform: config.limits,
             quotas: config.quotas,
-            worker: Some(WorkerConfig {
+            // `serve` with a concurrency of 0 answers the API and enqueues,
+            // leaving the queue (and the schedules) to other nodes.
+            worker: (config.worker_concurrency > 0 || role == "worker").then(|| WorkerConfig {
                 role: role.to_owned(),
                 concurrency: config.worker_concurrency.max(1),
                 node_timeout: std::time::Duration::from_millis(config.node_timeout_ms.max(1_000)),
