@@ -115,7 +115,7 @@ LUA
     [ "$n" -ge "$target" ] && break
     now=$(date +%s.%N)
     if awk -v a="$now" -v b="$start" 'BEGIN { exit !(a - b > 300) }'; then echo "  $label: only $((n - before)) of $sent finished in 300 s"; return; fi
-    sleep 0.05
+    sleep 0.25
   done
   done_at=$(date +%s.%N)
   awk -v n="$((sent - non2xx))" -v s="$start" -v e="$end_enqueue" -v d="$done_at" -v label="$label" -v bad="$non2xx" \
@@ -166,9 +166,9 @@ done
 total=$(queued)
 (cd "$dir" && CITADEL_DATABASE_URL="sqlite://$work/drain.db" exec "$bin" worker >"$dir/worker.log" 2>&1) &
 pids+=($!)
-while [ "$(ended)" -eq 0 ]; do sleep 0.01; done
+while [ "$(ended)" -eq 0 ]; do sleep 0.05; done
 first=$(date +%s.%N)
-while [ "$(ended)" -lt "$total" ]; do sleep 0.02; done
+while [ "$(ended)" -lt "$total" ]; do sleep 0.25; done
 last=$(date +%s.%N)
 awk -v n="$total" -v a="$first" -v b="$last" -v bad="$(not_succeeded)" \
   'BEGIN { printf "  %d jobs drained at %.0f jobs/s (%.2f s; not succeeded: %d; target >= 2,000 jobs/s)\n", n, n / (b - a), b - a, bad }'

@@ -6,14 +6,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use citadel_store::{Job, NewJob, Run, Store, StoreError};
+use citadel_store::{FinishedJob, Job, NewJob, Run, Store, StoreError, now_ms};
 use tokio::sync::{mpsc, oneshot};
 
 /// Items written per transaction at most.
 const MAX_BATCH: usize = 512;
 
-/// How long a finished run waits for an unavailable database to come back.
-const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a finished run (or job) waits for an unavailable database to
+/// come back; past it a job's lease expires and another node re-runs it.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Submits items to one writer task, which writes them in batches.
 pub(crate) struct Batcher<I, O> {
@@ -69,7 +70,7 @@ impl Recorder {
         Recorder(Batcher::start(move |runs: Vec<Run>| {
             let store = Arc::clone(&store);
             async move {
-                let result = crate::patiently(RECORD_PATIENCE, || store.put_runs(&runs))
+                let result = crate::patiently(PATIENCE, || store.put_runs(&runs))
                     .await
                     .map_err(|e| e.to_string());
                 vec![result; runs.len()]
@@ -117,5 +118,31 @@ impl Enqueuer {
             .submit(job)
             .await
             .unwrap_or_else(|| Err(StoreError::NotFound("the job writer stopped".to_owned())))
+    }
+}
+
+/// Ends this node's running jobs.
+pub(crate) struct Finisher(Batcher<FinishedJob, Result<bool, String>>);
+
+impl Finisher {
+    pub(crate) fn start(store: Arc<dyn Store>, node: String) -> Finisher {
+        Finisher(Batcher::start(move |jobs: Vec<FinishedJob>| {
+            let (store, node) = (Arc::clone(&store), node.clone());
+            async move {
+                let finish = || store.finish_jobs(&node, &jobs, now_ms());
+                match crate::patiently(PATIENCE, finish).await {
+                    Ok(held) => held.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e.to_string()); jobs.len()],
+                }
+            }
+        }))
+    }
+
+    /// Whether this node still held the job, once its end is committed.
+    pub(crate) async fn finish(&self, job: FinishedJob) -> Result<bool, String> {
+        self.0
+            .submit(job)
+            .await
+            .unwrap_or_else(|| Err("the job finisher stopped".to_owned()))
     }
 }

@@ -30,7 +30,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use batch::{Enqueuer, Recorder};
+use batch::{Enqueuer, Finisher, Recorder};
 pub use events::{
     MAX_EVENT_DEPTH, matches as event_matches, validate_event_type, validate_pattern,
 };
@@ -236,6 +236,7 @@ pub struct EngineInner {
     switches: Mutex<Arc<Vec<KillSwitch>>>,
     recorder: Recorder,
     enqueuer: Enqueuer,
+    finisher: Finisher,
     analyses: Mutex<LruCache<[u8; 32], Arc<Vec<Diagnostic>>>>,
     live: Mutex<LiveCache>,
     settings: Mutex<LruCache<String, Cached<Arc<TenantSettings>>>>,
@@ -270,9 +271,11 @@ impl Engine {
     /// Starts the engine's background tasks (run recorder, kill-switch
     /// poller). Must be called within a Tokio runtime.
     pub fn start(store: Arc<dyn Store>, executor: Executor, config: EngineConfig) -> Engine {
+        let worker = worker::WorkerState::new(config.worker.as_ref());
         let engine = Engine(Arc::new(EngineInner {
             recorder: Recorder::start(Arc::clone(&store)),
             enqueuer: Enqueuer::start(Arc::clone(&store)),
+            finisher: Finisher::start(Arc::clone(&store), worker.node_id().to_owned()),
             store,
             executor,
             in_flight: Mutex::new(HashMap::new()),
@@ -282,7 +285,7 @@ impl Engine {
             settings: Mutex::new(LruCache::new(cap(4096))),
             counters: EngineCounters::default(),
             nodes_up: std::sync::atomic::AtomicUsize::new(1),
-            worker: worker::WorkerState::new(config.worker.as_ref()),
+            worker,
             quota: quota::QuotaState::default(),
             config,
         }));

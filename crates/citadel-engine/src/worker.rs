@@ -10,16 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use citadel_store::{Job, KillSwitch, NewJob, Node, Run, Script, StoreError, new_id, now_ms};
+use citadel_store::{
+    FinishedJob, Job, KillSwitch, NewJob, Node, Run, Script, StoreError, new_id, now_ms,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 
 use crate::{Engine, EngineError, EngineInner, LiveScript, RunSpec, lock, upgrade};
-
-/// How long a node keeps trying to finish a job while the database is
-/// unavailable (past it the lease expires and another node re-runs it).
-const FINISH_PATIENCE: Duration = Duration::from_secs(30);
 
 /// The job kind of a script run.
 pub const RUN_JOB: &str = "run";
@@ -113,6 +111,10 @@ pub(crate) struct WorkerState {
 }
 
 impl WorkerState {
+    pub(crate) fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
     pub(crate) fn new(config: Option<&WorkerConfig>) -> Self {
         WorkerState {
             node_id: config.map_or_else(|| new_id("node"), |c| c.node_id.clone()),
@@ -321,11 +323,14 @@ impl Engine {
     async fn run_job(&self, job: Job) {
         let node = self.worker.node_id.clone();
         let end = |state: &'static str, error: Option<String>| {
-            let store = Arc::clone(&self.store);
-            let (id, node) = (job.id.clone(), node.clone());
+            let id = job.id.clone();
             async move {
-                let finish = || store.finish_job(&id, &node, state, error.as_deref(), now_ms());
-                match crate::patiently(FINISH_PATIENCE, finish).await {
+                let done = FinishedJob {
+                    id: id.clone(),
+                    state: state.to_owned(),
+                    error,
+                };
+                match self.finisher.finish(done).await {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(job = %id, "the job's lease was lost before it finished")

@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use sqlx::Row;
 
 use crate::backend::{PgStore, SqliteStore, conflict};
-use crate::{Job, JobStore, NewJob, Node, StoreError, StoreFuture, StoreResult};
+use crate::{FinishedJob, Job, JobStore, NewJob, Node, StoreError, StoreFuture, StoreResult};
 
 /// Ids bound per statement when a list of ids is given (well below every
 /// SQLite and PostgreSQL limit on parameters).
@@ -433,28 +433,32 @@ macro_rules! impl_job_store {
                 })
             }
 
-            fn finish_job<'a>(
+            fn finish_jobs<'a>(
                 &'a self,
-                id: &'a str,
                 node: &'a str,
-                state: &'a str,
-                error: Option<&'a str>,
+                jobs: &'a [FinishedJob],
                 now: i64,
-            ) -> StoreFuture<'a, bool> {
+            ) -> StoreFuture<'a, Vec<bool>> {
                 Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE jobs SET state = $1, last_error = $2, finished_at = $3, updated_at = $3, \
-                         lease_owner = NULL, lease_expires_at = NULL \
-                         WHERE id = $4 AND state = 'running' AND lease_owner = $5",
-                    )
-                    .bind(state)
-                    .bind(error)
-                    .bind(now)
-                    .bind(id)
-                    .bind(node)
-                    .execute(&self.pool)
-                    .await?;
-                    Ok(done.rows_affected() == 1)
+                    let mut held = Vec::with_capacity(jobs.len());
+                    let mut tx = self.write_tx().await?;
+                    for job in jobs {
+                        let done = sqlx::query(
+                            "UPDATE jobs SET state = $1, last_error = $2, finished_at = $3, updated_at = $3, \
+                             lease_owner = NULL, lease_expires_at = NULL \
+                             WHERE id = $4 AND state = 'running' AND lease_owner = $5",
+                        )
+                        .bind(&job.state)
+                        .bind(&job.error)
+                        .bind(now)
+                        .bind(&job.id)
+                        .bind(node)
+                        .execute(&mut *tx)
+                        .await?;
+                        held.push(done.rows_affected() == 1);
+                    }
+                    tx.commit().await?;
+                    Ok(held)
                 })
             }
 

@@ -289,7 +289,29 @@ pub trait JobStore: Send + Sync {
         state: &'a str,
         error: Option<&'a str>,
         now: i64,
-    ) -> StoreFuture<'a, bool>;
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let job = FinishedJob {
+                id: id.to_owned(),
+                state: state.to_owned(),
+                error: error.map(str::to_owned),
+            };
+            Ok(self
+                .finish_jobs(node, std::slice::from_ref(&job), now)
+                .await?
+                .first()
+                .copied()
+                .unwrap_or(false))
+        })
+    }
+    /// [`JobStore::finish_job`] for many jobs of `node` in one transaction;
+    /// for each, whether the node still held it.
+    fn finish_jobs<'a>(
+        &'a self,
+        node: &'a str,
+        jobs: &'a [FinishedJob],
+        now: i64,
+    ) -> StoreFuture<'a, Vec<bool>>;
     /// Puts a running job `node` holds back in the queue until `run_at`
     /// (a retry after a failure, or a hand-back on drain); `dead` instead
     /// when it has used all its attempts and `give_up_when_exhausted`.

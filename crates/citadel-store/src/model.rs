@@ -354,6 +354,15 @@ pub struct Job {
     pub script_cap: Option<i64>,
 }
 
+/// How a running job ended (see [`crate::JobStore::finish_jobs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedJob {
+    pub id: String,
+    /// `succeeded`, `failed` or `cancelled`.
+    pub state: String,
+    pub error: Option<String>,
+}
+
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
