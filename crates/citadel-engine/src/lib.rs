@@ -636,7 +636,7 @@ fn finish(run: &mut Run, outcome: RunOutcome, flight: &InFlight) {
 }
 
 /// Repeats a store call while the database is unavailable (restarting, a
-/// dropped connection), backing off up to 1 s between tries, for `patience`
+/// dropped connection) or aborted it to break a deadlock, backing off up to 1 s between tries, for `patience`
 /// at most: a node rides out a database restart instead of dropping work.
 pub(crate) async fn patiently<T, F, Fut>(patience: Duration, mut call: F) -> Result<T, StoreError>
 where
@@ -647,8 +647,8 @@ where
     let mut pause = Duration::from_millis(50);
     loop {
         match call().await {
-            Err(e) if e.is_unavailable() && Instant::now() + pause < deadline => {
-                tracing::warn!(error = %e, "the database is unavailable; retrying");
+            Err(e) if e.is_transient() && Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, "a transient database error; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
             }

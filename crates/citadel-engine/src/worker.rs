@@ -626,7 +626,8 @@ impl Engine {
         node: &(dyn Fn(&str) -> Node + Send + Sync),
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let ids: Vec<String> = lock(&self.worker.running).iter().cloned().collect();
+        let mut ids: Vec<String> = lock(&self.worker.running).iter().cloned().collect();
+        ids.sort_unstable();
         let state = if draining { "draining" } else { "up" };
         if !self
             .store

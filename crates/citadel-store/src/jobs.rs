@@ -440,9 +440,15 @@ macro_rules! impl_job_store {
                 now: i64,
             ) -> StoreFuture<'a, Vec<bool>> {
                 Box::pin(async move {
-                    let mut held = Vec::with_capacity(jobs.len());
+                    // Rows are locked in id order, as other writers of many
+                    // running jobs take them, which keeps deadlocks rare
+                    // (callers retry the one PostgreSQL breaks).
+                    let mut order: Vec<usize> = (0..jobs.len()).collect();
+                    order.sort_by(|a, b| jobs[*a].id.cmp(&jobs[*b].id));
+                    let mut held = vec![false; jobs.len()];
                     let mut tx = self.write_tx().await?;
-                    for job in jobs {
+                    for i in order {
+                        let job = &jobs[i];
                         let done = sqlx::query(
                             "UPDATE jobs SET state = $1, last_error = $2, finished_at = $3, updated_at = $3, \
                              lease_owner = NULL, lease_expires_at = NULL \
@@ -455,7 +461,7 @@ macro_rules! impl_job_store {
                         .bind(node)
                         .execute(&mut *tx)
                         .await?;
-                        held.push(done.rows_affected() == 1);
+                        held[i] = done.rows_affected() == 1;
                     }
                     tx.commit().await?;
                     Ok(held)

@@ -60,6 +60,17 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Worth trying again: the database is unavailable, or PostgreSQL
+    /// aborted the transaction to break a deadlock (40P01) or a
+    /// serialization conflict (40001) between nodes.
+    pub fn is_transient(&self) -> bool {
+        self.is_unavailable()
+            || matches!(self, StoreError::Database(sqlx::Error::Database(db))
+                if db.code().is_some_and(|c| c == "40P01" || c == "40001"))
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The future every store method returns (boxed so `Store` is object safe).
