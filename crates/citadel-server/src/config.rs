@@ -36,8 +36,10 @@ pub struct Config {
     /// script override may exceed (`[limits.default]`, `[limits.max]`:
     /// `timeout_ms`, `memory_mb`, `log_bytes`).
     pub limits: citadel_scripts::PlatformLimits,
-    /// What every tenant may use per node (`[quotas]`: `runs_per_minute`,
-    /// `concurrent_runs`); past them runs are answered 429 with Retry-After.
+    /// What every tenant may use (`[quotas]`: `runs_per_minute` over the
+    /// platform, `concurrent_runs` per node, `concurrent_jobs` over all
+    /// nodes); past them runs are answered 429 with Retry-After, or (queued
+    /// jobs) wait.
     pub quotas: citadel_engine::Quotas,
 }
 

@@ -74,7 +74,7 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     }
 }
 
-const JOBS: usize = 200;
+const JOBS: usize = 1000;
 
 #[test]
 fn a_killed_node_loses_no_job() {
