@@ -129,6 +129,24 @@ impl Authed {
         Err(ApiError::forbidden(permission))
     }
 
+    /// Requires `permission` on at least one path (a listing then shows
+    /// only what each path allows); denied like [`Authed::require`].
+    pub async fn require_somewhere(
+        &self,
+        state: &AppState,
+        permission: &str,
+    ) -> Result<(), ApiError> {
+        if self
+            .principal
+            .grants
+            .iter()
+            .any(|g| g.permission == permission)
+        {
+            return Ok(());
+        }
+        self.require(state, permission, None).await
+    }
+
     /// The caller's tenant; platform admins have none and are refused
     /// (audited) on tenant endpoints.
     pub async fn tenant(&self, state: &AppState) -> Result<String, ApiError> {

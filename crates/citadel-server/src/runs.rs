@@ -242,14 +242,7 @@ async fn list_runs(
         }
         None => {
             let tenant = auth.tenant(&state).await?;
-            if !auth
-                .principal
-                .grants
-                .iter()
-                .any(|g| g.permission == "script.read")
-            {
-                auth.require(&state, "script.read", None).await?;
-            }
+            auth.require_somewhere(&state, "script.read").await?;
             tenant
         }
     };

@@ -257,14 +257,7 @@ async fn list_schedules(
     auth: Authed,
 ) -> ApiResult<axum::Json<Vec<ScheduleView>>> {
     let tenant = auth.tenant(&state).await?;
-    if !auth
-        .principal
-        .grants
-        .iter()
-        .any(|g| g.permission == "script.read")
-    {
-        auth.require(&state, "script.read", None).await?;
-    }
+    auth.require_somewhere(&state, "script.read").await?;
     let now = now_ms();
     let all = state.store.list_schedules(&tenant).await?;
     Ok(axum::Json(

@@ -310,14 +310,8 @@ async fn list_scripts(
         live_versions.push((s.id.clone(), s.live_seq));
         out.push(s);
     }
-    if out.is_empty()
-        && !auth
-            .principal
-            .grants
-            .iter()
-            .any(|g| g.permission == "script.read")
-    {
-        auth.require(&state, "script.read", None).await?;
+    if out.is_empty() {
+        auth.require_somewhere(&state, "script.read").await?;
     }
     let mut views = Vec::with_capacity(out.len());
     for s in out {

@@ -832,21 +832,15 @@ async fn an_event_loop_stops_at_the_depth_limit() {
     assert_eq!(depths, (0..=8).collect::<Vec<_>>());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_progress_streams_as_server_sent_events() {
-    let w = world().await;
-    save(
-        &w,
-        "progress",
-        "console.log('step one');\nawait api.sleep(200);\nconsole.log('step two');\nreturn 7;",
-        json!({"sleep": true}),
-    )
-    .await;
+/// Saves `source` (granted `sleep`) as `name`, starts it without waiting,
+/// and opens its event stream as a viewer: (run id, the stream's response).
+async fn follow(w: &World, name: &str, source: &str) -> (String, axum::response::Response) {
+    save(w, name, source, json!({"sleep": true})).await;
     let (_, got) = w
         .call(
             "operator",
             Method::POST,
-            "/v1/scripts/progress/run",
+            &format!("/v1/scripts/{name}/run"),
             Some(r#"{"wait": false}"#.into()),
         )
         .await;
@@ -856,7 +850,18 @@ async fn run_progress_streams_as_server_sent_events() {
         .header("authorization", format!("Bearer {secret}"))
         .body(Body::empty())
         .unwrap();
-    let res = w.app.clone().oneshot(req).await.unwrap();
+    (id, w.app.clone().oneshot(req).await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_progress_streams_as_server_sent_events() {
+    let w = world().await;
+    let (id, res) = follow(
+        &w,
+        "progress",
+        "console.log('step one');\nawait api.sleep(200);\nconsole.log('step two');\nreturn 7;",
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let text =
@@ -908,28 +913,13 @@ async fn run_progress_streams_as_server_sent_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_stream_while_the_run_is_in_flight() {
     let w = world().await;
-    save(
+    let (id, res) = follow(
         &w,
         "waits",
         "console.log('waiting');\nawait api.sleep(30000);\nreturn 1;",
-        json!({"sleep": true}),
     )
     .await;
-    let (_, got) = w
-        .call(
-            "operator",
-            Method::POST,
-            "/v1/scripts/waits/run",
-            Some(r#"{"wait": false}"#.into()),
-        )
-        .await;
-    let id = got["run_id"].as_str().unwrap().to_owned();
-    let secret = &w.tokens["viewer"].0;
-    let req = Request::get(format!("/v1/runs/{id}/events"))
-        .header("authorization", format!("Bearer {secret}"))
-        .body(Body::empty())
-        .unwrap();
-    let mut body = w.app.clone().oneshot(req).await.unwrap().into_body();
+    let mut body = res.into_body();
     // The line arrives while the run sleeps for 30 s.
     let mut text = String::new();
     while !text.contains("event: log\ndata: {\"level\":\"log\",\"message\":\"waiting\"}") {

@@ -4,45 +4,17 @@
 //! not back-fill the thousands of occurrences it skipped. The sandbox hosts
 //! start with a clean environment, so only the server's clock is faked.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 mod common;
 
+use common::{Dir, Proc, free_port, owner_token, wait_for};
+
 const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn citadel(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The occurrences (ms) the schedule has enqueued, oldest first.
 fn occurrences(port: u16, token: &str) -> Vec<i64> {
@@ -64,14 +36,6 @@ fn occurrences(port: u16, token: &str) -> Vec<i64> {
     at
 }
 
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn schedules_survive_clock_jumps() {
     if !Path::new(FAKETIME).exists() {
@@ -81,26 +45,10 @@ fn schedules_survive_clock_jumps() {
     let dir = Dir(std::env::temp_dir().join(format!("citadel-clock-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).unwrap();
     let d = dir.0.as_path();
-    citadel(d, &["admin", "create-tenant", "acme"]);
-    let token = citadel(
-        d,
-        &[
-            "admin",
-            "create-token",
-            "--tenant",
-            "acme",
-            "--role",
-            "owner",
-        ],
-    );
-    let token = token.lines().last().unwrap().trim().to_owned();
+    let token = owner_token(d, &[]);
     let clock = d.join("clock");
     std::fs::write(&clock, "+0\n").unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let _serve = Proc(
         Command::new(env!("CARGO_BIN_EXE_citadel"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

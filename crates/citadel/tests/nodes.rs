@@ -3,9 +3,8 @@
 //! the caller retries every enqueue with its idempotency key; every run
 //! completes exactly once from the caller's view, none is lost.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -14,38 +13,10 @@ mod common;
 #[path = "../../citadel-store/tests/pg/mod.rs"]
 mod pg;
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{Dir, Proc, citadel_with, free_port, owner_token, wait_for};
 
 fn citadel(dir: &Path, args: &[&str]) -> String {
     citadel_with(dir, args, &[])
-}
-
-fn citadel_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
-        .args(args)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
@@ -66,12 +37,40 @@ fn request(port: u16, method: &str, path: &str, token: &str, body: Option<&Value
     common::request(port, method, path, Some(token), body)
 }
 
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
+/// Saves `work`: sleeps `ms`, then returns its input.
+fn save_work(port: u16, token: &str, ms: u64) {
+    let source = format!("await api.sleep({ms});\nreturn input;");
+    let (status, v) = request(
+        port,
+        "POST",
+        "/v1/scripts",
+        token,
+        Some(&json!({"name": "work", "source": source, "capabilities": {"sleep": true}})),
+    );
+    assert_eq!(status, 201, "{v}");
+}
+
+/// Waits for every job of `ids` (run `i` got input `i`) to succeed, then
+/// checks each run's result and that there is exactly one run per job.
+fn every_job_ran_once(port: u16, token: &str, ids: &[String]) {
+    wait_for("every job to finish", 120, || {
+        let (_, jobs) = request(
+            port,
+            "GET",
+            "/v1/jobs?state=succeeded&limit=1000",
+            token,
+            None,
+        );
+        jobs.as_array().is_some_and(|j| j.len() == ids.len())
+    });
+    for (i, id) in ids.iter().enumerate() {
+        let (status, run) = request(port, "GET", &format!("/v1/runs/{id}"), token, None);
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["result"], json!(i), "{run}");
     }
+    let (_, runs) = request(port, "GET", "/v1/runs?limit=1000", token, None);
+    assert_eq!(runs.as_array().unwrap().len(), ids.len(), "one run per job");
 }
 
 const JOBS: usize = 1000;
@@ -81,27 +80,11 @@ fn a_killed_node_loses_no_job() {
     let dir = Dir(std::env::temp_dir().join(format!("citadel-nodes-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).unwrap();
     let d = dir.0.as_path();
-    citadel(d, &["admin", "create-tenant", "acme"]);
-    let token = citadel(
-        d,
-        &[
-            "admin",
-            "create-token",
-            "--tenant",
-            "acme",
-            "--role",
-            "owner",
-        ],
-    );
-    let token = token.lines().last().unwrap().trim().to_owned();
+    let token = owner_token(d, &[]);
     let platform = citadel(d, &["admin", "create-token", "--platform"]);
     let platform = platform.lines().last().unwrap().trim().to_owned();
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     // The serving node takes few jobs at once, so the worker takes most.
     let _serve = spawn(
         d,
@@ -127,16 +110,7 @@ fn a_killed_node_loses_no_job() {
         .unwrap()
         .to_owned();
 
-    let (status, v) = request(
-        port,
-        "POST",
-        "/v1/scripts",
-        &token,
-        Some(&json!({
-            "name": "work", "source": "await api.sleep(300);\nreturn input;", "capabilities": {"sleep": true},
-        })),
-    );
-    assert_eq!(status, 201, "{v}");
+    save_work(port, &token, 300);
     let enqueue = |i: usize| {
         let (status, v) = request(
             port,
@@ -181,24 +155,7 @@ fn a_killed_node_loses_no_job() {
         assert_eq!(enqueue(i), (id.clone(), true), "job {i}");
     }
 
-    wait_for("every job to finish", 120, || {
-        let (_, jobs) = request(
-            port,
-            "GET",
-            "/v1/jobs?state=succeeded&limit=1000",
-            &token,
-            None,
-        );
-        jobs.as_array().is_some_and(|j| j.len() == JOBS)
-    });
-    for (i, id) in ids.iter().enumerate() {
-        let (status, run) = request(port, "GET", &format!("/v1/runs/{id}"), &token, None);
-        assert_eq!(status, 200, "{run}");
-        assert_eq!(run["status"], "succeeded", "{run}");
-        assert_eq!(run["result"], json!(i), "{run}");
-    }
-    let (_, runs) = request(port, "GET", "/v1/runs?limit=1000", &token, None);
-    assert_eq!(runs.as_array().unwrap().len(), JOBS, "one run per job");
+    every_job_ran_once(port, &token, &ids);
     // The worker was marked down; some of its jobs ran a second time.
     let (_, nodes) = request(port, "GET", "/v1/nodes", &platform, None);
     let w = nodes
@@ -266,25 +223,8 @@ fn a_database_restart_under_load_loses_no_job() {
     let dir = Dir(std::env::temp_dir().join(format!("citadel-pg-nodes-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).unwrap();
     let d = dir.0.as_path();
-    citadel_with(d, &["admin", "create-tenant", "acme"], &env);
-    let token = citadel_with(
-        d,
-        &[
-            "admin",
-            "create-token",
-            "--tenant",
-            "acme",
-            "--role",
-            "owner",
-        ],
-        &env,
-    );
-    let token = token.lines().last().unwrap().trim().to_owned();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let token = owner_token(d, &env);
+    let port = free_port();
     let _serve = spawn(
         d,
         &["serve", "--listen", &format!("127.0.0.1:{port}")],
@@ -294,16 +234,7 @@ fn a_database_restart_under_load_loses_no_job() {
     wait_for("the server", 30, || {
         request(port, "GET", "/v1/runs", &token, None).0 == 200
     });
-    let (status, v) = request(
-        port,
-        "POST",
-        "/v1/scripts",
-        &token,
-        Some(&json!({
-            "name": "work", "source": "await api.sleep(200);\nreturn input;", "capabilities": {"sleep": true},
-        })),
-    );
-    assert_eq!(status, 201, "{v}");
+    save_work(port, &token, 200);
 
     let half = RESTART_JOBS / 2;
     let mut ids: Vec<String> = (0..half)
@@ -333,26 +264,5 @@ fn a_database_restart_under_load_loses_no_job() {
             "job {i}"
         );
     }
-    wait_for("every job to finish", 120, || {
-        let (_, jobs) = request(
-            port,
-            "GET",
-            "/v1/jobs?state=succeeded&limit=1000",
-            &token,
-            None,
-        );
-        jobs.as_array().is_some_and(|j| j.len() == RESTART_JOBS)
-    });
-    for (i, id) in ids.iter().enumerate() {
-        let (status, run) = request(port, "GET", &format!("/v1/runs/{id}"), &token, None);
-        assert_eq!(status, 200, "{run}");
-        assert_eq!(run["status"], "succeeded", "{run}");
-        assert_eq!(run["result"], json!(i), "{run}");
-    }
-    let (_, runs) = request(port, "GET", "/v1/runs?limit=1000", &token, None);
-    assert_eq!(
-        runs.as_array().unwrap().len(),
-        RESTART_JOBS,
-        "one run per job"
-    );
+    every_job_ran_once(port, &token, &ids);
 }

@@ -1,10 +1,87 @@
 //! What the tests of real `citadel` processes share: a minimal HTTP/1.1
-//! client (one request per connection), so they need no HTTP client crate.
+//! client (one request per connection), so they need no HTTP client crate,
+//! and the processes and directories they start and clean up.
+
+// Each test crate including this module uses a different part of it.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// A child process, killed on drop.
+pub struct Proc(pub Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A directory, removed on drop.
+pub struct Dir(pub PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `citadel ARGS` in `dir` with extra environment; its stdout, after
+/// asserting it succeeded.
+pub fn citadel_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Creates the tenant `acme` and an owner token for it; the token.
+pub fn owner_token(dir: &Path, env: &[(&str, &str)]) -> String {
+    citadel_with(dir, &["admin", "create-tenant", "acme"], env);
+    let out = citadel_with(
+        dir,
+        &[
+            "admin",
+            "create-token",
+            "--tenant",
+            "acme",
+            "--role",
+            "owner",
+        ],
+        env,
+    );
+    out.lines().last().unwrap().trim().to_owned()
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `ok` every 50 ms; fails the test after `secs`.
+pub fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// One HTTP/1.1 request on its own connection; (status, body as JSON or text).
 pub fn request(
