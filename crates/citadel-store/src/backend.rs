@@ -6,11 +6,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Connection, Row};
 
 use crate::{
     AuditEntry, AuditQuery, AuditVerdict, Backend, CustomRole, GENESIS_HASH, NewAuditEntry,
@@ -34,6 +34,9 @@ pub(crate) struct PgStore {
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long opening a PostgreSQL database waits for the server to answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn latest(m: &sqlx::migrate::Migrator) -> i64 {
     m.iter().map(|m| m.version).max().unwrap_or(0)
@@ -72,6 +75,19 @@ impl SqliteStore {
 
 impl PgStore {
     pub(crate) async fn open(url: &str) -> StoreResult<PgStore> {
+        // One direct connection first: a refused connection, an unknown host
+        // or a bad password is reported at once, and a host that never
+        // answers within a few seconds, instead of the pool retrying until
+        // its acquire timeout.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(url))
+            .await
+            .map_err(|_| {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                ))
+            })??;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))

@@ -162,12 +162,54 @@ where
 }
 
 async fn open(config: &Config) -> Result<Arc<dyn Store>, u8> {
-    citadel_store::connect(&config.database_url())
-        .await
-        .map_err(|e| {
-            eprintln!("citadel: {e}");
-            exit::THREW
-        })
+    if config.database.is_none() {
+        // Said here, with the flag to change it, rather than as the driver's
+        // bare I/O error.
+        if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+            eprintln!(
+                "citadel: cannot create the data directory `{}`: {e}\n  choose another with --data-dir DIR (or CITADEL_DATA_DIR)",
+                config.data_dir.display()
+            );
+            return Err(exit::THREW);
+        }
+    }
+    let url = config.database_url();
+    citadel_store::connect(&url).await.map_err(|e| {
+        let shown = citadel_server::config::mask_password(&url);
+        let hint = if config.database.is_none() {
+            "check that the data directory is writable (--data-dir DIR or CITADEL_DATA_DIR)"
+        } else if e.is_unavailable() {
+            "is the database running and reachable from here? (--database URL or CITADEL_DATABASE_URL)"
+        } else {
+            "check the URL, user and password (--database URL or CITADEL_DATABASE_URL)"
+        };
+        eprintln!("citadel: cannot open the database {shown}: {e}\n  {hint}");
+        exit::THREW
+    })
+}
+
+/// Refuses an address another process holds before anything is started, with
+/// the flag that changes it. (The server binds again; nothing else can take the
+/// address in between but another process racing for it.)
+fn check_listen(addr: std::net::SocketAddr) -> Result<(), u8> {
+    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
+        eprintln!("{}", listen_error(addr, &e));
+        exit::THREW
+    })
+}
+
+fn listen_error(addr: std::net::SocketAddr, e: &std::io::Error) -> String {
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => "the address is in use by another process".to_owned(),
+        std::io::ErrorKind::AddrNotAvailable => {
+            "no interface of this machine has that address".to_owned()
+        }
+        std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges".to_owned(),
+        _ => e.to_string(),
+    };
+    format!(
+        "citadel: cannot listen on {addr}: {why}\n  pick another address with --listen HOST:PORT (or CITADEL_LISTEN)"
+    )
 }
 
 /// How long a stopping node lets its queued jobs finish before handing the
@@ -235,6 +277,9 @@ pub(crate) fn serve(args: ServeArgs) -> u8 {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if let Err(code) = check_listen(config.listen) {
+        return code;
+    }
     init_logs();
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -258,7 +303,7 @@ pub(crate) fn serve(args: ServeArgs) -> u8 {
         match result {
             Ok(()) => exit::OK,
             Err(e) => {
-                eprintln!("citadel: {e}");
+                eprintln!("{}", listen_error(config.listen, &e));
                 exit::THREW
             }
         }
