@@ -51,6 +51,26 @@ impl ApiError {
         .with_details(json!({ "permission": permission }))
     }
 
+    /// A denial for a principal that holds `permission`, but only in
+    /// `scopes` (folders), none of which covers `path` (`None`: the request
+    /// needs it across the tenant). The message names the scopes, so the
+    /// caller knows it is the token's folder that is the matter.
+    pub fn forbidden_outside(permission: &str, path: Option<&str>, scopes: &[&str]) -> Self {
+        let place = match path {
+            Some(p) => format!("on `{p}`"),
+            None => "across the tenant".to_owned(),
+        };
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "missing permission `{permission}` {place}: this token may only act on scripts under {}",
+                scope_list(scopes)
+            ),
+        )
+        .with_details(json!({ "permission": permission, "path": path, "scopes": scopes }))
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
     }
@@ -71,6 +91,15 @@ impl ApiError {
             "internal error",
         )
     }
+}
+
+/// `billing/`, or `billing/` or `hr/`.
+pub(crate) fn scope_list(scopes: &[&str]) -> String {
+    scopes
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 impl From<citadel_store::StoreError> for ApiError {

@@ -1,0 +1,284 @@
+//! Failed authentication, per source (client address; IPv6 by /64): past
+//! `limit` failures in a window a source is answered 429 `rate_limited`
+//! with `Retry-After` until the window ends, and each window's failures are
+//! one audit entry with their count, written when the window closes —
+//! so a flood of bad tokens costs the server a counter, not a row each.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+
+use serde_json::json;
+
+/// Sources tracked at once; past this, new sources share one window, so a
+/// spread-out flood is still limited and memory stays bounded.
+const MAX_SOURCES: usize = 10_000;
+/// Tenants named per source window (revoked or expired tokens name one).
+const MAX_TENANTS: usize = 8;
+const OVERFLOW: &str = "*";
+
+/// The client address of a request, where it came over a connection
+/// (requests handed to the router in process have none).
+pub(crate) struct Peer(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// The source a request counts against.
+pub(crate) fn source_of(peer: Option<SocketAddr>) -> String {
+    match peer.map(|p| p.ip()) {
+        None => "local".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            // One host usually holds a whole /64.
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub limit: u64,
+    pub window_ms: i64,
+}
+
+#[derive(Default)]
+struct Tally {
+    count: u64,
+    reasons: BTreeMap<&'static str, u64>,
+}
+
+struct Window {
+    started: i64,
+    last: i64,
+    count: u64,
+    /// Failures answered 429.
+    limited: u64,
+    /// By tenant (`None`: no tenant known), so each tenant's auditors see
+    /// the failures with its tokens.
+    tallies: BTreeMap<Option<String>, Tally>,
+}
+
+/// One closed window, to append to the audit log.
+pub(crate) struct Closed {
+    pub source: String,
+    pub tenant: Option<String>,
+    pub details: serde_json::Value,
+}
+
+pub(crate) struct AuthFailures {
+    settings: Mutex<Settings>,
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+impl Default for AuthFailures {
+    fn default() -> Self {
+        AuthFailures {
+            settings: Mutex::new(Settings {
+                limit: 20,
+                window_ms: 60_000,
+            }),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// What to answer a failure with.
+pub(crate) enum Verdict {
+    /// 401, as usual.
+    Refused,
+    /// 429: the source is over its limit until this many seconds pass.
+    Limited { retry_after_s: u64 },
+}
+
+impl AuthFailures {
+    pub(crate) fn configure(&self, settings: Settings) {
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
+    }
+
+    fn settings(&self) -> Settings {
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when `source` is over its limit now (checked before costly
+    /// work, such as verifying a password).
+    pub(crate) fn limited(&self, source: &str, now: i64) -> Option<u64> {
+        let settings = self.settings();
+        let windows = self.lock();
+        let w = windows.get(source).or_else(|| windows.get(OVERFLOW))?;
+        let ends = w.started + settings.window_ms;
+        (now < ends && w.count >= settings.limit).then(|| retry_after(ends - now))
+    }
+
+    /// Counts one failure; returns the answer and the windows that have
+    /// closed meanwhile (to audit).
+    pub(crate) fn fail(
+        &self,
+        source: &str,
+        tenant: Option<&str>,
+        reason: &'static str,
+        now: i64,
+    ) -> (Verdict, Vec<Closed>) {
+        let settings = self.settings();
+        let mut windows = self.lock();
+        let closed = take_closed(&mut windows, settings, now, false);
+        let mut key = source;
+        if !windows.contains_key(key) && windows.len() >= MAX_SOURCES {
+            key = OVERFLOW;
+        }
+        let w = windows.entry(key.to_owned()).or_insert_with(|| Window {
+            started: now,
+            last: now,
+            count: 0,
+            limited: 0,
+            tallies: BTreeMap::new(),
+        });
+        w.count += 1;
+        w.last = now;
+        let over = w.count > settings.limit;
+        if over {
+            w.limited += 1;
+        }
+        let tenant_key = match tenant {
+            Some(t)
+                if w.tallies.contains_key(&Some(t.to_owned())) || w.tallies.len() < MAX_TENANTS =>
+            {
+                Some(t.to_owned())
+            }
+            _ => None,
+        };
+        let tally = w.tallies.entry(tenant_key).or_default();
+        tally.count += 1;
+        *tally.reasons.entry(reason).or_default() += 1;
+        let verdict = if over {
+            Verdict::Limited {
+                retry_after_s: retry_after(w.started + settings.window_ms - now),
+            }
+        } else {
+            Verdict::Refused
+        };
+        (verdict, closed)
+    }
+
+    /// The windows that have closed by `now` (or every window, with
+    /// `all`), removed, to audit.
+    pub(crate) fn drain(&self, now: i64, all: bool) -> Vec<Closed> {
+        let settings = self.settings();
+        take_closed(&mut self.lock(), settings, now, all)
+    }
+}
+
+fn retry_after(ms: i64) -> u64 {
+    (ms.max(0) as u64).div_ceil(1000).max(1)
+}
+
+fn take_closed(
+    windows: &mut HashMap<String, Window>,
+    settings: Settings,
+    now: i64,
+    all: bool,
+) -> Vec<Closed> {
+    let done: Vec<String> = windows
+        .iter()
+        .filter(|(_, w)| all || now >= w.started + settings.window_ms)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut out = Vec::new();
+    for source in done {
+        let Some(w) = windows.remove(&source) else {
+            continue;
+        };
+        for (tenant, tally) in w.tallies {
+            out.push(Closed {
+                source: source.clone(),
+                tenant,
+                details: json!({
+                    "source": source,
+                    "count": tally.count,
+                    "reasons": tally.reasons,
+                    "rate_limited": w.limited,
+                    "first_at": w.started,
+                    "last_at": w.last,
+                    "window_ms": settings.window_ms,
+                }),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_addresses_and_ipv6_slash_64s() {
+        let v4: SocketAddr = "203.0.113.7:5000".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8:1:2:3:4:5:6]:5000".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:203.0.113.7]:1".parse().unwrap();
+        assert_eq!(source_of(Some(v4)), "203.0.113.7");
+        assert_eq!(source_of(Some(v6)), "2001:db8:1:2::/64");
+        assert_eq!(source_of(Some(mapped)), "203.0.113.7");
+        assert_eq!(source_of(None), "local");
+    }
+
+    #[test]
+    fn past_the_limit_a_source_is_limited_until_its_window_ends() {
+        let f = AuthFailures::default();
+        f.configure(Settings {
+            limit: 3,
+            window_ms: 10_000,
+        });
+        for i in 0..3 {
+            assert!(matches!(
+                f.fail("a", None, "unknown token", 1_000 + i).0,
+                Verdict::Refused
+            ));
+        }
+        assert_eq!(f.limited("a", 1_010), Some(10));
+        assert!(matches!(
+            f.fail("a", None, "unknown token", 9_500).0,
+            Verdict::Limited { retry_after_s: 2 }
+        ));
+        // Another source is not affected.
+        assert_eq!(f.limited("b", 1_010), None);
+        assert!(matches!(
+            f.fail("b", Some("t1"), "token revoked", 1_010).0,
+            Verdict::Refused
+        ));
+        // Nothing has closed yet; at 11_000 source a's window has.
+        assert!(f.drain(10_999, false).is_empty());
+        let closed = f.drain(11_000, false);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].source, "a");
+        assert_eq!(closed[0].details["count"], 4);
+        assert_eq!(closed[0].details["rate_limited"], 1);
+        assert_eq!(closed[0].details["reasons"]["unknown token"], 4);
+        assert_eq!(f.limited("a", 11_000), None);
+        // Draining everything names the tenant of b's failure.
+        let rest = f.drain(11_000, true);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].tenant.as_deref(), Some("t1"));
+    }
+}
