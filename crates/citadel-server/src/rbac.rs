@@ -208,6 +208,57 @@ mod tests {
     }
 
     #[test]
+    fn a_grant_needs_what_its_capabilities_reach() {
+        let spec: citadel_scripts::CapabilitySpec = serde_json::from_value(serde_json::json!({
+            "http": {"allow": ["api.example.com"]},
+            "sleep": true,
+            "echo": true,
+        }))
+        .unwrap();
+        assert_eq!(capability_needs(&spec), vec![]);
+        let spec: citadel_scripts::CapabilitySpec = serde_json::from_value(serde_json::json!({
+            "events": {"emit": ["order.*"]},
+            "secrets": ["KEY"],
+            "kv": true,
+            "db": ["reporting"],
+        }))
+        .unwrap();
+        let needs: Vec<_> = capability_needs(&spec)
+            .into_iter()
+            .map(|n| (n.capability, n.permission, n.tenant_wide))
+            .collect();
+        assert_eq!(
+            needs,
+            vec![
+                ("events.emit", PUBLISH_EVENTS, true),
+                ("secrets", "secret.read", true),
+                ("kv", "script.write", true),
+                ("db", "script.write", true),
+            ]
+        );
+        let developer = |prefix: &str| Principal {
+            token_id: "t".into(),
+            person: "t".into(),
+            user_id: None,
+            tenant_id: Some("x".into()),
+            grants: builtin_role("developer")
+                .unwrap()
+                .iter()
+                .map(|p| Grant {
+                    permission: (*p).into(),
+                    path_prefix: prefix.into(),
+                })
+                .collect(),
+        };
+        assert_eq!(developer("").missing_for_grant(&spec, "billing/a"), None);
+        let scoped = developer("billing/");
+        let missing = scoped.missing_for_grant(&spec, "billing/a").unwrap();
+        assert_eq!(missing.capability, "events.emit");
+        assert_eq!(scoped.scopes_of(missing.permission), vec!["billing/"]);
+        assert_eq!(developer("").scopes_of("script.run"), Vec::<&str>::new());
+    }
+
+    #[test]
     fn builtin_roles_only_name_real_permissions() {
         for role in BUILTIN_ROLES {
             for p in builtin_role(role).unwrap() {

@@ -137,7 +137,10 @@ async fn incomplete_headers_are_cut_off() {
     // An idle connection that never sends a byte is closed too.
     let mut idle = TcpStream::connect(server.addr).await.unwrap();
     let answer = read_to_close(&mut idle).await;
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
     // The server still serves.
     let (status, _, body) = request(server.addr, &get("/health", "-")).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
@@ -192,11 +195,18 @@ async fn failed_authentication_is_limited_and_audited_per_address() {
     let bad = generate_token();
     for _ in 0..3 {
         let (status, _, v) = request(server.addr, &get("/v1/roles", &bad)).await;
-        assert_eq!((status, v["error"]["code"].as_str()), (401, Some("unauthorized")));
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (401, Some("unauthorized"))
+        );
     }
     // Past the limit: 429 with Retry-After, and no row per attempt.
     let (status, head, v) = request(server.addr, &get("/v1/roles", &bad)).await;
-    assert_eq!((status, v["error"]["code"].as_str()), (429, Some("rate_limited")), "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{v}"
+    );
     assert!(head.contains("\r\nretry-after: "), "{head}");
     let (status, _, _) = request(server.addr, &get("/v1/roles", "ctk_malformed")).await;
     assert_eq!(status, 429);
@@ -210,7 +220,10 @@ async fn failed_authentication_is_limited_and_audited_per_address() {
         ),
     )
     .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
     // A valid token from the same address still works.
     let (status, _, _) = request(server.addr, &get("/v1/roles", &server.owner)).await;
     assert_eq!(status, 200);
@@ -220,7 +233,10 @@ async fn failed_authentication_is_limited_and_audited_per_address() {
     let entries = auth_failures(store.as_ref()).await;
     assert_eq!(entries.len(), 1);
     let e = &entries[0].entry;
-    assert_eq!((e.target.as_str(), e.outcome.as_str()), ("127.0.0.1", "denied"));
+    assert_eq!(
+        (e.target.as_str(), e.outcome.as_str()),
+        ("127.0.0.1", "denied")
+    );
     let details: Value = serde_json::from_str(&e.details).unwrap();
     assert_eq!(details["count"], 6, "{details}");
     assert_eq!(details["rate_limited"], 3, "{details}");
