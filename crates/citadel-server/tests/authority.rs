@@ -36,13 +36,16 @@ struct World {
     _dir: TempDir,
 }
 
+/// (role, folder) pairs.
+type Roles<'a> = &'a [(&'a str, &'a str)];
+
 /// A root token (made as `citadel admin create-token` makes them) holding
 /// `roles` (role, folder).
 async fn root_token(
     store: &dyn Store,
     tenant: &str,
     name: &str,
-    roles: &[(&str, &str)],
+    roles: Roles<'_>,
 ) -> (String, String) {
     let secret = generate_token();
     let t = store
@@ -79,7 +82,7 @@ async fn world() -> World {
         .unwrap();
     let acme = store.create_tenant("acme").await.unwrap().id;
     let mut tokens = HashMap::new();
-    let roots: &[(&str, &str, &[(&str, &str)])] = &[
+    let roots: &[(&str, &str, Roles)] = &[
         ("owner", "owner", &[("owner", "")]),
         ("developer", "developer", &[("developer", "")]),
         ("approver", "approver", &[("approver", "")]),
