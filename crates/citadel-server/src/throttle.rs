@@ -86,6 +86,9 @@ pub(crate) struct Closed {
 pub(crate) struct AuthFailures {
     settings: Mutex<Settings>,
     windows: Mutex<HashMap<String, Window>>,
+    /// When a failure next looks for closed windows: not on every failure,
+    /// so a flood from many sources does not scan them all each time.
+    next_sweep: std::sync::atomic::AtomicI64,
 }
 
 impl Default for AuthFailures {
@@ -96,6 +99,7 @@ impl Default for AuthFailures {
                 window_ms: 60_000,
             }),
             windows: Mutex::new(HashMap::new()),
+            next_sweep: std::sync::atomic::AtomicI64::new(0),
         }
     }
 }
@@ -142,10 +146,25 @@ impl AuthFailures {
     ) -> (Verdict, Vec<Closed>) {
         let settings = self.settings();
         let mut windows = self.lock();
-        let closed = take_closed(&mut windows, settings, now, false);
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut closed = if now >= self.next_sweep.load(Relaxed) {
+            self.next_sweep
+                .store(now + (settings.window_ms / 8).max(10), Relaxed);
+            take_closed(&mut windows, settings, now, false)
+        } else {
+            Vec::new()
+        };
         let mut key = source;
         if !windows.contains_key(key) && windows.len() >= MAX_SOURCES {
             key = OVERFLOW;
+        }
+        // This source's own window may have closed since the last sweep.
+        if windows
+            .get(key)
+            .is_some_and(|w| now >= w.started + settings.window_ms)
+            && let Some(old) = windows.remove_entry(key)
+        {
+            closed.extend(close(old.0, old.1, settings));
         }
         let w = windows.entry(key.to_owned()).or_insert_with(|| Window {
             started: now,
@@ -206,26 +225,31 @@ fn take_closed(
         .collect();
     let mut out = Vec::new();
     for source in done {
-        let Some(w) = windows.remove(&source) else {
-            continue;
-        };
-        for (tenant, tally) in w.tallies {
-            out.push(Closed {
-                source: source.clone(),
-                tenant,
-                details: json!({
-                    "source": source,
-                    "count": tally.count,
-                    "reasons": tally.reasons,
-                    "rate_limited": w.limited,
-                    "first_at": w.started,
-                    "last_at": w.last,
-                    "window_ms": settings.window_ms,
-                }),
-            });
+        if let Some(w) = windows.remove(&source) {
+            out.extend(close(source, w, settings));
         }
     }
     out
+}
+
+/// A window's audit entries: one per tenant its failures named.
+fn close(source: String, w: Window, settings: Settings) -> Vec<Closed> {
+    w.tallies
+        .into_iter()
+        .map(|(tenant, tally)| Closed {
+            source: source.clone(),
+            tenant,
+            details: json!({
+                "source": source,
+                "count": tally.count,
+                "reasons": tally.reasons,
+                "rate_limited": w.limited,
+                "first_at": w.started,
+                "last_at": w.last,
+                "window_ms": settings.window_ms,
+            }),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -276,6 +300,26 @@ mod tests {
         assert_eq!(closed[0].details["rate_limited"], 1);
         assert_eq!(closed[0].details["reasons"]["unknown token"], 4);
         assert_eq!(f.limited("a", 11_000), None);
+        // A failure after its window ended starts a new one, even between
+        // sweeps, and hands the old one over to be audited.
+        let g = AuthFailures::default();
+        g.configure(Settings {
+            limit: 1,
+            window_ms: 100_000,
+        });
+        g.fail("c", None, "unknown token", 0);
+        assert!(matches!(
+            g.fail("c", None, "unknown token", 1).0,
+            Verdict::Limited { .. }
+        ));
+        // This one sweeps (finding nothing closed); the next does not.
+        let (_, closed) = g.fail("c", None, "unknown token", 95_000);
+        assert!(closed.is_empty());
+        let (verdict, closed) = g.fail("c", None, "unknown token", 100_000);
+        assert!(matches!(verdict, Verdict::Refused));
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].details["count"], 3);
+        assert_eq!(closed[0].details["rate_limited"], 2);
         // Draining everything names the tenant of b's failure.
         let rest = f.drain(11_000, true);
         assert_eq!(rest.len(), 1);
