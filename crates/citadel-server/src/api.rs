@@ -705,7 +705,7 @@ struct Session {
 async fn login(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-    peer: crate::throttle::Peer,
+    crate::throttle::Source(source): crate::throttle::Source,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<axum::Json<Session>> {
     let request_id = headers
@@ -718,7 +718,6 @@ async fn login(
     }
     // A source past its limit is refused before the password hash is
     // computed: guessing costs the server nothing more.
-    let source = crate::throttle::source_of(peer.0);
     if state.auth_failures.limited(&source, now_ms()).is_some() {
         return Err(state
             .auth_failed(&source, None, "invalid credentials")

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::rbac::{Grant, Principal, builtin_role};
-use crate::{AppState, REQUEST_ID, throttle};
+use crate::{AppState, REQUEST_ID};
 
 /// The visible prefix of every Citadel token.
 pub const TOKEN_PREFIX: &str = "ctk_";
@@ -290,12 +290,7 @@ impl FromRequestParts<AppState> for Authed {
         let Some(header) = header else {
             return Err(ApiError::unauthorized("missing bearer token"));
         };
-        let source = throttle::source_of(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0),
-        );
+        let source = state.auth_failures.source(parts);
         let failed = |reason: &'static str, tenant: Option<String>| {
             let source = source.clone();
             async move { state.auth_failed(&source, tenant.as_deref(), reason).await }

@@ -52,6 +52,11 @@ pub struct Config {
     /// window's failures are one audit entry with their count.
     pub auth_failure_limit: u64,
     pub auth_failure_window_ms: u64,
+    /// Behind a reverse proxy only: the header it appends each client's
+    /// address to (`x-forwarded-for`), whose last entry then counts as the
+    /// client's address. Unset, the connection's peer counts (a client can
+    /// write any header, so never set this without such a proxy).
+    pub client_address_header: Option<String>,
 }
 
 impl Default for Config {
@@ -72,6 +77,7 @@ impl Default for Config {
             body_read_timeout_ms: 10_000,
             auth_failure_limit: 20,
             auth_failure_window_ms: 60_000,
+            client_address_header: None,
         }
     }
 }
@@ -153,6 +159,9 @@ impl Config {
         }
         if let Some(v) = var("CITADEL_AUTH_FAILURE_WINDOW_MS") {
             self.auth_failure_window_ms = parse("CITADEL_AUTH_FAILURE_WINDOW_MS", v)?;
+        }
+        if let Some(v) = var("CITADEL_CLIENT_ADDRESS_HEADER") {
+            self.client_address_header = Some(v);
         }
         if let Some(v) = var("CITADEL_JAIL_REQUIRED") {
             self.jail_required = parse("CITADEL_JAIL_REQUIRED", v)?;

@@ -208,6 +208,12 @@ impl MakeRequestId for MakeId {
 
 /// The router and its OpenAPI document, generated from the same handlers.
 pub fn router(state: AppState, config: &Config) -> (Router, utoipa::openapi::OpenApi) {
+    state.auth_failures.trust_address_header(
+        config
+            .client_address_header
+            .as_deref()
+            .and_then(|h| HeaderName::try_from(h.to_ascii_lowercase()).ok()),
+    );
     state.auth_failures.configure(throttle::Settings {
         limit: config.auth_failure_limit,
         window_ms: config.auth_failure_window_ms.min(i64::MAX as u64) as i64,

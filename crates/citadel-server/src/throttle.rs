@@ -17,23 +17,17 @@ const MAX_SOURCES: usize = 10_000;
 const MAX_TENANTS: usize = 8;
 const OVERFLOW: &str = "*";
 
-/// The client address of a request, where it came over a connection
-/// (requests handed to the router in process have none).
-pub(crate) struct Peer(pub Option<SocketAddr>);
+/// The source a request counts against (see [`AuthFailures::source`]).
+pub(crate) struct Source(pub String);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+impl axum::extract::FromRequestParts<crate::AppState> for Source {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        state: &crate::AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
+        Ok(Source(state.auth_failures.source(parts)))
     }
 }
 
@@ -85,6 +79,9 @@ pub(crate) struct Closed {
 
 pub(crate) struct AuthFailures {
     settings: Mutex<Settings>,
+    /// Behind a reverse proxy: the header it appends the client's address
+    /// to (its last entry is what the proxy saw).
+    address_header: Mutex<Option<axum::http::HeaderName>>,
     windows: Mutex<HashMap<String, Window>>,
     /// When a failure next looks for closed windows: not on every failure,
     /// so a flood from many sources does not scan them all each time.
@@ -99,6 +96,7 @@ impl Default for AuthFailures {
                 window_ms: 60_000,
             }),
             windows: Mutex::new(HashMap::new()),
+            address_header: Mutex::new(None),
             next_sweep: std::sync::atomic::AtomicI64::new(0),
         }
     }
@@ -115,6 +113,33 @@ pub(crate) enum Verdict {
 impl AuthFailures {
     pub(crate) fn configure(&self, settings: Settings) {
         *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
+    }
+
+    pub(crate) fn trust_address_header(&self, header: Option<axum::http::HeaderName>) {
+        *self
+            .address_header
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = header;
+    }
+
+    /// The source of a request: the connection's peer, or, where a proxy's
+    /// header is trusted, the last address in it.
+    pub(crate) fn source(&self, parts: &axum::http::request::Parts) -> String {
+        let header = self
+            .address_header
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let forwarded = header.and_then(|h| {
+            let value = parts.headers.get_all(h).iter().next_back()?.to_str().ok()?;
+            let last = value.rsplit(',').next()?.trim();
+            last.parse::<IpAddr>().ok()
+        });
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        source_of(forwarded.map(|ip| SocketAddr::new(ip, 0)).or(peer))
     }
 
     fn settings(&self) -> Settings {
@@ -255,6 +280,31 @@ fn close(source: String, w: Window, settings: Settings) -> Vec<Closed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trusted_proxy_header_names_the_source() {
+        let f = AuthFailures::default();
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let request = |forwarded: Option<&str>| {
+            let mut req = axum::http::Request::builder().uri("/");
+            if let Some(v) = forwarded {
+                req = req.header("x-forwarded-for", v);
+            }
+            let (mut parts, ()) = req.body(()).unwrap().into_parts();
+            parts.extensions.insert(axum::extract::ConnectInfo(peer));
+            parts
+        };
+        // Untrusted: a client cannot pick its own source.
+        assert_eq!(f.source(&request(Some("198.51.100.9"))), "10.0.0.1");
+        f.trust_address_header(Some(axum::http::HeaderName::from_static("x-forwarded-for")));
+        // The proxy appends what it saw; what the client wrote comes first.
+        assert_eq!(
+            f.source(&request(Some("1.2.3.4, 198.51.100.9"))),
+            "198.51.100.9"
+        );
+        assert_eq!(f.source(&request(Some("garbage"))), "10.0.0.1");
+        assert_eq!(f.source(&request(None)), "10.0.0.1");
+    }
 
     #[test]
     fn sources_are_addresses_and_ipv6_slash_64s() {
