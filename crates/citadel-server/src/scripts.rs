@@ -70,11 +70,14 @@ pub(crate) struct VersionView {
     #[schema(value_type = Vec<Object>)]
     diagnostics: Value,
     change_note: String,
+    /// The person that saved it: a user id, or the root token of the chain
+    /// that minted the saving token.
     author: String,
     /// `draft`, `submitted`, `approved` or `rejected`.
     state: String,
     /// True for the version that runs.
     live: bool,
+    /// The person that approved or rejected it.
     reviewed_by: Option<String>,
     review_reason: Option<String>,
     reviewed_at: Option<i64>,

@@ -219,7 +219,9 @@ pub struct ScriptVersion {
     /// JSON: the analyzer's diagnostics at save time.
     pub diagnostics: String,
     pub change_note: String,
-    /// The principal (user id, else token id) that saved it.
+    /// The person that saved it: a user id, else the id of the root token
+    /// of the chain that minted the saving token (before migration 0008,
+    /// the saving token itself).
     pub author: String,
     /// `draft`, `submitted`, `approved` or `rejected`.
     pub state: String,
