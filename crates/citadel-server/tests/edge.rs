@@ -272,3 +272,26 @@ async fn a_closed_window_is_audited_while_serving() {
     assert_eq!(details["count"], 2, "{details}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_timeout_answers_in_the_json_error_shape() {
+    // The request deadline comes before the body's: the framework answers.
+    let server = serve(Config {
+        request_timeout_ms: 200,
+        body_read_timeout_ms: 600_000,
+        ..Config::default()
+    })
+    .await;
+    let mut conn = TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/tokens HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{",
+        server.owner
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_to_close(&mut conn).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let json = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+    assert_eq!(v["error"]["code"], "timeout", "{answer}");
+    server.stop().await;
+}
