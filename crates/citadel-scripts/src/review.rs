@@ -86,6 +86,8 @@ impl ReviewAction {
     }
 
     /// The state after `actor` takes this action on a version by `author`.
+    /// Both are persons (a user, or the root of a chain of minted tokens),
+    /// never tokens: a second token of the author is still the author.
     pub fn apply(
         self,
         state: VersionState,

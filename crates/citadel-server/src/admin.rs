@@ -1,7 +1,9 @@
 //! Operations shared by the HTTP API and the `citadel admin` commands, so
 //! both validate and audit the same way.
 
-use citadel_store::{NewToken, NewUser, Store, StoreError, Tenant, Token, User, now_ms};
+use citadel_store::{
+    NewToken, NewUser, Store, StoreError, Tenant, Token, TokenOrigin, User, now_ms,
+};
 use serde_json::json;
 
 use crate::AppState;
@@ -144,18 +146,26 @@ pub async fn create_token(
         (None, None) => None,
     };
     let secret = generate_token();
-    let token = state
-        .store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: req.tenant_id.map(str::to_owned),
-            name: req.name.to_owned(),
-            hash: hash_token(&secret),
-            expires_at: req.expires_at,
-            role,
-        })
-        .await?;
-    let details = json!({ "name": req.name, "role": req.role, "path_prefix": req.path_prefix });
+    // A minted token acts for the person behind the token that minted it.
+    let origin = TokenOrigin {
+        created_by: actor.map(|a| a.token_id.clone()),
+        person: actor.map(|a| a.person.clone()),
+    };
+    let new = NewToken {
+        user_id: None,
+        tenant_id: req.tenant_id.map(str::to_owned),
+        name: req.name.to_owned(),
+        hash: hash_token(&secret),
+        expires_at: req.expires_at,
+        role,
+    };
+    let token = state.store.create_token_by(&new, &origin).await?;
+    let details = json!({
+        "name": req.name,
+        "role": req.role,
+        "path_prefix": req.path_prefix,
+        "person": token.person,
+    });
     state
         .record(
             actor,

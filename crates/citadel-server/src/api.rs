@@ -73,6 +73,12 @@ struct Token {
     created_at: i64,
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
+    /// The user a session token belongs to.
+    user_id: Option<String>,
+    /// The token that minted this one.
+    created_by: Option<String>,
+    /// The person it acts for (a user, or the root token of its chain).
+    person: String,
 }
 
 impl From<citadel_store::Token> for Token {
@@ -83,8 +89,32 @@ impl From<citadel_store::Token> for Token {
             created_at: t.created_at,
             expires_at: t.expires_at,
             revoked_at: t.revoked_at,
+            user_id: t.user_id,
+            created_by: t.created_by,
+            person: t.person,
         }
     }
+}
+
+/// A role a token holds, in a folder (`""`: the whole tenant).
+#[derive(Serialize, ToSchema)]
+struct TokenRole {
+    role: String,
+    path_prefix: String,
+}
+
+/// A token as listed: with its roles and their scopes.
+#[derive(Serialize, ToSchema)]
+struct TokenView {
+    #[serde(flatten)]
+    token: Token,
+    /// Its first role by name (tokens made by the API or `citadel admin`
+    /// have one).
+    role: Option<String>,
+    /// That role's folder scope (`""`: the whole tenant).
+    path_prefix: String,
+    /// Every role it holds, by name (a session carries all of its user's).
+    roles: Vec<TokenRole>,
 }
 
 /// One audit entry and its place in the hash chain.
@@ -325,20 +355,41 @@ async fn create_token(
     ))
 }
 
-/// Lists the tokens of the caller's tenant (never their secrets).
-#[utoipa::path(get, path = "/v1/tokens", responses((status = 200, body = Vec<Token>), (status = 403, body = ErrorBody)))]
+/// Lists the tokens of the caller's tenant with their names, roles and
+/// scopes (never their secrets).
+#[utoipa::path(get, path = "/v1/tokens", responses((status = 200, body = Vec<TokenView>), (status = 403, body = ErrorBody)))]
 async fn list_tokens(
     State(state): State<AppState>,
     auth: Authed,
-) -> ApiResult<axum::Json<Vec<Token>>> {
+) -> ApiResult<axum::Json<Vec<TokenView>>> {
     let tenant = auth.tenant_with(&state, "token.read", None).await?;
+    let mut roles: std::collections::HashMap<String, Vec<TokenRole>> =
+        std::collections::HashMap::new();
+    for b in state.store.tenant_bindings(&tenant).await? {
+        roles.entry(b.token_id).or_default().push(TokenRole {
+            role: b.role,
+            path_prefix: b.path_prefix,
+        });
+    }
     Ok(axum::Json(
         state
             .store
             .list_tokens(&tenant)
             .await?
             .into_iter()
-            .map(Token::from)
+            .map(|t| {
+                let mut roles = roles.remove(&t.id).unwrap_or_default();
+                roles.sort_by(|a, b| (&a.role, &a.path_prefix).cmp(&(&b.role, &b.path_prefix)));
+                TokenView {
+                    role: roles.first().map(|r| r.role.clone()),
+                    path_prefix: roles
+                        .first()
+                        .map(|r| r.path_prefix.clone())
+                        .unwrap_or_default(),
+                    roles,
+                    token: t.into(),
+                }
+            })
             .collect(),
     ))
 }
@@ -505,7 +556,7 @@ async fn list_audit(
     auth: Authed,
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::Json<AuditPage>> {
-    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let Query(params) = params?;
     let tenant_id = if auth.principal.is_platform_admin() {
         None
     } else {
@@ -654,6 +705,7 @@ struct Session {
 async fn login(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
+    crate::throttle::Source(source): crate::throttle::Source,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<axum::Json<Session>> {
     let request_id = headers
@@ -664,14 +716,34 @@ async fn login(
     if body.password.len() > 1024 {
         return Err(ApiError::invalid("passwords are at most 1024 bytes"));
     }
-    let (token, secret) = admin::login(
+    // A source past its limit is refused before the password hash is
+    // computed: guessing costs the server nothing more.
+    if state.auth_failures.limited(&source, now_ms()).is_some() {
+        return Err(state
+            .auth_failed(&source, None, "invalid credentials")
+            .await);
+    }
+    let (token, secret) = match admin::login(
         &state,
         &body.tenant,
         &body.username,
         &body.password,
         &request_id,
     )
-    .await?;
+    .await
+    {
+        Err(e) if e.code == "unauthorized" => {
+            let answer = state
+                .auth_failed(&source, None, "invalid credentials")
+                .await;
+            return Err(if answer.code == "rate_limited" {
+                answer
+            } else {
+                e
+            });
+        }
+        other => other?,
+    };
     Ok(axum::Json(Session {
         token_id: token.id,
         token: secret,

@@ -1,6 +1,7 @@
 //! Authentication: bearer tokens are 256 random bits shown once and stored
 //! as their SHA-256 (the secret is high-entropy, so a fast hash is the right
-//! one; argon2 is for passwords). Every failed attempt is audited.
+//! one; argon2 is for passwords). Failed attempts are counted, limited and
+//! audited per client address and window (`throttle.rs`).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -126,7 +127,12 @@ impl Authed {
                 json!({ "permission": permission }),
             )
             .await;
-        Err(ApiError::forbidden(permission))
+        let scopes = self.principal.scopes_of(permission);
+        if scopes.is_empty() {
+            Err(ApiError::forbidden(permission))
+        } else {
+            Err(ApiError::forbidden_outside(permission, path, &scopes))
+        }
     }
 
     /// Requires `permission` on at least one path (a listing then shows
@@ -201,6 +207,65 @@ impl Authed {
     }
 }
 
+/// The permissions the given (role, path prefix) pairs carry in a tenant;
+/// an unknown custom role carries none.
+pub(crate) async fn grants_of(
+    state: &AppState,
+    tenant: &str,
+    roles: impl Iterator<Item = (String, String)>,
+) -> Result<Vec<Grant>, ApiError> {
+    let mut grants = Vec::new();
+    let mut custom = None;
+    for (role, path_prefix) in roles {
+        let permissions: Vec<String> = match builtin_role(&role) {
+            Some(p) => p.iter().map(|s| (*s).to_owned()).collect(),
+            None => {
+                if custom.is_none() {
+                    custom = Some(state.store.roles(tenant).await?);
+                }
+                custom
+                    .as_ref()
+                    .and_then(|roles| roles.iter().find(|r| r.name == role))
+                    .map(|r| r.permissions.clone())
+                    .unwrap_or_default()
+            }
+        };
+        grants.extend(permissions.into_iter().map(|permission| Grant {
+            permission,
+            path_prefix: path_prefix.clone(),
+        }));
+    }
+    Ok(grants)
+}
+
+/// What a person (a user, or a root token) may do in a tenant now: a
+/// disabled user, or a revoked or expired token, may do nothing.
+pub(crate) async fn person_grants(
+    state: &AppState,
+    tenant: &str,
+    person: &str,
+) -> Result<Vec<Grant>, ApiError> {
+    if let Some(token) = state.store.token(tenant, person).await? {
+        if !token.is_active(now_ms()) {
+            return Ok(Vec::new());
+        }
+        let roles = state.store.bindings(tenant, &token.id).await?;
+        return grants_of(
+            state,
+            tenant,
+            roles.into_iter().map(|b| (b.role, b.path_prefix)),
+        )
+        .await;
+    }
+    match state.store.user(tenant, person).await? {
+        Some(user) if user.disabled_at.is_none() => {
+            let roles = state.store.user_roles(tenant, &user.id).await?;
+            grants_of(state, tenant, roles.into_iter()).await
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 pub(crate) fn request_id(parts: &Parts) -> String {
     parts
         .headers
@@ -225,22 +290,10 @@ impl FromRequestParts<AppState> for Authed {
         let Some(header) = header else {
             return Err(ApiError::unauthorized("missing bearer token"));
         };
+        let source = state.auth_failures.source(parts);
         let failed = |reason: &'static str, tenant: Option<String>| {
-            let request_id = request_id.clone();
-            async move {
-                state
-                    .audit_event(
-                        None,
-                        tenant.as_deref(),
-                        "auth.failed",
-                        "",
-                        "denied",
-                        &request_id,
-                        json!({ "reason": reason }),
-                    )
-                    .await;
-                ApiError::unauthorized(reason)
-            }
+            let source = source.clone();
+            async move { state.auth_failed(&source, tenant.as_deref(), reason).await }
         };
         let Some(secret) = header
             .strip_prefix("Bearer ")
@@ -267,32 +320,21 @@ impl FromRequestParts<AppState> for Authed {
         if token.expires_at.is_some_and(|e| e <= now) {
             return Err(failed("token expired", token.tenant_id.clone()).await);
         }
-        let mut grants = Vec::new();
-        if let Some(tenant) = &token.tenant_id {
-            let bindings = state.store.bindings(tenant, &token.id).await?;
-            let mut custom = None;
-            for b in bindings {
-                let permissions: Vec<String> = match builtin_role(&b.role) {
-                    Some(p) => p.iter().map(|s| (*s).to_owned()).collect(),
-                    None => {
-                        if custom.is_none() {
-                            custom = Some(state.store.roles(tenant).await?);
-                        }
-                        custom
-                            .as_ref()
-                            .and_then(|roles| roles.iter().find(|r| r.name == b.role))
-                            .map(|r| r.permissions.clone())
-                            .unwrap_or_default()
-                    }
-                };
-                grants.extend(permissions.into_iter().map(|permission| Grant {
-                    permission,
-                    path_prefix: b.path_prefix.clone(),
-                }));
+        let grants = match &token.tenant_id {
+            Some(tenant) => {
+                let roles = state.store.bindings(tenant, &token.id).await?;
+                grants_of(
+                    state,
+                    tenant,
+                    roles.into_iter().map(|b| (b.role, b.path_prefix)),
+                )
+                .await?
             }
-        }
+            None => Vec::new(),
+        };
         let principal = Principal {
             token_id: token.id,
+            person: token.person,
             user_id: token.user_id,
             tenant_id: token.tenant_id,
             grants,

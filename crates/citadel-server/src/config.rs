@@ -41,6 +41,22 @@ pub struct Config {
     /// nodes); past them runs are answered 429 with Retry-After, or (queued
     /// jobs) wait.
     pub quotas: citadel_engine::Quotas,
+    /// A client that has not sent a whole request line and headers this
+    /// long after starting (or after its previous request) is disconnected.
+    pub header_read_timeout_ms: u64,
+    /// A request body not received whole this long after its headers is
+    /// answered 408 `timeout`.
+    pub body_read_timeout_ms: u64,
+    /// Failed authentications (bad tokens, failed logins) a client address
+    /// may make per window before it is answered 429 `rate_limited`; each
+    /// window's failures are one audit entry with their count.
+    pub auth_failure_limit: u64,
+    pub auth_failure_window_ms: u64,
+    /// Behind a reverse proxy only: the header it appends each client's
+    /// address to (`x-forwarded-for`), whose last entry then counts as the
+    /// client's address. Unset, the connection's peer counts (a client can
+    /// write any header, so never set this without such a proxy).
+    pub client_address_header: Option<String>,
 }
 
 impl Default for Config {
@@ -57,6 +73,11 @@ impl Default for Config {
             worker_concurrency: 2048,
             limits: citadel_scripts::PlatformLimits::default(),
             quotas: citadel_engine::Quotas::default(),
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            auth_failure_limit: 20,
+            auth_failure_window_ms: 60_000,
+            client_address_header: None,
         }
     }
 }
@@ -126,6 +147,21 @@ impl Config {
         }
         if let Some(v) = var("CITADEL_NODE_TIMEOUT_MS") {
             self.node_timeout_ms = parse("CITADEL_NODE_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = var("CITADEL_HEADER_READ_TIMEOUT_MS") {
+            self.header_read_timeout_ms = parse("CITADEL_HEADER_READ_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = var("CITADEL_BODY_READ_TIMEOUT_MS") {
+            self.body_read_timeout_ms = parse("CITADEL_BODY_READ_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = var("CITADEL_AUTH_FAILURE_LIMIT") {
+            self.auth_failure_limit = parse("CITADEL_AUTH_FAILURE_LIMIT", v)?;
+        }
+        if let Some(v) = var("CITADEL_AUTH_FAILURE_WINDOW_MS") {
+            self.auth_failure_window_ms = parse("CITADEL_AUTH_FAILURE_WINDOW_MS", v)?;
+        }
+        if let Some(v) = var("CITADEL_CLIENT_ADDRESS_HEADER") {
+            self.client_address_header = Some(v);
         }
         if let Some(v) = var("CITADEL_JAIL_REQUIRED") {
             self.jail_required = parse("CITADEL_JAIL_REQUIRED", v)?;

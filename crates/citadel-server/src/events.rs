@@ -18,6 +18,7 @@ use crate::api::ErrorBody;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::rbac::{PUBLISH_EVENTS, READ_EVENTS};
 use crate::scripts::checked_name;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -98,7 +99,7 @@ async fn publish(
     auth: Authed,
     ApiJson(body): ApiJson<NewEvent>,
 ) -> ApiResult<(StatusCode, axum::Json<EventView>)> {
-    let tenant = auth.tenant_with(&state, "script.run", None).await?;
+    let tenant = auth.tenant_with(&state, PUBLISH_EVENTS, None).await?;
     validate_event_type(&body.event_type).map_err(ApiError::invalid)?;
     let engine = state.engine()?;
     let data = body
@@ -139,12 +140,12 @@ async fn list_events(
     auth: Authed,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::Json<Vec<EventView>>> {
-    let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let Query(q) = query?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit must be 1..=1000"));
     }
-    let tenant = auth.tenant_with(&state, "script.read", None).await?;
+    let tenant = auth.tenant_with(&state, READ_EVENTS, None).await?;
     let events = state.store.list_events(&tenant, limit).await?;
     Ok(axum::Json(
         events.into_iter().map(|e| view(e, None)).collect(),
@@ -159,7 +160,7 @@ async fn get_event(
     auth: Authed,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<EventView>> {
-    let tenant = auth.tenant_with(&state, "script.read", None).await?;
+    let tenant = auth.tenant_with(&state, READ_EVENTS, None).await?;
     let event = state
         .store
         .event(&tenant, &id)
@@ -199,17 +200,35 @@ impl From<Subscription> for SubscriptionView {
     }
 }
 
-/// The tenant's subscriptions.
-#[utoipa::path(get, path = "/v1/subscriptions", responses((status = 200, body = Vec<SubscriptionView>)))]
+/// The tenant's subscriptions on scripts the caller may read.
+#[utoipa::path(get, path = "/v1/subscriptions", responses((status = 200, body = Vec<SubscriptionView>), (status = 403, body = ErrorBody)))]
 async fn list_subscriptions(
     State(state): State<AppState>,
     auth: Authed,
 ) -> ApiResult<axum::Json<Vec<SubscriptionView>>> {
-    let tenant = auth.tenant_with(&state, "script.read", None).await?;
+    let tenant = auth.tenant(&state).await?;
+    auth.require_somewhere(&state, "script.read").await?;
     let subs = state.store.subscriptions(&tenant).await?;
     Ok(axum::Json(
-        subs.into_iter().map(SubscriptionView::from).collect(),
+        subs.into_iter()
+            .filter(|s| auth.principal.allows("script.read", Some(&s.script_name)))
+            .map(SubscriptionView::from)
+            .collect(),
     ))
+}
+
+/// A subscription of the tenant by name.
+async fn subscription(
+    state: &AppState,
+    tenant: &str,
+    name: &str,
+) -> ApiResult<Option<Subscription>> {
+    Ok(state
+        .store
+        .subscriptions(tenant)
+        .await?
+        .into_iter()
+        .find(|s| s.name == name))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -221,7 +240,10 @@ struct SubscriptionBody {
     script: String,
 }
 
-/// Subscribes a script to events (creates or replaces by name).
+/// Subscribes a script to events (creates or replaces by name). Like a
+/// schedule, it needs `script.run` on the script (and on the script a
+/// replaced subscription ran); since the script then receives the events,
+/// it also needs the right to read the tenant's events.
 #[utoipa::path(put, path = "/v1/subscriptions/{name}", params(("name" = String, Path)), request_body = SubscriptionBody,
     responses((status = 200, body = SubscriptionView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_subscription(
@@ -233,9 +255,15 @@ async fn put_subscription(
     checked_name(&name).map_err(|e| ApiError::invalid(format!("subscription: {}", e.message)))?;
     checked_name(&body.script)?;
     validate_pattern(&body.event).map_err(ApiError::invalid)?;
-    let tenant = auth
-        .tenant_with(&state, "script.write", Some(&body.script))
+    let tenant = auth.tenant_with(&state, READ_EVENTS, None).await?;
+    auth.require(&state, "script.run", Some(&body.script))
         .await?;
+    if let Some(old) = subscription(&state, &tenant, &name).await?
+        && old.script_name != body.script
+    {
+        auth.require(&state, "script.run", Some(&old.script_name))
+            .await?;
+    }
     if state.store.script(&tenant, &body.script).await?.is_none() {
         return Err(ApiError::not_found(format!(
             "script `{}` not found",
@@ -261,21 +289,34 @@ async fn put_subscription(
     Ok(axum::Json(sub.into()))
 }
 
-/// Removes a subscription.
+/// Removes a subscription (needs `script.run` on its script).
 #[utoipa::path(delete, path = "/v1/subscriptions/{name}", params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_subscription(
     State(state): State<AppState>,
     auth: Authed,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = auth.tenant_with(&state, "script.write", None).await?;
+    let tenant = auth.tenant(&state).await?;
+    let Some(sub) = subscription(&state, &tenant, &name).await? else {
+        return Err(ApiError::not_found(format!(
+            "subscription `{name}` not found"
+        )));
+    };
+    auth.require(&state, "script.run", Some(&sub.script_name))
+        .await?;
     if !state.store.delete_subscription(&tenant, &name).await? {
         return Err(ApiError::not_found(format!(
             "subscription `{name}` not found"
         )));
     }
-    auth.record_change(&state, &tenant, "subscription.delete", &name, json!({}))
-        .await?;
+    auth.record_change(
+        &state,
+        &tenant,
+        "subscription.delete",
+        &name,
+        json!({ "script": sub.script_name }),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

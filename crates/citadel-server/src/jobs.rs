@@ -95,7 +95,7 @@ async fn list_jobs(
     auth: Authed,
     query: Result<Query<JobsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::Json<Vec<JobView>>> {
-    let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let Query(q) = query?;
     if let Some(s) = &q.state
         && !JOB_STATES.contains(&s.as_str())
     {

@@ -9,6 +9,7 @@ pub mod admin;
 mod api;
 pub mod auth;
 pub mod config;
+pub mod edge;
 pub mod error;
 mod events;
 mod jobs;
@@ -19,6 +20,7 @@ pub mod rbac;
 mod runs;
 mod schedules;
 mod scripts;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +58,7 @@ pub struct StateInner {
     pub pool: Option<Pool>,
     pub metrics: Metrics,
     pub(crate) auth_cache: auth::AuthCache,
+    pub(crate) auth_failures: throttle::AuthFailures,
 }
 
 impl std::ops::Deref for AppState {
@@ -74,6 +77,7 @@ impl AppState {
             pool,
             metrics: Metrics::default(),
             auth_cache: auth::AuthCache::default(),
+            auth_failures: throttle::AuthFailures::default(),
         }))
     }
 
@@ -112,6 +116,46 @@ impl AppState {
         }
     }
 
+    /// Counts a failed authentication from `source` and answers it: 401
+    /// with `reason`, or 429 `rate_limited` once the source is past its
+    /// limit. Failures are audited per source and window, when the window
+    /// closes (see `throttle.rs`).
+    pub(crate) async fn auth_failed(
+        &self,
+        source: &str,
+        tenant: Option<&str>,
+        reason: &'static str,
+    ) -> error::ApiError {
+        let (verdict, closed) = self.auth_failures.fail(source, tenant, reason, now_ms());
+        self.audit_failures(closed).await;
+        match verdict {
+            throttle::Verdict::Refused => error::ApiError::unauthorized(reason),
+            throttle::Verdict::Limited { retry_after_s } => rate_limited(retry_after_s),
+        }
+    }
+
+    /// Writes the audit entries of the failed-authentication windows that
+    /// have closed (every window, with `all`: at shutdown, and in tests).
+    pub async fn flush_auth_failures(&self, all: bool) {
+        let closed = self.auth_failures.drain(now_ms(), all);
+        self.audit_failures(closed).await;
+    }
+
+    async fn audit_failures(&self, closed: Vec<throttle::Closed>) {
+        for c in closed {
+            self.audit_event(
+                None,
+                c.tenant.as_deref(),
+                "auth.failed",
+                &c.source,
+                "denied",
+                "-",
+                c.details,
+            )
+            .await;
+        }
+    }
+
     /// Appends an audit entry for a mutation; the mutation's request fails
     /// if its record cannot be written.
     // One argument per audit field, so call sites read like the entry.
@@ -140,6 +184,16 @@ impl AppState {
     }
 }
 
+/// 429 for a source past its failed-authentication limit.
+pub(crate) fn rate_limited(retry_after_s: u64) -> error::ApiError {
+    error::ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many failed authentications from this address; retry in {retry_after_s} s"),
+    )
+    .with_retry_after(retry_after_s)
+}
+
 #[derive(Clone, Copy)]
 struct MakeId;
 
@@ -154,6 +208,16 @@ impl MakeRequestId for MakeId {
 
 /// The router and its OpenAPI document, generated from the same handlers.
 pub fn router(state: AppState, config: &Config) -> (Router, utoipa::openapi::OpenApi) {
+    state.auth_failures.trust_address_header(
+        config
+            .client_address_header
+            .as_deref()
+            .and_then(|h| HeaderName::try_from(h.to_ascii_lowercase()).ok()),
+    );
+    state.auth_failures.configure(throttle::Settings {
+        limit: config.auth_failure_limit,
+        window_ms: config.auth_failure_window_ms.min(i64::MAX as u64) as i64,
+    });
     let (api, openapi) = api::routes().split_for_parts();
     let spec = openapi.clone();
     let app = api
@@ -161,16 +225,28 @@ pub fn router(state: AppState, config: &Config) -> (Router, utoipa::openapi::Ope
             "/v1/openapi.json",
             axum::routing::get(move || std::future::ready(axum::Json(spec.clone()))),
         )
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            error::ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed here; the `Allow` header lists what is"),
+            )
+        })
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_millis(config.body_read_timeout_ms),
+            edge::body_deadline,
         ))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(config.request_timeout_ms),
         ))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId))
@@ -180,12 +256,42 @@ pub fn router(state: AppState, config: &Config) -> (Router, utoipa::openapi::Ope
 
 /// Serves until SIGTERM or SIGINT; requests in flight finish first.
 pub async fn serve(state: AppState, config: &Config) -> std::io::Result<()> {
-    let (app, _) = router(state, config);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "citadel is serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    serve_with(listener, state, config, shutdown_signal()).await
+}
+
+/// Serves on `listener` until `shutdown` resolves: the router, the
+/// connection timeouts of `config`, and the audit of failed
+/// authentications as their windows close (the rest at shutdown).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    config: &Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (app, _) = router(state.clone(), config);
+    let every = Duration::from_millis(config.auth_failure_window_ms.clamp(10, 1_000));
+    let sweeper = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                state.flush_auth_failures(false).await;
+            }
+        }
+    });
+    let served = edge::serve_on(
+        listener,
+        app,
+        Duration::from_millis(config.header_read_timeout_ms),
+        shutdown,
+    )
+    .await;
+    sweeper.abort();
+    state.flush_auth_failures(true).await;
+    served
 }
 
 /// Resolves on SIGTERM or SIGINT.

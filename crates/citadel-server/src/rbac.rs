@@ -74,10 +74,61 @@ pub struct Grant {
     pub path_prefix: String,
 }
 
+/// What `POST /v1/events` needs (tenant-wide): publishing reaches every
+/// subscribed script, in every folder.
+pub const PUBLISH_EVENTS: &str = "script.run";
+/// What reading events needs (tenant-wide): events carry data of every
+/// folder.
+pub const READ_EVENTS: &str = "script.read";
+
+/// What granting one capability needs its author to hold, so a version
+/// never grants more than its author may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapabilityNeed {
+    /// The capability as it is written in a grant (`events.emit`, `kv`).
+    pub capability: &'static str,
+    pub permission: &'static str,
+    /// True when the capability reaches past the script's folder (the
+    /// tenant's key-value store, data sources, secrets, event subscribers),
+    /// so a folder-scoped grant of the permission is not enough.
+    pub tenant_wide: bool,
+}
+
+/// What each capability of a grant needs. `http`, `sleep` and `echo` reach
+/// nothing of the tenant's and need only the right to save the script.
+pub fn capability_needs(spec: &citadel_scripts::CapabilitySpec) -> Vec<CapabilityNeed> {
+    let mut needs = Vec::new();
+    let mut need = |on: bool, capability, permission| {
+        if on {
+            needs.push(CapabilityNeed {
+                capability,
+                permission,
+                tenant_wide: true,
+            });
+        }
+    };
+    // An emitted event triggers the scripts subscribed to it, anywhere:
+    // the same as publishing one.
+    need(
+        spec.events.as_ref().is_some_and(|e| !e.emit.is_empty()),
+        "events.emit",
+        PUBLISH_EVENTS,
+    );
+    need(!spec.secrets.is_empty(), "secrets", "secret.read");
+    // One key-value store and one set of data sources serve every folder.
+    need(spec.kv, "kv", "script.write");
+    need(!spec.db.is_empty(), "db", "script.write");
+    needs
+}
+
 /// Who is calling: a tenant's token, or a platform admin.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub token_id: String,
+    /// The person the token acts for: its user, else the root token of the
+    /// chain that minted it. Authorship and review compare persons, so a
+    /// second token minted by an author is still that author.
+    pub person: String,
     /// The user a session token belongs to.
     pub user_id: Option<String>,
     /// `None` for a platform admin.
@@ -95,10 +146,38 @@ impl Principal {
         })
     }
 
-    /// Who acts, as recorded (authors, reviewers, audit): the user behind
+    /// Who acts, as recorded in the audit log and on runs: the user behind
     /// a session, else the token.
     pub fn actor(&self) -> &str {
         self.user_id.as_deref().unwrap_or(&self.token_id)
+    }
+
+    /// The folders this principal holds `permission` in, when it holds it
+    /// only in some (empty when it holds it everywhere or nowhere).
+    pub fn scopes_of(&self, permission: &str) -> Vec<&str> {
+        let prefixes: Vec<&str> = self
+            .grants
+            .iter()
+            .filter(|g| g.permission == permission)
+            .map(|g| g.path_prefix.as_str())
+            .collect();
+        if prefixes.contains(&"") {
+            return Vec::new();
+        }
+        prefixes
+    }
+
+    /// The first capability of `spec` this principal may not grant to a
+    /// script at `path`.
+    pub fn missing_for_grant(
+        &self,
+        spec: &citadel_scripts::CapabilitySpec,
+        path: &str,
+    ) -> Option<CapabilityNeed> {
+        capability_needs(spec).into_iter().find(|need| {
+            let at = (!need.tenant_wide).then_some(path);
+            !self.allows(need.permission, at)
+        })
     }
 
     pub fn is_platform_admin(&self) -> bool {
@@ -114,6 +193,7 @@ mod tests {
     fn path_scopes_limit_grants() {
         let p = Principal {
             token_id: "t".into(),
+            person: "t".into(),
             user_id: None,
             tenant_id: Some("x".into()),
             grants: vec![Grant {
@@ -125,6 +205,57 @@ mod tests {
         assert!(!p.allows("script.run", Some("hr/payroll")));
         assert!(!p.allows("script.run", None));
         assert!(!p.allows("script.write", Some("billing/on-paid")));
+    }
+
+    #[test]
+    fn a_grant_needs_what_its_capabilities_reach() {
+        let spec: citadel_scripts::CapabilitySpec = serde_json::from_value(serde_json::json!({
+            "http": {"allow": ["api.example.com"]},
+            "sleep": true,
+            "echo": true,
+        }))
+        .unwrap();
+        assert_eq!(capability_needs(&spec), vec![]);
+        let spec: citadel_scripts::CapabilitySpec = serde_json::from_value(serde_json::json!({
+            "events": {"emit": ["order.*"]},
+            "secrets": ["KEY"],
+            "kv": true,
+            "db": ["reporting"],
+        }))
+        .unwrap();
+        let needs: Vec<_> = capability_needs(&spec)
+            .into_iter()
+            .map(|n| (n.capability, n.permission, n.tenant_wide))
+            .collect();
+        assert_eq!(
+            needs,
+            vec![
+                ("events.emit", PUBLISH_EVENTS, true),
+                ("secrets", "secret.read", true),
+                ("kv", "script.write", true),
+                ("db", "script.write", true),
+            ]
+        );
+        let developer = |prefix: &str| Principal {
+            token_id: "t".into(),
+            person: "t".into(),
+            user_id: None,
+            tenant_id: Some("x".into()),
+            grants: builtin_role("developer")
+                .unwrap()
+                .iter()
+                .map(|p| Grant {
+                    permission: (*p).into(),
+                    path_prefix: prefix.into(),
+                })
+                .collect(),
+        };
+        assert_eq!(developer("").missing_for_grant(&spec, "billing/a"), None);
+        let scoped = developer("billing/");
+        let missing = scoped.missing_for_grant(&spec, "billing/a").unwrap();
+        assert_eq!(missing.capability, "events.emit");
+        assert_eq!(scoped.scopes_of(missing.permission), vec!["billing/"]);
+        assert_eq!(developer("").scopes_of("script.run"), Vec::<&str>::new());
     }
 
     #[test]

@@ -222,7 +222,7 @@ async fn list_runs(
     auth: Authed,
     query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::Json<Vec<RunView>>> {
-    let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let Query(q) = query?;
     if let Some(s) = &q.status
         && !RUN_STATUSES.contains(&s.as_str())
     {

@@ -20,9 +20,10 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::api::ErrorBody;
-use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult};
+use crate::auth::{Authed, person_grants};
+use crate::error::{ApiError, ApiResult, scope_list};
 use crate::json::ApiJson;
+use crate::rbac::{CapabilityNeed, Principal, capability_needs};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -69,11 +70,14 @@ pub(crate) struct VersionView {
     #[schema(value_type = Vec<Object>)]
     diagnostics: Value,
     change_note: String,
+    /// The person that saved it: a user id, or the root token of the chain
+    /// that minted the saving token.
     author: String,
     /// `draft`, `submitted`, `approved` or `rejected`.
     state: String,
     /// True for the version that runs.
     live: bool,
+    /// The person that approved or rejected it.
     reviewed_by: Option<String>,
     review_reason: Option<String>,
     reviewed_at: Option<i64>,
@@ -187,6 +191,13 @@ async fn save_script(
         )));
     }
     body.capabilities.validate().map_err(ApiError::invalid)?;
+    if let Some(need) = auth
+        .principal
+        .missing_for_grant(&body.capabilities, &body.name)
+    {
+        let scopes = auth.principal.scopes_of(need.permission);
+        return Err(refuse_grant(&state, &auth, &tenant, &body.name, need, &scopes, None).await);
+    }
     engine
         .platform()
         .check(&body.limits)
@@ -240,7 +251,7 @@ async fn save_script(
         diagnostics: serde_json::to_string(&diagnostics).unwrap_or_default(),
         source: body.source,
         change_note: body.change_note,
-        author: auth.principal.actor().to_owned(),
+        author: auth.principal.person.clone(),
         state: if needs_approval {
             VersionState::Draft
         } else {
@@ -465,7 +476,7 @@ async fn diff_versions(
     Path(name): Path<String>,
     query: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::Json<Diff>> {
-    let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let Query(q) = query?;
     let (tenant, script) = script_with(&state, &auth, "script.read", &name).await?;
     let from = version_of(&state, &tenant, &script, &q.from).await?;
     let to = version_of(&state, &tenant, &script, &q.to).await?;
@@ -481,6 +492,92 @@ async fn diff_versions(
         from: from.version,
         to: to.version,
     }))
+}
+
+/// Refuses a grant that exceeds what its author may do: audited, and
+/// answered 403 naming the capability, the permission it needs, and the
+/// folders the author is confined to (if that is why).
+async fn refuse_grant(
+    state: &AppState,
+    auth: &Authed,
+    tenant: &str,
+    target: &str,
+    need: CapabilityNeed,
+    scopes: &[&str],
+    author: Option<&str>,
+) -> ApiError {
+    state
+        .audit_event(
+            Some(&auth.principal),
+            Some(tenant),
+            "permission.denied",
+            target,
+            "denied",
+            &auth.request_id,
+            json!({ "permission": need.permission, "capability": need.capability, "author": author }),
+        )
+        .await;
+    let place = if need.tenant_wide {
+        "across the tenant"
+    } else {
+        "on the script"
+    };
+    let who = match author {
+        Some(a) => format!("its author (`{a}`)"),
+        None => "this token".to_owned(),
+    };
+    let why = if scopes.is_empty() {
+        format!("{who} does not hold it")
+    } else {
+        format!("{who} may only act on scripts under {}", scope_list(scopes))
+    };
+    let message = match author {
+        Some(_) => format!(
+            "the version grants `{}`, which needs permission `{}` {place}, and {why}",
+            need.capability, need.permission
+        ),
+        None => format!(
+            "granting `{}` needs permission `{}` {place}: {why}",
+            need.capability, need.permission
+        ),
+    };
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).with_details(json!({
+        "permission": need.permission,
+        "capability": need.capability,
+        "scopes": scopes,
+        "author": author,
+    }))
+}
+
+/// Before a version goes live by approval or rollback: its grant must not
+/// exceed what its author (the person) may do now.
+async fn author_may_grant(
+    state: &AppState,
+    auth: &Authed,
+    tenant: &str,
+    target: &str,
+    v: &ScriptVersion,
+) -> ApiResult<()> {
+    let spec: CapabilitySpec = serde_json::from_str(&v.capabilities)
+        .map_err(|e| ApiError::internal(format!("stored capabilities of {target}: {e}")))?;
+    if capability_needs(&spec).is_empty() {
+        return Ok(());
+    }
+    let author = Principal {
+        token_id: v.author.clone(),
+        person: v.author.clone(),
+        user_id: None,
+        tenant_id: Some(tenant.to_owned()),
+        grants: person_grants(state, tenant, &v.author).await?,
+    };
+    let script = target.split_once('@').map_or(target, |(name, _)| name);
+    match author.missing_for_grant(&spec, script) {
+        None => Ok(()),
+        Some(need) => {
+            let scopes = author.scopes_of(need.permission);
+            Err(refuse_grant(state, auth, tenant, target, need, &scopes, Some(&v.author)).await)
+        }
+    }
 }
 
 /// Applies a review action, auditing it (and a refused self-review).
@@ -501,7 +598,8 @@ async fn review(
     let current = VersionState::parse(&v.state).unwrap_or(VersionState::Draft);
     let audit_action = format!("script.{}", action.as_str());
     let target = format!("{name}@{}", v.version);
-    if let Err(e) = action.apply(current, &v.author, auth.principal.actor()) {
+    // Persons, not tokens: a token the author minted is still the author.
+    if let Err(e) = action.apply(current, &v.author, &auth.principal.person) {
         return Err(match e {
             ReviewError::OwnVersion { .. } => {
                 state
@@ -523,6 +621,9 @@ async fn review(
             }
         });
     }
+    if action == ReviewAction::Approve {
+        author_may_grant(state, auth, &tenant, &target, &v).await?;
+    }
     let reviewing = action != ReviewAction::Submit;
     let t = VersionTransition {
         tenant_id: tenant.clone(),
@@ -530,7 +631,7 @@ async fn review(
         seq: v.seq,
         from: vec![action.from().as_str().to_owned()],
         to: action.to().as_str().to_owned(),
-        reviewed_by: reviewing.then(|| auth.principal.actor().to_owned()),
+        reviewed_by: reviewing.then(|| auth.principal.person.clone()),
         review_reason: reason.clone(),
         at: now_ms(),
         make_live: action == ReviewAction::Approve,
@@ -650,6 +751,7 @@ async fn rollback(
             ),
         ));
     }
+    author_may_grant(&state, &auth, &tenant, &format!("{name}@{}", v.version), &v).await?;
     let from = state
         .store
         .live_version(&tenant, &name)

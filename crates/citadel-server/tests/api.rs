@@ -16,6 +16,7 @@ use tower::ServiceExt;
 
 struct World {
     app: Router,
+    state: AppState,
     store: Arc<dyn Store>,
     acme: String,
     owner: String,
@@ -92,11 +93,16 @@ async fn world() -> World {
     tokio::time::sleep(std::time::Duration::from_millis(60)).await;
     let config = Config {
         body_limit_bytes: 4096,
+        // Every request here comes from one source: the walk of every
+        // endpoint with every bad credential must not hit the limit.
+        auth_failure_limit: 10_000,
         ..Config::default()
     };
-    let (app, _) = citadel_server::router(AppState::new(Arc::clone(&store), None), &config);
+    let state = AppState::new(Arc::clone(&store), None);
+    let (app, _) = citadel_server::router(state.clone(), &config);
     World {
         app,
+        state,
         store,
         acme,
         owner,
@@ -245,6 +251,8 @@ async fn every_endpoint_refuses_bad_credentials() {
             true,
         ),
     ];
+    let mut reasons: std::collections::BTreeMap<(Option<String>, &str), u64> =
+        std::collections::BTreeMap::new();
     for (method, path, body, _) in endpoints() {
         for (what, auth, message, audited) in &cases {
             let before = audit_count(w.store.as_ref(), "auth.failed").await;
@@ -262,13 +270,47 @@ async fn every_endpoint_refuses_bad_credentials() {
                 v["error"]["message"], *message,
                 "{method} {path} with {what}"
             );
-            let after = audit_count(w.store.as_ref(), "auth.failed").await;
+            // Failures are counted, not written one row each.
             assert_eq!(
-                after - before,
-                usize::from(*audited),
-                "{method} {path} with {what}: audit entry"
+                audit_count(w.store.as_ref(), "auth.failed").await,
+                before,
+                "{method} {path} with {what}: no audit row per failure"
             );
+            if *audited {
+                // Revoked and expired tokens name their tenant.
+                let tenant = message.starts_with("token ").then(|| w.acme.clone());
+                *reasons.entry((tenant, *message)).or_default() += 1;
+            }
         }
+    }
+    // The window's failures are one entry per tenant they name, with counts.
+    w.state.flush_auth_failures(true).await;
+    let entries = w
+        .store
+        .audit_page(&AuditQuery {
+            action: Some("auth.failed".into()),
+            limit: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2, "one entry for the tenant, one without");
+    for e in &entries {
+        let details: Value = serde_json::from_str(&e.entry.details).unwrap();
+        assert_eq!(e.entry.target, "local");
+        assert_eq!(e.entry.outcome, "denied");
+        for ((tenant, reason), count) in &reasons {
+            if *tenant == e.entry.tenant_id {
+                assert_eq!(details["reasons"][*reason], *count, "{details}");
+            }
+        }
+        let total: u64 = reasons
+            .iter()
+            .filter(|((t, _), _)| *t == e.entry.tenant_id)
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(details["count"], total, "{details}");
+        assert_eq!(details["rate_limited"], 0);
     }
 }
 

@@ -15,7 +15,7 @@ use sqlx::{Connection, Row};
 use crate::{
     AuditEntry, AuditQuery, AuditVerdict, Backend, CustomRole, GENESIS_HASH, NewAuditEntry,
     NewToken, NewUser, RoleBinding, Store, StoreError, StoreFuture, StoreResult, Tenant, Token,
-    User, audit_hash, new_id, now_ms,
+    TokenOrigin, User, audit_hash, new_id, now_ms,
 };
 
 pub(crate) struct SqliteStore {
@@ -140,6 +140,8 @@ macro_rules! row_to {
             created_at: $r.try_get("created_at")?,
             expires_at: $r.try_get("expires_at")?,
             revoked_at: $r.try_get("revoked_at")?,
+            created_by: $r.try_get("created_by")?,
+            person: $r.try_get("person")?,
         }
     };
     (binding, $r:expr) => {
@@ -181,7 +183,7 @@ macro_rules! row_to {
 }
 
 const TOKEN_COLUMNS: &str =
-    "id, tenant_id, user_id, name, hash, created_at, expires_at, revoked_at";
+    "id, tenant_id, user_id, name, hash, created_at, expires_at, revoked_at, created_by, person";
 const USER_COLUMNS: &str = "id, tenant_id, username, password_hash, created_at, disabled_at";
 const AUDIT_COLUMNS: &str =
     "seq, at, tenant_id, principal, action, target, outcome, request_id, details, prev_hash, hash";
@@ -269,10 +271,18 @@ macro_rules! impl_store {
                 })
             }
 
-            fn create_token<'a>(&'a self, new: &'a NewToken) -> StoreFuture<'a, Token> {
+            fn create_token_by<'a>(&'a self, new: &'a NewToken, origin: &'a TokenOrigin) -> StoreFuture<'a, Token> {
                 Box::pin(async move {
+                    let id = new_id("tok");
+                    let person = origin
+                        .person
+                        .clone()
+                        .or_else(|| new.user_id.clone())
+                        .unwrap_or_else(|| id.clone());
                     let token = Token {
-                        id: new_id("tok"),
+                        id,
+                        created_by: origin.created_by.clone(),
+                        person,
                         tenant_id: new.tenant_id.clone(),
                         user_id: new.user_id.clone(),
                         name: new.name.clone(),
@@ -283,7 +293,7 @@ macro_rules! impl_store {
                     };
                     let mut tx = self.pool.begin().await?;
                     sqlx::query(
-                        "INSERT INTO tokens (id, tenant_id, name, hash, created_at, expires_at, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        "INSERT INTO tokens (id, tenant_id, name, hash, created_at, expires_at, user_id, created_by, person) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(&token.id)
                     .bind(&token.tenant_id)
@@ -292,6 +302,8 @@ macro_rules! impl_store {
                     .bind(token.created_at)
                     .bind(token.expires_at)
                     .bind(&token.user_id)
+                    .bind(&token.created_by)
+                    .bind(&token.person)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| conflict(e, "token"))?;
@@ -317,6 +329,17 @@ macro_rules! impl_store {
                 Box::pin(async move {
                     let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = $1");
                     let row = sqlx::query(&sql).bind(hash).fetch_optional(&self.pool).await?;
+                    Ok(match row {
+                        Some(r) => Some(row_to!(token, r)),
+                        None => None,
+                    })
+                })
+            }
+
+            fn token<'a>(&'a self, tenant_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<Token>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE tenant_id = $1 AND id = $2");
+                    let row = sqlx::query(&sql).bind(tenant_id).bind(id).fetch_optional(&self.pool).await?;
                     Ok(match row {
                         Some(r) => Some(row_to!(token, r)),
                         None => None,
@@ -398,6 +421,17 @@ macro_rules! impl_store {
                 })
             }
 
+            fn user<'a>(&'a self, tenant_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<User>> {
+                Box::pin(async move {
+                    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2");
+                    let row = sqlx::query(&sql).bind(tenant_id).bind(id).fetch_optional(&self.pool).await?;
+                    Ok(match row {
+                        Some(r) => Some(row_to!(user, r)),
+                        None => None,
+                    })
+                })
+            }
+
             fn list_users<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<User>> {
                 Box::pin(async move {
                     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 ORDER BY username");
@@ -461,6 +495,22 @@ macro_rules! impl_store {
                     )
                     .bind(tenant_id)
                     .bind(token_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        out.push(row_to!(binding, r));
+                    }
+                    Ok(out)
+                })
+            }
+
+            fn tenant_bindings<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<RoleBinding>> {
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "SELECT id, tenant_id, token_id, role, path_prefix, created_at FROM role_bindings WHERE tenant_id = $1 ORDER BY created_at, id",
+                    )
+                    .bind(tenant_id)
                     .fetch_all(&self.pool)
                     .await?;
                     let mut out = Vec::with_capacity(rows.len());

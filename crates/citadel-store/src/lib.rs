@@ -96,9 +96,24 @@ pub trait Store: ScriptStore + JobStore + EventStore + ScheduleStore + Send + Sy
     fn list_tenants(&self) -> StoreFuture<'_, Vec<Tenant>>;
 
     /// Creates a token and, for tenant tokens with a role, its binding, in
-    /// one transaction.
-    fn create_token<'a>(&'a self, new: &'a NewToken) -> StoreFuture<'a, Token>;
+    /// one transaction; minted by nobody (an administrator's command or a
+    /// login), so it acts for its user or for itself.
+    fn create_token<'a>(&'a self, new: &'a NewToken) -> StoreFuture<'a, Token> {
+        static UNMINTED: TokenOrigin = TokenOrigin {
+            created_by: None,
+            person: None,
+        };
+        self.create_token_by(new, &UNMINTED)
+    }
+    /// [`Store::create_token`] for a token minted by another principal.
+    fn create_token_by<'a>(
+        &'a self,
+        new: &'a NewToken,
+        origin: &'a TokenOrigin,
+    ) -> StoreFuture<'a, Token>;
     fn token_by_hash<'a>(&'a self, hash: &'a str) -> StoreFuture<'a, Option<Token>>;
+    /// A tenant's token by id.
+    fn token<'a>(&'a self, tenant_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<Token>>;
     fn list_tokens<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<Token>>;
     /// Revokes a tenant's token; false when the tenant has no such token.
     fn revoke_token<'a>(
@@ -115,6 +130,8 @@ pub trait Store: ScriptStore + JobStore + EventStore + ScheduleStore + Send + Sy
         username: &'a str,
     ) -> StoreFuture<'a, Option<User>>;
     fn list_users<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<User>>;
+    /// A tenant's user by id.
+    fn user<'a>(&'a self, tenant_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<User>>;
     /// The (role, path prefix) pairs of a user.
     fn user_roles<'a>(
         &'a self,
@@ -135,6 +152,8 @@ pub trait Store: ScriptStore + JobStore + EventStore + ScheduleStore + Send + Sy
         tenant_id: &'a str,
         token_id: &'a str,
     ) -> StoreFuture<'a, Vec<RoleBinding>>;
+    /// Every role binding of a tenant's tokens.
+    fn tenant_bindings<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<RoleBinding>>;
     fn create_binding<'a>(&'a self, binding: &'a RoleBinding) -> StoreFuture<'a, ()>;
 
     /// Creates or replaces a tenant's custom role.

@@ -24,6 +24,12 @@ pub struct Token {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The token that minted this one; `None` for tokens made by an
+    /// administrator's command or a login.
+    pub created_by: Option<String>,
+    /// The person this token acts for: the user (for sessions and what they
+    /// mint), else the root token of its minting chain (itself if none).
+    pub person: String,
 }
 
 impl Token {
@@ -45,6 +51,15 @@ pub struct NewToken {
     /// Role bound to the token (tenant tokens only), with an optional path
     /// prefix scope (`""` for the whole tenant).
     pub role: Option<(String, String)>,
+}
+
+/// Who mints a token: the minting token and the person it acts for. The
+/// new token acts for that same person.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenOrigin {
+    pub created_by: Option<String>,
+    /// `None`: the new token's user, else the new token itself.
+    pub person: Option<String>,
 }
 
 /// A person in a tenant who logs in with a password.
@@ -204,7 +219,9 @@ pub struct ScriptVersion {
     /// JSON: the analyzer's diagnostics at save time.
     pub diagnostics: String,
     pub change_note: String,
-    /// The principal (user id, else token id) that saved it.
+    /// The person that saved it: a user id, else the id of the root token
+    /// of the chain that minted the saving token (before migration 0008,
+    /// the saving token itself).
     pub author: String,
     /// `draft`, `submitted`, `approved` or `rejected`.
     pub state: String,

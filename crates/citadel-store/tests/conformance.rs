@@ -9,7 +9,7 @@ mod pg;
 use citadel_store::{
     AuditQuery, AuditVerdict, Backend, CustomRole, Job, KillSwitch, NewAuditEntry, NewJob,
     NewToken, NewUser, NewVersion, Node, RoleBinding, Run, RunQuery, SaveOutcome, Schedule, Store,
-    StoreError, Tenant, VersionTransition, connect, new_id, now_ms,
+    StoreError, Tenant, TokenOrigin, VersionTransition, connect, new_id, now_ms,
 };
 
 fn audit(tenant: Option<&str>, action: &str, outcome: &str) -> NewAuditEntry {
@@ -412,6 +412,89 @@ async fn conformance(url: &str) {
     jobs(&store).await;
     schedules(&store, &acme, &other).await;
     events(&*store, &acme, &other).await;
+    token_origins(&*store, &acme, &other).await;
+}
+
+/// Every token records who minted it and the person it acts for; users,
+/// tokens and bindings are read by id and by tenant, never across tenants.
+async fn token_origins(store: &dyn Store, acme: &Tenant, other: &Tenant) {
+    let new = |name: &str, hash: &str, user: Option<&str>| NewToken {
+        user_id: user.map(str::to_owned),
+        tenant_id: Some(acme.id.clone()),
+        name: name.into(),
+        hash: hash.into(),
+        expires_at: None,
+        role: Some(("approver".into(), "hr/".into())),
+    };
+    // A root token acts for itself.
+    let root = store
+        .create_token(&new("root", "h-origin-root", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (root.person.as_str(), root.created_by.as_deref()),
+        (root.id.as_str(), None)
+    );
+    // What it mints, and what that mints, acts for the same person.
+    let child = store
+        .create_token_by(
+            &new("child", "h-origin-child", None),
+            &TokenOrigin {
+                created_by: Some(root.id.clone()),
+                person: Some(root.person.clone()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(child.person, root.id);
+    assert_eq!(child.created_by.as_deref(), Some(root.id.as_str()));
+    assert_eq!(
+        store.token_by_hash("h-origin-child").await.unwrap(),
+        Some(child.clone())
+    );
+    assert_eq!(
+        store.token(&acme.id, &child.id).await.unwrap(),
+        Some(child.clone())
+    );
+    assert_eq!(store.token(&other.id, &child.id).await.unwrap(), None);
+    assert!(store.list_tokens(&acme.id).await.unwrap().contains(&child));
+    // A session acts for its user.
+    let user = store
+        .create_user(&NewUser {
+            tenant_id: acme.id.clone(),
+            username: "origin-user".into(),
+            password_hash: "x".into(),
+            roles: vec![("viewer".into(), String::new())],
+        })
+        .await
+        .unwrap();
+    let session = store
+        .create_token(&new("session", "h-origin-sess", Some(&user.id)))
+        .await
+        .unwrap();
+    assert_eq!(session.person, user.id);
+    assert_eq!(
+        store.user(&acme.id, &user.id).await.unwrap(),
+        Some(user.clone())
+    );
+    assert_eq!(store.user(&other.id, &user.id).await.unwrap(), None);
+    // The tenant's bindings, for listing tokens with their roles.
+    let bindings = store.tenant_bindings(&acme.id).await.unwrap();
+    let of_child: Vec<_> = bindings
+        .iter()
+        .filter(|b| b.token_id == child.id)
+        .map(|b| (b.role.as_str(), b.path_prefix.as_str()))
+        .collect();
+    assert_eq!(of_child, vec![("approver", "hr/")]);
+    assert!(bindings.iter().all(|b| b.tenant_id == acme.id));
+    assert!(
+        store
+            .tenant_bindings(&other.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|b| b.token_id != child.id)
+    );
 }
 
 async fn events(store: &dyn Store, acme: &Tenant, other: &Tenant) {
