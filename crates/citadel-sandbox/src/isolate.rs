@@ -744,6 +744,7 @@ impl RunState {
             }
             ("InvalidResult", Some("invalid_result")) => ErrorKind::InvalidResult,
             ("CapabilityDenied", Some("capability_denied")) => ErrorKind::CapabilityDenied,
+            ("Unavailable", Some("unavailable")) => ErrorKind::Unavailable,
             _ => ErrorKind::ScriptError,
         };
         if kind == ErrorKind::MemoryLimit || kind == ErrorKind::StackOverflow {
