@@ -122,7 +122,7 @@ async fn execute(
             state,
             rt: &warm.rt,
         };
-        warm.rt.set_memory_limit(req.limits.memory_bytes);
+        warm.memory.set_limit(req.limits.memory_bytes);
         warm.rt.set_max_stack_size(req.limits.stack_bytes);
         let handler_state = Rc::clone(state);
         warm.rt
@@ -153,7 +153,7 @@ fn create_warm() -> Result<Warm, RunError> {
         stats: Rc::clone(&memory),
     })
     .map_err(internal_error)?;
-    rt.set_memory_limit(CREATE_MEMORY);
+    memory.set_limit(CREATE_MEMORY);
     let ctx = Context::custom::<Intrinsics>(&rt).map_err(internal_error)?;
     let setup = ctx
         .with(|ctx| -> rquickjs::Result<_> {
@@ -240,7 +240,7 @@ async fn drive(
         state.begin_slice();
         let drained = drain_jobs(rt, state);
         state.end_slice();
-        if let Some(kind) = state.stop.get() {
+        if let Some(kind) = state.stopped() {
             return Err(limit_error(kind, &req.limits));
         }
         if let Err(job) = drained {
@@ -481,9 +481,19 @@ impl RunState {
         self.cpu_used.set(self.cpu_used.get() + spent);
     }
 
+    /// Why the run must stop, if a limit was hit. A refused allocation is
+    /// one: the script may have caught the error QuickJS made of it, or
+    /// QuickJS may have dropped a job it could not queue.
+    fn stopped(&self) -> Option<ErrorKind> {
+        if self.stop.get().is_none() && self.memory.limit_hit() {
+            self.stop.set(Some(ErrorKind::MemoryLimit));
+        }
+        self.stop.get()
+    }
+
     /// Called by QuickJS every few thousand operations, and between jobs.
     fn should_interrupt(&self) -> bool {
-        if self.stop.get().is_some() {
+        if self.stopped().is_some() {
             return true;
         }
         let reason = if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
@@ -671,7 +681,7 @@ impl RunState {
                 self.classify(ctx, v, positions)
             }
             other => {
-                if let Some(kind) = self.stop.get() {
+                if let Some(kind) = self.stopped() {
                     return limit_error(kind, &self.limits);
                 }
                 internal_error(other)
@@ -686,16 +696,11 @@ impl RunState {
         thrown: Value<'js>,
         positions: &PositionMap,
     ) -> RunError {
-        if let Some(kind) = self.stop.get() {
+        if let Some(kind) = self.stopped() {
             return limit_error(kind, &self.limits);
         }
         let Some(obj) = thrown.as_object() else {
             let shown = describe_primitive(&thrown);
-            if thrown.is_null() && self.memory.peak() >= self.limits.memory_bytes / 10 * 9 {
-                // QuickJS throws `null` when it runs out of memory while
-                // already handling an out-of-memory error.
-                return limit_error(ErrorKind::MemoryLimit, &self.limits);
-            }
             return RunError::new(
                 ErrorKind::ScriptError,
                 "Error",
