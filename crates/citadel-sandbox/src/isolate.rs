@@ -333,8 +333,8 @@ fn start<'js>(
     let log_state = Rc::clone(state);
     let log = Function::new(
         ctx.clone(),
-        move |level: i32, message: rquickjs::String<'js>| {
-            log_state.log(level, message);
+        move |level: i32, message: rquickjs::String<'js>, shortened: bool| {
+            log_state.log(level, message, shortened);
         },
     )?;
     let op_state = Rc::clone(state);
@@ -342,8 +342,19 @@ fn start<'js>(
         ctx.clone(),
         move |ctx: Ctx<'js>, name: String, args: String| op_state.start_op(&ctx, &name, &args),
     )?;
+    let limit_state = Rc::clone(state);
+    let limit = Function::new(ctx.clone(), move |code: String| {
+        limit_state.limit_hit_in_prelude(&code);
+    })?;
     let granted: Vec<&str> = req.grants.iter().map(Capability::name).collect();
-    let runner: Function = setup.call((log, op, granted))?;
+    // The budgets the prelude serialises results, host-call arguments and log
+    // lines within.
+    let budgets = vec![
+        req.limits.result_bytes as f64,
+        req.limits.host_call_bytes as f64,
+        req.limits.log_bytes as f64,
+    ];
+    let runner: Function = setup.call((log, op, limit, granted, budgets))?;
     // SAFETY: the bytecode was produced by `compile::compile` in this process.
     let script: Function = unsafe { compile::load(ctx, &compiled.bytecode)? }.get()?;
     let promise: Promise = runner.call((script, req.input_json))?;
@@ -521,9 +532,27 @@ impl RunState {
         }
     }
 
-    fn log(&self, level: i32, message: rquickjs::String<'_>) {
+    /// Sets the stop reason the prelude found: a result or host-call
+    /// arguments over their limit, seen while serialising them.
+    fn limit_hit_in_prelude(&self, code: &str) {
+        let kind = match code {
+            "result_too_large" => ErrorKind::ResultTooLarge,
+            "host_call_limit" => ErrorKind::HostCallLimit,
+            _ => return,
+        };
+        if self.stop.get().is_none() {
+            self.stop.set(Some(kind));
+        }
+    }
+
+    /// Keeps a log line within the log limit. `shortened` says the prelude
+    /// already cut it (or left out a value too large to format) at the limit.
+    fn log(&self, level: i32, message: rquickjs::String<'_>, shortened: bool) {
         if self.logs_truncated.get() {
             return;
+        }
+        if shortened {
+            self.logs_truncated.set(true);
         }
         let Ok(mut message) = message.to_string() else {
             return;
