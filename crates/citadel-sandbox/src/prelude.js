@@ -157,10 +157,22 @@
   });
 
   // ---- api ----
+  // The arguments' JSON array, serialised value by value so that nothing but
+  // the script's own values (their `toJSON`, getters) is ever handed to code
+  // the script controls; `undefined` is `null`.
+  const argumentsJson = (args) => {
+    let json = "[";
+    for (let i = 0; i < args.length; i++) {
+      if (i > 0) json += ",";
+      const value = boundedJson(args[i], hostCallBytes - json.length);
+      json += value === undefined ? "null" : value;
+    }
+    return json + "]";
+  };
   const call = async (op, args) => {
     let json;
     try {
-      json = boundedJson(args, hostCallBytes);
+      json = argumentsJson(args);
     } catch (e) {
       if (e !== tooLong) throw e;
       nativeLimit("host_call_limit");
