@@ -38,6 +38,9 @@ type Intrinsics = (
     intrinsic::Promise,
 );
 
+/// How deep host-call arguments may nest (`serde_json`'s recursion limit).
+const MAX_ARGUMENT_DEPTH: usize = 128;
+
 /// How many jobs run between explicit deadline checks while draining.
 const JOBS_PER_CHECK: u32 = 256;
 
@@ -622,8 +625,15 @@ impl RunState {
     }
 
     fn host_future(&self, name: &str, args: &str) -> Result<HostFuture, HostError> {
-        let args: Vec<Json> = serde_json::from_str(args)
-            .map_err(|e| HostError::invalid_argument(format!("arguments are not JSON: {e}")))?;
+        let args: Vec<Json> = serde_json::from_str(args).map_err(|e| {
+            // The prelude only sends JSON; what serde refuses is nesting
+            // past its recursion limit.
+            HostError::invalid_argument(if e.to_string().contains("recursion limit") {
+                format!("the arguments of `{name}` nest deeper than {MAX_ARGUMENT_DEPTH} levels")
+            } else {
+                format!("arguments are not JSON: {e}")
+            })
+        })?;
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Json::Null);
         let text = |i: usize, what: &str| match args.get(i) {
             Some(Json::String(s)) => Ok(s.clone()),

@@ -79,13 +79,15 @@
       if (own && hasOwn(own, "value")) defineProperty(target, "stack", hidden(withoutPrelude(own.value)));
     }),
   );
-  // The prelude's functions show no source (its own text is the whole source).
-  const preludeSource = functionSource(citadelPrelude);
+  // The prelude's functions show no source: any text that is part of the
+  // prelude's own (read once, when first needed) is hidden.
+  let preludeSource;
   defineProperty(
     FunctionPrototype,
     "toString",
     hidden(function toString() {
       const source = functionSource(this);
+      if (preludeSource === undefined) preludeSource = functionSource(citadelPrelude);
       return stringIndexOf(preludeSource, source) < 0 ? source : "function () {\n    [native code]\n}";
     }),
   );
