@@ -8,6 +8,7 @@
 // lists what leaked: nothing.
 // expect: succeeded -
 // grants: echo, sleep, kv, events
+// limits: timeout_ms=5000 cpu_ms=3000
 // result: {"checks":true,"leaks":[]}
 const leaks = [];
 const { apply, construct, ownKeys, getOwnPropertyDescriptor, getPrototypeOf, setPrototypeOf } = Reflect;
