@@ -136,9 +136,9 @@ async fn execute(
     result
 }
 
-/// A runtime and context that no script has run in, with the prelude loaded
-/// but not yet called. Fields drop in order: JS handles before the context,
-/// the context before the runtime.
+/// A runtime and context that no script has run in, with the prelude's
+/// realm-wide part done and its per-run setup not yet called. Fields drop in
+/// order: JS handles before the context, the context before the runtime.
 pub(crate) struct Warm {
     setup: Persistent<Function<'static>>,
     ctx: Context,
@@ -161,7 +161,10 @@ fn create_warm() -> Result<Warm, RunError> {
     let setup = ctx
         .with(|ctx| -> rquickjs::Result<_> {
             // SAFETY: the prelude's bytecode was produced by `compile::compile`.
-            let setup: Function = unsafe { compile::load(&ctx, prelude())? }.get()?;
+            let prelude: Function = unsafe { compile::load(&ctx, prelude())? }.get()?;
+            // Captures the built-ins and hardens the realm here, off the
+            // run's critical path; what is left is the per-run setup.
+            let setup: Function = prelude.call(())?;
             Ok(Persistent::save(&ctx, setup))
         })
         .map_err(internal_error)?;

@@ -1,15 +1,16 @@
-// The per-run prelude, compiled once to bytecode and run in every isolate
-// before the script. It receives the native hooks, which never become globals,
-// builds `console` and the `api` object of the granted capabilities, and
-// returns the function that runs the script and turns its result into JSON.
+// The prelude, compiled once to bytecode. Its outer function runs when an
+// isolate is made, before any script: it captures every built-in the prelude
+// uses later and hardens the realm. It returns the per-run setup, which
+// receives the native hooks (they never become globals), builds `console`
+// and the `api` object of the granted capabilities, and returns the function
+// that runs the script and turns its result into JSON.
 //
-// The script runs in the same realm and may replace any built-in, so
-// everything the prelude calls after this setup is captured here, before the
-// script runs: it never calls through a prototype or global a script can
-// change (methods are uncurried once), its own objects have no prototype, and
-// no prelude function reaches the script through the stack-trace APIs or
-// `Function.prototype.toString`.
-(function citadelPrelude(nativeLog, nativeOp, nativeLimit, granted, limits) {
+// The script runs in the same realm and may replace any built-in, so after
+// the outer function nothing the prelude calls goes through a prototype or
+// global a script can change (methods are uncurried once), its own objects
+// have no prototype, and no prelude function reaches the script through the
+// stack-trace APIs or `Function.prototype.toString`.
+(function citadelPrelude() {
   "use strict";
   const { stringify, parse } = JSON;
   const { freeze, defineProperty, getOwnPropertyDescriptor, getPrototypeOf, hasOwn } = Object;
@@ -26,7 +27,6 @@
   const functionSource = uncurry(FunctionPrototype.toString);
   const stringIndexOf = uncurry(StringCtor.prototype.indexOf);
   const stringSlice = uncurry(StringCtor.prototype.slice);
-  const [resultBytes, hostCallBytes, logBytes] = limits;
 
   // There is no eval in this context; remove the name as well.
   delete globalThis.eval;
@@ -129,126 +129,133 @@
       return StringCtor(v);
     }
   };
-  // Joins the arguments up to the log limit; `cut` tells the host the line
-  // did not fit, and later lines are dropped.
-  const log = (level, args) => {
-    let line = "";
-    let cut = false;
-    for (let i = 0; i < args.length && !cut; i++) {
-      if (i > 0) line += " ";
-      const room = logBytes - line.length;
-      let part = room > 0 ? show(args[i], room) : tooLong;
-      if (part === tooLong) {
-        cut = true;
-      } else {
-        if (part.length > room) {
-          part = stringSlice(part, 0, room);
+  // The per-run setup.
+  return function setup(nativeLog, nativeOp, nativeLimit, granted, limits) {
+    const resultBytes = limits[0];
+    const hostCallBytes = limits[1];
+    const logBytes = limits[2];
+
+    // Joins the arguments up to the log limit; `cut` tells the host the line
+    // did not fit, and later lines are dropped.
+    const log = (level, args) => {
+      let line = "";
+      let cut = false;
+      for (let i = 0; i < args.length && !cut; i++) {
+        if (i > 0) line += " ";
+        const room = logBytes - line.length;
+        let part = room > 0 ? show(args[i], room) : tooLong;
+        if (part === tooLong) {
           cut = true;
+        } else {
+          if (part.length > room) {
+            part = stringSlice(part, 0, room);
+            cut = true;
+          }
+          line += part;
         }
-        line += part;
       }
-    }
-    nativeLog(level, line, cut);
-  };
-  globalThis.console = freeze({
-    debug: (...a) => log(0, a),
-    log: (...a) => log(1, a),
-    info: (...a) => log(2, a),
-    warn: (...a) => log(3, a),
-    error: (...a) => log(4, a),
-  });
+      nativeLog(level, line, cut);
+    };
+    globalThis.console = freeze({
+      debug: (...a) => log(0, a),
+      log: (...a) => log(1, a),
+      info: (...a) => log(2, a),
+      warn: (...a) => log(3, a),
+      error: (...a) => log(4, a),
+    });
 
-  // ---- api ----
-  // The arguments' JSON array, serialised value by value so that nothing but
-  // the script's own values (their `toJSON`, getters) is ever handed to code
-  // the script controls; `undefined` is `null`.
-  const argumentsJson = (args) => {
-    let json = "[";
-    for (let i = 0; i < args.length; i++) {
-      if (i > 0) json += ",";
-      const value = boundedJson(args[i], hostCallBytes - json.length);
-      json += value === undefined ? "null" : value;
-    }
-    return json + "]";
-  };
-  const call = async (op, args) => {
-    let json;
-    try {
-      json = argumentsJson(args);
-    } catch (e) {
-      if (e !== tooLong) throw e;
-      nativeLimit("host_call_limit");
-      throw named("HostCallLimit", `the arguments of \`${op}\` are larger than ${hostCallBytes} bytes`, "host_call_limit");
-    }
-    const pending = nativeOp(op, json);
-    // An own `constructor` lets `await` adopt the promise without reading
-    // `Promise.prototype`.
-    defineProperty(pending, "constructor", hidden(PromiseCtor));
-    const reply = parse(await pending);
-    if (hasOwn(reply, "err")) {
-      const err = reply.err;
-      throw named(err.name, err.message, err.code);
-    }
-    return hasOwn(reply, "ok") ? reply.ok : null;
-  };
+    // ---- api ----
+    // The arguments' JSON array, serialised value by value so that nothing but
+    // the script's own values (their `toJSON`, getters) is ever handed to code
+    // the script controls; `undefined` is `null`.
+    const argumentsJson = (args) => {
+      let json = "[";
+      for (let i = 0; i < args.length; i++) {
+        if (i > 0) json += ",";
+        const value = boundedJson(args[i], hostCallBytes - json.length);
+        json += value === undefined ? "null" : value;
+      }
+      return json + "]";
+    };
+    const call = async (op, args) => {
+      let json;
+      try {
+        json = argumentsJson(args);
+      } catch (e) {
+        if (e !== tooLong) throw e;
+        nativeLimit("host_call_limit");
+        throw named("HostCallLimit", `the arguments of \`${op}\` are larger than ${hostCallBytes} bytes`, "host_call_limit");
+      }
+      const pending = nativeOp(op, json);
+      // An own `constructor` lets `await` adopt the promise without reading
+      // `Promise.prototype`.
+      defineProperty(pending, "constructor", hidden(PromiseCtor));
+      const reply = parse(await pending);
+      if (hasOwn(reply, "err")) {
+        const err = reply.err;
+        throw named(err.name, err.message, err.code);
+      }
+      return hasOwn(reply, "ok") ? reply.ok : null;
+    };
 
-  const capabilities = {
-    __proto__: null,
-    http: () => freeze({ fetch: (url, options) => call("http.fetch", [url, options ?? null]) }),
-    secrets: () => freeze({ get: (name) => call("secrets.get", [name]) }),
-    kv: () =>
-      freeze({
-        get: (key) => call("kv.get", [key]),
-        set: (key, value) => call("kv.set", [key, value ?? null]),
-        delete: (key) => call("kv.delete", [key]),
-      }),
-    db: () => freeze({ query: (sql, params, options) => call("db.query", [sql, params ?? [], options ?? null]) }),
-    events: () => freeze({ emit: (type, data) => call("events.emit", [type, data ?? null]) }),
-    sleep: () => (ms) => call("sleep", [ms]),
-    echo: () => (value) => call("echo", [value ?? null]),
-  };
-  const target = { __proto__: null };
-  for (let i = 0; i < granted.length; i++) target[granted[i]] = capabilities[granted[i]]();
-  freeze(target);
-  // Ungranted capabilities are absent (`in`, `Object.keys`) yet touching one
-  // names the problem instead of failing with "undefined is not a function".
-  // The handler has no prototype, so no trap can be added to it from outside.
-  const api = new ProxyCtor(
-    target,
-    freeze({
+    const capabilities = {
       __proto__: null,
-      get(t, key) {
-        if (typeof key === "string" && !(key in t) && key in capabilities) {
-          throw named("CapabilityDenied", `capability \`${key}\` is not granted to this script`, "capability_denied");
-        }
-        return t[key];
-      },
-    }),
-  );
+      http: () => freeze({ fetch: (url, options) => call("http.fetch", [url, options ?? null]) }),
+      secrets: () => freeze({ get: (name) => call("secrets.get", [name]) }),
+      kv: () =>
+        freeze({
+          get: (key) => call("kv.get", [key]),
+          set: (key, value) => call("kv.set", [key, value ?? null]),
+          delete: (key) => call("kv.delete", [key]),
+        }),
+      db: () => freeze({ query: (sql, params, options) => call("db.query", [sql, params ?? [], options ?? null]) }),
+      events: () => freeze({ emit: (type, data) => call("events.emit", [type, data ?? null]) }),
+      sleep: () => (ms) => call("sleep", [ms]),
+      echo: () => (value) => call("echo", [value ?? null]),
+    };
+    const target = { __proto__: null };
+    for (let i = 0; i < granted.length; i++) target[granted[i]] = capabilities[granted[i]]();
+    freeze(target);
+    // Ungranted capabilities are absent (`in`, `Object.keys`) yet touching one
+    // names the problem instead of failing with "undefined is not a function".
+    // The handler has no prototype, so no trap can be added to it from outside.
+    const api = new ProxyCtor(
+      target,
+      freeze({
+        __proto__: null,
+        get(t, key) {
+          if (typeof key === "string" && !(key in t) && key in capabilities) {
+            throw named("CapabilityDenied", `capability \`${key}\` is not granted to this script`, "capability_denied");
+          }
+          return t[key];
+        },
+      }),
+    );
 
-  // ---- the run ----
-  return async (script, inputJson) => {
-    const value = await script(parse(inputJson), api);
-    if (value === undefined) return "null";
-    let json;
-    try {
-      json = boundedJson(value, resultBytes);
-    } catch (e) {
-      if (e === tooLong) {
-        nativeLimit("result_too_large");
-        throw named("ResultTooLarge", `the result is larger than ${resultBytes} bytes`, "result_too_large");
+    // ---- the run ----
+    return async (script, inputJson) => {
+      const value = await script(parse(inputJson), api);
+      if (value === undefined) return "null";
+      let json;
+      try {
+        json = boundedJson(value, resultBytes);
+      } catch (e) {
+        if (e === tooLong) {
+          nativeLimit("result_too_large");
+          throw named("ResultTooLarge", `the result is larger than ${resultBytes} bytes`, "result_too_large");
+        }
+        // A cycle or a BigInt. Anything else (a stack overflow, the script's
+        // own `toJSON` throwing) is reported as it is.
+        if (isError(e) && getPrototypeOf(e) === TypeErrorPrototype) {
+          const message = getOwnPropertyDescriptor(e, "message");
+          throw named("InvalidResult", `return value is not JSON: ${message ? message.value : "TypeError"}`, "invalid_result");
+        }
+        throw e;
       }
-      // A cycle or a BigInt. Anything else (a stack overflow, the script's
-      // own `toJSON` throwing) is reported as it is.
-      if (isError(e) && getPrototypeOf(e) === TypeErrorPrototype) {
-        const message = getOwnPropertyDescriptor(e, "message");
-        throw named("InvalidResult", `return value is not JSON: ${message ? message.value : "TypeError"}`, "invalid_result");
+      if (json === undefined) {
+        throw named("InvalidResult", `return value of type ${typeof value} is not JSON`, "invalid_result");
       }
-      throw e;
-    }
-    if (json === undefined) {
-      throw named("InvalidResult", `return value of type ${typeof value} is not JSON`, "invalid_result");
-    }
-    return json;
+      return json;
+    };
   };
 });
