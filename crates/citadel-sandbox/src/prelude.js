@@ -92,8 +92,11 @@
     }),
   );
 
-  const named = (name, message, code) => {
-    const e = new ErrorCtor(message);
+  // `e`, when given, was made where a failing call started, so that its
+  // stack points at the script's line.
+  const named = (name, message, code, e) => {
+    if (e === undefined) e = new ErrorCtor(message);
+    else defineProperty(e, "message", hidden(message));
     defineProperty(e, "name", hidden(name));
     if (code !== undefined) defineProperty(e, "code", hidden(code));
     return e;
@@ -186,6 +189,7 @@
         nativeLimit("host_call_limit");
         throw named("HostCallLimit", `the arguments of \`${op}\` are larger than ${hostCallBytes} bytes`, "host_call_limit");
       }
+      const origin = new ErrorCtor();
       const pending = nativeOp(op, json);
       // An own `constructor` lets `await` adopt the promise without reading
       // `Promise.prototype`.
@@ -193,7 +197,7 @@
       const reply = parse(await pending);
       if (hasOwn(reply, "err")) {
         const err = reply.err;
-        throw named(err.name, err.message, err.code);
+        throw named(err.name, err.message, err.code, origin);
       }
       return hasOwn(reply, "ok") ? reply.ok : null;
     };
