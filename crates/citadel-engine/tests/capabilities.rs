@@ -98,5 +98,6 @@ async fn unserved_capabilities_fail_as_unavailable() {
         let error: Value = serde_json::from_str(run.error.as_deref().unwrap()).unwrap();
         assert_eq!(error["code"], "unavailable", "{name}: {error}");
         assert_eq!(error["name"], "Unavailable", "{name}: {error}");
+        assert_eq!(error["line"], 1, "{name}: {error}");
     }
 }
