@@ -1,7 +1,7 @@
 // A capability that is granted but refused by the host rejects with its error.
 // expect: succeeded -
 // grants: kv
-// result: ["HostError","unavailable"]
+// result: ["Unavailable","unavailable"]
 try {
   await api.kv.get("k");
 } catch (e) {

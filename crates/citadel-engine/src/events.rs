@@ -196,7 +196,7 @@ impl Gateway for RunGateway {
                         ));
                     }
                     let Some(engine) = upgrade(&engine) else {
-                        return Err(HostError::new("unavailable", "the node is stopping"));
+                        return Err(HostError::unavailable("the node is stopping"));
                     };
                     match engine
                         .publish(&tenant, &event_type, data.to_string(), depth + 1, &run)
@@ -205,16 +205,13 @@ impl Gateway for RunGateway {
                         Ok((event, deliveries)) => {
                             Ok(json!({ "id": event.id, "deliveries": deliveries.len() }))
                         }
-                        Err(e) => Err(HostError::new("unavailable", e.to_string())),
+                        Err(e) => Err(HostError::unavailable(e.to_string())),
                     }
                 }
-                other => Err(HostError::new(
-                    "unavailable",
-                    format!(
-                        "`{}` is not available in this build",
-                        other.capability().name()
-                    ),
-                )),
+                other => Err(HostError::unavailable(format!(
+                    "`{}` is not available in this build",
+                    other.capability().name()
+                ))),
             }
         })
     }

@@ -137,7 +137,8 @@ impl HostCall {
 }
 
 /// A failed host call, surfaced to the script as a thrown `Error` whose
-/// `name` is `name` and whose `code` is `code`.
+/// `name` is `name` and whose `code` is `code`. Uncaught, the codes
+/// `capability_denied` and `unavailable` end the run with that code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{name}: {message}")]
 pub struct HostError {
@@ -147,12 +148,30 @@ pub struct HostError {
 }
 
 impl HostError {
+    /// An error with the conventional name for its code (`Unavailable` for
+    /// `unavailable`, …; `HostError` for codes of the embedder's own).
     pub fn new(code: &str, message: impl Into<String>) -> Self {
         HostError {
-            name: "HostError".into(),
+            name: Self::name_for(code).into(),
             code: code.into(),
             message: message.into(),
         }
+    }
+
+    /// The JavaScript error name a code surfaces with.
+    pub fn name_for(code: &str) -> &'static str {
+        match code {
+            "unavailable" => "Unavailable",
+            "capability_denied" => "CapabilityDenied",
+            "invalid_argument" => "TypeError",
+            _ => "HostError",
+        }
+    }
+
+    /// The capability is granted but this host does not serve it (yet), or
+    /// cannot right now.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new("unavailable", message)
     }
 
     pub fn denied(capability: &str) -> Self {
@@ -197,13 +216,10 @@ impl Host for NoHost {
         Box::pin(async move {
             match call {
                 HostCall::Echo { value } => Ok(value),
-                other => Err(HostError::new(
-                    "unavailable",
-                    format!(
-                        "`{}` is not available in this host",
-                        other.capability().name()
-                    ),
-                )),
+                other => Err(HostError::unavailable(format!(
+                    "`{}` is not available in this host",
+                    other.capability().name()
+                ))),
             }
         })
     }

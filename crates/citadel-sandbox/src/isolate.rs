@@ -38,6 +38,9 @@ type Intrinsics = (
     intrinsic::Promise,
 );
 
+/// How deep host-call arguments may nest (`serde_json`'s recursion limit).
+const MAX_ARGUMENT_DEPTH: usize = 128;
+
 /// How many jobs run between explicit deadline checks while draining.
 const JOBS_PER_CHECK: u32 = 256;
 
@@ -122,7 +125,7 @@ async fn execute(
             state,
             rt: &warm.rt,
         };
-        warm.rt.set_memory_limit(req.limits.memory_bytes);
+        warm.memory.set_limit(req.limits.memory_bytes);
         warm.rt.set_max_stack_size(req.limits.stack_bytes);
         let handler_state = Rc::clone(state);
         warm.rt
@@ -133,9 +136,9 @@ async fn execute(
     result
 }
 
-/// A runtime and context that no script has run in, with the prelude loaded
-/// but not yet called. Fields drop in order: JS handles before the context,
-/// the context before the runtime.
+/// A runtime and context that no script has run in, with the prelude's
+/// realm-wide part done and its per-run setup not yet called. Fields drop in
+/// order: JS handles before the context, the context before the runtime.
 pub(crate) struct Warm {
     setup: Persistent<Function<'static>>,
     ctx: Context,
@@ -153,12 +156,15 @@ fn create_warm() -> Result<Warm, RunError> {
         stats: Rc::clone(&memory),
     })
     .map_err(internal_error)?;
-    rt.set_memory_limit(CREATE_MEMORY);
+    memory.set_limit(CREATE_MEMORY);
     let ctx = Context::custom::<Intrinsics>(&rt).map_err(internal_error)?;
     let setup = ctx
         .with(|ctx| -> rquickjs::Result<_> {
             // SAFETY: the prelude's bytecode was produced by `compile::compile`.
-            let setup: Function = unsafe { compile::load(&ctx, prelude())? }.get()?;
+            let prelude: Function = unsafe { compile::load(&ctx, prelude())? }.get()?;
+            // Captures the built-ins and hardens the realm here, off the
+            // run's critical path; what is left is the per-run setup.
+            let setup: Function = prelude.call(())?;
             Ok(Persistent::save(&ctx, setup))
         })
         .map_err(internal_error)?;
@@ -240,7 +246,7 @@ async fn drive(
         state.begin_slice();
         let drained = drain_jobs(rt, state);
         state.end_slice();
-        if let Some(kind) = state.stop.get() {
+        if let Some(kind) = state.stopped() {
             return Err(limit_error(kind, &req.limits));
         }
         if let Err(job) = drained {
@@ -333,8 +339,8 @@ fn start<'js>(
     let log_state = Rc::clone(state);
     let log = Function::new(
         ctx.clone(),
-        move |level: i32, message: rquickjs::String<'js>| {
-            log_state.log(level, message);
+        move |level: i32, message: rquickjs::String<'js>, shortened: bool| {
+            log_state.log(level, message, shortened);
         },
     )?;
     let op_state = Rc::clone(state);
@@ -342,8 +348,19 @@ fn start<'js>(
         ctx.clone(),
         move |ctx: Ctx<'js>, name: String, args: String| op_state.start_op(&ctx, &name, &args),
     )?;
+    let limit_state = Rc::clone(state);
+    let limit = Function::new(ctx.clone(), move |code: String| {
+        limit_state.limit_hit_in_prelude(&code);
+    })?;
     let granted: Vec<&str> = req.grants.iter().map(Capability::name).collect();
-    let runner: Function = setup.call((log, op, granted))?;
+    // The budgets the prelude serialises results, host-call arguments and log
+    // lines within.
+    let budgets = vec![
+        req.limits.result_bytes as f64,
+        req.limits.host_call_bytes as f64,
+        req.limits.log_bytes as f64,
+    ];
+    let runner: Function = setup.call((log, op, limit, granted, budgets))?;
     // SAFETY: the bytecode was produced by `compile::compile` in this process.
     let script: Function = unsafe { compile::load(ctx, &compiled.bytecode)? }.get()?;
     let promise: Promise = runner.call((script, req.input_json))?;
@@ -481,9 +498,19 @@ impl RunState {
         self.cpu_used.set(self.cpu_used.get() + spent);
     }
 
+    /// Why the run must stop, if a limit was hit. A refused allocation is
+    /// one: the script may have caught the error QuickJS made of it, or
+    /// QuickJS may have dropped a job it could not queue.
+    fn stopped(&self) -> Option<ErrorKind> {
+        if self.stop.get().is_none() && self.memory.limit_hit() {
+            self.stop.set(Some(ErrorKind::MemoryLimit));
+        }
+        self.stop.get()
+    }
+
     /// Called by QuickJS every few thousand operations, and between jobs.
     fn should_interrupt(&self) -> bool {
-        if self.stop.get().is_some() {
+        if self.stopped().is_some() {
             return true;
         }
         let reason = if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
@@ -511,9 +538,27 @@ impl RunState {
         }
     }
 
-    fn log(&self, level: i32, message: rquickjs::String<'_>) {
+    /// Sets the stop reason the prelude found: a result or host-call
+    /// arguments over their limit, seen while serialising them.
+    fn limit_hit_in_prelude(&self, code: &str) {
+        let kind = match code {
+            "result_too_large" => ErrorKind::ResultTooLarge,
+            "host_call_limit" => ErrorKind::HostCallLimit,
+            _ => return,
+        };
+        if self.stop.get().is_none() {
+            self.stop.set(Some(kind));
+        }
+    }
+
+    /// Keeps a log line within the log limit. `shortened` says the prelude
+    /// already cut it (or left out a value too large to format) at the limit.
+    fn log(&self, level: i32, message: rquickjs::String<'_>, shortened: bool) {
         if self.logs_truncated.get() {
             return;
+        }
+        if shortened {
+            self.logs_truncated.set(true);
         }
         let Ok(mut message) = message.to_string() else {
             return;
@@ -583,8 +628,15 @@ impl RunState {
     }
 
     fn host_future(&self, name: &str, args: &str) -> Result<HostFuture, HostError> {
-        let args: Vec<Json> = serde_json::from_str(args)
-            .map_err(|e| HostError::invalid_argument(format!("arguments are not JSON: {e}")))?;
+        let args: Vec<Json> = serde_json::from_str(args).map_err(|e| {
+            // The prelude only sends JSON; what serde refuses is nesting
+            // past its recursion limit.
+            HostError::invalid_argument(if e.to_string().contains("recursion limit") {
+                format!("the arguments of `{name}` nest deeper than {MAX_ARGUMENT_DEPTH} levels")
+            } else {
+                format!("arguments are not JSON: {e}")
+            })
+        })?;
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Json::Null);
         let text = |i: usize, what: &str| match args.get(i) {
             Some(Json::String(s)) => Ok(s.clone()),
@@ -671,7 +723,7 @@ impl RunState {
                 self.classify(ctx, v, positions)
             }
             other => {
-                if let Some(kind) = self.stop.get() {
+                if let Some(kind) = self.stopped() {
                     return limit_error(kind, &self.limits);
                 }
                 internal_error(other)
@@ -686,16 +738,11 @@ impl RunState {
         thrown: Value<'js>,
         positions: &PositionMap,
     ) -> RunError {
-        if let Some(kind) = self.stop.get() {
+        if let Some(kind) = self.stopped() {
             return limit_error(kind, &self.limits);
         }
         let Some(obj) = thrown.as_object() else {
             let shown = describe_primitive(&thrown);
-            if thrown.is_null() && self.memory.peak() >= self.limits.memory_bytes / 10 * 9 {
-                // QuickJS throws `null` when it runs out of memory while
-                // already handling an out-of-memory error.
-                return limit_error(ErrorKind::MemoryLimit, &self.limits);
-            }
             return RunError::new(
                 ErrorKind::ScriptError,
                 "Error",
@@ -744,6 +791,7 @@ impl RunState {
             }
             ("InvalidResult", Some("invalid_result")) => ErrorKind::InvalidResult,
             ("CapabilityDenied", Some("capability_denied")) => ErrorKind::CapabilityDenied,
+            ("Unavailable", Some("unavailable")) => ErrorKind::Unavailable,
             _ => ErrorKind::ScriptError,
         };
         if kind == ErrorKind::MemoryLimit || kind == ErrorKind::StackOverflow {

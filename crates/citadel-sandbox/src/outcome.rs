@@ -25,6 +25,9 @@ pub enum ErrorKind {
     ScriptError,
     /// The script used a capability its run was not granted.
     CapabilityDenied,
+    /// The script used a granted capability that its host does not serve
+    /// (yet), or cannot serve right now.
+    Unavailable,
     /// The return value is not JSON (a function, a cycle, a BigInt…).
     InvalidResult,
     /// The script awaits a promise that nothing can ever settle.
