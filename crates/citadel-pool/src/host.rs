@@ -280,19 +280,25 @@ fn serve(
                 eprintln!("sandbox host: {e}");
                 return exit::PROTOCOL;
             }
-            Ok(Some(ToHost::Run(job))) => {
-                if let Some(fault) = job.fault.filter(|_| allow_faults) {
+            Ok(Some(ToHost::Run(mut job))) => {
+                if !allow_faults {
+                    job.fault = None;
+                }
+                if let Some(fault) = job.fault.filter(|f| *f != Fault::Block) {
                     inject(fault, shared);
                     continue;
                 }
                 let cancel = CancelToken::new();
                 lock(&shared.cancels).insert(job.run, cancel.clone());
-                // The least loaded thread, the first among equals: a thread
-                // that stays busy stays warm.
-                let Some(thread) = threads
-                    .iter()
-                    .min_by_key(|t| t.load.load(Ordering::Acquire))
-                else {
+                // The thread the supervisor chose, else the least loaded
+                // one, the first among equals: a thread that stays busy
+                // stays warm.
+                let chosen = job.thread.and_then(|t| threads.get(t));
+                let Some(thread) = chosen.or_else(|| {
+                    threads
+                        .iter()
+                        .min_by_key(|t| t.load.load(Ordering::Acquire))
+                }) else {
                     return exit::SETUP;
                 };
                 thread.load.fetch_add(1, Ordering::AcqRel);
@@ -306,6 +312,7 @@ fn serve(
                     let _ = tx.send(result);
                 }
             }
+            Ok(Some(ToHost::Ping { seq })) => shared.send(&ToSupervisor::Pong { seq }),
             Ok(Some(ToHost::Cancel { run })) => {
                 if let Some(token) = lock(&shared.cancels).get(&run) {
                     token.cancel();
@@ -322,10 +329,19 @@ fn inject(fault: Fault, shared: &Shared) {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
         Fault::Abort => std::process::abort(),
+        // Happens on the run's isolate thread (see `run_job`).
+        Fault::Block => {}
     }
 }
 
 async fn run_job(ctx: ThreadContext, Dispatched { job, cancel }: Dispatched) {
+    if job.fault == Some(Fault::Block) {
+        // Only with `--allow-faults` (the reading thread drops faults
+        // otherwise).
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
     let script = ctx.sandbox.load(&job.source, job.language);
     let request = RunRequest {
         input_json: &job.input_json,
