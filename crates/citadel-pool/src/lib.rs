@@ -241,6 +241,8 @@ struct HostProc {
     slot: Mutex<Slot>,
     process: Mutex<Option<JailedProcess>>,
     stderr_tail: Arc<Mutex<Vec<u8>>>,
+    /// It said it is ready (set up and locked down).
+    ready: AtomicBool,
     /// The last liveness probe the host answered.
     pong: AtomicU64,
     ponged: Notify,
@@ -657,26 +659,38 @@ fn start_host(inner: &Arc<Inner>, st: &mut State) -> Option<Arc<HostProc>> {
         return None;
     }
     match spawn_host(inner) {
-        Ok(host) => {
-            st.start_failures = 0;
-            st.next_start = None;
-            st.start_error = None;
-            Some(host)
-        }
+        Ok(host) => Some(host),
         Err(e) => {
-            inner.start_failures.fetch_add(1, Ordering::Relaxed);
-            let backoff = START_BACKOFF_FIRST
-                .saturating_mul(1 << st.start_failures.min(10))
-                .min(START_BACKOFF_LAST);
-            st.start_failures += 1;
-            st.next_start = Some(Instant::now() + backoff);
-            if st.start_error.is_none() {
-                eprintln!("citadel: cannot start a sandbox host (retrying): {e}");
-            }
-            st.start_error = Some(e.to_string());
+            start_failed(inner, st, &e.to_string());
             None
         }
     }
+}
+
+/// A host could not be started (or died before it was ready): count it,
+/// keep the reason for `/ready`, and back off before the next attempt.
+fn start_failed(inner: &Inner, st: &mut State, why: &str) {
+    inner.start_failures.fetch_add(1, Ordering::Relaxed);
+    let backoff = START_BACKOFF_FIRST
+        .saturating_mul(1 << st.start_failures.min(10))
+        .min(START_BACKOFF_LAST);
+    st.start_failures += 1;
+    st.next_start = Some(Instant::now() + backoff);
+    if st.start_error.is_none() {
+        eprintln!("citadel: cannot start a sandbox host (retrying with backoff): {why}");
+    }
+    st.start_error = Some(why.to_owned());
+}
+
+/// A host said it is ready: starts work (again).
+fn host_ready(inner: &Inner, host: &HostProc) {
+    host.ready.store(true, Ordering::Release);
+    let mut st = lock(&inner.state);
+    if st.start_error.take().is_some() {
+        eprintln!("citadel: sandbox hosts start again");
+    }
+    st.start_failures = 0;
+    st.next_start = None;
 }
 
 /// Hands free host slots to waiting runs, one run per tenant in turn, until
@@ -891,7 +905,11 @@ fn host_failed(inner: &Arc<Inner>, host: &Arc<HostProc>, why: &str) {
         let was_live = slot.state == HostState::Live;
         slot.state = HostState::Dead;
         drop(slot);
-        if was_live || !inner.closing.load(Ordering::SeqCst) {
+        if !host.ready.load(Ordering::Acquire) && !inner.closing.load(Ordering::SeqCst) {
+            // It never got going: a failed start, retried with backoff
+            // rather than at once and forever.
+            start_failed(inner, &mut st, why);
+        } else if was_live || !inner.closing.load(Ordering::SeqCst) {
             inner.failed.fetch_add(1, Ordering::Relaxed);
         }
         st.hosts.retain(|h| h.id != host.id);
@@ -977,6 +995,7 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
         }),
         process: Mutex::new(Some(process)),
         stderr_tail: Arc::new(Mutex::new(Vec::new())),
+        ready: AtomicBool::new(false),
         pong: AtomicU64::new(0),
         ponged: Notify::new(),
     });
@@ -1003,7 +1022,11 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
         let mut buf = Vec::new();
         let why = loop {
             match protocol::read::<_, ToSupervisor>(&mut reader, &mut buf).await {
-                Ok(Some(ToSupervisor::Ready)) => {}
+                Ok(Some(ToSupervisor::Ready)) => {
+                    if let Some(inner) = weak_inner.upgrade() {
+                        host_ready(&inner, &reader_host);
+                    }
+                }
                 Ok(Some(ToSupervisor::Pong { seq })) => {
                     reader_host.pong.fetch_max(seq, Ordering::AcqRel);
                     reader_host.ponged.notify_waiters();
