@@ -209,13 +209,26 @@ enum HostState {
     Dead,
 }
 
+/// How one attempt at a run ended.
+enum Finish {
+    Done(RunOutcome),
+    /// Its isolate thread was stopped under it before it had any effect
+    /// outside the host: run it again elsewhere.
+    Retry,
+}
+
+const NEIGHBOUR_STUCK: &str = "another run on the same isolate thread went past its limits in an operation that could not be interrupted; the thread was stopped";
+
 struct RunSlot {
-    done: oneshot::Sender<RunOutcome>,
+    done: oneshot::Sender<Finish>,
     gateway: Arc<dyn Gateway>,
     grants: Grants,
     started: Instant,
     /// The isolate thread of the host it runs on.
     thread: usize,
+    /// It made a capability call or delivered log lines: running it again
+    /// could repeat them.
+    effects: bool,
 }
 
 /// Who a host serves and how much; changed only under the pool's state lock.
@@ -460,36 +473,68 @@ impl Pool {
     /// failures come back as `sandbox_crashed` outcomes.
     pub async fn run(&self, job: PoolRun, gateway: Arc<dyn Gateway>) -> RunOutcome {
         let started = Instant::now();
+        // A run that could not progress through no fault of its own, and
+        // had no effect outside its host yet, is run again once elsewhere.
+        let mut retried = false;
+        loop {
+            match self.attempt(&job, &gateway, started).await {
+                Finish::Done(outcome) => return outcome,
+                Finish::Retry if !retried => retried = true,
+                Finish::Retry => {
+                    return RunOutcome::failed(
+                        RunError::new(ErrorKind::SandboxCrashed, "SandboxCrashed", NEIGHBOUR_STUCK),
+                        started.elapsed(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// One attempt at a run, in whatever time the run has left.
+    async fn attempt(&self, job: &PoolRun, gateway: &Arc<dyn Gateway>, started: Instant) -> Finish {
         let inner = &self.inner;
-        let Some(Placement { host, thread }) = self
+        let placement = self
             .acquire(&job.tenant, started + job.limits.timeout)
-            .await
-        else {
-            let e = RunError::new(
-                ErrorKind::Timeout,
-                "Timeout",
-                "no sandbox host became free before the run's timeout",
-            );
-            return RunOutcome::failed(e, started.elapsed());
+            .await;
+        // The host counts the run's timeout from when it gets the run: only
+        // what is left of it after waiting for a host.
+        let left = job.limits.timeout.saturating_sub(started.elapsed());
+        let placement = match placement {
+            Some(p) if left.is_zero() => {
+                give_back(inner, &p);
+                None
+            }
+            other => other,
         };
+        let Some(Placement { host, thread }) = placement else {
+            let mut message = "no sandbox host became free before the run's timeout".to_owned();
+            if let Some(why) = lock(&inner.state).start_error.as_ref() {
+                message.push_str(&format!(" (hosts cannot be started: {why})"));
+            }
+            let e = RunError::new(ErrorKind::Timeout, "Timeout", message);
+            return Finish::Done(RunOutcome::failed(e, started.elapsed()));
+        };
+        let mut limits = job.limits;
+        limits.timeout = left;
         let run = inner.next_run.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&host.runs).insert(
             run,
             RunSlot {
                 done: tx,
-                gateway,
+                gateway: Arc::clone(gateway),
                 grants: job.grants,
                 started,
                 thread,
+                effects: false,
             },
         );
         let frame = protocol::encode(&ToHost::Run(RunJob {
             run,
-            source: job.source,
+            source: job.source.clone(),
             language: job.language,
-            input_json: job.input_json,
-            limits: job.limits,
+            input_json: job.input_json.clone(),
+            limits,
             grants: job.grants.iter().collect(),
             thread: Some(thread),
             fault: job.fault,
@@ -498,8 +543,7 @@ impl Pool {
             host_failed(inner, &host, "the sandbox host's socket is closed");
         }
 
-        let deadline =
-            tokio::time::Instant::from_std(started + job.limits.timeout + inner.config.hang_grace);
+        let deadline = tokio::time::Instant::now() + left + inner.config.hang_grace;
         let cancel = job.cancel.clone();
         let cancelled = async move {
             match cancel {
@@ -510,7 +554,7 @@ impl Pool {
         tokio::pin!(rx);
         tokio::pin!(cancelled);
         let mut cancel_sent = false;
-        let outcome = loop {
+        let finish = loop {
             tokio::select! {
                 done = &mut rx => break done.ok(),
                 () = tokio::time::sleep_until(deadline) => {
@@ -529,15 +573,15 @@ impl Pool {
             }
         };
         release(inner, &host, thread);
-        outcome.unwrap_or_else(|| {
-            RunOutcome::failed(
+        finish.unwrap_or_else(|| {
+            Finish::Done(RunOutcome::failed(
                 RunError::new(
                     ErrorKind::SandboxCrashed,
                     "SandboxCrashed",
                     "the sandbox host failed",
                 ),
                 started.elapsed(),
-            )
+            ))
         })
     }
 
@@ -623,7 +667,7 @@ fn place(inner: &Arc<Inner>, st: &mut State, key: &str) -> Option<Placement> {
     }
     let host = if let Some((i, _)) = best {
         Arc::clone(&st.hosts[i])
-    } else if held >= config.max_hosts_per_tenant {
+    } else if held >= config.max_hosts_per_tenant && !config.share_tenants {
         return None;
     } else if let Some(i) = idle {
         Arc::clone(&st.hosts[i])
@@ -729,7 +773,15 @@ fn dispatch(inner: &Arc<Inner>, st: &mut State) {
     }
 }
 
-/// Undoes a placement that was never used.
+/// Returns a placement that will not be used (under the state lock) and
+/// hands the slot on.
+fn give_back(inner: &Arc<Inner>, placement: &Placement) {
+    let mut st = lock(&inner.state);
+    unplace(placement);
+    dispatch(inner, &mut st);
+}
+
+/// Undoes a placement that was never used (under the state lock).
 fn unplace(placement: &Placement) {
     let mut slot = lock(&placement.host.slot);
     slot.in_flight -= 1;
@@ -832,9 +884,10 @@ fn release(inner: &Arc<Inner>, host: &Arc<HostProc>, thread: usize) {
 }
 
 /// A run went silent past its limits. If the host still answers, only that
-/// run's isolate thread is stuck: the run ends with the limit it broke, the
-/// runs sharing its thread (which cannot progress) fail, the host takes no
-/// more runs and is closed once its other runs are done. If the host does
+/// run's isolate thread is stuck: the run ends with the limit it broke; the
+/// runs sharing its thread cannot progress, so those that had no effect
+/// outside the host yet are run again elsewhere and the others fail; the
+/// host takes no more runs and is closed once its other runs are done. If the host does
 /// not answer, it hung: it is killed and its runs fail.
 async fn watchdog(inner: &Arc<Inner>, host: &Arc<HostProc>, run: u64, limits: &Limits) {
     let seq = inner.next_ping.fetch_add(1, Ordering::Relaxed);
@@ -879,18 +932,18 @@ async fn watchdog(inner: &Arc<Inner>, host: &Arc<HostProc>, run: u64, limits: &L
             limits.timeout.as_millis()
         ),
     );
-    let _ = offender
-        .done
-        .send(RunOutcome::failed(error, offender.started.elapsed()));
+    let _ = offender.done.send(Finish::Done(RunOutcome::failed(
+        error,
+        offender.started.elapsed(),
+    )));
     for slot in neighbours {
-        let error = RunError::new(
-            ErrorKind::SandboxCrashed,
-            "SandboxCrashed",
-            "another run on the same isolate thread went past its limits in an operation that could not be interrupted; the thread was stopped",
-        );
-        let _ = slot
-            .done
-            .send(RunOutcome::failed(error, slot.started.elapsed()));
+        let finish = if slot.effects {
+            let error = RunError::new(ErrorKind::SandboxCrashed, "SandboxCrashed", NEIGHBOUR_STUCK);
+            Finish::Done(RunOutcome::failed(error, slot.started.elapsed()))
+        } else {
+            Finish::Retry
+        };
+        let _ = slot.done.send(finish);
     }
 }
 
@@ -928,9 +981,10 @@ fn host_failed(inner: &Arc<Inner>, host: &Arc<HostProc>, why: &str) {
     };
     for (_, slot) in lock(&host.runs).drain() {
         let error = RunError::new(ErrorKind::SandboxCrashed, "SandboxCrashed", message.clone());
-        let _ = slot
-            .done
-            .send(RunOutcome::failed(error, slot.started.elapsed()));
+        let _ = slot.done.send(Finish::Done(RunOutcome::failed(
+            error,
+            slot.started.elapsed(),
+        )));
     }
     // Its runs release their slots as they return; waiting runs may now get
     // a new host.
@@ -1033,21 +1087,23 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
                 }
                 Ok(Some(ToSupervisor::Done { run, outcome })) => {
                     if let Some(slot) = lock(&reader_host.runs).remove(&run) {
-                        let _ = slot.done.send(outcome);
+                        let _ = slot.done.send(Finish::Done(outcome));
                     }
                 }
                 Ok(Some(ToSupervisor::Logs { run, lines })) => {
-                    let gateway = lock(&reader_host.runs)
-                        .get(&run)
-                        .map(|s| Arc::clone(&s.gateway));
+                    let gateway = lock(&reader_host.runs).get_mut(&run).map(|s| {
+                        s.effects = true;
+                        Arc::clone(&s.gateway)
+                    });
                     if let Some(gateway) = gateway {
                         gateway.logs(lines);
                     }
                 }
                 Ok(Some(ToSupervisor::Call { run, call, request })) => {
-                    let slot = lock(&reader_host.runs)
-                        .get(&run)
-                        .map(|s| (Arc::clone(&s.gateway), s.grants));
+                    let slot = lock(&reader_host.runs).get_mut(&run).map(|s| {
+                        s.effects = true;
+                        (Arc::clone(&s.gateway), s.grants)
+                    });
                     let host = Arc::clone(&reader_host);
                     tokio::spawn(async move {
                         let result = match slot {

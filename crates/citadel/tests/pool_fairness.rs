@@ -218,15 +218,18 @@ async fn the_watchdog_ends_only_the_run_that_overran_its_limits() {
     until(&pool, |s| s.hosts == 1).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_sharing_a_stuck_isolate_thread_fail_and_others_do_not() {
+/// A calm run and a run blocking the same (only) isolate thread; returns
+/// the blocking run's outcome and the calm one's.
+async fn stuck_thread(
+    calm_source: &str,
+) -> (citadel_sandbox::RunOutcome, citadel_sandbox::RunOutcome) {
     let pool = Pool::start(PoolConfig {
         size: 1,
         isolate_threads_per_host: 1,
         ..config()
     })
     .unwrap();
-    let mut calm = job("t", "await api.sleep(1500); return 'calm'");
+    let mut calm = job("t", calm_source);
     calm.limits.timeout = Duration::from_secs(30);
     let calm = tokio::spawn({
         let pool = pool.clone();
@@ -236,20 +239,76 @@ async fn runs_sharing_a_stuck_isolate_thread_fail_and_others_do_not() {
     let mut noisy = job("t", "return 1");
     noisy.fault = Some(Fault::Block);
     noisy.limits.timeout = Duration::from_millis(300);
-    let out = pool.run(noisy, Arc::new(EchoGateway)).await;
+    let noisy = pool.run(noisy, Arc::new(EchoGateway)).await;
+    let calm = calm.await.unwrap();
+    let out = trivial(&pool, "t").await;
+    assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+    (noisy, calm)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_sharing_a_stuck_thread_without_effects_yet_is_run_again_elsewhere() {
+    let (noisy, calm) = stuck_thread("await api.sleep(1500); return 'calm'").await;
+    assert_eq!(
+        noisy.error_kind(),
+        Some(ErrorKind::Timeout),
+        "{:?}",
+        noisy.error
+    );
+    assert_eq!(calm.status, RunStatus::Succeeded, "{:?}", calm.error);
+    assert_eq!(calm.result_value(), json!("calm"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_sharing_a_stuck_thread_after_a_capability_call_fails_and_says_why() {
+    // It already made a call: running it again could repeat the call.
+    let (noisy, calm) =
+        stuck_thread("await api.echo(1); await api.sleep(1500); return 'calm'").await;
+    assert_eq!(
+        noisy.error_kind(),
+        Some(ErrorKind::Timeout),
+        "{:?}",
+        noisy.error
+    );
+    assert_eq!(calm.error_kind(), Some(ErrorKind::SandboxCrashed));
+    assert!(
+        calm.error.unwrap().message.contains("same isolate thread"),
+        "the message says why"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_waited_for_a_host_gets_the_rest_of_its_timeout_and_reports_it() {
+    let pool = Pool::start(PoolConfig {
+        size: 1,
+        max_hosts: 1,
+        max_hosts_per_tenant: 1,
+        runs_per_host_at_once: 1,
+        ..config()
+    })
+    .unwrap();
+    let cancel = CancelToken::new();
+    let holder = sleeper(&pool, "x", &cancel);
+    until(&pool, |s| s.runs_in_flight == 1).await;
+    let mut late = job("t", "await api.sleep(20000); return 1");
+    late.limits.timeout = Duration::from_millis(1500);
+    let late = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(late, Arc::new(EchoGateway)).await }
+    });
+    until(&pool, |s| s.runs_waiting == 1).await;
+    // Most of its time goes by waiting.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    cancel.cancel();
+    assert_eq!(holder.await.unwrap().status, RunStatus::Cancelled);
+    // The host ends it at its own deadline: a timeout, not a watchdog kill.
+    let out = late.await.unwrap();
     assert_eq!(
         out.error_kind(),
         Some(ErrorKind::Timeout),
         "{:?}",
         out.error
     );
-    // The calm run shared the only thread, which cannot go on.
-    let calm = calm.await.unwrap();
-    assert_eq!(calm.error_kind(), Some(ErrorKind::SandboxCrashed));
-    assert!(
-        calm.error.unwrap().message.contains("same isolate thread"),
-        "the message says why"
-    );
-    let out = trivial(&pool, "t").await;
-    assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+    assert_eq!(pool.status().watchdog_kills, 0);
+    assert_eq!(pool.status().hosts_failed, 0);
 }
