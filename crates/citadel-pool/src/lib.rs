@@ -277,12 +277,17 @@ impl HostProc {
     }
 
     /// Closes the socket towards the host (from synchronous code): the host
-    /// reads end of stream and exits.
+    /// reads end of stream and exits. One that has not exited after a grace
+    /// period is killed, so no closed host lingers.
     fn close(self: &Arc<Self>) {
         let host = Arc::clone(self);
         self.runtime.spawn(async move {
             if let Some(mut w) = host.out.lock().await.take() {
                 let _ = w.shutdown().await;
+            }
+            tokio::time::sleep(CLOSE_GRACE).await;
+            if let Some(mut process) = lock(&host.process).take() {
+                process.kill();
             }
         });
     }
@@ -361,6 +366,8 @@ const HOST_EXE_FD: i32 = 4;
 /// Backoff between failed host starts: doubles from the first to the last.
 const START_BACKOFF_FIRST: Duration = Duration::from_millis(50);
 const START_BACKOFF_LAST: Duration = Duration::from_secs(5);
+/// How long a closed host has to exit by itself.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// How often the supervisor retires idle hosts and retries failed starts.
 const MAINTENANCE_EVERY: Duration = Duration::from_millis(100);
 
