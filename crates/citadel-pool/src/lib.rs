@@ -768,7 +768,7 @@ fn dispatch(inner: &Arc<Inner>, st: &mut State) {
                     && let Err(placement) = waiter.send(placement)
                 {
                     // It stopped waiting just now: give the slot back.
-                    unplace(&placement);
+                    unplace(st, &placement);
                 }
             }
             None => stuck += 1,
@@ -784,21 +784,55 @@ fn dispatch(inner: &Arc<Inner>, st: &mut State) {
 /// hands the slot on.
 fn give_back(inner: &Arc<Inner>, placement: &Placement) {
     let mut st = lock(&inner.state);
-    unplace(placement);
+    unplace(&mut st, placement);
     dispatch(inner, &mut st);
 }
 
 /// Undoes a placement that was never used (under the state lock).
-fn unplace(placement: &Placement) {
-    let mut slot = lock(&placement.host.slot);
+fn unplace(st: &mut State, placement: &Placement) {
+    free_slot(st, &placement.host, placement.thread, false, 0);
+}
+
+/// Frees a run's slot on a host (under the state lock). A `served` run
+/// counts towards the host's share of `share` runs; true when that recycles
+/// the host. A draining host with nothing left in it is closed.
+fn free_slot(
+    st: &mut State,
+    host: &Arc<HostProc>,
+    thread: usize,
+    served: bool,
+    share: u64,
+) -> bool {
+    let mut slot = lock(&host.slot);
     slot.in_flight -= 1;
-    if let Some(load) = slot.thread_load.get_mut(placement.thread) {
+    if let Some(load) = slot.thread_load.get_mut(thread) {
         *load = load.saturating_sub(1);
     }
-    if slot.in_flight == 0 && slot.state == HostState::Live {
-        slot.tenant = None;
-        slot.idle_since = Instant::now();
+    let mut recycled = false;
+    if served {
+        slot.served += 1;
+        if slot.state == HostState::Live && slot.served >= share {
+            slot.state = HostState::Draining;
+            recycled = true;
+        }
     }
+    if slot.in_flight == 0 {
+        match slot.state {
+            HostState::Live => {
+                slot.tenant = None;
+                slot.idle_since = Instant::now();
+            }
+            HostState::Draining => {
+                // Closing the socket ends the host; its reader then drops
+                // the process handle (killing what is left of the jail).
+                drop(slot);
+                st.hosts.retain(|h| h.id != host.id);
+                host.close();
+            }
+            HostState::Dead => {}
+        }
+    }
+    recycled
 }
 
 /// Keeps `size` hosts started, stops hosts idle too long above that, retries
@@ -851,28 +885,8 @@ fn maintain(inner: &Arc<Inner>) {
 /// served its share, and hand the slot on.
 fn release(inner: &Arc<Inner>, host: &Arc<HostProc>, thread: usize) {
     let mut st = lock(&inner.state);
-    let close = {
-        let mut slot = lock(&host.slot);
-        slot.served += 1;
-        slot.in_flight -= 1;
-        if let Some(load) = slot.thread_load.get_mut(thread) {
-            *load = load.saturating_sub(1);
-        }
-        if slot.state == HostState::Live && slot.served >= inner.config.runs_per_host {
-            slot.state = HostState::Draining;
-            inner.recycled.fetch_add(1, Ordering::Relaxed);
-        }
-        if slot.in_flight == 0 && slot.state == HostState::Live {
-            slot.tenant = None;
-            slot.idle_since = Instant::now();
-        }
-        slot.in_flight == 0 && slot.state == HostState::Draining
-    };
-    if close {
-        // Closing the socket ends the host; its reader then drops the
-        // process handle (killing what is left of the jail).
-        st.hosts.retain(|h| h.id != host.id);
-        host.close();
+    if free_slot(&mut st, host, thread, true, inner.config.runs_per_host) {
+        inner.recycled.fetch_add(1, Ordering::Relaxed);
     }
     if !inner.closing.load(Ordering::SeqCst) {
         let live = st
