@@ -201,7 +201,7 @@ async fn tenants_do_not_share_a_host_at_once() {
         2,
         "another tenant gets another host"
     );
-    // A third tenant waits for a host to free up, then runs.
+    // A third tenant gets a host of its own, started on demand.
     let c = sleeper("c");
     for h in [a1, a2, b, c] {
         let out = h.await.unwrap();
