@@ -119,7 +119,9 @@ impl PoolConfig {
     /// The defaults, with this process's own executable as the host program.
     pub fn new() -> std::io::Result<PoolConfig> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let max_hosts = (8 * cores).max(16);
+        // Each host holds its own memory: enough hosts for many tenants,
+        // bounded on large machines.
+        let max_hosts = (8 * cores).clamp(16, 128);
         Ok(PoolConfig {
             size: cores,
             max_hosts,

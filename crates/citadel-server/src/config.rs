@@ -25,7 +25,7 @@ pub struct Config {
     /// Sandbox hosts kept started even when idle (0: one per core).
     pub sandbox_hosts: usize,
     /// Sandbox hosts running at most, started on demand (0: eight per core,
-    /// at least 16). A host serves one tenant at a time and an awaiting run
+    /// between 16 and 128). A host serves one tenant at a time and an awaiting run
     /// uses no CPU, so this is well above the core count.
     pub sandbox_hosts_max: usize,
     /// Sandbox hosts one tenant may hold at once (0: a quarter of
