@@ -121,6 +121,7 @@ pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
     // thousands of awaiting runs); the main arena never does that.
     // SAFETY: mallopt only tunes the allocator; called before any thread starts.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    fix_time_zone();
     // SAFETY: the supervisor passes the host's end of a socket pair as `fd`,
     // owned by this process from here on.
     let socket = unsafe { UnixStream::from_raw_fd(fd) };
@@ -159,6 +160,36 @@ pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
     }
     shared.send(&ToSupervisor::Ready);
     serve(socket, &shared, &threads, allow_faults)
+}
+
+/// The zone every host keeps local time in: UTC, in POSIX form so no zone
+/// file is needed to read it.
+pub const HOST_TIME_ZONE: &str = "UTC0";
+
+unsafe extern "C" {
+    /// glibc's; the `libc` crate does not declare it on Unix.
+    fn tzset();
+}
+
+/// Local time in a host is UTC, settled before the seccomp allow list.
+///
+/// With `TZ` unset, glibc reopens (and stats) `/etc/localtime` on every
+/// `mktime` and on the first `localtime_r`: after the allow list that is a
+/// forbidden `openat`, and the kernel kills the host (and every run on it)
+/// for `new Date(2020, 0, 1)`. A fixed `TZ` that `tzset` has read is never
+/// read again. UTC rather than the server's zone: a script's output does not
+/// depend on which node ran it, and the host needs no zone data at all.
+fn fix_time_zone() {
+    // SAFETY: called from `host_main` before any thread is started, so
+    // nothing reads the environment concurrently; `tzset` and `localtime_r`
+    // only read it and fill the buffer given.
+    unsafe {
+        std::env::set_var("TZ", HOST_TIME_ZONE);
+        tzset();
+        let now: libc::time_t = 0;
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+    }
 }
 
 /// Starts the isolate threads, each with its runtime and a first isolate
@@ -249,19 +280,25 @@ fn serve(
                 eprintln!("sandbox host: {e}");
                 return exit::PROTOCOL;
             }
-            Ok(Some(ToHost::Run(job))) => {
-                if let Some(fault) = job.fault.filter(|_| allow_faults) {
+            Ok(Some(ToHost::Run(mut job))) => {
+                if !allow_faults {
+                    job.fault = None;
+                }
+                if let Some(fault) = job.fault.filter(|f| *f != Fault::Block) {
                     inject(fault, shared);
                     continue;
                 }
                 let cancel = CancelToken::new();
                 lock(&shared.cancels).insert(job.run, cancel.clone());
-                // The least loaded thread, the first among equals: a thread
-                // that stays busy stays warm.
-                let Some(thread) = threads
-                    .iter()
-                    .min_by_key(|t| t.load.load(Ordering::Acquire))
-                else {
+                // The thread the supervisor chose, else the least loaded
+                // one, the first among equals: a thread that stays busy
+                // stays warm.
+                let chosen = job.thread.and_then(|t| threads.get(t));
+                let Some(thread) = chosen.or_else(|| {
+                    threads
+                        .iter()
+                        .min_by_key(|t| t.load.load(Ordering::Acquire))
+                }) else {
                     return exit::SETUP;
                 };
                 thread.load.fetch_add(1, Ordering::AcqRel);
@@ -275,6 +312,7 @@ fn serve(
                     let _ = tx.send(result);
                 }
             }
+            Ok(Some(ToHost::Ping { seq })) => shared.send(&ToSupervisor::Pong { seq }),
             Ok(Some(ToHost::Cancel { run })) => {
                 if let Some(token) = lock(&shared.cancels).get(&run) {
                     token.cancel();
@@ -291,10 +329,19 @@ fn inject(fault: Fault, shared: &Shared) {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
         Fault::Abort => std::process::abort(),
+        // Happens on the run's isolate thread (see `run_job`).
+        Fault::Block => {}
     }
 }
 
 async fn run_job(ctx: ThreadContext, Dispatched { job, cancel }: Dispatched) {
+    if job.fault == Some(Fault::Block) {
+        // Only with `--allow-faults` (the reading thread drops faults
+        // otherwise).
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
     let script = ctx.sandbox.load(&job.source, job.language);
     let request = RunRequest {
         input_json: &job.input_json,

@@ -14,13 +14,13 @@
 mod host;
 mod protocol;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -81,8 +81,18 @@ pub enum PoolError {
 /// How the pool runs.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
-    /// Sandbox hosts kept running.
+    /// Sandbox hosts kept started while idle, so the first runs need not
+    /// wait for one to start.
     pub size: usize,
+    /// Hosts running at most, started on demand and retired when idle.
+    /// Hosts belong to one tenant at a time and an awaiting run uses no
+    /// CPU, so this is well above the core count.
+    pub max_hosts: usize,
+    /// Hosts one tenant may hold at once (below `max_hosts`, so one tenant
+    /// never holds every host).
+    pub max_hosts_per_tenant: usize,
+    /// A host above `size` idle this long is stopped.
+    pub idle_timeout: Duration,
     /// A host is replaced after serving this many runs.
     pub runs_per_host: u64,
     /// Runs one host takes at once (awaiting runs use no CPU).
@@ -95,8 +105,8 @@ pub struct PoolConfig {
     pub share_tenants: bool,
     /// Memory of one host (address space and cgroup).
     pub host_memory_bytes: u64,
-    /// How long past a run's own timeout the host may stay silent before it
-    /// is declared hung and killed.
+    /// How long past a run's own timeout the host may stay silent before
+    /// the watchdog steps in.
     pub hang_grace: Duration,
     pub jail: JailConfig,
     /// The `citadel` executable; hosts run `PROGRAM sandbox-host`.
@@ -108,13 +118,18 @@ pub struct PoolConfig {
 impl PoolConfig {
     /// The defaults, with this process's own executable as the host program.
     pub fn new() -> std::io::Result<PoolConfig> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // Each host holds its own memory: enough hosts for many tenants,
+        // bounded on large machines.
+        let max_hosts = (8 * cores).clamp(16, 128);
         Ok(PoolConfig {
-            size: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            size: cores,
+            max_hosts,
+            max_hosts_per_tenant: default_hosts_per_tenant(max_hosts),
+            idle_timeout: Duration::from_secs(30),
             runs_per_host: 10_000,
             runs_per_host_at_once: 1024,
-            isolate_threads_per_host: std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .min(4),
+            isolate_threads_per_host: cores.min(4),
             share_tenants: false,
             host_memory_bytes: 4 << 30,
             hang_grace: Duration::from_secs(2),
@@ -123,6 +138,12 @@ impl PoolConfig {
             allow_faults: false,
         })
     }
+}
+
+/// A quarter of the hosts, at least one and never all of them (when there
+/// is more than one).
+pub fn default_hosts_per_tenant(max_hosts: usize) -> usize {
+    (max_hosts / 4).clamp(1, max_hosts.saturating_sub(1).max(1))
 }
 
 /// One run for the pool.
@@ -141,32 +162,86 @@ pub struct PoolRun {
     pub fault: Option<Fault>,
 }
 
-/// A snapshot for metrics and `citadel doctor`.
+/// A snapshot for metrics, `/ready` and `citadel doctor`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PoolStatus {
+    /// Host processes running (taking runs or finishing their last ones).
     pub hosts: usize,
+    /// Hosts taking new runs.
+    pub live_hosts: usize,
     pub busy_hosts: usize,
     pub runs_in_flight: usize,
+    /// Runs waiting for a host.
+    pub runs_waiting: usize,
+    /// Tenants holding at least one host.
+    pub tenants: usize,
     pub hosts_started: u64,
     pub hosts_failed: u64,
     pub hosts_recycled: u64,
-    /// Runs whose host stayed silent past the run's limits and was killed
-    /// by the watchdog.
+    /// Idle hosts stopped (above the pool's `size`).
+    pub hosts_retired: u64,
+    /// Attempts to start a host that failed (retried with backoff).
+    pub host_start_failures: u64,
+    /// Why the last start failed, while starts keep failing.
+    pub start_error: Option<String>,
+    /// Runs the watchdog ended: a run silent past its limits (reported as
+    /// the limit it broke), or a host that stopped responding.
     pub watchdog_kills: u64,
+}
+
+impl PoolStatus {
+    /// Why the pool cannot take runs, if it cannot: no host runs and none
+    /// can be started.
+    pub fn unavailable(&self) -> Option<String> {
+        match &self.start_error {
+            Some(e) if self.live_hosts == 0 => Some(format!(
+                "no sandbox host is running and none can be started: {e}"
+            )),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HostState {
+    /// Takes runs.
     Live,
+    /// Finishes its runs, takes no more, then is closed.
     Draining,
     Dead,
 }
 
+/// How one attempt at a run ended.
+enum Finish {
+    Done(RunOutcome),
+    /// Its isolate thread was stopped under it before it had any effect
+    /// outside the host: run it again elsewhere.
+    Retry,
+}
+
+const NEIGHBOUR_STUCK: &str = "another run on the same isolate thread went past its limits in an operation that could not be interrupted; the thread was stopped";
+
 struct RunSlot {
-    done: oneshot::Sender<RunOutcome>,
+    done: oneshot::Sender<Finish>,
     gateway: Arc<dyn Gateway>,
     grants: Grants,
     started: Instant,
+    /// The isolate thread of the host it runs on.
+    thread: usize,
+    /// It made a capability call or delivered log lines: running it again
+    /// could repeat them.
+    effects: bool,
+}
+
+/// Who a host serves and how much; changed only under the pool's state lock.
+struct Slot {
+    state: HostState,
+    tenant: Option<String>,
+    in_flight: usize,
+    served: u64,
+    /// Runs on each isolate thread.
+    thread_load: Vec<usize>,
+    idle_since: Instant,
 }
 
 struct HostProc {
@@ -178,12 +253,14 @@ struct HostProc {
     /// The runtime the pool was started in, for work started from sync code.
     runtime: tokio::runtime::Handle,
     runs: Mutex<HashMap<u64, RunSlot>>,
-    tenant: Mutex<Option<String>>,
-    in_flight: AtomicUsize,
-    served: AtomicU64,
-    state: Mutex<HostState>,
+    slot: Mutex<Slot>,
     process: Mutex<Option<JailedProcess>>,
     stderr_tail: Arc<Mutex<Vec<u8>>>,
+    /// It said it is ready (set up and locked down).
+    ready: AtomicBool,
+    /// The last liveness probe the host answered.
+    pong: AtomicU64,
+    ponged: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -202,15 +279,61 @@ impl HostProc {
     }
 
     /// Closes the socket towards the host (from synchronous code): the host
-    /// reads end of stream and exits.
+    /// reads end of stream and exits. One that has not exited after a grace
+    /// period is killed, so no closed host lingers.
     fn close(self: &Arc<Self>) {
         let host = Arc::clone(self);
         self.runtime.spawn(async move {
             if let Some(mut w) = host.out.lock().await.take() {
                 let _ = w.shutdown().await;
             }
+            tokio::time::sleep(CLOSE_GRACE).await;
+            if let Some(mut process) = lock(&host.process).take() {
+                process.kill();
+            }
         });
     }
+
+    /// Asks the host's reading thread for a sign of life.
+    async fn responds(&self, seq: u64, within: Duration) -> bool {
+        if !self.send(protocol::encode(&ToHost::Ping { seq })).await {
+            return false;
+        }
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.ponged.notified();
+            if self.pong.load(Ordering::Acquire) >= seq {
+                return true;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                return self.pong.load(Ordering::Acquire) >= seq;
+            }
+        }
+    }
+}
+
+/// A run waiting for a host.
+type Waiter = oneshot::Sender<Placement>;
+
+/// Where a run goes: a host and one of its isolate threads.
+struct Placement {
+    host: Arc<HostProc>,
+    thread: usize,
+}
+
+/// Which hosts exist and who waits for one; one lock, so a host's owner,
+/// its load and the queues always agree.
+struct State {
+    /// Every host not yet closed or dead (live and draining).
+    hosts: Vec<Arc<HostProc>>,
+    /// Runs waiting for a host, first come first served within a tenant.
+    waiting: HashMap<String, VecDeque<Waiter>>,
+    /// Tenants with waiting runs, served round-robin.
+    turn: VecDeque<String>,
+    /// Starts failed in a row, and when the next may be tried.
+    start_failures: u32,
+    next_start: Option<Instant>,
+    start_error: Option<String>,
 }
 
 struct Inner {
@@ -218,13 +341,15 @@ struct Inner {
     jail: Jail,
     /// The host executable, opened once; passed to each host as a descriptor.
     exe: OwnedFd,
-    hosts: Mutex<Vec<Arc<HostProc>>>,
-    freed: Notify,
+    state: Mutex<State>,
     next_run: AtomicU64,
     next_host: AtomicU64,
+    next_ping: AtomicU64,
     started: AtomicU64,
     failed: AtomicU64,
     recycled: AtomicU64,
+    retired: AtomicU64,
+    start_failures: AtomicU64,
     watchdog_kills: AtomicU64,
     closing: AtomicBool,
 }
@@ -240,29 +365,65 @@ pub const HOST_SOCKET_FD: i32 = 3;
 /// The descriptor number a host is started from (its own executable).
 const HOST_EXE_FD: i32 = 4;
 
+/// Backoff between failed host starts: doubles from the first to the last.
+const START_BACKOFF_FIRST: Duration = Duration::from_millis(50);
+const START_BACKOFF_LAST: Duration = Duration::from_secs(5);
+/// How long a closed host has to exit by itself.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How often the supervisor retires idle hosts and retries failed starts.
+const MAINTENANCE_EVERY: Duration = Duration::from_millis(100);
+
 impl Pool {
-    /// Starts the hosts. Must be called within a Tokio runtime.
-    pub fn start(config: PoolConfig) -> Result<Pool, PoolError> {
+    /// Starts the pool and its first `size` hosts. Must be called within a
+    /// Tokio runtime. Fails when not even one host can be started.
+    pub fn start(mut config: PoolConfig) -> Result<Pool, PoolError> {
+        config.max_hosts = config.max_hosts.max(config.size).max(1);
+        config.max_hosts_per_tenant = config.max_hosts_per_tenant.clamp(1, config.max_hosts);
         let jail = Jail::new(config.jail.clone())?;
         let exe = std::fs::File::open(&config.program)?;
         let inner = Arc::new(Inner {
             exe: OwnedFd::from(exe),
             jail,
-            hosts: Mutex::new(Vec::new()),
-            freed: Notify::new(),
+            state: Mutex::new(State {
+                hosts: Vec::new(),
+                waiting: HashMap::new(),
+                turn: VecDeque::new(),
+                start_failures: 0,
+                next_start: None,
+                start_error: None,
+            }),
             next_run: AtomicU64::new(1),
             next_host: AtomicU64::new(1),
+            next_ping: AtomicU64::new(1),
             started: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             recycled: AtomicU64::new(0),
+            retired: AtomicU64::new(0),
+            start_failures: AtomicU64::new(0),
             watchdog_kills: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             config,
         });
-        for _ in 0..inner.config.size.max(1) {
-            let host = spawn_host(&inner)?;
-            lock(&inner.hosts).push(host);
+        {
+            let mut st = lock(&inner.state);
+            for _ in 0..inner.config.size {
+                let host = spawn_host(&inner)?;
+                st.hosts.push(host);
+            }
         }
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.closing.load(Ordering::SeqCst) {
+                    return;
+                }
+                maintain(&inner);
+            }
+        });
         Ok(Pool { inner })
     }
 
@@ -272,27 +433,46 @@ impl Pool {
     }
 
     pub fn status(&self) -> PoolStatus {
-        let hosts = lock(&self.inner.hosts);
+        let st = lock(&self.inner.state);
+        let mut live_hosts = 0;
+        let mut busy_hosts = 0;
+        let mut runs_in_flight = 0;
+        let mut tenants = std::collections::HashSet::new();
+        for host in &st.hosts {
+            let slot = lock(&host.slot);
+            live_hosts += usize::from(slot.state == HostState::Live);
+            busy_hosts += usize::from(slot.in_flight > 0);
+            runs_in_flight += slot.in_flight;
+            if let Some(t) = &slot.tenant {
+                tenants.insert(t.clone());
+            }
+        }
         PoolStatus {
-            hosts: hosts.len(),
-            busy_hosts: hosts
-                .iter()
-                .filter(|h| h.in_flight.load(Ordering::Relaxed) > 0)
+            hosts: st.hosts.len(),
+            live_hosts,
+            busy_hosts,
+            runs_in_flight,
+            runs_waiting: st
+                .waiting
+                .values()
+                .flatten()
+                .filter(|w| !w.is_closed())
                 .count(),
-            runs_in_flight: hosts
-                .iter()
-                .map(|h| h.in_flight.load(Ordering::Relaxed))
-                .sum(),
+            tenants: tenants.len(),
             hosts_started: self.inner.started.load(Ordering::Relaxed),
             hosts_failed: self.inner.failed.load(Ordering::Relaxed),
             hosts_recycled: self.inner.recycled.load(Ordering::Relaxed),
+            hosts_retired: self.inner.retired.load(Ordering::Relaxed),
+            host_start_failures: self.inner.start_failures.load(Ordering::Relaxed),
+            start_error: st.start_error.clone(),
             watchdog_kills: self.inner.watchdog_kills.load(Ordering::Relaxed),
         }
     }
 
-    /// Process ids of the live hosts (as seen from this process).
+    /// Process ids of the running hosts (as seen from this process).
     pub fn host_pids(&self) -> Vec<u32> {
-        lock(&self.inner.hosts)
+        lock(&self.inner.state)
+            .hosts
             .iter()
             .filter_map(|h| h.pid)
             .collect()
@@ -302,44 +482,77 @@ impl Pool {
     /// failures come back as `sandbox_crashed` outcomes.
     pub async fn run(&self, job: PoolRun, gateway: Arc<dyn Gateway>) -> RunOutcome {
         let started = Instant::now();
+        // A run that could not progress through no fault of its own, and
+        // had no effect outside its host yet, is run again once elsewhere.
+        let mut retried = false;
+        loop {
+            match self.attempt(&job, &gateway, started).await {
+                Finish::Done(outcome) => return outcome,
+                Finish::Retry if !retried => retried = true,
+                Finish::Retry => {
+                    return RunOutcome::failed(
+                        RunError::new(ErrorKind::SandboxCrashed, "SandboxCrashed", NEIGHBOUR_STUCK),
+                        started.elapsed(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// One attempt at a run, in whatever time the run has left.
+    async fn attempt(&self, job: &PoolRun, gateway: &Arc<dyn Gateway>, started: Instant) -> Finish {
         let inner = &self.inner;
-        let Some(host) = self
+        let placement = self
             .acquire(&job.tenant, started + job.limits.timeout)
-            .await
-        else {
-            let e = RunError::new(
-                ErrorKind::Timeout,
-                "Timeout",
-                "no sandbox host became free before the run's timeout",
-            );
-            return RunOutcome::failed(e, started.elapsed());
+            .await;
+        // The host counts the run's timeout from when it gets the run: only
+        // what is left of it after waiting for a host.
+        let left = job.limits.timeout.saturating_sub(started.elapsed());
+        let placement = match placement {
+            Some(p) if left.is_zero() => {
+                give_back(inner, &p);
+                None
+            }
+            other => other,
         };
+        let Some(Placement { host, thread }) = placement else {
+            let mut message = "no sandbox host became free before the run's timeout".to_owned();
+            if let Some(why) = lock(&inner.state).start_error.as_ref() {
+                message.push_str(&format!(" (hosts cannot be started: {why})"));
+            }
+            let e = RunError::new(ErrorKind::Timeout, "Timeout", message);
+            return Finish::Done(RunOutcome::failed(e, started.elapsed()));
+        };
+        let mut limits = job.limits;
+        limits.timeout = left;
         let run = inner.next_run.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&host.runs).insert(
             run,
             RunSlot {
                 done: tx,
-                gateway,
+                gateway: Arc::clone(gateway),
                 grants: job.grants,
                 started,
+                thread,
+                effects: false,
             },
         );
         let frame = protocol::encode(&ToHost::Run(RunJob {
             run,
-            source: job.source,
+            source: job.source.clone(),
             language: job.language,
-            input_json: job.input_json,
-            limits: job.limits,
+            input_json: job.input_json.clone(),
+            limits,
             grants: job.grants.iter().collect(),
+            thread: Some(thread),
             fault: job.fault,
         }));
         if !host.send(frame).await {
             host_failed(inner, &host, "the sandbox host's socket is closed");
         }
 
-        let deadline =
-            tokio::time::Instant::from_std(started + job.limits.timeout + inner.config.hang_grace);
+        let deadline = tokio::time::Instant::now() + left + inner.config.hang_grace;
         let cancel = job.cancel.clone();
         let cancelled = async move {
             match cancel {
@@ -350,14 +563,16 @@ impl Pool {
         tokio::pin!(rx);
         tokio::pin!(cancelled);
         let mut cancel_sent = false;
-        let outcome = loop {
+        let finish = loop {
             tokio::select! {
                 done = &mut rx => break done.ok(),
                 () = tokio::time::sleep_until(deadline) => {
-                    // The host itself enforces the run's limits; silence past
-                    // them means it hung. Kill it; its runs fail.
+                    // The host enforces the run's limits itself; silence past
+                    // them means the run is stuck where its interrupt handler
+                    // cannot reach (a non-interruptible native operation), or
+                    // the whole host hung.
                     inner.watchdog_kills.fetch_add(1, Ordering::Relaxed);
-                    host_failed(inner, &host, "the sandbox host stopped responding and was killed");
+                    watchdog(inner, &host, run, &job.limits).await;
                     break (&mut rx).await.ok();
                 }
                 () = &mut cancelled, if !cancel_sent => {
@@ -366,114 +581,414 @@ impl Pool {
                 }
             }
         };
-        release(inner, &host);
-        outcome.unwrap_or_else(|| {
-            RunOutcome::failed(
+        release(inner, &host, thread);
+        finish.unwrap_or_else(|| {
+            Finish::Done(RunOutcome::failed(
                 RunError::new(
                     ErrorKind::SandboxCrashed,
                     "SandboxCrashed",
                     "the sandbox host failed",
                 ),
                 started.elapsed(),
-            )
+            ))
         })
     }
 
-    /// Picks a host for a tenant, waiting for one to free up until `until`.
-    async fn acquire(&self, tenant: &str, until: Instant) -> Option<Arc<HostProc>> {
+    /// A host (and isolate thread) for a tenant's run: at once when one is
+    /// free, else in the tenant's queue until `until`.
+    async fn acquire(&self, tenant: &str, until: Instant) -> Option<Placement> {
         let inner = &self.inner;
-        loop {
-            let notified = inner.freed.notified();
-            {
-                let hosts = lock(&inner.hosts);
-                let usable = hosts.iter().filter(|h| {
-                    *lock(&h.state) == HostState::Live
-                        && h.in_flight.load(Ordering::Relaxed) < inner.config.runs_per_host_at_once
-                        && (inner.config.share_tenants
-                            || lock(&h.tenant).as_deref().is_none_or(|t| t == tenant))
-                });
-                // A host already serving this tenant keeps its runs together;
-                // otherwise the least busy host, the first in the list among
-                // equals: a host that stays busy stays warm (measured: spreading
-                // sequential runs over idle hosts costs more in wake-ups than
-                // it saves).
-                let best = usable.min_by_key(|h| {
-                    let same = lock(&h.tenant).as_deref() == Some(tenant);
-                    (!same, h.in_flight.load(Ordering::Relaxed))
-                });
-                if let Some(host) = best {
-                    host.in_flight.fetch_add(1, Ordering::Relaxed);
-                    *lock(&host.tenant) = Some(tenant.to_owned());
-                    return Some(Arc::clone(host));
-                }
+        let key = inner.key(tenant);
+        let rx = {
+            let mut st = lock(&inner.state);
+            let queued = st.waiting.get(key).is_some_and(|q| !q.is_empty());
+            // Runs already waiting in this tenant's queue go first.
+            if !queued && let Some(placement) = place(inner, &mut st, key) {
+                return Some(placement);
             }
-            let now = Instant::now();
-            if now >= until {
-                return None;
+            let (tx, rx) = oneshot::channel();
+            let queue = st.waiting.entry(key.to_owned()).or_default();
+            queue.push_back(tx);
+            if queue.len() == 1 && !st.turn.iter().any(|t| t == key) {
+                st.turn.push_back(key.to_owned());
             }
-            let _ = tokio::time::timeout(until - now, notified).await;
+            rx
+        };
+        let now = Instant::now();
+        let left = until.saturating_duration_since(now);
+        match tokio::time::timeout(left, rx).await {
+            Ok(Ok(placement)) => Some(placement),
+            // Timed out: the waiter is dropped; the queue skips closed
+            // waiters (and one placed at this very moment is handed back).
+            _ => None,
         }
     }
 
     /// Stops taking runs and lets every host finish and exit.
     pub fn shutdown(&self) {
         self.inner.closing.store(true, Ordering::SeqCst);
-        for host in lock(&self.inner.hosts).drain(..) {
-            *lock(&host.state) = HostState::Draining;
+        let mut st = lock(&self.inner.state);
+        st.waiting.clear();
+        st.turn.clear();
+        for host in std::mem::take(&mut st.hosts) {
+            lock(&host.slot).state = HostState::Draining;
             host.close();
         }
     }
 }
 
-/// A run finished (or failed): free the host's slot, recycle it when it has
-/// served its share.
-fn release(inner: &Arc<Inner>, host: &Arc<HostProc>) {
-    let served = host.served.fetch_add(1, Ordering::Relaxed) + 1;
-    let left = host.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
-    if left == 0 {
-        *lock(&host.tenant) = None;
-    }
-    let recycle = {
-        let mut state = lock(&host.state);
-        if *state == HostState::Live && served >= inner.config.runs_per_host {
-            *state = HostState::Draining;
-            replace(inner, host);
-            inner.recycled.fetch_add(1, Ordering::Relaxed);
+impl Inner {
+    /// The key hosts are assigned by: the tenant, or one for all when
+    /// tenants may share hosts.
+    fn key<'a>(&self, tenant: &'a str) -> &'a str {
+        if self.config.share_tenants {
+            ""
+        } else {
+            tenant
         }
-        *state == HostState::Draining && left == 0
-    };
-    if recycle {
-        // Closing the socket ends the host; its process handle goes with it.
-        host.close();
     }
-    inner.freed.notify_waiters();
 }
 
-/// Removes a host from the rotation and starts its replacement.
-fn replace(inner: &Arc<Inner>, host: &Arc<HostProc>) {
-    let mut hosts = lock(&inner.hosts);
-    hosts.retain(|h| h.id != host.id);
+/// Takes a slot on a host for `key`, if its share allows one now: a host it
+/// already holds with room (runs of one tenant stay together: a host that
+/// stays busy stays warm), else an idle host, else a new one — never more
+/// hosts than the tenant's cap or the pool's maximum.
+fn place(inner: &Arc<Inner>, st: &mut State, key: &str) -> Option<Placement> {
+    let config = &inner.config;
+    let mut held = 0;
+    let mut best: Option<(usize, usize)> = None;
+    let mut idle = None;
+    for (i, host) in st.hosts.iter().enumerate() {
+        let slot = lock(&host.slot);
+        match slot.tenant.as_deref() {
+            Some(t) if t == key => {
+                held += 1;
+                if slot.state == HostState::Live
+                    && slot.in_flight < config.runs_per_host_at_once
+                    && best.is_none_or(|(_, n)| slot.in_flight < n)
+                {
+                    best = Some((i, slot.in_flight));
+                }
+            }
+            None if slot.state == HostState::Live && idle.is_none() => idle = Some(i),
+            _ => {}
+        }
+    }
+    let host = if let Some((i, _)) = best {
+        Arc::clone(&st.hosts[i])
+    } else if held >= config.max_hosts_per_tenant && !config.share_tenants {
+        return None;
+    } else if let Some(i) = idle {
+        Arc::clone(&st.hosts[i])
+    } else if st.hosts.len() < config.max_hosts {
+        let host = start_host(inner, st)?;
+        st.hosts.push(Arc::clone(&host));
+        host
+    } else {
+        return None;
+    };
+    let mut slot = lock(&host.slot);
+    slot.tenant = Some(key.to_owned());
+    slot.in_flight += 1;
+    // The least loaded isolate thread, the first among equals: a thread
+    // that stays busy stays warm.
+    let thread = (0..slot.thread_load.len())
+        .min_by_key(|&t| slot.thread_load[t])
+        .unwrap_or(0);
+    if let Some(load) = slot.thread_load.get_mut(thread) {
+        *load += 1;
+    }
+    drop(slot);
+    Some(Placement { host, thread })
+}
+
+/// Starts a host unless starts are backing off after failures; a failure is
+/// counted, kept for `/ready`, and pushes the next attempt back.
+fn start_host(inner: &Arc<Inner>, st: &mut State) -> Option<Arc<HostProc>> {
     if inner.closing.load(Ordering::SeqCst) {
-        return;
+        return None;
+    }
+    if st.next_start.is_some_and(|at| Instant::now() < at) {
+        return None;
     }
     match spawn_host(inner) {
-        Ok(new) => hosts.push(new),
-        Err(e) => eprintln!("citadel: cannot replace a sandbox host: {e}"),
+        Ok(host) => Some(host),
+        Err(e) => {
+            start_failed(inner, st, &e.to_string());
+            None
+        }
     }
 }
 
-/// A host crashed, hung or broke the protocol: kill it, fail its runs, replace it.
+/// A host could not be started (or died before it was ready): count it,
+/// keep the reason for `/ready`, and back off before the next attempt.
+fn start_failed(inner: &Inner, st: &mut State, why: &str) {
+    inner.start_failures.fetch_add(1, Ordering::Relaxed);
+    let backoff = START_BACKOFF_FIRST
+        .saturating_mul(1 << st.start_failures.min(10))
+        .min(START_BACKOFF_LAST);
+    st.start_failures += 1;
+    st.next_start = Some(Instant::now() + backoff);
+    if st.start_error.is_none() {
+        eprintln!("citadel: cannot start a sandbox host (retrying with backoff): {why}");
+    }
+    st.start_error = Some(why.to_owned());
+}
+
+/// A host said it is ready: starts work (again).
+fn host_ready(inner: &Inner, host: &HostProc) {
+    host.ready.store(true, Ordering::Release);
+    let mut st = lock(&inner.state);
+    if st.start_error.take().is_some() {
+        eprintln!("citadel: sandbox hosts start again");
+    }
+    st.start_failures = 0;
+    st.next_start = None;
+}
+
+/// Hands free host slots to waiting runs, one run per tenant in turn, until
+/// no waiting tenant can be placed.
+fn dispatch(inner: &Arc<Inner>, st: &mut State) {
+    let mut stuck = 0;
+    while stuck < st.turn.len() {
+        let Some(key) = st.turn.pop_front() else {
+            break;
+        };
+        let Some(mut queue) = st.waiting.remove(&key) else {
+            continue;
+        };
+        while queue.front().is_some_and(oneshot::Sender::is_closed) {
+            queue.pop_front();
+        }
+        if queue.is_empty() {
+            continue;
+        }
+        match place(inner, st, &key) {
+            Some(placement) => {
+                stuck = 0;
+                if let Some(waiter) = queue.pop_front()
+                    && let Err(placement) = waiter.send(placement)
+                {
+                    // It stopped waiting just now: give the slot back.
+                    unplace(st, &placement);
+                }
+            }
+            None => stuck += 1,
+        }
+        if !queue.is_empty() {
+            st.waiting.insert(key.clone(), queue);
+            st.turn.push_back(key);
+        }
+    }
+}
+
+/// Returns a placement that will not be used (under the state lock) and
+/// hands the slot on.
+fn give_back(inner: &Arc<Inner>, placement: &Placement) {
+    let mut st = lock(&inner.state);
+    unplace(&mut st, placement);
+    dispatch(inner, &mut st);
+}
+
+/// Undoes a placement that was never used (under the state lock).
+fn unplace(st: &mut State, placement: &Placement) {
+    free_slot(st, &placement.host, placement.thread, false, 0);
+}
+
+/// Frees a run's slot on a host (under the state lock). A `served` run
+/// counts towards the host's share of `share` runs; true when that recycles
+/// the host. A draining host with nothing left in it is closed.
+fn free_slot(
+    st: &mut State,
+    host: &Arc<HostProc>,
+    thread: usize,
+    served: bool,
+    share: u64,
+) -> bool {
+    let mut slot = lock(&host.slot);
+    slot.in_flight -= 1;
+    if let Some(load) = slot.thread_load.get_mut(thread) {
+        *load = load.saturating_sub(1);
+    }
+    let mut recycled = false;
+    if served {
+        slot.served += 1;
+        if slot.state == HostState::Live && slot.served >= share {
+            slot.state = HostState::Draining;
+            recycled = true;
+        }
+    }
+    if slot.in_flight == 0 {
+        match slot.state {
+            HostState::Live => {
+                slot.tenant = None;
+                slot.idle_since = Instant::now();
+            }
+            HostState::Draining => {
+                // Closing the socket ends the host; its reader then drops
+                // the process handle (killing what is left of the jail).
+                drop(slot);
+                st.hosts.retain(|h| h.id != host.id);
+                host.close();
+            }
+            HostState::Dead => {}
+        }
+    }
+    recycled
+}
+
+/// Keeps `size` hosts started, stops hosts idle too long above that, retries
+/// failed starts and serves waiting runs.
+fn maintain(inner: &Arc<Inner>) {
+    let mut st = lock(&inner.state);
+    let now = Instant::now();
+    let mut live = st
+        .hosts
+        .iter()
+        .filter(|h| lock(&h.slot).state == HostState::Live)
+        .count();
+    let mut retire = Vec::new();
+    for host in &st.hosts {
+        if live <= inner.config.size {
+            break;
+        }
+        let mut slot = lock(&host.slot);
+        if slot.state == HostState::Live
+            && slot.in_flight == 0
+            && now.duration_since(slot.idle_since) >= inner.config.idle_timeout
+        {
+            slot.state = HostState::Draining;
+            live -= 1;
+            retire.push(Arc::clone(host));
+        }
+    }
+    if !retire.is_empty() {
+        st.hosts.retain(|h| !retire.iter().any(|r| r.id == h.id));
+        inner
+            .retired
+            .fetch_add(retire.len() as u64, Ordering::Relaxed);
+        for host in &retire {
+            host.close();
+        }
+    }
+    while live < inner.config.size && st.hosts.len() < inner.config.max_hosts {
+        match start_host(inner, &mut st) {
+            Some(host) => {
+                st.hosts.push(host);
+                live += 1;
+            }
+            None => break,
+        }
+    }
+    dispatch(inner, &mut st);
+}
+
+/// A run finished (or failed): free its slot, recycle the host when it has
+/// served its share, and hand the slot on.
+fn release(inner: &Arc<Inner>, host: &Arc<HostProc>, thread: usize) {
+    let mut st = lock(&inner.state);
+    if free_slot(&mut st, host, thread, true, inner.config.runs_per_host) {
+        inner.recycled.fetch_add(1, Ordering::Relaxed);
+    }
+    if !inner.closing.load(Ordering::SeqCst) {
+        let live = st
+            .hosts
+            .iter()
+            .filter(|h| lock(&h.slot).state == HostState::Live)
+            .count();
+        if live < inner.config.size
+            && st.hosts.len() < inner.config.max_hosts
+            && let Some(new) = start_host(inner, &mut st)
+        {
+            st.hosts.push(new);
+        }
+    }
+    dispatch(inner, &mut st);
+}
+
+/// A run went silent past its limits. If the host still answers, only that
+/// run's isolate thread is stuck: the run ends with the limit it broke; the
+/// runs sharing its thread cannot progress, so those that had no effect
+/// outside the host yet are run again elsewhere and the others fail; the
+/// host takes no more runs and is closed once its other runs are done. If the host does
+/// not answer, it hung: it is killed and its runs fail.
+async fn watchdog(inner: &Arc<Inner>, host: &Arc<HostProc>, run: u64, limits: &Limits) {
+    let seq = inner.next_ping.fetch_add(1, Ordering::Relaxed);
+    if !host.responds(seq, inner.config.hang_grace).await {
+        host_failed(
+            inner,
+            host,
+            "the sandbox host stopped responding and was killed",
+        );
+        return;
+    }
+    let (offender, neighbours) = {
+        let mut runs = lock(&host.runs);
+        let Some(offender) = runs.remove(&run) else {
+            return; // It finished meanwhile.
+        };
+        let same_thread: Vec<u64> = runs
+            .iter()
+            .filter(|(_, s)| s.thread == offender.thread)
+            .map(|(id, _)| *id)
+            .collect();
+        let neighbours: Vec<RunSlot> = same_thread
+            .into_iter()
+            .filter_map(|id| runs.remove(&id))
+            .collect();
+        (offender, neighbours)
+    };
+    {
+        let st = lock(&inner.state);
+        let mut slot = lock(&host.slot);
+        if slot.state == HostState::Live {
+            slot.state = HostState::Draining;
+        }
+        drop(slot);
+        drop(st);
+    }
+    let error = RunError::new(
+        ErrorKind::Timeout,
+        "Timeout",
+        format!(
+            "the run exceeded its timeout of {} ms in an operation that could not be interrupted, and was stopped",
+            limits.timeout.as_millis()
+        ),
+    );
+    let _ = offender.done.send(Finish::Done(RunOutcome::failed(
+        error,
+        offender.started.elapsed(),
+    )));
+    for slot in neighbours {
+        let finish = if slot.effects {
+            let error = RunError::new(ErrorKind::SandboxCrashed, "SandboxCrashed", NEIGHBOUR_STUCK);
+            Finish::Done(RunOutcome::failed(error, slot.started.elapsed()))
+        } else {
+            Finish::Retry
+        };
+        let _ = slot.done.send(finish);
+    }
+}
+
+/// A host crashed, hung or broke the protocol: kill it and fail its runs.
 fn host_failed(inner: &Arc<Inner>, host: &Arc<HostProc>, why: &str) {
     {
-        let mut state = lock(&host.state);
-        if *state == HostState::Dead {
+        let mut st = lock(&inner.state);
+        let mut slot = lock(&host.slot);
+        if slot.state == HostState::Dead {
             return;
         }
-        let was_live = *state == HostState::Live;
-        *state = HostState::Dead;
-        if was_live || !inner.closing.load(Ordering::SeqCst) {
+        let was_live = slot.state == HostState::Live;
+        slot.state = HostState::Dead;
+        drop(slot);
+        if !host.ready.load(Ordering::Acquire) && !inner.closing.load(Ordering::SeqCst) {
+            // It never got going: a failed start, retried with backoff
+            // rather than at once and forever.
+            start_failed(inner, &mut st, why);
+        } else if was_live || !inner.closing.load(Ordering::SeqCst) {
             inner.failed.fetch_add(1, Ordering::Relaxed);
         }
+        st.hosts.retain(|h| h.id != host.id);
     }
     if let Some(mut process) = lock(&host.process).take() {
         process.kill();
@@ -489,12 +1004,14 @@ fn host_failed(inner: &Arc<Inner>, host: &Arc<HostProc>, why: &str) {
     };
     for (_, slot) in lock(&host.runs).drain() {
         let error = RunError::new(ErrorKind::SandboxCrashed, "SandboxCrashed", message.clone());
-        let _ = slot
-            .done
-            .send(RunOutcome::failed(error, slot.started.elapsed()));
+        let _ = slot.done.send(Finish::Done(RunOutcome::failed(
+            error,
+            slot.started.elapsed(),
+        )));
     }
-    replace(inner, host);
-    inner.freed.notify_waiters();
+    // Its runs release their slots as they return; waiting runs may now get
+    // a new host.
+    maintain(inner);
 }
 
 fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
@@ -545,12 +1062,19 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
         out: tokio::sync::Mutex::new(Some(writer)),
         runtime: tokio::runtime::Handle::current(),
         runs: Mutex::new(HashMap::new()),
-        tenant: Mutex::new(None),
-        in_flight: AtomicUsize::new(0),
-        served: AtomicU64::new(0),
-        state: Mutex::new(HostState::Live),
+        slot: Mutex::new(Slot {
+            state: HostState::Live,
+            tenant: None,
+            in_flight: 0,
+            served: 0,
+            thread_load: vec![0; isolate_threads],
+            idle_since: Instant::now(),
+        }),
         process: Mutex::new(Some(process)),
         stderr_tail: Arc::new(Mutex::new(Vec::new())),
+        ready: AtomicBool::new(false),
+        pong: AtomicU64::new(0),
+        ponged: Notify::new(),
     });
     inner.started.fetch_add(1, Ordering::Relaxed);
 
@@ -575,24 +1099,34 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
         let mut buf = Vec::new();
         let why = loop {
             match protocol::read::<_, ToSupervisor>(&mut reader, &mut buf).await {
-                Ok(Some(ToSupervisor::Ready)) => {}
+                Ok(Some(ToSupervisor::Ready)) => {
+                    if let Some(inner) = weak_inner.upgrade() {
+                        host_ready(&inner, &reader_host);
+                    }
+                }
+                Ok(Some(ToSupervisor::Pong { seq })) => {
+                    reader_host.pong.fetch_max(seq, Ordering::AcqRel);
+                    reader_host.ponged.notify_waiters();
+                }
                 Ok(Some(ToSupervisor::Done { run, outcome })) => {
                     if let Some(slot) = lock(&reader_host.runs).remove(&run) {
-                        let _ = slot.done.send(outcome);
+                        let _ = slot.done.send(Finish::Done(outcome));
                     }
                 }
                 Ok(Some(ToSupervisor::Logs { run, lines })) => {
-                    let gateway = lock(&reader_host.runs)
-                        .get(&run)
-                        .map(|s| Arc::clone(&s.gateway));
+                    let gateway = lock(&reader_host.runs).get_mut(&run).map(|s| {
+                        s.effects = true;
+                        Arc::clone(&s.gateway)
+                    });
                     if let Some(gateway) = gateway {
                         gateway.logs(lines);
                     }
                 }
                 Ok(Some(ToSupervisor::Call { run, call, request })) => {
-                    let slot = lock(&reader_host.runs)
-                        .get(&run)
-                        .map(|s| (Arc::clone(&s.gateway), s.grants));
+                    let slot = lock(&reader_host.runs).get_mut(&run).map(|s| {
+                        s.effects = true;
+                        (Arc::clone(&s.gateway), s.grants)
+                    });
                     let host = Arc::clone(&reader_host);
                     tokio::spawn(async move {
                         let result = match slot {
@@ -615,26 +1149,30 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
                 }
             }
         };
-        let Some(inner) = weak_inner.upgrade() else {
-            return;
-        };
-        let orderly =
-            *lock(&reader_host.state) == HostState::Draining && lock(&reader_host.runs).is_empty();
-        if orderly {
-            *lock(&reader_host.state) = HostState::Dead;
+        // The reading half goes now, whatever follows.
+        drop(reader);
+        let orderly = lock(&reader_host.slot).state == HostState::Draining
+            && lock(&reader_host.runs).is_empty();
+        let inner = weak_inner.upgrade();
+        if orderly || inner.is_none() {
+            lock(&reader_host.slot).state = HostState::Dead;
+            // Dropping the handle kills what is left of the jail and
+            // removes its cgroup.
             drop(lock(&reader_host.process).take());
-        } else {
-            // Give the kernel a moment to report the exit status.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            let status = match lock(&reader_host.process)
-                .as_mut()
-                .map(|p| p.child.try_wait())
-            {
-                Some(Ok(Some(status))) => format!(" ({status})"),
-                _ => String::new(),
-            };
-            host_failed(&inner, &reader_host, &format!("{why}{status}"));
+            reader_host.out.lock().await.take();
+            return;
         }
+        let Some(inner) = inner else { return };
+        // Give the kernel a moment to report the exit status.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let status = match lock(&reader_host.process)
+            .as_mut()
+            .map(|p| p.child.try_wait())
+        {
+            Some(Ok(Some(status))) => format!(" ({status})"),
+            _ => String::new(),
+        };
+        host_failed(&inner, &reader_host, &format!("{why}{status}"));
     });
     Ok(host)
 }

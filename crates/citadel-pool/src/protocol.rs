@@ -25,6 +25,11 @@ pub(crate) enum ToHost {
     Cancel {
         run: u64,
     },
+    /// A sign of life, please: answered by the host's reading thread, so a
+    /// `Pong` means the host works even if one isolate thread is stuck.
+    Ping {
+        seq: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,6 +40,10 @@ pub(crate) struct RunJob {
     pub input_json: String,
     pub limits: Limits,
     pub grants: Vec<Capability>,
+    /// The isolate thread to run on, chosen by the supervisor so it knows
+    /// which runs share a thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<usize>,
     /// Fault injection for tests; honoured only by hosts started with
     /// `--allow-faults`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,6 +60,9 @@ pub enum Fault {
     Hang,
     /// Abort the process.
     Abort,
+    /// Block the run's isolate thread, as a native operation that the
+    /// interrupt handler cannot stop would.
+    Block,
 }
 
 /// Host → supervisor.
@@ -58,6 +70,9 @@ pub enum Fault {
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ToSupervisor {
     Ready,
+    Pong {
+        seq: u64,
+    },
     Call {
         run: u64,
         call: u32,

@@ -196,10 +196,15 @@ async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<Readiness>
         .ready()
         .await
         .map_err(|e| unavailable(format!("database: {e}")))?;
-    let hosts = state.pool.as_ref().map(|p| p.status().hosts);
-    if hosts == Some(0) {
-        return Err(unavailable("no sandbox host is running".into()));
+    let pool = state.pool.as_ref().map(|p| p.status());
+    // Hosts start on demand, so none running is fine; none startable is not.
+    if let Some(why) = pool
+        .as_ref()
+        .and_then(citadel_pool::PoolStatus::unavailable)
+    {
+        return Err(unavailable(why));
     }
+    let hosts = pool.map(|s| s.hosts);
     let database = serde_json::to_value(state.store.backend())
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

@@ -22,8 +22,17 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Requests taking longer are answered 408.
     pub request_timeout_ms: u64,
-    /// Sandbox hosts to keep running (0: one per core).
+    /// Sandbox hosts kept started even when idle (0: one per core).
     pub sandbox_hosts: usize,
+    /// Sandbox hosts running at most, started on demand (0: eight per core,
+    /// between 16 and 128). A host serves one tenant at a time and an awaiting run
+    /// uses no CPU, so this is well above the core count.
+    pub sandbox_hosts_max: usize,
+    /// Sandbox hosts one tenant may hold at once (0: a quarter of
+    /// `sandbox_hosts_max`), so no tenant can hold every host.
+    pub sandbox_hosts_per_tenant: usize,
+    /// A sandbox host above `sandbox_hosts` idle this long is stopped.
+    pub sandbox_host_idle_ms: u64,
     /// Refuse to start when the jail has no namespaces.
     pub jail_required: bool,
     /// A node silent this long is marked down by the others, and its jobs
@@ -68,6 +77,9 @@ impl Default for Config {
             body_limit_bytes: 1 << 20,
             request_timeout_ms: 30_000,
             sandbox_hosts: 0,
+            sandbox_hosts_max: 0,
+            sandbox_hosts_per_tenant: 0,
+            sandbox_host_idle_ms: 30_000,
             jail_required: false,
             node_timeout_ms: 10_000,
             worker_concurrency: 2048,
@@ -141,6 +153,15 @@ impl Config {
         }
         if let Some(v) = var("CITADEL_SANDBOX_HOSTS") {
             self.sandbox_hosts = parse("CITADEL_SANDBOX_HOSTS", v)?;
+        }
+        if let Some(v) = var("CITADEL_SANDBOX_HOSTS_MAX") {
+            self.sandbox_hosts_max = parse("CITADEL_SANDBOX_HOSTS_MAX", v)?;
+        }
+        if let Some(v) = var("CITADEL_SANDBOX_HOSTS_PER_TENANT") {
+            self.sandbox_hosts_per_tenant = parse("CITADEL_SANDBOX_HOSTS_PER_TENANT", v)?;
+        }
+        if let Some(v) = var("CITADEL_SANDBOX_HOST_IDLE_MS") {
+            self.sandbox_host_idle_ms = parse("CITADEL_SANDBOX_HOST_IDLE_MS", v)?;
         }
         if let Some(v) = var("CITADEL_WORKER_CONCURRENCY") {
             self.worker_concurrency = parse("CITADEL_WORKER_CONCURRENCY", v)?;
@@ -219,9 +240,14 @@ mod tests {
 
     #[test]
     fn a_file_overrides_defaults_and_rejects_unknown_keys() {
-        let c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\nsandbox_hosts = 3").unwrap();
+        let c: Config = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\nsandbox_hosts = 3\nsandbox_hosts_max = 40\nsandbox_hosts_per_tenant = 5",
+        )
+        .unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.sandbox_hosts, 3);
+        assert_eq!((c.sandbox_hosts_max, c.sandbox_hosts_per_tenant), (40, 5));
+        assert_eq!(c.sandbox_host_idle_ms, 30_000);
         assert_eq!(c.body_limit_bytes, Config::default().body_limit_bytes);
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
         let c: Config = toml::from_str(

@@ -169,7 +169,31 @@ impl Metrics {
                 "citadel_sandbox_hosts_recycled_total {}",
                 s.hosts_recycled
             );
-            out.push_str("# HELP citadel_watchdog_kills_total Runs whose sandbox host stopped responding past the run's limits and was killed.\n# TYPE citadel_watchdog_kills_total counter\n");
+            out.push_str("# HELP citadel_sandbox_hosts_live Sandbox hosts taking runs.\n# TYPE citadel_sandbox_hosts_live gauge\n");
+            let _ = writeln!(out, "citadel_sandbox_hosts_live {}", s.live_hosts);
+            out.push_str("# HELP citadel_sandbox_runs_waiting Runs waiting for a sandbox host.\n# TYPE citadel_sandbox_runs_waiting gauge\n");
+            let _ = writeln!(out, "citadel_sandbox_runs_waiting {}", s.runs_waiting);
+            out.push_str("# HELP citadel_sandbox_host_tenants Tenants holding a sandbox host.\n# TYPE citadel_sandbox_host_tenants gauge\n");
+            let _ = writeln!(out, "citadel_sandbox_host_tenants {}", s.tenants);
+            out.push_str("# HELP citadel_sandbox_hosts_started_total Sandbox hosts started.\n# TYPE citadel_sandbox_hosts_started_total counter\n");
+            let _ = writeln!(
+                out,
+                "citadel_sandbox_hosts_started_total {}",
+                s.hosts_started
+            );
+            out.push_str("# HELP citadel_sandbox_hosts_retired_total Idle sandbox hosts stopped.\n# TYPE citadel_sandbox_hosts_retired_total counter\n");
+            let _ = writeln!(
+                out,
+                "citadel_sandbox_hosts_retired_total {}",
+                s.hosts_retired
+            );
+            out.push_str("# HELP citadel_sandbox_host_start_failures_total Sandbox hosts that could not be started (retried with backoff).\n# TYPE citadel_sandbox_host_start_failures_total counter\n");
+            let _ = writeln!(
+                out,
+                "citadel_sandbox_host_start_failures_total {}",
+                s.host_start_failures
+            );
+            out.push_str("# HELP citadel_watchdog_kills_total Runs the watchdog ended: silent past their limits (reported as the limit broken), or in a sandbox host that stopped responding.\n# TYPE citadel_watchdog_kills_total counter\n");
             let _ = writeln!(out, "citadel_watchdog_kills_total {}", s.watchdog_kills);
         }
         out

@@ -237,6 +237,15 @@ async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool
     if config.sandbox_hosts > 0 {
         pool_config.size = config.sandbox_hosts;
     }
+    if config.sandbox_hosts_max > 0 {
+        pool_config.max_hosts = config.sandbox_hosts_max;
+        pool_config.max_hosts_per_tenant =
+            citadel_pool::default_hosts_per_tenant(config.sandbox_hosts_max);
+    }
+    if config.sandbox_hosts_per_tenant > 0 {
+        pool_config.max_hosts_per_tenant = config.sandbox_hosts_per_tenant;
+    }
+    pool_config.idle_timeout = std::time::Duration::from_millis(config.sandbox_host_idle_ms);
     pool_config.jail.required = config.jail_required;
     let pool = Pool::start(pool_config).map_err(|e| {
         eprintln!("citadel: cannot start the sandbox hosts: {e}");

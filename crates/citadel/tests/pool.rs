@@ -201,7 +201,7 @@ async fn tenants_do_not_share_a_host_at_once() {
         2,
         "another tenant gets another host"
     );
-    // A third tenant waits for a host to free up, then runs.
+    // A third tenant gets a host of its own, started on demand.
     let c = sleeper("c");
     for h in [a1, a2, b, c] {
         let out = h.await.unwrap();
@@ -313,4 +313,41 @@ async fn log_lines_reach_the_gateway_while_the_run_awaits() {
     );
     let all: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
     assert_eq!(all, ["a", "b", "c", "d"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recycled_host_that_dies_while_draining_is_not_replaced_twice() {
+    let pool = Pool::start(PoolConfig {
+        runs_per_host: 2,
+        ..config(1)
+    })
+    .unwrap();
+    let old = pool.host_pids()[0];
+    hello(&pool).await;
+    // A sleeping run, then a quick one: the host has served its share and
+    // drains (its replacement starts) while the sleeper is still in it.
+    let sleeping = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            pool.run(
+                job("t", "await api.sleep(3000); return 1"),
+                Arc::new(EchoGateway),
+            )
+            .await
+        }
+    });
+    while pool.status().runs_in_flight == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    hello(&pool).await;
+    assert_eq!(pool.status().hosts_recycled, 1);
+    // The draining host dies.
+    // SAFETY: plain system call on a process this test started.
+    unsafe { libc::kill(inner_pid(old).unwrap_or(old) as i32, libc::SIGKILL) };
+    let out = sleeping.await.unwrap();
+    assert_eq!(out.error_kind(), Some(ErrorKind::SandboxCrashed));
+    hello(&pool).await;
+    let status = pool.status();
+    // One replacement for one host: the pool did not grow.
+    assert_eq!((status.hosts, status.hosts_started), (1, 2), "{status:?}");
 }
