@@ -535,16 +535,21 @@ macro_rules! impl_job_store {
                 })
             }
 
-            fn list_jobs<'a>(&'a self, tenant_id: &'a str, state: Option<&'a str>, limit: i64) -> StoreFuture<'a, Vec<Job>> {
+            fn list_jobs<'a>(&'a self, tenant_id: &'a str, state: Option<&'a str>, before: Option<&'a str>, limit: i64) -> StoreFuture<'a, Vec<Job>> {
                 Box::pin(async move {
+                    // Strictly older in (created_at, id) order than `before`;
+                    // an unknown job compares as NULL, which selects nothing.
                     let rows = sqlx::query(concat!(
                         "SELECT ",
                         job_columns!(),
                         " FROM jobs WHERE tenant_id = $1 AND ($2 IS NULL OR state = $2) \
-                         ORDER BY created_at DESC, id DESC LIMIT $3"
+                         AND ($3 IS NULL OR (created_at, id) < \
+                             (SELECT b.created_at, b.id FROM jobs b WHERE b.tenant_id = $1 AND b.id = $3)) \
+                         ORDER BY created_at DESC, id DESC LIMIT $4"
                     ))
                     .bind(tenant_id)
                     .bind(state)
+                    .bind(before)
                     .bind(limit.clamp(1, 1000))
                     .fetch_all(&self.pool)
                     .await?;
@@ -691,7 +696,9 @@ macro_rules! impl_job_store {
                 Box::pin(async move {
                     let mut tx = self.write_tx().await?;
                     let mut down = sqlx::query_scalar::<_, String>(
-                        "UPDATE nodes SET state = 'down' WHERE state <> 'down' AND heartbeat_at < $1 RETURNING id",
+                        // A node marked down runs nothing any more: its jobs
+                    // are reclaimed below.
+                    "UPDATE nodes SET state = 'down', running = 0 WHERE state <> 'down' AND heartbeat_at < $1 RETURNING id",
                     )
                     .bind(cutoff)
                     .fetch_all(&mut *tx)
@@ -714,6 +721,30 @@ macro_rules! impl_job_store {
                     tx.commit().await?;
                     down.sort();
                     Ok(down)
+                })
+            }
+
+            fn prune_nodes(&self, cutoff: i64) -> StoreFuture<'_, u64> {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM nodes WHERE state = 'down' AND heartbeat_at < $1")
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            }
+
+            fn probe_write<'a>(&'a self, node: &'a str, now: i64) -> StoreFuture<'a, ()> {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO write_probes (node, at) VALUES ($1, $2) \
+                         ON CONFLICT (node) DO UPDATE SET at = excluded.at",
+                    )
+                    .bind(node)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
                 })
             }
         }

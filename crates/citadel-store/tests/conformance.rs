@@ -1195,14 +1195,17 @@ async fn jobs(shared: &Arc<dyn Store>) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
-        ids(&store.list_jobs(a, None, 10).await.unwrap()),
+        ids(&store.list_jobs(a, None, None, 10).await.unwrap()),
         vec!["job_nokey_2", "job_nokey_1", "job_idem_1"]
     );
     assert_eq!(
-        ids(&store.list_jobs(a, Some("queued"), 1).await.unwrap()),
+        ids(&store.list_jobs(a, Some("queued"), None, 1).await.unwrap()),
         vec!["job_nokey_2"]
     );
-    assert_eq!(store.list_jobs(a, Some("running"), 10).await.unwrap(), []);
+    assert_eq!(
+        store.list_jobs(a, Some("running"), None, 10).await.unwrap(),
+        []
+    );
     assert_eq!(store.job(b, "job_idem_1").await.unwrap(), None);
 
     // Cancelling a queued job ends it at once; tenants are separate.
@@ -1535,7 +1538,7 @@ async fn jobs(shared: &Arc<dyn Store>) {
         ])
     );
     assert_eq!(
-        ids(&store.list_jobs(b, Some("dead"), 10).await.unwrap()),
+        ids(&store.list_jobs(b, Some("dead"), None, 10).await.unwrap()),
         vec!["job_b1"]
     );
     caps(store).await;
