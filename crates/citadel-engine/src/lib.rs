@@ -224,6 +224,9 @@ pub struct EngineCounters {
     /// Database reads by run event streams (they wait for changes of runs
     /// in flight on this node, and poll only for the others).
     pub stream_polls: AtomicU64,
+    /// Jobs this node was running when it found their lease taken (another
+    /// node reclaimed them): their local runs were stopped.
+    pub leases_lost: AtomicU64,
 }
 
 impl EngineCounters {

@@ -720,12 +720,16 @@ impl Engine {
             .into_iter()
             .collect();
         for id in ids.iter().filter(|id| !held.contains(*id)) {
-            if lock(&self.worker.finishing).contains(id) {
-                // It ended here, and its end committed while the renewal
-                // ran: its row left `running`, which is no lost lease.
+            // A job that ended here (its end being written, or written and
+            // gone) left `running` in the database while the renewal ran:
+            // no lost lease.
+            let ended = lock(&self.worker.finishing).contains(id)
+                || !lock(&self.worker.running).contains(id);
+            if ended {
                 continue;
             }
             // Another node owns it now; stop our copy.
+            self.counters.leases_lost.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(job = %id, "lost the lease; stopping the local run");
             self.stop_local(id, crate::STOP_ABANDONED);
         }

@@ -294,3 +294,106 @@ async fn a_run_read_while_it_finishes_has_its_result() {
         );
     }
 }
+
+/// A node's heartbeat marks silent nodes down (running nothing) and forgets
+/// nodes down for longer than the retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_down_past_the_retention_are_forgotten() {
+    let (store, _, _, _dir, _) = setup("return 1;").await;
+    let now = now_ms();
+    let row = |id: &str, state: &str, heartbeat_at: i64, running: i64| citadel_store::Node {
+        id: id.into(),
+        role: "worker".into(),
+        version: "0".into(),
+        hostname: "h".into(),
+        started_at: heartbeat_at,
+        heartbeat_at,
+        running,
+        state: state.into(),
+    };
+    // Stopped two hours ago; killed a minute ago while running 7 jobs.
+    store
+        .register_node(&row("node-old", "down", now - 7_200_000, 0))
+        .await
+        .unwrap();
+    store
+        .register_node(&row("node-killed", "up", now - 60_000, 7))
+        .await
+        .unwrap();
+    let _e = Engine::start(
+        Arc::clone(&store),
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            worker: Some(WorkerConfig {
+                node_id: "node-a".into(),
+                heartbeat: Duration::from_millis(20),
+                node_retention: Duration::from_secs(3_600),
+                ..WorkerConfig::default()
+            }),
+            ..EngineConfig::default()
+        },
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let nodes = loop {
+        let nodes: Vec<(String, String, i64)> = store
+            .list_nodes()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.id, n.state, n.running))
+            .collect();
+        // One heartbeat marks silent nodes down, then forgets old ones.
+        if nodes.iter().all(|n| n.0 != "node-old") {
+            break nodes;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{nodes:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        nodes,
+        vec![
+            ("node-killed".to_owned(), "down".to_owned(), 0),
+            ("node-a".to_owned(), "up".to_owned(), 0),
+        ]
+    );
+}
+
+/// A job whose end commits while a heartbeat renews the node's leases is no
+/// lost lease: jobs finishing under frequent heartbeats are never counted
+/// (or logged) as taken by another node, with no other node around.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_ending_during_a_renewal_do_not_lose_their_lease() {
+    let (store, tenant, live, _dir, _) = setup("return input;").await;
+    let e = Engine::start(
+        Arc::clone(&store),
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            worker: Some(WorkerConfig {
+                node_id: "node-a".into(),
+                heartbeat: Duration::from_millis(1),
+                ..WorkerConfig::default()
+            }),
+            ..EngineConfig::default()
+        },
+    );
+    for i in 0..500 {
+        e.enqueue_run(spec(&tenant, &live, &i.to_string()), JobRequest::default())
+            .await
+            .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = store.job_counts(Some(&tenant)).await.unwrap();
+        if counts == vec![("succeeded".to_owned(), 500)] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{counts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        e.counters
+            .leases_lost
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}

@@ -146,6 +146,12 @@ impl Metrics {
                     "counter",
                 ),
                 (
+                    "citadel_job_leases_lost_total",
+                    "Jobs this node stopped because another node had taken their lease.",
+                    c.leases_lost.load(Ordering::Relaxed),
+                    "counter",
+                ),
+                (
                     "citadel_run_stream_polls_total",
                     "Database reads by run event streams (runs in flight on this node are pushed, not polled).",
                     c.stream_polls.load(Ordering::Relaxed),
