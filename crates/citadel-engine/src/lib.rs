@@ -773,7 +773,13 @@ where
     loop {
         match call().await {
             Err(e) if e.is_transient() && Instant::now() + pause < deadline => {
-                tracing::warn!(error = %e, "a transient database error; retrying");
+                // A deadlock or serialization abort between nodes is part
+                // of normal contention; an unreachable database is news.
+                if e.is_unavailable() {
+                    tracing::warn!(error = %e, "the database is unavailable; retrying");
+                } else {
+                    tracing::info!(error = %e, "a transaction was aborted by the database; retrying");
+                }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
             }

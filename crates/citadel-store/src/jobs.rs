@@ -416,11 +416,20 @@ macro_rules! impl_job_store {
 
             fn renew_leases<'a>(&'a self, node: &'a str, ids: &'a [String], until: i64) -> StoreFuture<'a, Vec<String>> {
                 Box::pin(async move {
+                    // PostgreSQL: rows are locked in id order, as a finish
+                    // batch takes them; a renewal taking them in plan order
+                    // could deadlock with one (SQLite has one writer).
+                    let in_order = match crate::Store::backend(self) {
+                        crate::Backend::Postgres => " ORDER BY id FOR UPDATE",
+                        crate::Backend::Sqlite => "",
+                    };
                     let mut held = HashSet::with_capacity(ids.len());
                     for chunk in ids.chunks(CHUNK) {
                         let sql = format!(
                             "UPDATE jobs SET lease_expires_at = $1 \
-                             WHERE state = 'running' AND lease_owner = $2 AND id IN ({}) RETURNING id",
+                             WHERE state = 'running' AND lease_owner = $2 AND id IN ( \
+                                 SELECT id FROM jobs WHERE state = 'running' AND lease_owner = $2 \
+                                 AND id IN ({}){in_order}) RETURNING id",
                             params(3, chunk.len())
                         );
                         let mut renew = sqlx::query_scalar::<_, String>(&sql).bind(until).bind(node);
