@@ -203,17 +203,15 @@ async fn an_event_storm_from_one_tenant_does_not_hold_up_another() {
             .await
             .unwrap();
     }
-    // Four runs at a time: the flood takes 400 × 1 s / 4 = 100 s to drain
-    // (claimed oldest first, the quiet run would come after all of it).
+    // Everything is queued before any of it runs (a node that only
+    // enqueues): the flood does not start draining while it is published,
+    // which on a loaded machine could take long enough to drain a good part
+    // of it and spoil the count below.
     let engine = Engine::start(
         Arc::clone(&store),
         Executor::InProcess(InProcess::start(1).unwrap()),
         EngineConfig {
-            worker: Some(WorkerConfig {
-                node_id: "node-storm".into(),
-                concurrency: 4,
-                ..WorkerConfig::default()
-            }),
+            worker: None,
             ..EngineConfig::default()
         },
     );
@@ -229,6 +227,20 @@ async fn an_event_storm_from_one_tenant_does_not_hold_up_another() {
         .await
         .unwrap();
     let run_id = deliveries[0].run_id.clone().unwrap();
+    // Four runs at a time: the flood takes 400 × 1 s / 4 = 100 s to drain
+    // (claimed oldest first, the quiet run would come after all of it).
+    let _worker = Engine::start(
+        Arc::clone(&store),
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            worker: Some(WorkerConfig {
+                node_id: "node-storm".into(),
+                concurrency: 4,
+                ..WorkerConfig::default()
+            }),
+            ..EngineConfig::default()
+        },
+    );
     let run = loop {
         match store.run(&quiet, &run_id).await.unwrap() {
             Some(run) if run.finished_at.is_some() => break run,
