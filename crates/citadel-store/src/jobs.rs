@@ -739,6 +739,11 @@ macro_rules! impl_job_store {
                         .bind(cutoff)
                         .execute(&self.pool)
                         .await?;
+                    // Every start is a new node id: old probes go too.
+                    sqlx::query("DELETE FROM write_probes WHERE at < $1")
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await?;
                     Ok(done.rows_affected())
                 })
             }

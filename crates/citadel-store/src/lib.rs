@@ -384,7 +384,8 @@ pub trait JobStore: Send + Sync {
     /// Returns the ids marked down.
     fn mark_silent_nodes_down(&self, cutoff: i64) -> StoreFuture<'_, Vec<String>>;
     /// Forgets nodes that are down (stopped, or marked down) and silent
-    /// since before `cutoff`. Returns how many were removed.
+    /// since before `cutoff`, and write probes older than it. Returns how
+    /// many nodes were removed.
     fn prune_nodes(&self, cutoff: i64) -> StoreFuture<'_, u64>;
     /// Writes one small row for `node`: proves the database takes writes
     /// now (readiness), which reads alone cannot (a read-only file, a full
