@@ -4,6 +4,7 @@
 //! per event and subscription). Emitted events carry their depth, and a
 //! chain deeper than [`MAX_EVENT_DEPTH`] is refused, so scripts cannot loop.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use citadel_pool::{Gateway, GatewayFuture};
@@ -144,6 +145,34 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Counts one event emitted by a run against its quotas: the run's own
+    /// (`events_per_run`, breadth of a fan-out) and its tenant's rate
+    /// (`events_per_minute`, shared among the nodes up).
+    fn take_emit(&self, tenant: &str, flight: &InFlight) -> Result<(), HostError> {
+        let quotas = &self.config.quotas;
+        let emitted = flight.emitted.fetch_add(1, Ordering::Relaxed);
+        if emitted >= quotas.events_per_run {
+            return Err(HostError::new(
+                "limit_exceeded",
+                format!("a run may emit at most {} events", quotas.events_per_run),
+            ));
+        }
+        self.quota
+            .take_event(tenant, quotas, self.nodes_up())
+            .map_err(|wait| {
+                HostError::new(
+                    "rate_limited",
+                    format!(
+                        "the tenant's events per minute ({}) are used up; retry in {} ms",
+                        quotas.events_per_minute,
+                        wait.as_millis().max(1)
+                    ),
+                )
+            })
+    }
+}
+
 /// The capability gateway of one run: `echo`, and `events.emit` within the
 /// version's grant (`capabilities.events.emit` patterns) and the depth limit.
 pub(crate) struct RunGateway {
@@ -164,11 +193,12 @@ impl Gateway for RunGateway {
 
     fn call(&self, call: HostCall) -> GatewayFuture {
         let engine = self.engine.clone();
-        let (tenant, run, depth, live) = (
+        let (tenant, run, depth, live, flight) = (
             self.tenant_id.clone(),
             self.run_id.clone(),
             self.depth,
             Arc::clone(&self.live),
+            Arc::clone(&self.flight),
         );
         Box::pin(async move {
             match call {
@@ -198,6 +228,7 @@ impl Gateway for RunGateway {
                     let Some(engine) = upgrade(&engine) else {
                         return Err(HostError::unavailable("the node is stopping"));
                     };
+                    engine.take_emit(&tenant, &flight)?;
                     match engine
                         .publish(&tenant, &event_type, data.to_string(), depth + 1, &run)
                         .await

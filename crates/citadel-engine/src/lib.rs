@@ -7,6 +7,7 @@
 //! only through the `Store` trait.
 
 mod batch;
+pub mod caps;
 mod events;
 mod executor;
 mod killswitch;
@@ -83,8 +84,10 @@ pub enum EngineError {
     Killed(Box<KillSwitch>),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot record the run: {0}")]
-    Record(String),
+    /// The database did not take a write this answer depends on (the run's
+    /// record): nothing is answered as done that is not durable.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("the tenant's rate of runs is exceeded; retry in {0:?}")]
     RateLimited(Duration),
     #[error("the {what} has {limit} runs in flight, its limit")]
@@ -158,9 +161,15 @@ struct InFlight {
     tenant_id: String,
     script_name: String,
     cancel: CancelToken,
+    /// Events this run emitted (capped by `Quotas::events_per_run`).
+    emitted: AtomicU64,
     stop: AtomicU8,
     killed_by: Mutex<Option<KillSwitch>>,
     done: watch::Sender<bool>,
+    /// Bumped whenever the run changes as its watchers see it (started,
+    /// log lines delivered, finished and recorded): streams wait on it
+    /// instead of polling.
+    changes: watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -184,6 +193,12 @@ impl InFlight {
             live.bytes = bytes;
             live.lines.push(line);
         }
+        drop(live);
+        self.changed();
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn stop(&self, reason: u8, switch: Option<KillSwitch>) {
@@ -206,6 +221,12 @@ pub struct EngineCounters {
     pub killed_in_flight: AtomicU64,
     pub analyses: AtomicU64,
     pub analysis_cache_hits: AtomicU64,
+    /// Database reads by run event streams (they wait for changes of runs
+    /// in flight on this node, and poll only for the others).
+    pub stream_polls: AtomicU64,
+    /// Jobs this node was running when it found their lease taken (another
+    /// node reclaimed them): their local runs were stopped.
+    pub leases_lost: AtomicU64,
 }
 
 impl EngineCounters {
@@ -241,6 +262,8 @@ pub struct EngineInner {
     live: Mutex<LiveCache>,
     settings: Mutex<LruCache<String, Cached<Arc<TenantSettings>>>>,
     pub counters: EngineCounters,
+    /// Bumped on every admission (see `watch_admissions`).
+    admissions: watch::Sender<u64>,
     /// Nodes up at this node's last heartbeat (1 until it knows).
     nodes_up: std::sync::atomic::AtomicUsize,
     worker: worker::WorkerState,
@@ -284,6 +307,7 @@ impl Engine {
             live: Mutex::new(LruCache::new(cap(16384))),
             settings: Mutex::new(LruCache::new(cap(4096))),
             counters: EngineCounters::default(),
+            admissions: watch::Sender::new(0),
             nodes_up: std::sync::atomic::AtomicUsize::new(1),
             worker,
             quota: quota::QuotaState::default(),
@@ -418,7 +442,7 @@ impl Engine {
             });
         }
         let result = match self.admit(&spec, "running") {
-            Ok(flight) => Ok(self.execute(flight, spec, 0).await),
+            Ok(flight) => self.execute(flight, spec, 0).await,
             Err(e) => Err(e),
         };
         if script_cap.is_some() {
@@ -461,7 +485,7 @@ impl Engine {
             status: status.to_owned(),
             trigger: spec.trigger.clone(),
             principal: spec.principal.clone(),
-            input: spec.input_json.clone(),
+            input: caps::input_echo(&spec.input_json),
             result: None,
             logs: "[]".to_owned(),
             logs_truncated: false,
@@ -477,14 +501,17 @@ impl Engine {
             tenant_id: run.tenant_id.clone(),
             script_name: run.script_name.clone(),
             cancel: CancelToken::new(),
+            emitted: AtomicU64::new(0),
             stop: AtomicU8::new(STOP_NONE),
             killed_by: Mutex::new(None),
             done: watch::Sender::new(false),
+            changes: watch::Sender::new(0),
             live_logs: Mutex::new(LiveLogs::default()),
             run: Mutex::new(run),
         });
         let id = lock(&flight.run).id.clone();
         lock(&self.in_flight).insert(id, Arc::clone(&flight));
+        self.admissions.send_modify(|n| *n = n.wrapping_add(1));
         // A switch engaged between the check and the registration still
         // reaches this run: it is in the registry now.
         if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
@@ -494,7 +521,14 @@ impl Engine {
     }
 
     /// Runs an admitted run; `depth` is how deep in an event chain it is.
-    async fn execute(&self, flight: Arc<InFlight>, spec: RunSpec, depth: i64) -> Run {
+    /// Answers the run once its record is committed, or `Unavailable` when
+    /// the record could not be written (the run is not answered as done).
+    async fn execute(
+        &self,
+        flight: Arc<InFlight>,
+        spec: RunSpec,
+        depth: i64,
+    ) -> Result<Run, EngineError> {
         let settings = match self.settings(&spec.tenant_id).await {
             Ok(s) => s,
             Err(e) => {
@@ -511,7 +545,9 @@ impl Engine {
             run.status = "running".to_owned();
             run.started_at.get_or_insert_with(now_ms);
         }
+        flight.changed();
         lock(&flight.live_logs).limit = limits.log_bytes;
+        let (log_limit, result_limit) = (limits.log_bytes, limits.result_bytes);
         let job = PoolRun {
             tenant: spec.tenant_id.clone(),
             source: spec.live.version.source.clone(),
@@ -543,11 +579,24 @@ impl Engine {
             self.executor.run(job, gateway).await
         };
         let mut run = lock(&flight.run).clone();
-        finish(&mut run, outcome, &flight);
+        finish(&mut run, outcome, &flight, log_limit, result_limit);
         if flight.stop.load(Ordering::SeqCst) == STOP_ABANDONED {
             lock(&self.in_flight).remove(&run.id);
             flight.done.send_replace(true);
-            return run;
+            flight.changed();
+            return Ok(run);
+        }
+        let recorded = self.recorder.record(run.clone()).await;
+        lock(&self.in_flight).remove(&run.id);
+        flight.done.send_replace(true);
+        // Watchers read the record now (it is committed, or it failed).
+        flight.changed();
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, run = %run.id, "could not record a finished run");
+            return Err(EngineError::Unavailable(format!(
+                "run `{}` finished ({}) but its record could not be written: {e}",
+                run.id, run.status
+            )));
         }
         self.counters.count(&run.status);
         if run.status == "killed" {
@@ -555,12 +604,14 @@ impl Engine {
                 .killed_in_flight
                 .fetch_add(1, Ordering::Relaxed);
         }
-        if let Err(e) = self.recorder.record(run.clone()).await {
-            tracing::error!(error = %e, run = %run.id, "could not record a finished run");
-        }
-        lock(&self.in_flight).remove(&run.id);
-        flight.done.send_replace(true);
-        run
+        Ok(run)
+    }
+
+    /// Whether the database takes writes now: one small write, so that a
+    /// read-only file, a full disk or a lost permission shows before a run
+    /// is answered (reads keep working in all three).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.store.probe_write(self.node_id(), now_ms()).await
     }
 
     /// A run of this tenant that is in flight on this node, as it stands.
@@ -573,6 +624,38 @@ impl Engine {
             run.logs = serde_json::to_string(&live.lines).unwrap_or_else(|_| "[]".into());
         }
         Some(run)
+    }
+
+    /// Changes of a run in flight on this node, to wait on instead of
+    /// polling: the value is bumped when the run starts, delivers log lines
+    /// and finishes (after its record is written). `None` when the run is
+    /// not in flight here.
+    pub fn watch_run(&self, tenant_id: &str, id: &str) -> Option<watch::Receiver<u64>> {
+        let flights = lock(&self.in_flight);
+        let f = flights.get(id).filter(|f| f.tenant_id == tenant_id)?;
+        Some(f.changes.subscribe())
+    }
+
+    /// Bumped whenever a run is admitted on this node: a watcher of a run
+    /// that is not in flight here (queued) looks again at once.
+    pub fn watch_admissions(&self) -> watch::Receiver<u64> {
+        self.admissions.subscribe()
+    }
+
+    /// Takes one of the tenant's run-watching slots on this node
+    /// (`Quotas::streams`); the slot is given back when the guard drops.
+    /// `None` when all are taken.
+    pub fn watch_slot(&self, tenant_id: &str) -> Option<WatchSlot> {
+        if !self
+            .quota
+            .enter(&watch_key(tenant_id), self.config.quotas.streams)
+        {
+            return None;
+        }
+        Some(WatchSlot {
+            engine: self.clone(),
+            key: watch_key(tenant_id),
+        })
     }
 
     /// Runs in flight on this node.
@@ -594,8 +677,49 @@ impl Engine {
     }
 }
 
-/// Copies an outcome into its run record.
-fn finish(run: &mut Run, outcome: RunOutcome, flight: &InFlight) {
+fn watch_key(tenant_id: &str) -> String {
+    format!("watch:{tenant_id}")
+}
+
+/// One open watcher of runs (an event stream), counted against its
+/// tenant's `streams` quota until dropped.
+pub struct WatchSlot {
+    engine: Engine,
+    key: String,
+}
+
+impl Drop for WatchSlot {
+    fn drop(&mut self) {
+        self.engine.quota.leave(&self.key);
+    }
+}
+
+/// Copies an outcome into its run record, every field within its cap (the
+/// outcome comes from a sandbox host, which is not trusted to have kept its
+/// limits).
+fn finish(
+    run: &mut Run,
+    mut outcome: RunOutcome,
+    flight: &InFlight,
+    log_limit: usize,
+    result_limit: usize,
+) {
+    if outcome
+        .result
+        .as_ref()
+        .is_some_and(|r| r.get().len() > result_limit)
+    {
+        let bytes = outcome.result.take().map_or(0, |r| r.get().len());
+        outcome.status = RunStatus::Failed;
+        outcome.error = Some(citadel_sandbox::RunError::new(
+            citadel_sandbox::ErrorKind::ResultTooLarge,
+            "ResultTooLarge",
+            format!("the result is {bytes} bytes; the limit is {result_limit}"),
+        ));
+    }
+    let (logs, dropped) = caps::logs_within(std::mem::take(&mut outcome.logs), log_limit);
+    outcome.logs = logs;
+    outcome.logs_truncated |= dropped;
     let stop = flight.stop.load(Ordering::SeqCst);
     let status = match outcome.status {
         RunStatus::Succeeded => "succeeded",
@@ -615,13 +739,14 @@ fn finish(run: &mut Run, outcome: RunOutcome, flight: &InFlight) {
                 Some(s) => format!("stopped by the {} kill switch: {}", s.scope, s.reason),
                 None => "stopped by a kill switch".to_owned(),
             };
+            let message = caps::clip(&message, caps::MAX_ERROR_MESSAGE_BYTES);
             Some(json!({ "code": "killed", "name": "Killed", "message": message }).to_string())
         }
         (Some(e), _) => Some(
             json!({
                 "code": e.kind,
-                "name": e.name,
-                "message": e.message,
+                "name": caps::clip(&e.name, caps::MAX_ERROR_NAME_BYTES),
+                "message": caps::clip(&e.message, caps::MAX_ERROR_MESSAGE_BYTES),
                 "line": e.line,
                 "column": e.column,
             })
@@ -648,7 +773,13 @@ where
     loop {
         match call().await {
             Err(e) if e.is_transient() && Instant::now() + pause < deadline => {
-                tracing::warn!(error = %e, "a transient database error; retrying");
+                // A deadlock or serialization abort between nodes is part
+                // of normal contention; an unreachable database is news.
+                if e.is_unavailable() {
+                    tracing::warn!(error = %e, "the database is unavailable; retrying");
+                } else {
+                    tracing::info!(error = %e, "a transaction was aborted by the database; retrying");
+                }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
             }

@@ -27,6 +27,15 @@ pub struct Quotas {
     pub concurrent_runs: u64,
     /// Queued jobs running at once, over every node.
     pub concurrent_jobs: u64,
+    /// Events one run may emit (`api.events.emit`): fan-out is bounded in
+    /// depth by the event-chain limit and in breadth by this.
+    pub events_per_run: u64,
+    /// Events a tenant's runs may emit per minute, over all nodes (each
+    /// node takes its share, like `runs_per_minute`).
+    pub events_per_minute: u64,
+    /// Run event streams (`GET /v1/runs/{id}/events`) open at once, per
+    /// node.
+    pub streams: u64,
 }
 
 impl Default for Quotas {
@@ -35,6 +44,9 @@ impl Default for Quotas {
             runs_per_minute: 600_000,
             concurrent_runs: 1_000,
             concurrent_jobs: 1_000,
+            events_per_run: 100,
+            events_per_minute: 60_000,
+            streams: 100,
         }
     }
 }
@@ -47,6 +59,7 @@ struct Bucket {
 #[derive(Default)]
 pub(crate) struct QuotaState {
     buckets: Mutex<HashMap<String, Bucket>>,
+    event_buckets: Mutex<HashMap<String, Bucket>>,
     in_flight: Mutex<HashMap<String, u64>>,
 }
 
@@ -54,22 +67,17 @@ impl QuotaState {
     /// Takes one run from the tenant's bucket (this node's share of the
     /// rate, `nodes` being up), or says how long until one is available.
     pub(crate) fn take(&self, tenant: &str, q: &Quotas, nodes: usize) -> Result<(), Duration> {
-        let capacity = (q.runs_per_minute as f64 / nodes.max(1) as f64).max(1.0);
-        let per_sec = capacity / 60.0;
-        let now = Instant::now();
-        let mut buckets = lock(&self.buckets);
-        let b = buckets.entry(tenant.to_owned()).or_insert(Bucket {
-            tokens: capacity,
-            at: now,
-        });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec).min(capacity);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
-        }
+        take(&self.buckets, tenant, q.runs_per_minute, nodes)
+    }
+
+    /// Takes one emitted event from the tenant's events bucket.
+    pub(crate) fn take_event(
+        &self,
+        tenant: &str,
+        q: &Quotas,
+        nodes: usize,
+    ) -> Result<(), Duration> {
+        take(&self.event_buckets, tenant, q.events_per_minute, nodes)
     }
 
     /// Counts a synchronous run in flight under `key` (a tenant's or a
@@ -92,6 +100,32 @@ impl QuotaState {
                 m.remove(key);
             }
         }
+    }
+}
+
+/// Takes one token from `tenant`'s bucket in `buckets` (this node's share of
+/// `per_minute`, `nodes` being up), or says how long until one is available.
+fn take(
+    buckets: &Mutex<HashMap<String, Bucket>>,
+    tenant: &str,
+    per_minute: u64,
+    nodes: usize,
+) -> Result<(), Duration> {
+    let capacity = (per_minute as f64 / nodes.max(1) as f64).max(1.0);
+    let per_sec = capacity / 60.0;
+    let now = Instant::now();
+    let mut buckets = lock(buckets);
+    let b = buckets.entry(tenant.to_owned()).or_insert(Bucket {
+        tokens: capacity,
+        at: now,
+    });
+    b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec).min(capacity);
+    b.at = now;
+    if b.tokens >= 1.0 {
+        b.tokens -= 1.0;
+        Ok(())
+    } else {
+        Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
     }
 }
 

@@ -41,6 +41,9 @@ pub struct WorkerConfig {
     pub max_attempts: i64,
     /// Jobs claimed per query.
     pub claim_batch: i64,
+    /// How long a node that is down (stopped, or silent past
+    /// `node_timeout`) stays listed before it is forgotten.
+    pub node_retention: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -55,6 +58,7 @@ impl Default for WorkerConfig {
             node_timeout: Duration::from_secs(10),
             max_attempts: 3,
             claim_batch: 128,
+            node_retention: Duration::from_secs(3600),
         }
     }
 }
@@ -105,7 +109,11 @@ struct RunPayload {
 
 pub(crate) struct WorkerState {
     node_id: String,
+    started_at: i64,
     running: Mutex<HashSet<String>>,
+    /// Jobs of `running` whose run has ended here and whose end is being
+    /// written: a renewal that misses them raced that write.
+    finishing: Mutex<HashSet<String>>,
     draining: AtomicBool,
     wake: Arc<Notify>,
 }
@@ -118,7 +126,9 @@ impl WorkerState {
     pub(crate) fn new(config: Option<&WorkerConfig>) -> Self {
         WorkerState {
             node_id: config.map_or_else(|| new_id("node"), |c| c.node_id.clone()),
+            started_at: now_ms(),
             running: Mutex::new(HashSet::new()),
+            finishing: Mutex::new(HashSet::new()),
             draining: AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
         }
@@ -214,6 +224,33 @@ impl Engine {
         let Some(job) = self.store.job(tenant_id, id).await? else {
             return Ok(None);
         };
+        Ok(job_run(&job))
+    }
+
+    /// A run as it stands now, wherever it is: in flight on this node,
+    /// recorded, or still a job (queued, or running on some node).
+    ///
+    /// The three places are read one after another while the run moves
+    /// between them, so a run can finish between two reads: missed in
+    /// flight and in the records, then found as a finished job. A job
+    /// finishes only after its run's record is committed, so a finished job
+    /// means the record is there now: it is read again rather than
+    /// answering the job's summary, which has no result.
+    pub async fn find_run(&self, tenant_id: &str, id: &str) -> Result<Option<Run>, StoreError> {
+        if let Some(run) = self.in_flight_run(tenant_id, id) {
+            return Ok(Some(run));
+        }
+        if let Some(run) = self.store.run(tenant_id, id).await? {
+            return Ok(Some(run));
+        }
+        let Some(job) = self.store.job(tenant_id, id).await? else {
+            return Ok(None);
+        };
+        if !matches!(job.state.as_str(), "queued" | "running")
+            && let Some(run) = self.store.run(tenant_id, id).await?
+        {
+            return Ok(Some(run));
+        }
         Ok(job_run(&job))
     }
 
@@ -325,6 +362,7 @@ impl Engine {
         let end = |state: &'static str, error: Option<String>| {
             let id = job.id.clone();
             async move {
+                lock(&self.worker.finishing).insert(id.clone());
                 let done = FinishedJob {
                     id: id.clone(),
                     state: state.to_owned(),
@@ -381,13 +419,22 @@ impl Engine {
             created_at: Some(job.created_at),
         };
         let run = match self.admit(&spec, "running") {
-            Ok(flight) => self.execute(flight, spec, payload.depth).await,
+            Ok(flight) => match self.execute(flight, spec, payload.depth).await {
+                Ok(run) => run,
+                Err(e) => {
+                    // Not recorded: the job is left to its lease, which
+                    // expires, and a later attempt runs and records it.
+                    tracing::error!(error = %e, job = %job.id, "a job's run was not recorded");
+                    return;
+                }
+            },
             Err(EngineError::Killed(switch)) => {
                 let run = refused_run(&spec, &switch);
-                self.counters.count("killed");
                 if let Err(e) = self.recorder.record(run.clone()).await {
-                    tracing::error!(error = %e, "cannot record a refused run");
+                    tracing::error!(error = %e, job = %job.id, "cannot record a refused run");
+                    return;
                 }
+                self.counters.count("killed");
                 run
             }
             Err(e) => {
@@ -404,6 +451,7 @@ impl Engine {
             "succeeded" => end("succeeded", None).await,
             "cancelled" | "killed" => end("cancelled", run.error.clone()).await,
             "failed" if infrastructure => {
+                lock(&self.worker.finishing).insert(job.id.clone());
                 let at = now_ms() + backoff_ms(job.attempts);
                 match self
                     .store
@@ -449,7 +497,7 @@ fn job_run(job: &Job) -> Option<Run> {
         status: status.to_owned(),
         trigger: p.trigger,
         principal: p.principal,
-        input: p.input,
+        input: crate::caps::input_echo(&p.input),
         result: None,
         logs: "[]".into(),
         logs_truncated: false,
@@ -501,7 +549,7 @@ fn refused_run(spec: &RunSpec, switch: &KillSwitch) -> Run {
         status: "killed".into(),
         trigger: spec.trigger.clone(),
         principal: spec.principal.clone(),
-        input: spec.input_json.clone(),
+        input: crate::caps::input_echo(&spec.input_json),
         result: None,
         logs: "[]".into(),
         logs_truncated: false,
@@ -552,6 +600,7 @@ async fn claim_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
                             let id = job.id.clone();
                             e.run_job(job).await;
                             lock(&e.worker.running).remove(&id);
+                            lock(&e.worker.finishing).remove(&id);
                             e.worker.wake.notify_one();
                         });
                     }
@@ -588,9 +637,9 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-async fn heartbeat_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
-    let started_at = now_ms();
-    let node = |state: &str| Node {
+/// This node's row in `nodes`.
+fn node_row(cfg: &WorkerConfig, started_at: i64, state: &str) -> Node {
+    Node {
         id: cfg.node_id.clone(),
         role: cfg.role.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -599,7 +648,34 @@ async fn heartbeat_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
         heartbeat_at: now_ms(),
         running: 0,
         state: state.to_owned(),
+    }
+}
+
+impl Engine {
+    /// Registers this node (when it works the queue) and proves the
+    /// database takes writes. A node that cannot do either at start-up
+    /// would accept work it cannot record: callers treat this as fatal.
+    pub async fn register(&self) -> Result<(), EngineError> {
+        let fail = |what: &str, e: StoreError| {
+            EngineError::Unavailable(format!("cannot {what} node `{}`: {e}", self.node_id()))
+        };
+        if let Some(cfg) = &self.config.worker {
+            self.store
+                .register_node(&node_row(cfg, self.worker.started_at, "up"))
+                .await
+                .map_err(|e| fail("register", e))?;
+        }
+        self.check_writable()
+            .await
+            .map_err(|e| fail("write the readiness probe of", e))
+    }
+}
+
+async fn heartbeat_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
+    let Some(started_at) = upgrade(&weak).map(|e| e.worker.started_at) else {
+        return;
     };
+    let node = |state: &str| node_row(&cfg, started_at, state);
     if let Some(engine) = upgrade(&weak)
         && let Err(e) = engine.store.register_node(&node("up")).await
     {
@@ -644,7 +720,16 @@ impl Engine {
             .into_iter()
             .collect();
         for id in ids.iter().filter(|id| !held.contains(*id)) {
+            // A job that ended here (its end being written, or written and
+            // gone) left `running` in the database while the renewal ran:
+            // no lost lease.
+            let ended = lock(&self.worker.finishing).contains(id)
+                || !lock(&self.worker.running).contains(id);
+            if ended {
+                continue;
+            }
             // Another node owns it now; stop our copy.
+            self.counters.leases_lost.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(job = %id, "lost the lease; stopping the local run");
             self.stop_local(id, crate::STOP_ABANDONED);
         }
@@ -657,6 +742,13 @@ impl Engine {
             .await?;
         if !down.is_empty() {
             tracing::warn!(nodes = ?down, "nodes stopped heart-beating; reclaiming their jobs");
+        }
+        let pruned = self
+            .store
+            .prune_nodes(now - cfg.node_retention.as_millis() as i64)
+            .await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "forgot nodes down for longer than the retention");
         }
         let cutoff = now - cfg.node_timeout.as_millis() as i64;
         let up = self

@@ -185,8 +185,8 @@ struct Readiness {
     sandbox_hosts: Option<usize>,
 }
 
-/// Readiness: the database answers with current migrations, and the
-/// sandbox pool is up.
+/// Readiness: the database answers with current migrations and takes
+/// writes, and the sandbox pool is up.
 #[utoipa::path(get, path = "/ready", responses((status = 200, body = Readiness), (status = 503, body = ErrorBody)))]
 async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<Readiness>> {
     let unavailable =
@@ -196,6 +196,14 @@ async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<Readiness>
         .ready()
         .await
         .map_err(|e| unavailable(format!("database: {e}")))?;
+    // Reads can succeed on a database that takes no writes (a read-only
+    // file, a full disk): runs would then finish unrecorded.
+    if let Some(engine) = &state.engine {
+        engine
+            .check_writable()
+            .await
+            .map_err(|e| unavailable(format!("database: not writable: {e}")))?;
+    }
     let pool = state.pool.as_ref().map(|p| p.status());
     // Hosts start on demand, so none running is fine; none startable is not.
     if let Some(why) = pool

@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::api::ErrorBody;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
+use crate::runs::Page;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -83,18 +84,23 @@ impl From<Job> for JobView {
 struct JobsQuery {
     /// Only jobs in this state (`dead` for the dead-letter queue).
     state: Option<String>,
+    /// Jobs older than this job id (paging: the previous page's
+    /// `X-Next-Cursor`).
+    before: Option<String>,
     /// Page size, 1–1000 (default 100).
     limit: Option<i64>,
 }
 
-/// The tenant's jobs, newest first.
+/// The tenant's jobs, newest first. A page holds at most `limit` jobs and
+/// about 4 MiB; when more may follow, the `X-Next-Cursor` header is the
+/// `before` of the next page.
 #[utoipa::path(get, path = "/v1/jobs", params(JobsQuery),
     responses((status = 200, body = Vec<JobView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_jobs(
     State(state): State<AppState>,
     auth: Authed,
     query: Result<Query<JobsQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<axum::Json<Vec<JobView>>> {
+) -> ApiResult<axum::response::Response> {
     let Query(q) = query?;
     if let Some(s) = &q.state
         && !JOB_STATES.contains(&s.as_str())
@@ -109,11 +115,26 @@ async fn list_jobs(
         return Err(ApiError::invalid("limit must be 1..=1000"));
     }
     let tenant = auth.tenant_with(&state, "script.read", None).await?;
-    let jobs = state
-        .store
-        .list_jobs(&tenant, q.state.as_deref(), limit)
-        .await?;
-    Ok(axum::Json(jobs.into_iter().map(JobView::from).collect()))
+    let mut page = Page::default();
+    let mut before = q.before;
+    'fill: while !page.done(limit) {
+        let want = page.want(limit);
+        let jobs = state
+            .store
+            .list_jobs(&tenant, q.state.as_deref(), before.as_deref(), want)
+            .await?;
+        let end = (jobs.len() as i64) < want;
+        for job in jobs {
+            before = Some(job.id.clone());
+            if !page.push(&job.id.clone(), JobView::from(job)) {
+                break 'fill;
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    Ok(page.into_response(limit))
 }
 
 /// Puts a dead job back in the queue with fresh attempts.
@@ -179,13 +200,16 @@ impl From<Node> for NodeView {
             hostname: n.hostname,
             started_at: n.started_at,
             heartbeat_at: n.heartbeat_at,
-            running: n.running,
+            // A node that is down runs nothing (its jobs are reclaimed),
+            // whatever it reported last.
+            running: if n.state == "down" { 0 } else { n.running },
             state: n.state,
         }
     }
 }
 
-/// The nodes working the queue (platform admins only).
+/// The nodes working the queue (platform admins only). Nodes down for
+/// longer than the retention (an hour by default) are forgotten.
 #[utoipa::path(get, path = "/v1/nodes", responses((status = 200, body = Vec<NodeView>), (status = 403, body = ErrorBody)))]
 async fn list_nodes(
     State(state): State<AppState>,

@@ -145,6 +145,18 @@ impl Metrics {
                     c.analysis_cache_hits.load(Ordering::Relaxed),
                     "counter",
                 ),
+                (
+                    "citadel_job_leases_lost_total",
+                    "Jobs this node stopped because another node had taken their lease.",
+                    c.leases_lost.load(Ordering::Relaxed),
+                    "counter",
+                ),
+                (
+                    "citadel_run_stream_polls_total",
+                    "Database reads by run event streams (runs in flight on this node are pushed, not polled).",
+                    c.stream_polls.load(Ordering::Relaxed),
+                    "counter",
+                ),
             ];
             for (name, help, value, kind) in gauges {
                 let _ = writeln!(

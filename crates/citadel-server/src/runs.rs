@@ -208,20 +208,94 @@ struct RunsQuery {
     script: Option<String>,
     /// Only runs with this status.
     status: Option<String>,
-    /// Runs older than this run id (paging).
+    /// Runs older than this run id (paging: the previous page's
+    /// `X-Next-Cursor`).
     before: Option<String>,
     /// Page size, 1–1000 (default 100).
     limit: Option<i64>,
 }
 
-/// The tenant's runs, newest first, that the caller may read.
+/// Bytes of JSON one listing page holds at most (besides its first item):
+/// runs can be large (results, logs), and a page of a thousand of them
+/// must not cost the server gigabytes.
+pub(crate) const PAGE_BUDGET_BYTES: usize = 4 << 20;
+
+/// Rows read per query while a page fills, so a page cut by its byte budget
+/// has not loaded many more rows than it answers. Fixed, not grown from the
+/// sizes seen so far: small rows say nothing of the next ones, and a run
+/// record may hold about 2 MiB within its caps.
+pub(crate) const PAGE_CHUNK: i64 = 25;
+
+/// Items of a listing page, already encoded, and the cursor to the next
+/// page when the page stopped before the end of the listing.
+#[derive(Default)]
+pub(crate) struct Page {
+    items: Vec<Box<RawValue>>,
+    bytes: usize,
+    /// The last item read (kept or not).
+    last: Option<String>,
+    scanned: i64,
+    next: Option<String>,
+}
+
+impl Page {
+    /// Adds an item unless the page is full by size: then `false`, and the
+    /// cursor points after the last item kept.
+    pub(crate) fn push(&mut self, id: &str, item: impl Serialize) -> bool {
+        let item =
+            serde_json::value::to_raw_value(&item).unwrap_or_else(|_| raw("null".to_owned()));
+        if !self.items.is_empty() && self.bytes + item.get().len() > PAGE_BUDGET_BYTES {
+            self.next = self.last.clone();
+            return false;
+        }
+        self.bytes += item.get().len();
+        self.items.push(item);
+        self.skip(id);
+        true
+    }
+
+    /// Counts an item read but not shown (the caller may not read it).
+    pub(crate) fn skip(&mut self, id: &str) {
+        self.last = Some(id.to_owned());
+        self.scanned += 1;
+    }
+
+    /// The answer: a JSON array, with `X-Next-Cursor` (pass it as
+    /// `before`) when there may be more.
+    pub(crate) fn into_response(self, limit: i64) -> Response {
+        let next = self
+            .next
+            .or_else(|| (self.scanned >= limit).then_some(self.last).flatten());
+        let mut res = axum::Json(self.items).into_response();
+        if let Some(next) = next
+            && let Ok(value) = axum::http::HeaderValue::from_str(&next)
+        {
+            res.headers_mut().insert("x-next-cursor", value);
+        }
+        res
+    }
+
+    /// Whether the page is done (cut by size, or `limit` items read).
+    pub(crate) fn done(&self, limit: i64) -> bool {
+        self.next.is_some() || self.scanned >= limit
+    }
+
+    /// Rows to read next.
+    pub(crate) fn want(&self, limit: i64) -> i64 {
+        (limit - self.scanned).clamp(1, PAGE_CHUNK)
+    }
+}
+
+/// The tenant's runs, newest first, that the caller may read. A page holds
+/// at most `limit` runs and about 4 MiB; when more may follow, the
+/// `X-Next-Cursor` header is the `before` of the next page.
 #[utoipa::path(get, path = "/v1/runs", params(RunsQuery),
     responses((status = 200, body = Vec<RunView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_runs(
     State(state): State<AppState>,
     auth: Authed,
     query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<axum::Json<Vec<RunView>>> {
+) -> ApiResult<Response> {
     let Query(q) = query?;
     if let Some(s) = &q.status
         && !RUN_STATUSES.contains(&s.as_str())
@@ -246,22 +320,31 @@ async fn list_runs(
             tenant
         }
     };
-    let runs = state
-        .store
-        .list_runs(&RunQuery {
-            tenant_id: tenant,
-            script_name: q.script,
-            status: q.status,
-            before: q.before,
-            limit,
-        })
-        .await?;
-    Ok(axum::Json(
-        runs.into_iter()
-            .filter(|r| auth.principal.allows("script.read", Some(&r.script_name)))
-            .map(RunView::from)
-            .collect(),
-    ))
+    let mut page = Page::default();
+    let mut query = RunQuery {
+        tenant_id: tenant,
+        script_name: q.script,
+        status: q.status,
+        before: q.before,
+        limit: 0,
+    };
+    'fill: while !page.done(limit) {
+        query.limit = page.want(limit);
+        let runs = state.store.list_runs(&query).await?;
+        let end = (runs.len() as i64) < query.limit;
+        for r in runs {
+            query.before = Some(r.id.clone());
+            if !auth.principal.allows("script.read", Some(&r.script_name)) {
+                page.skip(&r.id);
+            } else if !page.push(&r.id.clone(), RunView::from(r)) {
+                break 'fill;
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    Ok(page.into_response(limit))
 }
 
 /// The caller's tenant and one of its runs (in flight here, or recorded),
@@ -274,14 +357,7 @@ async fn run_with(
 ) -> ApiResult<(String, Run)> {
     let tenant = auth.tenant(state).await?;
     let engine = state.engine()?;
-    let run = match engine.in_flight_run(&tenant, id) {
-        Some(r) => Some(r),
-        None => match state.store.run(&tenant, id).await? {
-            Some(r) => Some(r),
-            // Queued, or running on another node: its job describes it.
-            None => engine.run_from_job(&tenant, id).await?,
-        },
-    };
+    let run = engine.find_run(&tenant, id).await?;
     let run = run.ok_or_else(|| ApiError::not_found(format!("run `{id}` not found")))?;
     auth.require(state, permission, Some(&run.script_name))
         .await?;
@@ -360,16 +436,19 @@ async fn cancel_run(
     Ok(axum::Json(run.into()))
 }
 
-/// How often a run's event stream looks at it.
-const STREAM_POLL: Duration = Duration::from_millis(50);
+/// How often a run's event stream reads a run that is not in flight on
+/// this node (queued, or running on another node). Runs in flight here are
+/// pushed by the engine as they change.
+const REMOTE_POLL: Duration = Duration::from_millis(500);
 
 /// Streams a run as Server-Sent Events: a `status` event whenever its
-/// status changes (`queued`, `running`, …), then one `log` event per log
-/// line and a final `run` event with the whole run, then the stream ends.
-/// Log lines are sent when the run ends (isolates report their logs with
-/// their outcome).
+/// status changes (`queued`, `running`, …), one `log` event per log line as
+/// the run delivers it, and a final `run` event with the whole run, then
+/// the stream ends. A tenant has at most `[quotas] streams` open on a node
+/// (429 `too_many_streams` past it).
 #[utoipa::path(get, path = "/v1/runs/{id}/events", params(("id" = String, Path)),
-    responses((status = 200, content_type = "text/event-stream"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, content_type = "text/event-stream"), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 async fn run_events(
     State(state): State<AppState>,
     auth: Authed,
@@ -379,8 +458,17 @@ async fn run_events(
     use futures_util::stream::{self, StreamExt};
 
     let (tenant, first) = run_with(&state, &auth, "script.read", &id).await?;
+    let engine = state.engine()?.clone();
+    let Some(slot) = engine.watch_slot(&tenant) else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            "the tenant has as many run event streams open as it may; close one first",
+        )
+        .with_retry_after(1));
+    };
     struct Cursor {
-        state: AppState,
+        engine: citadel_engine::Engine,
         tenant: String,
         id: String,
         last_status: Option<String>,
@@ -390,9 +478,23 @@ async fn run_events(
         pending: std::collections::VecDeque<Event>,
         done: bool,
         first: Option<Run>,
+        /// Changes of the run while it is in flight here.
+        changes: Option<tokio::sync::watch::Receiver<u64>>,
+        admissions: tokio::sync::watch::Receiver<u64>,
+        _slot: citadel_engine::WatchSlot,
     }
+    let mut admissions = engine.watch_admissions();
+    admissions.mark_unchanged();
+    // Subscribed first, then read again: a change between the first read
+    // and the subscription (a log line, the start) is not missed.
+    let changes = engine.watch_run(&tenant, &id);
+    let first = match changes {
+        Some(_) => engine.in_flight_run(&tenant, &id).unwrap_or(first),
+        None => first,
+    };
     let cursor = Cursor {
-        state,
+        changes,
+        engine,
         tenant,
         id,
         last_status: None,
@@ -400,6 +502,8 @@ async fn run_events(
         pending: Default::default(),
         done: false,
         first: Some(first),
+        admissions,
+        _slot: slot,
     };
     let events = stream::unfold(cursor, |mut c| async move {
         loop {
@@ -412,8 +516,14 @@ async fn run_events(
             let run = match c.first.take() {
                 Some(r) => Some(r),
                 None => {
-                    tokio::time::sleep(STREAM_POLL).await;
-                    current_run(&c.state, &c.tenant, &c.id).await
+                    next_state(
+                        &c.engine,
+                        &c.tenant,
+                        &c.id,
+                        &mut c.changes,
+                        &mut c.admissions,
+                    )
+                    .await
                 }
             };
             let Some(run) = run else {
@@ -446,15 +556,49 @@ async fn run_events(
         .into_response())
 }
 
-/// A run as it stands now: in flight here, recorded, or still a job.
-async fn current_run(state: &AppState, tenant: &str, id: &str) -> Option<Run> {
-    let engine = state.engine().ok()?;
-    if let Some(r) = engine.in_flight_run(tenant, id) {
-        return Some(r);
-    }
-    match state.store.run(tenant, id).await {
-        Ok(Some(r)) => Some(r),
-        _ => engine.run_from_job(tenant, id).await.ok().flatten(),
+/// Waits for the run's next state: pushed by the engine while the run is in
+/// flight on this node; else read from the database after `REMOTE_POLL`,
+/// or at once when a run is admitted here (it may be this one).
+async fn next_state(
+    engine: &citadel_engine::Engine,
+    tenant: &str,
+    id: &str,
+    changes: &mut Option<tokio::sync::watch::Receiver<u64>>,
+    admissions: &mut tokio::sync::watch::Receiver<u64>,
+) -> Option<Run> {
+    // Admissions of other runs wake the wait without pushing the read back.
+    let poll_at = tokio::time::Instant::now() + REMOTE_POLL;
+    loop {
+        if let Some(rx) = changes {
+            // An error means the run left the registry: read its record.
+            let _ = rx.changed().await;
+            if let Some(run) = engine.in_flight_run(tenant, id) {
+                return Some(run);
+            }
+            *changes = None;
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep_until(poll_at) => {}
+                _ = admissions.changed() => {
+                    match engine.watch_run(tenant, id) {
+                        Some(rx) => {
+                            *changes = Some(rx);
+                            if let Some(run) = engine.in_flight_run(tenant, id) {
+                                return Some(run);
+                            }
+                        }
+                        None => continue,
+                    }
+                }
+            }
+        }
+        // Subscribed before the read, so no change after it is missed.
+        *changes = engine.watch_run(tenant, id);
+        engine
+            .counters
+            .stream_polls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return engine.find_run(tenant, id).await.ok().flatten();
     }
 }
 
@@ -488,7 +632,9 @@ pub(crate) fn refusal(e: EngineError, script: &str) -> ApiError {
         )
         .with_retry_after(1),
         EngineError::Store(e) => e.into(),
-        EngineError::Record(e) => ApiError::internal(e),
+        EngineError::Unavailable(e) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e).with_retry_after(5)
+        }
         EngineError::TooDeep(_) => ApiError::internal("an API run has no event depth"),
     }
 }

@@ -173,7 +173,7 @@ impl World {
     async fn occurrences(&self, schedule_id: &str) -> HashMap<String, i64> {
         let prefix = format!("schedule:{schedule_id}:");
         self.store
-            .list_jobs(&self.acme, None, 1000)
+            .list_jobs(&self.acme, None, None, 1000)
             .await
             .unwrap()
             .into_iter()

@@ -268,6 +268,27 @@ async fn finished(w: &World, id: &str) -> Value {
     panic!("run {id} did not finish");
 }
 
+/// Polls a run until it has started on this node: `running` with a start
+/// time (a job that is claimed but not started yet reads `running` without
+/// one).
+async fn in_flight(w: &World, id: &str) -> Value {
+    for _ in 0..1000 {
+        let (status, run) = w
+            .call("viewer", Method::GET, &format!("/v1/runs/{id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        if run["status"] == "running" && run["started_at"].is_i64() {
+            return run;
+        }
+        assert!(
+            run["status"] == "queued" || run["status"] == "running",
+            "{run}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("run {id} did not start");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_runs_are_accepted_recorded_and_listed() {
     let w = world().await;
@@ -389,15 +410,11 @@ async fn a_kill_switch_aborts_runs_in_flight() {
         assert_eq!(status, StatusCode::ACCEPTED, "{got}");
         ids.push(got["run_id"].as_str().unwrap().to_owned());
     }
-    // Both are in flight.
+    // Both are in flight before the switch engages: a run still queued (or
+    // claimed but not started) would be refused, not killed in flight, and
+    // the counts below would not hold.
     for id in &ids {
-        let (_, run) = w
-            .call("viewer", Method::GET, &format!("/v1/runs/{id}"), None)
-            .await;
-        assert!(
-            run["status"] == "running" || run["status"] == "queued",
-            "{run}"
-        );
+        in_flight(&w, id).await;
     }
     let (status, got) = w
         .call(
@@ -946,4 +963,387 @@ async fn log_lines_stream_while_the_run_is_in_flight() {
     text.push_str(std::str::from_utf8(&rest).unwrap());
     assert_eq!(text.matches("event: log\n").count(), 1, "{text}");
     assert!(text.contains("event: status\ndata: cancelled"), "{text}");
+}
+
+/// A second server on the same SQLite file, opened read-only (`mode=ro`):
+/// reads work, every write fails, as with a read-only file, a full disk or
+/// a lost permission (file modes cannot show it: tests run as root, which
+/// ignores them).
+async fn read_only_twin(w: &World) -> Router {
+    let url = format!("sqlite://{}?mode=ro", w._dir.0.join("c.db").display());
+    let store = citadel_store::connect(&url).await.unwrap();
+    let engine = Engine::start(
+        Arc::clone(&store),
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            worker: None,
+            ..EngineConfig::default()
+        },
+    );
+    let register = engine.register().await.unwrap_err().to_string();
+    assert!(
+        register.contains("readonly database"),
+        "start-up registration reports the write failure: {register}"
+    );
+    citadel_server::router(AppState::new(store, Some(engine)), &Config::default()).0
+}
+
+async fn call_app(
+    app: &Router,
+    secret: &str,
+    method: Method,
+    path: &str,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {secret}"));
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A database that takes no writes makes the server unready, and a
+/// synchronous run is answered 503 `unavailable`, never as succeeded
+/// without its record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_takes_no_writes_is_unready_and_answers_no_run() {
+    let w = world().await;
+    let name = save(&w, "echo", "return input;", json!({})).await;
+    let (status, got) = call_app(&w.app, "", Method::GET, "/ready", None).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    let twin = read_only_twin(&w).await;
+    let (status, got) = call_app(&twin, "", Method::GET, "/ready", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{got}");
+    assert_eq!(got["error"]["code"], "unavailable");
+    let message = got["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("database: not writable:") && message.contains("readonly database"),
+        "{message}"
+    );
+    let operator = &w.tokens["operator"].0;
+    let (status, got) = call_app(
+        &twin,
+        operator,
+        Method::POST,
+        &format!("/v1/scripts/{name}/run"),
+        Some(r#"{"input":{"n":1}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{got}");
+    assert_eq!(got["error"]["code"], "unavailable");
+    let message = got["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("finished (succeeded) but its record could not be written"),
+        "{message}"
+    );
+    // Nothing was recorded.
+    let (status, got) = w.call("viewer", Method::GET, "/v1/runs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got, json!([]));
+}
+
+/// `// key: value` lines at the top of a corpus file.
+fn header(source: &str) -> HashMap<String, String> {
+    source
+        .lines()
+        .map_while(|l| l.strip_prefix("// "))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// Every field of a run record is capped where the record is made: each
+/// file of `tests/run-records` produces one oversize field and states the
+/// run's status, its error code, the field and its cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_field_of_a_run_record_is_capped() {
+    let w = world().await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/run-records");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        let stem = file.file_stem().unwrap().to_str().unwrap().to_owned();
+        let source = std::fs::read_to_string(&file).unwrap();
+        let h = header(&source);
+        let name = save(&w, &format!("records/{stem}"), &source, json!({})).await;
+        let input = h.get("input-bytes").map_or(Value::Null, |n| {
+            Value::String("i".repeat(n.parse().unwrap()))
+        });
+        let (status, run) = w
+            .call(
+                "operator",
+                Method::POST,
+                &format!("/v1/scripts/{name}/run"),
+                Some(json!({ "input": input }).to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{stem}: {run}");
+        assert_eq!(run["status"], h["status"].as_str(), "{stem}: {run}");
+        if let Some(code) = h.get("code") {
+            assert_eq!(run["error"]["code"], code.as_str(), "{stem}: {run}");
+        }
+        // A string's own bytes; anything else as JSON text.
+        let field = match run.pointer(&h["field"]).unwrap() {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let max: usize = h["max-bytes"].parse().unwrap();
+        assert!(
+            field.len() <= max && field.contains("truncated"),
+            "{stem}: `{}` is {} bytes: {}",
+            h["field"],
+            field.len(),
+            &field[..field.len().min(200)]
+        );
+        if stem == "input-echo" {
+            assert_eq!(run["result"], 1_000_000, "the run got all of its input");
+        }
+    }
+    // The listing holds all of them, each within its caps.
+    let (status, list) = w.call("viewer", Method::GET, "/v1/runs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.to_string().len() < 200_000,
+        "{}",
+        list.to_string().len()
+    );
+}
+
+/// GET with the headers of the answer.
+async fn get_with_headers(w: &World, as_: &str, path: &str) -> (StatusCode, Option<String>, Value) {
+    let req = Request::get(path)
+        .header("authorization", format!("Bearer {}", w.tokens[as_].0))
+        .body(Body::empty())
+        .unwrap();
+    let res = w.app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let next = res
+        .headers()
+        .get("x-next-cursor")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        next,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Listings are paged by size as well as by count: twelve runs of 700 KB
+/// each do not come in one answer even when the count allows it, and
+/// following `X-Next-Cursor` yields each run once. Jobs page the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_are_paged_by_size_as_well_as_count() {
+    let w = world().await;
+    let name = save(&w, "big", "return 'x'.repeat(700000);", json!({})).await;
+    for _ in 0..12 {
+        let (status, got) = w
+            .call(
+                "operator",
+                Method::POST,
+                &format!("/v1/scripts/{name}/run"),
+                Some("{}".into()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{got}");
+    }
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    let mut path = "/v1/runs?limit=1000".to_owned();
+    loop {
+        let (status, next, page) = get_with_headers(&w, "viewer", &path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let page = page.as_array().unwrap().clone();
+        assert!(
+            page.len() <= 6,
+            "a page holds about 4 MiB: {} runs",
+            page.len()
+        );
+        pages.push(page.len());
+        seen.extend(page.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        match next {
+            Some(cursor) => path = format!("/v1/runs?limit=1000&before={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 12, "{pages:?}");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 12, "each run once: {pages:?}");
+    // A count limit alone also gives a cursor.
+    let (_, next, page) = get_with_headers(&w, "viewer", "/v1/runs?limit=1").await;
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(next.as_deref(), page[0]["id"].as_str());
+    // Jobs: the same cursor, by count here (job rows are small).
+    for _ in 0..3 {
+        let (status, _) = w
+            .call(
+                "operator",
+                Method::POST,
+                &format!("/v1/scripts/{name}/run"),
+                Some(r#"{"wait":false}"#.into()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let (status, next, first) = get_with_headers(&w, "viewer", "/v1/jobs?limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first.as_array().unwrap().len(), 2);
+    let cursor = next.expect("a cursor after a full page");
+    assert_eq!(first[1]["id"].as_str(), Some(cursor.as_str()));
+    let (_, next, rest) =
+        get_with_headers(&w, "viewer", &format!("/v1/jobs?limit=2&before={cursor}")).await;
+    assert_eq!(rest.as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(next, None);
+    assert_ne!(rest[0]["id"], first[0]["id"]);
+    assert_ne!(rest[0]["id"], first[1]["id"]);
+}
+
+/// A run emits at most `events_per_run` events (`limit_exceeded` past it),
+/// and a tenant's runs at most `events_per_minute` (`rate_limited`), so an
+/// event fan-out is bounded in breadth as well as depth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emitting_events_is_capped_per_run_and_rated_per_tenant() {
+    let w = world_with(citadel_engine::Quotas {
+        events_per_run: 3,
+        events_per_minute: 4,
+        ..citadel_engine::Quotas::default()
+    })
+    .await;
+    let name = save(
+        &w,
+        "emitter",
+        "const codes = [];\nfor (let i = 0; i < 5; i++) {\n  try { await api.events.emit('tick', { i }); codes.push('ok'); }\n  catch (e) { codes.push(e.code); }\n}\nreturn codes;",
+        json!({"events": {"emit": ["tick"]}}),
+    )
+    .await;
+    let path = format!("/v1/scripts/{name}/run");
+    let run = || async {
+        let (status, got) = w
+            .call("operator", Method::POST, &path, Some("{}".into()))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{got}");
+        assert_eq!(got["status"], "succeeded", "{got}");
+        got["result"].clone()
+    };
+    assert_eq!(
+        run().await,
+        json!(["ok", "ok", "ok", "limit_exceeded", "limit_exceeded"])
+    );
+    // One of the tenant's four a minute is left.
+    assert_eq!(
+        run().await,
+        json!([
+            "ok",
+            "rate_limited",
+            "rate_limited",
+            "limit_exceeded",
+            "limit_exceeded"
+        ])
+    );
+    // Only the events let through were published.
+    let published = events(&w).await;
+    assert_eq!(published.len(), 4, "{published:?}");
+}
+
+/// Opens a run's event stream as the viewer.
+async fn open_stream(w: &World, id: &str) -> axum::response::Response {
+    let req = Request::get(format!("/v1/runs/{id}/events"))
+        .header("authorization", format!("Bearer {}", w.tokens["viewer"].0))
+        .body(Body::empty())
+        .unwrap();
+    w.app.clone().oneshot(req).await.unwrap()
+}
+
+async fn metric(w: &World, name: &str) -> String {
+    let req = Request::get("/metrics").body(Body::empty()).unwrap();
+    let res = w.app.clone().oneshot(req).await.unwrap();
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no `{name}` in {text}"))
+        .to_owned()
+}
+
+/// Event streams of runs in flight on this node are pushed by the engine
+/// (each stream reads the database once, for the final record, however
+/// long the run takes), and a tenant has at most `streams` open (429
+/// `too_many_streams` past it; a closed stream frees its slot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_streams_are_pushed_and_capped_per_tenant() {
+    let w = world_with(citadel_engine::Quotas {
+        streams: 2,
+        ..citadel_engine::Quotas::default()
+    })
+    .await;
+    let name = save(
+        &w,
+        "sleeper",
+        "console.log('waiting');\nawait api.sleep(30000);\nreturn 1;",
+        json!({"sleep": true}),
+    )
+    .await;
+    let (_, got) = w
+        .call(
+            "operator",
+            Method::POST,
+            &format!("/v1/scripts/{name}/run"),
+            Some(r#"{"wait": false, "timeout_ms": 40000}"#.into()),
+        )
+        .await;
+    let id = got["run_id"].as_str().unwrap().to_owned();
+    in_flight(&w, &id).await;
+    let a = open_stream(&w, &id).await;
+    assert_eq!(a.status(), StatusCode::OK);
+    let b = open_stream(&w, &id).await;
+    assert_eq!(b.status(), StatusCode::OK);
+    let refused = open_stream(&w, &id).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body = refused.into_body().collect().await.unwrap().to_bytes();
+    let got: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(got["error"]["code"], "too_many_streams", "{got}");
+    drop(b);
+    let c = open_stream(&w, &id).await;
+    assert_eq!(c.status(), StatusCode::OK, "a closed stream frees its slot");
+    let mut a = a.into_body();
+    let mut text = String::new();
+    while !text.contains("\"message\":\"waiting\"") {
+        let frame = a.frame().await.unwrap().unwrap();
+        if let Some(data) = frame.data_ref() {
+            text.push_str(std::str::from_utf8(data).unwrap());
+        }
+    }
+    let (status, got) = w
+        .call(
+            "operator",
+            Method::POST,
+            &format!("/v1/runs/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    for body in [a, c.into_body()] {
+        let rest = body.collect().await.unwrap().to_bytes();
+        let rest = std::str::from_utf8(&rest).unwrap();
+        assert!(rest.contains("event: status\ndata: cancelled"), "{rest}");
+        assert!(rest.contains("event: run\n"), "{rest}");
+    }
+    assert_eq!(metric(&w, "citadel_run_stream_polls_total").await, "2");
 }

@@ -416,11 +416,20 @@ macro_rules! impl_job_store {
 
             fn renew_leases<'a>(&'a self, node: &'a str, ids: &'a [String], until: i64) -> StoreFuture<'a, Vec<String>> {
                 Box::pin(async move {
+                    // PostgreSQL: rows are locked in id order, as a finish
+                    // batch takes them; a renewal taking them in plan order
+                    // could deadlock with one (SQLite has one writer).
+                    let in_order = match crate::Store::backend(self) {
+                        crate::Backend::Postgres => " ORDER BY id FOR UPDATE",
+                        crate::Backend::Sqlite => "",
+                    };
                     let mut held = HashSet::with_capacity(ids.len());
                     for chunk in ids.chunks(CHUNK) {
                         let sql = format!(
                             "UPDATE jobs SET lease_expires_at = $1 \
-                             WHERE state = 'running' AND lease_owner = $2 AND id IN ({}) RETURNING id",
+                             WHERE state = 'running' AND lease_owner = $2 AND id IN ( \
+                                 SELECT id FROM jobs WHERE state = 'running' AND lease_owner = $2 \
+                                 AND id IN ({}){in_order}) RETURNING id",
                             params(3, chunk.len())
                         );
                         let mut renew = sqlx::query_scalar::<_, String>(&sql).bind(until).bind(node);
@@ -535,16 +544,21 @@ macro_rules! impl_job_store {
                 })
             }
 
-            fn list_jobs<'a>(&'a self, tenant_id: &'a str, state: Option<&'a str>, limit: i64) -> StoreFuture<'a, Vec<Job>> {
+            fn list_jobs<'a>(&'a self, tenant_id: &'a str, state: Option<&'a str>, before: Option<&'a str>, limit: i64) -> StoreFuture<'a, Vec<Job>> {
                 Box::pin(async move {
+                    // Strictly older in (created_at, id) order than `before`;
+                    // an unknown job compares as NULL, which selects nothing.
                     let rows = sqlx::query(concat!(
                         "SELECT ",
                         job_columns!(),
                         " FROM jobs WHERE tenant_id = $1 AND ($2 IS NULL OR state = $2) \
-                         ORDER BY created_at DESC, id DESC LIMIT $3"
+                         AND ($3 IS NULL OR (created_at, id) < \
+                             (SELECT b.created_at, b.id FROM jobs b WHERE b.tenant_id = $1 AND b.id = $3)) \
+                         ORDER BY created_at DESC, id DESC LIMIT $4"
                     ))
                     .bind(tenant_id)
                     .bind(state)
+                    .bind(before)
                     .bind(limit.clamp(1, 1000))
                     .fetch_all(&self.pool)
                     .await?;
@@ -691,7 +705,9 @@ macro_rules! impl_job_store {
                 Box::pin(async move {
                     let mut tx = self.write_tx().await?;
                     let mut down = sqlx::query_scalar::<_, String>(
-                        "UPDATE nodes SET state = 'down' WHERE state <> 'down' AND heartbeat_at < $1 RETURNING id",
+                        // A node marked down runs nothing any more: its jobs
+                    // are reclaimed below.
+                    "UPDATE nodes SET state = 'down', running = 0 WHERE state <> 'down' AND heartbeat_at < $1 RETURNING id",
                     )
                     .bind(cutoff)
                     .fetch_all(&mut *tx)
@@ -714,6 +730,35 @@ macro_rules! impl_job_store {
                     tx.commit().await?;
                     down.sort();
                     Ok(down)
+                })
+            }
+
+            fn prune_nodes(&self, cutoff: i64) -> StoreFuture<'_, u64> {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM nodes WHERE state = 'down' AND heartbeat_at < $1")
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await?;
+                    // Every start is a new node id: old probes go too.
+                    sqlx::query("DELETE FROM write_probes WHERE at < $1")
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            }
+
+            fn probe_write<'a>(&'a self, node: &'a str, now: i64) -> StoreFuture<'a, ()> {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO write_probes (node, at) VALUES ($1, $2) \
+                         ON CONFLICT (node) DO UPDATE SET at = excluded.at",
+                    )
+                    .bind(node)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
                 })
             }
         }

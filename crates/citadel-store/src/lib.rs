@@ -359,11 +359,13 @@ pub trait JobStore: Send + Sync {
     /// or `dead` when out of attempts. Returns how many were reclaimed.
     fn reclaim_expired(&self, now: i64) -> StoreFuture<'_, u64>;
     fn job<'a>(&'a self, tenant_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<Job>>;
-    /// A tenant's jobs, newest first, optionally in one state.
+    /// A tenant's jobs, newest first, optionally in one state, older than
+    /// the job `before` (paging).
     fn list_jobs<'a>(
         &'a self,
         tenant_id: &'a str,
         state: Option<&'a str>,
+        before: Option<&'a str>,
         limit: i64,
     ) -> StoreFuture<'a, Vec<Job>>;
     /// Cancels a job: a queued one becomes `cancelled` at once; a running
@@ -400,6 +402,14 @@ pub trait JobStore: Send + Sync {
     /// leases they hold (so `reclaim_expired` requeues their jobs at once).
     /// Returns the ids marked down.
     fn mark_silent_nodes_down(&self, cutoff: i64) -> StoreFuture<'_, Vec<String>>;
+    /// Forgets nodes that are down (stopped, or marked down) and silent
+    /// since before `cutoff`, and write probes older than it. Returns how
+    /// many nodes were removed.
+    fn prune_nodes(&self, cutoff: i64) -> StoreFuture<'_, u64>;
+    /// Writes one small row for `node`: proves the database takes writes
+    /// now (readiness), which reads alone cannot (a read-only file, a full
+    /// disk, a lost write permission).
+    fn probe_write<'a>(&'a self, node: &'a str, now: i64) -> StoreFuture<'a, ()>;
 }
 
 /// Opens (creating if needed) and migrates the database at `url`:

@@ -1278,14 +1278,32 @@ async fn jobs(shared: &Arc<dyn Store>) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
-        ids(&store.list_jobs(a, None, 10).await.unwrap()),
+        ids(&store.list_jobs(a, None, None, 10).await.unwrap()),
         vec!["job_nokey_2", "job_nokey_1", "job_idem_1"]
     );
     assert_eq!(
-        ids(&store.list_jobs(a, Some("queued"), 1).await.unwrap()),
+        ids(&store.list_jobs(a, Some("queued"), None, 1).await.unwrap()),
         vec!["job_nokey_2"]
     );
-    assert_eq!(store.list_jobs(a, Some("running"), 10).await.unwrap(), []);
+    // Paging: strictly older than `before`; an unknown job selects nothing.
+    assert_eq!(
+        ids(&store
+            .list_jobs(a, None, Some("job_nokey_2"), 10)
+            .await
+            .unwrap()),
+        vec!["job_nokey_1", "job_idem_1"]
+    );
+    assert_eq!(
+        store
+            .list_jobs(a, None, Some("job_nope"), 10)
+            .await
+            .unwrap(),
+        []
+    );
+    assert_eq!(
+        store.list_jobs(a, Some("running"), None, 10).await.unwrap(),
+        []
+    );
     assert_eq!(store.job(b, "job_idem_1").await.unwrap(), None);
 
     // Cancelling a queued job ends it at once; tenants are separate.
@@ -1618,7 +1636,7 @@ async fn jobs(shared: &Arc<dyn Store>) {
         ])
     );
     assert_eq!(
-        ids(&store.list_jobs(b, Some("dead"), 10).await.unwrap()),
+        ids(&store.list_jobs(b, Some("dead"), None, 10).await.unwrap()),
         vec!["job_b1"]
     );
     caps(store).await;
@@ -1760,6 +1778,42 @@ async fn nodes(store: &dyn Store, ta: &Tenant) {
     );
     finish(store, "node_w", &["job_on_w"], "succeeded", T + 700).await;
     finish(store, "node_s", &["job_on_s"], "succeeded", T + 700).await;
+
+    // A node marked down runs nothing, whatever it reported last.
+    assert!(
+        store
+            .node_heartbeat("node_w", T + 800, 4, "up")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.mark_silent_nodes_down(T + 750).await.unwrap(),
+        vec!["node_s"]
+    );
+    let listed = store.list_nodes().await.unwrap();
+    assert_eq!(
+        (
+            listed[0].id.as_str(),
+            listed[0].state.as_str(),
+            listed[0].running
+        ),
+        ("node_s", "down", 0)
+    );
+    // Down nodes are forgotten once silent past the cutoff; up nodes stay,
+    // however old their heartbeat.
+    assert_eq!(store.prune_nodes(T + 50).await.unwrap(), 0);
+    assert_eq!(store.prune_nodes(T + 900).await.unwrap(), 1);
+    let listed = store.list_nodes().await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|n| (n.id.as_str(), n.running))
+            .collect::<Vec<_>>(),
+        vec![("node_w", 4)]
+    );
+    // The readiness probe is a write, repeatable.
+    store.probe_write("node_w", T).await.unwrap();
+    store.probe_write("node_w", T + 1).await.unwrap();
 }
 
 fn capped(id: &str, tenant: &str, run_at: i64, key: &str, cap: i64) -> NewJob {

@@ -268,6 +268,15 @@ async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool
             ..EngineConfig::default()
         },
     );
+    // A node that cannot write its row would accept runs it cannot record.
+    if let Err(e) = engine.register().await {
+        eprintln!(
+            "citadel: {e}\n  the database {} must be writable by this process (check its file's permissions, owner and free space, or the URL)",
+            citadel_server::config::mask_password(&config.database_url())
+        );
+        pool.shutdown();
+        return Err(exit::THREW);
+    }
     tracing::info!(
         node = engine.node_id(),
         role,

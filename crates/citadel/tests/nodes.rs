@@ -15,22 +15,37 @@ mod pg;
 
 use common::{Dir, Proc, citadel_with, free_port, owner_token, wait_for};
 
-fn citadel(dir: &Path, args: &[&str]) -> String {
-    citadel_with(dir, args, &[])
-}
-
-fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+/// Starts `citadel ARGS` in `dir`; its log (stderr) goes to `dir/LOG`, or
+/// nowhere.
+fn spawn_logged(dir: &Path, args: &[&str], env: &[(&str, &str)], log: Option<&str>) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_citadel"));
     cmd.args(args)
         .current_dir(dir)
         .env("CITADEL_SANDBOX_HOSTS", "1")
         .env("CITADEL_NODE_TIMEOUT_MS", "2000")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(match log {
+            Some(log) => Stdio::from(std::fs::File::create(dir.join(log)).unwrap()),
+            None => Stdio::null(),
+        });
     for (k, v) in env {
         cmd.env(k, v);
     }
     Proc(cmd.spawn().unwrap())
+}
+
+fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
+    spawn_logged(dir, args, env, None)
+}
+
+/// The warnings and errors in a node's JSON log.
+fn warnings(dir: &Path, log: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(log))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(r#""level":"WARN""#) || l.contains(r#""level":"ERROR""#))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn request(port: u16, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
@@ -77,21 +92,42 @@ const JOBS: usize = 1000;
 
 #[test]
 fn a_killed_node_loses_no_job() {
-    let dir = Dir(std::env::temp_dir().join(format!("citadel-nodes-{}", std::process::id())));
+    killed_node_loses_no_job(&[], "sqlite");
+}
+
+/// The same on PostgreSQL, where nodes also contend for row locks.
+#[test]
+fn a_killed_node_loses_no_job_on_postgres() {
+    let Some(cluster) = pg::Cluster::start_or_skip() else {
+        return;
+    };
+    let url = cluster.url("postgres");
+    killed_node_loses_no_job(&[("CITADEL_DATABASE_URL", url.as_str())], "pg");
+}
+
+fn killed_node_loses_no_job(env: &[(&str, &str)], name: &str) {
+    let dir =
+        Dir(std::env::temp_dir().join(format!("citadel-nodes-{name}-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).unwrap();
     let d = dir.0.as_path();
-    let token = owner_token(d, &[]);
-    let platform = citadel(d, &["admin", "create-token", "--platform"]);
+    let token = owner_token(d, env);
+    let platform = citadel_with(d, &["admin", "create-token", "--platform"], env);
     let platform = platform.lines().last().unwrap().trim().to_owned();
 
     let port = free_port();
     // The serving node takes few jobs at once, so the worker takes most.
-    let _serve = spawn(
+    let serve_env: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([("CITADEL_WORKER_CONCURRENCY", "8")])
+        .collect();
+    let _serve = spawn_logged(
         d,
         &["serve", "--listen", &format!("127.0.0.1:{port}")],
-        &[("CITADEL_WORKER_CONCURRENCY", "8")],
+        &serve_env,
+        Some("serve.log"),
     );
-    let mut worker = spawn(d, &["worker"], &[]);
+    let mut worker = spawn(d, &["worker"], env);
     wait_for("two nodes up", 30, || {
         let (status, nodes) = request(port, "GET", "/v1/nodes", &platform, None);
         status == 200
@@ -166,6 +202,7 @@ fn a_killed_node_loses_no_job() {
         .unwrap()
         .clone();
     assert_eq!(w["state"], "down", "{w}");
+    assert_eq!(w["running"], 0, "a node that is down runs nothing: {w}");
     let (_, jobs) = request(port, "GET", "/v1/jobs?limit=1000", &token, None);
     let retried = jobs
         .as_array()
@@ -174,6 +211,14 @@ fn a_killed_node_loses_no_job() {
         .filter(|j| j["attempts"] == 2)
         .count();
     assert!(retried >= 1, "some jobs were re-run after the node died");
+    // A normal failover is quiet on the surviving node: the one warning is
+    // that the worker stopped heart-beating.
+    let warned = warnings(d, "serve.log");
+    let unexpected: Vec<_> = warned
+        .iter()
+        .filter(|l| !l.contains("nodes stopped heart-beating; reclaiming their jobs"))
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
 }
 
 /// Enqueues run `i` of `work` with its idempotency key, retrying while the

@@ -248,3 +248,56 @@ fn templates_scaffold_scripts() {
     assert!(err.contains("no template `nope`"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A node that cannot write to its database does not start: `serve` exits
+/// at once, naming the node, the database and what to check, instead of
+/// answering runs it cannot record. The database is opened read-only
+/// (`mode=ro`): tests run as root, which file modes do not stop.
+#[test]
+fn a_database_that_takes_no_writes_stops_the_start() {
+    let dir =
+        common::Dir(std::env::temp_dir().join(format!("citadel-serve-ro-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let (code, _, err) = citadel(&dir.0, &["admin", "create-tenant", "acme"]);
+    assert_eq!(code, 0, "{err}");
+    let db = dir.0.join("citadel-data").join("citadel.db");
+    assert!(db.exists(), "{}", db.display());
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            &url,
+        ])
+        .current_dir(&dir.0)
+        .env("CITADEL_SANDBOX_HOSTS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let health = request(port, "GET", "/health", None, None).0;
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`serve` kept running on a read-only database (/health: {health})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot register node `node_")
+            && err.contains("readonly database")
+            && err.contains("must be writable by this process"),
+        "{err}"
+    );
+}
