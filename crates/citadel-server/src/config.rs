@@ -38,6 +38,8 @@ pub struct Config {
     /// A node silent this long is marked down by the others, and its jobs
     /// are run again elsewhere.
     pub node_timeout_ms: u64,
+    /// A node down this long is forgotten (`/v1/nodes` no longer lists it).
+    pub node_retention_ms: u64,
     /// Queued jobs this node runs at once (awaiting runs hold no CPU). 0 on
     /// `serve`: the node answers the API only and other nodes run the queue.
     pub worker_concurrency: usize,
@@ -82,6 +84,7 @@ impl Default for Config {
             sandbox_host_idle_ms: 30_000,
             jail_required: false,
             node_timeout_ms: 10_000,
+            node_retention_ms: 3_600_000,
             worker_concurrency: 2048,
             limits: citadel_scripts::PlatformLimits::default(),
             quotas: citadel_engine::Quotas::default(),
@@ -168,6 +171,9 @@ impl Config {
         }
         if let Some(v) = var("CITADEL_NODE_TIMEOUT_MS") {
             self.node_timeout_ms = parse("CITADEL_NODE_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = var("CITADEL_NODE_RETENTION_MS") {
+            self.node_retention_ms = parse("CITADEL_NODE_RETENTION_MS", v)?;
         }
         if let Some(v) = var("CITADEL_HEADER_READ_TIMEOUT_MS") {
             self.header_read_timeout_ms = parse("CITADEL_HEADER_READ_TIMEOUT_MS", v)?;

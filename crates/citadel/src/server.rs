@@ -263,6 +263,7 @@ async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool
                 role: role.to_owned(),
                 concurrency: config.worker_concurrency.max(1),
                 node_timeout: std::time::Duration::from_millis(config.node_timeout_ms.max(1_000)),
+                node_retention: std::time::Duration::from_millis(config.node_retention_ms),
                 ..WorkerConfig::default()
             }),
             ..EngineConfig::default()
