@@ -38,8 +38,9 @@ const PRIORITIES: [&str; 4] = ["low", "normal", "high", "critical"];
 struct JobView {
     id: String,
     kind: String,
-    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `dead`.
+    #[schema(value_type = crate::openapi::JobState)]
     state: String,
+    #[schema(value_type = crate::openapi::Priority)]
     priority: String,
     run_at: i64,
     /// The key a duplicate enqueue is recognised by (a schedule's runs:
@@ -80,9 +81,11 @@ impl From<Job> for JobView {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct JobsQuery {
     /// Only jobs in this state (`dead` for the dead-letter queue).
+    #[param(value_type = Option<crate::openapi::JobState>)]
     state: Option<String>,
     /// Jobs older than this job id (paging: the previous page's
     /// `X-Next-Cursor`).
@@ -187,7 +190,7 @@ struct NodeView {
     heartbeat_at: i64,
     /// Jobs running at its last heartbeat.
     running: i64,
-    /// `up`, `draining` or `down`.
+    #[schema(value_type = crate::openapi::NodeState)]
     state: String,
 }
 

@@ -37,21 +37,20 @@ pub(crate) struct RunView {
     id: String,
     script: String,
     version: String,
-    /// `queued`, `running`, `succeeded`, `failed`, `timed_out`, `cancelled`
-    /// or `killed`.
+    #[schema(value_type = crate::openapi::RunStatus)]
     status: String,
     /// What started it: `api` (sync), `api_async`, …
     trigger: String,
     principal: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     input: Box<RawValue>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     result: Option<Box<RawValue>>,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<serde_json::Value>)]
     logs: Box<RawValue>,
     logs_truncated: bool,
     /// `{code, name, message, line, column}`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     error: Option<Box<RawValue>>,
     duration_ms: Option<i64>,
     cpu_ms: Option<i64>,
@@ -95,7 +94,7 @@ impl From<Run> for RunView {
 struct RunBody {
     /// The script's `input` (any JSON; `null` if absent).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     input: Option<Box<RawValue>>,
     /// Wait for the result (default) or answer 202 with the run's id.
     #[serde(default = "yes")]
@@ -105,7 +104,7 @@ struct RunBody {
     /// Queue priority of an asynchronous run: `low`, `normal` (default),
     /// `high` or `critical`.
     #[serde(default)]
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::Priority)]
     priority: Priority,
     /// Asynchronous runs: a second request with the same key (per tenant)
     /// answers the first run's id instead of enqueuing another.
@@ -202,11 +201,13 @@ async fn run_script(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RunsQuery {
     /// Only runs of this script.
     script: Option<String>,
     /// Only runs with this status.
+    #[param(value_type = Option<crate::openapi::RunStatus>)]
     status: Option<String>,
     /// Runs older than this run id (paging: the previous page's
     /// `X-Next-Cursor`).
