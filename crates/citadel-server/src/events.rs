@@ -35,7 +35,9 @@ struct NewEvent {
     /// e.g. `order.paid`.
     #[serde(rename = "type")]
     event_type: String,
-    /// Any JSON; the subscribed scripts get `{id, type, data}` as input.
+    /// Any JSON (`null` if absent); the subscribed scripts get
+    /// `{id, type, data}` as input.
+    #[serde(default)]
     #[schema(value_type = serde_json::Value)]
     data: Option<Box<RawValue>>,
 }
