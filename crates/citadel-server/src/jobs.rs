@@ -23,7 +23,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_nodes))
 }
 
-const JOB_STATES: [&str; 6] = [
+/// Every state a queue job can have, in the order metrics list them.
+pub(crate) const JOB_STATES: [&str; 6] = [
     "queued",
     "running",
     "succeeded",
