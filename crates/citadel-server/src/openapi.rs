@@ -322,3 +322,37 @@ fn describe(status: &str) -> &'static str {
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Answer")
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    fn values<T: PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The schema-only enums list what the server accepts and answers.
+    #[test]
+    fn the_enums_match_the_values_the_server_uses() {
+        assert_eq!(values::<RunStatus>(), citadel_engine::RUN_STATUSES);
+        assert_eq!(values::<JobState>(), crate::jobs::JOB_STATES);
+        let mut union: Vec<String> = citadel_engine::RUN_STATUSES
+            .iter()
+            .chain(crate::jobs::JOB_STATES.iter())
+            .map(|s| (*s).to_owned())
+            .collect();
+        let mut delivery = values::<DeliveryStatus>();
+        delivery.sort();
+        union.sort();
+        union.dedup();
+        assert_eq!(delivery, union);
+    }
+}
