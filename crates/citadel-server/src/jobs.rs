@@ -99,7 +99,9 @@ struct JobsQuery {
 /// about 4 MiB; when more may follow, the `X-Next-Cursor` header is the
 /// `before` of the next page.
 #[utoipa::path(get, path = "/v1/jobs", params(JobsQuery),
-    responses((status = 200, body = Vec<JobView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "A page of jobs, newest first.", body = Vec<JobView>,
+        headers(("X-Next-Cursor" = String, description = "Present when more may follow: the `before` of the next page."))),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_jobs(
     State(state): State<AppState>,
     auth: Authed,

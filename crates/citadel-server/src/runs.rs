@@ -294,7 +294,9 @@ impl Page {
 /// at most `limit` runs and about 4 MiB; when more may follow, the
 /// `X-Next-Cursor` header is the `before` of the next page.
 #[utoipa::path(get, path = "/v1/runs", params(RunsQuery),
-    responses((status = 200, body = Vec<RunView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "A page of runs, newest first.", body = Vec<RunView>,
+        headers(("X-Next-Cursor" = String, description = "Present when more may follow: the `before` of the next page."))),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_runs(
     State(state): State<AppState>,
     auth: Authed,

@@ -294,6 +294,14 @@ async fn the_served_document_has_none_of_the_defects_clients_trip_on() {
         (&status_param["in"], &status_param["schema"]["$ref"]),
         (&json!("query"), &json!("#/components/schemas/RunStatus"))
     );
+    // Listings say how to page: the cursor header.
+    for path in ["/v1/runs", "/v1/jobs"] {
+        let ok = &doc["paths"][path]["get"]["responses"]["200"];
+        assert_eq!(
+            ok["headers"]["X-Next-Cursor"]["schema"]["type"], "string",
+            "{path}"
+        );
+    }
     // Answers that declare what the server sends besides the shared errors.
     let run = &doc["paths"]["/v1/scripts/{name}/run"]["post"]["responses"];
     for status in ["200", "202", "409", "423", "429"] {
