@@ -389,7 +389,9 @@ async fn a_generated_client_drives_the_walkthrough() {
     let file = write_document(&w.document().await, &w.dir.0);
     let mut generator = Command::new("openapi-python-client");
     generator.arg("--version");
-    if !have("python3", python_module("httpx")) || !have("openapi-python-client", generator) {
+    if !have("python3 with httpx", python_module("httpx"))
+        || !have("openapi-python-client", generator)
+    {
         return;
     }
     let package = w.dir.0.join("generated").join("citadel_client");
