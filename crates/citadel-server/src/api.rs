@@ -162,6 +162,10 @@ pub(crate) struct ErrorBody {
 pub(crate) struct ErrorDetail {
     code: String,
     message: String,
+    /// Particulars of some errors (the missing permission, the field at
+    /// fault, …); absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
     details: Option<serde_json::Value>,
 }
 
@@ -435,7 +439,10 @@ struct RoleView {
 #[derive(Serialize, ToSchema)]
 struct RoleList {
     roles: Vec<RoleView>,
-    /// Every permission there is, with what it allows.
+    /// Every permission there is, with what it allows: `[name, description]`
+    /// pairs. (Declared as string arrays: tuple schemas (`prefixItems`)
+    /// defeat common client generators.)
+    #[schema(value_type = Vec<Vec<String>>)]
     permissions: Vec<(String, String)>,
 }
 
@@ -542,6 +549,7 @@ async fn delete_role(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditParams {
     action: Option<String>,

@@ -35,8 +35,10 @@ struct NewEvent {
     /// e.g. `order.paid`.
     #[serde(rename = "type")]
     event_type: String,
-    /// Any JSON; the subscribed scripts get `{id, type, data}` as input.
-    #[schema(value_type = Object)]
+    /// Any JSON (`null` if absent); the subscribed scripts get
+    /// `{id, type, data}` as input.
+    #[serde(default)]
+    #[schema(value_type = serde_json::Value)]
     data: Option<Box<RawValue>>,
 }
 
@@ -47,7 +49,8 @@ struct DeliveryView {
     script: String,
     /// The run it became.
     run_id: Option<String>,
-    /// That run's status (`queued` … `succeeded`, `failed`, …).
+    /// That run's status (or its queue job's state before it is recorded).
+    #[schema(value_type = Option<crate::openapi::DeliveryStatus>)]
     status: Option<String>,
     /// Why it did not become a run.
     error: Option<String>,
@@ -58,7 +61,7 @@ struct EventView {
     id: String,
     #[serde(rename = "type")]
     event_type: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     data: Box<RawValue>,
     depth: i64,
     source: String,
@@ -126,6 +129,7 @@ async fn publish(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
     /// Page size, 1–1000 (default 100).

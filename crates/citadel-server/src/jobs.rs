@@ -23,7 +23,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_nodes))
 }
 
-const JOB_STATES: [&str; 6] = [
+/// Every state a queue job can have, in the order metrics list them.
+pub(crate) const JOB_STATES: [&str; 6] = [
     "queued",
     "running",
     "succeeded",
@@ -38,8 +39,9 @@ const PRIORITIES: [&str; 4] = ["low", "normal", "high", "critical"];
 struct JobView {
     id: String,
     kind: String,
-    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `dead`.
+    #[schema(value_type = crate::openapi::JobState)]
     state: String,
+    #[schema(value_type = crate::openapi::Priority)]
     priority: String,
     run_at: i64,
     /// The key a duplicate enqueue is recognised by (a schedule's runs:
@@ -80,9 +82,11 @@ impl From<Job> for JobView {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct JobsQuery {
     /// Only jobs in this state (`dead` for the dead-letter queue).
+    #[param(value_type = Option<crate::openapi::JobState>)]
     state: Option<String>,
     /// Jobs older than this job id (paging: the previous page's
     /// `X-Next-Cursor`).
@@ -95,7 +99,9 @@ struct JobsQuery {
 /// about 4 MiB; when more may follow, the `X-Next-Cursor` header is the
 /// `before` of the next page.
 #[utoipa::path(get, path = "/v1/jobs", params(JobsQuery),
-    responses((status = 200, body = Vec<JobView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "A page of jobs, newest first.", body = Vec<JobView>,
+        headers(("X-Next-Cursor" = String, description = "Present when more may follow: the `before` of the next page."))),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_jobs(
     State(state): State<AppState>,
     auth: Authed,
@@ -187,7 +193,7 @@ struct NodeView {
     heartbeat_at: i64,
     /// Jobs running at its last heartbeat.
     running: i64,
-    /// `up`, `draining` or `down`.
+    #[schema(value_type = crate::openapi::NodeState)]
     state: String,
 }
 

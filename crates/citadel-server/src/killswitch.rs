@@ -148,7 +148,8 @@ async fn list_switches(
 /// Engages a kill switch: new runs it covers are refused with `killed`, and
 /// runs in flight are aborted. 201 when engaged now, 200 when it already was.
 #[utoipa::path(post, path = "/v1/kill-switch", request_body = SwitchBody,
-    responses((status = 201, body = SwitchView), (status = 200, body = SwitchView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = SwitchView), (status = 200, body = SwitchView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 async fn engage(
     State(state): State<AppState>,
     auth: Authed,

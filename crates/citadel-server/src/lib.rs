@@ -16,6 +16,7 @@ mod jobs;
 mod json;
 mod killswitch;
 mod metrics;
+mod openapi;
 pub mod rbac;
 mod runs;
 mod schedules;
@@ -218,7 +219,8 @@ pub fn router(state: AppState, config: &Config) -> (Router, utoipa::openapi::Ope
         limit: config.auth_failure_limit,
         window_ms: config.auth_failure_window_ms.min(i64::MAX as u64) as i64,
     });
-    let (api, openapi) = api::routes().split_for_parts();
+    let (api, mut openapi) = api::routes().split_for_parts();
+    openapi::finish(&mut openapi);
     let spec = openapi.clone();
     let app = api
         .route(

@@ -97,7 +97,13 @@ impl Metrics {
             );
         }
         out.push_str("# HELP citadel_jobs Jobs in the durable queue by state (all nodes).\n# TYPE citadel_jobs gauge\n");
-        for (job_state, n) in jobs {
+        // Every state, 0 included: a series that vanishes when its state
+        // empties reads as "no data" rather than 0 on a dashboard.
+        for job_state in crate::jobs::JOB_STATES {
+            let n = jobs
+                .iter()
+                .find(|(s, _)| s == job_state)
+                .map_or(0, |(_, n)| *n);
             let _ = writeln!(out, "citadel_jobs{{state=\"{job_state}\"}} {n}");
         }
         if let Some(engine) = &state.engine {

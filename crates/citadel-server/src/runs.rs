@@ -37,21 +37,23 @@ pub(crate) struct RunView {
     id: String,
     script: String,
     version: String,
-    /// `queued`, `running`, `succeeded`, `failed`, `timed_out`, `cancelled`
-    /// or `killed`.
+    #[schema(value_type = crate::openapi::RunStatus)]
     status: String,
     /// What started it: `api` (sync), `api_async`, …
     trigger: String,
     principal: Option<String>,
-    #[schema(value_type = Object)]
+    /// The run's input: any JSON value, `null` included.
+    #[schema(value_type = serde_json::Value)]
     input: Box<RawValue>,
-    #[schema(value_type = Object)]
+    /// What the script returned: any JSON value; `null` until it succeeds.
+    #[schema(value_type = serde_json::Value)]
     result: Option<Box<RawValue>>,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<serde_json::Value>)]
     logs: Box<RawValue>,
     logs_truncated: bool,
-    /// `{code, name, message, line, column}`.
-    #[schema(value_type = Object)]
+    /// `null` unless the run failed; then `{code, name, message, line,
+    /// column}`.
+    #[schema(value_type = serde_json::Value)]
     error: Option<Box<RawValue>>,
     duration_ms: Option<i64>,
     cpu_ms: Option<i64>,
@@ -95,7 +97,7 @@ impl From<Run> for RunView {
 struct RunBody {
     /// The script's `input` (any JSON; `null` if absent).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     input: Option<Box<RawValue>>,
     /// Wait for the result (default) or answer 202 with the run's id.
     #[serde(default = "yes")]
@@ -105,7 +107,7 @@ struct RunBody {
     /// Queue priority of an asynchronous run: `low`, `normal` (default),
     /// `high` or `critical`.
     #[serde(default)]
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::Priority)]
     priority: Priority,
     /// Asynchronous runs: a second request with the same key (per tenant)
     /// answers the first run's id instead of enqueuing another.
@@ -202,11 +204,13 @@ async fn run_script(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RunsQuery {
     /// Only runs of this script.
     script: Option<String>,
     /// Only runs with this status.
+    #[param(value_type = Option<crate::openapi::RunStatus>)]
     status: Option<String>,
     /// Runs older than this run id (paging: the previous page's
     /// `X-Next-Cursor`).
@@ -290,7 +294,9 @@ impl Page {
 /// at most `limit` runs and about 4 MiB; when more may follow, the
 /// `X-Next-Cursor` header is the `before` of the next page.
 #[utoipa::path(get, path = "/v1/runs", params(RunsQuery),
-    responses((status = 200, body = Vec<RunView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "A page of runs, newest first.", body = Vec<RunView>,
+        headers(("X-Next-Cursor" = String, description = "Present when more may follow: the `before` of the next page."))),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_runs(
     State(state): State<AppState>,
     auth: Authed,
@@ -441,23 +447,81 @@ async fn cancel_run(
 /// pushed by the engine as they change.
 const REMOTE_POLL: Duration = Duration::from_millis(500);
 
+/// Where a client's event stream stopped, from the `id:` of the last event
+/// it got (`Last-Event-ID`). An id names the run's progress when the event
+/// was sent, `{status}.{log lines sent}`, or `end` for the final `run`
+/// event, so a new stream can resume from it without replaying: each
+/// stream observes the run's states afresh, so counting events would not.
+enum Resume {
+    Start,
+    After { status: String, logs: usize },
+    End,
+}
+
+/// The `id:` of an event sent with the run at `status` and `logs` lines
+/// sent.
+fn event_id(status: &str, logs: usize) -> String {
+    format!("{status}.{logs}")
+}
+
+fn resume_point(headers: &axum::http::HeaderMap) -> ApiResult<Resume> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(Resume::Start);
+    };
+    let bad = || {
+        ApiError::invalid(
+            "`Last-Event-ID` must be the id of an event of this stream \
+             (`{status}.{log lines}` or `end`)",
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    if text.is_empty() {
+        return Ok(Resume::Start);
+    }
+    if text == "end" {
+        return Ok(Resume::End);
+    }
+    let (status, logs) = text.rsplit_once('.').ok_or_else(bad)?;
+    if !RUN_STATUSES.contains(&status) {
+        return Err(bad());
+    }
+    let logs = logs.parse::<usize>().map_err(|_| bad())?;
+    Ok(Resume::After {
+        status: status.to_owned(),
+        logs,
+    })
+}
+
 /// Streams a run as Server-Sent Events: a `status` event whenever its
-/// status changes (`queued`, `running`, …), one `log` event per log line as
-/// the run delivers it, and a final `run` event with the whole run, then
-/// the stream ends. A tenant has at most `[quotas] streams` open on a node
+/// status changes (`{"status": "running"}`, …), one `log` event per log
+/// line as the run delivers it, and a final `run` event with the whole run,
+/// then the stream ends. Every event has an `id:`; a client reconnecting
+/// with `Last-Event-ID` gets only the events after that one (204 when it
+/// already had the final `run` event, which tells an `EventSource` to stop
+/// reconnecting). A tenant has at most `[quotas] streams` open on a node
 /// (429 `too_many_streams` past it).
-#[utoipa::path(get, path = "/v1/runs/{id}/events", params(("id" = String, Path)),
-    responses((status = 200, content_type = "text/event-stream"), (status = 404, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/runs/{id}/events",
+    params(("id" = String, Path),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id:` of the last event received: the stream resumes after it.")),
+    responses((status = 200, description = "The run's events as they happen.", content_type = "text/event-stream", body = String),
+        (status = 204, description = "The client already had the final event."),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn run_events(
     State(state): State<AppState>,
     auth: Authed,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures_util::stream::{self, StreamExt};
 
+    let resume = resume_point(&headers)?;
     let (tenant, first) = run_with(&state, &auth, "script.read", &id).await?;
+    let (last_status, logs_sent) = match resume {
+        Resume::Start => (None, 0),
+        Resume::After { status, logs } => (Some(status), logs),
+        Resume::End => return Ok(StatusCode::NO_CONTENT.into_response()),
+    };
     let engine = state.engine()?.clone();
     let Some(slot) = engine.watch_slot(&tenant) else {
         return Err(ApiError::new(
@@ -497,8 +561,8 @@ async fn run_events(
         engine,
         tenant,
         id,
-        last_status: None,
-        logs_sent: 0,
+        last_status,
+        logs_sent,
         pending: Default::default(),
         done: false,
         first: Some(first),
@@ -532,21 +596,29 @@ async fn run_events(
             };
             if c.last_status.as_deref() != Some(run.status.as_str()) {
                 c.last_status = Some(run.status.clone());
-                c.pending
-                    .push_back(Event::default().event("status").data(run.status.clone()));
+                c.pending.push_back(
+                    Event::default()
+                        .event("status")
+                        .data(json!({ "status": run.status }).to_string())
+                        .id(event_id(&run.status, c.logs_sent)),
+                );
             }
             if let Ok(lines) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(&run.logs)
             {
-                for line in lines.iter().skip(c.logs_sent) {
-                    c.pending
-                        .push_back(Event::default().event("log").data(line.get()));
+                for (n, line) in lines.iter().enumerate().skip(c.logs_sent) {
+                    c.pending.push_back(
+                        Event::default()
+                            .event("log")
+                            .data(line.get())
+                            .id(event_id(&run.status, n + 1)),
+                    );
                 }
                 c.logs_sent = c.logs_sent.max(lines.len());
             }
             if run.finished_at.is_some() {
                 let whole = serde_json::to_string(&RunView::from(run)).unwrap_or_default();
                 c.pending
-                    .push_back(Event::default().event("run").data(whole));
+                    .push_back(Event::default().event("run").data(whole).id("end"));
                 c.done = true;
             }
         }

@@ -66,7 +66,7 @@ struct ScheduleBody {
     timezone: String,
     /// The runs' `input` (any JSON; `null` if absent).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     input: Option<Box<RawValue>>,
     /// After downtime: `skip` (default) or `catch_up`.
     #[serde(default)]
@@ -100,7 +100,7 @@ struct ScheduleView {
     script: String,
     cron: String,
     timezone: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     input: Box<RawValue>,
     /// `skip` or `catch_up`.
     missed: String,

@@ -61,19 +61,20 @@ pub(crate) struct VersionView {
     seq: i64,
     /// SHA-256 of source, language, capabilities and limits.
     hash: String,
+    #[schema(value_type = crate::openapi::Language)]
     language: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     capabilities: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     limits: Value,
     /// The analyzer's findings at save time (after the tenant's policy).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<serde_json::Value>)]
     diagnostics: Value,
     change_note: String,
     /// The person that saved it: a user id, or the root token of the chain
     /// that minted the saving token.
     author: String,
-    /// `draft`, `submitted`, `approved` or `rejected`.
+    #[schema(value_type = crate::openapi::ReviewState)]
     state: String,
     /// True for the version that runs.
     live: bool,
@@ -128,22 +129,22 @@ struct SaveScript {
     source: String,
     /// `js` (default) or `ts`.
     #[serde(default = "default_language")]
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::Language)]
     language: Language,
     /// The capabilities this version is granted (deny by default).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     capabilities: CapabilitySpec,
     /// Per-script limits (`timeout_ms`, `memory_mb`, `log_bytes`).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     limits: LimitOverrides,
     #[serde(default)]
     change_note: String,
     /// Which part of the semantic version to bump: `patch` (default),
     /// `minor` or `major`.
     #[serde(default)]
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::Bump)]
     bump: Bump,
 }
 
@@ -451,6 +452,7 @@ async fn get_version(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DiffQuery {
     from: String,
@@ -823,8 +825,9 @@ async fn put_settings(
 struct TemplateView {
     name: String,
     description: String,
+    #[schema(value_type = crate::openapi::Language)]
     language: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     capabilities: Value,
     source: String,
 }

@@ -894,13 +894,13 @@ async fn run_progress_streams_as_server_sent_events() {
             Some((event, data))
         })
         .collect();
-    let statuses: Vec<&str> = events
+    let statuses: Vec<Value> = events
         .iter()
         .filter(|(e, _)| *e == "status")
-        .map(|(_, d)| *d)
+        .map(|(_, d)| serde_json::from_str::<Value>(d).unwrap()["status"].clone())
         .collect();
     assert!(
-        statuses.ends_with(&["running", "succeeded"]),
+        statuses.ends_with(&[json!("running"), json!("succeeded")]),
         "{statuses:?}"
     );
     let logs: Vec<Value> = events
@@ -962,7 +962,10 @@ async fn log_lines_stream_while_the_run_is_in_flight() {
     let rest = body.collect().await.unwrap().to_bytes();
     text.push_str(std::str::from_utf8(&rest).unwrap());
     assert_eq!(text.matches("event: log\n").count(), 1, "{text}");
-    assert!(text.contains("event: status\ndata: cancelled"), "{text}");
+    assert!(
+        text.contains("event: status\ndata: {\"status\":\"cancelled\"}"),
+        "{text}"
+    );
 }
 
 /// A second server on the same SQLite file, opened read-only (`mode=ro`):
@@ -1342,7 +1345,10 @@ async fn run_streams_are_pushed_and_capped_per_tenant() {
     for body in [a, c.into_body()] {
         let rest = body.collect().await.unwrap().to_bytes();
         let rest = std::str::from_utf8(&rest).unwrap();
-        assert!(rest.contains("event: status\ndata: cancelled"), "{rest}");
+        assert!(
+            rest.contains("event: status\ndata: {\"status\":\"cancelled\"}"),
+            "{rest}"
+        );
         assert!(rest.contains("event: run\n"), "{rest}");
     }
     assert_eq!(metric(&w, "citadel_run_stream_polls_total").await, "2");

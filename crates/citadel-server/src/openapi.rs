@@ -1,0 +1,358 @@
+//! The parts of the OpenAPI document no single handler states: the bearer
+//! security scheme, the error answers (declared once as components and
+//! attached to every operation that can give them, by what the operation
+//! takes), a description on every response, and the enums of the wire's
+//! statuses and states. Rules rather than per-handler lists, so a new
+//! route cannot forget the answers every route can give.
+
+use utoipa::ToSchema;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Components, ContentBuilder, Header, OpenApi, Ref, RefOr};
+
+/// The name of the security scheme in `components.securitySchemes`.
+pub(crate) const BEARER: &str = "bearer";
+
+/// A run's status (`GET /v1/runs?status=` filters by it).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // schema only: the wire value is the store's text
+pub(crate) enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+    Killed,
+}
+
+/// A queue job's state (`dead`: out of attempts, in the dead-letter queue).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Dead,
+}
+
+/// A delivery's progress: its run's status once the run is recorded, its
+/// queue job's state before.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum DeliveryStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+    Killed,
+    Dead,
+}
+
+/// A version's review state.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum ReviewState {
+    Draft,
+    Submitted,
+    Approved,
+    Rejected,
+}
+
+/// A script's language.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum Language {
+    Js,
+    Ts,
+}
+
+/// A queue priority.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum Priority {
+    Low,
+    Normal,
+    High,
+    Critical,
+}
+
+/// Which part of a semantic version a save bumps.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum Bump {
+    Patch,
+    Minor,
+    Major,
+}
+
+/// A node's state.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum NodeState {
+    Up,
+    Draining,
+    Down,
+}
+
+/// The error answers: (status, component name, description, whether it
+/// carries `Retry-After`).
+const ERRORS: [(&str, &str, &str, bool); 13] = [
+    (
+        "400",
+        "BadRequest",
+        "The request is invalid (`invalid`): a malformed body or parameter, named in the message and `details.field`.",
+        false,
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "No valid bearer token (`unauthorized`): missing, unknown, expired or revoked.",
+        false,
+    ),
+    (
+        "403",
+        "Forbidden",
+        "The token lacks the permission (`forbidden`); `details.permission` names it.",
+        false,
+    ),
+    (
+        "404",
+        "NotFound",
+        "No such resource in the caller's tenant (`not_found`).",
+        false,
+    ),
+    (
+        "408",
+        "RequestTimeout",
+        "The request or its body took too long (`timeout`).",
+        false,
+    ),
+    (
+        "409",
+        "Conflict",
+        "The request conflicts with the current state (`conflict`, `no_live_version`, `already_finished`, `invalid_state`, …).",
+        false,
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The request body is larger than the server accepts (`too_large`).",
+        false,
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`).",
+        false,
+    ),
+    (
+        "422",
+        "UnprocessableEntity",
+        "The script does not pass analysis (`rejected`); the findings are in `details.diagnostics`.",
+        false,
+    ),
+    (
+        "423",
+        "Locked",
+        "A kill switch stops runs of this script (`killed`).",
+        false,
+    ),
+    (
+        "429",
+        "TooManyRequests",
+        "Too many requests (`rate_limited`, `concurrency_limit`, `too_many_streams`); retry after `Retry-After` seconds.",
+        true,
+    ),
+    (
+        "500",
+        "InternalError",
+        "An internal error (`internal`); the server's log has the cause.",
+        false,
+    ),
+    (
+        "503",
+        "Unavailable",
+        "The database or the sandboxes are unavailable (`unavailable`); retry after `Retry-After` seconds.",
+        true,
+    ),
+];
+
+fn error_component(status: &str) -> Option<&'static str> {
+    ERRORS
+        .iter()
+        .find(|(s, ..)| *s == status)
+        .map(|(_, name, ..)| *name)
+}
+
+/// Completes the generated document; see the module's comment.
+pub(crate) fn finish(doc: &mut OpenApi) {
+    let components = doc.components.get_or_insert_with(Components::new);
+    components.security_schemes.insert(
+        BEARER.into(),
+        RefOr::T(SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("citadel token")
+                .build(),
+        )),
+    );
+    for (_, name, description, retry) in ERRORS {
+        let mut response = ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        );
+        if retry {
+            let seconds = utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Integer)
+                .minimum(Some(1))
+                .build();
+            response = response.header(
+                "Retry-After",
+                utoipa::openapi::HeaderBuilder::from(Header::new(seconds))
+                    .description(Some("Seconds to wait before retrying."))
+                    .build(),
+            );
+        }
+        components
+            .responses
+            .insert(name.into(), RefOr::T(response.build()));
+    }
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            complete(path, op);
+        }
+    }
+}
+
+/// Routes that need no token.
+fn is_public(path: &str) -> bool {
+    !path.starts_with("/v1/") || path == "/v1/login"
+}
+
+/// Routes any valid token may call (no permission is checked).
+fn checks_no_permission(path: &str) -> bool {
+    path == "/v1/templates"
+}
+
+fn complete(path: &str, op: &mut Operation) {
+    let params = op.parameters.as_deref().unwrap_or(&[]);
+    let has = |place: ParameterIn| {
+        params
+            .iter()
+            .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
+    };
+    let (path_params, query_params) = (has(ParameterIn::Path), has(ParameterIn::Query));
+    let body = op.request_body.is_some();
+    let mut errors: Vec<&str> = Vec::new();
+    if !is_public(path) {
+        op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+        errors.extend(["401", "429", "503"]);
+        if !checks_no_permission(path) {
+            errors.push("403");
+        }
+    } else if path == "/v1/login" {
+        // Failed logins are counted per client, like bad tokens.
+        errors.extend(["401", "429", "503"]);
+    }
+    if path_params {
+        // A malformed name is 400; a missing resource 404.
+        errors.extend(["400", "404"]);
+    }
+    if query_params {
+        errors.push("400");
+    }
+    if body {
+        errors.extend(["400", "413", "415"]);
+    }
+    if path.starts_with("/v1/") {
+        errors.extend(["408", "500"]);
+    }
+    let responses = &mut op.responses.responses;
+    // Errors a handler declared itself point at the shared components too.
+    for (status, response) in responses.iter_mut() {
+        if let Some(name) = error_component(status) {
+            *response = RefOr::Ref(Ref::from_response_name(name));
+        }
+    }
+    for status in errors {
+        if let Some(name) = error_component(status) {
+            responses
+                .entry(status.to_owned())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+        }
+    }
+    for (status, response) in responses.iter_mut() {
+        if let RefOr::T(r) = response
+            && r.description.is_empty()
+        {
+            r.description = describe(status).to_owned();
+        }
+    }
+}
+
+/// A success answer's description when its handler gave none.
+fn describe(status: &str) -> &'static str {
+    status
+        .parse::<u16>()
+        .ok()
+        .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Answer")
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    fn values<T: PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The schema-only enums list what the server accepts and answers.
+    #[test]
+    fn the_enums_match_the_values_the_server_uses() {
+        assert_eq!(values::<RunStatus>(), citadel_engine::RUN_STATUSES);
+        assert_eq!(values::<JobState>(), crate::jobs::JOB_STATES);
+        let mut union: Vec<String> = citadel_engine::RUN_STATUSES
+            .iter()
+            .chain(crate::jobs::JOB_STATES.iter())
+            .map(|s| (*s).to_owned())
+            .collect();
+        let mut delivery = values::<DeliveryStatus>();
+        delivery.sort();
+        union.sort();
+        union.dedup();
+        assert_eq!(delivery, union);
+    }
+}
