@@ -579,7 +579,7 @@ impl Scan<'_> {
                 while self.at < self.text.len() && self.text[self.at] != b'}' {
                     self.at += 1;
                 }
-                self.at += 1;
+                self.at = (self.at + 1).min(self.text.len());
             } else if is_word_byte(b) || b == b'\\' {
                 self.at += 1;
             } else if b >= 0x80 {

@@ -344,3 +344,11 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn unterminated_tokens_at_the_end_are_scanned_safely() {
+    for src in ["x = \\u{61", "x = '\\", "x = `\\", "x = /a\\", "x = `${", "/*", "x = 'a"] {
+        let _ = prepare(src, Language::Js);
+        let _ = prepare(src, Language::Ts);
+    }
+}
