@@ -183,18 +183,18 @@ const JS_LAYERS: &[(&str, &str)] = &[
     ("(", ")"),
     ("[", "]"),
     ("{a:", "}"),
-    ("x=>", ""),
+    ("(x=>", ")"),
     ("!", ""),
     ("typeof ", ""),
     ("f(", ")"),
     ("`${", "}`"),
     ("a?b:", ""),
-    ("()=>{return ", "}"),
+    ("(()=>{return ", "})"),
 ];
 const TS_LAYERS: &[(&str, &str)] = &[
     ("A<", ">"),
     ("{a:", "}"),
-    ("()=>", ""),
+    ("(()=>", ")"),
     ("keyof ", ""),
     ("(", ")"),
     ("[", "]"),
@@ -232,7 +232,10 @@ fn generated_deep_and_wide_saves_answer_and_the_server_stays_up() {
     let w = rt.block_on(world());
     let mut runner = TestRunner::new(ProptestConfig::with_cases(48));
     let strategy = (
-        proptest::collection::vec(0usize..64, 0..4000),
+        prop_oneof![
+            proptest::collection::vec(0usize..64, 0..60),
+            proptest::collection::vec(0usize..64, 0..4000),
+        ],
         any::<bool>(),
         1usize..40,
     );
@@ -261,4 +264,92 @@ fn generated_deep_and_wide_saves_answer_and_the_server_stays_up() {
         })
         .unwrap();
     rt.block_on(w.still_serves());
+}
+
+/// `n` arrays nested around `1`.
+fn nested(n: usize) -> String {
+    format!("{}1{}", "[".repeat(n), "]".repeat(n))
+}
+
+impl World {
+    /// A run's answer as raw text: deep results are valid JSON that serde_json
+    /// (and so `call`) refuses to parse past 128 levels.
+    async fn run_raw(&self, name: &str, input: &str) -> (StatusCode, String) {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/v1/scripts/{name}/run"))
+            .header("authorization", format!("Bearer {}", self.secret))
+            .header("content-type", "application/json")
+            .body(Body::from(format!(r#"{{"input": {input}}}"#)))
+            .unwrap();
+        let res = tokio::spawn(self.app.clone().oneshot(req))
+            .await
+            .unwrap()
+            .unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_json_in_bodies_inputs_results_and_arguments_gets_typed_answers() {
+    let w = world().await;
+    // Request bodies: serde_json stops at 128 levels, a 400 `invalid`.
+    for field in ["capabilities", "limits"] {
+        let body = format!(
+            r#"{{"name": "x", "source": "return 1;", "{field}": {}}}"#,
+            nested(100_000)
+        );
+        let (status, got) = w.call(Method::POST, "/v1/scripts", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{got}");
+        assert_eq!(got["error"]["code"], "invalid", "{got}");
+    }
+    // Run inputs and event data pass through as text (serde_json skips over
+    // a raw value without recursing); the isolate parses them under its own
+    // stack limit, so a deep one fails that run with a typed error.
+    let (status, got) = w
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(format!(r#"{{"type": "a.b", "data": {}}}"#, nested(100_000))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{got}");
+    assert_eq!(
+        w.save("echo", "return input;", "js").await.0,
+        StatusCode::CREATED
+    );
+    let (status, run) = w.run_raw("echo", &nested(1000)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(run.contains(r#""status":"succeeded""#), "{run:.300}");
+    assert!(
+        run.contains(&format!(r#""result":{}"#, nested(1000))),
+        "{run:.300}"
+    );
+    let (status, run) = w.run_raw("echo", &nested(1_000_000)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(run.contains(r#""status":"failed""#), "{run:.300}");
+    assert!(run.contains(r#""code":"stack_overflow""#), "{run:.300}");
+
+    // Results and capability arguments built by the script.
+    let build = "let v = 1; for (let i = 0; i < input.n; i++) v = [v];";
+    let src = format!("{build} return v;");
+    assert_eq!(w.save("result", &src, "js").await.0, StatusCode::CREATED);
+    let (_, run) = w.run("result", r#"{"n": 100000}"#).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(run["error"]["code"], "invalid_result", "{run}");
+    let src =
+        format!("{build} try {{ await api.kv.set('k', v); }} catch (e) {{ return e.message; }}");
+    assert_eq!(w.save("argument", &src, "js").await.0, StatusCode::CREATED);
+    let (_, run) = w.run("argument", r#"{"n": 1000}"#).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(
+        run["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("arguments are not JSON: recursion limit exceeded"),
+        "{run}"
+    );
+    w.still_serves().await;
 }
