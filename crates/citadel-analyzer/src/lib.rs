@@ -88,8 +88,9 @@ pub const SYNTAX_RULE: &str = "syntax";
 pub const NESTING_RULE: &str = "nesting-limit";
 
 /// The stack of the thread [`prepare_on_own_stack`] analyses on: far more
-/// than the deepest source the nesting limits let through needs (about 3 MiB
-/// in an unoptimised build), so the limits are the rule and this the margin.
+/// than the deepest source the nesting limits let through needs (under
+/// 2 MiB even in an unoptimised build), so the limits are the rule and this
+/// the margin.
 pub const ANALYSIS_STACK_BYTES: usize = 64 << 20;
 
 /// A script ready for the sandbox: the diagnostics of every rule and, when the
@@ -265,7 +266,7 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
 /// [`prepare`] on a thread of its own with an [`ANALYSIS_STACK_BYTES`]
 /// stack, for callers on small stacks (async runtime workers). Where no
 /// thread can be started it prepares on the caller's thread, which the
-/// nesting limits keep within an ordinary 8 MiB stack.
+/// nesting limits keep within a runtime worker's 2 MiB stack.
 pub fn prepare_on_own_stack(source: &str, language: Language) -> Prepared {
     std::thread::scope(|scope| {
         match std::thread::Builder::new()

@@ -310,18 +310,50 @@ fn layered(layers: &[(&str, &str)], picks: &[usize]) -> (String, String) {
 
 fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::Builder::new()
-        .stack_size(4 << 20)
+        .stack_size(2 << 20)
         .spawn(f)
         .unwrap()
         .join()
         .unwrap()
 }
 
+/// For every layer, the deepest stack of it the limits let through is
+/// analysed within a runtime worker's 2 MiB stack (with a debug build's
+/// large frames).
+#[test]
+fn the_deepest_accepted_sources_fit_a_worker_stack() {
+    for (layers, language, wrap) in [
+        (JS_LAYERS, Language::Js, "return {}1{};"),
+        (TS_LAYERS, Language::Ts, "let x: {}number{};\nreturn 1;"),
+    ] {
+        for i in 0..layers.len() {
+            let source = |n: usize| {
+                let (open, close) = layered(layers, &vec![i; n]);
+                wrap.replacen("{}", &open, 1).replacen("{}", &close, 1)
+            };
+            // The largest n the limits accept.
+            let (mut lo, mut hi) = (0, MAX_DEPTH as usize + 1);
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2;
+                if nesting_rule(&source(mid), language).is_some() {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            assert!(lo >= 60, "{:?} refused at {hi}", layers[i]);
+            let src = source(lo);
+            let refused = on_small_stack(move || nesting_rule(&src, language));
+            assert_eq!(refused, None, "{:?} x {lo}", layers[i]);
+        }
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
     /// Deep sources are refused, shallow ones pass, and none of them
-    /// overflows an ordinary 4 MiB stack.
+    /// overflows a runtime worker's 2 MiB stack.
     #[test]
     fn nesting_is_bounded_on_an_ordinary_stack(
         picks in proptest::collection::vec(0usize..64, 0..2500),
@@ -347,7 +379,15 @@ proptest::proptest! {
 
 #[test]
 fn unterminated_tokens_at_the_end_are_scanned_safely() {
-    for src in ["x = \\u{61", "x = '\\", "x = `\\", "x = /a\\", "x = `${", "/*", "x = 'a"] {
+    for src in [
+        "x = \\u{61",
+        "x = '\\",
+        "x = `\\",
+        "x = /a\\",
+        "x = `${",
+        "/*",
+        "x = 'a",
+    ] {
         let _ = prepare(src, Language::Js);
         let _ = prepare(src, Language::Ts);
     }

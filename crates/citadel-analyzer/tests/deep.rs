@@ -5,8 +5,8 @@
 //! expressions) that must pass. Each file says `// expect: rule@line:column
 //! ...` (or `none`).
 //!
-//! Each case is analysed on a thread with an ordinary 4 MiB stack, not the
-//! analyzer's own large one: the nesting limits alone must keep every
+//! Each case is analysed on a thread with a runtime worker's 2 MiB stack,
+//! not the analyzer's own large one: the nesting limits alone must keep every
 //! recursive pass within it. Without them a case aborts the test process
 //! with a stack overflow.
 
@@ -14,7 +14,7 @@ use std::path::Path;
 
 use citadel_analyzer::{Language, NESTING_RULE, prepare};
 
-const SMALL_STACK: usize = 4 << 20;
+const SMALL_STACK: usize = 2 << 20;
 
 fn analyse_on_small_stack(source: String, language: Language) -> Vec<String> {
     std::thread::Builder::new()
