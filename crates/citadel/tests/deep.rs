@@ -121,6 +121,13 @@ async fn deep_capability_arguments_fail_only_their_call_and_the_host_lives_on() 
         }
         assert_eq!(pool.host_pids(), host, "the host was replaced at {depth}");
     }
+    // A result nested deeper than serde_json parses travels as raw text.
+    let deep_result = "let v = 1; for (let i = 0; i < 1000; i++) v = [v]; return v;";
+    let out = pool.run(job(deep_result), Arc::new(EchoGateway)).await;
+    assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+    let raw = out.result.as_ref().unwrap().get();
+    assert_eq!(raw, format!("{}1{}", "[".repeat(1000), "]".repeat(1000)));
+    assert_eq!(pool.host_pids(), host);
     let after = pool.run(job("return 2"), Arc::new(EchoGateway)).await;
     assert_eq!(after.result_value(), json!(2));
     pool.shutdown();
