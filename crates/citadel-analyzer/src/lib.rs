@@ -150,7 +150,12 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
         let (line, column) = lines.user_position(WRAP_PREFIX.len() as u32 + too_deep.offset);
         return Prepared {
             diagnostics: vec![Diagnostic {
-                rule: NESTING_RULE.into(),
+                rule: if too_deep.syntax {
+                    SYNTAX_RULE
+                } else {
+                    NESTING_RULE
+                }
+                .into(),
                 severity: Severity::Error,
                 message: too_deep.message,
                 line,

@@ -34,6 +34,9 @@ pub const MAX_DEPTH: u32 = 1024;
 pub(crate) struct TooDeep {
     pub offset: u32,
     pub message: String,
+    /// The source cannot be tokenized from `offset` on (an unterminated
+    /// literal, an invalid character): a syntax error, reported as such.
+    pub syntax: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +210,9 @@ impl Scan<'_> {
                 b'/' => self.slash(start)?,
                 b'\'' | b'"' => {
                     self.before_operand();
-                    self.string(b);
+                    if !self.string(b) {
+                        self.unreadable(start, "unterminated string literal")?;
+                    }
                     self.operand();
                 }
                 b'`' => {
@@ -273,10 +278,13 @@ impl Scan<'_> {
                         self.at += len;
                     } else if is_space(c) {
                         self.at += len;
-                    } else {
+                    } else if is_name_char(c) {
                         self.word(start)?;
+                    } else {
+                        self.unreadable(start, "invalid character")?;
                     }
                 }
+                0x00..=0x08 | 0x0e..=0x1f | 0x7f => self.unreadable(start, "invalid character")?,
                 _ => self.punctuator(start)?,
             }
         }
@@ -316,6 +324,7 @@ impl Scan<'_> {
                 message: format!(
                     "brackets, braces, parentheses, template literals or type arguments nest more than {MAX_NESTING} levels deep"
                 ),
+                syntax: false,
             });
         }
         if self.depth > MAX_DEPTH {
@@ -324,6 +333,7 @@ impl Scan<'_> {
                 message: format!(
                     "the code nests more than {MAX_DEPTH} levels deep (nested or chained expressions, statements or types); split it up"
                 ),
+                syntax: false,
             });
         }
         Ok(())
@@ -459,7 +469,8 @@ impl Scan<'_> {
         Ok(())
     }
 
-    fn string(&mut self, quote: u8) {
+    /// Skips a string literal; false when it is unterminated.
+    fn string(&mut self, quote: u8) -> bool {
         self.at += 1;
         while self.at < self.text.len() {
             match self.text[self.at] {
@@ -471,14 +482,15 @@ impl Scan<'_> {
                     }
                     self.at += 1;
                 }
-                b'\n' | b'\r' => return,
+                b'\n' | b'\r' => return false,
                 c if c == quote => {
                     self.at += 1;
-                    return;
+                    return true;
                 }
                 _ => self.at += 1,
             }
         }
+        false
     }
 
     fn number(&mut self) {
@@ -518,7 +530,9 @@ impl Scan<'_> {
         match self.slash {
             Slash::Regex => {
                 self.before_operand();
-                self.regex();
+                if !self.regex() {
+                    return self.unreadable(start, "unterminated regular expression");
+                }
                 self.operand();
                 Ok(())
             }
@@ -536,25 +550,32 @@ impl Scan<'_> {
                 message: "this `/` could be a division or start a regular expression; \
                           put the expression before it in parentheses or end the statement with `;`"
                     .into(),
+                syntax: false,
             }),
         }
     }
 
-    fn regex(&mut self) {
+    /// Skips a regular expression literal; false when it is unterminated.
+    fn regex(&mut self) -> bool {
         self.at += 1;
         let mut class = false;
-        while self.at < self.text.len() {
+        loop {
+            if self.at >= self.text.len() {
+                return false;
+            }
             let (c, len) = self.char_at(self.at);
             if is_line_terminator(c) {
-                // Unterminated: a syntax error the parser reports.
-                return;
+                return false;
             }
             self.at += len;
             match c {
-                '\\' if self.at < self.text.len() => {
+                '\\' => {
+                    if self.at >= self.text.len() {
+                        return false;
+                    }
                     let (next, len) = self.char_at(self.at);
                     if is_line_terminator(next) {
-                        return;
+                        return false;
                     }
                     self.at += len;
                 }
@@ -568,24 +589,48 @@ impl Scan<'_> {
         while self.at < self.text.len() && is_word_byte(self.text[self.at]) {
             self.at += 1;
         }
+        true
     }
 
     fn word(&mut self, start: usize) -> Result<(), TooDeep> {
-        self.at += 1;
+        if self.text[start] == b'#'
+            && !self
+                .text
+                .get(start + 1)
+                .is_some_and(|b| is_word_byte(*b) || *b == b'\\' || *b >= 0x80)
+        {
+            return self.unreadable(start, "invalid character `#`");
+        }
+        if self.text[start] != b'\\' {
+            let (_, len) = self.char_at(start);
+            self.at += len;
+        }
         while self.at < self.text.len() {
             let b = self.text[self.at];
-            if b == b'\\' && self.text[self.at..].starts_with(b"\\u{") {
-                // `\u{…}` escapes a character of the name.
-                while self.at < self.text.len() && self.text[self.at] != b'}' {
-                    self.at += 1;
+            if b == b'\\' {
+                // Only `\u` escapes belong in a name; the parser recovers
+                // from any other `\` in ways the scan cannot follow.
+                if self.text.get(self.at + 1) != Some(&b'u') {
+                    return self.unreadable(self.at, "invalid escape `\\` outside a string");
                 }
-                self.at = (self.at + 1).min(self.text.len());
-            } else if is_word_byte(b) || b == b'\\' {
+                if self.text.get(self.at + 2) == Some(&b'{') {
+                    // `\u{…}` escapes a character of the name.
+                    while self.at < self.text.len() && self.text[self.at] != b'}' {
+                        self.at += 1;
+                    }
+                    self.at = (self.at + 1).min(self.text.len());
+                } else {
+                    self.at += 2;
+                }
+            } else if is_word_byte(b) {
                 self.at += 1;
             } else if b >= 0x80 {
                 let (c, len) = self.char_at(self.at);
                 if is_line_terminator(c) || is_space(c) {
                     break;
+                }
+                if !is_name_char(c) {
+                    return self.unreadable(self.at, "invalid character");
                 }
                 self.at += len;
             } else {
@@ -626,6 +671,44 @@ impl Scan<'_> {
         Ok(())
     }
 
+    /// From a token the parser cannot read the way the scan does (it
+    /// reports an error there but may go on parsing after recovering), the
+    /// rest is counted without trusting any reading: every opening bracket,
+    /// operator and word adds a level and nothing closes or ends a
+    /// statement. Past a limit that way, the unreadable token is the error.
+    fn unreadable(&mut self, offset: usize, what: &str) -> Result<(), TooDeep> {
+        let mut nesting = self.stack.len() as u32 - 1;
+        let mut depth = self.depth;
+        let mut in_word = false;
+        for &b in &self.text[offset..] {
+            let word = is_word_byte(b) || b == b'\\' || b >= 0x80;
+            match b {
+                b'(' | b'[' | b'{' | b'`' => {
+                    nesting += 1;
+                    depth += 1;
+                }
+                b'<' if self.ts => {
+                    nesting += 1;
+                    depth += 1;
+                }
+                b')' | b']' | b'}' | b'\'' | b'"' => {}
+                _ if word => depth += u32::from(!in_word),
+                _ if b.is_ascii_punctuation() => depth += 1,
+                _ => {}
+            }
+            in_word = word;
+            if nesting > MAX_NESTING || depth > MAX_DEPTH {
+                return Err(TooDeep {
+                    offset: offset as u32,
+                    message: format!("{what}; the code after it cannot be checked"),
+                    syntax: true,
+                });
+            }
+        }
+        self.at = self.text.len();
+        Ok(())
+    }
+
     /// Skips to the end of the line (not past its terminator).
     fn line_comment(&mut self) {
         while self.at < self.text.len() {
@@ -647,11 +730,15 @@ impl Scan<'_> {
             self.line_comment();
             return Ok(());
         }
-        if self.ts && b == b'<' && rest.get(1) != Some(&b'=') {
+        if self.ts && b == b'<' && !rest.starts_with(b"<=") && !rest.starts_with(b"<<=") {
             // Type arguments or parameters, or a comparison: counted as a
-            // group either way; comparisons end at the statement's end.
-            self.at += 1;
-            self.push(Kind::Angle, start)?;
+            // group either way; comparisons end at the statement's end. `<<`
+            // is one token (so `<<!--` holds no comment), two groups in types.
+            let len = if rest.starts_with(b"<<") { 2 } else { 1 };
+            for _ in 0..len {
+                self.at += 1;
+                self.push(Kind::Angle, start)?;
+            }
             self.operator_state();
             return Ok(());
         }
@@ -699,6 +786,12 @@ impl Scan<'_> {
         }
         Ok(())
     }
+}
+
+/// Characters (beyond ASCII) a name may hold, as far as this scan needs
+/// to know; anything else outside a literal or comment is invalid.
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '\u{200c}' | '\u{200d}')
 }
 
 fn is_word_byte(b: u8) -> bool {

@@ -206,7 +206,6 @@ fn brackets_after_regexes_strings_and_comments_are_counted() {
         "x = 1..toString();",
         "x = a ?.5 : 1;",
         "x = \\u{61};",
-        "x = a\n/'/g;",
     ];
     for prefix in prefixes {
         let src = format!("{prefix}\nreturn {}1{};", "(".repeat(300), ")".repeat(300));
@@ -216,6 +215,39 @@ fn brackets_after_regexes_strings_and_comments_are_counted() {
             "not refused after {prefix:?}"
         );
     }
+    // In TypeScript too, where `<` may open type arguments: `<<` is one
+    // token, so what follows it is no `<!--` comment.
+    for prefix in ["x = a <<!-- b + ", "let y: A<B> = a < b ? 1 : "] {
+        let src = format!("{prefix}{}1{};", "(".repeat(300), ")".repeat(300));
+        assert_eq!(
+            nesting_rule(&src, Language::Ts).map(|(line, _)| line),
+            Some(1),
+            "not refused after {prefix:?}"
+        );
+    }
+    // After a token the parser only recovers from, nothing is trusted: the
+    // token is the error once the rest could nest too deeply.
+    for (prefix, at) in [
+        ("x = a\n/'/g;", (2, 2)),
+        ("x = '(", (1, 5)),
+        ("x = /(", (1, 5)),
+        ("x = \\*/", (1, 5)),
+        ("x = #", (1, 5)),
+        ("x = \u{20ac}", (1, 5)),
+        ("x = \u{1}", (1, 5)),
+    ] {
+        let src = format!("{prefix}\nreturn {}1{};", "(".repeat(300), ")".repeat(300));
+        let d = prepare(&src, Language::Js).diagnostics;
+        assert_eq!(
+            (d[0].rule.as_str(), d[0].line, d[0].column),
+            (SYNTAX_RULE, at.0, at.1),
+            "{prefix:?}: {d:?}"
+        );
+    }
+    // Without enough after it to nest deeply, the parser reports the error.
+    let d = prepare("let s = 'unterminated\nreturn s;", Language::Js).diagnostics;
+    assert_eq!(d[0].rule, SYNTAX_RULE);
+    assert!(!d[0].message.contains("cannot be checked"), "{d:?}");
 }
 
 #[test]
@@ -390,5 +422,41 @@ fn unterminated_tokens_at_the_end_are_scanned_safely() {
     ] {
         let _ = prepare(src, Language::Js);
         let _ = prepare(src, Language::Ts);
+    }
+}
+
+/// Tokens where a scan could read a source differently from the parser.
+const TRICKY: &[&str] = &[
+    "/", "/=", "'", "\"", "`", "//", "/*", "*/", "\n", "\r", "\u{2028}", "}", "{", ")", "(", "]",
+    "[", "${", "\\", "if", "while", "else", "return", "yield", "await", "of", "let", "x", "1", ".",
+    "?.", "++", "--", "=", "<", ">", "<!--", "-->", "!", ":", ";", ",", "=>", "#", " ", "\u{a0}",
+    "typeof", "\u{1}", "\u{20ac}", "#x", "@", "1n", "0x", "\\u0061", "as", "extends", "keyof",
+    "<T>", "a<b>", "for", "of", "in", "class", "function", "async", "do", "\t", "?", "case",
+    "default", "switch", "new", "this", "}`", "`${", "`x${",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Whatever tricky tokens come first, a few thousand parentheses after
+    /// them are either counted (refused) or never reach a recursive pass
+    /// that could overflow a 2 MiB stack: the scan never hides nesting the
+    /// parser sees.
+    #[test]
+    fn no_prefix_hides_deep_nesting(
+        prefix in proptest::collection::vec(proptest::sample::select(TRICKY), 0..12),
+        suffix in proptest::collection::vec(proptest::sample::select(TRICKY), 0..4),
+        ts in proptest::bool::ANY,
+    ) {
+        let src = format!(
+            "{}{}1{}{}",
+            prefix.concat(),
+            "(".repeat(3000),
+            ")".repeat(3000),
+            suffix.concat()
+        );
+        let language = if ts { Language::Ts } else { Language::Js };
+        // Completing at all is the property: an overflow aborts the test.
+        let _ = on_small_stack(move || prepare(&src, language).diagnostics.len());
     }
 }
