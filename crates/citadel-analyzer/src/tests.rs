@@ -460,3 +460,28 @@ proptest::proptest! {
         let _ = on_small_stack(move || prepare(&src, language).diagnostics.len());
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Tricky tokens between runs of nesting constructs: the scan's count
+    /// keeps every source it lets through within a 2 MiB stack.
+    #[test]
+    fn no_token_mix_hides_deep_nesting(
+        parts in proptest::collection::vec(
+            (proptest::sample::select(TRICKY), 0usize..12, 1usize..400),
+            1..8,
+        ),
+        ts in proptest::bool::ANY,
+    ) {
+        const LAYERS: [&str; 12] =
+            ["(", "!", "x=>", "a.", "[", "`${", "if(a)", "a=", "typeof ", "A<", "new ", "f()"];
+        let mut src = String::new();
+        for (token, layer, n) in &parts {
+            src.push_str(token);
+            src.push_str(&LAYERS[*layer].repeat(*n));
+        }
+        let language = if ts { Language::Ts } else { Language::Js };
+        let _ = on_small_stack(move || prepare(&src, language).diagnostics.len());
+    }
+}
