@@ -18,7 +18,9 @@
 //! The count must never be lower than what the parser sees, so wherever the
 //! scan cannot tell a regular expression from a division the way the parser
 //! would (`/` right after `}`, `yield`, `await`, `let` or `of`) it refuses the
-//! source rather than guess.
+//! source rather than guess; and from a token the parser only recovers from
+//! (an unterminated string or regular expression, an invalid escape or
+//! character) it trusts no reading of the rest (see `Scan::unreadable`).
 
 /// The most brackets, braces, parentheses, template literals and type
 /// argument lists a script may nest.
