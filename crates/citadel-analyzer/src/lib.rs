@@ -9,6 +9,7 @@
 //!
 //! This crate knows nothing of QuickJS, tenants, HTTP or storage.
 
+mod nesting;
 mod policy;
 mod positions;
 mod rules;
@@ -25,6 +26,7 @@ use oxc::span::SourceType;
 use oxc::transformer::{TransformOptions, Transformer};
 use serde::{Deserialize, Serialize};
 
+pub use nesting::{MAX_DEPTH, MAX_NESTING};
 pub use policy::{Policy, PolicyError};
 use positions::LineIndex;
 pub use positions::PositionMap;
@@ -80,6 +82,17 @@ pub struct Diagnostic {
 /// The rule id of parse errors. Policies cannot allow or downgrade it.
 pub const SYNTAX_RULE: &str = "syntax";
 
+/// The rule id of sources that nest deeper than [`MAX_NESTING`] or
+/// [`MAX_DEPTH`]; they are refused before parsing. Policies cannot allow or
+/// downgrade it.
+pub const NESTING_RULE: &str = "nesting-limit";
+
+/// The stack of the thread [`prepare_on_own_stack`] analyses on: far more
+/// than the deepest source the nesting limits let through needs (under
+/// 2 MiB even in an unoptimised build), so the limits are the rule and this
+/// the margin.
+pub const ANALYSIS_STACK_BYTES: usize = 64 << 20;
+
 /// A script ready for the sandbox: the diagnostics of every rule and, when the
 /// source parses, the JavaScript to compile.
 #[derive(Debug, Clone)]
@@ -128,6 +141,29 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
     wrapped.push_str(source);
     wrapped.push_str(WRAP_SUFFIX);
     let lines = LineIndex::new(&wrapped, WRAP_PREFIX.len() as u32);
+
+    // Everything below recurses once per level of the tree; refuse what
+    // would nest deeper than the limits before any of it runs.
+    // The script is scanned as the body it is, so the limits count the
+    // user's own levels, not the wrapper's.
+    if let Err(too_deep) = nesting::check(source, language == Language::Ts) {
+        let (line, column) = lines.user_position(WRAP_PREFIX.len() as u32 + too_deep.offset);
+        return Prepared {
+            diagnostics: vec![Diagnostic {
+                rule: if too_deep.syntax {
+                    SYNTAX_RULE
+                } else {
+                    NESTING_RULE
+                }
+                .into(),
+                severity: Severity::Error,
+                message: too_deep.message,
+                line,
+                column,
+            }],
+            program: None,
+        };
+    }
 
     let allocator = Allocator::default();
     // Sloppy script mode so that `with` parses and is reported by its rule;
@@ -230,6 +266,25 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
         diagnostics,
         program: Some(program),
     }
+}
+
+/// [`prepare`] on a thread of its own with an [`ANALYSIS_STACK_BYTES`]
+/// stack, for callers on small stacks (async runtime workers). Where no
+/// thread can be started it prepares on the caller's thread, which the
+/// nesting limits keep within a runtime worker's 2 MiB stack.
+pub fn prepare_on_own_stack(source: &str, language: Language) -> Prepared {
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("citadel-analyzer".into())
+            .stack_size(ANALYSIS_STACK_BYTES)
+            .spawn_scoped(scope, || prepare(source, language))
+        {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => prepare(source, language),
+        }
+    })
 }
 
 fn syntax_at(lines: &LineIndex, offset: u32, message: &str) -> Diagnostic {

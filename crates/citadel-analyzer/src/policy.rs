@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::rules::RULES;
-use crate::{Diagnostic, SYNTAX_RULE, Severity};
+use crate::{Diagnostic, NESTING_RULE, SYNTAX_RULE, Severity};
 
 /// Decides which diagnostics block a script.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +25,7 @@ pub struct Policy {
 pub enum PolicyError {
     #[error("unknown rule `{0}` in policy")]
     UnknownRule(String),
-    #[error("the `syntax` rule cannot be allowed or downgraded")]
+    #[error("the `syntax` and `nesting-limit` rules cannot be allowed or downgraded")]
     SyntaxRule,
 }
 
@@ -38,7 +38,7 @@ impl Policy {
             .chain(&self.deny)
             .chain(self.severity.keys());
         for rule in named {
-            if rule == SYNTAX_RULE {
+            if rule == SYNTAX_RULE || rule == NESTING_RULE {
                 return Err(PolicyError::SyntaxRule);
             }
             if !RULES.iter().any(|(id, _)| id == rule) {
@@ -49,15 +49,16 @@ impl Policy {
     }
 
     /// The diagnostics as this policy sees them: allowed rules removed,
-    /// severities overridden and denied rules raised to errors. Syntax errors
-    /// pass through unchanged.
+    /// severities overridden and denied rules raised to errors. Syntax and
+    /// nesting errors pass through unchanged.
     pub fn apply(&self, diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
+        let fixed = |d: &Diagnostic| d.rule == SYNTAX_RULE || d.rule == NESTING_RULE;
         diagnostics
             .iter()
-            .filter(|d| d.rule == SYNTAX_RULE || !self.allow.contains(&d.rule))
+            .filter(|d| fixed(d) || !self.allow.contains(&d.rule))
             .map(|d| {
                 let mut d = d.clone();
-                if d.rule != SYNTAX_RULE {
+                if !fixed(&d) {
                     if let Some(s) = self.severity.get(&d.rule) {
                         d.severity = *s;
                     }

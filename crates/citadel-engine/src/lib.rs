@@ -353,7 +353,10 @@ impl Engine {
             return Arc::clone(found);
         }
         self.counters.analyses.fetch_add(1, Ordering::Relaxed);
-        let diagnostics = Arc::new(citadel_analyzer::prepare(source, language).diagnostics);
+        // Off the async worker's small stack: the analyzer's nesting limits
+        // are the rule, its own large stack the margin.
+        let diagnostics =
+            Arc::new(citadel_analyzer::prepare_on_own_stack(source, language).diagnostics);
         lock(&self.analyses).put(key, Arc::clone(&diagnostics));
         diagnostics
     }

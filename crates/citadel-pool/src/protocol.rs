@@ -11,6 +11,11 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// The largest frame either side accepts.
 pub(crate) const MAX_FRAME: usize = 64 << 20;
 
+/// The deepest JSON a frame may nest: a few levels of message around the
+/// deepest value either side makes (the sandbox parses capability arguments,
+/// and serde_json any value, at most 128 levels deep).
+pub(crate) const MAX_FRAME_DEPTH: usize = 160;
+
 /// Supervisor → host. Messages are externally tagged: an internally tagged
 /// enum would buffer its content, which `RawValue` results do not survive.
 #[derive(Debug, Serialize, Deserialize)]
@@ -97,6 +102,8 @@ pub(crate) enum FrameError {
     TooLarge(usize),
     #[error("malformed frame: {0}")]
     Malformed(#[from] serde_json::Error),
+    #[error("frame nests deeper than {MAX_FRAME_DEPTH} levels")]
+    TooDeep,
 }
 
 /// Encodes a message as one frame.
@@ -126,7 +133,7 @@ pub(crate) async fn read<R: AsyncRead + Unpin, T: DeserializeOwned>(
     buf.clear();
     buf.resize(len, 0);
     r.read_exact(buf).await?;
-    Ok(Some(serde_json::from_slice(buf)?))
+    decode(buf).map(Some)
 }
 
 /// Reads one frame from a blocking reader; `None` at a clean end of stream.
@@ -147,7 +154,55 @@ pub(crate) fn read_blocking<R: std::io::Read, T: DeserializeOwned>(
     buf.clear();
     buf.resize(len, 0);
     r.read_exact(buf)?;
-    Ok(Some(serde_json::from_slice(buf)?))
+    decode(buf).map(Some)
+}
+
+/// Parses a frame. serde_json refuses values nested past 128 levels, and a
+/// frame wraps its values in a few levels of message, so a capability
+/// argument or reply the sandbox accepted could make a frame the peer
+/// refused — and a host that sends a refused frame is killed with every
+/// run on it. Such frames are parsed again without serde_json's limit once
+/// a linear scan shows they nest no deeper than [`MAX_FRAME_DEPTH`].
+fn decode<T: DeserializeOwned>(buf: &[u8]) -> Result<T, FrameError> {
+    match serde_json::from_slice(buf) {
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            if json_depth(buf) > MAX_FRAME_DEPTH {
+                return Err(FrameError::TooDeep);
+            }
+            let mut de = serde_json::Deserializer::from_slice(buf);
+            de.disable_recursion_limit();
+            let value = T::deserialize(&mut de)?;
+            de.end()?;
+            Ok(value)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// How deeply arrays and objects nest in JSON text (strings skipped).
+fn json_depth(buf: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for &b in buf {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 #[cfg(test)]
@@ -173,6 +228,50 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, FrameError::TooLarge(_)), "{err}");
+    }
+
+    fn nested(depth: usize) -> Value {
+        (0..depth).fold(Value::from(1), |v, _| Value::Array(vec![v]))
+    }
+
+    #[test]
+    fn frames_carry_values_as_deep_as_serde_json_makes_them() {
+        // 128 levels: what serde_json parses, and so what the sandbox sends
+        // as a capability argument; the message around it adds four more.
+        let call = ToSupervisor::Call {
+            run: 1,
+            call: 2,
+            request: HostCall::Echo { value: nested(127) },
+        };
+        let mut buf = Vec::new();
+        let got: ToSupervisor = read_blocking(&mut &encode(&call)[..], &mut buf)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            got,
+            ToSupervisor::Call { request: HostCall::Echo { value }, .. } if value == nested(127)
+        ));
+        let reply = ToHost::Reply {
+            run: 1,
+            call: 2,
+            result: Ok(nested(128)),
+        };
+        let got: ToHost = read_blocking(&mut &encode(&reply)[..], &mut buf)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(got, ToHost::Reply { result: Ok(v), .. } if v == nested(128)));
+    }
+
+    #[test]
+    fn a_frame_nested_past_the_limit_is_refused_without_recursing() {
+        let deep = "[".repeat(1_000_000);
+        let frame =
+            format!(r#"{{"call":{{"run":1,"call":2,"request":{{"op":"echo","value":{deep}"#);
+        let mut bytes = (frame.len() as u32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(frame.as_bytes());
+        let err = read_blocking::<_, ToSupervisor>(&mut &bytes[..], &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, FrameError::TooDeep), "{err}");
+        assert_eq!(json_depth(br#"{"a":"[[[{{","b":[["\"[",{}]]}"#), 4);
     }
 
     #[test]

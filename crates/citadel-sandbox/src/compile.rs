@@ -129,3 +129,72 @@ pub(crate) unsafe fn load<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Res
         Ok(Value::from_raw(ctx.clone(), value))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use citadel_analyzer::{Language, MAX_DEPTH, MAX_NESTING, prepare};
+
+    use super::*;
+
+    /// Runs `f` on a thread with a runtime worker's 2 MiB stack.
+    fn on_worker_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    /// QuickJS's parser recurses per level too; past its own stack limit it
+    /// throws, and the throw is a located compile error, not a crash.
+    #[test]
+    fn code_nested_past_quickjs_stack_limit_is_a_compile_error() {
+        let n = 100_000;
+        for js in [
+            format!("({}1{})", "(".repeat(n), ")".repeat(n)),
+            format!("[{}1{}]", "[".repeat(n), "]".repeat(n)),
+            format!("({}1)", "!".repeat(n)),
+            format!("({}1)", "x=>".repeat(n)),
+            format!("({}1{})", "`${".repeat(n), "}`".repeat(n)),
+        ] {
+            let err = on_worker_stack(move || compile(&js, c"script")).unwrap_err();
+            assert_eq!(err.message, "Maximum call stack size exceeded", "{err:?}");
+        }
+    }
+
+    /// What the analyzer lets through compiles on a worker's stack.
+    #[test]
+    fn code_at_the_analyzer_limits_compiles() {
+        let brackets = (MAX_NESTING - 2) as usize;
+        let chain = (MAX_DEPTH - 8) as usize;
+        for body in [
+            format!("return {}1{};", "(".repeat(brackets), ")".repeat(brackets)),
+            format!("return {}1{};", "[".repeat(brackets), "]".repeat(brackets)),
+            format!(
+                "return {}1{};",
+                "{a:".repeat(brackets / 2),
+                "}".repeat(brackets / 2)
+            ),
+            format!(
+                "return {}1{};",
+                "`${".repeat(brackets / 2),
+                "}`".repeat(brackets / 2)
+            ),
+            format!("return {}1;", "!".repeat(chain)),
+            format!("return {}1;", "x=>".repeat(chain)),
+            format!("return {}0;", "input?1:".repeat(chain / 2)),
+            format!("return input{};", ".a".repeat(chain)),
+            format!("{}return 1;", "if(input)".repeat(chain)),
+        ] {
+            on_worker_stack(move || {
+                let prepared = prepare(&body, Language::Js);
+                assert_eq!(prepared.diagnostics, vec![], "{body:.40}");
+                let js = prepared.program.unwrap().js;
+                if let Err(e) = compile(&js, c"script") {
+                    panic!("{body:.40}: {e:?}");
+                }
+            });
+        }
+    }
+}

@@ -171,7 +171,9 @@ pub(crate) fn run(args: RunArgs) -> u8 {
     let script = args.in_process.then(|| sandbox.load(&source, language));
     let diagnostics = match &script {
         Some(script) => policy.apply(&script.diagnostics),
-        None => policy.apply(&citadel_analyzer::prepare(&source, language).diagnostics),
+        None => {
+            policy.apply(&citadel_analyzer::prepare_on_own_stack(&source, language).diagnostics)
+        }
     };
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         if args.json {
