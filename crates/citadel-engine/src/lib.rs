@@ -8,6 +8,7 @@
 
 mod batch;
 pub mod caps;
+mod error;
 mod events;
 mod executor;
 mod killswitch;
@@ -27,11 +28,11 @@ use citadel_sandbox::{CancelToken, LogLine, RunOutcome, RunStatus};
 use citadel_scripts::{CapabilitySpec, LimitOverrides, PlatformLimits, TenantSettings};
 use citadel_store::{KillSwitch, Run, Script, ScriptVersion, Store, StoreError, new_id, now_ms};
 use lru::LruCache;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use batch::{Enqueuer, Finisher, Recorder};
+pub use error::{ErrorCode, StoredError};
 pub use events::{
     MAX_EVENT_DEPTH, matches as event_matches, validate_event_type, validate_pattern,
 };
@@ -442,7 +443,7 @@ impl Engine {
             });
         }
         let result = match self.admit(&spec, "running") {
-            Ok(flight) => self.execute(flight, spec, 0).await,
+            Ok(flight) => self.execute(flight, spec, 0).await.map(|ended| ended.run),
             Err(e) => Err(e),
         };
         if script_cap.is_some() {
@@ -528,7 +529,7 @@ impl Engine {
         flight: Arc<InFlight>,
         spec: RunSpec,
         depth: i64,
-    ) -> Result<Run, EngineError> {
+    ) -> Result<Ended, EngineError> {
         let settings = match self.settings(&spec.tenant_id).await {
             Ok(s) => s,
             Err(e) => {
@@ -579,12 +580,12 @@ impl Engine {
             self.executor.run(job, gateway).await
         };
         let mut run = lock(&flight.run).clone();
-        finish(&mut run, outcome, &flight, log_limit, result_limit);
+        let error = finish(&mut run, outcome, &flight, log_limit, result_limit);
         if flight.stop.load(Ordering::SeqCst) == STOP_ABANDONED {
             lock(&self.in_flight).remove(&run.id);
             flight.done.send_replace(true);
             flight.changed();
-            return Ok(run);
+            return Ok(Ended { run, error });
         }
         let recorded = self.recorder.record(run.clone()).await;
         lock(&self.in_flight).remove(&run.id);
@@ -604,7 +605,7 @@ impl Engine {
                 .killed_in_flight
                 .fetch_add(1, Ordering::Relaxed);
         }
-        Ok(run)
+        Ok(Ended { run, error })
     }
 
     /// Whether the database takes writes now: one small write, so that a
@@ -694,6 +695,21 @@ impl Drop for WatchSlot {
     }
 }
 
+/// A run that ended, with its error typed (the record holds it as JSON).
+struct Ended {
+    run: Run,
+    error: Option<ErrorCode>,
+}
+
+/// The error of a run a kill switch stopped.
+fn killed_error(flight: &InFlight) -> StoredError {
+    let message = match lock(&flight.killed_by).clone() {
+        Some(s) => format!("stopped by the {} kill switch: {}", s.scope, s.reason),
+        None => "stopped by a kill switch".to_owned(),
+    };
+    StoredError::new(ErrorCode::Killed, "Killed", &message)
+}
+
 /// Copies an outcome into its run record, every field within its cap (the
 /// outcome comes from a sandbox host, which is not trusted to have kept its
 /// limits).
@@ -703,7 +719,7 @@ fn finish(
     flight: &InFlight,
     log_limit: usize,
     result_limit: usize,
-) {
+) -> Option<ErrorCode> {
     if outcome
         .result
         .as_ref()
@@ -732,32 +748,17 @@ fn finish(
     run.result = outcome.result.as_ref().map(|r| r.get().to_owned());
     run.logs = serde_json::to_string(&outcome.logs).unwrap_or_else(|_| "[]".into());
     run.logs_truncated = outcome.logs_truncated;
-    run.error = match (&outcome.error, status) {
-        (_, "killed") => {
-            let switch = lock(&flight.killed_by).clone();
-            let message = match switch {
-                Some(s) => format!("stopped by the {} kill switch: {}", s.scope, s.reason),
-                None => "stopped by a kill switch".to_owned(),
-            };
-            let message = caps::clip(&message, caps::MAX_ERROR_MESSAGE_BYTES);
-            Some(json!({ "code": "killed", "name": "Killed", "message": message }).to_string())
-        }
-        (Some(e), _) => Some(
-            json!({
-                "code": e.kind,
-                "name": caps::clip(&e.name, caps::MAX_ERROR_NAME_BYTES),
-                "message": caps::clip(&e.message, caps::MAX_ERROR_MESSAGE_BYTES),
-                "line": e.line,
-                "column": e.column,
-            })
-            .to_string(),
-        ),
+    let error = match (&outcome.error, status) {
+        (_, "killed") => Some(killed_error(flight)),
+        (Some(e), _) => Some(StoredError::from_sandbox(e)),
         (None, _) => None,
     };
+    run.error = error.as_ref().map(StoredError::to_json);
     run.duration_ms = Some(outcome.duration.as_millis() as i64);
     run.cpu_ms = Some(outcome.cpu.as_millis() as i64);
     run.peak_memory_bytes = Some(outcome.peak_memory_bytes as i64);
     run.finished_at = Some(now_ms());
+    error.map(|e| e.code)
 }
 
 /// Repeats a store call while the database is unavailable (restarting, a
