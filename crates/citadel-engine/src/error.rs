@@ -15,6 +15,9 @@ pub enum ErrorCode {
     Sandbox(ErrorKind),
     /// A kill switch stopped the run, or refused it when its turn came.
     Killed,
+    /// The caller of a synchronous run went away (disconnected, or its
+    /// request timed out) before the run finished.
+    CallerGone,
     /// A job's run not recorded yet, as its job describes it: the job's
     /// last error, and it will be retried…
     JobFailed,
@@ -27,6 +30,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Killed => "killed",
+            ErrorCode::CallerGone => "caller_gone",
             ErrorCode::JobFailed => "job_failed",
             ErrorCode::DeadLetter => "dead_letter",
             ErrorCode::Sandbox(kind) => match kind {
@@ -162,5 +166,6 @@ mod tests {
         assert!(ErrorCode::Sandbox(ErrorKind::Internal).is_infrastructure());
         assert!(!ErrorCode::Sandbox(ErrorKind::ScriptError).is_infrastructure());
         assert!(!ErrorCode::Killed.is_infrastructure());
+        assert!(!ErrorCode::CallerGone.is_infrastructure());
     }
 }

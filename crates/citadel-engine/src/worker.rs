@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
 use crate::{
-    Ended, Engine, EngineError, EngineInner, ErrorCode, LiveScript, RunSpec, StoredError, lock,
-    upgrade,
+    Ended, Engine, EngineError, EngineInner, ErrorCode, IfDropped, LiveScript, RunSpec,
+    StoredError, lock, upgrade,
 };
 
 /// The job kind of a script run.
@@ -152,7 +152,33 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// A claimed job counted among this node's running jobs (and, once its end
+/// is being written, its finishing ones) until dropped: a job's task that
+/// stops anywhere (a panic, a runtime shutting down) leaves neither set
+/// holding it, so it neither takes a concurrency slot nor has its lease
+/// renewed forever.
+struct RunningJob {
+    engine: Engine,
+    id: String,
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        lock(&self.engine.worker.running).remove(&self.id);
+        lock(&self.engine.worker.finishing).remove(&self.id);
+        self.engine.worker.wake.notify_one();
+    }
+}
+
 impl Engine {
+    fn job_running(&self, id: &str) -> RunningJob {
+        lock(&self.worker.running).insert(id.to_owned());
+        RunningJob {
+            engine: self.clone(),
+            id: id.to_owned(),
+        }
+    }
+
     pub fn node_id(&self) -> &str {
         &self.worker.node_id
     }
@@ -425,8 +451,8 @@ impl Engine {
             run_id: Some(job.id.clone()),
             created_at: Some(job.created_at),
         };
-        let (run, error) = match self.admit(&spec, "running") {
-            Ok(flight) => match self.execute(flight, spec, payload.depth).await {
+        let (run, error) = match self.admit(&spec, "running", IfDropped::LeaveToJob) {
+            Ok(registration) => match self.execute(registration, spec, payload.depth).await {
                 Ok(Ended { run, error }) => (run, error),
                 Err(e) => {
                     // Not recorded: the job is left to its lease, which
@@ -612,14 +638,11 @@ async fn claim_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {
-                        lock(&engine.worker.running).insert(job.id.clone());
+                        let running = engine.job_running(&job.id);
                         let e = engine.clone();
                         tokio::spawn(async move {
-                            let id = job.id.clone();
                             e.run_job(job).await;
-                            lock(&e.worker.running).remove(&id);
-                            lock(&e.worker.finishing).remove(&id);
-                            e.worker.wake.notify_one();
+                            drop(running);
                         });
                     }
                 }
