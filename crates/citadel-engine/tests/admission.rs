@@ -1,7 +1,7 @@
 //! Admission is cancel-safe: a synchronous run whose caller goes away
 //! part-way (a client that disconnects, a request timeout) gives back its
-//! tenant's slot and its place among the runs in flight, its isolate is
-//! stopped, and it is recorded `cancelled` rather than lost.
+//! tenant's slot and its place among the runs in flight, and it is
+//! recorded `cancelled` rather than lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,8 +71,6 @@ async fn until_in_flight(engine: &Engine, tenant: &str, id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_sync_run_frees_its_slot_and_is_recorded_cancelled() {
     let (store, tenant, live, _dir) = setup().await;
-    // One isolate thread: the second run gets it only if the dropped run's
-    // isolate was stopped.
     let engine = Engine::start(
         Arc::clone(&store),
         Executor::InProcess(InProcess::start(1).unwrap()),
