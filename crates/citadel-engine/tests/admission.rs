@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use citadel_engine::{Engine, EngineConfig, Executor, InProcess, LiveScript, Quotas, RunSpec};
-use citadel_store::{NewVersion, SaveOutcome, Store};
+use citadel_store::{NewVersion, SaveOutcome, Store, Subscription, now_ms};
 use serde_json::Value;
 
 struct TempDir(std::path::PathBuf);
@@ -153,4 +153,66 @@ async fn a_run_dropped_before_it_starts_frees_its_slot() {
         .expect("the tenant's only slot was given back");
     assert_eq!(second.status, "succeeded");
     assert_eq!(engine.in_flight_count(), 0);
+}
+
+/// Publishing whose caller goes away part-way (an HTTP client that
+/// disconnects, a run stopped while it emits) still records every delivery
+/// of the event: once the event is stored, its fan-out finishes, so no run
+/// is enqueued for it without its delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_publish_still_records_every_delivery() {
+    const SUBSCRIPTIONS: usize = 20;
+    let (store, tenant, _live, _dir) = setup().await;
+    for i in 0..SUBSCRIPTIONS {
+        store
+            .put_subscription(&Subscription {
+                tenant_id: tenant.clone(),
+                name: format!("s{i:02}"),
+                pattern: "order.*".into(),
+                script_name: "nap".into(),
+                created_at: now_ms(),
+            })
+            .await
+            .unwrap();
+    }
+    // Enqueue only: the deliveries' runs stay queued.
+    let engine = Engine::start(
+        Arc::clone(&store),
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            worker: None,
+            ..EngineConfig::default()
+        },
+    );
+
+    // The publisher goes away once the event is stored, while its
+    // deliveries are being enqueued.
+    let publish = engine.publish(&tenant, "order.paid", "{}".into(), 0, "test");
+    let event = tokio::select! {
+        done = publish => panic!("the fan-out ended first: {done:?}"),
+        event = async {
+            loop {
+                if let Some(e) = store.list_events(&tenant, 1).await.unwrap().pop() {
+                    return e;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        } => event,
+    };
+
+    let mut deliveries = Vec::new();
+    for _ in 0..1000 {
+        deliveries = store.deliveries(&tenant, &event.id).await.unwrap();
+        if deliveries.len() == SUBSCRIPTIONS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(deliveries.len(), SUBSCRIPTIONS, "{deliveries:?}");
+    for d in &deliveries {
+        assert_eq!(d.error, None, "{d:?}");
+        let id = d.run_id.as_deref().expect("every delivery became a run");
+        let job = store.job(&tenant, id).await.unwrap().expect("its job");
+        assert_eq!(job.state, "queued");
+    }
 }
