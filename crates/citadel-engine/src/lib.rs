@@ -622,7 +622,24 @@ impl Engine {
                 live: Arc::clone(&spec.live),
                 flight: Arc::clone(&flight),
             });
-            self.executor.run(job, gateway).await
+            // The isolate's run is a task of its own, so that a caller that
+            // goes away does not drop the executor part-way: the pool gives
+            // its host thread back, and tells the host to stop a cancelled
+            // run, only from within that future. The registration's drop
+            // cancels the run instead, which ends the task promptly.
+            let executor = self.executor.clone();
+            tokio::spawn(async move { executor.run(job, gateway).await })
+                .await
+                .unwrap_or_else(|e| {
+                    RunOutcome::failed(
+                        citadel_sandbox::RunError::new(
+                            citadel_sandbox::ErrorKind::Internal,
+                            "Internal",
+                            format!("the run's task failed: {e}"),
+                        ),
+                        Duration::ZERO,
+                    )
+                })
         };
         let mut run = lock(&flight.run).clone();
         let error = finish(&mut run, outcome, &flight, log_limit, result_limit);
