@@ -16,9 +16,14 @@ const MAX_BATCH: usize = 512;
 /// come back; past it a job's lease expires and another node re-runs it.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// What the writer does with an item's output once its batch is written:
+/// wake a waiting caller, or finish up for one that could not wait (a run
+/// whose caller went away is recorded from a `Drop`).
+type Ack<O> = Box<dyn FnOnce(O) + Send>;
+
 /// Submits items to one writer task, which writes them in batches.
 pub(crate) struct Batcher<I, O> {
-    tx: mpsc::UnboundedSender<(I, oneshot::Sender<O>)>,
+    tx: mpsc::UnboundedSender<(I, Ack<O>)>,
 }
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
@@ -28,7 +33,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         F: Fn(Vec<I>) -> Fut + Send + 'static,
         Fut: Future<Output = Vec<O>> + Send,
     {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(I, oneshot::Sender<O>)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(I, Ack<O>)>();
         tokio::spawn(async move {
             let mut items = Vec::with_capacity(MAX_BATCH);
             let mut acks = Vec::with_capacity(MAX_BATCH);
@@ -46,7 +51,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                 }
                 let outputs = write(std::mem::take(&mut items)).await;
                 for (ack, out) in acks.drain(..).zip(outputs) {
-                    let _ = ack.send(out);
+                    ack(out);
                 }
             }
         });
@@ -57,8 +62,21 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// is gone.
     async fn submit(&self, item: I) -> Option<O> {
         let (ack, done) = oneshot::channel();
+        let ack: Ack<O> = Box::new(move |out| {
+            // The caller may have stopped waiting; the item is written all
+            // the same.
+            let _ = ack.send(out);
+        });
         self.tx.send((item, ack)).ok()?;
         done.await.ok()
+    }
+
+    /// Hands the item to the writer without waiting: `then` gets its output
+    /// once its batch is written. Items are written in submission order, so
+    /// it is written no later than anything submitted after it. `false`
+    /// (and `then` is not called) if the writer is gone.
+    fn submit_detached(&self, item: I, then: impl FnOnce(O) + Send + 'static) -> bool {
+        self.tx.send((item, Box::new(then))).is_ok()
     }
 }
 
@@ -84,6 +102,16 @@ impl Recorder {
             .submit(run)
             .await
             .unwrap_or_else(|| Err("the run recorder stopped".to_owned()))
+    }
+
+    /// Hands the run to the writer without waiting (from a `Drop`, which
+    /// cannot await); `then` gets the outcome once its batch is written.
+    pub(crate) fn record_detached(
+        &self,
+        run: Run,
+        then: impl FnOnce(Result<(), String>) + Send + 'static,
+    ) -> bool {
+        self.0.submit_detached(run, then)
     }
 }
 

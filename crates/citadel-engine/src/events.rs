@@ -78,6 +78,11 @@ pub fn matches(pattern: &str, event_type: &str) -> bool {
 
 impl Engine {
     /// Stores an event and enqueues a run for every matching subscription.
+    ///
+    /// Cancel-safe: the work runs as its own task, which a caller that goes
+    /// away (a client that disconnects, a run stopped while it emits) does
+    /// not stop; once the event is stored, every delivery is enqueued and
+    /// recorded, never runs enqueued without their deliveries.
     pub async fn publish(
         &self,
         tenant_id: &str,
@@ -89,6 +94,29 @@ impl Engine {
         if depth > MAX_EVENT_DEPTH {
             return Err(EngineError::TooDeep(MAX_EVENT_DEPTH));
         }
+        let engine = self.clone();
+        let (tenant_id, event_type, source) = (
+            tenant_id.to_owned(),
+            event_type.to_owned(),
+            source.to_owned(),
+        );
+        tokio::spawn(async move {
+            engine
+                .publish_whole(&tenant_id, &event_type, data_json, depth, &source)
+                .await
+        })
+        .await
+        .map_err(|e| EngineError::Unavailable(format!("publishing the event stopped: {e}")))?
+    }
+
+    async fn publish_whole(
+        &self,
+        tenant_id: &str,
+        event_type: &str,
+        data_json: String,
+        depth: i64,
+        source: &str,
+    ) -> Result<(Event, Vec<Delivery>), EngineError> {
         let event = Event {
             id: new_id("evt"),
             tenant_id: tenant_id.to_owned(),

@@ -8,6 +8,7 @@
 
 mod batch;
 pub mod caps;
+mod error;
 mod events;
 mod executor;
 mod killswitch;
@@ -27,11 +28,11 @@ use citadel_sandbox::{CancelToken, LogLine, RunOutcome, RunStatus};
 use citadel_scripts::{CapabilitySpec, LimitOverrides, PlatformLimits, TenantSettings};
 use citadel_store::{KillSwitch, Run, Script, ScriptVersion, Store, StoreError, new_id, now_ms};
 use lru::LruCache;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use batch::{Enqueuer, Finisher, Recorder};
+pub use error::{ErrorCode, StoredError};
 pub use events::{
     MAX_EVENT_DEPTH, matches as event_matches, validate_event_type, validate_pattern,
 };
@@ -421,38 +422,45 @@ impl Engine {
     }
 
     /// Runs a script and waits for its recorded outcome.
+    ///
+    /// Cancel-safe: when the caller stops waiting (drops this future, as
+    /// axum does when a client disconnects or a request times out), the
+    /// run's slots are given back, its isolate is stopped and it is
+    /// recorded `cancelled` (`caller_gone`).
     pub async fn run_sync(&self, spec: RunSpec) -> Result<Run, EngineError> {
         let quotas = self.config.quotas;
         self.quota
             .take(&spec.tenant_id, &quotas, self.nodes_up())
             .map_err(EngineError::RateLimited)?;
-        if !self.quota.enter(&spec.tenant_id, quotas.concurrent_runs) {
+        let Some(_tenant_slot) = self.slot(spec.tenant_id.clone(), quotas.concurrent_runs) else {
             return Err(EngineError::Busy {
                 what: "tenant",
                 limit: quotas.concurrent_runs,
             });
-        }
-        let tenant = spec.tenant_id.clone();
-        let script_cap = self.script_cap(&spec).await;
-        let script = spec.live.script.id.clone();
-        if let Some(cap) = script_cap
-            && !self.quota.enter(&script, cap)
-        {
-            self.quota.leave(&tenant);
-            return Err(EngineError::Busy {
-                what: "script",
-                limit: cap,
-            });
-        }
-        let result = match self.admit(&spec, "running") {
-            Ok(flight) => self.execute(flight, spec, 0).await,
-            Err(e) => Err(e),
         };
-        if script_cap.is_some() {
-            self.quota.leave(&script);
-        }
-        self.quota.leave(&tenant);
-        result
+        let _script_slot = match self.script_cap(&spec).await {
+            Some(cap) => match self.slot(spec.live.script.id.clone(), cap) {
+                Some(slot) => Some(slot),
+                None => {
+                    return Err(EngineError::Busy {
+                        what: "script",
+                        limit: cap,
+                    });
+                }
+            },
+            None => None,
+        };
+        let registration = self.admit(&spec, "running", IfDropped::RecordCancelled)?;
+        Ok(self.execute(registration, spec, 0).await?.run)
+    }
+
+    /// Counts a synchronous run against `key` (a tenant's or a script's
+    /// id) until the slot drops, unless `limit` are in flight already.
+    fn slot(&self, key: String, limit: u64) -> Option<Slot> {
+        self.quota.enter(&key, limit).then(|| Slot {
+            engine: self.clone(),
+            key,
+        })
     }
 
     /// How many runs of the script may run at once: its version's
@@ -470,8 +478,14 @@ impl Engine {
         }
     }
 
-    /// Refuses a run a kill switch covers; else registers it in flight.
-    fn admit(&self, spec: &RunSpec, status: &str) -> Result<Arc<InFlight>, EngineError> {
+    /// Refuses a run a kill switch covers; else registers it in flight
+    /// until the registration drops.
+    fn admit(
+        &self,
+        spec: &RunSpec,
+        status: &str,
+        if_dropped: IfDropped,
+    ) -> Result<Registration, EngineError> {
         if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
             self.counters
                 .refused_by_kill_switch
@@ -514,13 +528,44 @@ impl Engine {
         });
         let id = lock(&flight.run).id.clone();
         lock(&self.in_flight).insert(id, Arc::clone(&flight));
+        let registration = Registration {
+            engine: self.clone(),
+            flight,
+            if_dropped,
+            ended: false,
+        };
         self.admissions.send_modify(|n| *n = n.wrapping_add(1));
         // A switch engaged between the check and the registration still
         // reaches this run: it is in the registry now.
         if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
-            flight.stop(STOP_KILLED, Some(switch));
+            registration.flight.stop(STOP_KILLED, Some(switch));
         }
-        Ok(flight)
+        Ok(registration)
+    }
+
+    /// Takes a run off the runs in flight (unless another run took its id
+    /// since) and tells its watchers it ended.
+    fn unregister(&self, flight: &Arc<InFlight>) {
+        let id = lock(&flight.run).id.clone();
+        {
+            let mut flights = lock(&self.in_flight);
+            if flights.get(&id).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+                flights.remove(&id);
+            }
+        }
+        flight.done.send_replace(true);
+        // Watchers read the record now (it is committed, or it failed).
+        flight.changed();
+    }
+
+    /// Counts a recorded run by status.
+    fn count_recorded(&self, status: &str) {
+        self.counters.count(status);
+        if status == "killed" {
+            self.counters
+                .killed_in_flight
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Runs an admitted run; `depth` is how deep in an event chain it is.
@@ -528,10 +573,11 @@ impl Engine {
     /// the record could not be written (the run is not answered as done).
     async fn execute(
         &self,
-        flight: Arc<InFlight>,
+        mut registration: Registration,
         spec: RunSpec,
         depth: i64,
-    ) -> Result<Run, EngineError> {
+    ) -> Result<Ended, EngineError> {
+        let flight = Arc::clone(&registration.flight);
         let settings = match self.settings(&spec.tenant_id).await {
             Ok(s) => s,
             Err(e) => {
@@ -579,21 +625,36 @@ impl Engine {
                 live: Arc::clone(&spec.live),
                 flight: Arc::clone(&flight),
             });
-            self.executor.run(job, gateway).await
+            // The isolate's run is a task of its own, so that a caller that
+            // goes away does not drop the executor part-way: the pool gives
+            // its host thread back, and tells the host to stop a cancelled
+            // run, only from within that future. The registration's drop
+            // cancels the run instead, which ends the task promptly.
+            let executor = self.executor.clone();
+            tokio::spawn(async move { executor.run(job, gateway).await })
+                .await
+                .unwrap_or_else(|e| {
+                    RunOutcome::failed(
+                        citadel_sandbox::RunError::new(
+                            citadel_sandbox::ErrorKind::Internal,
+                            "Internal",
+                            format!("the run's task failed: {e}"),
+                        ),
+                        Duration::ZERO,
+                    )
+                })
         };
         let mut run = lock(&flight.run).clone();
-        finish(&mut run, outcome, &flight, log_limit, result_limit);
+        let error = finish(&mut run, outcome, &flight, log_limit, result_limit);
+        // From here the run's end is decided: the recorder gets the run
+        // during the first poll of `record` (the same poll as this line),
+        // so a caller that goes away later leaves it recorded as it ended.
+        registration.ended = true;
         if flight.stop.load(Ordering::SeqCst) == STOP_ABANDONED {
-            lock(&self.in_flight).remove(&run.id);
-            flight.done.send_replace(true);
-            flight.changed();
-            return Ok(run);
+            return Ok(Ended { run, error });
         }
         let recorded = self.recorder.record(run.clone()).await;
-        lock(&self.in_flight).remove(&run.id);
-        flight.done.send_replace(true);
-        // Watchers read the record now (it is committed, or it failed).
-        flight.changed();
+        drop(registration);
         if let Err(e) = recorded {
             tracing::error!(error = %e, run = %run.id, "could not record a finished run");
             return Err(EngineError::Unavailable(format!(
@@ -601,13 +662,8 @@ impl Engine {
                 run.id, run.status
             )));
         }
-        self.counters.count(&run.status);
-        if run.status == "killed" {
-            self.counters
-                .killed_in_flight
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(run)
+        self.count_recorded(&run.status);
+        Ok(Ended { run, error })
     }
 
     /// Whether the database takes writes now: one small write, so that a
@@ -649,16 +705,8 @@ impl Engine {
     /// (`Quotas::streams`); the slot is given back when the guard drops.
     /// `None` when all are taken.
     pub fn watch_slot(&self, tenant_id: &str) -> Option<WatchSlot> {
-        if !self
-            .quota
-            .enter(&watch_key(tenant_id), self.config.quotas.streams)
-        {
-            return None;
-        }
-        Some(WatchSlot {
-            engine: self.clone(),
-            key: watch_key(tenant_id),
-        })
+        self.slot(watch_key(tenant_id), self.config.quotas.streams)
+            .map(|slot| WatchSlot { _slot: slot })
     }
 
     /// Runs in flight on this node.
@@ -687,14 +735,124 @@ fn watch_key(tenant_id: &str) -> String {
 /// One open watcher of runs (an event stream), counted against its
 /// tenant's `streams` quota until dropped.
 pub struct WatchSlot {
+    _slot: Slot,
+}
+
+/// One of a quota key's slots on this node (`QuotaState::enter`), given
+/// back when dropped: wherever the future holding it stops (an error
+/// return, a caller that went away), the slot is not leaked.
+struct Slot {
     engine: Engine,
     key: String,
 }
 
-impl Drop for WatchSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.engine.quota.leave(&self.key);
     }
+}
+
+/// A run that ended, with its error typed (the record holds it as JSON).
+struct Ended {
+    run: Run,
+    error: Option<ErrorCode>,
+}
+
+/// What becomes of a run whose future is dropped before its end is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfDropped {
+    /// It is recorded `cancelled` (`caller_gone`): a synchronous run, whose
+    /// caller went away.
+    RecordCancelled,
+    /// It is not recorded: a job's run, which the job's next attempt runs
+    /// and records once this node's lease expires.
+    LeaveToJob,
+}
+
+/// A run among the runs in flight, taken off them when dropped. Dropped
+/// before the run's end is decided (its future stopped part-way), it stops
+/// the run's isolate and, for a synchronous run, hands a `cancelled` record
+/// to the group-commit writer (a `Drop` cannot await the write); the run
+/// stays visible in flight until that record commits.
+struct Registration {
+    engine: Engine,
+    flight: Arc<InFlight>,
+    if_dropped: IfDropped,
+    /// The run's end is decided (recorded or being recorded, or not to be
+    /// recorded): dropping only unregisters it.
+    ended: bool,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if self.ended {
+            self.engine.unregister(&self.flight);
+            return;
+        }
+        self.flight.cancel.cancel();
+        if self.if_dropped == IfDropped::LeaveToJob
+            || self.flight.stop.load(Ordering::SeqCst) == STOP_ABANDONED
+        {
+            self.engine.unregister(&self.flight);
+            return;
+        }
+        let run = dropped_run(&self.flight);
+        *lock(&self.flight.run) = run.clone();
+        self.flight.changed();
+        let weak = Arc::downgrade(&self.engine.0);
+        let flight = Arc::clone(&self.flight);
+        let (id, status) = (run.id.clone(), run.status.clone());
+        let handed = self.engine.recorder.record_detached(run, move |recorded| {
+            let Some(engine) = upgrade(&weak) else { return };
+            match recorded {
+                Ok(()) => engine.count_recorded(&status),
+                Err(e) => {
+                    tracing::error!(error = %e, run = %id, "could not record a run whose caller went away")
+                }
+            }
+            engine.unregister(&flight);
+        });
+        if !handed {
+            tracing::error!(run = %lock(&self.flight.run).id, "the run recorder stopped; a run whose caller went away is not recorded");
+            self.engine.unregister(&self.flight);
+        }
+    }
+}
+
+/// The record of a run whose caller went away before it finished: what it
+/// logged so far, `cancelled` (or `killed`, when a kill switch had stopped
+/// it already).
+fn dropped_run(flight: &InFlight) -> Run {
+    let mut run = lock(&flight.run).clone();
+    let now = now_ms();
+    let error = if flight.stop.load(Ordering::SeqCst) == STOP_KILLED {
+        run.status = "killed".to_owned();
+        killed_error(flight)
+    } else {
+        run.status = "cancelled".to_owned();
+        StoredError::new(
+            ErrorCode::CallerGone,
+            "Cancelled",
+            "the caller went away before the run finished",
+        )
+    };
+    // The lines delivered so far, kept within the run's log limit.
+    let logs = std::mem::take(&mut lock(&flight.live_logs).lines);
+    run.logs = serde_json::to_string(&logs).unwrap_or_else(|_| "[]".into());
+    run.result = None;
+    run.error = Some(error.to_json());
+    run.duration_ms = Some(run.started_at.map_or(0, |at| (now - at).max(0)));
+    run.finished_at = Some(now);
+    run
+}
+
+/// The error of a run a kill switch stopped.
+fn killed_error(flight: &InFlight) -> StoredError {
+    let message = match lock(&flight.killed_by).clone() {
+        Some(s) => format!("stopped by the {} kill switch: {}", s.scope, s.reason),
+        None => "stopped by a kill switch".to_owned(),
+    };
+    StoredError::new(ErrorCode::Killed, "Killed", &message)
 }
 
 /// Copies an outcome into its run record, every field within its cap (the
@@ -706,7 +864,7 @@ fn finish(
     flight: &InFlight,
     log_limit: usize,
     result_limit: usize,
-) {
+) -> Option<ErrorCode> {
     if outcome
         .result
         .as_ref()
@@ -735,32 +893,17 @@ fn finish(
     run.result = outcome.result.as_ref().map(|r| r.get().to_owned());
     run.logs = serde_json::to_string(&outcome.logs).unwrap_or_else(|_| "[]".into());
     run.logs_truncated = outcome.logs_truncated;
-    run.error = match (&outcome.error, status) {
-        (_, "killed") => {
-            let switch = lock(&flight.killed_by).clone();
-            let message = match switch {
-                Some(s) => format!("stopped by the {} kill switch: {}", s.scope, s.reason),
-                None => "stopped by a kill switch".to_owned(),
-            };
-            let message = caps::clip(&message, caps::MAX_ERROR_MESSAGE_BYTES);
-            Some(json!({ "code": "killed", "name": "Killed", "message": message }).to_string())
-        }
-        (Some(e), _) => Some(
-            json!({
-                "code": e.kind,
-                "name": caps::clip(&e.name, caps::MAX_ERROR_NAME_BYTES),
-                "message": caps::clip(&e.message, caps::MAX_ERROR_MESSAGE_BYTES),
-                "line": e.line,
-                "column": e.column,
-            })
-            .to_string(),
-        ),
+    let error = match (&outcome.error, status) {
+        (_, "killed") => Some(killed_error(flight)),
+        (Some(e), _) => Some(StoredError::from_sandbox(e)),
         (None, _) => None,
     };
+    run.error = error.as_ref().map(StoredError::to_json);
     run.duration_ms = Some(outcome.duration.as_millis() as i64);
     run.cpu_ms = Some(outcome.cpu.as_millis() as i64);
     run.peak_memory_bytes = Some(outcome.peak_memory_bytes as i64);
     run.finished_at = Some(now_ms());
+    error.map(|e| e.code)
 }
 
 /// Repeats a store call while the database is unavailable (restarting, a

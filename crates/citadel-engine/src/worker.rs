@@ -10,14 +10,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use citadel_sandbox::ErrorKind;
 use citadel_store::{
     FinishedJob, Job, KillSwitch, NewJob, Node, Run, Script, StoreError, new_id, now_ms,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::{Notify, watch};
 
-use crate::{Engine, EngineError, EngineInner, LiveScript, RunSpec, lock, upgrade};
+use crate::{
+    Ended, Engine, EngineError, EngineInner, ErrorCode, IfDropped, LiveScript, RunSpec,
+    StoredError, lock, upgrade,
+};
 
 /// The job kind of a script run.
 pub const RUN_JOB: &str = "run";
@@ -149,7 +152,33 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// A claimed job counted among this node's running jobs (and, once its end
+/// is being written, its finishing ones) until dropped: a job's task that
+/// stops anywhere (a panic, a runtime shutting down) leaves neither set
+/// holding it, so it neither takes a concurrency slot nor has its lease
+/// renewed forever.
+struct RunningJob {
+    engine: Engine,
+    id: String,
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        lock(&self.engine.worker.running).remove(&self.id);
+        lock(&self.engine.worker.finishing).remove(&self.id);
+        self.engine.worker.wake.notify_one();
+    }
+}
+
 impl Engine {
+    fn job_running(&self, id: &str) -> RunningJob {
+        lock(&self.worker.running).insert(id.to_owned());
+        RunningJob {
+            engine: self.clone(),
+            id: id.to_owned(),
+        }
+    }
+
     pub fn node_id(&self) -> &str {
         &self.worker.node_id
     }
@@ -278,8 +307,12 @@ impl Engine {
                 let mut run = job_run(&job).unwrap_or_else(|| unknown_run(&job));
                 run.status = "cancelled".into();
                 run.error = Some(
-                    json!({"code": "cancelled", "name": "Cancelled", "message": "cancelled while queued"})
-                        .to_string(),
+                    StoredError::new(
+                        ErrorCode::Sandbox(ErrorKind::Cancelled),
+                        "Cancelled",
+                        "cancelled while queued",
+                    )
+                    .to_json(),
                 );
                 run.finished_at = Some(now_ms());
                 if let Err(e) = self.recorder.record(run.clone()).await {
@@ -418,9 +451,9 @@ impl Engine {
             run_id: Some(job.id.clone()),
             created_at: Some(job.created_at),
         };
-        let run = match self.admit(&spec, "running") {
-            Ok(flight) => match self.execute(flight, spec, payload.depth).await {
-                Ok(run) => run,
+        let (run, error) = match self.admit(&spec, "running", IfDropped::LeaveToJob) {
+            Ok(registration) => match self.execute(registration, spec, payload.depth).await {
+                Ok(Ended { run, error }) => (run, error),
                 Err(e) => {
                     // Not recorded: the job is left to its lease, which
                     // expires, and a later attempt runs and records it.
@@ -435,18 +468,14 @@ impl Engine {
                     return;
                 }
                 self.counters.count("killed");
-                run
+                (run, Some(ErrorCode::Killed))
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot start a job's run");
                 return;
             }
         };
-        let infrastructure = run
-            .error
-            .as_deref()
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-            .is_some_and(|e| e["code"] == "sandbox_crashed" || e["code"] == "internal");
+        let infrastructure = error.is_some_and(ErrorCode::is_infrastructure);
         match run.status.as_str() {
             "succeeded" => end("succeeded", None).await,
             "cancelled" | "killed" => end("cancelled", run.error.clone()).await,
@@ -502,7 +531,12 @@ fn job_run(job: &Job) -> Option<Run> {
         logs: "[]".into(),
         logs_truncated: false,
         error: job.last_error.as_ref().map(|e| {
-            json!({"code": if job.state == "dead" { "dead_letter" } else { "job_failed" }, "name": "JobError", "message": e}).to_string()
+            let code = if job.state == "dead" {
+                ErrorCode::DeadLetter
+            } else {
+                ErrorCode::JobFailed
+            };
+            StoredError::new(code, "JobError", e).to_json()
         }),
         duration_ms: None,
         cpu_ms: None,
@@ -553,7 +587,17 @@ fn refused_run(spec: &RunSpec, switch: &KillSwitch) -> Run {
         result: None,
         logs: "[]".into(),
         logs_truncated: false,
-        error: Some(json!({"code": "killed", "name": "Killed", "message": format!("stopped by the {} kill switch: {}", switch.scope, switch.reason)}).to_string()),
+        error: Some(
+            StoredError::new(
+                ErrorCode::Killed,
+                "Killed",
+                &format!(
+                    "stopped by the {} kill switch: {}",
+                    switch.scope, switch.reason
+                ),
+            )
+            .to_json(),
+        ),
         duration_ms: Some(0),
         cpu_ms: Some(0),
         peak_memory_bytes: Some(0),
@@ -594,14 +638,11 @@ async fn claim_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {
-                        lock(&engine.worker.running).insert(job.id.clone());
+                        let running = engine.job_running(&job.id);
                         let e = engine.clone();
                         tokio::spawn(async move {
-                            let id = job.id.clone();
                             e.run_job(job).await;
-                            lock(&e.worker.running).remove(&id);
-                            lock(&e.worker.finishing).remove(&id);
-                            e.worker.wake.notify_one();
+                            drop(running);
                         });
                     }
                 }

@@ -1353,3 +1353,71 @@ async fn run_streams_are_pushed_and_capped_per_tenant() {
     }
     assert_eq!(metric(&w, "citadel_run_stream_polls_total").await, "2");
 }
+
+/// A client that goes away while its synchronous run is in flight (the
+/// handler's future is dropped, as hyper drops it on a closed connection
+/// and the request timeout does when it fires) leaves no slot taken: with
+/// one run allowed at once, the next run is admitted, and the dropped run
+/// is recorded `cancelled` with `caller_gone` instead of being lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_frees_its_run_slot() {
+    let w = world_with(citadel_engine::Quotas {
+        concurrent_runs: 1,
+        ..citadel_engine::Quotas::default()
+    })
+    .await;
+    save(
+        &w,
+        "nap",
+        "if (input.sleep) await api.sleep(input.sleep);\nreturn input;",
+        json!({"sleep": true}),
+    )
+    .await;
+    let secret = &w.tokens["operator"].0;
+    let req = Request::post("/v1/scripts/nap/run")
+        .header("authorization", format!("Bearer {secret}"))
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({ "input": { "sleep": 60000 }, "timeout_ms": 60000 }).to_string(),
+        ))
+        .unwrap();
+    let first = w.app.clone().oneshot(req);
+    tokio::select! {
+        res = first => panic!("the sleeping run answered first: {:?}", res.map(|r| r.status())),
+        () = async {
+            while metric(&w, "citadel_runs_in_flight").await != "1" {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+
+    let (status, second) = w
+        .call(
+            "operator",
+            Method::POST,
+            "/v1/scripts/nap/run",
+            Some(json!({ "input": { "n": 2 } }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["status"], "succeeded");
+    assert_eq!(second["result"], json!({ "n": 2 }));
+    assert_eq!(metric(&w, "citadel_runs_in_flight").await, "0");
+
+    let (status, cancelled) = w
+        .call("viewer", Method::GET, "/v1/runs?status=cancelled", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled.as_array().map(Vec::len), Some(1), "{cancelled}");
+    let id = cancelled[0]["id"].as_str().unwrap();
+    let (status, run) = w
+        .call("viewer", Method::GET, &format!("/v1/runs/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "cancelled");
+    assert_eq!(run["error"]["code"], "caller_gone");
+    assert_eq!(
+        run["error"]["message"],
+        "the caller went away before the run finished"
+    );
+}

@@ -1,0 +1,218 @@
+//! Admission is cancel-safe: a synchronous run whose caller goes away
+//! part-way (a client that disconnects, a request timeout) gives back its
+//! tenant's slot and its place among the runs in flight, and it is
+//! recorded `cancelled` rather than lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use citadel_engine::{Engine, EngineConfig, Executor, InProcess, LiveScript, Quotas, RunSpec};
+use citadel_store::{NewVersion, SaveOutcome, Store, Subscription, now_ms};
+use serde_json::Value;
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A store with one tenant whose live script `nap` sleeps when asked to.
+async fn setup() -> (Arc<dyn Store>, String, Arc<LiveScript>, TempDir) {
+    let dir = std::env::temp_dir().join(format!("citadel-admit-{}", citadel_store::new_id("t")));
+    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
+        .await
+        .unwrap();
+    let tenant = store.create_tenant("acme").await.unwrap().id;
+    let new = NewVersion {
+        tenant_id: tenant.clone(),
+        name: "nap".into(),
+        hash: "h".into(),
+        source: "if (input.sleep) await api.sleep(input.sleep);\nreturn input;".into(),
+        language: "js".into(),
+        capabilities: r#"{"sleep":true}"#.into(),
+        limits: "{}".into(),
+        diagnostics: "[]".into(),
+        change_note: String::new(),
+        author: "a".into(),
+        state: "approved".into(),
+        make_live: true,
+    };
+    let next = |_: Option<&str>| "1.0.0".to_owned();
+    assert!(matches!(
+        store.save_version(&new, &next).await.unwrap(),
+        SaveOutcome::Created(_)
+    ));
+    let (script, version) = store.live_version(&tenant, "nap").await.unwrap().unwrap();
+    let live = Arc::new(LiveScript::decode(script, version));
+    (store, tenant, live, TempDir(dir))
+}
+
+fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str, id: &str) -> RunSpec {
+    RunSpec {
+        tenant_id: tenant.into(),
+        live: Arc::clone(live),
+        input_json: input.into(),
+        trigger: "api".into(),
+        principal: None,
+        timeout_ms: Some(60_000),
+        run_id: Some(id.into()),
+        created_at: None,
+    }
+}
+
+/// Resolves once `id` is among the engine's runs in flight.
+async fn until_in_flight(engine: &Engine, tenant: &str, id: &str) {
+    while engine.in_flight_run(tenant, id).is_none() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_sync_run_frees_its_slot_and_is_recorded_cancelled() {
+    let (store, tenant, live, _dir) = setup().await;
+    let engine = Engine::start(
+        Arc::clone(&store),
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            quotas: Quotas {
+                concurrent_runs: 1,
+                ..Quotas::default()
+            },
+            worker: None,
+            ..EngineConfig::default()
+        },
+    );
+
+    // The caller goes away while its run is in flight: its future is
+    // dropped, as axum drops a handler's.
+    let first = engine.run_sync(spec(&tenant, &live, r#"{"sleep":60000}"#, "run_dropped"));
+    tokio::select! {
+        done = first => panic!("the sleeping run ended first: {done:?}"),
+        () = until_in_flight(&engine, &tenant, "run_dropped") => {}
+    }
+
+    let second = engine
+        .run_sync(spec(&tenant, &live, r#"{"n":2}"#, "run_next"))
+        .await
+        .expect("the tenant's only slot was given back");
+    assert_eq!(second.status, "succeeded");
+    assert_eq!(second.result.as_deref(), Some(r#"{"n":2}"#));
+
+    // The dropped run was handed to the recorder before the second one, so
+    // it is committed (and unregistered) by now.
+    assert_eq!(engine.in_flight_count(), 0);
+    let dropped = store
+        .run(&tenant, "run_dropped")
+        .await
+        .unwrap()
+        .expect("the dropped run is recorded");
+    assert_eq!(dropped.status, "cancelled");
+    assert!(dropped.finished_at.is_some());
+    let error: Value = serde_json::from_str(dropped.error.as_deref().unwrap()).unwrap();
+    assert_eq!(error["code"], "caller_gone");
+    assert_eq!(error["name"], "Cancelled");
+    assert_eq!(
+        error["message"],
+        "the caller went away before the run finished"
+    );
+    let counted: Vec<_> = engine.counters.runs().collect();
+    assert!(counted.contains(&("cancelled", 1)), "{counted:?}");
+    assert!(counted.contains(&("succeeded", 1)), "{counted:?}");
+}
+
+/// A caller that goes away while its run waits for the tenant's settings
+/// (the first await of admission) gives its slot back as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_dropped_before_it_starts_frees_its_slot() {
+    let (store, tenant, live, _dir) = setup().await;
+    let engine = Engine::start(
+        Arc::clone(&store),
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            quotas: Quotas {
+                concurrent_runs: 1,
+                ..Quotas::default()
+            },
+            worker: None,
+            ..EngineConfig::default()
+        },
+    );
+    // Polled once, then dropped: it stops at its first await.
+    let mut first = Box::pin(engine.run_sync(spec(&tenant, &live, "{}", "run_early")));
+    tokio::select! {
+        biased;
+        done = &mut first => panic!("the run ended at once: {done:?}"),
+        () = std::future::ready(()) => {}
+    }
+    drop(first);
+
+    let second = engine
+        .run_sync(spec(&tenant, &live, r#"{"n":2}"#, "run_next"))
+        .await
+        .expect("the tenant's only slot was given back");
+    assert_eq!(second.status, "succeeded");
+    assert_eq!(engine.in_flight_count(), 0);
+}
+
+/// Publishing whose caller goes away part-way (an HTTP client that
+/// disconnects, a run stopped while it emits) still records every delivery
+/// of the event: once the event is stored, its fan-out finishes, so no run
+/// is enqueued for it without its delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_publish_still_records_every_delivery() {
+    const SUBSCRIPTIONS: usize = 20;
+    let (store, tenant, _live, _dir) = setup().await;
+    for i in 0..SUBSCRIPTIONS {
+        store
+            .put_subscription(&Subscription {
+                tenant_id: tenant.clone(),
+                name: format!("s{i:02}"),
+                pattern: "order.*".into(),
+                script_name: "nap".into(),
+                created_at: now_ms(),
+            })
+            .await
+            .unwrap();
+    }
+    // Enqueue only: the deliveries' runs stay queued.
+    let engine = Engine::start(
+        Arc::clone(&store),
+        Executor::InProcess(InProcess::start(1).unwrap()),
+        EngineConfig {
+            worker: None,
+            ..EngineConfig::default()
+        },
+    );
+
+    // The publisher goes away once the event is stored, while its
+    // deliveries are being enqueued.
+    let publish = engine.publish(&tenant, "order.paid", "{}".into(), 0, "test");
+    let event = tokio::select! {
+        done = publish => panic!("the fan-out ended first: {done:?}"),
+        event = async {
+            loop {
+                if let Some(e) = store.list_events(&tenant, 1).await.unwrap().pop() {
+                    return e;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        } => event,
+    };
+
+    let mut deliveries = Vec::new();
+    for _ in 0..1000 {
+        deliveries = store.deliveries(&tenant, &event.id).await.unwrap();
+        if deliveries.len() == SUBSCRIPTIONS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(deliveries.len(), SUBSCRIPTIONS, "{deliveries:?}");
+    for d in &deliveries {
+        assert_eq!(d.error, None, "{d:?}");
+        let id = d.run_id.as_deref().expect("every delivery became a run");
+        let job = store.job(&tenant, id).await.unwrap().expect("its job");
+        assert_eq!(job.state, "queued");
+    }
+}
