@@ -2,6 +2,7 @@
 //! Errors become exit codes here and nowhere else.
 
 mod bench;
+mod config;
 mod doctor;
 mod run;
 mod server;

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use citadel_engine::{Engine, EngineConfig, Executor, WorkerConfig};
 use citadel_pool::{Pool, PoolConfig};
+use citadel_server::AppState;
 use citadel_server::admin::{self, TokenRequest};
-use citadel_server::{AppState, Config};
 use citadel_store::{AuditVerdict, Store};
 use clap::{Args, Subcommand};
 
+use crate::config::Config;
 use crate::exit;
 
 /// Where the data is: the same flags for every command that touches it.
@@ -175,7 +176,7 @@ async fn open(config: &Config) -> Result<Arc<dyn Store>, u8> {
     }
     let url = config.database_url();
     citadel_store::connect(&url).await.map_err(|e| {
-        let shown = citadel_server::config::mask_password(&url);
+        let shown = crate::config::mask_password(&url);
         let hint = if config.database.is_none() {
             "check that the data directory is writable (--data-dir DIR or CITADEL_DATA_DIR)"
         } else if e.is_unavailable() {
@@ -272,7 +273,7 @@ async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool
     if let Err(e) = engine.register().await {
         eprintln!(
             "citadel: {e}\n  the database {} must be writable by this process (check its file's permissions, owner and free space, or the URL)",
-            citadel_server::config::mask_password(&config.database_url())
+            crate::config::mask_password(&config.database_url())
         );
         pool.shutdown();
         return Err(exit::THREW);
@@ -281,7 +282,7 @@ async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool
         node = engine.node_id(),
         role,
         isolation = %pool.isolation().summary(),
-        database = %citadel_server::config::mask_password(&config.database_url()),
+        database = %crate::config::mask_password(&config.database_url()),
         "starting"
     );
     Ok((store, pool, engine))
@@ -315,7 +316,7 @@ pub(crate) fn serve(args: ServeArgs) -> u8 {
             );
         }
         let state = AppState::new(store, Some(engine.clone()));
-        let result = citadel_server::serve(state, &config).await;
+        let result = citadel_server::serve(state, &config.http()).await;
         engine.drain(DRAIN_GRACE).await;
         pool.shutdown();
         match result {
