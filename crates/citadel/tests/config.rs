@@ -109,7 +109,8 @@ fn flags_override_the_environment_which_overrides_the_file() {
 fn bad_configuration_exits_2_naming_what_is_wrong() {
     let dir = temp_dir("bad");
     std::fs::write(dir.join("bad.toml"), "lisen = \"x\"\n").unwrap();
-    let cases: &[(&[(&str, &str)], &[&str], &str)] = &[
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(Env, &[&str], &str)] = &[
         (
             &[("CITADEL_LISTEN", "nope")],
             &["config", "show"],
