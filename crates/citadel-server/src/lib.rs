@@ -8,7 +8,6 @@
 pub mod admin;
 mod api;
 pub mod auth;
-pub mod config;
 pub mod edge;
 pub mod error;
 mod events;
@@ -39,9 +38,48 @@ use tower_http::request_id::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use config::Config;
 use metrics::Metrics;
 use rbac::Principal;
+
+/// What the HTTP layer needs of the node's configuration; the binary loads
+/// the rest (and the layering of file, environment and flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Address the HTTP API listens on.
+    pub listen: std::net::SocketAddr,
+    /// Largest request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Requests taking longer are answered 408.
+    pub request_timeout_ms: u64,
+    /// A client that has not sent a whole request line and headers this
+    /// long after starting (or after its previous request) is disconnected.
+    pub header_read_timeout_ms: u64,
+    /// A request body not received whole this long after its headers is
+    /// answered 408 `timeout`.
+    pub body_read_timeout_ms: u64,
+    /// Failed authentications a client address may make per window before
+    /// it is answered 429 `rate_limited`.
+    pub auth_failure_limit: u64,
+    pub auth_failure_window_ms: u64,
+    /// The header a reverse proxy appends each client's address to, whose
+    /// last entry then counts as the client's address (else the peer's).
+    pub client_address_header: Option<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 1 << 20,
+            request_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            auth_failure_limit: 20,
+            auth_failure_window_ms: 60_000,
+            client_address_header: None,
+        }
+    }
+}
 
 /// The request-id header, set on every request and echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -208,7 +246,7 @@ impl MakeRequestId for MakeId {
 }
 
 /// The router and its OpenAPI document, generated from the same handlers.
-pub fn router(state: AppState, config: &Config) -> (Router, utoipa::openapi::OpenApi) {
+pub fn router(state: AppState, config: &HttpSettings) -> (Router, utoipa::openapi::OpenApi) {
     state.auth_failures.trust_address_header(
         config
             .client_address_header
@@ -257,7 +295,7 @@ pub fn router(state: AppState, config: &Config) -> (Router, utoipa::openapi::Ope
 }
 
 /// Serves until SIGTERM or SIGINT; requests in flight finish first.
-pub async fn serve(state: AppState, config: &Config) -> std::io::Result<()> {
+pub async fn serve(state: AppState, config: &HttpSettings) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "citadel is serving");
     serve_with(listener, state, config, shutdown_signal()).await
@@ -269,7 +307,7 @@ pub async fn serve(state: AppState, config: &Config) -> std::io::Result<()> {
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     state: AppState,
-    config: &Config,
+    config: &HttpSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (app, _) = router(state.clone(), config);

@@ -1,5 +1,5 @@
 //! Permissions, the built-in roles, and the one place a permission is
-//! checked ([`Principal::require`]).
+//! checked ([`crate::auth::Authed::require`]).
 
 use serde::Serialize;
 

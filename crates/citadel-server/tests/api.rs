@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use citadel_server::auth::{generate_token, hash_token};
-use citadel_server::{AppState, Config};
+use citadel_server::{AppState, HttpSettings};
 use citadel_store::{AuditQuery, NewToken, Store, now_ms};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -91,12 +91,12 @@ async fn world() -> World {
         .unwrap();
     // Let the expiring token expire.
     tokio::time::sleep(std::time::Duration::from_millis(60)).await;
-    let config = Config {
+    let config = HttpSettings {
         body_limit_bytes: 4096,
         // Every request here comes from one source: the walk of every
         // endpoint with every bad credential must not hit the limit.
         auth_failure_limit: 10_000,
-        ..Config::default()
+        ..HttpSettings::default()
     };
     let state = AppState::new(Arc::clone(&store), None);
     let (app, _) = citadel_server::router(state.clone(), &config);

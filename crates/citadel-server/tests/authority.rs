@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use citadel_engine::{Engine, EngineConfig, Executor, InProcess};
 use citadel_server::auth::{generate_token, hash_token};
-use citadel_server::{AppState, Config};
+use citadel_server::{AppState, HttpSettings};
 use citadel_store::{AuditQuery, NewToken, RoleBinding, Store, new_id, now_ms};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -109,7 +109,7 @@ async fn world() -> World {
     );
     let (app, _) = citadel_server::router(
         AppState::new(Arc::clone(&store), Some(engine)),
-        &Config::default(),
+        &HttpSettings::default(),
     );
     World {
         app,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use citadel_server::auth::{generate_token, hash_token};
-use citadel_server::{AppState, Config};
+use citadel_server::{AppState, HttpSettings};
 use citadel_store::{AuditQuery, NewToken, Store, new_id};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,7 +44,7 @@ impl Server {
     }
 }
 
-async fn serve(config: Config) -> Server {
+async fn serve(config: HttpSettings) -> Server {
     let dir = std::env::temp_dir().join(format!("citadel-edge-{}", new_id("t")));
     let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
         .await
@@ -119,9 +119,9 @@ fn get(path: &str, token: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incomplete_headers_are_cut_off() {
-    let server = serve(Config {
+    let server = serve(HttpSettings {
         header_read_timeout_ms: 200,
-        ..Config::default()
+        ..HttpSettings::default()
     })
     .await;
     let mut conn = TcpStream::connect(server.addr).await.unwrap();
@@ -149,9 +149,9 @@ async fn incomplete_headers_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incomplete_body_is_answered_408() {
-    let server = serve(Config {
+    let server = serve(HttpSettings {
         body_read_timeout_ms: 200,
-        ..Config::default()
+        ..HttpSettings::default()
     })
     .await;
     let mut conn = TcpStream::connect(server.addr).await.unwrap();
@@ -186,10 +186,10 @@ async fn auth_failures(store: &dyn Store) -> Vec<citadel_store::AuditEntry> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentication_is_limited_and_audited_per_address() {
-    let server = serve(Config {
+    let server = serve(HttpSettings {
         auth_failure_limit: 3,
         auth_failure_window_ms: 600_000,
-        ..Config::default()
+        ..HttpSettings::default()
     })
     .await;
     let bad = generate_token();
@@ -247,10 +247,10 @@ async fn failed_authentication_is_limited_and_audited_per_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_window_is_audited_while_serving() {
-    let server = serve(Config {
+    let server = serve(HttpSettings {
         auth_failure_limit: 100,
         auth_failure_window_ms: 100,
-        ..Config::default()
+        ..HttpSettings::default()
     })
     .await;
     let bad = generate_token();
@@ -276,10 +276,10 @@ async fn a_closed_window_is_audited_while_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_request_timeout_answers_in_the_json_error_shape() {
     // The request deadline comes before the body's: the framework answers.
-    let server = serve(Config {
+    let server = serve(HttpSettings {
         request_timeout_ms: 200,
         body_read_timeout_ms: 600_000,
-        ..Config::default()
+        ..HttpSettings::default()
     })
     .await;
     let mut conn = TcpStream::connect(server.addr).await.unwrap();

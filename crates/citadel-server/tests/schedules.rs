@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use citadel_engine::{Engine, EngineConfig, Executor, InProcess};
 use citadel_server::auth::{generate_token, hash_token};
-use citadel_server::{AppState, Config};
+use citadel_server::{AppState, HttpSettings};
 use citadel_store::{AuditQuery, NewToken, Schedule, Store, now_ms};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -72,7 +72,7 @@ async fn world() -> World {
     let engine = engine(&store);
     let (app, _) = citadel_server::router(
         AppState::new(Arc::clone(&store), Some(engine.clone())),
-        &Config::default(),
+        &HttpSettings::default(),
     );
     World {
         app,

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use citadel_engine::{Engine, EngineConfig, Executor, InProcess};
 use citadel_server::auth::{generate_token, hash_token};
-use citadel_server::{AppState, Config};
+use citadel_server::{AppState, HttpSettings};
 use citadel_store::{AuditQuery, NewToken, Store};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -78,9 +78,9 @@ async fn world_with(quotas: citadel_engine::Quotas) -> World {
             ..EngineConfig::default()
         },
     );
-    let config = Config {
+    let config = HttpSettings {
         body_limit_bytes: 2 << 20,
-        ..Config::default()
+        ..HttpSettings::default()
     };
     let (app, _) = citadel_server::router(AppState::new(Arc::clone(&store), Some(engine)), &config);
     World {
@@ -988,7 +988,7 @@ async fn read_only_twin(w: &World) -> Router {
         register.contains("readonly database"),
         "start-up registration reports the write failure: {register}"
     );
-    citadel_server::router(AppState::new(store, Some(engine)), &Config::default()).0
+    citadel_server::router(AppState::new(store, Some(engine)), &HttpSettings::default()).0
 }
 
 async fn call_app(

@@ -16,7 +16,7 @@ use citadel_pool::{EchoGateway, Gateway, Pool, PoolConfig, PoolRun};
 use citadel_sandbox::{Capability, Grants, Limits, NoHost, RunRequest, RunStatus, Sandbox};
 use clap::Args;
 
-use crate::exit;
+use crate::{CliError, ResultExt};
 
 const HELLO: &str = "return {processed: [1,2,3].map(x => x * 2).length}";
 const LOOP: &str = "let s = 0; for (let i = 0; i < 1e7; i++) s += i; return s;";
@@ -77,14 +77,11 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-pub(crate) fn bench(args: BenchArgs) -> u8 {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-    else {
-        eprintln!("citadel: cannot start the runtime");
-        return exit::THREW;
-    };
+        .failed("cannot start the runtime")?;
     // First, while this process is small: forking a large process costs
     // page-table copies that are not the jail's.
     bench_command_jail();
@@ -237,7 +234,7 @@ pub(crate) fn bench(args: BenchArgs) -> u8 {
             }
         }
     }
-    exit::OK
+    Ok(())
 }
 
 /// Citadel's figures, for the ratios against the anchor.

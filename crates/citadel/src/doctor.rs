@@ -10,8 +10,8 @@ use citadel_pool::{EchoGateway, PoolRun};
 use citadel_sandbox::{Grants, Limits, RunStatus};
 use clap::Args;
 
-use crate::exit;
 use crate::run::start_pool;
+use crate::{CliError, ResultExt};
 
 #[derive(Args)]
 pub(crate) struct DoctorArgs {
@@ -20,7 +20,7 @@ pub(crate) struct DoctorArgs {
     require_jail: bool,
 }
 
-pub(crate) fn doctor(args: DoctorArgs) -> u8 {
+pub(crate) fn doctor(args: DoctorArgs) -> Result<(), CliError> {
     let iso = Isolation::probe();
     println!("isolation layers on this machine:");
     for (layer, on) in iso.layers() {
@@ -45,19 +45,17 @@ pub(crate) fn doctor(args: DoctorArgs) -> u8 {
             if iso.seccomp { " and seccomp" } else { "" }
         );
     }
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    else {
-        eprintln!("citadel: cannot start the runtime");
-        return exit::THREW;
-    };
+        .failed("cannot start the runtime")?;
     let started = Instant::now();
     let pool = match start_pool(1, args.require_jail, &runtime) {
         Ok(pool) => pool,
         Err(e) => {
-            println!("sandbox host: cannot start: {e}");
-            return exit::THREW;
+            // Part of the report on standard output, like the layers above.
+            println!("sandbox host: cannot start: {e:#}");
+            return Err(CliError::Threw);
         }
     };
     let job = PoolRun {
@@ -80,10 +78,10 @@ pub(crate) fn doctor(args: DoctorArgs) -> u8 {
             "sandbox host: a jailed host ran a script in {:.1} ms (start-up included)",
             started.elapsed().as_secs_f64() * 1e3
         );
-        exit::OK
+        Ok(())
     } else {
         println!("sandbox host: the run failed: {:?}", outcome.error);
-        exit::THREW
+        Err(CliError::Threw)
     }
 }
 
@@ -108,21 +106,16 @@ pub(crate) struct JailArgs {
 
 /// `citadel jail -- PROGRAM ARGS...`: stdin is passed on, output printed,
 /// and the exit code mirrored (124 at the deadline, 128+N for signal N).
-pub(crate) fn jail(args: JailArgs) -> u8 {
+pub(crate) fn jail(args: JailArgs) -> Result<(), CliError> {
     use std::io::{Read, Write};
 
     use citadel_jail::{CommandLimits, CommandSpec, Exit, Jail, JailConfig};
 
-    let jail = match Jail::new(JailConfig {
+    let jail = Jail::new(JailConfig {
         required: args.require_jail,
         ..JailConfig::default()
-    }) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("citadel: {e}");
-            return exit::USAGE;
-        }
-    };
+    })
+    .map_err(CliError::usage)?;
     let mut stdin = Vec::new();
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         let _ = std::io::stdin().read_to_end(&mut stdin);
@@ -139,25 +132,19 @@ pub(crate) fn jail(args: JailArgs) -> u8 {
         network: args.network,
         ..CommandSpec::default()
     };
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    else {
-        return exit::THREW;
-    };
-    match runtime.block_on(jail.run(&spec)) {
-        Err(e) => {
-            eprintln!("citadel: {e}");
-            exit::THREW
-        }
-        Ok(out) => {
-            let _ = std::io::stdout().write_all(&out.stdout);
-            let _ = std::io::stderr().write_all(&out.stderr);
-            match out.exit {
-                Exit::Code(c) => c.clamp(0, 255) as u8,
-                Exit::Signal(s) => (128 + s).clamp(0, 255) as u8,
-                Exit::TimedOut => 124,
-            }
-        }
+        .failed("cannot start the runtime")?;
+    let out = runtime
+        .block_on(jail.run(&spec))
+        .map_err(CliError::failed)?;
+    let _ = std::io::stdout().write_all(&out.stdout);
+    let _ = std::io::stderr().write_all(&out.stderr);
+    match out.exit {
+        Exit::Code(0) => Ok(()),
+        Exit::Code(c) => Err(CliError::Mirrored(c.clamp(1, 255) as u8)),
+        Exit::Signal(s) => Err(CliError::Mirrored((128 + s).clamp(1, 255) as u8)),
+        Exit::TimedOut => Err(CliError::Mirrored(124)),
     }
 }

@@ -1,8 +1,11 @@
 //! The `citadel` command: CLI definition and glue over the library crates.
-//! Errors become exit codes here and nowhere else.
+//! Subcommands return a [`CliError`]; `main` prints it and maps it to the
+//! exit code, here and nowhere else.
 
 mod bench;
+mod config;
 mod doctor;
+mod error;
 mod run;
 mod server;
 mod template;
@@ -12,14 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Exit codes of the stable CLI contract.
-pub(crate) mod exit {
-    pub const OK: u8 = 0;
-    pub const THREW: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const LIMIT: u8 = 3;
-    pub const REJECTED: u8 = 4;
-}
+pub(crate) use error::{CliError, ResultExt};
 
 #[derive(Parser)]
 #[command(
@@ -88,7 +84,7 @@ pub(crate) struct CheckArgs {
 fn main() -> ExitCode {
     // Usage errors exit 2, as clap does by default.
     let cli = Cli::parse();
-    let code = match cli.command {
+    let result = match cli.command {
         Command::Serve(args) => server::serve(args),
         Command::Worker(args) => server::worker(args.data),
         Command::Admin(cmd) => server::admin(cmd),
@@ -112,5 +108,13 @@ fn main() -> ExitCode {
             std::process::exit(code)
         }
     };
-    ExitCode::from(code)
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if let Some(message) = error.message() {
+                eprintln!("{message}");
+            }
+            ExitCode::from(error.exit_code())
+        }
+    }
 }

@@ -12,7 +12,7 @@ use citadel_sandbox::{
 };
 use clap::Args;
 
-use crate::{CheckArgs, exit};
+use crate::{CheckArgs, CliError, ResultExt};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
@@ -47,27 +47,20 @@ pub(crate) struct RunArgs {
     require_jail: bool,
 }
 
-fn usage(message: impl std::fmt::Display) -> u8 {
-    eprintln!("citadel: {message}");
-    exit::USAGE
+fn read_source(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).usage(format!("cannot read {}", path.display()))
 }
 
-fn read_source(path: &Path) -> Result<String, u8> {
-    std::fs::read_to_string(path)
-        .map_err(|e| usage(format_args!("cannot read {}: {e}", path.display())))
-}
-
-fn read_policy(path: Option<&Path>) -> Result<Policy, u8> {
+fn read_policy(path: Option<&Path>) -> Result<Policy, CliError> {
     let Some(path) = path else {
         return Ok(Policy::default());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format_args!("cannot read {}: {e}", path.display())))?;
-    let policy: Policy = serde_json::from_str(&text)
-        .map_err(|e| usage(format_args!("invalid policy {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).usage(format!("cannot read {}", path.display()))?;
+    let invalid = || format!("invalid policy {}", path.display());
+    let policy: Policy = serde_json::from_str(&text).usage(invalid())?;
     policy
         .validate()
-        .map_err(|e| usage(format_args!("invalid policy {}: {e}", path.display())))?;
+        .map_err(|e| CliError::usage(format!("{}: {e}", invalid())))?;
     Ok(policy)
 }
 
@@ -89,11 +82,9 @@ fn print_diagnostics(file: &Path, diagnostics: &[Diagnostic]) {
     }
 }
 
-pub(crate) fn check(args: CheckArgs) -> u8 {
-    let (source, policy) = match (read_source(&args.file), read_policy(args.policy.as_deref())) {
-        (Ok(s), Ok(p)) => (s, p),
-        (Err(code), _) | (_, Err(code)) => return code,
-    };
+pub(crate) fn check(args: CheckArgs) -> Result<(), CliError> {
+    let source = read_source(&args.file)?;
+    let policy = read_policy(args.policy.as_deref())?;
     let script = citadel_sandbox::Script::compile(&source, Language::from_path(&args.file));
     let diagnostics = policy.apply(&script.diagnostics);
     if args.json {
@@ -114,48 +105,40 @@ pub(crate) fn check(args: CheckArgs) -> u8 {
         );
     }
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
-        exit::THREW
+        Err(CliError::Threw)
     } else {
-        exit::OK
+        Ok(())
     }
 }
 
-fn parse_grants(names: &[String]) -> Result<Grants, u8> {
+fn parse_grants(names: &[String]) -> Result<Grants, CliError> {
     let mut grants = Grants::NONE;
     for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         let capability = match name {
             "sleep" => Capability::Sleep,
             "echo" => Capability::Echo,
             "http" | "secrets" | "kv" | "db" | "events" => {
-                return Err(usage(format_args!(
+                return Err(CliError::usage(format!(
                     "capability `{name}` needs a server (`citadel serve`); the CLI grants sleep and echo"
                 )));
             }
-            other => return Err(usage(format_args!("unknown capability `{other}`"))),
+            other => return Err(CliError::usage(format!("unknown capability `{other}`"))),
         };
         grants = grants.with(capability);
     }
     Ok(grants)
 }
 
-pub(crate) fn run(args: RunArgs) -> u8 {
-    let source = match read_source(&args.file) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let policy = match read_policy(args.policy.as_deref()) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&args.input) {
-        return usage(format_args!("--input is not valid JSON: {e}"));
-    }
-    let grants = match parse_grants(&args.grant) {
-        Ok(g) => g,
-        Err(code) => return code,
-    };
+pub(crate) fn run(args: RunArgs) -> Result<(), CliError> {
+    let source = read_source(&args.file)?;
+    let policy = read_policy(args.policy.as_deref())?;
+    serde_json::from_str::<serde::de::IgnoredAny>(&args.input)
+        .usage("--input is not valid JSON")?;
+    let grants = parse_grants(&args.grant)?;
     if args.timeout_ms == 0 || args.memory_mb == 0 {
-        return usage("--timeout-ms and --memory-mb must be positive");
+        return Err(CliError::usage(
+            "--timeout-ms and --memory-mb must be positive",
+        ));
     }
     let limits = Limits {
         timeout: Duration::from_millis(args.timeout_ms),
@@ -187,22 +170,16 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         } else {
             print_diagnostics(&args.file, &diagnostics);
         }
-        return exit::REJECTED;
+        return Err(CliError::Rejected);
     }
     if !args.json {
         print_diagnostics(&args.file, &diagnostics);
     }
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("citadel: cannot start the runtime: {e}");
-            return exit::THREW;
-        }
-    };
+        .failed("cannot start the runtime")?;
     let outcome = if let Some(script) = &script {
         let request = RunRequest {
             input_json: &args.input,
@@ -213,13 +190,7 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         };
         runtime.block_on(sandbox.run(script, request))
     } else {
-        let pool = match start_pool(1, args.require_jail, &runtime) {
-            Ok(pool) => pool,
-            Err(e) => {
-                eprintln!("citadel: {e}");
-                return exit::THREW;
-            }
-        };
+        let pool = start_pool(1, args.require_jail, &runtime).map_err(CliError::failed)?;
         let job = PoolRun {
             tenant: "cli".into(),
             source,
@@ -242,16 +213,16 @@ pub(crate) fn start_pool(
     size: usize,
     require_jail: bool,
     runtime: &tokio::runtime::Runtime,
-) -> Result<Pool, String> {
-    let mut config =
-        PoolConfig::new().map_err(|e| format!("cannot find the citadel executable: {e}"))?;
+) -> anyhow::Result<Pool> {
+    use anyhow::Context;
+    let mut config = PoolConfig::new().context("cannot find the citadel executable")?;
     config.size = size;
     config.jail.required = require_jail;
     let _guard = runtime.enter();
-    Pool::start(config).map_err(|e| e.to_string())
+    Ok(Pool::start(config)?)
 }
 
-fn report(outcome: &RunOutcome, json: bool) -> u8 {
+fn report(outcome: &RunOutcome, json: bool) -> Result<(), CliError> {
     if json {
         println!("{}", serde_json::to_string(outcome).unwrap_or_default());
     } else {
@@ -281,9 +252,9 @@ fn report(outcome: &RunOutcome, json: bool) -> u8 {
         }
     }
     match (outcome.status, outcome.error_kind()) {
-        (RunStatus::Succeeded, _) => exit::OK,
-        (_, Some(ErrorKind::Rejected)) => exit::REJECTED,
-        (_, Some(kind)) if kind.is_limit() => exit::LIMIT,
-        _ => exit::THREW,
+        (RunStatus::Succeeded, _) => Ok(()),
+        (_, Some(ErrorKind::Rejected)) => Err(CliError::Rejected),
+        (_, Some(kind)) if kind.is_limit() => Err(CliError::Limit),
+        _ => Err(CliError::Threw),
     }
 }

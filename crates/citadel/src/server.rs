@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use citadel_engine::{Engine, EngineConfig, Executor, WorkerConfig};
 use citadel_pool::{Pool, PoolConfig};
+use citadel_server::AppState;
 use citadel_server::admin::{self, TokenRequest};
-use citadel_server::{AppState, Config};
 use citadel_store::{AuditVerdict, Store};
 use clap::{Args, Subcommand};
 
-use crate::exit;
+use crate::config::{Config, mask_password};
+use crate::{CliError, ResultExt};
 
 /// Where the data is: the same flags for every command that touches it.
 #[derive(Args, Clone)]
@@ -28,11 +29,8 @@ pub(crate) struct DataArgs {
 }
 
 impl DataArgs {
-    fn config(&self) -> Result<Config, u8> {
-        let mut config = Config::load(self.config.as_deref()).map_err(|e| {
-            eprintln!("citadel: {e}");
-            exit::USAGE
-        })?;
+    fn config(&self) -> Result<Config, CliError> {
+        let mut config = Config::load(self.config.as_deref()).map_err(CliError::usage)?;
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
@@ -128,77 +126,62 @@ pub(crate) enum ConfigCommand {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            eprintln!("citadel: cannot start the runtime: {e}");
-            exit::THREW
-        })
+        .failed("cannot start the runtime")
 }
 
 /// Loads the configuration, opens its store and runs `f` with it: the
 /// preamble of every command that only needs the database.
-fn with_store<F, Fut>(data: &DataArgs, f: F) -> u8
+fn with_store<F, Fut>(data: &DataArgs, f: F) -> Result<(), CliError>
 where
     F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: std::future::Future<Output = u8>,
+    Fut: std::future::Future<Output = Result<(), CliError>>,
 {
-    let config = match data.config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        match open(&config).await {
-            Ok(store) => f(store).await,
-            Err(code) => code,
-        }
-    })
+    let config = data.config()?;
+    runtime()?.block_on(async { f(open(&config).await?).await })
 }
 
-async fn open(config: &Config) -> Result<Arc<dyn Store>, u8> {
+async fn open(config: &Config) -> Result<Arc<dyn Store>, CliError> {
     if config.database.is_none() {
         // Said here, with the flag to change it, rather than as the driver's
         // bare I/O error.
-        if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
-            eprintln!(
-                "citadel: cannot create the data directory `{}`: {e}\n  choose another with --data-dir DIR (or CITADEL_DATA_DIR)",
+        std::fs::create_dir_all(&config.data_dir)
+            .failed(format!(
+                "cannot create the data directory `{}`",
                 config.data_dir.display()
-            );
-            return Err(exit::THREW);
-        }
+            ))
+            .map_err(|e| e.hint("choose another with --data-dir DIR (or CITADEL_DATA_DIR)"))?;
     }
     let url = config.database_url();
-    citadel_store::connect(&url).await.map_err(|e| {
-        let shown = citadel_server::config::mask_password(&url);
-        let hint = if config.database.is_none() {
-            "check that the data directory is writable (--data-dir DIR or CITADEL_DATA_DIR)"
-        } else if e.is_unavailable() {
-            "is the database running and reachable from here? (--database URL or CITADEL_DATABASE_URL)"
-        } else {
-            "check the URL, user and password (--database URL or CITADEL_DATABASE_URL)"
-        };
-        eprintln!("citadel: cannot open the database {shown}: {e}\n  {hint}");
-        exit::THREW
-    })
+    match citadel_store::connect(&url).await {
+        Ok(store) => Ok(store),
+        Err(e) => {
+            let hint = if config.database.is_none() {
+                "check that the data directory is writable (--data-dir DIR or CITADEL_DATA_DIR)"
+            } else if e.is_unavailable() {
+                "is the database running and reachable from here? (--database URL or CITADEL_DATABASE_URL)"
+            } else {
+                "check the URL, user and password (--database URL or CITADEL_DATABASE_URL)"
+            };
+            let doing = format!("cannot open the database {}", mask_password(&url));
+            Err(CliError::failed(anyhow::Error::new(e).context(doing)).hint(hint))
+        }
+    }
 }
 
 /// Refuses an address another process holds before anything is started, with
 /// the flag that changes it. (The server binds again; nothing else can take the
 /// address in between but another process racing for it.)
-fn check_listen(addr: std::net::SocketAddr) -> Result<(), u8> {
-    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
-        eprintln!("{}", listen_error(addr, &e));
-        exit::THREW
-    })
+fn check_listen(addr: std::net::SocketAddr) -> Result<(), CliError> {
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|e| listen_error(addr, &e))
 }
 
-fn listen_error(addr: std::net::SocketAddr, e: &std::io::Error) -> String {
+fn listen_error(addr: std::net::SocketAddr, e: &std::io::Error) -> CliError {
     let why = match e.kind() {
         std::io::ErrorKind::AddrInUse => "the address is in use by another process".to_owned(),
         std::io::ErrorKind::AddrNotAvailable => {
@@ -207,9 +190,8 @@ fn listen_error(addr: std::net::SocketAddr, e: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges".to_owned(),
         _ => e.to_string(),
     };
-    format!(
-        "citadel: cannot listen on {addr}: {why}\n  pick another address with --listen HOST:PORT (or CITADEL_LISTEN)"
-    )
+    CliError::failed(anyhow::anyhow!("cannot listen on {addr}: {why}"))
+        .hint("pick another address with --listen HOST:PORT (or CITADEL_LISTEN)")
 }
 
 /// How long a stopping node lets its queued jobs finish before handing the
@@ -228,12 +210,12 @@ fn init_logs() {
 
 /// Opens the store and starts the sandbox hosts and the engine (which works
 /// the queue as a node with `role`).
-async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool, Engine), u8> {
+async fn start_node(
+    config: &Config,
+    role: &str,
+) -> Result<(Arc<dyn Store>, Pool, Engine), CliError> {
     let store = open(config).await?;
-    let mut pool_config = PoolConfig::new().map_err(|e| {
-        eprintln!("citadel: cannot find the citadel executable: {e}");
-        exit::THREW
-    })?;
+    let mut pool_config = PoolConfig::new().failed("cannot find the citadel executable")?;
     if config.sandbox_hosts > 0 {
         pool_config.size = config.sandbox_hosts;
     }
@@ -247,10 +229,7 @@ async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool
     }
     pool_config.idle_timeout = std::time::Duration::from_millis(config.sandbox_host_idle_ms);
     pool_config.jail.required = config.jail_required;
-    let pool = Pool::start(pool_config).map_err(|e| {
-        eprintln!("citadel: cannot start the sandbox hosts: {e}");
-        exit::THREW
-    })?;
+    let pool = Pool::start(pool_config).failed("cannot start the sandbox hosts")?;
     let engine = Engine::start(
         Arc::clone(&store),
         Executor::Pool(pool.clone()),
@@ -271,44 +250,31 @@ async fn start_node(config: &Config, role: &str) -> Result<(Arc<dyn Store>, Pool
     );
     // A node that cannot write its row would accept runs it cannot record.
     if let Err(e) = engine.register().await {
-        eprintln!(
-            "citadel: {e}\n  the database {} must be writable by this process (check its file's permissions, owner and free space, or the URL)",
-            citadel_server::config::mask_password(&config.database_url())
-        );
         pool.shutdown();
-        return Err(exit::THREW);
+        return Err(CliError::failed(e).hint(format!(
+            "the database {} must be writable by this process (check its file's permissions, owner and free space, or the URL)",
+            mask_password(&config.database_url())
+        )));
     }
     tracing::info!(
         node = engine.node_id(),
         role,
         isolation = %pool.isolation().summary(),
-        database = %citadel_server::config::mask_password(&config.database_url()),
+        database = %mask_password(&config.database_url()),
         "starting"
     );
     Ok((store, pool, engine))
 }
 
-pub(crate) fn serve(args: ServeArgs) -> u8 {
-    let mut config = match args.data.config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let mut config = args.data.config()?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    if let Err(code) = check_listen(config.listen) {
-        return code;
-    }
+    check_listen(config.listen)?;
     init_logs();
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let (store, pool, engine) = match start_node(&config, "serve").await {
-            Ok(parts) => parts,
-            Err(code) => return code,
-        };
+    runtime()?.block_on(async {
+        let (store, pool, engine) = start_node(&config, "serve").await?;
         if store.list_tenants().await.map(|t| t.is_empty()).unwrap_or(false) {
             eprintln!(
                 "citadel: no tenants yet. In this directory, run:\n  citadel admin create-tenant acme\n  citadel admin create-token --tenant acme --role owner\nthen call the API with `Authorization: Bearer <token>` on http://{}",
@@ -316,44 +282,37 @@ pub(crate) fn serve(args: ServeArgs) -> u8 {
             );
         }
         let state = AppState::new(store, Some(engine.clone()));
-        let result = citadel_server::serve(state, &config).await;
+        let result = citadel_server::serve(state, &config.http()).await;
         engine.drain(DRAIN_GRACE).await;
         pool.shutdown();
-        match result {
-            Ok(()) => exit::OK,
-            Err(e) => {
-                eprintln!("{}", listen_error(config.listen, &e));
-                exit::THREW
-            }
-        }
+        result.map_err(|e| listen_error(config.listen, &e))
     })
 }
 
 /// `citadel worker`: a node that runs queued jobs without the HTTP API.
-pub(crate) fn worker(data: DataArgs) -> u8 {
-    let config = match data.config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub(crate) fn worker(data: DataArgs) -> Result<(), CliError> {
+    let config = data.config()?;
     init_logs();
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let (_store, pool, engine) = match start_node(&config, "worker").await {
-            Ok(parts) => parts,
-            Err(code) => return code,
-        };
+    runtime()?.block_on(async {
+        let (_store, pool, engine) = start_node(&config, "worker").await?;
         citadel_server::shutdown_signal().await;
         tracing::info!("draining: finishing jobs in flight");
         engine.drain(DRAIN_GRACE).await;
         pool.shutdown();
-        exit::OK
+        Ok(())
     })
 }
 
-pub(crate) fn admin(cmd: AdminCommand) -> u8 {
+/// The tenant called `name`; none is a usage error.
+async fn tenant_id(store: &dyn Store, name: &str) -> Result<String, CliError> {
+    match store.tenant_by_name(name).await {
+        Ok(Some(t)) => Ok(t.id),
+        Ok(None) => Err(CliError::usage(format!("no tenant named `{name}`"))),
+        Err(e) => Err(CliError::failed(e)),
+    }
+}
+
+pub(crate) fn admin(cmd: AdminCommand) -> Result<(), CliError> {
     let data = match &cmd {
         AdminCommand::CreateTenant { data, .. } | AdminCommand::CreateToken { data, .. } => {
             data.clone()
@@ -363,29 +322,21 @@ pub(crate) fn admin(cmd: AdminCommand) -> u8 {
     with_store(&data, |store| async move {
         let state = AppState::new(Arc::clone(&store), None);
         let request_id = citadel_store::new_id("cli");
+        // The use cases answer with the API's error; here its message is the
+        // whole story, and what they refuse is the command's input.
+        let refused = |e: citadel_server::error::ApiError| CliError::usage(e.message);
         match cmd {
             AdminCommand::CreateUser(args) => {
                 let mut password = String::new();
-                if std::io::stdin().read_line(&mut password).is_err() {
-                    eprintln!("citadel: cannot read the password from standard input");
-                    return exit::USAGE;
-                }
+                std::io::stdin()
+                    .read_line(&mut password)
+                    .usage("cannot read the password from standard input")?;
                 let password = password.trim_end_matches(['\r', '\n']);
-                let tenant = match store.tenant_by_name(&args.tenant).await {
-                    Ok(Some(t)) => t,
-                    Ok(None) => {
-                        eprintln!("citadel: no tenant named `{}`", args.tenant);
-                        return exit::USAGE;
-                    }
-                    Err(e) => {
-                        eprintln!("citadel: {e}");
-                        return exit::THREW;
-                    }
-                };
-                match admin::create_user(
+                let tenant = tenant_id(store.as_ref(), &args.tenant).await?;
+                let user = admin::create_user(
                     &state,
                     None,
-                    &tenant.id,
+                    &tenant,
                     &args.username,
                     password,
                     &args.role,
@@ -393,28 +344,14 @@ pub(crate) fn admin(cmd: AdminCommand) -> u8 {
                     &request_id,
                 )
                 .await
-                {
-                    Ok(user) => {
-                        println!("created user {} ({})", user.username, user.id);
-                        exit::OK
-                    }
-                    Err(e) => {
-                        eprintln!("citadel: {}", e.message);
-                        exit::USAGE
-                    }
-                }
+                .map_err(refused)?;
+                println!("created user {} ({})", user.username, user.id);
             }
             AdminCommand::CreateTenant { name, .. } => {
-                match admin::create_tenant(&state, None, &name, &request_id).await {
-                    Ok(t) => {
-                        println!("created tenant {} ({})", t.name, t.id);
-                        exit::OK
-                    }
-                    Err(e) => {
-                        eprintln!("citadel: {}", e.message);
-                        exit::USAGE
-                    }
-                }
+                let t = admin::create_tenant(&state, None, &name, &request_id)
+                    .await
+                    .map_err(refused)?;
+                println!("created tenant {} ({})", t.name, t.id);
             }
             AdminCommand::CreateToken {
                 tenant,
@@ -425,17 +362,7 @@ pub(crate) fn admin(cmd: AdminCommand) -> u8 {
                 ..
             } => {
                 let tenant_id = match (&tenant, platform) {
-                    (Some(t), false) => match store.tenant_by_name(t).await {
-                        Ok(Some(t)) => Some(t.id),
-                        Ok(None) => {
-                            eprintln!("citadel: no tenant named `{t}`");
-                            return exit::USAGE;
-                        }
-                        Err(e) => {
-                            eprintln!("citadel: {e}");
-                            return exit::THREW;
-                        }
-                    },
+                    (Some(t), false) => Some(tenant_id(store.as_ref(), t).await?),
                     _ => None,
                 };
                 let req = TokenRequest {
@@ -445,52 +372,38 @@ pub(crate) fn admin(cmd: AdminCommand) -> u8 {
                     path_prefix: &path_prefix,
                     expires_at: None,
                 };
-                match admin::create_token(&state, None, &req, &request_id).await {
-                    Ok((token, secret)) => {
-                        eprintln!(
-                            "created token {} ({}); it is shown once:",
-                            token.name, token.id
-                        );
-                        println!("{secret}");
-                        exit::OK
-                    }
-                    Err(e) => {
-                        eprintln!("citadel: {}", e.message);
-                        exit::USAGE
-                    }
-                }
+                let (token, secret) = admin::create_token(&state, None, &req, &request_id)
+                    .await
+                    .map_err(refused)?;
+                eprintln!(
+                    "created token {} ({}); it is shown once:",
+                    token.name, token.id
+                );
+                println!("{secret}");
             }
         }
+        Ok(())
     })
 }
 
-pub(crate) fn audit(cmd: AuditCommand) -> u8 {
+pub(crate) fn audit(cmd: AuditCommand) -> Result<(), CliError> {
     let AuditCommand::Verify { data } = cmd;
     with_store(&data, |store| async move {
-        match store.verify_audit().await {
-            Ok(AuditVerdict::Intact { entries }) => {
+        match store.verify_audit().await.map_err(CliError::failed)? {
+            AuditVerdict::Intact { entries } => {
                 println!("audit chain intact: {entries} entries");
-                exit::OK
+                Ok(())
             }
-            Ok(AuditVerdict::Broken { seq, reason }) => {
+            AuditVerdict::Broken { seq, reason } => {
                 println!("audit chain BROKEN at entry {seq}: {reason}");
-                exit::THREW
-            }
-            Err(e) => {
-                eprintln!("citadel: {e}");
-                exit::THREW
+                Err(CliError::Threw)
             }
         }
     })
 }
 
-pub(crate) fn config(cmd: ConfigCommand) -> u8 {
+pub(crate) fn config(cmd: ConfigCommand) -> Result<(), CliError> {
     let ConfigCommand::Show { data } = cmd;
-    match data.config() {
-        Ok(c) => {
-            print!("{}", c.show());
-            exit::OK
-        }
-        Err(code) => code,
-    }
+    print!("{}", data.config()?.show());
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use citadel_scripts::{TEMPLATES, template};
 use clap::Subcommand;
 
-use crate::exit;
+use crate::{CliError, ResultExt};
 
 #[derive(Subcommand)]
 pub(crate) enum TemplateCommand {
@@ -19,22 +19,21 @@ pub(crate) enum TemplateCommand {
     },
 }
 
-pub(crate) fn template_command(cmd: TemplateCommand) -> u8 {
+pub(crate) fn template_command(cmd: TemplateCommand) -> Result<(), CliError> {
     match cmd {
         TemplateCommand::List => {
             for t in TEMPLATES {
                 println!("{:<18} {}", t.name, t.description);
             }
-            exit::OK
+            Ok(())
         }
         TemplateCommand::New { name, file } => {
             let Some(t) = template(&name) else {
                 let names: Vec<&str> = TEMPLATES.iter().map(|t| t.name).collect();
-                eprintln!(
-                    "citadel: no template `{name}` (one of: {})",
+                return Err(CliError::usage(format!(
+                    "no template `{name}` (one of: {})",
                     names.join(", ")
-                );
-                return exit::USAGE;
+                )));
             };
             let file = file.unwrap_or_else(|| PathBuf::from(format!("{}.{}", t.name, t.language)));
             let written = std::fs::OpenOptions::new()
@@ -42,17 +41,10 @@ pub(crate) fn template_command(cmd: TemplateCommand) -> u8 {
                 .create_new(true)
                 .open(&file)
                 .and_then(|mut f| std::io::Write::write_all(&mut f, t.source.as_bytes()));
-            match written {
-                Ok(()) => {
-                    println!("wrote {}", file.display());
-                    println!("capabilities to grant when saving it: {}", t.capabilities);
-                    exit::OK
-                }
-                Err(e) => {
-                    eprintln!("citadel: cannot create {}: {e}", file.display());
-                    exit::USAGE
-                }
-            }
+            written.usage(format!("cannot create {}", file.display()))?;
+            println!("wrote {}", file.display());
+            println!("capabilities to grant when saving it: {}", t.capabilities);
+            Ok(())
         }
     }
 }

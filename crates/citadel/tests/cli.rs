@@ -119,3 +119,76 @@ fn a_policy_can_allow_a_rule() {
     assert_eq!(code, 2);
     assert!(stderr.contains("unknown rule `no-such-rule`"), "{stderr}");
 }
+
+/// One case of `tests/exit_codes/`: a command line, what it is run with, and
+/// the exit code and standard error it must give.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExitCase {
+    args: Vec<String>,
+    /// `CITADEL_*` variables set for the case (all others are removed).
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
+    /// Files written to the case's directory, `{tmp}` in arguments.
+    #[serde(default)]
+    files: std::collections::BTreeMap<String, String>,
+    exit: i32,
+    /// The whole of standard error.
+    stderr: Option<String>,
+    stderr_starts_with: Option<String>,
+}
+
+#[test]
+fn every_exit_case_gives_its_code_and_message() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/exit_codes");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 10, "the corpus is missing: {corpus:?}");
+    let mut failures = Vec::new();
+    for path in &paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let case: ExitCase = toml::from_str(&std::fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let tmp = std::env::temp_dir().join(format!("citadel-exit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        for (file, text) in &case.files {
+            std::fs::write(tmp.join(file), text).unwrap();
+        }
+        let tmp_text = tmp.to_str().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_citadel"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("CITADEL_") {
+                cmd.env_remove(key);
+            }
+        }
+        let out = cmd
+            .args(case.args.iter().map(|a| a.replace("{tmp}", tmp_text)))
+            .envs(&case.env)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr_ok = case
+            .stderr
+            .as_ref()
+            .is_none_or(|want| *stderr == want.replace("{tmp}", tmp_text))
+            && case
+                .stderr_starts_with
+                .as_ref()
+                .is_none_or(|want| stderr.starts_with(&want.replace("{tmp}", tmp_text)));
+        if code != case.exit || !stderr_ok {
+            failures.push(format!(
+                "{name}: exit {code} (want {}), stderr:\n{stderr}",
+                case.exit
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

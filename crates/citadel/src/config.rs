@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use citadel_server::HttpSettings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,12 +73,14 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        // The HTTP layer's defaults are the server crate's, stated once.
+        let http = HttpSettings::default();
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen: http.listen,
             data_dir: PathBuf::from("citadel-data"),
             database: None,
-            body_limit_bytes: 1 << 20,
-            request_timeout_ms: 30_000,
+            body_limit_bytes: http.body_limit_bytes,
+            request_timeout_ms: http.request_timeout_ms,
             sandbox_hosts: 0,
             sandbox_hosts_max: 0,
             sandbox_hosts_per_tenant: 0,
@@ -88,11 +91,11 @@ impl Default for Config {
             worker_concurrency: 2048,
             limits: citadel_scripts::PlatformLimits::default(),
             quotas: citadel_engine::Quotas::default(),
-            header_read_timeout_ms: 10_000,
-            body_read_timeout_ms: 10_000,
-            auth_failure_limit: 20,
-            auth_failure_window_ms: 60_000,
-            client_address_header: None,
+            header_read_timeout_ms: http.header_read_timeout_ms,
+            body_read_timeout_ms: http.body_read_timeout_ms,
+            auth_failure_limit: http.auth_failure_limit,
+            auth_failure_window_ms: http.auth_failure_window_ms,
+            client_address_header: http.client_address_header,
         }
     }
 }
@@ -204,6 +207,20 @@ impl Config {
         }
     }
 
+    /// What the HTTP layer takes of this configuration.
+    pub fn http(&self) -> HttpSettings {
+        HttpSettings {
+            listen: self.listen,
+            body_limit_bytes: self.body_limit_bytes,
+            request_timeout_ms: self.request_timeout_ms,
+            header_read_timeout_ms: self.header_read_timeout_ms,
+            body_read_timeout_ms: self.body_read_timeout_ms,
+            auth_failure_limit: self.auth_failure_limit,
+            auth_failure_window_ms: self.auth_failure_window_ms,
+            client_address_header: self.client_address_header.clone(),
+        }
+    }
+
     /// The configuration as TOML, with the database password masked.
     pub fn show(&self) -> String {
         let mut shown = self.clone();
@@ -262,5 +279,27 @@ mod tests {
         .unwrap();
         assert_eq!(c.limits.max.timeout_ms, 200);
         assert_eq!(toml::from_str::<Config>(&c.show()).unwrap(), c);
+    }
+
+    #[test]
+    fn the_http_settings_are_the_configured_ones() {
+        let c: Config = toml::from_str(
+            "listen = \"127.0.0.1:9001\"\nbody_limit_bytes = 7\nrequest_timeout_ms = 8\nheader_read_timeout_ms = 9\nbody_read_timeout_ms = 10\nauth_failure_limit = 11\nauth_failure_window_ms = 12\nclient_address_header = \"x-forwarded-for\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.http(),
+            HttpSettings {
+                listen: "127.0.0.1:9001".parse().unwrap(),
+                body_limit_bytes: 7,
+                request_timeout_ms: 8,
+                header_read_timeout_ms: 9,
+                body_read_timeout_ms: 10,
+                auth_failure_limit: 11,
+                auth_failure_window_ms: 12,
+                client_address_header: Some("x-forwarded-for".into()),
+            }
+        );
+        assert_eq!(Config::default().http(), HttpSettings::default());
     }
 }
