@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use citadel_engine::{Engine, EngineConfig, Executor, InProcess, RUN_STATUSES};
 use citadel_server::auth::{generate_token, hash_token};
-use citadel_server::{AppState, Config};
+use citadel_server::{AppState, HttpSettings};
 use citadel_store::{NewToken, Store};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -70,7 +70,7 @@ async fn world() -> World {
         EngineConfig::default(),
     );
     let state = AppState::new(Arc::clone(&store), Some(engine));
-    let (app, _) = citadel_server::router(state.clone(), &Config::default());
+    let (app, _) = citadel_server::router(state.clone(), &HttpSettings::default());
     World {
         app,
         state,
@@ -413,7 +413,7 @@ async fn a_generated_client_drives_the_walkthrough() {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            citadel_server::serve_with(listener, state, &Config::default(), shutdown).await
+            citadel_server::serve_with(listener, state, &HttpSettings::default(), shutdown).await
         }
     });
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/client/walkthrough.py");
