@@ -50,6 +50,7 @@ sandbox_hosts_per_tenant = 0
 sandbox_host_idle_ms = 30000
 jail_required = false
 node_timeout_ms = 10000
+node_retention_ms = 3600000
 worker_concurrency = 2048
 header_read_timeout_ms = 10000
 body_read_timeout_ms = 10000
