@@ -55,10 +55,8 @@ fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str, id: &str) -> RunSpec 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_run_gives_its_place_in_the_host_back() {
-    let dir = common::Dir(std::env::temp_dir().join(format!(
-        "citadel-pool-drop-{}",
-        std::process::id()
-    )));
+    let dir =
+        common::Dir(std::env::temp_dir().join(format!("citadel-pool-drop-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).unwrap();
     let (store, tenant, live) = setup(&dir.0).await;
     // One host that takes one run at a time: a place never given back
