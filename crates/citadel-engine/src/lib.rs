@@ -112,19 +112,78 @@ pub struct LiveScript {
 }
 
 impl LiveScript {
-    pub fn decode(script: Script, version: ScriptVersion) -> LiveScript {
-        let language = if version.language == "ts" {
-            Language::Ts
-        } else {
-            Language::Js
+    /// Decodes a version's language, grant and limits. A field that does not
+    /// decode is an error, never a default: an unreadable grant must not
+    /// become "no capabilities" nor unreadable limits the platform's.
+    pub fn decode(script: Script, version: ScriptVersion) -> Result<LiveScript, Undecodable> {
+        let at = |field: &'static str, cause: String| Undecodable {
+            tenant: version.tenant_id.clone(),
+            script: Some(script.name.clone()),
+            version: Some(version.version.clone()),
+            field,
+            cause,
         };
-        LiveScript {
-            capabilities: serde_json::from_str(&version.capabilities).unwrap_or_default(),
-            limits: serde_json::from_str(&version.limits).unwrap_or_default(),
+        let language = version
+            .language
+            .parse::<Language>()
+            .map_err(|e| at("language", e.to_string()))?;
+        let capabilities = serde_json::from_str(&version.capabilities)
+            .map_err(|e| at("capabilities", e.to_string()))?;
+        let limits =
+            serde_json::from_str(&version.limits).map_err(|e| at("limits", e.to_string()))?;
+        Ok(LiveScript {
+            capabilities,
+            limits,
             language,
             script,
             version,
+        })
+    }
+}
+
+/// A stored row the engine cannot decode: which tenant (and script and
+/// version) it belongs to, which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tenant `{tenant}`{}: `{field}` does not decode: {cause}", self.location())]
+pub struct Undecodable {
+    pub tenant: String,
+    pub script: Option<String>,
+    pub version: Option<String>,
+    /// The column, e.g. `capabilities`, `limits`, `settings`.
+    pub field: &'static str,
+    pub cause: String,
+}
+
+impl Undecodable {
+    fn location(&self) -> String {
+        let mut at = String::new();
+        if let Some(script) = &self.script {
+            at.push_str(&format!(", script `{script}`"));
         }
+        if let Some(version) = &self.version {
+            at.push_str(&format!(", version `{version}`"));
+        }
+        at
+    }
+
+    /// As the store's error for a column that does not decode, so every
+    /// caller that reads through the store refuses it as it refuses any
+    /// other bad row.
+    pub fn into_store_error(self) -> StoreError {
+        StoreError::Database(sqlx::Error::ColumnDecode {
+            index: self.field.to_owned(),
+            source: Box::new(self),
+        })
+    }
+
+    /// True when a store error is a row that did not decode (as opposed to
+    /// a database that cannot be reached just now).
+    pub fn is_in(e: &StoreError) -> bool {
+        matches!(
+            e,
+            StoreError::Database(sqlx::Error::ColumnDecode { source, .. })
+                if source.is::<Undecodable>()
+        )
     }
 }
 
@@ -369,8 +428,19 @@ impl Engine {
         {
             return Ok(Arc::clone(s));
         }
+        // Settings that do not decode are an error, never the defaults: a
+        // node that read them as defaults would treat approval as off.
         let settings = match self.store.tenant_settings(tenant_id).await? {
-            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                Undecodable {
+                    tenant: tenant_id.to_owned(),
+                    script: None,
+                    version: None,
+                    field: "settings",
+                    cause: e.to_string(),
+                }
+                .into_store_error()
+            })?,
             None => TenantSettings::default(),
         };
         let settings = Arc::new(settings);
@@ -411,7 +481,9 @@ impl Engine {
             .store
             .live_version(tenant_id, name)
             .await?
-            .map(|(script, version)| Arc::new(LiveScript::decode(script, version)));
+            .map(|(script, version)| LiveScript::decode(script, version).map(Arc::new))
+            .transpose()
+            .map_err(Undecodable::into_store_error)?;
         lock(&self.live).put(key, (Instant::now(), live.clone()));
         Ok(live)
     }
@@ -438,7 +510,7 @@ impl Engine {
                 limit: quotas.concurrent_runs,
             });
         };
-        let _script_slot = match self.script_cap(&spec).await {
+        let _script_slot = match self.script_cap(&spec).await? {
             Some(cap) => match self.slot(spec.live.script.id.clone(), cap) {
                 Some(slot) => Some(slot),
                 None => {
@@ -465,17 +537,17 @@ impl Engine {
 
     /// How many runs of the script may run at once: its version's
     /// `concurrency`, else the tenant's default, else no cap.
-    async fn script_cap(&self, spec: &RunSpec) -> Option<u64> {
-        if let Some(cap) = spec.live.limits.concurrency {
-            return Some(cap);
-        }
-        match self.settings(&spec.tenant_id).await {
+    /// Settings that do not decode refuse the run.
+    async fn script_cap(&self, spec: &RunSpec) -> Result<Option<u64>, EngineError> {
+        let tenant_cap = match self.settings(&spec.tenant_id).await {
             Ok(s) => s.limits.concurrency,
+            Err(e) if Undecodable::is_in(&e) => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "tenant settings unavailable; no script concurrency cap");
                 None
             }
-        }
+        };
+        Ok(spec.live.limits.concurrency.or(tenant_cap))
     }
 
     /// Refuses a run a kill switch covers; else registers it in flight
@@ -578,11 +650,14 @@ impl Engine {
         depth: i64,
     ) -> Result<Ended, EngineError> {
         let flight = Arc::clone(&registration.flight);
-        let settings = match self.settings(&spec.tenant_id).await {
-            Ok(s) => s,
+        // Settings that do not decode fail the run (recorded, with the
+        // cause); a database that cannot be reached just now does not.
+        let (settings, undecodable) = match self.settings(&spec.tenant_id).await {
+            Ok(s) => (s, None),
+            Err(e) if Undecodable::is_in(&e) => (Arc::new(TenantSettings::default()), Some(e)),
             Err(e) => {
                 tracing::warn!(error = %e, "tenant settings unavailable; platform defaults apply");
-                Arc::new(TenantSettings::default())
+                (Arc::new(TenantSettings::default()), None)
             }
         };
         let limits =
@@ -613,6 +688,15 @@ impl Engine {
                     citadel_sandbox::ErrorKind::Cancelled,
                     "Cancelled",
                     "the run was cancelled before it started",
+                ),
+                Duration::ZERO,
+            )
+        } else if let Some(e) = undecodable {
+            RunOutcome::failed(
+                citadel_sandbox::RunError::new(
+                    citadel_sandbox::ErrorKind::Internal,
+                    "Internal",
+                    e.to_string(),
                 ),
                 Duration::ZERO,
             )

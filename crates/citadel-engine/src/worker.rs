@@ -205,7 +205,7 @@ impl Engine {
         self.quota
             .take(&spec.tenant_id, &self.config.quotas, self.nodes_up())
             .map_err(EngineError::RateLimited)?;
-        let script_cap = self.script_cap(&spec).await;
+        let script_cap = self.script_cap(&spec).await?;
         let payload = RunPayload {
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),
@@ -387,7 +387,9 @@ impl Engine {
             created_at: 0,
             updated_at: 0,
         };
-        Ok(Some(Arc::new(LiveScript::decode(script, version))))
+        let live =
+            LiveScript::decode(script, version).map_err(crate::Undecodable::into_store_error)?;
+        Ok(Some(Arc::new(live)))
     }
 
     async fn run_job(&self, job: Job) {
