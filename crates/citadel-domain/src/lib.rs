@@ -29,7 +29,7 @@ macro_rules! string_enum {
             pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
 
             /// The string the API and the database use.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+
                 }

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use citadel_analyzer::{Diagnostic, Language};
+use citadel_domain as domain;
 use citadel_pool::PoolRun;
 use citadel_sandbox::{CancelToken, LogLine, RunOutcome, RunStatus};
 use citadel_scripts::{CapabilitySpec, LimitOverrides, PlatformLimits, TenantSettings};
@@ -44,13 +45,13 @@ pub use worker::{CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
 
 /// Every status a run can have, in the order metrics list them.
 pub const RUN_STATUSES: [&str; 7] = [
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "timed_out",
-    "cancelled",
-    "killed",
+    domain::RunStatus::Queued.as_str(),
+    domain::RunStatus::Running.as_str(),
+    domain::RunStatus::Succeeded.as_str(),
+    domain::RunStatus::Failed.as_str(),
+    domain::RunStatus::TimedOut.as_str(),
+    domain::RunStatus::Cancelled.as_str(),
+    domain::RunStatus::Killed.as_str(),
 ];
 
 #[derive(Debug, Clone)]
@@ -522,7 +523,11 @@ impl Engine {
             },
             None => None,
         };
-        let registration = self.admit(&spec, "running", IfDropped::RecordCancelled)?;
+        let registration = self.admit(
+            &spec,
+            domain::RunStatus::Running,
+            IfDropped::RecordCancelled,
+        )?;
         Ok(self.execute(registration, spec, 0).await?.run)
     }
 
@@ -555,7 +560,7 @@ impl Engine {
     fn admit(
         &self,
         spec: &RunSpec,
-        status: &str,
+        status: domain::RunStatus,
         if_dropped: IfDropped,
     ) -> Result<Registration, EngineError> {
         if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
@@ -571,7 +576,7 @@ impl Engine {
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),
             version: spec.live.version.version.clone(),
-            status: status.to_owned(),
+            status: status.as_str().to_owned(),
             trigger: spec.trigger.clone(),
             principal: spec.principal.clone(),
             input: caps::input_echo(&spec.input_json),
@@ -583,7 +588,7 @@ impl Engine {
             cpu_ms: None,
             peak_memory_bytes: None,
             created_at: spec.created_at.unwrap_or(now),
-            started_at: (status == "running").then_some(now),
+            started_at: (status == domain::RunStatus::Running).then_some(now),
             finished_at: None,
         };
         let flight = Arc::new(InFlight {
@@ -633,7 +638,7 @@ impl Engine {
     /// Counts a recorded run by status.
     fn count_recorded(&self, status: &str) {
         self.counters.count(status);
-        if status == "killed" {
+        if status == domain::RunStatus::Killed.as_str() {
             self.counters
                 .killed_in_flight
                 .fetch_add(1, Ordering::Relaxed);
@@ -666,7 +671,7 @@ impl Engine {
                 .effective(&settings.limits, &spec.live.limits, spec.timeout_ms);
         {
             let mut run = lock(&flight.run);
-            run.status = "running".to_owned();
+            run.status = domain::RunStatus::Running.as_str().to_owned();
             run.started_at.get_or_insert_with(now_ms);
         }
         flight.changed();
@@ -910,10 +915,10 @@ fn dropped_run(flight: &InFlight) -> Run {
     let mut run = lock(&flight.run).clone();
     let now = now_ms();
     let error = if flight.stop.load(Ordering::SeqCst) == STOP_KILLED {
-        run.status = "killed".to_owned();
+        run.status = domain::RunStatus::Killed.as_str().to_owned();
         killed_error(flight)
     } else {
-        run.status = "cancelled".to_owned();
+        run.status = domain::RunStatus::Cancelled.as_str().to_owned();
         StoredError::new(
             ErrorCode::CallerGone,
             "Cancelled",
@@ -967,18 +972,18 @@ fn finish(
     outcome.logs_truncated |= dropped;
     let stop = flight.stop.load(Ordering::SeqCst);
     let status = match outcome.status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::TimedOut => "timed_out",
-        RunStatus::Cancelled if stop == STOP_KILLED => "killed",
-        RunStatus::Cancelled => "cancelled",
+        RunStatus::Succeeded => domain::RunStatus::Succeeded,
+        RunStatus::Failed => domain::RunStatus::Failed,
+        RunStatus::TimedOut => domain::RunStatus::TimedOut,
+        RunStatus::Cancelled if stop == STOP_KILLED => domain::RunStatus::Killed,
+        RunStatus::Cancelled => domain::RunStatus::Cancelled,
     };
-    run.status = status.to_owned();
+    run.status = status.as_str().to_owned();
     run.result = outcome.result.as_ref().map(|r| r.get().to_owned());
     run.logs = serde_json::to_string(&outcome.logs).unwrap_or_else(|_| "[]".into());
     run.logs_truncated = outcome.logs_truncated;
     let error = match (&outcome.error, status) {
-        (_, "killed") => Some(killed_error(flight)),
+        (_, domain::RunStatus::Killed) => Some(killed_error(flight)),
         (Some(e), _) => Some(StoredError::from_sandbox(e)),
         (None, _) => None,
     };
