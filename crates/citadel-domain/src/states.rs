@@ -81,17 +81,13 @@ string_enum! {
 string_enum! {
     /// How soon a queued job runs relative to the tenant's others. Stored as
     /// its number (0 low … 3 critical).
+    #[derive(Default)]
     Priority, "priority" {
         Low = "low",
+        #[default]
         Normal = "normal",
         High = "high",
         Critical = "critical",
-    }
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::Normal
     }
 }
 
