@@ -37,7 +37,11 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, String, Arc<LiveScript
         SaveOutcome::Created(_)
     ));
     let (script, version) = store.live_version(&tenant, "nap").await.unwrap().unwrap();
-    (store, tenant, Arc::new(LiveScript::decode(script, version).unwrap()))
+    (
+        store,
+        tenant,
+        Arc::new(LiveScript::decode(script, version).unwrap()),
+    )
 }
 
 fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str, id: &str) -> RunSpec {
@@ -55,10 +59,8 @@ fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str, id: &str) -> RunSpec 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_run_gives_its_place_in_the_host_back() {
-    let dir = common::Dir(std::env::temp_dir().join(format!(
-        "citadel-pool-drop-{}",
-        std::process::id()
-    )));
+    let dir =
+        common::Dir(std::env::temp_dir().join(format!("citadel-pool-drop-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).unwrap();
     let (store, tenant, live) = setup(&dir.0).await;
     // One host that takes one run at a time: a place never given back
