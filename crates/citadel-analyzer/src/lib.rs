@@ -10,7 +10,6 @@
 //! This crate knows nothing of QuickJS, tenants, HTTP or storage.
 
 mod nesting;
-mod policy;
 mod positions;
 mod rules;
 mod secrets;
@@ -24,10 +23,13 @@ use oxc::parser::{ParseOptions, Parser};
 use oxc::semantic::SemanticBuilder;
 use oxc::span::SourceType;
 use oxc::transformer::{TransformOptions, Transformer};
-use serde::{Deserialize, Serialize};
 
 pub use nesting::{MAX_DEPTH, MAX_NESTING};
-pub use policy::{Policy, PolicyError};
+// The analyzer's vocabulary is domain data (settings carry a policy without
+// depending on a parser); re-exported so users keep their paths.
+pub use citadel_domain::{
+    Diagnostic, Language, NESTING_RULE, Policy, PolicyError, RULES, SYNTAX_RULE, Severity,
+};
 use positions::LineIndex;
 pub use positions::PositionMap;
 
@@ -40,52 +42,6 @@ pub const WRAP_SUFFIX: &str = "\n})";
 /// The largest source accepted, in bytes. Bigger sources are rejected before
 /// parsing so a hostile upload cannot make the parser the bottleneck.
 pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
-
-/// The language a script is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Js,
-    Ts,
-}
-
-impl Language {
-    /// Picks the language from a file name: `.ts`/`.mts`/`.cts` is TypeScript.
-    pub fn from_path(path: &Path) -> Language {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("ts" | "mts" | "cts") => Language::Ts,
-            _ => Language::Js,
-        }
-    }
-}
-
-/// How serious a diagnostic is. Only errors block a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-/// One finding, located in the user's source (1-based line and column).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Diagnostic {
-    /// The rule that fired, e.g. `no-eval`; `syntax` for parse errors.
-    pub rule: String,
-    pub severity: Severity,
-    pub message: String,
-    pub line: u32,
-    pub column: u32,
-}
-
-/// The rule id of parse errors. Policies cannot allow or downgrade it.
-pub const SYNTAX_RULE: &str = "syntax";
-
-/// The rule id of sources that nest deeper than [`MAX_NESTING`] or
-/// [`MAX_DEPTH`]; they are refused before parsing. Policies cannot allow or
-/// downgrade it.
-pub const NESTING_RULE: &str = "nesting-limit";
 
 /// The stack of the thread [`prepare_on_own_stack`] analyses on: far more
 /// than the deepest source the nesting limits let through needs (under

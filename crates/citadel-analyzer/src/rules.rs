@@ -12,19 +12,7 @@ use oxc::syntax::scope::ScopeFlags;
 
 use crate::positions::LineIndex;
 use crate::secrets;
-use crate::{Diagnostic, Severity};
-
-/// Every rule id this analyzer reports, with its default severity.
-pub const RULES: &[(&str, Severity)] = &[
-    ("no-eval", Severity::Error),
-    ("no-new-function", Severity::Error),
-    ("no-with", Severity::Error),
-    ("no-dynamic-import", Severity::Error),
-    ("no-prototype-mutation", Severity::Error),
-    ("no-unbounded-loop", Severity::Error),
-    ("hardcoded-credential", Severity::Error),
-    ("high-entropy-string", Severity::Warning),
-];
+use crate::{Diagnostic, RULES, Severity};
 
 /// Built-ins whose prototypes a script must not change.
 const BUILTINS: &[&str] = &[

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use citadel_analyzer::{Diagnostic, Language};
+use citadel_domain as domain;
 use citadel_pool::PoolRun;
 use citadel_sandbox::{CancelToken, LogLine, RunOutcome, RunStatus};
 use citadel_scripts::{CapabilitySpec, LimitOverrides, PlatformLimits, TenantSettings};
@@ -44,13 +45,13 @@ pub use worker::{CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
 
 /// Every status a run can have, in the order metrics list them.
 pub const RUN_STATUSES: [&str; 7] = [
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "timed_out",
-    "cancelled",
-    "killed",
+    domain::RunStatus::Queued.as_str(),
+    domain::RunStatus::Running.as_str(),
+    domain::RunStatus::Succeeded.as_str(),
+    domain::RunStatus::Failed.as_str(),
+    domain::RunStatus::TimedOut.as_str(),
+    domain::RunStatus::Cancelled.as_str(),
+    domain::RunStatus::Killed.as_str(),
 ];
 
 #[derive(Debug, Clone)]
@@ -112,19 +113,78 @@ pub struct LiveScript {
 }
 
 impl LiveScript {
-    pub fn decode(script: Script, version: ScriptVersion) -> LiveScript {
-        let language = if version.language == "ts" {
-            Language::Ts
-        } else {
-            Language::Js
+    /// Decodes a version's language, grant and limits. A field that does not
+    /// decode is an error, never a default: an unreadable grant must not
+    /// become "no capabilities" nor unreadable limits the platform's.
+    pub fn decode(script: Script, version: ScriptVersion) -> Result<LiveScript, Undecodable> {
+        let at = |field: &'static str, cause: String| Undecodable {
+            tenant: version.tenant_id.clone(),
+            script: Some(script.name.clone()),
+            version: Some(version.version.clone()),
+            field,
+            cause,
         };
-        LiveScript {
-            capabilities: serde_json::from_str(&version.capabilities).unwrap_or_default(),
-            limits: serde_json::from_str(&version.limits).unwrap_or_default(),
+        let language = version
+            .language
+            .parse::<Language>()
+            .map_err(|e| at("language", e.to_string()))?;
+        let capabilities = serde_json::from_str(&version.capabilities)
+            .map_err(|e| at("capabilities", e.to_string()))?;
+        let limits =
+            serde_json::from_str(&version.limits).map_err(|e| at("limits", e.to_string()))?;
+        Ok(LiveScript {
+            capabilities,
+            limits,
             language,
             script,
             version,
+        })
+    }
+}
+
+/// A stored row the engine cannot decode: which tenant (and script and
+/// version) it belongs to, which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tenant `{tenant}`{}: `{field}` does not decode: {cause}", self.location())]
+pub struct Undecodable {
+    pub tenant: String,
+    pub script: Option<String>,
+    pub version: Option<String>,
+    /// The column, e.g. `capabilities`, `limits`, `settings`.
+    pub field: &'static str,
+    pub cause: String,
+}
+
+impl Undecodable {
+    fn location(&self) -> String {
+        let mut at = String::new();
+        if let Some(script) = &self.script {
+            at.push_str(&format!(", script `{script}`"));
         }
+        if let Some(version) = &self.version {
+            at.push_str(&format!(", version `{version}`"));
+        }
+        at
+    }
+
+    /// As the store's error for a column that does not decode, so every
+    /// caller that reads through the store refuses it as it refuses any
+    /// other bad row.
+    pub fn into_store_error(self) -> StoreError {
+        StoreError::Database(sqlx::Error::ColumnDecode {
+            index: self.field.to_owned(),
+            source: Box::new(self),
+        })
+    }
+
+    /// True when a store error is a row that did not decode (as opposed to
+    /// a database that cannot be reached just now).
+    pub fn is_in(e: &StoreError) -> bool {
+        matches!(
+            e,
+            StoreError::Database(sqlx::Error::ColumnDecode { source, .. })
+                if source.is::<Undecodable>()
+        )
     }
 }
 
@@ -369,8 +429,19 @@ impl Engine {
         {
             return Ok(Arc::clone(s));
         }
+        // Settings that do not decode are an error, never the defaults: a
+        // node that read them as defaults would treat approval as off.
         let settings = match self.store.tenant_settings(tenant_id).await? {
-            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                Undecodable {
+                    tenant: tenant_id.to_owned(),
+                    script: None,
+                    version: None,
+                    field: "settings",
+                    cause: e.to_string(),
+                }
+                .into_store_error()
+            })?,
             None => TenantSettings::default(),
         };
         let settings = Arc::new(settings);
@@ -411,7 +482,9 @@ impl Engine {
             .store
             .live_version(tenant_id, name)
             .await?
-            .map(|(script, version)| Arc::new(LiveScript::decode(script, version)));
+            .map(|(script, version)| LiveScript::decode(script, version).map(Arc::new))
+            .transpose()
+            .map_err(Undecodable::into_store_error)?;
         lock(&self.live).put(key, (Instant::now(), live.clone()));
         Ok(live)
     }
@@ -438,7 +511,7 @@ impl Engine {
                 limit: quotas.concurrent_runs,
             });
         };
-        let _script_slot = match self.script_cap(&spec).await {
+        let _script_slot = match self.script_cap(&spec).await? {
             Some(cap) => match self.slot(spec.live.script.id.clone(), cap) {
                 Some(slot) => Some(slot),
                 None => {
@@ -450,7 +523,11 @@ impl Engine {
             },
             None => None,
         };
-        let registration = self.admit(&spec, "running", IfDropped::RecordCancelled)?;
+        let registration = self.admit(
+            &spec,
+            domain::RunStatus::Running,
+            IfDropped::RecordCancelled,
+        )?;
         Ok(self.execute(registration, spec, 0).await?.run)
     }
 
@@ -465,17 +542,17 @@ impl Engine {
 
     /// How many runs of the script may run at once: its version's
     /// `concurrency`, else the tenant's default, else no cap.
-    async fn script_cap(&self, spec: &RunSpec) -> Option<u64> {
-        if let Some(cap) = spec.live.limits.concurrency {
-            return Some(cap);
-        }
-        match self.settings(&spec.tenant_id).await {
+    /// Settings that do not decode refuse the run.
+    async fn script_cap(&self, spec: &RunSpec) -> Result<Option<u64>, EngineError> {
+        let tenant_cap = match self.settings(&spec.tenant_id).await {
             Ok(s) => s.limits.concurrency,
+            Err(e) if Undecodable::is_in(&e) => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "tenant settings unavailable; no script concurrency cap");
                 None
             }
-        }
+        };
+        Ok(spec.live.limits.concurrency.or(tenant_cap))
     }
 
     /// Refuses a run a kill switch covers; else registers it in flight
@@ -483,7 +560,7 @@ impl Engine {
     fn admit(
         &self,
         spec: &RunSpec,
-        status: &str,
+        status: domain::RunStatus,
         if_dropped: IfDropped,
     ) -> Result<Registration, EngineError> {
         if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
@@ -499,7 +576,7 @@ impl Engine {
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),
             version: spec.live.version.version.clone(),
-            status: status.to_owned(),
+            status: status.as_str().to_owned(),
             trigger: spec.trigger.clone(),
             principal: spec.principal.clone(),
             input: caps::input_echo(&spec.input_json),
@@ -511,7 +588,7 @@ impl Engine {
             cpu_ms: None,
             peak_memory_bytes: None,
             created_at: spec.created_at.unwrap_or(now),
-            started_at: (status == "running").then_some(now),
+            started_at: (status == domain::RunStatus::Running).then_some(now),
             finished_at: None,
         };
         let flight = Arc::new(InFlight {
@@ -561,7 +638,7 @@ impl Engine {
     /// Counts a recorded run by status.
     fn count_recorded(&self, status: &str) {
         self.counters.count(status);
-        if status == "killed" {
+        if status == domain::RunStatus::Killed.as_str() {
             self.counters
                 .killed_in_flight
                 .fetch_add(1, Ordering::Relaxed);
@@ -578,11 +655,14 @@ impl Engine {
         depth: i64,
     ) -> Result<Ended, EngineError> {
         let flight = Arc::clone(&registration.flight);
-        let settings = match self.settings(&spec.tenant_id).await {
-            Ok(s) => s,
+        // Settings that do not decode fail the run (recorded, with the
+        // cause); a database that cannot be reached just now does not.
+        let (settings, undecodable) = match self.settings(&spec.tenant_id).await {
+            Ok(s) => (s, None),
+            Err(e) if Undecodable::is_in(&e) => (Arc::new(TenantSettings::default()), Some(e)),
             Err(e) => {
                 tracing::warn!(error = %e, "tenant settings unavailable; platform defaults apply");
-                Arc::new(TenantSettings::default())
+                (Arc::new(TenantSettings::default()), None)
             }
         };
         let limits =
@@ -591,7 +671,7 @@ impl Engine {
                 .effective(&settings.limits, &spec.live.limits, spec.timeout_ms);
         {
             let mut run = lock(&flight.run);
-            run.status = "running".to_owned();
+            run.status = domain::RunStatus::Running.as_str().to_owned();
             run.started_at.get_or_insert_with(now_ms);
         }
         flight.changed();
@@ -613,6 +693,15 @@ impl Engine {
                     citadel_sandbox::ErrorKind::Cancelled,
                     "Cancelled",
                     "the run was cancelled before it started",
+                ),
+                Duration::ZERO,
+            )
+        } else if let Some(e) = undecodable {
+            RunOutcome::failed(
+                citadel_sandbox::RunError::new(
+                    citadel_sandbox::ErrorKind::Internal,
+                    "Internal",
+                    e.to_string(),
                 ),
                 Duration::ZERO,
             )
@@ -826,10 +915,10 @@ fn dropped_run(flight: &InFlight) -> Run {
     let mut run = lock(&flight.run).clone();
     let now = now_ms();
     let error = if flight.stop.load(Ordering::SeqCst) == STOP_KILLED {
-        run.status = "killed".to_owned();
+        run.status = domain::RunStatus::Killed.as_str().to_owned();
         killed_error(flight)
     } else {
-        run.status = "cancelled".to_owned();
+        run.status = domain::RunStatus::Cancelled.as_str().to_owned();
         StoredError::new(
             ErrorCode::CallerGone,
             "Cancelled",
@@ -883,18 +972,18 @@ fn finish(
     outcome.logs_truncated |= dropped;
     let stop = flight.stop.load(Ordering::SeqCst);
     let status = match outcome.status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::TimedOut => "timed_out",
-        RunStatus::Cancelled if stop == STOP_KILLED => "killed",
-        RunStatus::Cancelled => "cancelled",
+        RunStatus::Succeeded => domain::RunStatus::Succeeded,
+        RunStatus::Failed => domain::RunStatus::Failed,
+        RunStatus::TimedOut => domain::RunStatus::TimedOut,
+        RunStatus::Cancelled if stop == STOP_KILLED => domain::RunStatus::Killed,
+        RunStatus::Cancelled => domain::RunStatus::Cancelled,
     };
-    run.status = status.to_owned();
+    run.status = status.as_str().to_owned();
     run.result = outcome.result.as_ref().map(|r| r.get().to_owned());
     run.logs = serde_json::to_string(&outcome.logs).unwrap_or_else(|_| "[]".into());
     run.logs_truncated = outcome.logs_truncated;
     let error = match (&outcome.error, status) {
-        (_, "killed") => Some(killed_error(flight)),
+        (_, domain::RunStatus::Killed) => Some(killed_error(flight)),
         (Some(e), _) => Some(StoredError::from_sandbox(e)),
         (None, _) => None,
     };

@@ -36,7 +36,7 @@ use citadel_store::{Schedule, now_ms};
 use crate::{Engine, EngineError, EngineInner, JobRequest, RunSpec, upgrade};
 
 /// The trigger of runs a schedule fires.
-pub const SCHEDULE_TRIGGER: &str = "schedule";
+pub const SCHEDULE_TRIGGER: &str = citadel_domain::Trigger::Schedule.as_str();
 
 /// How old the latest occurrence may be and still fire under `skip`.
 pub const LATE_TOLERANCE_MS: i64 = 60_000;

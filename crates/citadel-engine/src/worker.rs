@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use citadel_domain::{JobState, NodeState, RunStatus};
 use citadel_sandbox::ErrorKind;
 use citadel_store::{
     FinishedJob, Job, KillSwitch, NewJob, Node, Run, Script, StoreError, new_id, now_ms,
@@ -66,21 +67,7 @@ impl Default for WorkerConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    Low,
-    #[default]
-    Normal,
-    High,
-    Critical,
-}
-
-impl Priority {
-    pub fn as_i64(self) -> i64 {
-        self as i64
-    }
-}
+pub use citadel_domain::Priority;
 
 /// How to enqueue a run.
 #[derive(Debug, Clone, Default)]
@@ -205,7 +192,7 @@ impl Engine {
         self.quota
             .take(&spec.tenant_id, &self.config.quotas, self.nodes_up())
             .map_err(EngineError::RateLimited)?;
-        let script_cap = self.script_cap(&spec).await;
+        let script_cap = self.script_cap(&spec).await?;
         let payload = RunPayload {
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),
@@ -275,7 +262,7 @@ impl Engine {
         let Some(job) = self.store.job(tenant_id, id).await? else {
             return Ok(None);
         };
-        if !matches!(job.state.as_str(), "queued" | "running")
+        if !matches!(job.state.parse(), Ok(JobState::Queued | JobState::Running))
             && let Some(run) = self.store.run(tenant_id, id).await?
         {
             return Ok(Some(run));
@@ -299,13 +286,13 @@ impl Engine {
                 None => CancelOutcome::NotFound,
             });
         };
-        match job.state.as_str() {
-            "cancelled" => {
+        match job.state.parse() {
+            Ok(JobState::Cancelled) => {
                 if let Some(run) = self.store.run(tenant_id, id).await? {
                     return Ok(CancelOutcome::AlreadyFinished(run.status));
                 }
                 let mut run = job_run(&job).unwrap_or_else(|| unknown_run(&job));
-                run.status = "cancelled".into();
+                run.status = RunStatus::Cancelled.as_str().into();
                 run.error = Some(
                     StoredError::new(
                         ErrorCode::Sandbox(ErrorKind::Cancelled),
@@ -318,11 +305,11 @@ impl Engine {
                 if let Err(e) = self.recorder.record(run.clone()).await {
                     tracing::error!(error = %e, run = %id, "cannot record a cancelled run");
                 }
-                self.counters.count("cancelled");
+                self.counters.count(RunStatus::Cancelled.as_str());
                 Ok(CancelOutcome::Dequeued(Box::new(run)))
             }
-            "running" => Ok(CancelOutcome::Requested),
-            other => Ok(CancelOutcome::AlreadyFinished(other.to_owned())),
+            Ok(JobState::Running) => Ok(CancelOutcome::Requested),
+            _ => Ok(CancelOutcome::AlreadyFinished(job.state.clone())),
         }
     }
 
@@ -355,7 +342,7 @@ impl Engine {
         }
         let _ = self
             .store
-            .node_heartbeat(&self.worker.node_id, now_ms(), 0, "down")
+            .node_heartbeat(&self.worker.node_id, now_ms(), 0, NodeState::Down.as_str())
             .await;
     }
 
@@ -387,18 +374,20 @@ impl Engine {
             created_at: 0,
             updated_at: 0,
         };
-        Ok(Some(Arc::new(LiveScript::decode(script, version))))
+        let live =
+            LiveScript::decode(script, version).map_err(crate::Undecodable::into_store_error)?;
+        Ok(Some(Arc::new(live)))
     }
 
     async fn run_job(&self, job: Job) {
         let node = self.worker.node_id.clone();
-        let end = |state: &'static str, error: Option<String>| {
+        let end = |state: JobState, error: Option<String>| {
             let id = job.id.clone();
             async move {
                 lock(&self.worker.finishing).insert(id.clone());
                 let done = FinishedJob {
                     id: id.clone(),
-                    state: state.to_owned(),
+                    state: state.as_str().to_owned(),
                     error,
                 };
                 match self.finisher.finish(done).await {
@@ -412,13 +401,19 @@ impl Engine {
         };
         let payload: RunPayload = match (job.kind.as_str(), serde_json::from_str(&job.payload)) {
             (RUN_JOB, Ok(p)) => p,
-            _ => return end("failed", Some(format!("unreadable `{}` job", job.kind))).await,
+            _ => {
+                return end(
+                    JobState::Failed,
+                    Some(format!("unreadable `{}` job", job.kind)),
+                )
+                .await;
+            }
         };
         let live = match self.version_of(&job.tenant_id, &payload).await {
             Ok(Some(live)) => live,
             Ok(None) => {
                 return end(
-                    "failed",
+                    JobState::Failed,
                     Some(format!(
                         "version {} of `{}` no longer exists",
                         payload.version, payload.script_name
@@ -451,7 +446,7 @@ impl Engine {
             run_id: Some(job.id.clone()),
             created_at: Some(job.created_at),
         };
-        let (run, error) = match self.admit(&spec, "running", IfDropped::LeaveToJob) {
+        let (run, error) = match self.admit(&spec, RunStatus::Running, IfDropped::LeaveToJob) {
             Ok(registration) => match self.execute(registration, spec, payload.depth).await {
                 Ok(Ended { run, error }) => (run, error),
                 Err(e) => {
@@ -467,7 +462,7 @@ impl Engine {
                     tracing::error!(error = %e, job = %job.id, "cannot record a refused run");
                     return;
                 }
-                self.counters.count("killed");
+                self.counters.count(RunStatus::Killed.as_str());
                 (run, Some(ErrorCode::Killed))
             }
             Err(e) => {
@@ -476,10 +471,12 @@ impl Engine {
             }
         };
         let infrastructure = error.is_some_and(ErrorCode::is_infrastructure);
-        match run.status.as_str() {
-            "succeeded" => end("succeeded", None).await,
-            "cancelled" | "killed" => end("cancelled", run.error.clone()).await,
-            "failed" if infrastructure => {
+        match run.status.parse() {
+            Ok(RunStatus::Succeeded) => end(JobState::Succeeded, None).await,
+            Ok(RunStatus::Cancelled | RunStatus::Killed) => {
+                end(JobState::Cancelled, run.error.clone()).await
+            }
+            Ok(RunStatus::Failed) if infrastructure => {
                 lock(&self.worker.finishing).insert(job.id.clone());
                 let at = now_ms() + backoff_ms(job.attempts);
                 match self
@@ -494,7 +491,7 @@ impl Engine {
                     Err(e) => tracing::error!(error = %e, job = %job.id, "cannot requeue a job"),
                 }
             }
-            _ => end("failed", run.error.clone()).await,
+            _ => end(JobState::Failed, run.error.clone()).await,
         }
     }
 }
@@ -513,9 +510,10 @@ fn backoff_ms(attempts: i64) -> i64 {
 /// The run record of a job that has not recorded one yet.
 fn job_run(job: &Job) -> Option<Run> {
     let p: RunPayload = serde_json::from_str(&job.payload).ok()?;
-    let status = match job.state.as_str() {
-        "dead" => "failed",
-        other => other,
+    // A dead job's run failed; every other job state is also a run status.
+    let status = match job.state.parse() {
+        Ok(JobState::Dead) => RunStatus::Failed.as_str(),
+        _ => job.state.as_str(),
     };
     Some(Run {
         id: job.id.clone(),
@@ -531,7 +529,7 @@ fn job_run(job: &Job) -> Option<Run> {
         logs: "[]".into(),
         logs_truncated: false,
         error: job.last_error.as_ref().map(|e| {
-            let code = if job.state == "dead" {
+            let code = if job.state == JobState::Dead.as_str() {
                 ErrorCode::DeadLetter
             } else {
                 ErrorCode::JobFailed
@@ -580,7 +578,7 @@ fn refused_run(spec: &RunSpec, switch: &KillSwitch) -> Run {
         script_id: spec.live.script.id.clone(),
         script_name: spec.live.script.name.clone(),
         version: spec.live.version.version.clone(),
-        status: "killed".into(),
+        status: RunStatus::Killed.as_str().into(),
         trigger: spec.trigger.clone(),
         principal: spec.principal.clone(),
         input: crate::caps::input_echo(&spec.input_json),
@@ -679,7 +677,7 @@ fn hostname() -> String {
 }
 
 /// This node's row in `nodes`.
-fn node_row(cfg: &WorkerConfig, started_at: i64, state: &str) -> Node {
+fn node_row(cfg: &WorkerConfig, started_at: i64, state: NodeState) -> Node {
     Node {
         id: cfg.node_id.clone(),
         role: cfg.role.clone(),
@@ -688,7 +686,7 @@ fn node_row(cfg: &WorkerConfig, started_at: i64, state: &str) -> Node {
         started_at,
         heartbeat_at: now_ms(),
         running: 0,
-        state: state.to_owned(),
+        state: state.as_str().to_owned(),
     }
 }
 
@@ -702,7 +700,7 @@ impl Engine {
         };
         if let Some(cfg) = &self.config.worker {
             self.store
-                .register_node(&node_row(cfg, self.worker.started_at, "up"))
+                .register_node(&node_row(cfg, self.worker.started_at, NodeState::Up))
                 .await
                 .map_err(|e| fail("register", e))?;
         }
@@ -716,9 +714,9 @@ async fn heartbeat_loop(weak: Weak<EngineInner>, cfg: WorkerConfig) {
     let Some(started_at) = upgrade(&weak).map(|e| e.worker.started_at) else {
         return;
     };
-    let node = |state: &str| node_row(&cfg, started_at, state);
+    let node = |state: NodeState| node_row(&cfg, started_at, state);
     if let Some(engine) = upgrade(&weak)
-        && let Err(e) = engine.store.register_node(&node("up")).await
+        && let Err(e) = engine.store.register_node(&node(NodeState::Up)).await
     {
         tracing::error!(error = %e, "cannot register this node");
     }
@@ -740,15 +738,19 @@ impl Engine {
         &self,
         cfg: &WorkerConfig,
         draining: bool,
-        node: &(dyn Fn(&str) -> Node + Send + Sync),
+        node: &(dyn Fn(NodeState) -> Node + Send + Sync),
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut ids: Vec<String> = lock(&self.worker.running).iter().cloned().collect();
         ids.sort_unstable();
-        let state = if draining { "draining" } else { "up" };
+        let state = if draining {
+            NodeState::Draining
+        } else {
+            NodeState::Up
+        };
         if !self
             .store
-            .node_heartbeat(&cfg.node_id, now, ids.len() as i64, state)
+            .node_heartbeat(&cfg.node_id, now, ids.len() as i64, state.as_str())
             .await?
         {
             tracing::warn!("this node was marked down; registering again");
@@ -797,7 +799,7 @@ impl Engine {
             .list_nodes()
             .await?
             .iter()
-            .filter(|n| n.state != "down" && n.heartbeat_at >= cutoff)
+            .filter(|n| n.state != NodeState::Down.as_str() && n.heartbeat_at >= cutoff)
             .count();
         self.nodes_up.store(up.max(1), Ordering::Relaxed);
         let reclaimed = self.store.reclaim_expired(now).await?;

@@ -44,7 +44,7 @@ async fn setup() -> (Arc<dyn Store>, String, Arc<LiveScript>, TempDir) {
         SaveOutcome::Created(_)
     ));
     let (script, version) = store.live_version(&tenant, "nap").await.unwrap().unwrap();
-    let live = Arc::new(LiveScript::decode(script, version));
+    let live = Arc::new(LiveScript::decode(script, version).unwrap());
     (store, tenant, live, TempDir(dir))
 }
 

@@ -38,7 +38,7 @@ async fn live(store: &dyn Store, tenant: &str, name: &str, source: &str) -> Arc<
         SaveOutcome::Created(_)
     ));
     let (script, version) = store.live_version(tenant, name).await.unwrap().unwrap();
-    Arc::new(LiveScript::decode(script, version))
+    Arc::new(LiveScript::decode(script, version).unwrap())
 }
 
 fn spec(tenant: &str, live: &Arc<LiveScript>) -> RunSpec {

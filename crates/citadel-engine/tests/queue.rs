@@ -49,7 +49,7 @@ async fn save_echo(store: &dyn Store, tenant: &str, source: &str) -> Arc<LiveScr
         SaveOutcome::Created(_)
     ));
     let (script, version) = store.live_version(tenant, "echo").await.unwrap().unwrap();
-    Arc::new(LiveScript::decode(script, version))
+    Arc::new(LiveScript::decode(script, version).unwrap())
 }
 
 fn engine(store: Arc<dyn Store>, node: &str) -> Engine {

@@ -6,84 +6,8 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::Capability;
 use crate::outcome::LogLine;
-
-/// A host capability a run may be granted. Anything not granted is absent
-/// from the script's `api`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Capability {
-    /// `api.http.fetch`
-    Http,
-    /// `api.secrets.get`
-    Secrets,
-    /// `api.kv.get/set/delete`
-    Kv,
-    /// `api.db.query`
-    Db,
-    /// `api.events.emit`
-    Events,
-    /// `api.sleep`, served by the sandbox itself.
-    Sleep,
-    /// `api.echo`: returns its argument through the host; for tests.
-    Echo,
-}
-
-impl Capability {
-    pub const ALL: [Capability; 7] = [
-        Capability::Http,
-        Capability::Secrets,
-        Capability::Kv,
-        Capability::Db,
-        Capability::Events,
-        Capability::Sleep,
-        Capability::Echo,
-    ];
-
-    /// The property name under `api`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Capability::Http => "http",
-            Capability::Secrets => "secrets",
-            Capability::Kv => "kv",
-            Capability::Db => "db",
-            Capability::Events => "events",
-            Capability::Sleep => "sleep",
-            Capability::Echo => "echo",
-        }
-    }
-
-    fn bit(self) -> u8 {
-        1 << self as u8
-    }
-}
-
-/// The set of capabilities a run is granted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Grants(u8);
-
-impl Grants {
-    pub const NONE: Grants = Grants(0);
-
-    pub fn with(mut self, capability: Capability) -> Self {
-        self.0 |= capability.bit();
-        self
-    }
-
-    pub fn allows(self, capability: Capability) -> bool {
-        self.0 & capability.bit() != 0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = Capability> {
-        Capability::ALL.into_iter().filter(move |c| self.allows(*c))
-    }
-}
-
-impl FromIterator<Capability> for Grants {
-    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
-        iter.into_iter().fold(Grants::NONE, Grants::with)
-    }
-}
 
 /// One call from a script to its host, with its JSON arguments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

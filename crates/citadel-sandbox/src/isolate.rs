@@ -20,9 +20,10 @@ use serde_json::value::RawValue;
 use crate::alloc::{MemoryStats, TrackingAllocator};
 use crate::cache::{Compiled, Script, prelude};
 use crate::compile::{self, parse_frame_position};
-use crate::host::{Capability, Grants, Host, HostCall, HostError, HostFuture};
+use crate::host::{Host, HostCall, HostError, HostFuture};
 use crate::outcome::{ErrorKind, LogLevel, LogLine, RunError, RunOutcome, RunStatus};
 use crate::{CancelToken, Limits, RunRequest};
+use crate::{Capability, Grants};
 
 /// The built-ins a script sees. `Eval` is left out, which also disables the
 /// `Function` constructor family; so are `Performance` (a precise timer) and

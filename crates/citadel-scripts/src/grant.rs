@@ -1,7 +1,7 @@
 //! The capabilities a version is granted, in the shape SPEC.md gives them.
 //! The grant is part of the version: reviewed and approved with its code.
 
-use citadel_sandbox::{Capability, Grants};
+use citadel_domain::{Capability, Grants};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

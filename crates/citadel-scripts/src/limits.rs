@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use citadel_sandbox::Limits;
+use citadel_domain::Limits;
 use serde::{Deserialize, Serialize};
 
 /// Values a tenant or a version may override; `None`: inherit.

@@ -2,37 +2,7 @@
 //! rejected. Only an approved version can go live; nobody approves or
 //! rejects their own version.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VersionState {
-    Draft,
-    Submitted,
-    Approved,
-    Rejected,
-}
-
-impl VersionState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VersionState::Draft => "draft",
-            VersionState::Submitted => "submitted",
-            VersionState::Approved => "approved",
-            VersionState::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<VersionState> {
-        Some(match s {
-            "draft" => VersionState::Draft,
-            "submitted" => VersionState::Submitted,
-            "approved" => VersionState::Approved,
-            "rejected" => VersionState::Rejected,
-            _ => return None,
-        })
-    }
-}
+pub use citadel_domain::VersionState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReviewAction {

@@ -1,6 +1,6 @@
 //! A tenant's settings for its scripts.
 
-use citadel_analyzer::Policy;
+use citadel_domain::Policy;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::LimitOverrides;

@@ -46,26 +46,3 @@ pub const TEMPLATES: &[Template] = &[
 pub fn template(name: &str) -> Option<&'static Template> {
     TEMPLATES.iter().find(|t| t.name == name)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::CapabilitySpec;
-
-    #[test]
-    fn every_template_is_clean_and_its_grant_valid() {
-        for t in TEMPLATES {
-            let language = if t.language == "ts" {
-                citadel_analyzer::Language::Ts
-            } else {
-                citadel_analyzer::Language::Js
-            };
-            let prepared = citadel_analyzer::prepare(t.source, language);
-            assert_eq!(prepared.diagnostics, vec![], "{}", t.name);
-            let spec: CapabilitySpec = serde_json::from_str(t.capabilities).unwrap();
-            assert_eq!(spec.validate(), Ok(()), "{}", t.name);
-        }
-        assert_eq!(template("data-query").map(|t| t.language), Some("ts"));
-        assert!(template("nope").is_none());
-    }
-}

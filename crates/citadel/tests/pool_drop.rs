@@ -37,7 +37,11 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, String, Arc<LiveScript
         SaveOutcome::Created(_)
     ));
     let (script, version) = store.live_version(&tenant, "nap").await.unwrap().unwrap();
-    (store, tenant, Arc::new(LiveScript::decode(script, version)))
+    (
+        store,
+        tenant,
+        Arc::new(LiveScript::decode(script, version).unwrap()),
+    )
 }
 
 fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str, id: &str) -> RunSpec {

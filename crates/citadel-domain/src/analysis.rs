@@ -1,12 +1,53 @@
-//! Tenant policy: which rules are ignored, which are raised to errors, and
-//! which have another severity. Only errors block a run.
+//! What the analyzer reports and how a tenant's policy judges it: the rule
+//! catalogue, severities, diagnostics and the policy. The analysis itself
+//! (parsing with oxc) lives in `citadel-analyzer`; these are plain data and
+//! pure rules so settings can carry a policy without depending on a parser.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::RULES;
-use crate::{Diagnostic, NESTING_RULE, SYNTAX_RULE, Severity};
+pub use crate::states::Language;
+
+/// How serious a diagnostic is. Only errors block a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// One finding, located in the user's source (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// The rule that fired, e.g. `no-eval`; `syntax` for parse errors.
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// The rule id of parse errors. Policies cannot allow or downgrade it.
+pub const SYNTAX_RULE: &str = "syntax";
+
+/// The rule id of sources that nest deeper than the analyzer's nesting
+/// limits; they are refused before parsing. Policies cannot allow or
+/// downgrade it.
+pub const NESTING_RULE: &str = "nesting-limit";
+
+/// Every rule id this analyzer reports, with its default severity.
+pub const RULES: &[(&str, Severity)] = &[
+    ("no-eval", Severity::Error),
+    ("no-new-function", Severity::Error),
+    ("no-with", Severity::Error),
+    ("no-dynamic-import", Severity::Error),
+    ("no-prototype-mutation", Severity::Error),
+    ("no-unbounded-loop", Severity::Error),
+    ("hardcoded-credential", Severity::Error),
+    ("high-entropy-string", Severity::Warning),
+];
 
 /// Decides which diagnostics block a script.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
