@@ -346,8 +346,7 @@ async fn deep_json_in_bodies_inputs_results_and_arguments_gets_typed_answers() {
     let (_, run) = w.run("argument", r#"{"n": 1000}"#).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(
-        run["result"],
-        "the arguments of `kv.set` nest deeper than 128 levels",
+        run["result"], "the arguments of `kv.set` nest deeper than 128 levels",
         "{run}"
     );
     w.still_serves().await;
