@@ -271,6 +271,21 @@ async fn finished(w: &World, id: &str) -> Value {
 /// Polls a run until it has started on this node: `running` with a start
 /// time (a job that is claimed but not started yet reads `running` without
 /// one).
+/// Starts `name` as the operator without waiting (`body` is the run
+/// request); asserts 202 and returns the run's id.
+async fn start(w: &World, name: &str, body: &str) -> String {
+    let (status, got) = w
+        .call(
+            "operator",
+            Method::POST,
+            &format!("/v1/scripts/{name}/run"),
+            Some(body.into()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{got}");
+    got["run_id"].as_str().unwrap().to_owned()
+}
+
 async fn in_flight(w: &World, id: &str) -> Value {
     for _ in 0..1000 {
         let (status, run) = w
@@ -299,16 +314,7 @@ async fn async_runs_are_accepted_recorded_and_listed() {
         json!({"sleep": true}),
     )
     .await;
-    let (status, got) = w
-        .call(
-            "operator",
-            Method::POST,
-            &format!("/v1/scripts/{name}/run"),
-            Some(r#"{"input":{"n":21},"wait":false}"#.into()),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{got}");
-    let id = got["run_id"].as_str().unwrap().to_owned();
+    let id = start(&w, &name, r#"{"input":{"n":21},"wait":false}"#).await;
     assert!(id.starts_with("run_"));
     let run = finished(&w, &id).await;
     assert_eq!(run["status"], "succeeded");
@@ -342,15 +348,7 @@ async fn a_running_run_can_be_cancelled() {
         json!({"sleep": true}),
     )
     .await;
-    let (_, got) = w
-        .call(
-            "operator",
-            Method::POST,
-            &format!("/v1/scripts/{name}/run"),
-            Some(r#"{"wait":false,"timeout_ms":40000}"#.into()),
-        )
-        .await;
-    let id = got["run_id"].as_str().unwrap().to_owned();
+    let id = start(&w, &name, r#"{"wait":false,"timeout_ms":40000}"#).await;
     let before = w.audit("run.cancel").await.len();
     let (status, run) = w
         .call(
@@ -399,16 +397,7 @@ async fn a_kill_switch_aborts_runs_in_flight() {
     .await;
     let mut ids = Vec::new();
     for name in [&sleeper, &spinner] {
-        let (status, got) = w
-            .call(
-                "operator",
-                Method::POST,
-                &format!("/v1/scripts/{name}/run"),
-                Some(r#"{"wait":false,"timeout_ms":40000}"#.into()),
-            )
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{got}");
-        ids.push(got["run_id"].as_str().unwrap().to_owned());
+        ids.push(start(&w, name, r#"{"wait":false,"timeout_ms":40000}"#).await);
     }
     // Both are in flight before the switch engages: a run still queued (or
     // claimed but not started) would be refused, not killed in flight, and
@@ -853,21 +842,9 @@ async fn an_event_loop_stops_at_the_depth_limit() {
 /// and opens its event stream as a viewer: (run id, the stream's response).
 async fn follow(w: &World, name: &str, source: &str) -> (String, axum::response::Response) {
     save(w, name, source, json!({"sleep": true})).await;
-    let (_, got) = w
-        .call(
-            "operator",
-            Method::POST,
-            &format!("/v1/scripts/{name}/run"),
-            Some(r#"{"wait": false}"#.into()),
-        )
-        .await;
-    let id = got["run_id"].as_str().unwrap().to_owned();
-    let secret = &w.tokens["viewer"].0;
-    let req = Request::get(format!("/v1/runs/{id}/events"))
-        .header("authorization", format!("Bearer {secret}"))
-        .body(Body::empty())
-        .unwrap();
-    (id, w.app.clone().oneshot(req).await.unwrap())
+    let id = start(w, name, r#"{"wait": false}"#).await;
+    let stream = open_stream(w, &id).await;
+    (id, stream)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1195,15 +1172,7 @@ async fn listings_are_paged_by_size_as_well_as_count() {
     assert_eq!(next.as_deref(), page[0]["id"].as_str());
     // Jobs: the same cursor, by count here (job rows are small).
     for _ in 0..3 {
-        let (status, _) = w
-            .call(
-                "operator",
-                Method::POST,
-                &format!("/v1/scripts/{name}/run"),
-                Some(r#"{"wait":false}"#.into()),
-            )
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED);
+        start(&w, &name, r#"{"wait":false}"#).await;
     }
     let (status, next, first) = get_with_headers(&w, "viewer", "/v1/jobs?limit=2").await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -1303,15 +1272,7 @@ async fn run_streams_are_pushed_and_capped_per_tenant() {
         json!({"sleep": true}),
     )
     .await;
-    let (_, got) = w
-        .call(
-            "operator",
-            Method::POST,
-            &format!("/v1/scripts/{name}/run"),
-            Some(r#"{"wait": false, "timeout_ms": 40000}"#.into()),
-        )
-        .await;
-    let id = got["run_id"].as_str().unwrap().to_owned();
+    let id = start(&w, &name, r#"{"wait": false, "timeout_ms": 40000}"#).await;
     in_flight(&w, &id).await;
     let a = open_stream(&w, &id).await;
     assert_eq!(a.status(), StatusCode::OK);
