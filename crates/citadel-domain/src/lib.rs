@@ -70,7 +70,7 @@ pub use analysis::{
 pub use capability::{Capability, Grants};
 pub use ids::{JobId, NodeId, RunId, ScriptId, TenantId, TokenId, UserId, VersionId};
 pub use limits::Limits;
-pub use states::{JobState, NodeState, Priority, RunStatus, Trigger, VersionState};
+pub use states::{JobState, Missed, NodeState, Priority, RunStatus, Trigger, VersionState};
 
 /// A string that names no variant of a domain enum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -69,6 +69,18 @@ string_enum! {
 }
 
 string_enum! {
+    /// What a schedule does about occurrences missed while no node ran it.
+    #[derive(Default)]
+    Missed, "missed-run policy" {
+        /// Drop them; the next occurrence runs as usual.
+        #[default]
+        Skip = "skip",
+        /// One run for all of them (at the most recent one), then as usual.
+        CatchUp = "catch_up",
+    }
+}
+
+string_enum! {
     /// A worker node as the cluster sees it.
     NodeState, "node state" {
         Up = "up",
@@ -190,6 +202,7 @@ mod tests {
             "trigger",
         );
         round_trips(&NodeState::ALL, &["up", "draining", "down"], "node state");
+        round_trips(&Missed::ALL, &["skip", "catch_up"], "missed-run policy");
         round_trips(
             &Priority::ALL,
             &["low", "normal", "high", "critical"],

@@ -1,11 +1,15 @@
 //! The one error type of the HTTP edge: a status, a stable code, a message,
-//! optional details, rendered as `{"error": {code, message, details}}`.
-//! Internal errors reach the client as a generic message and the log with
-//! their cause.
+//! optional details, rendered as `{"error": {code, message, details}}`
+//! ([`ErrorBody`], the wire shape, defined here once). The use cases' errors
+//! ([`AppError`]) convert into it by code; the rest are the edge's own
+//! (malformed bodies, wrong methods, timeouts).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use citadel_app::{AppError, ErrorCode};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -38,39 +42,6 @@ impl ApiError {
         self
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-
-    pub fn forbidden(permission: &str) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("missing permission `{permission}`"),
-        )
-        .with_details(json!({ "permission": permission }))
-    }
-
-    /// A denial for a principal that holds `permission`, but only in
-    /// `scopes` (folders), none of which covers `path` (`None`: the request
-    /// needs it across the tenant). The message names the scopes, so the
-    /// caller knows it is the token's folder that is the matter.
-    pub fn forbidden_outside(permission: &str, path: Option<&str>, scopes: &[&str]) -> Self {
-        let place = match path {
-            Some(p) => format!("on `{p}`"),
-            None => "across the tenant".to_owned(),
-        };
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "missing permission `{permission}` {place}: this token may only act on scripts under {}",
-                scope_list(scopes)
-            ),
-        )
-        .with_details(json!({ "permission": permission, "path": path, "scopes": scopes }))
-    }
-
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
     }
@@ -78,60 +49,78 @@ impl ApiError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid", message)
     }
+}
 
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
-    }
-
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError {
+            status: status_of(e.code),
+            code: e.code.as_str(),
+            message: e.message,
+            details: e.details,
+            retry_after: e.retry_after,
+        }
     }
 }
 
-/// `billing/`, or `billing/` or `hr/`.
-pub(crate) fn scope_list(scopes: &[&str]) -> String {
-    scopes
-        .iter()
-        .map(|s| format!("`{s}`"))
-        .collect::<Vec<_>>()
-        .join(" or ")
+/// The status of each use-case error code: the one place the API's error
+/// codes meet HTTP.
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::Invalid => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden | ErrorCode::OwnVersion => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict
+        | ErrorCode::InvalidState
+        | ErrorCode::NoLiveVersion
+        | ErrorCode::NotApproved
+        | ErrorCode::AlreadyFinished => StatusCode::CONFLICT,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::Killed => StatusCode::LOCKED,
+        ErrorCode::RateLimited | ErrorCode::ConcurrencyLimit | ErrorCode::TooManyStreams => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 impl From<citadel_store::StoreError> for ApiError {
     fn from(e: citadel_store::StoreError) -> Self {
-        match e {
-            citadel_store::StoreError::Conflict(what) => {
-                ApiError::conflict(format!("{what} already exists"))
-            }
-            citadel_store::StoreError::NotFound(what) => {
-                ApiError::not_found(format!("{what} not found"))
-            }
-            e if e.is_unavailable() => {
-                tracing::warn!(error = %e, "the database is unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the database cannot be reached just now; retry",
-                )
-                .with_retry_after(1)
-            }
-            other => ApiError::internal(other),
-        }
+        AppError::from(e).into()
     }
+}
+
+// The wire shape of every error, defined here once.
+/// The error body every failure has.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    code: String,
+    message: String,
+    /// Particulars of some errors (the missing permission, the field at
+    /// fault, …); absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    details: Option<serde_json::Value>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(details) = self.details {
-            error["details"] = details;
-        }
-        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                details: self.details,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -1,26 +1,20 @@
-//! The HTTP API (`citadel serve`). Only this crate knows HTTP and JSON.
+//! The HTTP API (`citadel serve`). Only this crate knows HTTP and the
+//! API's JSON.
 //!
-//! Every request is authenticated by [`auth::Authed`], every permission
-//! checked through [`auth::Authed::require`], every mutation and security
-//! event appended to the audit chain, and every tenant-owned query scoped by
-//! the tenant of the caller's token — never by anything in the request body.
+//! Each handler extracts a request (the caller through [`auth::Authed`],
+//! the body through the JSON extractor), calls one use case of
+//! `citadel_app` — which checks permissions, audits, and scopes everything
+//! by the tenant of the caller's token — and maps its answer to a response
+//! and its error to a status ([`error::ApiError`]).
 
-pub mod admin;
-mod api;
 pub mod auth;
 pub mod edge;
 pub mod error;
-mod events;
-mod jobs;
 mod json;
-mod killswitch;
 mod metrics;
 mod openapi;
-pub mod rbac;
-mod runs;
-mod schedules;
-mod scripts;
-mod throttle;
+mod page;
+mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,10 +22,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode};
+use citadel_app::App;
 use citadel_engine::Engine;
 use citadel_pool::Pool;
-use citadel_store::{NewAuditEntry, Store, now_ms};
-use serde_json::Value;
+use citadel_store::Store;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -39,7 +33,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use metrics::Metrics;
-use rbac::Principal;
 
 /// What the HTTP layer needs of the node's configuration; the binary loads
 /// the rest (and the layering of file, environment and flags).
@@ -89,15 +82,12 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState(Arc<StateInner>);
 
 pub struct StateInner {
-    pub store: Arc<dyn Store>,
-    /// Runs scripts; `None` for commands that only administer (the CLI's
-    /// `admin` commands), whose script endpoints then answer 503.
-    pub engine: Option<Engine>,
+    /// The use cases.
+    pub app: App,
     /// The sandbox hosts, when the engine runs isolates in them.
     pub pool: Option<Pool>,
     pub metrics: Metrics,
-    pub(crate) auth_cache: auth::AuthCache,
-    pub(crate) auth_failures: throttle::AuthFailures,
+    pub(crate) sources: auth::Sources,
 }
 
 impl std::ops::Deref for AppState {
@@ -111,126 +101,18 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, engine: Option<Engine>) -> Self {
         let pool = engine.as_ref().and_then(|e| e.executor().pool().cloned());
         AppState(Arc::new(StateInner {
-            store,
-            engine,
+            app: App::new(store, engine),
             pool,
             metrics: Metrics::default(),
-            auth_cache: auth::AuthCache::default(),
-            auth_failures: throttle::AuthFailures::default(),
+            sources: auth::Sources::default(),
         }))
-    }
-
-    /// The engine, or 503 where this process runs no scripts.
-    pub fn engine(&self) -> Result<&Engine, error::ApiError> {
-        self.engine.as_ref().ok_or_else(|| {
-            error::ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "this process does not run scripts",
-            )
-        })
-    }
-
-    /// Appends an audit entry. A failure to record a security event is
-    /// logged, not returned: the request's own answer stands.
-    // One argument per audit field, so call sites read like the entry.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn audit_event(
-        &self,
-        principal: Option<&Principal>,
-        tenant_id: Option<&str>,
-        action: &str,
-        target: &str,
-        outcome: &str,
-        request_id: &str,
-        details: Value,
-    ) {
-        if let Err(e) = self
-            .record(
-                principal, tenant_id, action, target, outcome, request_id, details,
-            )
-            .await
-        {
-            tracing::error!(error = %e, action, "could not append to the audit log");
-        }
-    }
-
-    /// Counts a failed authentication from `source` and answers it: 401
-    /// with `reason`, or 429 `rate_limited` once the source is past its
-    /// limit. Failures are audited per source and window, when the window
-    /// closes (see `throttle.rs`).
-    pub(crate) async fn auth_failed(
-        &self,
-        source: &str,
-        tenant: Option<&str>,
-        reason: &'static str,
-    ) -> error::ApiError {
-        let (verdict, closed) = self.auth_failures.fail(source, tenant, reason, now_ms());
-        self.audit_failures(closed).await;
-        match verdict {
-            throttle::Verdict::Refused => error::ApiError::unauthorized(reason),
-            throttle::Verdict::Limited { retry_after_s } => rate_limited(retry_after_s),
-        }
     }
 
     /// Writes the audit entries of the failed-authentication windows that
     /// have closed (every window, with `all`: at shutdown, and in tests).
     pub async fn flush_auth_failures(&self, all: bool) {
-        let closed = self.auth_failures.drain(now_ms(), all);
-        self.audit_failures(closed).await;
+        citadel_app::authn::flush_failures(&self.app, all).await;
     }
-
-    async fn audit_failures(&self, closed: Vec<throttle::Closed>) {
-        for c in closed {
-            self.audit_event(
-                None,
-                c.tenant.as_deref(),
-                "auth.failed",
-                &c.source,
-                "denied",
-                "-",
-                c.details,
-            )
-            .await;
-        }
-    }
-
-    /// Appends an audit entry for a mutation; the mutation's request fails
-    /// if its record cannot be written.
-    // One argument per audit field, so call sites read like the entry.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn record(
-        &self,
-        principal: Option<&Principal>,
-        tenant_id: Option<&str>,
-        action: &str,
-        target: &str,
-        outcome: &str,
-        request_id: &str,
-        details: Value,
-    ) -> Result<(), citadel_store::StoreError> {
-        let entry = NewAuditEntry {
-            at: now_ms(),
-            tenant_id: tenant_id.map(str::to_owned),
-            principal: principal.map(|p| p.actor().to_owned()),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            outcome: outcome.to_owned(),
-            request_id: request_id.to_owned(),
-            details: details.to_string(),
-        };
-        self.store.append_audit(&entry).await.map(|_| ())
-    }
-}
-
-/// 429 for a source past its failed-authentication limit.
-pub(crate) fn rate_limited(retry_after_s: u64) -> error::ApiError {
-    error::ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("too many failed authentications from this address; retry in {retry_after_s} s"),
-    )
-    .with_retry_after(retry_after_s)
 }
 
 #[derive(Clone, Copy)]
@@ -247,17 +129,17 @@ impl MakeRequestId for MakeId {
 
 /// The router and its OpenAPI document, generated from the same handlers.
 pub fn router(state: AppState, config: &HttpSettings) -> (Router, utoipa::openapi::OpenApi) {
-    state.auth_failures.trust_address_header(
+    state.sources.trust_address_header(
         config
             .client_address_header
             .as_deref()
             .and_then(|h| HeaderName::try_from(h.to_ascii_lowercase()).ok()),
     );
-    state.auth_failures.configure(throttle::Settings {
+    state.app.limit_auth_failures(citadel_app::FailureLimit {
         limit: config.auth_failure_limit,
         window_ms: config.auth_failure_window_ms.min(i64::MAX as u64) as i64,
     });
-    let (api, mut openapi) = api::routes().split_for_parts();
+    let (api, mut openapi) = routes::all().split_for_parts();
     openapi::finish(&mut openapi);
     let spec = openapi.clone();
     let app = api

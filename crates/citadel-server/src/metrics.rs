@@ -99,14 +99,14 @@ impl Metrics {
         out.push_str("# HELP citadel_jobs Jobs in the durable queue by state (all nodes).\n# TYPE citadel_jobs gauge\n");
         // Every state, 0 included: a series that vanishes when its state
         // empties reads as "no data" rather than 0 on a dashboard.
-        for job_state in crate::jobs::JOB_STATES {
+        for job_state in citadel_domain::JobState::ALL.map(|s| s.as_str()) {
             let n = jobs
                 .iter()
                 .find(|(s, _)| s == job_state)
                 .map_or(0, |(_, n)| *n);
             let _ = writeln!(out, "citadel_jobs{{state=\"{job_state}\"}} {n}");
         }
-        if let Some(engine) = &state.engine {
+        if let Some(engine) = &state.app.engine {
             let c = &engine.counters;
             out.push_str("# HELP citadel_runs_total Finished runs by status.\n# TYPE citadel_runs_total counter\n");
             for (status, n) in c.runs() {

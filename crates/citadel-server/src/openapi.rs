@@ -98,6 +98,16 @@ pub(crate) enum Bump {
     Major,
 }
 
+/// What a schedule does about occurrences missed while no node ran it:
+/// `skip` drops them, `catch_up` makes one run for them.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum Missed {
+    Skip,
+    CatchUp,
+}
+
 /// A node's state.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -343,10 +353,13 @@ mod tests {
     #[test]
     fn the_enums_match_the_values_the_server_uses() {
         assert_eq!(values::<RunStatus>(), citadel_engine::RUN_STATUSES);
-        assert_eq!(values::<JobState>(), crate::jobs::JOB_STATES);
+        assert_eq!(
+            values::<JobState>(),
+            citadel_domain::JobState::ALL.map(|s| s.as_str())
+        );
         let mut union: Vec<String> = citadel_engine::RUN_STATUSES
             .iter()
-            .chain(crate::jobs::JOB_STATES.iter())
+            .chain(citadel_domain::JobState::ALL.map(|s| s.as_str()).iter())
             .map(|s| (*s).to_owned())
             .collect();
         let mut delivery = values::<DeliveryStatus>();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use citadel_server::auth::{generate_token, hash_token};
+use citadel_app::authn::{generate_token, hash_token};
 use citadel_server::{AppState, HttpSettings};
 use citadel_store::{AuditQuery, NewToken, Store, now_ms};
 use http_body_util::BodyExt;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use citadel_server::auth::{generate_token, hash_token};
+use citadel_app::authn::{generate_token, hash_token};
 use citadel_server::{AppState, HttpSettings};
 use citadel_store::{AuditQuery, NewToken, Store, new_id};
 use serde_json::Value;

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use citadel_app::App;
+use citadel_app::tokens::TokenRequest;
+use citadel_app::users::NewUserRequest;
 use citadel_engine::{Engine, EngineConfig, Executor, WorkerConfig};
 use citadel_pool::{Pool, PoolConfig};
-use citadel_server::AppState;
-use citadel_server::admin::{self, TokenRequest};
 use citadel_store::{AuditVerdict, Store};
 use clap::{Args, Subcommand};
 
@@ -281,7 +282,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
                 config.listen
             );
         }
-        let state = AppState::new(store, Some(engine.clone()));
+        let state = citadel_server::AppState::new(store, Some(engine.clone()));
         let result = citadel_server::serve(state, &config.http()).await;
         engine.drain(DRAIN_GRACE).await;
         pool.shutdown();
@@ -312,6 +313,16 @@ async fn tenant_id(store: &dyn Store, name: &str) -> Result<String, CliError> {
     }
 }
 
+/// What a use case refused, as this command's outcome: the input is at
+/// fault (a usage error) unless the database or the process is.
+fn refused_input(e: citadel_app::AppError) -> CliError {
+    use citadel_app::ErrorCode;
+    match e.code {
+        ErrorCode::Unavailable | ErrorCode::Internal => CliError::failed(e),
+        _ => CliError::usage(e.message),
+    }
+}
+
 pub(crate) fn admin(cmd: AdminCommand) -> Result<(), CliError> {
     let data = match &cmd {
         AdminCommand::CreateTenant { data, .. } | AdminCommand::CreateToken { data, .. } => {
@@ -320,11 +331,9 @@ pub(crate) fn admin(cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::CreateUser(args) => args.data.clone(),
     };
     with_store(&data, |store| async move {
-        let state = AppState::new(Arc::clone(&store), None);
+        let app = App::new(Arc::clone(&store), None);
         let request_id = citadel_store::new_id("cli");
-        // The use cases answer with the API's error; here its message is the
-        // whole story, and what they refuse is the command's input.
-        let refused = |e: citadel_server::error::ApiError| CliError::usage(e.message);
+        let refused = refused_input;
         match cmd {
             AdminCommand::CreateUser(args) => {
                 let mut password = String::new();
@@ -333,22 +342,20 @@ pub(crate) fn admin(cmd: AdminCommand) -> Result<(), CliError> {
                     .usage("cannot read the password from standard input")?;
                 let password = password.trim_end_matches(['\r', '\n']);
                 let tenant = tenant_id(store.as_ref(), &args.tenant).await?;
-                let user = admin::create_user(
-                    &state,
-                    None,
-                    &tenant,
-                    &args.username,
+                let req = NewUserRequest {
+                    tenant_id: &tenant,
+                    username: &args.username,
                     password,
-                    &args.role,
-                    &args.path_prefix,
-                    &request_id,
-                )
-                .await
-                .map_err(refused)?;
+                    role: &args.role,
+                    path_prefix: &args.path_prefix,
+                };
+                let user = citadel_app::users::create(&app, None, &req, &request_id)
+                    .await
+                    .map_err(refused)?;
                 println!("created user {} ({})", user.username, user.id);
             }
             AdminCommand::CreateTenant { name, .. } => {
-                let t = admin::create_tenant(&state, None, &name, &request_id)
+                let t = citadel_app::tenants::create(&app, None, &name, &request_id)
                     .await
                     .map_err(refused)?;
                 println!("created tenant {} ({})", t.name, t.id);
@@ -372,7 +379,7 @@ pub(crate) fn admin(cmd: AdminCommand) -> Result<(), CliError> {
                     path_prefix: &path_prefix,
                     expires_at: None,
                 };
-                let (token, secret) = admin::create_token(&state, None, &req, &request_id)
+                let (token, secret) = citadel_app::tokens::create(&app, None, &req, &request_id)
                     .await
                     .map_err(refused)?;
                 eprintln!(

@@ -1,5 +1,6 @@
-//! Permissions, the built-in roles, and the one place a permission is
-//! checked ([`crate::auth::Authed::require`]).
+//! Permissions, the built-in roles, what a capability grant needs its
+//! author to hold, and the principal whose permissions they are. The one
+//! place a permission is checked is [`crate::Caller::require`].
 
 use serde::Serialize;
 

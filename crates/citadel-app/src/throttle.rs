@@ -1,11 +1,15 @@
-//! Failed authentication, per source (client address; IPv6 by /64): past
-//! `limit` failures in a window a source is answered 429 `rate_limited`
-//! with `Retry-After` until the window ends, and each window's failures are
-//! one audit entry with their count, written when the window closes —
-//! so a flood of bad tokens costs the server a counter, not a row each.
+//! Failed authentication, per source (an opaque key; the HTTP edge uses the
+//! client's address, IPv6 by /64): past `limit` failures in a window a
+//! source is answered 429 `rate_limited` with `Retry-After` until the window
+//! ends, and each window's failures are one audit entry with their count,
+//! written when the window closes — so a flood of bad tokens costs the
+//! server a counter, not a row each.
+//!
+//! Written here rather than with a rate-limiting crate: what is needed is
+//! not a token bucket but a per-window tally by tenant and reason that is
+//! handed to the audit log when the window closes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
 use serde_json::json;
@@ -17,38 +21,8 @@ const MAX_SOURCES: usize = 10_000;
 const MAX_TENANTS: usize = 8;
 const OVERFLOW: &str = "*";
 
-/// The source a request counts against (see [`AuthFailures::source`]).
-pub(crate) struct Source(pub String);
-
-impl axum::extract::FromRequestParts<crate::AppState> for Source {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &crate::AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Source(state.auth_failures.source(parts)))
-    }
-}
-
-/// The source a request counts against.
-pub(crate) fn source_of(peer: Option<SocketAddr>) -> String {
-    match peer.map(|p| p.ip()) {
-        None => "local".to_owned(),
-        Some(IpAddr::V4(v4)) => v4.to_string(),
-        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            // One host usually holds a whole /64.
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Settings {
+pub struct FailureLimit {
     pub limit: u64,
     pub window_ms: i64,
 }
@@ -78,10 +52,7 @@ pub(crate) struct Closed {
 }
 
 pub(crate) struct AuthFailures {
-    settings: Mutex<Settings>,
-    /// Behind a reverse proxy: the header it appends the client's address
-    /// to (its last entry is what the proxy saw).
-    address_header: Mutex<Option<axum::http::HeaderName>>,
+    settings: Mutex<FailureLimit>,
     windows: Mutex<HashMap<String, Window>>,
     /// When a failure next looks for closed windows: not on every failure,
     /// so a flood from many sources does not scan them all each time.
@@ -91,12 +62,11 @@ pub(crate) struct AuthFailures {
 impl Default for AuthFailures {
     fn default() -> Self {
         AuthFailures {
-            settings: Mutex::new(Settings {
+            settings: Mutex::new(FailureLimit {
                 limit: 20,
                 window_ms: 60_000,
             }),
             windows: Mutex::new(HashMap::new()),
-            address_header: Mutex::new(None),
             next_sweep: std::sync::atomic::AtomicI64::new(0),
         }
     }
@@ -111,38 +81,11 @@ pub(crate) enum Verdict {
 }
 
 impl AuthFailures {
-    pub(crate) fn configure(&self, settings: Settings) {
+    pub(crate) fn configure(&self, settings: FailureLimit) {
         *self.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
-    pub(crate) fn trust_address_header(&self, header: Option<axum::http::HeaderName>) {
-        *self
-            .address_header
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = header;
-    }
-
-    /// The source of a request: the connection's peer, or, where a proxy's
-    /// header is trusted, the last address in it.
-    pub(crate) fn source(&self, parts: &axum::http::request::Parts) -> String {
-        let header = self
-            .address_header
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let forwarded = header.and_then(|h| {
-            let value = parts.headers.get_all(h).iter().next_back()?.to_str().ok()?;
-            let last = value.rsplit(',').next()?.trim();
-            last.parse::<IpAddr>().ok()
-        });
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        source_of(forwarded.map(|ip| SocketAddr::new(ip, 0)).or(peer))
-    }
-
-    fn settings(&self) -> Settings {
+    fn settings(&self) -> FailureLimit {
         *self.settings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -239,7 +182,7 @@ fn retry_after(ms: i64) -> u64 {
 
 fn take_closed(
     windows: &mut HashMap<String, Window>,
-    settings: Settings,
+    settings: FailureLimit,
     now: i64,
     all: bool,
 ) -> Vec<Closed> {
@@ -258,7 +201,7 @@ fn take_closed(
 }
 
 /// A window's audit entries: one per tenant its failures named.
-fn close(source: String, w: Window, settings: Settings) -> Vec<Closed> {
+fn close(source: String, w: Window, settings: FailureLimit) -> Vec<Closed> {
     w.tallies
         .into_iter()
         .map(|(tenant, tally)| Closed {
@@ -282,45 +225,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_trusted_proxy_header_names_the_source() {
-        let f = AuthFailures::default();
-        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-        let request = |forwarded: Option<&str>| {
-            let mut req = axum::http::Request::builder().uri("/");
-            if let Some(v) = forwarded {
-                req = req.header("x-forwarded-for", v);
-            }
-            let (mut parts, ()) = req.body(()).unwrap().into_parts();
-            parts.extensions.insert(axum::extract::ConnectInfo(peer));
-            parts
-        };
-        // Untrusted: a client cannot pick its own source.
-        assert_eq!(f.source(&request(Some("198.51.100.9"))), "10.0.0.1");
-        f.trust_address_header(Some(axum::http::HeaderName::from_static("x-forwarded-for")));
-        // The proxy appends what it saw; what the client wrote comes first.
-        assert_eq!(
-            f.source(&request(Some("1.2.3.4, 198.51.100.9"))),
-            "198.51.100.9"
-        );
-        assert_eq!(f.source(&request(Some("garbage"))), "10.0.0.1");
-        assert_eq!(f.source(&request(None)), "10.0.0.1");
-    }
-
-    #[test]
-    fn sources_are_addresses_and_ipv6_slash_64s() {
-        let v4: SocketAddr = "203.0.113.7:5000".parse().unwrap();
-        let v6: SocketAddr = "[2001:db8:1:2:3:4:5:6]:5000".parse().unwrap();
-        let mapped: SocketAddr = "[::ffff:203.0.113.7]:1".parse().unwrap();
-        assert_eq!(source_of(Some(v4)), "203.0.113.7");
-        assert_eq!(source_of(Some(v6)), "2001:db8:1:2::/64");
-        assert_eq!(source_of(Some(mapped)), "203.0.113.7");
-        assert_eq!(source_of(None), "local");
-    }
-
-    #[test]
     fn past_the_limit_a_source_is_limited_until_its_window_ends() {
         let f = AuthFailures::default();
-        f.configure(Settings {
+        f.configure(FailureLimit {
             limit: 3,
             window_ms: 10_000,
         });
@@ -353,7 +260,7 @@ mod tests {
         // A failure after its window ended starts a new one, even between
         // sweeps, and hands the old one over to be audited.
         let g = AuthFailures::default();
-        g.configure(Settings {
+        g.configure(FailureLimit {
             limit: 1,
             window_ms: 100_000,
         });

@@ -1,27 +1,24 @@
-//! Events and subscriptions: `POST /v1/events {type, data}` stores an event
-//! and fans it out to the scripts subscribed to its type; delivery status
-//! per subscriber is on the event.
+//! `/v1/events` and `/v1/subscriptions`: publishing an event stores it and
+//! fans it out to the scripts subscribed to its type; delivery status per
+//! subscriber is on the event.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use citadel_engine::{EngineError, validate_event_type, validate_pattern};
-use citadel_store::{Delivery, Event, Subscription, now_ms};
+use citadel_app::events::{self, DeliveryStatus};
+use citadel_store::{Event, Subscription};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::api::ErrorBody;
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiResult, ErrorBody};
 use crate::json::ApiJson;
-use crate::rbac::{PUBLISH_EVENTS, READ_EVENTS};
-use crate::scripts::checked_name;
+use crate::routes::{json_text, raw};
 
-pub(crate) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(publish, list_events))
         .routes(routes!(get_event))
@@ -72,8 +69,7 @@ struct EventView {
 
 fn view(e: Event, deliveries: Option<Vec<DeliveryView>>) -> EventView {
     EventView {
-        data: RawValue::from_string(e.data)
-            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("`null` is JSON")),
+        data: raw(e.data),
         id: e.id,
         event_type: e.event_type,
         depth: e.depth,
@@ -83,7 +79,12 @@ fn view(e: Event, deliveries: Option<Vec<DeliveryView>>) -> EventView {
     }
 }
 
-fn delivery_view(d: Delivery, status: Option<String>) -> DeliveryView {
+fn delivery_view(
+    DeliveryStatus {
+        delivery: d,
+        status,
+    }: DeliveryStatus,
+) -> DeliveryView {
     DeliveryView {
         subscription: d.subscription,
         script: d.script_name,
@@ -99,29 +100,12 @@ fn delivery_view(d: Delivery, status: Option<String>) -> DeliveryView {
     responses((status = 202, body = EventView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn publish(
     State(state): State<AppState>,
-    auth: Authed,
+    Authed(caller): Authed,
     ApiJson(body): ApiJson<NewEvent>,
 ) -> ApiResult<(StatusCode, axum::Json<EventView>)> {
-    let tenant = auth.tenant_with(&state, PUBLISH_EVENTS, None).await?;
-    validate_event_type(&body.event_type).map_err(ApiError::invalid)?;
-    let engine = state.engine()?;
-    let data = body
-        .data
-        .map_or_else(|| "null".to_owned(), |d| d.get().to_owned());
-    let (event, deliveries) = engine
-        .publish(&tenant, &body.event_type, data, 0, auth.principal.actor())
-        .await
-        .map_err(|e| match e {
-            EngineError::Store(e) => e.into(),
-            other => ApiError::invalid(other.to_string()),
-        })?;
-    let deliveries = deliveries
-        .into_iter()
-        .map(|d| {
-            let status = d.run_id.as_ref().map(|_| "queued".to_owned());
-            delivery_view(d, status)
-        })
-        .collect();
+    let (event, deliveries) =
+        events::publish(&state.app, &caller, &body.event_type, json_text(body.data)).await?;
+    let deliveries = deliveries.into_iter().map(delivery_view).collect();
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(view(event, Some(deliveries))),
@@ -141,18 +125,13 @@ struct EventsQuery {
     responses((status = 200, body = Vec<EventView>), (status = 400, body = ErrorBody)))]
 async fn list_events(
     State(state): State<AppState>,
-    auth: Authed,
+    Authed(caller): Authed,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::Json<Vec<EventView>>> {
     let Query(q) = query?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit must be 1..=1000"));
-    }
-    let tenant = auth.tenant_with(&state, READ_EVENTS, None).await?;
-    let events = state.store.list_events(&tenant, limit).await?;
+    let list = events::list(&state.app, &caller, q.limit).await?;
     Ok(axum::Json(
-        events.into_iter().map(|e| view(e, None)).collect(),
+        list.into_iter().map(|e| view(e, None)).collect(),
     ))
 }
 
@@ -161,27 +140,12 @@ async fn list_events(
     responses((status = 200, body = EventView), (status = 404, body = ErrorBody)))]
 async fn get_event(
     State(state): State<AppState>,
-    auth: Authed,
+    Authed(caller): Authed,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<EventView>> {
-    let tenant = auth.tenant_with(&state, READ_EVENTS, None).await?;
-    let event = state
-        .store
-        .event(&tenant, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("event `{id}` not found")))?;
-    let mut out = Vec::new();
-    for d in state.store.deliveries(&tenant, &id).await? {
-        let status = match &d.run_id {
-            Some(run) => match state.store.run(&tenant, run).await? {
-                Some(r) => Some(r.status),
-                None => state.store.job(&tenant, run).await?.map(|j| j.state),
-            },
-            None => None,
-        };
-        out.push(delivery_view(d, status));
-    }
-    Ok(axum::Json(view(event, Some(out))))
+    let (event, deliveries) = events::get(&state.app, &caller, &id).await?;
+    let deliveries = deliveries.into_iter().map(delivery_view).collect();
+    Ok(axum::Json(view(event, Some(deliveries))))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -208,31 +172,12 @@ impl From<Subscription> for SubscriptionView {
 #[utoipa::path(get, path = "/v1/subscriptions", responses((status = 200, body = Vec<SubscriptionView>), (status = 403, body = ErrorBody)))]
 async fn list_subscriptions(
     State(state): State<AppState>,
-    auth: Authed,
+    Authed(caller): Authed,
 ) -> ApiResult<axum::Json<Vec<SubscriptionView>>> {
-    let tenant = auth.tenant(&state).await?;
-    auth.require_somewhere(&state, "script.read").await?;
-    let subs = state.store.subscriptions(&tenant).await?;
+    let subs = events::subscriptions(&state.app, &caller).await?;
     Ok(axum::Json(
-        subs.into_iter()
-            .filter(|s| auth.principal.allows("script.read", Some(&s.script_name)))
-            .map(SubscriptionView::from)
-            .collect(),
+        subs.into_iter().map(SubscriptionView::from).collect(),
     ))
-}
-
-/// A subscription of the tenant by name.
-async fn subscription(
-    state: &AppState,
-    tenant: &str,
-    name: &str,
-) -> ApiResult<Option<Subscription>> {
-    Ok(state
-        .store
-        .subscriptions(tenant)
-        .await?
-        .into_iter()
-        .find(|s| s.name == name))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -252,44 +197,12 @@ struct SubscriptionBody {
     responses((status = 200, body = SubscriptionView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_subscription(
     State(state): State<AppState>,
-    auth: Authed,
+    Authed(caller): Authed,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<SubscriptionBody>,
 ) -> ApiResult<axum::Json<SubscriptionView>> {
-    checked_name(&name).map_err(|e| ApiError::invalid(format!("subscription: {}", e.message)))?;
-    checked_name(&body.script)?;
-    validate_pattern(&body.event).map_err(ApiError::invalid)?;
-    let tenant = auth.tenant_with(&state, READ_EVENTS, None).await?;
-    auth.require(&state, "script.run", Some(&body.script))
-        .await?;
-    if let Some(old) = subscription(&state, &tenant, &name).await?
-        && old.script_name != body.script
-    {
-        auth.require(&state, "script.run", Some(&old.script_name))
-            .await?;
-    }
-    if state.store.script(&tenant, &body.script).await?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "script `{}` not found",
-            body.script
-        )));
-    }
-    let sub = Subscription {
-        tenant_id: tenant.clone(),
-        name: name.clone(),
-        pattern: body.event,
-        script_name: body.script,
-        created_at: now_ms(),
-    };
-    state.store.put_subscription(&sub).await?;
-    auth.record_change(
-        &state,
-        &tenant,
-        "subscription.put",
-        &name,
-        json!({ "event": sub.pattern, "script": sub.script_name }),
-    )
-    .await?;
+    let sub =
+        events::put_subscription(&state.app, &caller, &name, &body.event, &body.script).await?;
     Ok(axum::Json(sub.into()))
 }
 
@@ -298,29 +211,9 @@ async fn put_subscription(
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_subscription(
     State(state): State<AppState>,
-    auth: Authed,
+    Authed(caller): Authed,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let tenant = auth.tenant(&state).await?;
-    let Some(sub) = subscription(&state, &tenant, &name).await? else {
-        return Err(ApiError::not_found(format!(
-            "subscription `{name}` not found"
-        )));
-    };
-    auth.require(&state, "script.run", Some(&sub.script_name))
-        .await?;
-    if !state.store.delete_subscription(&tenant, &name).await? {
-        return Err(ApiError::not_found(format!(
-            "subscription `{name}` not found"
-        )));
-    }
-    auth.record_change(
-        &state,
-        &tenant,
-        "subscription.delete",
-        &name,
-        json!({ "script": sub.script_name }),
-    )
-    .await?;
+    events::delete_subscription(&state.app, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

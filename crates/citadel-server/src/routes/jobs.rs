@@ -1,38 +1,27 @@
-//! The durable queue as the API shows it: a tenant's jobs (dead letters
-//! included) and retrying them by hand; the nodes working the queue
-//! (platform admins).
+//! `/v1/jobs` and `/v1/nodes`: the durable queue as the API shows it — a
+//! tenant's jobs (dead letters included) and retrying them by hand; the
+//! nodes working the queue (platform admins).
 
 use axum::extract::{Path, Query, State};
-use citadel_store::{Job, Node, now_ms};
+use citadel_app::jobs;
+use citadel_domain::{NodeState, Priority};
+use citadel_store::{Job, Node};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::api::ErrorBody;
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult};
-use crate::runs::Page;
+use crate::error::{ApiResult, ErrorBody};
+use crate::page::Page;
 
-pub(crate) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_jobs))
         .routes(routes!(retry_job))
         .routes(routes!(list_nodes))
 }
-
-/// Every state a queue job can have, in the order metrics list them.
-pub(crate) const JOB_STATES: [&str; 6] = [
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "dead",
-];
-const PRIORITIES: [&str; 4] = ["low", "normal", "high", "critical"];
 
 /// A queue entry. A run job's id is its run's id.
 #[derive(Serialize, ToSchema)]
@@ -60,10 +49,11 @@ struct JobView {
 impl From<Job> for JobView {
     fn from(j: Job) -> Self {
         JobView {
-            priority: PRIORITIES
+            priority: Priority::ALL
                 .get(j.priority.clamp(0, 3) as usize)
                 .copied()
-                .unwrap_or("normal")
+                .unwrap_or_default()
+                .as_str()
                 .to_owned(),
             id: j.id,
             kind: j.kind,
@@ -104,39 +94,21 @@ struct JobsQuery {
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_jobs(
     State(state): State<AppState>,
-    auth: Authed,
+    Authed(caller): Authed,
     query: Result<Query<JobsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::response::Response> {
     let Query(q) = query?;
-    if let Some(s) = &q.state
-        && !JOB_STATES.contains(&s.as_str())
-    {
-        return Err(ApiError::invalid(format!(
-            "unknown state `{s}` (one of {})",
-            JOB_STATES.join(", ")
-        )));
-    }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit must be 1..=1000"));
-    }
-    let tenant = auth.tenant_with(&state, "script.read", None).await?;
+    let mut listing = jobs::listing(&state.app, &caller, q.state, q.before, q.limit).await?;
+    let limit = listing.limit;
     let mut page = Page::default();
-    let mut before = q.before;
     'fill: while !page.done(limit) {
-        let want = page.want(limit);
-        let jobs = state
-            .store
-            .list_jobs(&tenant, q.state.as_deref(), before.as_deref(), want)
-            .await?;
-        let end = (jobs.len() as i64) < want;
-        for job in jobs {
-            before = Some(job.id.clone());
-            if !page.push(&job.id.clone(), JobView::from(job)) {
+        for job in listing.next(&state.app, page.want(limit)).await? {
+            let id = job.id.clone();
+            if !page.push(&id, JobView::from(job)) {
                 break 'fill;
             }
         }
-        if end {
+        if listing.ended() {
             break;
         }
     }
@@ -148,37 +120,12 @@ async fn list_jobs(
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn retry_job(
     State(state): State<AppState>,
-    auth: Authed,
+    Authed(caller): Authed,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<JobView>> {
-    let tenant = auth.tenant_with(&state, "script.run", None).await?;
-    let Some(job) = state.store.job(&tenant, &id).await? else {
-        return Err(ApiError::not_found(format!("job `{id}` not found")));
-    };
-    if !state.store.retry_dead(&tenant, &id, now_ms()).await? {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "invalid_state",
-            format!(
-                "job `{id}` is {}; only a dead job can be retried",
-                job.state
-            ),
-        ));
-    }
-    auth.record_change(
-        &state,
-        &tenant,
-        "job.retry",
-        &id,
-        json!({ "attempts": job.attempts }),
-    )
-    .await?;
-    let job = state
-        .store
-        .job(&tenant, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("job `{id}` not found")))?;
-    Ok(axum::Json(job.into()))
+    Ok(axum::Json(
+        jobs::retry(&state.app, &caller, &id).await?.into(),
+    ))
 }
 
 /// A node sharing the database.
@@ -208,7 +155,11 @@ impl From<Node> for NodeView {
             heartbeat_at: n.heartbeat_at,
             // A node that is down runs nothing (its jobs are reclaimed),
             // whatever it reported last.
-            running: if n.state == "down" { 0 } else { n.running },
+            running: if n.state == NodeState::Down.as_str() {
+                0
+            } else {
+                n.running
+            },
             state: n.state,
         }
     }
@@ -219,9 +170,8 @@ impl From<Node> for NodeView {
 #[utoipa::path(get, path = "/v1/nodes", responses((status = 200, body = Vec<NodeView>), (status = 403, body = ErrorBody)))]
 async fn list_nodes(
     State(state): State<AppState>,
-    auth: Authed,
+    Authed(caller): Authed,
 ) -> ApiResult<axum::Json<Vec<NodeView>>> {
-    auth.require_platform_admin(&state).await?;
-    let nodes = state.store.list_nodes().await?;
+    let nodes = jobs::nodes(&state.app, &caller).await?;
     Ok(axum::Json(nodes.into_iter().map(NodeView::from).collect()))
 }

@@ -1,0 +1,48 @@
+//! Reading the audit trail: a tenant's own entries (with `audit.read`), or
+//! everything for a platform admin. Entries are appended by the use cases
+//! themselves ([`crate::App::record`], [`crate::App::audit_event`]).
+
+use citadel_store::{AuditEntry, AuditQuery};
+
+use crate::{App, AppResult, Caller, page_limit};
+
+/// Filters of an audit page, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub principal: Option<String>,
+    pub outcome: Option<String>,
+    /// Entries older than this sequence number (the next page).
+    pub before: Option<i64>,
+    /// Page size, 1–1000 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// A page of entries and the `before` of the next page (absent on the
+/// last one).
+pub async fn page(
+    app: &App,
+    caller: &Caller,
+    filter: AuditFilter,
+) -> AppResult<(Vec<AuditEntry>, Option<i64>)> {
+    let tenant_id = if caller.principal.is_platform_admin() {
+        None
+    } else {
+        caller.require(app, "audit.read", None).await?;
+        caller.principal.tenant_id.clone()
+    };
+    let limit = page_limit(filter.limit, 50, "limit must be 1-1000")?;
+    let query = AuditQuery {
+        tenant_id,
+        action: filter.action,
+        principal: filter.principal,
+        outcome: filter.outcome,
+        before: filter.before,
+        limit,
+    };
+    let entries = app.store.audit_page(&query).await?;
+    let next_before = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    Ok((entries, next_before))
+}

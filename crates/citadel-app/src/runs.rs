@@ -1,0 +1,454 @@
+//! Runs: start one (synchronously, or queued), list, fetch, cancel, and
+//! follow one as it changes.
+
+use std::time::Duration;
+
+use citadel_domain::Trigger;
+use citadel_engine::{
+    CancelOutcome, Engine, EngineError, JobRequest, LiveScript, Priority, RUN_STATUSES, RunSpec,
+    WatchSlot,
+};
+use citadel_store::{Run, RunQuery};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::{App, AppError, AppResult, Caller, ErrorCode, checked_name, page_limit};
+
+/// A run to start.
+#[derive(Debug, Clone, Default)]
+pub struct StartRun {
+    /// The script's `input` as JSON text.
+    pub input_json: String,
+    /// Wait for the result, or queue the run and answer its id.
+    pub wait: bool,
+    /// A timeout for this run, capped by the platform maximum.
+    pub timeout_ms: Option<u64>,
+    /// Queue priority of a queued run.
+    pub priority: Priority,
+    /// Queued runs: a second request with the same key (per tenant) answers
+    /// the first run's id instead of enqueuing another.
+    pub idempotency_key: Option<String>,
+}
+
+/// What starting a run did.
+#[derive(Debug)]
+pub enum Started {
+    /// The run, finished (`wait: true`).
+    Finished(Box<Run>),
+    /// The run is queued; `duplicate` when an earlier request with the same
+    /// idempotency key enqueued it.
+    Queued { run_id: String, duplicate: bool },
+}
+
+/// The live version of a tenant's script, or why there is none to run:
+/// `no_live_version` for a script not approved yet, `not_found` for none.
+pub(crate) async fn live_or_refuse(
+    app: &App,
+    engine: &Engine,
+    tenant: &str,
+    name: &str,
+) -> AppResult<std::sync::Arc<LiveScript>> {
+    match engine.live(tenant, name).await? {
+        Some(live) => Ok(live),
+        None => Err(match app.store.script(tenant, name).await? {
+            Some(_) => AppError::new(
+                ErrorCode::NoLiveVersion,
+                format!("`{name}` has no live version yet (approve one first)"),
+            ),
+            None => AppError::not_found(format!("script `{name}` not found")),
+        }),
+    }
+}
+
+/// Runs the script's live version, waiting for it or queueing it. A kill
+/// switch covering the script answers `killed`.
+pub async fn start(app: &App, caller: &Caller, name: &str, body: StartRun) -> AppResult<Started> {
+    checked_name(name)?;
+    let engine = app.engine()?;
+    let tenant = caller.tenant_with(app, "script.run", Some(name)).await?;
+    let max = engine.platform().max.timeout_ms;
+    if let Some(t) = body.timeout_ms
+        && (t == 0 || t > max)
+    {
+        return Err(AppError::invalid(format!(
+            "timeout_ms must be between 1 and the platform maximum {max} (got {t})"
+        )));
+    }
+    let live = live_or_refuse(app, engine, &tenant, name).await?;
+    let spec = RunSpec {
+        tenant_id: tenant,
+        live,
+        input_json: body.input_json,
+        trigger: if body.wait {
+            Trigger::Api
+        } else {
+            Trigger::ApiAsync
+        }
+        .as_str()
+        .to_owned(),
+        principal: Some(caller.principal.actor().to_owned()),
+        timeout_ms: body.timeout_ms,
+        run_id: None,
+        created_at: None,
+    };
+    if let Some(key) = &body.idempotency_key
+        && (key.is_empty() || key.len() > 200)
+    {
+        return Err(AppError::invalid("idempotency_key must be 1–200 bytes"));
+    }
+    if body.wait {
+        let run = engine.run_sync(spec).await.map_err(|e| refusal(e, name))?;
+        Ok(Started::Finished(Box::new(run)))
+    } else {
+        let request = JobRequest {
+            priority: body.priority,
+            idempotency_key: body.idempotency_key,
+            ..JobRequest::default()
+        };
+        let (run_id, created) = engine
+            .enqueue_run(spec, request)
+            .await
+            .map_err(|e| refusal(e, name))?;
+        Ok(Started::Queued {
+            run_id,
+            duplicate: !created,
+        })
+    }
+}
+
+/// Whole seconds to wait, at least one.
+fn retry_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// The answer to a run the engine refused.
+pub(crate) fn refusal(e: EngineError, script: &str) -> AppError {
+    match e {
+        EngineError::Killed(switch) => AppError::new(
+            ErrorCode::Killed,
+            format!(
+                "runs of `{script}` are stopped by the {} kill switch: {}",
+                switch.scope, switch.reason
+            ),
+        )
+        .with_details(
+            json!({ "scope": switch.scope, "target": switch.target, "reason": switch.reason }),
+        ),
+        EngineError::RateLimited(wait) => AppError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "the tenant's runs per minute are used up; retry in {} s",
+                retry_secs(wait)
+            ),
+        )
+        .with_retry_after(retry_secs(wait)),
+        EngineError::Busy { what, limit } => AppError::new(
+            ErrorCode::ConcurrencyLimit,
+            format!("the {what} has {limit} runs in flight, its limit"),
+        )
+        .with_retry_after(1),
+        EngineError::Store(e) => e.into(),
+        EngineError::Unavailable(e) => AppError::unavailable(e).with_retry_after(5),
+        EngineError::TooDeep(_) => AppError::internal("an API run has no event depth"),
+    }
+}
+
+/// Filters of a listing of runs, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub script: Option<String>,
+    pub status: Option<String>,
+    /// Runs older than this run id (paging).
+    pub before: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// A listing of the tenant's runs the caller may read, read in chunks (so
+/// a page cut by its size has not loaded many more rows than it shows).
+pub struct RunListing {
+    caller: Caller,
+    query: RunQuery,
+    /// The page size asked for.
+    pub limit: i64,
+    ended: bool,
+}
+
+/// One run read by a listing: shown, or hidden (the caller may not read
+/// its script) but counted, so paging moves past it.
+pub enum Listed {
+    Shown(Box<Run>),
+    Hidden(String),
+}
+
+impl Listed {
+    pub fn id(&self) -> &str {
+        match self {
+            Listed::Shown(r) => &r.id,
+            Listed::Hidden(id) => id,
+        }
+    }
+}
+
+/// Opens a listing after checking the filters and the caller's right to
+/// read runs (of that script, or of some script).
+pub async fn listing(app: &App, caller: &Caller, filter: RunFilter) -> AppResult<RunListing> {
+    if let Some(s) = &filter.status
+        && !RUN_STATUSES.contains(&s.as_str())
+    {
+        return Err(AppError::invalid(format!(
+            "unknown status `{s}` (one of {})",
+            RUN_STATUSES.join(", ")
+        )));
+    }
+    let limit = page_limit(filter.limit, 100, "limit must be 1..=1000")?;
+    let tenant = match &filter.script {
+        Some(name) => {
+            checked_name(name)?;
+            caller.tenant_with(app, "script.read", Some(name)).await?
+        }
+        None => {
+            let tenant = caller.tenant(app).await?;
+            caller.require_somewhere(app, "script.read").await?;
+            tenant
+        }
+    };
+    Ok(RunListing {
+        caller: caller.clone(),
+        query: RunQuery {
+            tenant_id: tenant,
+            script_name: filter.script,
+            status: filter.status,
+            before: filter.before,
+            limit: 0,
+        },
+        limit,
+        ended: false,
+    })
+}
+
+impl RunListing {
+    /// The next `want` runs (fewer at the end of the listing; none after).
+    pub async fn next(&mut self, app: &App, want: i64) -> AppResult<Vec<Listed>> {
+        if self.ended {
+            return Ok(Vec::new());
+        }
+        self.query.limit = want;
+        let runs = app.store.list_runs(&self.query).await?;
+        self.ended = (runs.len() as i64) < want;
+        if let Some(last) = runs.last() {
+            self.query.before = Some(last.id.clone());
+        }
+        Ok(runs
+            .into_iter()
+            .map(|r| {
+                if self
+                    .caller
+                    .principal
+                    .allows("script.read", Some(&r.script_name))
+                {
+                    Listed::Shown(Box::new(r))
+                } else {
+                    Listed::Hidden(r.id)
+                }
+            })
+            .collect())
+    }
+
+    /// True once the store has no more runs for this listing.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+}
+
+/// The caller's tenant and one of its runs (in flight here, or recorded),
+/// once the caller holds `permission` on the run's script.
+async fn run_with(
+    app: &App,
+    caller: &Caller,
+    permission: &str,
+    id: &str,
+) -> AppResult<(String, Run)> {
+    let tenant = caller.tenant(app).await?;
+    let engine = app.engine()?;
+    let run = engine.find_run(&tenant, id).await?;
+    let run = run.ok_or_else(|| AppError::not_found(format!("run `{id}` not found")))?;
+    caller
+        .require(app, permission, Some(&run.script_name))
+        .await?;
+    Ok((tenant, run))
+}
+
+/// One run; while it is in flight on this node, its current state.
+pub async fn get(app: &App, caller: &Caller, id: &str) -> AppResult<Run> {
+    Ok(run_with(app, caller, "script.read", id).await?.1)
+}
+
+/// Cancels a queued or running run and answers it once it has stopped
+/// (or as it is after a few seconds, if it has not).
+pub async fn cancel(app: &App, caller: &Caller, id: &str) -> AppResult<Run> {
+    let (tenant, run) = run_with(app, caller, "script.run", id).await?;
+    let engine = app.engine()?;
+    let answer = match engine.cancel_anywhere(&tenant, id).await? {
+        CancelOutcome::AlreadyFinished(status) => {
+            return Err(AppError::new(
+                ErrorCode::AlreadyFinished,
+                format!("run `{id}` already finished ({status})"),
+            ));
+        }
+        CancelOutcome::NotFound => {
+            return Err(AppError::not_found(format!("run `{id}` not found")));
+        }
+        CancelOutcome::Local(mut done) => {
+            // The isolate stops at its next interrupt check; a hung host is
+            // killed by the pool's watchdog. Either way the run is recorded
+            // shortly.
+            let _ = tokio::time::timeout(Duration::from_secs(10), done.wait_for(|d| *d)).await;
+            None
+        }
+        CancelOutcome::Dequeued(run) => Some(*run),
+        CancelOutcome::Requested => {
+            // Its node sees the request at its next heartbeat.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                if let Some(r) = app.store.run(&tenant, id).await?
+                    && r.finished_at.is_some()
+                {
+                    break Some(r);
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    caller
+        .record_change(
+            app,
+            &tenant,
+            "run.cancel",
+            id,
+            json!({ "script": run.script_name }),
+        )
+        .await?;
+    match answer {
+        Some(r) => Ok(r),
+        None => Ok(run_with(app, caller, "script.run", id).await?.1),
+    }
+}
+
+/// How often a followed run that is not in flight on this node (queued,
+/// or running on another node) is read again. Runs in flight here are
+/// pushed by the engine as they change.
+const REMOTE_POLL: Duration = Duration::from_millis(500);
+
+/// A run followed as it changes: each [`RunFollower::next`] is its state
+/// after a change, until it has finished. Holds one of the tenant's
+/// stream places on this node while it lives.
+pub struct RunFollower {
+    engine: Engine,
+    tenant: String,
+    id: String,
+    first: Option<Run>,
+    finished: bool,
+    /// Changes of the run while it is in flight here.
+    changes: Option<watch::Receiver<u64>>,
+    admissions: watch::Receiver<u64>,
+    _slot: WatchSlot,
+}
+
+/// Starts following a run the caller may read. A tenant follows at most
+/// `[quotas] streams` runs at once on a node (`too_many_streams` past it).
+pub async fn follow(app: &App, caller: &Caller, id: &str) -> AppResult<RunFollower> {
+    let (tenant, first) = run_with(app, caller, "script.read", id).await?;
+    let engine = app.engine()?.clone();
+    let Some(slot) = engine.watch_slot(&tenant) else {
+        return Err(AppError::new(
+            ErrorCode::TooManyStreams,
+            "the tenant has as many run event streams open as it may; close one first",
+        )
+        .with_retry_after(1));
+    };
+    let mut admissions = engine.watch_admissions();
+    admissions.mark_unchanged();
+    // Subscribed first, then read again: a change between the first read
+    // and the subscription (a log line, the start) is not missed.
+    let changes = engine.watch_run(&tenant, id);
+    let first = match changes {
+        Some(_) => engine.in_flight_run(&tenant, id).unwrap_or(first),
+        None => first,
+    };
+    Ok(RunFollower {
+        engine,
+        tenant,
+        id: id.to_owned(),
+        first: Some(first),
+        finished: false,
+        changes,
+        admissions,
+        _slot: slot,
+    })
+}
+
+impl RunFollower {
+    /// The run's state now (first call) or after its next change; `None`
+    /// once it has finished (after the state that says so) or is gone.
+    pub async fn next(&mut self) -> Option<Run> {
+        if self.finished {
+            return None;
+        }
+        let run = match self.first.take() {
+            Some(r) => Some(r),
+            None => self.next_state().await,
+        };
+        match &run {
+            Some(r) => self.finished = r.finished_at.is_some(),
+            None => self.finished = true,
+        }
+        run
+    }
+
+    /// Waits for the run's next state: pushed by the engine while the run
+    /// is in flight on this node; else read from the database after
+    /// `REMOTE_POLL`, or at once when a run is admitted here (it may be
+    /// this one).
+    async fn next_state(&mut self) -> Option<Run> {
+        let (engine, tenant, id) = (&self.engine, self.tenant.as_str(), self.id.as_str());
+        // Admissions of other runs wake the wait without pushing the read
+        // back.
+        let poll_at = tokio::time::Instant::now() + REMOTE_POLL;
+        loop {
+            if let Some(rx) = &mut self.changes {
+                // An error means the run left the registry: read its record.
+                let _ = rx.changed().await;
+                if let Some(run) = engine.in_flight_run(tenant, id) {
+                    return Some(run);
+                }
+                self.changes = None;
+            } else {
+                tokio::select! {
+                    () = tokio::time::sleep_until(poll_at) => {}
+                    _ = self.admissions.changed() => {
+                        match engine.watch_run(tenant, id) {
+                            Some(rx) => {
+                                self.changes = Some(rx);
+                                if let Some(run) = engine.in_flight_run(tenant, id) {
+                                    return Some(run);
+                                }
+                            }
+                            None => continue,
+                        }
+                    }
+                }
+            }
+            // Subscribed before the read, so no change after it is missed.
+            self.changes = engine.watch_run(tenant, id);
+            engine
+                .counters
+                .stream_polls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return engine.find_run(tenant, id).await.ok().flatten();
+        }
+    }
+}
