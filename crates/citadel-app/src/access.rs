@@ -4,53 +4,36 @@
 
 use serde::Serialize;
 
-/// Every permission, with what it allows.
-pub const PERMISSIONS: &[(&str, &str)] = &[
-    ("script.read", "read scripts, versions and runs"),
-    ("script.write", "save script versions"),
-    ("script.run", "run scripts"),
-    ("script.approve", "approve or reject script versions"),
-    ("secret.read", "list secret names and metadata"),
-    ("secret.write", "create, rotate and delete secrets"),
-    ("plugin.install", "install and manage plugins"),
-    ("audit.read", "read the audit log"),
-    ("user.read", "list users"),
-    ("user.write", "create and disable users"),
-    ("token.read", "list API tokens"),
-    ("token.write", "create and revoke API tokens"),
-    ("role.read", "list roles"),
-    ("role.write", "create and delete custom roles"),
-    ("killswitch.write", "engage and release kill switches"),
-    (
-        "settings.write",
-        "change the tenant's script settings (approval, limits, policy)",
-    ),
-];
-
-/// The `owner` role: every permission there is.
-static ALL: std::sync::LazyLock<Vec<&'static str>> =
-    std::sync::LazyLock::new(|| PERMISSIONS.iter().map(|(p, _)| *p).collect());
+pub use citadel_domain::Permission;
 
 /// What only an owner may do: change who may do what.
-const OWNER_ONLY: &[&str] = &["user.write", "token.write", "role.write"];
+const OWNER_ONLY: [Permission; 3] = [
+    Permission::UserWrite,
+    Permission::TokenWrite,
+    Permission::RoleWrite,
+];
+
+/// The `owner` role: every permission a role may carry.
+static OWNER: std::sync::LazyLock<Vec<Permission>> =
+    std::sync::LazyLock::new(|| Permission::grantable().collect());
 
 /// `admin`: everything an owner may, but changing who may do what.
-static ADMIN: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-    ALL.iter()
-        .copied()
+static ADMIN: std::sync::LazyLock<Vec<Permission>> = std::sync::LazyLock::new(|| {
+    Permission::grantable()
         .filter(|p| !OWNER_ONLY.contains(p))
         .collect()
 });
 
 /// The built-in roles and their permissions.
-pub fn builtin_role(name: &str) -> Option<&'static [&'static str]> {
+pub fn builtin_role(name: &str) -> Option<&'static [Permission]> {
+    use Permission::*;
     Some(match name {
-        "owner" => ALL.as_slice(),
+        "owner" => OWNER.as_slice(),
         "admin" => ADMIN.as_slice(),
-        "developer" => &["script.read", "script.write", "script.run", "secret.read"],
-        "operator" => &["script.read", "script.run"],
-        "approver" => &["script.read", "script.approve"],
-        "viewer" => &["script.read"],
+        "developer" => &[ScriptRead, ScriptWrite, ScriptRun, SecretRead],
+        "operator" => &[ScriptRead, ScriptRun],
+        "approver" => &[ScriptRead, ScriptApprove],
+        "viewer" => &[ScriptRead],
         _ => return None,
     })
 }
@@ -64,23 +47,34 @@ pub const BUILTIN_ROLES: &[&str] = &[
     "viewer",
 ];
 
-pub fn is_permission(name: &str) -> bool {
-    PERMISSIONS.iter().any(|(p, _)| *p == name)
+/// The permissions a custom role's stored names carry. A name that is not a
+/// grantable permission is an error (the row is corrupt or from a newer
+/// build): refusing is safe where guessing could widen or narrow a role.
+pub fn parse_permissions(role: &str, names: &[String]) -> Result<Vec<Permission>, String> {
+    names
+        .iter()
+        .map(|n| match n.parse::<Permission>() {
+            Ok(p) if p.is_grantable() => Ok(p),
+            _ => Err(format!(
+                "role `{role}` carries the unknown permission `{n}`"
+            )),
+        })
+        .collect()
 }
 
 /// One granted permission, scoped to a path prefix (`""`: everywhere).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Grant {
-    pub permission: String,
+    pub permission: Permission,
     pub path_prefix: String,
 }
 
 /// What `POST /v1/events` needs (tenant-wide): publishing reaches every
 /// subscribed script, in every folder.
-pub const PUBLISH_EVENTS: &str = "script.run";
+pub const PUBLISH_EVENTS: Permission = Permission::ScriptRun;
 /// What reading events needs (tenant-wide): events carry data of every
 /// folder.
-pub const READ_EVENTS: &str = "script.read";
+pub const READ_EVENTS: Permission = Permission::ScriptRead;
 
 /// What granting one capability needs its author to hold, so a version
 /// never grants more than its author may do.
@@ -88,7 +82,7 @@ pub const READ_EVENTS: &str = "script.read";
 pub struct CapabilityNeed {
     /// The capability as it is written in a grant (`events.emit`, `kv`).
     pub capability: &'static str,
-    pub permission: &'static str,
+    pub permission: Permission,
     /// True when the capability reaches past the script's folder (the
     /// tenant's key-value store, data sources, secrets, event subscribers),
     /// so a folder-scoped grant of the permission is not enough.
@@ -115,10 +109,10 @@ pub fn capability_needs(spec: &citadel_scripts::CapabilitySpec) -> Vec<Capabilit
         "events.emit",
         PUBLISH_EVENTS,
     );
-    need(!spec.secrets.is_empty(), "secrets", "secret.read");
+    need(!spec.secrets.is_empty(), "secrets", Permission::SecretRead);
     // One key-value store and one set of data sources serve every folder.
-    need(spec.kv, "kv", "script.write");
-    need(!spec.db.is_empty(), "db", "script.write");
+    need(spec.kv, "kv", Permission::ScriptWrite);
+    need(!spec.db.is_empty(), "db", Permission::ScriptWrite);
     needs
 }
 
@@ -140,7 +134,7 @@ pub struct Principal {
 impl Principal {
     /// True when the principal holds `permission` for `path` (or, with no
     /// path, anywhere in its tenant).
-    pub fn allows(&self, permission: &str, path: Option<&str>) -> bool {
+    pub fn allows(&self, permission: Permission, path: Option<&str>) -> bool {
         self.grants.iter().any(|g| {
             g.permission == permission
                 && (g.path_prefix.is_empty() || path.is_some_and(|p| p.starts_with(&g.path_prefix)))
@@ -155,7 +149,7 @@ impl Principal {
 
     /// The folders this principal holds `permission` in, when it holds it
     /// only in some (empty when it holds it everywhere or nowhere).
-    pub fn scopes_of(&self, permission: &str) -> Vec<&str> {
+    pub fn scopes_of(&self, permission: Permission) -> Vec<&str> {
         let prefixes: Vec<&str> = self
             .grants
             .iter()
@@ -198,14 +192,14 @@ mod tests {
             user_id: None,
             tenant_id: Some("x".into()),
             grants: vec![Grant {
-                permission: "script.run".into(),
+                permission: Permission::ScriptRun,
                 path_prefix: "billing/".into(),
             }],
         };
-        assert!(p.allows("script.run", Some("billing/on-paid")));
-        assert!(!p.allows("script.run", Some("hr/payroll")));
-        assert!(!p.allows("script.run", None));
-        assert!(!p.allows("script.write", Some("billing/on-paid")));
+        assert!(p.allows(Permission::ScriptRun, Some("billing/on-paid")));
+        assert!(!p.allows(Permission::ScriptRun, Some("hr/payroll")));
+        assert!(!p.allows(Permission::ScriptRun, None));
+        assert!(!p.allows(Permission::ScriptWrite, Some("billing/on-paid")));
     }
 
     #[test]
@@ -232,9 +226,9 @@ mod tests {
             needs,
             vec![
                 ("events.emit", PUBLISH_EVENTS, true),
-                ("secrets", "secret.read", true),
-                ("kv", "script.write", true),
-                ("db", "script.write", true),
+                ("secrets", Permission::SecretRead, true),
+                ("kv", Permission::ScriptWrite, true),
+                ("db", Permission::ScriptWrite, true),
             ]
         );
         let developer = |prefix: &str| Principal {
@@ -246,7 +240,7 @@ mod tests {
                 .unwrap()
                 .iter()
                 .map(|p| Grant {
-                    permission: (*p).into(),
+                    permission: *p,
                     path_prefix: prefix.into(),
                 })
                 .collect(),
@@ -256,16 +250,33 @@ mod tests {
         let missing = scoped.missing_for_grant(&spec, "billing/a").unwrap();
         assert_eq!(missing.capability, "events.emit");
         assert_eq!(scoped.scopes_of(missing.permission), vec!["billing/"]);
-        assert_eq!(developer("").scopes_of("script.run"), Vec::<&str>::new());
+        assert_eq!(
+            developer("").scopes_of(Permission::ScriptRun),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]
-    fn builtin_roles_only_name_real_permissions() {
+    fn builtin_roles_carry_only_grantable_permissions() {
         for role in BUILTIN_ROLES {
             for p in builtin_role(role).unwrap() {
-                assert!(is_permission(p), "{role}: {p}");
+                assert!(p.is_grantable(), "{role}: {p}");
             }
         }
         assert_eq!(builtin_role("root"), None);
+        assert_eq!(builtin_role("owner").unwrap().len(), 16);
+        assert_eq!(builtin_role("admin").unwrap().len(), 13);
+    }
+
+    #[test]
+    fn stored_role_permissions_decode_or_fail() {
+        let ok = parse_permissions("r", &["script.run".into(), "audit.read".into()]);
+        assert_eq!(ok, Ok(vec![Permission::ScriptRun, Permission::AuditRead]));
+        for bad in ["script.exec", "platform.admin", ""] {
+            assert_eq!(
+                parse_permissions("r", &[bad.into()]),
+                Err(format!("role `r` carries the unknown permission `{bad}`"))
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use citadel_store::{AuditEntry, AuditQuery};
 
+use crate::access::Permission;
 use crate::{App, AppResult, Caller, page_limit};
 
 /// Filters of an audit page, newest first.
@@ -28,7 +29,7 @@ pub async fn page(
     let tenant_id = if caller.principal.is_platform_admin() {
         None
     } else {
-        caller.require(app, "audit.read", None).await?;
+        caller.require(app, Permission::AuditRead, None).await?;
         caller.principal.tenant_id.clone()
     };
     let limit = page_limit(filter.limit, 50, "limit must be 1-1000")?;

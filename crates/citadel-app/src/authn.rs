@@ -6,7 +6,7 @@
 use citadel_store::now_ms;
 use sha2::{Digest, Sha256};
 
-use crate::access::{Grant, Principal, builtin_role};
+use crate::access::{Grant, Permission, Principal, builtin_role};
 use crate::throttle::{Closed, Verdict};
 use crate::{App, AppError, AppResult};
 
@@ -213,17 +213,20 @@ pub(crate) async fn grants_of(
     let mut grants = Vec::new();
     let mut custom = None;
     for (role, path_prefix) in roles {
-        let permissions: Vec<String> = match builtin_role(&role) {
-            Some(p) => p.iter().map(|s| (*s).to_owned()).collect(),
+        let permissions: Vec<Permission> = match builtin_role(&role) {
+            Some(p) => p.to_vec(),
             None => {
                 if custom.is_none() {
                     custom = Some(app.store.roles(tenant).await?);
                 }
-                custom
+                match custom
                     .as_ref()
                     .and_then(|roles| roles.iter().find(|r| r.name == role))
-                    .map(|r| r.permissions.clone())
-                    .unwrap_or_default()
+                {
+                    Some(r) => crate::roles::decoded(r)?,
+                    // A binding to a role deleted since carries nothing.
+                    None => Vec::new(),
+                }
             }
         };
         grants.extend(permissions.into_iter().map(|permission| Grant {

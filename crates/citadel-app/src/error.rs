@@ -3,6 +3,7 @@
 //! edge maps the code to a status, the CLI to an exit code; neither adds
 //! meaning of its own.
 
+use citadel_domain::Permission;
 use citadel_store::StoreError;
 use serde_json::{Value, json};
 
@@ -133,19 +134,19 @@ impl AppError {
     }
 
     /// 403 naming the missing permission.
-    pub fn forbidden(permission: &str) -> Self {
+    pub fn forbidden(permission: Permission) -> Self {
         Self::new(
             ErrorCode::Forbidden,
             format!("missing permission `{permission}`"),
         )
-        .with_details(json!({ "permission": permission }))
+        .with_details(json!({ "permission": permission.as_str() }))
     }
 
     /// A denial for a principal that holds `permission`, but only in
     /// `scopes` (folders), none of which covers `path` (`None`: the request
     /// needs it across the tenant). The message names the scopes, so the
     /// caller knows it is the token's folder that is the matter.
-    pub fn forbidden_outside(permission: &str, path: Option<&str>, scopes: &[&str]) -> Self {
+    pub fn forbidden_outside(permission: Permission, path: Option<&str>, scopes: &[&str]) -> Self {
         let place = match path {
             Some(p) => format!("on `{p}`"),
             None => "across the tenant".to_owned(),
@@ -157,7 +158,7 @@ impl AppError {
                 scope_list(scopes)
             ),
         )
-        .with_details(json!({ "permission": permission, "path": path, "scopes": scopes }))
+        .with_details(json!({ "permission": permission.as_str(), "path": path, "scopes": scopes }))
     }
 
     /// The database cannot be reached just now.
@@ -252,7 +253,11 @@ mod tests {
 
     #[test]
     fn a_scoped_denial_names_its_scopes() {
-        let e = AppError::forbidden_outside("script.run", Some("hr/pay"), &["billing/", "ops/"]);
+        let e = AppError::forbidden_outside(
+            Permission::ScriptRun,
+            Some("hr/pay"),
+            &["billing/", "ops/"],
+        );
         assert_eq!(
             e.message,
             "missing permission `script.run` on `hr/pay`: this token may only act on scripts under `billing/` or `ops/`"

@@ -6,6 +6,7 @@ use citadel_engine::{EngineError, validate_event_type, validate_pattern};
 use citadel_store::{Delivery, Event, Subscription, now_ms};
 use serde_json::json;
 
+use crate::access::Permission;
 use crate::access::{PUBLISH_EVENTS, READ_EVENTS};
 use crate::{App, AppError, AppResult, Caller, checked_name, page_limit};
 
@@ -82,11 +83,17 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> AppResult<(Event, Vec<
 /// The tenant's subscriptions on scripts the caller may read.
 pub async fn subscriptions(app: &App, caller: &Caller) -> AppResult<Vec<Subscription>> {
     let tenant = caller.tenant(app).await?;
-    caller.require_somewhere(app, "script.read").await?;
+    caller
+        .require_somewhere(app, Permission::ScriptRead)
+        .await?;
     let subs = app.store.subscriptions(&tenant).await?;
     Ok(subs
         .into_iter()
-        .filter(|s| caller.principal.allows("script.read", Some(&s.script_name)))
+        .filter(|s| {
+            caller
+                .principal
+                .allows(Permission::ScriptRead, Some(&s.script_name))
+        })
         .collect())
 }
 
@@ -115,12 +122,14 @@ pub async fn put_subscription(
     checked_name(script)?;
     validate_pattern(pattern).map_err(AppError::invalid)?;
     let tenant = caller.tenant_with(app, READ_EVENTS, None).await?;
-    caller.require(app, "script.run", Some(script)).await?;
+    caller
+        .require(app, Permission::ScriptRun, Some(script))
+        .await?;
     if let Some(old) = subscription(app, &tenant, name).await?
         && old.script_name != script
     {
         caller
-            .require(app, "script.run", Some(&old.script_name))
+            .require(app, Permission::ScriptRun, Some(&old.script_name))
             .await?;
     }
     if app.store.script(&tenant, script).await?.is_none() {
@@ -154,7 +163,7 @@ pub async fn delete_subscription(app: &App, caller: &Caller, name: &str) -> AppR
         return Err(missing());
     };
     caller
-        .require(app, "script.run", Some(&sub.script_name))
+        .require(app, Permission::ScriptRun, Some(&sub.script_name))
         .await?;
     if !app.store.delete_subscription(&tenant, name).await? {
         return Err(missing());

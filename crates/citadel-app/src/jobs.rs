@@ -6,6 +6,7 @@ use citadel_domain::JobState;
 use citadel_store::{Job, Node, now_ms};
 use serde_json::json;
 
+use crate::access::Permission;
 use crate::{App, AppError, AppResult, Caller, ErrorCode, page_limit};
 
 /// A listing of the tenant's jobs, newest first, read in chunks.
@@ -37,7 +38,9 @@ pub async fn listing(
         )));
     }
     let limit = page_limit(limit, 100, "limit must be 1..=1000")?;
-    let tenant = caller.tenant_with(app, "script.read", None).await?;
+    let tenant = caller
+        .tenant_with(app, Permission::ScriptRead, None)
+        .await?;
     Ok(JobListing {
         tenant,
         state,
@@ -76,7 +79,7 @@ impl JobListing {
 
 /// Puts a dead job back in the queue with fresh attempts.
 pub async fn retry(app: &App, caller: &Caller, id: &str) -> AppResult<Job> {
-    let tenant = caller.tenant_with(app, "script.run", None).await?;
+    let tenant = caller.tenant_with(app, Permission::ScriptRun, None).await?;
     let Some(job) = app.store.job(&tenant, id).await? else {
         return Err(AppError::not_found(format!("job `{id}` not found")));
     };

@@ -8,6 +8,7 @@ use citadel_scripts::{validate_folder, validate_name};
 use citadel_store::{KillSwitch, now_ms};
 use serde_json::json;
 
+use crate::access::Permission;
 use crate::{App, AppError, AppResult, Caller};
 
 /// A switch as asked for.
@@ -74,7 +75,9 @@ async fn resolve(
         ));
     }
     let path = (!req.target.is_empty()).then_some(req.target.as_str());
-    let tenant = caller.tenant_with(app, "killswitch.write", path).await?;
+    let tenant = caller
+        .tenant_with(app, Permission::KillswitchWrite, path)
+        .await?;
     Ok((scope, tenant, req.target.clone()))
 }
 

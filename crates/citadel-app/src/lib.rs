@@ -34,7 +34,7 @@ use citadel_engine::Engine;
 use citadel_store::{NewAuditEntry, Store, StoreError, now_ms};
 use serde_json::{Value, json};
 
-pub use access::{Grant, Principal};
+pub use access::{Grant, Permission, Principal};
 pub use error::{AppError, AppResult, ErrorCode};
 pub use throttle::FailureLimit;
 
@@ -150,7 +150,12 @@ impl Caller {
     /// The one permission check. A denial is audited and answered
     /// `forbidden` with the missing permission named (and the caller's
     /// folder scopes, when those are why).
-    pub async fn require(&self, app: &App, permission: &str, path: Option<&str>) -> AppResult<()> {
+    pub async fn require(
+        &self,
+        app: &App,
+        permission: Permission,
+        path: Option<&str>,
+    ) -> AppResult<()> {
         if self.principal.allows(permission, path) {
             return Ok(());
         }
@@ -161,7 +166,7 @@ impl Caller {
             path.unwrap_or(""),
             "denied",
             &self.request_id,
-            json!({ "permission": permission }),
+            json!({ "permission": permission.as_str() }),
         )
         .await;
         let scopes = self.principal.scopes_of(permission);
@@ -174,7 +179,7 @@ impl Caller {
 
     /// Requires `permission` on at least one path (a listing then shows
     /// only what each path allows); denied like [`Caller::require`].
-    pub async fn require_somewhere(&self, app: &App, permission: &str) -> AppResult<()> {
+    pub async fn require_somewhere(&self, app: &App, permission: Permission) -> AppResult<()> {
         if self
             .principal
             .grants
@@ -192,8 +197,8 @@ impl Caller {
         if let Some(t) = &self.principal.tenant_id {
             return Ok(t.clone());
         }
-        self.require(app, "tenant.member", None).await?;
-        Err(AppError::forbidden("tenant.member"))
+        self.require(app, Permission::TenantMember, None).await?;
+        Err(AppError::forbidden(Permission::TenantMember))
     }
 
     /// The caller's tenant, once the caller holds `permission` there (for
@@ -201,7 +206,7 @@ impl Caller {
     pub async fn tenant_with(
         &self,
         app: &App,
-        permission: &str,
+        permission: Permission,
         path: Option<&str>,
     ) -> AppResult<String> {
         let tenant = self.tenant(app).await?;
@@ -213,7 +218,7 @@ impl Caller {
         if self.principal.is_platform_admin() {
             return Ok(());
         }
-        self.require(app, "platform.admin", None).await
+        self.require(app, Permission::PlatformAdmin, None).await
     }
 
     /// Audits a change this caller made in its tenant.

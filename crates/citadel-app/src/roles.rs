@@ -1,27 +1,42 @@
 //! Roles: the built-in ones and a tenant's own.
 
-use citadel_store::{CustomRole, Store, StoreError, now_ms};
+use citadel_store::{CustomRole, Store, now_ms};
 use serde_json::json;
 
-use crate::access::{BUILTIN_ROLES, PERMISSIONS, builtin_role, is_permission};
+use crate::access::{BUILTIN_ROLES, Permission, builtin_role, parse_permissions};
 use crate::tenants::validate_name;
 use crate::{App, AppError, AppResult, Caller};
 
-/// The permissions of a role of a tenant (built-in or custom).
+/// The permissions of a role of a tenant (built-in or custom); a custom
+/// role whose stored permissions do not decode is an error, not a role
+/// with fewer or more permissions.
 pub async fn role_permissions(
     store: &dyn Store,
     tenant_id: &str,
     role: &str,
-) -> Result<Option<Vec<String>>, StoreError> {
+) -> AppResult<Option<Vec<Permission>>> {
     if let Some(p) = builtin_role(role) {
-        return Ok(Some(p.iter().map(|s| (*s).to_owned()).collect()));
+        return Ok(Some(p.to_vec()));
     }
-    Ok(store
+    match store
         .roles(tenant_id)
         .await?
         .into_iter()
         .find(|r| r.name == role)
-        .map(|r| r.permissions))
+    {
+        Some(r) => Ok(Some(decoded(&r)?)),
+        None => Ok(None),
+    }
+}
+
+/// A stored custom role's permissions.
+pub(crate) fn decoded(role: &CustomRole) -> AppResult<Vec<Permission>> {
+    parse_permissions(&role.name, &role.permissions).map_err(|why| {
+        AppError::internal(format!(
+            "tenant {}: stored role does not decode: {why}",
+            role.tenant_id
+        ))
+    })
 }
 
 /// A role and what it carries.
@@ -29,40 +44,28 @@ pub async fn role_permissions(
 pub struct RoleInfo {
     pub name: String,
     pub builtin: bool,
-    pub permissions: Vec<String>,
+    pub permissions: Vec<Permission>,
 }
 
-/// The built-in roles, then the tenant's own, and every permission there
-/// is with what it allows.
-pub async fn list(
-    app: &App,
-    caller: &Caller,
-) -> AppResult<(Vec<RoleInfo>, &'static [(&'static str, &'static str)])> {
-    let tenant = caller.tenant_with(app, "role.read", None).await?;
+/// The built-in roles, then the tenant's own.
+pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<RoleInfo>> {
+    let tenant = caller.tenant_with(app, Permission::RoleRead, None).await?;
     let mut roles: Vec<RoleInfo> = BUILTIN_ROLES
         .iter()
         .map(|r| RoleInfo {
             name: (*r).into(),
             builtin: true,
-            permissions: builtin_role(r)
-                .unwrap_or(&[])
-                .iter()
-                .map(|p| (*p).into())
-                .collect(),
+            permissions: builtin_role(r).unwrap_or(&[]).to_vec(),
         })
         .collect();
-    roles.extend(
-        app.store
-            .roles(&tenant)
-            .await?
-            .into_iter()
-            .map(|r| RoleInfo {
-                name: r.name,
-                builtin: false,
-                permissions: r.permissions,
-            }),
-    );
-    Ok((roles, PERMISSIONS))
+    for r in app.store.roles(&tenant).await? {
+        roles.push(RoleInfo {
+            permissions: decoded(&r)?,
+            name: r.name,
+            builtin: false,
+        });
+    }
+    Ok(roles)
 }
 
 /// Creates or replaces a custom role of the caller's tenant.
@@ -70,20 +73,24 @@ pub async fn put(
     app: &App,
     caller: &Caller,
     name: &str,
-    permissions: Vec<String>,
+    permissions: &[String],
 ) -> AppResult<RoleInfo> {
-    let tenant = caller.tenant_with(app, "role.write", None).await?;
+    let tenant = caller.tenant_with(app, Permission::RoleWrite, None).await?;
     validate_name("role name", name)?;
     if builtin_role(name).is_some() {
         return Err(AppError::conflict(format!("`{name}` is a built-in role")));
     }
-    if let Some(unknown) = permissions.iter().find(|p| !is_permission(p)) {
-        return Err(AppError::invalid(format!("unknown permission `{unknown}`")));
+    let mut granted = Vec::with_capacity(permissions.len());
+    for p in permissions {
+        match p.parse::<Permission>() {
+            Ok(p) if p.is_grantable() => granted.push(p),
+            _ => return Err(AppError::invalid(format!("unknown permission `{p}`"))),
+        }
     }
     let role = CustomRole {
         tenant_id: tenant.clone(),
         name: name.to_owned(),
-        permissions,
+        permissions: permissions.to_vec(),
         created_at: now_ms(),
     };
     app.store.put_role(&role).await?;
@@ -100,13 +107,13 @@ pub async fn put(
     Ok(RoleInfo {
         name: role.name,
         builtin: false,
-        permissions: role.permissions,
+        permissions: granted,
     })
 }
 
 /// Deletes a custom role of the caller's tenant.
 pub async fn delete(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
-    let tenant = caller.tenant_with(app, "role.write", None).await?;
+    let tenant = caller.tenant_with(app, Permission::RoleWrite, None).await?;
     if !app.store.delete_role(&tenant, name).await? {
         return Err(AppError::not_found(format!("role `{name}` not found")));
     }

@@ -12,6 +12,7 @@ use citadel_store::{Run, RunQuery};
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::access::Permission;
 use crate::{App, AppError, AppResult, Caller, ErrorCode, checked_name, page_limit};
 
 /// A run to start.
@@ -65,7 +66,9 @@ pub(crate) async fn live_or_refuse(
 pub async fn start(app: &App, caller: &Caller, name: &str, body: StartRun) -> AppResult<Started> {
     checked_name(name)?;
     let engine = app.engine()?;
-    let tenant = caller.tenant_with(app, "script.run", Some(name)).await?;
+    let tenant = caller
+        .tenant_with(app, Permission::ScriptRun, Some(name))
+        .await?;
     let max = engine.platform().max.timeout_ms;
     if let Some(t) = body.timeout_ms
         && (t == 0 || t > max)
@@ -205,11 +208,15 @@ pub async fn listing(app: &App, caller: &Caller, filter: RunFilter) -> AppResult
     let tenant = match &filter.script {
         Some(name) => {
             checked_name(name)?;
-            caller.tenant_with(app, "script.read", Some(name)).await?
+            caller
+                .tenant_with(app, Permission::ScriptRead, Some(name))
+                .await?
         }
         None => {
             let tenant = caller.tenant(app).await?;
-            caller.require_somewhere(app, "script.read").await?;
+            caller
+                .require_somewhere(app, Permission::ScriptRead)
+                .await?;
             tenant
         }
     };
@@ -245,7 +252,7 @@ impl RunListing {
                 if self
                     .caller
                     .principal
-                    .allows("script.read", Some(&r.script_name))
+                    .allows(Permission::ScriptRead, Some(&r.script_name))
                 {
                     Listed::Shown(Box::new(r))
                 } else {
@@ -266,7 +273,7 @@ impl RunListing {
 async fn run_with(
     app: &App,
     caller: &Caller,
-    permission: &str,
+    permission: Permission,
     id: &str,
 ) -> AppResult<(String, Run)> {
     let tenant = caller.tenant(app).await?;
@@ -281,13 +288,13 @@ async fn run_with(
 
 /// One run; while it is in flight on this node, its current state.
 pub async fn get(app: &App, caller: &Caller, id: &str) -> AppResult<Run> {
-    Ok(run_with(app, caller, "script.read", id).await?.1)
+    Ok(run_with(app, caller, Permission::ScriptRead, id).await?.1)
 }
 
 /// Cancels a queued or running run and answers it once it has stopped
 /// (or as it is after a few seconds, if it has not).
 pub async fn cancel(app: &App, caller: &Caller, id: &str) -> AppResult<Run> {
-    let (tenant, run) = run_with(app, caller, "script.run", id).await?;
+    let (tenant, run) = run_with(app, caller, Permission::ScriptRun, id).await?;
     let engine = app.engine()?;
     let answer = match engine.cancel_anywhere(&tenant, id).await? {
         CancelOutcome::AlreadyFinished(status) => {
@@ -334,7 +341,7 @@ pub async fn cancel(app: &App, caller: &Caller, id: &str) -> AppResult<Run> {
         .await?;
     match answer {
         Some(r) => Ok(r),
-        None => Ok(run_with(app, caller, "script.run", id).await?.1),
+        None => Ok(run_with(app, caller, Permission::ScriptRun, id).await?.1),
     }
 }
 
@@ -361,7 +368,7 @@ pub struct RunFollower {
 /// Starts following a run the caller may read. A tenant follows at most
 /// `[quotas] streams` runs at once on a node (`too_many_streams` past it).
 pub async fn follow(app: &App, caller: &Caller, id: &str) -> AppResult<RunFollower> {
-    let (tenant, first) = run_with(app, caller, "script.read", id).await?;
+    let (tenant, first) = run_with(app, caller, Permission::ScriptRead, id).await?;
     let engine = app.engine()?.clone();
     let Some(slot) = engine.watch_slot(&tenant) else {
         return Err(AppError::new(

@@ -9,6 +9,7 @@ use citadel_scripts::{CronSchedule, validate_name};
 use citadel_store::{Schedule, new_id, now_ms};
 use serde_json::json;
 
+use crate::access::Permission;
 use crate::runs::{live_or_refuse, refusal};
 use crate::{App, AppError, AppResult, Caller, checked_name};
 
@@ -37,7 +38,7 @@ fn checked_schedule_name(name: &str) -> AppResult<()> {
 async fn schedule_with(
     app: &App,
     caller: &Caller,
-    permission: &str,
+    permission: Permission,
     name: &str,
 ) -> AppResult<(String, Schedule)> {
     checked_schedule_name(name)?;
@@ -64,13 +65,13 @@ pub async fn put(
     checked_name(&spec.script)?;
     let cron = CronSchedule::parse(&spec.cron, &spec.timezone).map_err(AppError::invalid)?;
     let tenant = caller
-        .tenant_with(app, "script.run", Some(&spec.script))
+        .tenant_with(app, Permission::ScriptRun, Some(&spec.script))
         .await?;
     if let Some(old) = app.store.schedule(&tenant, name).await?
         && old.script_name != spec.script
     {
         caller
-            .require(app, "script.run", Some(&old.script_name))
+            .require(app, Permission::ScriptRun, Some(&old.script_name))
             .await?;
     }
     if app.store.script(&tenant, &spec.script).await?.is_none() {
@@ -120,22 +121,30 @@ pub async fn put(
 /// The tenant's schedules on scripts the caller may read, by name.
 pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<Schedule>> {
     let tenant = caller.tenant(app).await?;
-    caller.require_somewhere(app, "script.read").await?;
+    caller
+        .require_somewhere(app, Permission::ScriptRead)
+        .await?;
     let all = app.store.list_schedules(&tenant).await?;
     Ok(all
         .into_iter()
-        .filter(|s| caller.principal.allows("script.read", Some(&s.script_name)))
+        .filter(|s| {
+            caller
+                .principal
+                .allows(Permission::ScriptRead, Some(&s.script_name))
+        })
         .collect())
 }
 
 /// One schedule.
 pub async fn get(app: &App, caller: &Caller, name: &str) -> AppResult<Schedule> {
-    Ok(schedule_with(app, caller, "script.read", name).await?.1)
+    Ok(schedule_with(app, caller, Permission::ScriptRead, name)
+        .await?
+        .1)
 }
 
 /// Deletes a schedule (needs `script.run` on its script).
 pub async fn delete(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
-    let (tenant, schedule) = schedule_with(app, caller, "script.run", name).await?;
+    let (tenant, schedule) = schedule_with(app, caller, Permission::ScriptRun, name).await?;
     if !app.store.delete_schedule(&tenant, name).await? {
         return Err(AppError::not_found(format!("schedule `{name}` not found")));
     }
@@ -155,7 +164,7 @@ pub async fn delete(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
 /// id.
 pub async fn run_now(app: &App, caller: &Caller, name: &str) -> AppResult<String> {
     let engine = app.engine()?;
-    let (tenant, schedule) = schedule_with(app, caller, "script.run", name).await?;
+    let (tenant, schedule) = schedule_with(app, caller, Permission::ScriptRun, name).await?;
     let script = &schedule.script_name;
     let live = live_or_refuse(app, engine, &tenant, script).await?;
     let spec = RunSpec {

@@ -14,6 +14,7 @@ use citadel_store::{
 };
 use serde_json::{Value, json};
 
+use crate::access::Permission;
 use crate::access::{CapabilityNeed, Principal};
 use crate::authn::person_grants;
 use crate::error::scope_list;
@@ -58,7 +59,7 @@ pub async fn save(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Sav
     let engine = app.engine()?;
     checked_name(&body.name)?;
     let tenant = caller
-        .tenant_with(app, "script.write", Some(&body.name))
+        .tenant_with(app, Permission::ScriptWrite, Some(&body.name))
         .await?;
     if body.source.len() > MAX_SOURCE_BYTES {
         return Err(AppError::new(
@@ -217,10 +218,16 @@ pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<ScriptSummary>> {
         .list_scripts(&tenant)
         .await?
         .into_iter()
-        .filter(|s| caller.principal.allows("script.read", Some(&s.name)))
+        .filter(|s| {
+            caller
+                .principal
+                .allows(Permission::ScriptRead, Some(&s.name))
+        })
         .collect();
     if readable.is_empty() {
-        caller.require_somewhere(app, "script.read").await?;
+        caller
+            .require_somewhere(app, Permission::ScriptRead)
+            .await?;
     }
     let mut out = Vec::with_capacity(readable.len());
     for script in readable {
@@ -245,7 +252,7 @@ pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<ScriptSummary>> {
 async fn script_with(
     app: &App,
     caller: &Caller,
-    permission: &str,
+    permission: Permission,
     name: &str,
 ) -> AppResult<(String, Script)> {
     checked_name(name)?;
@@ -283,14 +290,14 @@ pub async fn get(
     caller: &Caller,
     name: &str,
 ) -> AppResult<(Script, Option<ScriptVersion>)> {
-    let (tenant, script) = script_with(app, caller, "script.read", name).await?;
+    let (tenant, script) = script_with(app, caller, Permission::ScriptRead, name).await?;
     let live = app.store.live_version(&tenant, name).await?;
     Ok((script, live.map(|(_, v)| v)))
 }
 
 /// Every version of a script, oldest first.
 pub async fn versions(app: &App, caller: &Caller, name: &str) -> AppResult<Vec<VersionOf>> {
-    let (tenant, script) = script_with(app, caller, "script.read", name).await?;
+    let (tenant, script) = script_with(app, caller, Permission::ScriptRead, name).await?;
     let versions = app.store.versions(&tenant, &script.id).await?;
     Ok(versions
         .into_iter()
@@ -308,7 +315,7 @@ pub async fn version(
     name: &str,
     version: &str,
 ) -> AppResult<VersionOf> {
-    let (tenant, script) = script_with(app, caller, "script.read", name).await?;
+    let (tenant, script) = script_with(app, caller, Permission::ScriptRead, name).await?;
     let v = version_of(app, &tenant, &script, version).await?;
     Ok(VersionOf {
         live: script.live_seq == Some(v.seq),
@@ -334,7 +341,7 @@ pub async fn diff(
     from: &str,
     to: &str,
 ) -> AppResult<VersionDiff> {
-    let (tenant, script) = script_with(app, caller, "script.read", name).await?;
+    let (tenant, script) = script_with(app, caller, Permission::ScriptRead, name).await?;
     let from = version_of(app, &tenant, &script, from).await?;
     let to = version_of(app, &tenant, &script, to).await?;
     Ok(VersionDiff {
@@ -453,8 +460,8 @@ pub async fn review(
         r => r.map(str::to_owned),
     };
     let permission = match action {
-        ReviewAction::Submit => "script.write",
-        ReviewAction::Approve | ReviewAction::Reject => "script.approve",
+        ReviewAction::Submit => Permission::ScriptWrite,
+        ReviewAction::Approve | ReviewAction::Reject => Permission::ScriptApprove,
     };
     let (tenant, script) = script_with(app, caller, permission, name).await?;
     let v = version_of(app, &tenant, &script, version).await?;
@@ -539,9 +546,9 @@ pub async fn rollback(
     let tenant = caller.tenant(app).await?;
     let settings = engine.settings(&tenant).await?;
     let permission = if settings.approval_required_for(name) {
-        "script.approve"
+        Permission::ScriptApprove
     } else {
-        "script.write"
+        Permission::ScriptWrite
     };
     let (tenant, script) = script_with(app, caller, permission, name).await?;
     let v = version_of(app, &tenant, &script, version).await?;
@@ -588,7 +595,9 @@ pub async fn rollback(
 
 /// The tenant's script settings.
 pub async fn settings(app: &App, caller: &Caller) -> AppResult<TenantSettings> {
-    let tenant = caller.tenant_with(app, "script.read", None).await?;
+    let tenant = caller
+        .tenant_with(app, Permission::ScriptRead, None)
+        .await?;
     let settings = app.engine()?.settings(&tenant).await?;
     Ok(Arc::unwrap_or_clone(settings))
 }
@@ -600,7 +609,9 @@ pub async fn put_settings(
     caller: &Caller,
     settings: TenantSettings,
 ) -> AppResult<TenantSettings> {
-    let tenant = caller.tenant_with(app, "settings.write", None).await?;
+    let tenant = caller
+        .tenant_with(app, Permission::SettingsWrite, None)
+        .await?;
     let engine = app.engine()?;
     settings.validate().map_err(AppError::invalid)?;
     engine

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use citadel_store::{NewToken, Token, TokenOrigin, now_ms};
 use serde_json::json;
 
+use crate::access::Permission;
 use crate::access::{BUILTIN_ROLES, Principal};
 use crate::authn::{generate_token, hash_token};
 use crate::roles::role_permissions;
@@ -50,8 +51,8 @@ pub async fn create(
             };
             if let Some(actor) = actor {
                 let scope = (!req.path_prefix.is_empty()).then_some(req.path_prefix);
-                if let Some(missing) = permissions.iter().find(|p| !actor.allows(p, scope)) {
-                    return Err(AppError::forbidden(missing));
+                if let Some(missing) = permissions.iter().find(|p| !actor.allows(**p, scope)) {
+                    return Err(AppError::forbidden(*missing));
                 }
             }
             Some((role.to_owned(), req.path_prefix.to_owned()))
@@ -112,7 +113,9 @@ pub async fn create_in_tenant(
     body: &NewTenantToken,
 ) -> AppResult<(Token, String)> {
     let scope = (!body.path_prefix.is_empty()).then_some(body.path_prefix.as_str());
-    let tenant = caller.tenant_with(app, "token.write", scope).await?;
+    let tenant = caller
+        .tenant_with(app, Permission::TokenWrite, scope)
+        .await?;
     let expires_at = match body.expires_in_seconds {
         Some(s) if s == 0 || s > MAX_LIFETIME_S => {
             return Err(AppError::invalid(
@@ -158,7 +161,7 @@ pub struct TokenRoles {
 /// The tokens of the caller's tenant with their roles (never their
 /// secrets).
 pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<TokenRoles>> {
-    let tenant = caller.tenant_with(app, "token.read", None).await?;
+    let tenant = caller.tenant_with(app, Permission::TokenRead, None).await?;
     let mut roles: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for b in app.store.tenant_bindings(&tenant).await? {
         roles
@@ -181,7 +184,9 @@ pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<TokenRoles>> {
 
 /// Revokes a token of the caller's tenant.
 pub async fn revoke(app: &App, caller: &Caller, id: &str) -> AppResult<()> {
-    let tenant = caller.tenant_with(app, "token.write", None).await?;
+    let tenant = caller
+        .tenant_with(app, Permission::TokenWrite, None)
+        .await?;
     if !app.store.revoke_token(&tenant, id, now_ms()).await? {
         return Err(AppError::not_found(format!("token `{id}` not found")));
     }

@@ -4,6 +4,7 @@
 use citadel_store::{NewToken, NewUser, RoleBinding, Token, User, new_id, now_ms};
 use serde_json::json;
 
+use crate::access::Permission;
 use crate::access::{BUILTIN_ROLES, Principal};
 use crate::authn::{self, generate_token, hash_token};
 use crate::roles::role_permissions;
@@ -95,8 +96,8 @@ pub async fn create(
     };
     if let Some(actor) = actor {
         let scope = (!req.path_prefix.is_empty()).then_some(req.path_prefix);
-        if let Some(missing) = permissions.iter().find(|p| !actor.allows(p, scope)) {
-            return Err(AppError::forbidden(missing));
+        if let Some(missing) = permissions.iter().find(|p| !actor.allows(**p, scope)) {
+            return Err(AppError::forbidden(*missing));
         }
     }
     let password = req.password.to_owned();
@@ -138,7 +139,9 @@ pub struct NewTenantUser {
 /// Creates a user in the caller's tenant.
 pub async fn create_in_tenant(app: &App, caller: &Caller, body: &NewTenantUser) -> AppResult<User> {
     let scope = (!body.path_prefix.is_empty()).then_some(body.path_prefix.as_str());
-    let tenant = caller.tenant_with(app, "user.write", scope).await?;
+    let tenant = caller
+        .tenant_with(app, Permission::UserWrite, scope)
+        .await?;
     let req = NewUserRequest {
         tenant_id: &tenant,
         username: &body.username,
@@ -151,13 +154,13 @@ pub async fn create_in_tenant(app: &App, caller: &Caller, body: &NewTenantUser) 
 
 /// The users of the caller's tenant.
 pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<User>> {
-    let tenant = caller.tenant_with(app, "user.read", None).await?;
+    let tenant = caller.tenant_with(app, Permission::UserRead, None).await?;
     Ok(app.store.list_users(&tenant).await?)
 }
 
 /// Disables a user of the caller's tenant and revokes its sessions.
 pub async fn disable(app: &App, caller: &Caller, id: &str) -> AppResult<()> {
-    let tenant = caller.tenant_with(app, "user.write", None).await?;
+    let tenant = caller.tenant_with(app, Permission::UserWrite, None).await?;
     if !app.store.disable_user(&tenant, id, now_ms()).await? {
         return Err(AppError::not_found(format!("user `{id}` not found")));
     }

@@ -1,6 +1,6 @@
 //! The domain's types, shared by every layer: id newtypes, the enums of run
 //! status, job state, version review state, trigger, language, capability,
-//! node state and priority, the capability grant and the per-run limits, and
+//! node state, priority and permission, the capability grant and the per-run limits, and
 //! the analyzer's policy.
 //!
 //! No I/O and no heavy dependencies (serde and thiserror only), so a crate of
@@ -62,6 +62,7 @@ mod analysis;
 mod capability;
 mod ids;
 mod limits;
+mod permission;
 mod states;
 
 pub use analysis::{
@@ -70,6 +71,7 @@ pub use analysis::{
 pub use capability::{Capability, Grants};
 pub use ids::{JobId, NodeId, RunId, ScriptId, TenantId, TokenId, UserId, VersionId};
 pub use limits::Limits;
+pub use permission::Permission;
 pub use states::{JobState, Missed, NodeState, Priority, RunStatus, Trigger, VersionState};
 
 /// A string that names no variant of a domain enum.

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use citadel_app::Permission;
 use citadel_app::roles::{self, RoleInfo};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -31,7 +32,11 @@ impl From<RoleInfo> for RoleView {
         RoleView {
             name: r.name,
             builtin: r.builtin,
-            permissions: r.permissions,
+            permissions: r
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
         }
     }
 }
@@ -52,12 +57,11 @@ async fn list_roles(
     State(state): State<AppState>,
     Authed(caller): Authed,
 ) -> ApiResult<axum::Json<RoleList>> {
-    let (roles, permissions) = roles::list(&state.app, &caller).await?;
+    let roles = roles::list(&state.app, &caller).await?;
     Ok(axum::Json(RoleList {
         roles: roles.into_iter().map(RoleView::from).collect(),
-        permissions: permissions
-            .iter()
-            .map(|(p, d)| ((*p).into(), (*d).into()))
+        permissions: Permission::grantable()
+            .map(|p| (p.as_str().into(), p.description().unwrap_or("").into()))
             .collect(),
     }))
 }
@@ -77,7 +81,7 @@ async fn put_role(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> ApiResult<axum::Json<RoleView>> {
-    let role = roles::put(&state.app, &caller, &name, body.permissions).await?;
+    let role = roles::put(&state.app, &caller, &name, &body.permissions).await?;
     Ok(axum::Json(role.into()))
 }
 
