@@ -5,117 +5,78 @@
 //! statuses and states. Rules rather than per-handler lists, so a new
 //! route cannot forget the answers every route can give.
 
-use utoipa::ToSchema;
+use citadel_domain as domain;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Components, ContentBuilder, Header, OpenApi, Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 /// The name of the security scheme in `components.securitySchemes`.
 pub(crate) const BEARER: &str = "bearer";
 
-/// A run's status (`GET /v1/runs?status=` filters by it).
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)] // schema only: the wire value is the store's text
-pub(crate) enum RunStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Cancelled,
-    Killed,
+/// A string schema listing `values`: the wire's enums are generated from
+/// the domain's, so the document cannot list a value the server does not
+/// use, or miss one.
+/// `doc` is the doc comment's lines, joined as derived schemas join them.
+fn strings(doc: &[&str], values: impl IntoIterator<Item = &'static str>) -> RefOr<Schema> {
+    let description: Vec<&str> = doc.iter().map(|l| l.trim()).collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description.join("\n")))
+        .enum_values(Some(values))
+        .into()
 }
 
-/// A queue job's state (`dead`: out of attempts, in the dead-letter queue).
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum JobState {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-    Dead,
+/// One schema component per closed set of names the API uses, each listing
+/// the domain enum's strings.
+macro_rules! domain_enum_schemas {
+    ($($(#[doc = $doc:literal])+ $name:ident => $values:expr;)+) => {$(
+        $(#[doc = $doc])+
+        pub(crate) struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                strings(&[$($doc),+], $values)
+            }
+        }
+
+        impl ToSchema for $name {}
+    )+};
 }
 
-/// A delivery's progress: its run's status once the run is recorded, its
-/// queue job's state before.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum DeliveryStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Cancelled,
-    Killed,
-    Dead,
+domain_enum_schemas! {
+    /// A run's status (`GET /v1/runs?status=` filters by it).
+    RunStatus => domain::RunStatus::ALL.map(domain::RunStatus::as_str);
+    /// A queue job's state (`dead`: out of attempts, in the dead-letter queue).
+    JobState => domain::JobState::ALL.map(domain::JobState::as_str);
+    /// A delivery's progress: its run's status once the run is recorded, its
+    /// queue job's state before.
+    DeliveryStatus => delivery_statuses();
+    /// A version's review state.
+    ReviewState => domain::VersionState::ALL.map(domain::VersionState::as_str);
+    /// A script's language.
+    Language => domain::Language::ALL.map(domain::Language::as_str);
+    /// A queue priority.
+    Priority => domain::Priority::ALL.map(domain::Priority::as_str);
+    /// Which part of a semantic version a save bumps.
+    Bump => ["patch", "minor", "major"];
+    /// What a schedule does about occurrences missed while no node ran it.
+    Missed => domain::Missed::ALL.map(domain::Missed::as_str);
+    /// A node's state.
+    NodeState => domain::NodeState::ALL.map(domain::NodeState::as_str);
 }
 
-/// A version's review state.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum ReviewState {
-    Draft,
-    Submitted,
-    Approved,
-    Rejected,
-}
-
-/// A script's language.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum Language {
-    Js,
-    Ts,
-}
-
-/// A queue priority.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum Priority {
-    Low,
-    Normal,
-    High,
-    Critical,
-}
-
-/// Which part of a semantic version a save bumps.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum Bump {
-    Patch,
-    Minor,
-    Major,
-}
-
-/// What a schedule does about occurrences missed while no node ran it:
-/// `skip` drops them, `catch_up` makes one run for them.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum Missed {
-    Skip,
-    CatchUp,
-}
-
-/// A node's state.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub(crate) enum NodeState {
-    Up,
-    Draining,
-    Down,
+/// Every run status, then the job states that are not also run statuses.
+fn delivery_statuses() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = domain::RunStatus::ALL.map(|s| s.as_str()).to_vec();
+    for s in domain::JobState::ALL.map(|s| s.as_str()) {
+        if !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    all
 }
 
 /// The error answers: (status, component name, description, whether it
@@ -335,8 +296,6 @@ fn describe(status: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use utoipa::PartialSchema;
-
     use super::*;
 
     fn values<T: PartialSchema>() -> Vec<String> {
@@ -349,23 +308,50 @@ mod tests {
             .collect()
     }
 
-    /// The schema-only enums list what the server accepts and answers.
+    /// The schema enums list what the server accepts and answers.
     #[test]
     fn the_enums_match_the_values_the_server_uses() {
         assert_eq!(values::<RunStatus>(), citadel_engine::RUN_STATUSES);
         assert_eq!(
             values::<JobState>(),
-            citadel_domain::JobState::ALL.map(|s| s.as_str())
+            [
+                "queued",
+                "running",
+                "succeeded",
+                "failed",
+                "cancelled",
+                "dead"
+            ]
         );
-        let mut union: Vec<String> = citadel_engine::RUN_STATUSES
-            .iter()
-            .chain(citadel_domain::JobState::ALL.map(|s| s.as_str()).iter())
-            .map(|s| (*s).to_owned())
-            .collect();
-        let mut delivery = values::<DeliveryStatus>();
-        delivery.sort();
-        union.sort();
-        union.dedup();
-        assert_eq!(delivery, union);
+        assert_eq!(
+            values::<DeliveryStatus>(),
+            [
+                "queued",
+                "running",
+                "succeeded",
+                "failed",
+                "timed_out",
+                "cancelled",
+                "killed",
+                "dead"
+            ]
+        );
+        assert_eq!(values::<Missed>(), ["skip", "catch_up"]);
+        assert_eq!(
+            values::<Bump>(),
+            [
+                citadel_scripts::Bump::Patch,
+                citadel_scripts::Bump::Minor,
+                citadel_scripts::Bump::Major
+            ]
+            .map(|b| serde_json::to_value(b)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned())
+        );
+        let schema = serde_json::to_value(ReviewState::schema()).unwrap();
+        assert_eq!(schema["description"], "A version's review state.");
+        assert_eq!(schema["type"], "string");
     }
 }
