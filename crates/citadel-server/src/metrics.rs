@@ -1,15 +1,24 @@
-//! Prometheus metrics: HTTP requests by route and status, latency histograms
-//! by route, and gauges filled in at scrape time (sandbox pool state).
+//! Prometheus metrics (prometheus-client, OpenMetrics text): HTTP requests
+//! by route and status and latency histograms by route, counted as
+//! requests finish (atomics behind a read lock, no allocation for a route
+//! seen before), and the engine's, queue's and sandbox pool's state read at
+//! scrape time.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::text::{encode, encode_registry};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::AppState;
 
@@ -18,204 +27,258 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: String,
+    status: u16,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// The metrics counted as requests are served.
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    registry: Registry,
+    requests: Family<RouteStatus, Counter>,
+    latency: Family<Route, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let requests = Family::<RouteStatus, Counter>::default();
+        let latency = Family::<Route, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let mut registry = Registry::default();
+        registry.register(
+            "citadel_http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "citadel_http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+        }
+    }
 }
 
 impl Metrics {
-    pub fn observe(&self, route: &str, status: u16, elapsed: Duration) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((route.to_owned(), status))
-            .or_default() += 1;
-        let secs = elapsed.as_secs_f64();
-        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = latency.entry(route.to_owned()).or_default();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                h.counts[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += secs;
+    pub fn observe(&self, route: &str, status: u16, elapsed: std::time::Duration) {
+        self.requests
+            .get_or_create(&RouteStatus {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&Route {
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
-    /// The text exposition format.
+    /// The text exposition: the request metrics, then what is read now —
+    /// `jobs` (jobs per state, across every tenant and node), the engine's
+    /// counters and the sandbox pool's state.
     pub fn render(&self, state: &AppState, jobs: &[(String, i64)]) -> String {
+        let now = scrape(state, jobs);
         let mut out = String::new();
-        out.push_str("# HELP citadel_http_requests_total HTTP requests by route and status.\n# TYPE citadel_http_requests_total counter\n");
-        for ((route, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "citadel_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-            );
-        }
-        out.push_str("# HELP citadel_http_request_duration_seconds HTTP request latency by route.\n# TYPE citadel_http_request_duration_seconds histogram\n");
-        for (route, h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "citadel_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "citadel_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "citadel_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "citadel_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
-            );
-        }
-        out.push_str("# HELP citadel_jobs Jobs in the durable queue by state (all nodes).\n# TYPE citadel_jobs gauge\n");
-        // Every state, 0 included: a series that vanishes when its state
-        // empties reads as "no data" rather than 0 on a dashboard.
-        for job_state in citadel_domain::JobState::ALL.map(|s| s.as_str()) {
-            let n = jobs
-                .iter()
-                .find(|(s, _)| s == job_state)
-                .map_or(0, |(_, n)| *n);
-            let _ = writeln!(out, "citadel_jobs{{state=\"{job_state}\"}} {n}");
-        }
-        if let Some(engine) = &state.app.engine {
-            let c = &engine.counters;
-            out.push_str("# HELP citadel_runs_total Finished runs by status.\n# TYPE citadel_runs_total counter\n");
-            for (status, n) in c.runs() {
-                if status != "queued" && status != "running" {
-                    let _ = writeln!(out, "citadel_runs_total{{status=\"{status}\"}} {n}");
-                }
-            }
-            let gauges = [
-                (
-                    "citadel_runs_in_flight",
-                    "Runs in flight on this node.",
-                    engine.in_flight_count() as u64,
-                    "gauge",
-                ),
-                (
-                    "citadel_kill_switches_engaged",
-                    "Kill switches engaged.",
-                    engine.kill_switches().len() as u64,
-                    "gauge",
-                ),
-                (
-                    "citadel_runs_refused_by_kill_switch_total",
-                    "Runs refused because a kill switch covered them.",
-                    c.refused_by_kill_switch.load(Ordering::Relaxed),
-                    "counter",
-                ),
-                (
-                    "citadel_runs_killed_in_flight_total",
-                    "Runs aborted in flight by a kill switch.",
-                    c.killed_in_flight.load(Ordering::Relaxed),
-                    "counter",
-                ),
-                (
-                    "citadel_analyses_total",
-                    "Sources analysed (analysis cache misses).",
-                    c.analyses.load(Ordering::Relaxed),
-                    "counter",
-                ),
-                (
-                    "citadel_analysis_cache_hits_total",
-                    "Saves whose analysis came from the cache (same content hash).",
-                    c.analysis_cache_hits.load(Ordering::Relaxed),
-                    "counter",
-                ),
-                (
-                    "citadel_job_leases_lost_total",
-                    "Jobs this node stopped because another node had taken their lease.",
-                    c.leases_lost.load(Ordering::Relaxed),
-                    "counter",
-                ),
-                (
-                    "citadel_run_stream_polls_total",
-                    "Database reads by run event streams (runs in flight on this node are pushed, not polled).",
-                    c.stream_polls.load(Ordering::Relaxed),
-                    "counter",
-                ),
-            ];
-            for (name, help, value, kind) in gauges {
-                let _ = writeln!(
-                    out,
-                    "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-                );
-            }
-        }
-        if let Some(pool) = &state.pool {
-            let s = pool.status();
-            out.push_str("# HELP citadel_sandbox_hosts Sandbox host processes running.\n# TYPE citadel_sandbox_hosts gauge\n");
-            let _ = writeln!(out, "citadel_sandbox_hosts {}", s.hosts);
-            out.push_str("# HELP citadel_sandbox_hosts_busy Sandbox hosts with runs in flight.\n# TYPE citadel_sandbox_hosts_busy gauge\n");
-            let _ = writeln!(out, "citadel_sandbox_hosts_busy {}", s.busy_hosts);
-            out.push_str("# HELP citadel_sandbox_runs_in_flight Runs inside sandbox hosts.\n# TYPE citadel_sandbox_runs_in_flight gauge\n");
-            let _ = writeln!(out, "citadel_sandbox_runs_in_flight {}", s.runs_in_flight);
-            out.push_str("# HELP citadel_sandbox_hosts_failed_total Sandbox hosts that crashed, hung or broke the protocol.\n# TYPE citadel_sandbox_hosts_failed_total counter\n");
-            let _ = writeln!(out, "citadel_sandbox_hosts_failed_total {}", s.hosts_failed);
-            out.push_str("# HELP citadel_sandbox_hosts_recycled_total Sandbox hosts replaced after serving their share of runs.\n# TYPE citadel_sandbox_hosts_recycled_total counter\n");
-            let _ = writeln!(
-                out,
-                "citadel_sandbox_hosts_recycled_total {}",
-                s.hosts_recycled
-            );
-            out.push_str("# HELP citadel_sandbox_hosts_live Sandbox hosts taking runs.\n# TYPE citadel_sandbox_hosts_live gauge\n");
-            let _ = writeln!(out, "citadel_sandbox_hosts_live {}", s.live_hosts);
-            out.push_str("# HELP citadel_sandbox_runs_waiting Runs waiting for a sandbox host.\n# TYPE citadel_sandbox_runs_waiting gauge\n");
-            let _ = writeln!(out, "citadel_sandbox_runs_waiting {}", s.runs_waiting);
-            out.push_str("# HELP citadel_sandbox_host_tenants Tenants holding a sandbox host.\n# TYPE citadel_sandbox_host_tenants gauge\n");
-            let _ = writeln!(out, "citadel_sandbox_host_tenants {}", s.tenants);
-            out.push_str("# HELP citadel_sandbox_hosts_started_total Sandbox hosts started.\n# TYPE citadel_sandbox_hosts_started_total counter\n");
-            let _ = writeln!(
-                out,
-                "citadel_sandbox_hosts_started_total {}",
-                s.hosts_started
-            );
-            out.push_str("# HELP citadel_sandbox_hosts_retired_total Idle sandbox hosts stopped.\n# TYPE citadel_sandbox_hosts_retired_total counter\n");
-            let _ = writeln!(
-                out,
-                "citadel_sandbox_hosts_retired_total {}",
-                s.hosts_retired
-            );
-            out.push_str("# HELP citadel_sandbox_host_start_failures_total Sandbox hosts that could not be started (retried with backoff).\n# TYPE citadel_sandbox_host_start_failures_total counter\n");
-            let _ = writeln!(
-                out,
-                "citadel_sandbox_host_start_failures_total {}",
-                s.host_start_failures
-            );
-            out.push_str("# HELP citadel_watchdog_kills_total Runs the watchdog ended: silent past their limits (reported as the limit broken), or in a sandbox host that stopped responding.\n# TYPE citadel_watchdog_kills_total counter\n");
-            let _ = writeln!(out, "citadel_watchdog_kills_total {}", s.watchdog_kills);
-        }
+        // Writing to a String cannot fail.
+        let _ = encode_registry(&mut out, &self.registry);
+        let _ = encode(&mut out, &now);
         out
     }
+}
+
+/// One metric read at scrape time: its points in a fixed order (by label
+/// value where it has one label), so the text reads the same every scrape.
+#[derive(Debug)]
+struct Series {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    /// (label name, label value) and the value; no label for a single point.
+    points: Vec<(Option<(&'static str, &'static str)>, u64)>,
+}
+
+impl Series {
+    fn one(name: &'static str, help: &'static str, kind: MetricType, value: u64) -> Series {
+        Series {
+            name,
+            help,
+            kind,
+            points: vec![(None, value)],
+        }
+    }
+}
+
+/// The values read at scrape time, encoded in order.
+#[derive(Debug)]
+struct Snapshot(Vec<Series>);
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for s in &self.0 {
+            let help = format!("{}.", s.help);
+            let mut metric = encoder.encode_descriptor(s.name, &help, None, s.kind)?;
+            match s.points.as_slice() {
+                [(None, value)] => point(s.kind, metric, *value)?,
+                points => {
+                    for (label, value) in points {
+                        let labels = [label.unwrap_or(("", ""))];
+                        point(s.kind, metric.encode_family(&labels)?, *value)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn point(kind: MetricType, m: MetricEncoder<'_>, value: u64) -> Result<(), std::fmt::Error> {
+    match kind {
+        MetricType::Counter => ConstCounter::new(value).encode(m),
+        _ => ConstGauge::new(value as i64).encode(m),
+    }
+}
+
+/// A registry of the values read at scrape time.
+fn scrape(state: &AppState, jobs: &[(String, i64)]) -> Registry {
+    use MetricType::{Counter as C, Gauge as G};
+    let mut series = Vec::new();
+    // Every state, 0 included: a series that vanishes when its state
+    // empties reads as "no data" rather than 0 on a dashboard.
+    series.push(Series {
+        name: "citadel_jobs",
+        help: "Jobs in the durable queue by state (all nodes)",
+        kind: G,
+        points: citadel_domain::JobState::ALL
+            .iter()
+            .map(|s| {
+                let n = jobs
+                    .iter()
+                    .find(|(state, _)| state == s.as_str())
+                    .map_or(0, |(_, n)| *n);
+                (Some(("state", s.as_str())), n.max(0) as u64)
+            })
+            .collect(),
+    });
+    if let Some(engine) = &state.app.engine {
+        let c = &engine.counters;
+        series.push(Series {
+            name: "citadel_runs",
+            help: "Finished runs by status",
+            kind: C,
+            points: c
+                .runs()
+                .filter(|(status, _)| *status != "queued" && *status != "running")
+                .map(|(status, n)| (Some(("status", status)), n))
+                .collect(),
+        });
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+        series.extend([
+            Series::one(
+                "citadel_runs_in_flight",
+                "Runs in flight on this node",
+                G,
+                engine.in_flight_count() as u64,
+            ),
+            Series::one(
+                "citadel_kill_switches_engaged",
+                "Kill switches engaged",
+                G,
+                engine.kill_switches().len() as u64,
+            ),
+            Series::one(
+                "citadel_runs_refused_by_kill_switch",
+                "Runs refused because a kill switch covered them",
+                C,
+                load(&c.refused_by_kill_switch),
+            ),
+            Series::one(
+                "citadel_runs_killed_in_flight",
+                "Runs aborted in flight by a kill switch",
+                C,
+                load(&c.killed_in_flight),
+            ),
+            Series::one(
+                "citadel_analyses",
+                "Sources analysed (analysis cache misses)",
+                C,
+                load(&c.analyses),
+            ),
+            Series::one(
+                "citadel_analysis_cache_hits",
+                "Saves whose analysis came from the cache (same content hash)",
+                C,
+                load(&c.analysis_cache_hits),
+            ),
+            Series::one(
+                "citadel_job_leases_lost",
+                "Jobs this node stopped because another node had taken their lease",
+                C,
+                load(&c.leases_lost),
+            ),
+            Series::one(
+                "citadel_run_stream_polls",
+                "Database reads by run event streams (runs in flight on this node are pushed, not polled)",
+                C,
+                load(&c.stream_polls),
+            ),
+        ]);
+    }
+    if let Some(pool) = &state.pool {
+        let s = pool.status();
+        series.extend([
+            Series::one("citadel_sandbox_hosts", "Sandbox host processes running", G, s.hosts as u64),
+            Series::one("citadel_sandbox_hosts_busy", "Sandbox hosts with runs in flight", G, s.busy_hosts as u64),
+            Series::one("citadel_sandbox_runs_in_flight", "Runs inside sandbox hosts", G, s.runs_in_flight as u64),
+            Series::one(
+                "citadel_sandbox_hosts_failed",
+                "Sandbox hosts that crashed, hung or broke the protocol",
+                C,
+                s.hosts_failed,
+            ),
+            Series::one(
+                "citadel_sandbox_hosts_recycled",
+                "Sandbox hosts replaced after serving their share of runs",
+                C,
+                s.hosts_recycled,
+            ),
+            Series::one("citadel_sandbox_hosts_live", "Sandbox hosts taking runs", G, s.live_hosts as u64),
+            Series::one("citadel_sandbox_runs_waiting", "Runs waiting for a sandbox host", G, s.runs_waiting as u64),
+            Series::one("citadel_sandbox_host_tenants", "Tenants holding a sandbox host", G, s.tenants as u64),
+            Series::one("citadel_sandbox_hosts_started", "Sandbox hosts started", C, s.hosts_started),
+            Series::one("citadel_sandbox_hosts_retired", "Idle sandbox hosts stopped", C, s.hosts_retired),
+            Series::one(
+                "citadel_sandbox_host_start_failures",
+                "Sandbox hosts that could not be started (retried with backoff)",
+                C,
+                s.host_start_failures,
+            ),
+            Series::one(
+                "citadel_watchdog_kills",
+                "Runs the watchdog ended: silent past their limits (reported as the limit broken), or in a sandbox host that stopped responding",
+                C,
+                s.watchdog_kills,
+            ),
+        ]);
+    }
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Snapshot(series)));
+    registry
 }
 
 /// Records every request by its route template (not its raw path, which
@@ -232,4 +295,51 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .metrics
         .observe(&route, response.status().as_u16(), started.elapsed());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_route_status_and_latency_bucket() {
+        let m = Metrics::default();
+        m.observe("/v1/runs", 200, std::time::Duration::from_micros(800));
+        m.observe("/v1/runs", 200, std::time::Duration::from_millis(3));
+        m.observe("/v1/runs", 404, std::time::Duration::from_micros(100));
+        let mut text = String::new();
+        encode_registry(&mut text, &m.registry).unwrap();
+        for line in [
+            "citadel_http_requests_total{route=\"/v1/runs\",status=\"200\"} 2\n",
+            "citadel_http_requests_total{route=\"/v1/runs\",status=\"404\"} 1\n",
+            "citadel_http_request_duration_seconds_bucket{le=\"0.0005\",route=\"/v1/runs\"} 1\n",
+            "citadel_http_request_duration_seconds_bucket{le=\"0.001\",route=\"/v1/runs\"} 2\n",
+            "citadel_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/v1/runs\"} 3\n",
+            "citadel_http_request_duration_seconds_count{route=\"/v1/runs\"} 3\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[test]
+    fn scrape_time_series_keep_their_order() {
+        let snapshot = Snapshot(vec![Series {
+            name: "citadel_jobs",
+            help: "Jobs",
+            kind: MetricType::Gauge,
+            points: vec![
+                (Some(("state", "queued")), 2),
+                (Some(("state", "running")), 0),
+            ],
+        }]);
+        let mut r = Registry::default();
+        r.register_collector(Box::new(snapshot));
+        let mut text = String::new();
+        encode(&mut text, &r).unwrap();
+        assert_eq!(
+            text,
+            "# HELP citadel_jobs Jobs.\n# TYPE citadel_jobs gauge\n\
+             citadel_jobs{state=\"queued\"} 2\ncitadel_jobs{state=\"running\"} 0\n# EOF\n"
+        );
+    }
 }

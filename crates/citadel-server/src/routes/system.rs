@@ -83,7 +83,7 @@ async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<Readiness>
 }
 
 /// Prometheus metrics in the text format.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     // Queue depth by state, across every tenant and node.
     let jobs = match state.app.store.job_counts(None).await {
@@ -96,7 +96,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(&state, &jobs),
     )
