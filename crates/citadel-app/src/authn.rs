@@ -41,54 +41,48 @@ fn well_formed(secret: &str) -> bool {
 /// How long a node trusts a token it has checked. Revoking a token, disabling
 /// a user or changing a role clears this node's cache at once; other nodes
 /// see the change within this time.
-const AUTH_CACHE_TTL_MS: i64 = 1_000;
-const AUTH_CACHE_ENTRIES: usize = 4096;
+const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const AUTH_CACHE_ENTRIES: u64 = 4096;
 
 /// Recently authenticated tokens (by hash), so a busy client costs no
 /// database round trips per request.
-#[derive(Default)]
-pub(crate) struct AuthCache(std::sync::Mutex<std::collections::HashMap<String, CachedPrincipal>>);
+pub(crate) struct AuthCache(moka::sync::Cache<String, CachedPrincipal>);
 
+#[derive(Clone)]
 struct CachedPrincipal {
     principal: Principal,
-    checked_at: i64,
     expires_at: Option<i64>,
 }
 
+impl Default for AuthCache {
+    fn default() -> Self {
+        AuthCache(
+            moka::sync::Cache::builder()
+                .max_capacity(AUTH_CACHE_ENTRIES)
+                .time_to_live(AUTH_CACHE_TTL)
+                .build(),
+        )
+    }
+}
+
 impl AuthCache {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, CachedPrincipal>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn get(&self, hash: &str, now: i64) -> Option<Principal> {
-        let cache = self.lock();
-        let c = cache.get(hash)?;
-        let fresh = now - c.checked_at < AUTH_CACHE_TTL_MS && c.expires_at.is_none_or(|e| e > now);
-        fresh.then(|| c.principal.clone())
+        let c = self.0.get(hash)?;
+        c.expires_at.is_none_or(|e| e > now).then_some(c.principal)
     }
 
-    fn put(&self, hash: String, principal: Principal, expires_at: Option<i64>, now: i64) {
-        let mut cache = self.lock();
-        if cache.len() >= AUTH_CACHE_ENTRIES {
-            cache.retain(|_, c| now - c.checked_at < AUTH_CACHE_TTL_MS);
-            if cache.len() >= AUTH_CACHE_ENTRIES {
-                cache.clear();
-            }
-        }
-        cache.insert(
+    fn put(&self, hash: String, principal: Principal, expires_at: Option<i64>) {
+        self.0.insert(
             hash,
             CachedPrincipal {
                 principal,
-                checked_at: now,
                 expires_at,
             },
         );
     }
 
     pub(crate) fn clear(&self) {
-        self.lock().clear();
+        self.0.invalidate_all();
     }
 }
 
@@ -144,7 +138,7 @@ pub async fn authenticate(
         grants,
     };
     app.auth_cache
-        .put(hash, principal.clone(), token.expires_at, now);
+        .put(hash, principal.clone(), token.expires_at);
     Ok(principal)
 }
 
