@@ -13,7 +13,8 @@
 //! is shared, and what differs is a small `Dialect` trait implemented for
 //! each (`sqlite.rs`, `postgres.rs`). Each trait's implementation is in its
 //! own module (`access.rs`, `audit.rs`, `scripts.rs`, `jobs.rs`,
-//! `events.rs`, `schedules.rs`); rows decode into the types of `model.rs`.
+//! `events.rs`, `schedules.rs`); rows decode into the model types
+//! (`model.rs`, `events.rs`), and one that does not decode is an error.
 //!
 //! Only this crate knows SQL. Every tenant-owned query takes the tenant id as
 //! an argument, so callers cannot forget it.

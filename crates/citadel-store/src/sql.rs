@@ -11,9 +11,11 @@
 //! [`Dialect`] methods do the rest per database, and they are also where
 //! the databases really differ: how a writing transaction begins, how
 //! audit appends are serialised across processes, and how jobs are claimed.
-//! The remaining differences are one clause of SQL each (`FOR UPDATE` where
-//! PostgreSQL needs a row lock that SQLite's single writer makes moot),
-//! written as `match D::BACKEND` at the statement, with the reason beside it.
+//! Opening a store (connection options, pool, migrations) is
+//! `SqlStore::open` in the same per-database modules. The remaining
+//! differences are one clause of SQL each (`FOR UPDATE` where PostgreSQL
+//! needs a row lock that SQLite's single writer makes moot), written as
+//! `match D::BACKEND` at the statement, with the reason beside it.
 //!
 //! (The alternative, one module per backend behind the traits, would hold
 //! every statement twice; the statements are the part that must not drift.)
