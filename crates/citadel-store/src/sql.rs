@@ -162,9 +162,10 @@ impl<'q, D: Dialect> Stmt<'q, D> {
 /// The store, for either database (see the module's documentation).
 pub(crate) struct SqlStore<D: Dialect> {
     pub(crate) pool: Pool<D>,
-    /// Appends from this process queue here before taking the database's
-    /// own lock (`Dialect::lock_audit_chain`), so they do not hold several
-    /// connections waiting on it.
+    /// Audit appends from this process take turns here first, so they wait
+    /// without holding a connection; the database's own lock (the write
+    /// transaction, [`Dialect::lock_audit_chain`]) orders them across
+    /// processes.
     pub(crate) audit_lock: tokio::sync::Mutex<()>,
     /// The latest migration this build knows.
     pub(crate) migrations: i64,

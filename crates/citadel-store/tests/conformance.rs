@@ -395,6 +395,13 @@ async fn undecodable_role(db: Db) {
     };
     store.put_role(&role).await.unwrap();
     assert_eq!(store.roles(&acme.id).await.unwrap(), vec![role]);
+    let theirs = CustomRole {
+        tenant_id: other.id.clone(),
+        name: "auditor".into(),
+        permissions: vec!["script.read".into()],
+        created_at: now_ms(),
+    };
+    store.put_role(&theirs).await.unwrap();
     for stored in ["not json", r#"{"audit.read":true}"#, "[1]", ""] {
         tamper(
             &db.url,
@@ -415,7 +422,7 @@ async fn undecodable_role(db: Db) {
         }
     }
     // Another tenant's roles still read.
-    assert_eq!(store.roles(&other.id).await.unwrap(), vec![]);
+    assert_eq!(store.roles(&other.id).await.unwrap(), vec![theirs]);
 }
 
 async fn audit_chain(db: Db) {
