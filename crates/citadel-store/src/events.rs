@@ -1,14 +1,15 @@
-//! Events, subscriptions and deliveries for SQLite and PostgreSQL (shared
-//! SQL through one macro, like the rest of the store).
+//! [`EventStore`]: events, the subscriptions that route them to scripts,
+//! and what became of each.
+
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
-use crate::backend::{PgStore, SqliteStore, conflict};
-use crate::{StoreFuture, StoreResult};
+use crate::StoreFuture;
+use crate::sql::{Dialect, SqlStore, conflict};
 
 /// Something that happened in a tenant's world (`order.paid`), with data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Event {
     pub id: String,
     pub tenant_id: String,
@@ -24,7 +25,7 @@ pub struct Event {
 
 /// Routes events whose type matches `pattern` (a glob: `order.*`) to a
 /// script.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Subscription {
     pub tenant_id: String,
     pub name: String,
@@ -34,7 +35,7 @@ pub struct Subscription {
 }
 
 /// What became of one event for one subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Delivery {
     pub event_id: String,
     pub tenant_id: String,
@@ -70,177 +71,155 @@ pub trait EventStore: Send + Sync {
     ) -> StoreFuture<'a, Vec<Delivery>>;
 }
 
-macro_rules! event_from {
-    ($r:expr) => {
-        Event {
-            id: $r.try_get("id")?,
-            tenant_id: $r.try_get("tenant_id")?,
-            event_type: $r.try_get("event_type")?,
-            data: $r.try_get("data")?,
-            depth: $r.try_get("depth")?,
-            source: $r.try_get("source")?,
-            created_at: $r.try_get("created_at")?,
-        }
-    };
-}
-
 const EVENT_COLUMNS: &str = "id, tenant_id, event_type, data, depth, source, created_at";
 
-macro_rules! impl_event_store {
-    ($ty:ty) => {
-        impl EventStore for $ty {
-            fn put_subscription<'a>(&'a self, s: &'a Subscription) -> StoreFuture<'a, ()> {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO subscriptions (tenant_id, name, pattern, script_name, created_at) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (tenant_id, name) DO UPDATE SET pattern = excluded.pattern, script_name = excluded.script_name",
-                    )
-                    .bind(&s.tenant_id)
-                    .bind(&s.name)
-                    .bind(&s.pattern)
-                    .bind(&s.script_name)
-                    .bind(s.created_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| conflict(e, format!("tenant `{}`", s.tenant_id)))?;
-                    Ok(())
-                })
-            }
+static EVENT_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = $1 AND id = $2")
+});
+static EVENTS_OF_TENANT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT $2"
+    )
+});
 
-            fn subscriptions<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<Subscription>> {
-                Box::pin(async move {
-                    let rows = sqlx::query(
-                        "SELECT tenant_id, name, pattern, script_name, created_at FROM subscriptions WHERE tenant_id = $1 ORDER BY name",
-                    )
-                    .bind(tenant_id)
-                    .fetch_all(&self.pool)
-                    .await?;
-                    rows.iter()
-                        .map(|r| -> StoreResult<Subscription> {
-                            Ok(Subscription {
-                                tenant_id: r.try_get("tenant_id")?,
-                                name: r.try_get("name")?,
-                                pattern: r.try_get("pattern")?,
-                                script_name: r.try_get("script_name")?,
-                                created_at: r.try_get("created_at")?,
-                            })
-                        })
-                        .collect()
-                })
-            }
+impl<D: Dialect> EventStore for SqlStore<D> {
+    fn put_subscription<'a>(&'a self, s: &'a Subscription) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            D::query(
+                "INSERT INTO subscriptions (tenant_id, name, pattern, script_name, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (tenant_id, name) DO UPDATE SET pattern = excluded.pattern, \
+                 script_name = excluded.script_name",
+            )
+            .bind(&s.tenant_id)
+            .bind(&s.name)
+            .bind(&s.pattern)
+            .bind(&s.script_name)
+            .bind(s.created_at)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| conflict(e, format!("tenant `{}`", s.tenant_id)))?;
+            Ok(())
+        })
+    }
 
-            fn delete_subscription<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND name = $2")
-                        .bind(tenant_id)
-                        .bind(name)
-                        .execute(&self.pool)
-                        .await?;
-                    Ok(done.rows_affected() == 1)
-                })
-            }
+    fn subscriptions<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<Subscription>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            Ok(D::query(
+                "SELECT tenant_id, name, pattern, script_name, created_at FROM subscriptions \
+                 WHERE tenant_id = $1 ORDER BY name",
+            )
+            .bind(tenant_id)
+            .fetch_all(&mut conn)
+            .await?)
+        })
+    }
 
-            fn insert_event<'a>(&'a self, e: &'a Event) -> StoreFuture<'a, ()> {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO events (id, tenant_id, event_type, data, depth, source, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(&e.id)
-                    .bind(&e.tenant_id)
-                    .bind(&e.event_type)
-                    .bind(&e.data)
-                    .bind(e.depth)
-                    .bind(&e.source)
-                    .bind(e.created_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|err| conflict(err, format!("event `{}`", e.id)))?;
-                    Ok(())
-                })
-            }
+    fn delete_subscription<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        name: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let done = D::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant_id)
+                .bind(name)
+                .execute(&mut conn)
+                .await?;
+            Ok(done == 1)
+        })
+    }
 
-            fn event<'a>(&'a self, tenant_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<Event>> {
-                Box::pin(async move {
-                    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = $1 AND id = $2");
-                    let row = sqlx::query(&sql).bind(tenant_id).bind(id).fetch_optional(&self.pool).await?;
-                    Ok(match row {
-                        Some(r) => Some(event_from!(r)),
-                        None => None,
-                    })
-                })
-            }
+    fn insert_event<'a>(&'a self, e: &'a Event) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            D::query(
+                "INSERT INTO events (id, tenant_id, event_type, data, depth, source, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&e.id)
+            .bind(&e.tenant_id)
+            .bind(&e.event_type)
+            .bind(&e.data)
+            .bind(e.depth)
+            .bind(&e.source)
+            .bind(e.created_at)
+            .execute(&mut conn)
+            .await
+            .map_err(|err| conflict(err, format!("event `{}`", e.id)))?;
+            Ok(())
+        })
+    }
 
-            fn list_events<'a>(&'a self, tenant_id: &'a str, limit: i64) -> StoreFuture<'a, Vec<Event>> {
-                Box::pin(async move {
-                    let sql = format!(
-                        "SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
-                    );
-                    let rows = sqlx::query(&sql)
-                        .bind(tenant_id)
-                        .bind(limit.clamp(1, 1000))
-                        .fetch_all(&self.pool)
-                        .await?;
-                    let mut out = Vec::with_capacity(rows.len());
-                    for r in rows {
-                        out.push(event_from!(r));
-                    }
-                    Ok(out)
-                })
-            }
+    fn event<'a>(&'a self, tenant_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<Event>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            Ok(D::query(&EVENT_BY_ID)
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(&mut conn)
+                .await?)
+        })
+    }
 
-            fn put_deliveries<'a>(&'a self, d: &'a [Delivery]) -> StoreFuture<'a, ()> {
-                Box::pin(async move {
-                    if d.is_empty() {
-                        return Ok(());
-                    }
-                    let mut tx = self.pool.begin().await?;
-                    for x in d {
-                        sqlx::query(
-                            "INSERT INTO deliveries (event_id, tenant_id, subscription, script_name, run_id, error) VALUES ($1, $2, $3, $4, $5, $6) \
-                             ON CONFLICT (event_id, subscription) DO UPDATE SET run_id = excluded.run_id, error = excluded.error",
-                        )
-                        .bind(&x.event_id)
-                        .bind(&x.tenant_id)
-                        .bind(&x.subscription)
-                        .bind(&x.script_name)
-                        .bind(&x.run_id)
-                        .bind(&x.error)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| conflict(e, format!("event `{}`", x.event_id)))?;
-                    }
-                    tx.commit().await?;
-                    Ok(())
-                })
-            }
+    fn list_events<'a>(&'a self, tenant_id: &'a str, limit: i64) -> StoreFuture<'a, Vec<Event>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            Ok(D::query(&EVENTS_OF_TENANT)
+                .bind(tenant_id)
+                .bind(limit.clamp(1, 1000))
+                .fetch_all(&mut conn)
+                .await?)
+        })
+    }
 
-            fn deliveries<'a>(&'a self, tenant_id: &'a str, event_id: &'a str) -> StoreFuture<'a, Vec<Delivery>> {
-                Box::pin(async move {
-                    let rows = sqlx::query(
-                        "SELECT event_id, tenant_id, subscription, script_name, run_id, error FROM deliveries \
-                         WHERE tenant_id = $1 AND event_id = $2 ORDER BY subscription",
-                    )
-                    .bind(tenant_id)
-                    .bind(event_id)
-                    .fetch_all(&self.pool)
-                    .await?;
-                    rows.iter()
-                        .map(|r| -> StoreResult<Delivery> {
-                            Ok(Delivery {
-                                event_id: r.try_get("event_id")?,
-                                tenant_id: r.try_get("tenant_id")?,
-                                subscription: r.try_get("subscription")?,
-                                script_name: r.try_get("script_name")?,
-                                run_id: r.try_get("run_id")?,
-                                error: r.try_get("error")?,
-                            })
-                        })
-                        .collect()
-                })
+    fn put_deliveries<'a>(&'a self, d: &'a [Delivery]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if d.is_empty() {
+                return Ok(());
             }
-        }
-    };
+            let mut tx = self.tx().await?;
+            for x in d {
+                D::query(
+                    "INSERT INTO deliveries (event_id, tenant_id, subscription, script_name, \
+                     run_id, error) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (event_id, subscription) DO UPDATE SET run_id = excluded.run_id, \
+                     error = excluded.error",
+                )
+                .bind(&x.event_id)
+                .bind(&x.tenant_id)
+                .bind(&x.subscription)
+                .bind(&x.script_name)
+                .bind(&x.run_id)
+                .bind(&x.error)
+                .execute(&mut tx)
+                .await
+                .map_err(|e| conflict(e, format!("event `{}`", x.event_id)))?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn deliveries<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        event_id: &'a str,
+    ) -> StoreFuture<'a, Vec<Delivery>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            Ok(D::query(
+                "SELECT event_id, tenant_id, subscription, script_name, run_id, error \
+                 FROM deliveries WHERE tenant_id = $1 AND event_id = $2 ORDER BY subscription",
+            )
+            .bind(tenant_id)
+            .bind(event_id)
+            .fetch_all(&mut conn)
+            .await?)
+        })
+    }
 }
-
-impl_event_store!(SqliteStore);
-impl_event_store!(PgStore);

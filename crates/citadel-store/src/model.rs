@@ -1,9 +1,13 @@
 //! What the store keeps. Times are Unix milliseconds.
+//!
+//! The types read from one table decode from its rows by column name
+//! (`sqlx::FromRow`); a row that does not decode is an error, never a
+//! default.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Tenant {
     pub id: String,
     pub name: String,
@@ -12,7 +16,7 @@ pub struct Tenant {
 
 /// An API token: a principal inside a tenant, or a platform admin (no tenant).
 /// The secret itself is never stored, only its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Token {
     pub id: String,
     pub tenant_id: Option<String>,
@@ -63,7 +67,7 @@ pub struct TokenOrigin {
 }
 
 /// A person in a tenant who logs in with a password.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct User {
     pub id: String,
     pub tenant_id: String,
@@ -94,7 +98,7 @@ pub struct CustomRole {
 }
 
 /// A role granted to a token, optionally only below a path prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct RoleBinding {
     pub id: String,
     pub tenant_id: String,
@@ -106,7 +110,7 @@ pub struct RoleBinding {
 }
 
 /// An audit entry to append.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct NewAuditEntry {
     pub at: i64,
     pub tenant_id: Option<String>,
@@ -121,10 +125,11 @@ pub struct NewAuditEntry {
 }
 
 /// An appended audit entry: its place in the chain and its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct AuditEntry {
     pub seq: i64,
     #[serde(flatten)]
+    #[sqlx(flatten)]
     pub entry: NewAuditEntry,
     pub prev_hash: String,
     pub hash: String,
@@ -184,7 +189,7 @@ pub enum AuditVerdict {
 
 /// A tenant's script: a name (a path like `billing/on-paid`) and which of
 /// its versions is live.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Script {
     pub id: String,
     pub tenant_id: String,
@@ -199,7 +204,7 @@ pub struct Script {
 
 /// One immutable version of a script. Only `state` and the review fields
 /// change after it is saved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ScriptVersion {
     pub script_id: String,
     pub tenant_id: String,
@@ -278,7 +283,7 @@ pub struct VersionTransition {
 }
 
 /// One execution of a script version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Run {
     pub id: String,
     pub tenant_id: String,
@@ -290,6 +295,7 @@ pub struct Run {
     /// `cancelled` or `killed`.
     pub status: String,
     /// `api`, `api_async`, later `event`, `schedule`, `webhook`, …
+    #[sqlx(rename = "trigger_kind")]
     pub trigger: String,
     /// Who started it (user id, else token id).
     pub principal: Option<String>,
@@ -324,7 +330,7 @@ pub struct RunQuery {
 /// An engaged kill switch. `scope` is `platform`, `tenant`, `folder` or
 /// `script`; `tenant_id` is empty for the platform, `target` is the folder
 /// prefix or script name (empty for platform and tenant scopes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct KillSwitch {
     pub scope: String,
     pub tenant_id: String,
@@ -336,7 +342,7 @@ pub struct KillSwitch {
 
 /// A durable queue entry that becomes a run (or, later, an event delivery
 /// or a workflow step).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Job {
     pub id: String,
     pub tenant_id: String,
@@ -399,7 +405,7 @@ pub struct NewJob {
 
 /// A node (a `citadel serve` or `citadel worker` process) sharing the
 /// database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Node {
     pub id: String,
     /// `serve` or `worker`.
@@ -416,7 +422,7 @@ pub struct Node {
 
 /// A cron schedule on a script: `cron` in time zone `timezone`, firing runs
 /// of the script's live version with `input`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Schedule {
     pub id: String,
     pub tenant_id: String,

@@ -1,8 +1,12 @@
-//! One backend-agnostic suite, run against a temporary SQLite file always and
-//! against a throwaway PostgreSQL cluster this test starts itself with
-//! `initdb`/`pg_ctl` (skipped, saying so, only where no PostgreSQL binaries
-//! exist).
+//! One backend-agnostic suite, run against SQLite and PostgreSQL: one test
+//! per (backend, section), each on a fresh database, so a failing section
+//! hides none of the others. SQLite: a temporary file per test. PostgreSQL:
+//! one throwaway cluster per test binary, started with `initdb`/`pg_ctl` by
+//! the first test that needs it, and a new database per test (skipped,
+//! saying so, only where no PostgreSQL binaries exist; under `CI=true` that
+//! fails instead).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 mod pg;
 
@@ -11,6 +15,68 @@ use citadel_store::{
     NewToken, NewUser, NewVersion, Node, RoleBinding, Run, RunQuery, SaveOutcome, Schedule, Store,
     StoreError, Tenant, TokenOrigin, VersionTransition, connect, new_id, now_ms,
 };
+
+/// A fresh, migrated database and a store on it.
+struct Db {
+    url: String,
+    store: Arc<dyn Store>,
+    /// The SQLite file's directory, removed on drop.
+    dir: Option<PathBuf>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A new SQLite file.
+async fn sqlite() -> Db {
+    let dir = std::env::temp_dir().join(format!("citadel-store-{}", new_id("t")));
+    let url = format!("sqlite://{}", dir.join("citadel.db").display());
+    let store = connect(&url).await.expect("connects and migrates");
+    assert_eq!(store.backend(), Backend::Sqlite);
+    Db {
+        url,
+        store,
+        dir: Some(dir),
+    }
+}
+
+/// A new database for `section` in this binary's PostgreSQL cluster; `None`
+/// (the test then passes, having said SKIPPED) where PostgreSQL is missing.
+async fn postgres(section: &str) -> Option<Db> {
+    let Some(cluster) = pg::shared() else {
+        println!("SKIPPED: {section} on PostgreSQL");
+        return None;
+    };
+    let name = format!("citadel_{section}");
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&cluster.url("postgres"))
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = cluster.url(&name);
+    let store = connect(&url).await.expect("connects and migrates");
+    assert_eq!(store.backend(), Backend::Postgres);
+    Some(Db {
+        url,
+        store,
+        dir: None,
+    })
+}
+
+/// The two tenants most sections work in: `acme`, and `other`, whose view
+/// of acme's data must stay empty.
+async fn two_tenants(store: &dyn Store) -> (Tenant, Tenant) {
+    let acme = store.create_tenant("acme").await.unwrap();
+    let other = store.create_tenant("other").await.unwrap();
+    (acme, other)
+}
 
 fn audit(tenant: Option<&str>, action: &str, outcome: &str) -> NewAuditEntry {
     NewAuditEntry {
@@ -36,12 +102,19 @@ async fn tamper(url: &str, sql: &str) {
     }
 }
 
-async fn conformance(url: &str) {
+/// Migrations apply once: connecting again changes nothing, and the store
+/// is ready both times.
+async fn migrations(db: Db) {
+    let url = db.url.as_str();
     let store: Arc<dyn Store> = connect(url).await.expect("connects and migrates");
     store.ready().await.expect("ready");
     // Connecting again applies nothing twice.
     let again = connect(url).await.expect("reconnects");
     again.ready().await.unwrap();
+}
+
+async fn tenants_and_tokens(db: Db) {
+    let store = Arc::clone(&db.store);
 
     // Tenants.
     let acme = store.create_tenant("acme").await.unwrap();
@@ -182,6 +255,13 @@ async fn conformance(url: &str) {
         .unwrap();
     assert!(!expired.is_active(now_ms()));
 
+    token_origins(&*store, &acme, &other).await;
+}
+
+async fn users(db: Db) {
+    let store = Arc::clone(&db.store);
+    let (acme, other) = two_tenants(&*store).await;
+
     // Users and their session tokens.
     let alice = store
         .create_user(&NewUser {
@@ -275,6 +355,11 @@ async fn conformance(url: &str) {
             .is_active(now_ms()),
         "disabling revokes sessions"
     );
+}
+
+async fn custom_roles(db: Db) {
+    let store = Arc::clone(&db.store);
+    let (acme, other) = two_tenants(&*store).await;
 
     // Custom roles.
     let role = CustomRole {
@@ -294,6 +379,56 @@ async fn conformance(url: &str) {
     assert!(!store.delete_role(&other.id, "auditor").await.unwrap());
     assert!(store.delete_role(&acme.id, "auditor").await.unwrap());
     assert_eq!(store.roles(&acme.id).await.unwrap(), vec![]);
+}
+
+/// A stored role whose permissions do not decode fails the read, naming
+/// the role, instead of reading as a role without permissions (which would
+/// quietly take rights away, or hide that the row was edited).
+async fn undecodable_role(db: Db) {
+    let store = Arc::clone(&db.store);
+    let (acme, other) = two_tenants(&*store).await;
+    let role = CustomRole {
+        tenant_id: acme.id.clone(),
+        name: "auditor".into(),
+        permissions: vec!["audit.read".into()],
+        created_at: now_ms(),
+    };
+    store.put_role(&role).await.unwrap();
+    assert_eq!(store.roles(&acme.id).await.unwrap(), vec![role]);
+    let theirs = CustomRole {
+        tenant_id: other.id.clone(),
+        name: "auditor".into(),
+        permissions: vec!["script.read".into()],
+        created_at: now_ms(),
+    };
+    store.put_role(&theirs).await.unwrap();
+    for stored in ["not json", r#"{"audit.read":true}"#, "[1]", ""] {
+        tamper(
+            &db.url,
+            &format!(
+                "UPDATE roles SET permissions = '{stored}' WHERE tenant_id = '{}' AND name = 'auditor'",
+                acme.id
+            ),
+        )
+        .await;
+        let err = store.roles(&acme.id).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Database(sqlx::Error::ColumnDecode { .. })),
+            "{stored:?}: {err:?}"
+        );
+        let message = err.to_string();
+        for part in ["roles.permissions", "`auditor`", acme.id.as_str()] {
+            assert!(message.contains(part), "{stored:?}: {message}");
+        }
+    }
+    // Another tenant's roles still read.
+    assert_eq!(store.roles(&other.id).await.unwrap(), vec![theirs]);
+}
+
+async fn audit_chain(db: Db) {
+    let url = db.url.as_str();
+    let store = Arc::clone(&db.store);
+    let (acme, other) = two_tenants(&*store).await;
 
     // The audit chain: appends, pages, filters.
     let first = store
@@ -404,15 +539,6 @@ async fn conformance(url: &str) {
         AuditVerdict::Broken { seq, .. } => assert_eq!(seq, 5),
         other => panic!("a deleted row went unnoticed: {other:?}"),
     }
-
-    tenant_settings(&*store, &acme, &other).await;
-    scripts(&*store, &acme, &other).await;
-    runs(&*store, &acme, &other).await;
-    kill_switches(&*store).await;
-    jobs(&store).await;
-    schedules(&store, &acme, &other).await;
-    events(&*store, &acme, &other).await;
-    token_origins(&*store, &acme, &other).await;
 }
 
 /// Every token records who minted it and the person it acts for; users,
@@ -497,7 +623,9 @@ async fn token_origins(store: &dyn Store, acme: &Tenant, other: &Tenant) {
     );
 }
 
-async fn events(store: &dyn Store, acme: &Tenant, other: &Tenant) {
+async fn events(db: Db) {
+    let store = &*db.store;
+    let (acme, other) = &two_tenants(store).await;
     use citadel_store::{Delivery, Event, Subscription};
     let sub = |tenant: &Tenant, name: &str, pattern: &str| Subscription {
         tenant_id: tenant.id.clone(),
@@ -591,7 +719,9 @@ async fn events(store: &dyn Store, acme: &Tenant, other: &Tenant) {
     assert_eq!(store.deliveries(&other.id, "evt_1").await.unwrap(), vec![]);
 }
 
-async fn tenant_settings(store: &dyn Store, acme: &Tenant, other: &Tenant) {
+async fn tenant_settings(db: Db) {
+    let store = &*db.store;
+    let (acme, other) = &two_tenants(store).await;
     assert_eq!(store.tenant_settings(&acme.id).await.unwrap(), None);
     store
         .put_tenant_settings(&acme.id, r#"{"a":1}"#, 10)
@@ -647,7 +777,9 @@ fn created(outcome: SaveOutcome) -> citadel_store::ScriptVersion {
     }
 }
 
-async fn scripts(store: &dyn Store, acme: &Tenant, other: &Tenant) {
+async fn scripts(db: Db) {
+    let store = &*db.store;
+    let (acme, other) = &two_tenants(store).await;
     let name = "billing/on-paid";
     let seen = std::sync::Mutex::new(Vec::<Option<String>>::new());
     let next = |prev: Option<&str>| {
@@ -984,7 +1116,9 @@ fn queued_run(tenant: &str, id: &str, script_name: &str, created_at: i64) -> Run
     }
 }
 
-async fn runs(store: &dyn Store, acme: &Tenant, other: &Tenant) {
+async fn runs(db: Db) {
+    let store = &*db.store;
+    let (acme, other) = &two_tenants(store).await;
     store.put_runs(&[]).await.unwrap();
     let queued = queued_run(&acme.id, "run_1", "billing/on-paid", 1_000);
     store.put_runs(std::slice::from_ref(&queued)).await.unwrap();
@@ -1141,7 +1275,8 @@ async fn runs(store: &dyn Store, acme: &Tenant, other: &Tenant) {
     assert_eq!(theirs_only, vec![theirs]);
 }
 
-async fn kill_switches(store: &dyn Store) {
+async fn kill_switches(db: Db) {
+    let store = &*db.store;
     let platform = KillSwitch {
         scope: "platform".into(),
         tenant_id: String::new(),
@@ -1234,7 +1369,9 @@ async fn finish(store: &dyn Store, node: &str, ids: &[&str], state: &str, at: i6
     }
 }
 
-async fn jobs(shared: &Arc<dyn Store>) {
+/// The queue, nodes, a claim race, and the counts all of it leaves.
+async fn jobs(db: Db) {
+    let shared = &db.store;
     let store = &**shared;
     let ta = store.create_tenant("jobs-a").await.unwrap();
     let tb = store.create_tenant("jobs-b").await.unwrap();
@@ -1639,8 +1776,12 @@ async fn jobs(shared: &Arc<dyn Store>) {
         ids(&store.list_jobs(b, Some("dead"), None, 10).await.unwrap()),
         vec!["job_b1"]
     );
-    caps(store).await;
-    capped_race(shared).await;
+}
+
+/// Concurrency caps, and a claim race under one.
+async fn job_caps(db: Db) {
+    caps(&*db.store).await;
+    capped_race(&db.store).await;
 }
 
 fn node(id: &str, role: &str, started_at: i64) -> Node {
@@ -2025,34 +2166,174 @@ async fn claim_race(shared: &Arc<dyn Store>) {
     );
 }
 
+// One test per (backend, section).
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_conformance() {
-    let dir = std::env::temp_dir().join(format!("citadel-store-{}", new_id("t")));
-    let url = format!("sqlite://{}", dir.join("citadel.db").display());
-    let store = connect(&url).await.unwrap();
-    assert_eq!(store.backend(), Backend::Sqlite);
-    drop(store);
-    conformance(&url).await;
-    std::fs::remove_dir_all(dir).unwrap();
+async fn sqlite_migrations() {
+    migrations(sqlite().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_conformance() {
-    let Some(cluster) = pg::Cluster::start_or_skip() else {
-        return;
-    };
-    let admin = sqlx::PgPool::connect(&cluster.url("postgres"))
-        .await
-        .unwrap();
-    sqlx::query("CREATE DATABASE citadel_conformance")
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = cluster.url("citadel_conformance");
-    let store = connect(&url).await.unwrap();
-    assert_eq!(store.backend(), Backend::Postgres);
-    drop(store);
-    conformance(&url).await;
+async fn postgres_migrations() {
+    if let Some(db) = postgres("migrations").await {
+        migrations(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_tenants_and_tokens() {
+    tenants_and_tokens(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tenants_and_tokens() {
+    if let Some(db) = postgres("tenants_and_tokens").await {
+        tenants_and_tokens(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_users() {
+    users(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_users() {
+    if let Some(db) = postgres("users").await {
+        users(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_custom_roles() {
+    custom_roles(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_custom_roles() {
+    if let Some(db) = postgres("custom_roles").await {
+        custom_roles(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_undecodable_role() {
+    undecodable_role(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_undecodable_role() {
+    if let Some(db) = postgres("undecodable_role").await {
+        undecodable_role(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_audit_chain() {
+    audit_chain(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_audit_chain() {
+    if let Some(db) = postgres("audit_chain").await {
+        audit_chain(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_tenant_settings() {
+    tenant_settings(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tenant_settings() {
+    if let Some(db) = postgres("tenant_settings").await {
+        tenant_settings(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_scripts() {
+    scripts(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_scripts() {
+    if let Some(db) = postgres("scripts").await {
+        scripts(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_runs() {
+    runs(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_runs() {
+    if let Some(db) = postgres("runs").await {
+        runs(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_kill_switches() {
+    kill_switches(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_kill_switches() {
+    if let Some(db) = postgres("kill_switches").await {
+        kill_switches(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_jobs() {
+    jobs(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_jobs() {
+    if let Some(db) = postgres("jobs").await {
+        jobs(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_job_caps() {
+    job_caps(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_job_caps() {
+    if let Some(db) = postgres("job_caps").await {
+        job_caps(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_schedules() {
+    schedules(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schedules() {
+    if let Some(db) = postgres("schedules").await {
+        schedules(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_events() {
+    events(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_events() {
+    if let Some(db) = postgres("events").await {
+        events(db).await;
+    }
 }
 
 #[tokio::test]
@@ -2081,8 +2362,10 @@ fn schedule(tenant: &Tenant, name: &str, next_fire_at: i64, enabled: bool) -> Sc
     }
 }
 
-async fn schedules(shared: &Arc<dyn Store>, acme: &Tenant, other: &Tenant) {
+async fn schedules(db: Db) {
+    let shared = &db.store;
     let store = shared.as_ref();
+    let (acme, other) = &two_tenants(store).await;
     const T: i64 = 1_700_000_000_000;
     // Create, read back exactly.
     let nightly = schedule(acme, "nightly", T + 5_000, true);

@@ -1,13 +1,15 @@
 //! A throwaway PostgreSQL cluster for tests (shared by the store's
 //! conformance tests and the process tests of `citadel`): `initdb` in a
 //! temporary directory, run as the `postgres` user when the tests run as
-//! root (the tools refuse root), stopped and removed on drop.
+//! root (the tools refuse root), stopped and removed on drop — or, for the
+//! one a whole test binary shares ([`shared`]), when the process exits.
 
 // Each test crate including this module uses a different part of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// A PostgreSQL cluster in a temporary directory, stopped on drop.
 pub struct Cluster {
@@ -144,8 +146,9 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
+impl Cluster {
+    /// Stops the server and removes its directory.
+    fn remove(&self) {
         let _ = pg_tool(
             &self.bin,
             "pg_ctl",
@@ -153,4 +156,34 @@ impl Drop for Cluster {
         );
         let _ = std::fs::remove_dir_all(&self.data);
     }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+static SHARED: OnceLock<Option<Cluster>> = OnceLock::new();
+
+/// One cluster for every test of this binary, started by the first caller
+/// and removed when the process exits (statics are never dropped); `None`
+/// as [`Cluster::start_or_skip`] decides. Under `CI=true` a missing
+/// PostgreSQL panics in every caller, so each test fails.
+pub fn shared() -> Option<&'static Cluster> {
+    extern "C" fn remove_shared() {
+        if let Some(Some(cluster)) = SHARED.get() {
+            cluster.remove();
+        }
+    }
+    SHARED
+        .get_or_init(|| {
+            let cluster = Cluster::start_or_skip()?;
+            // SAFETY: registers a function that takes no arguments and
+            // touches only the initialised static.
+            let registered = unsafe { libc::atexit(remove_shared) };
+            assert_eq!(registered, 0, "atexit");
+            Some(cluster)
+        })
+        .as_ref()
 }
