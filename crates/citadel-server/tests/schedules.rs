@@ -7,81 +7,54 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use citadel_app::authn::{generate_token, hash_token};
-use citadel_engine::{Engine, EngineConfig, Executor, InProcess};
-use citadel_server::{AppState, HttpSettings};
-use citadel_store::{AuditQuery, NewToken, Schedule, Store, now_ms};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
+use citadel_engine::{Engine, EngineConfig};
+use citadel_server::HttpSettings;
+use citadel_store::{Schedule, Store, now_ms};
+use citadel_testkit::{Api, TestDb, eventually};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 struct World {
-    app: Router,
+    /// Callers by role: `owner`, `developer`, `operator`, `viewer`.
+    api: Api,
     store: Arc<dyn Store>,
     url: String,
     acme: String,
-    /// Role name → secret.
-    tokens: HashMap<&'static str, String>,
     _engine: Engine,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn token(store: &dyn Store, tenant: &str, role: &str) -> String {
-    let secret = generate_token();
-    store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: Some(tenant.to_owned()),
-            name: role.into(),
-            hash: hash_token(&secret),
-            expires_at: None,
-            role: Some((role.to_owned(), String::new())),
-        })
-        .await
-        .unwrap();
-    secret
+    _db: TestDb,
 }
 
 fn engine(store: &Arc<dyn Store>) -> Engine {
-    Engine::start(
-        Arc::clone(store),
-        Executor::InProcess(InProcess::start(2).unwrap()),
-        EngineConfig::default(),
-    )
+    citadel_testkit::engine(store, 2, EngineConfig::default())
 }
 
 async fn world() -> World {
-    let dir = std::env::temp_dir().join(format!("citadel-sched-{}", citadel_store::new_id("t")));
-    let url = format!("sqlite://{}", dir.join("c.db").display());
-    let store = citadel_store::connect(&url).await.unwrap();
-    let acme = store.create_tenant("acme").await.unwrap().id;
-    let mut tokens = HashMap::new();
+    let db = TestDb::new().await;
+    let store = Arc::clone(&db.store);
+    let acme = db.tenant("acme").await;
+    let mut tokens = Vec::new();
     for role in ["owner", "developer", "operator", "viewer"] {
-        tokens.insert(role, token(store.as_ref(), &acme, role).await);
+        tokens.push((
+            role,
+            citadel_testkit::token(store.as_ref(), &acme, role).await,
+        ));
     }
     let engine = engine(&store);
-    let (app, _) = citadel_server::router(
-        AppState::new(Arc::clone(&store), Some(engine.clone())),
+    let mut api = Api::new(
+        Arc::clone(&store),
+        Some(engine.clone()),
         &HttpSettings::default(),
     );
+    for (role, token) in tokens {
+        api.add_caller(role, token);
+    }
     World {
-        app,
+        api,
         store,
-        url,
+        url: db.url.clone(),
         acme,
-        tokens,
         _engine: engine,
-        _dir: TempDir(dir),
+        _db: db,
     }
 }
 
@@ -93,34 +66,14 @@ impl World {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(secret) = self.tokens.get(as_) {
-            req = req.header("authorization", format!("Bearer {secret}"));
-        }
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        self.api
+            .call(as_, method, path, body.map(|b| b.to_string()))
+            .await
     }
 
     async fn audits(&self, action: &str) -> usize {
-        self.store
-            .audit_page(&AuditQuery {
-                action: Some(action.into()),
-                limit: 1000,
-                ..AuditQuery::default()
-            })
+        citadel_testkit::audit(self.store.as_ref(), action)
             .await
-            .unwrap()
             .len()
     }
 
@@ -182,25 +135,6 @@ impl World {
                 Some((j.id, at))
             })
             .collect()
-    }
-}
-
-/// Polls `check` every 20 ms until it answers `Some`, for up to 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
