@@ -184,6 +184,18 @@ impl Default for Version<'_> {
     }
 }
 
+/// The script `nap`: sleeps `input.sleep` ms when asked to (it is granted
+/// `sleep`), then returns its input. A run of it stays in flight as long as
+/// a test needs.
+pub const NAP: Version<'static> = Version {
+    name: "nap",
+    source: "if (input.sleep) await api.sleep(input.sleep);\nreturn input;",
+    hash: "h",
+    language: "js",
+    capabilities: r#"{"sleep":true}"#,
+    limits: "{}",
+};
+
 /// Saves `version` as the tenant's live version 1.0.0 of its script.
 pub async fn save_live(store: &dyn Store, tenant: &str, version: &Version<'_>) {
     let new = NewVersion {
