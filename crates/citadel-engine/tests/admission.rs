@@ -25,6 +25,19 @@ fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str, id: &str) -> RunSpec 
     }
 }
 
+/// An engine that runs one run of the tenant's at a time, and no queue
+/// worker.
+fn one_slot(store: &Arc<dyn Store>) -> Engine {
+    let config = EngineConfig {
+        quotas: Quotas {
+            concurrent_runs: 1,
+            ..Quotas::default()
+        },
+        ..citadel_testkit::without_worker()
+    };
+    citadel_testkit::engine(store, 1, config)
+}
+
 /// Resolves once `id` is among the engine's runs in flight.
 async fn until_in_flight(engine: &Engine, tenant: &str, id: &str) {
     while engine.in_flight_run(tenant, id).is_none() {
@@ -35,18 +48,7 @@ async fn until_in_flight(engine: &Engine, tenant: &str, id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_sync_run_frees_its_slot_and_is_recorded_cancelled() {
     let (store, tenant, live, _dir) = setup().await;
-    let engine = citadel_testkit::engine(
-        &store,
-        1,
-        EngineConfig {
-            quotas: Quotas {
-                concurrent_runs: 1,
-                ..Quotas::default()
-            },
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = one_slot(&store);
 
     // The caller goes away while its run is in flight: its future is
     // dropped, as axum drops a handler's.
@@ -90,18 +92,7 @@ async fn a_dropped_sync_run_frees_its_slot_and_is_recorded_cancelled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_dropped_before_it_starts_frees_its_slot() {
     let (store, tenant, live, _dir) = setup().await;
-    let engine = citadel_testkit::engine(
-        &store,
-        1,
-        EngineConfig {
-            quotas: Quotas {
-                concurrent_runs: 1,
-                ..Quotas::default()
-            },
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = one_slot(&store);
     // Polled once, then dropped: it stops at its first await.
     let mut first = Box::pin(engine.run_sync(spec(&tenant, &live, "{}", "run_early")));
     tokio::select! {
@@ -140,14 +131,7 @@ async fn a_dropped_publish_still_records_every_delivery() {
             .unwrap();
     }
     // Enqueue only: the deliveries' runs stay queued.
-    let engine = citadel_testkit::engine(
-        &store,
-        1,
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
 
     // The publisher goes away once the event is stored, while its
     // deliveries are being enqueued.

@@ -179,14 +179,7 @@ async fn an_event_storm_from_one_tenant_does_not_hold_up_another() {
     // enqueues): the flood does not start draining while it is published,
     // which on a loaded machine could take long enough to drain a good part
     // of it and spoil the count below.
-    let engine = citadel_testkit::engine(
-        &store,
-        1,
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
     for i in 0..400 {
         let (_, deliveries) = engine
             .publish(&storm, "order.placed", format!("{{\"i\":{i}}}"), 0, "test")
@@ -252,10 +245,7 @@ async fn a_run_read_while_it_finishes_has_its_result() {
     let reader = citadel_testkit::engine(
         &citadel_store::connect(&url).await.unwrap(),
         1,
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
+        citadel_testkit::without_worker(),
     );
     let mut readers = Vec::new();
     for i in 0..1000 {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use citadel_engine::{EngineConfig, RunSpec};
+use citadel_engine::RunSpec;
 use citadel_store::Store;
 use citadel_testkit::{TestDb, Version, run_spec};
 use serde::Deserialize;
@@ -74,14 +74,7 @@ async fn setup(case: &Case) -> (Arc<dyn Store>, String, TestDb) {
 async fn rows_that_do_not_decode_refuse_the_run() {
     for (name, case) in cases() {
         let (store, tenant, _dir) = setup(&case).await;
-        let engine = citadel_testkit::engine(
-            &store,
-            1,
-            EngineConfig {
-                worker: None,
-                ..EngineConfig::default()
-            },
-        );
+        let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
         let expected = case.error.replace("{tenant}", &tenant);
         if case.field == "settings" {
             let refused = engine.settings(&tenant).await.map(|_| ());

@@ -13,6 +13,7 @@ use axum::http::Method;
 use citadel_engine::EngineConfig;
 use citadel_server::HttpSettings;
 use citadel_store::{RoleBinding, Store, new_id, now_ms};
+use citadel_testkit::http::Step;
 use citadel_testkit::{Api, TestDb, Token, TokenSpec, mint};
 use serde_json::Value;
 
@@ -105,17 +106,6 @@ impl World {
     async fn audit(&self, action: &str) -> Vec<citadel_store::AuditEntry> {
         citadel_testkit::audit(self.store.as_ref(), action).await
     }
-
-    /// `@name` means that token's id, anywhere in an expected value.
-    fn expand(&self, v: &Value) -> Value {
-        match v {
-            Value::String(s) if s.starts_with('@') => {
-                Value::String(self.api.token(&s[1..]).id.clone())
-            }
-            Value::Array(a) => Value::Array(a.iter().map(|v| self.expand(v)).collect()),
-            other => other.clone(),
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,31 +120,19 @@ async fn the_authority_scenario() {
     // Every mismatch, so one run shows every step that does not hold.
     let mut failures = Vec::new();
     for step in &steps {
-        let name = step["step"].as_str().unwrap();
-        let method: Method = step["method"].as_str().unwrap().parse().unwrap();
-        let body = match (step.get("body"), step.get("raw_body")) {
-            (Some(b), _) => Some(b.to_string()),
-            (None, Some(raw)) => Some(raw.as_str().unwrap().to_owned()),
-            (None, None) => None,
-        };
-        let audit = step.get("audit").map(|a| {
-            (
-                a[0].as_str().unwrap().to_owned(),
-                a[1].as_str().unwrap().to_owned(),
-            )
-        });
+        let Step {
+            name,
+            caller,
+            method,
+            path,
+            body,
+            audit,
+        } = Step::parse(step, Value::clone);
         let before = match &audit {
             Some((action, _)) => w.audit(action).await.len(),
             None => 0,
         };
-        let (status, got) = w
-            .call(
-                step["as"].as_str().unwrap(),
-                method,
-                step["path"].as_str().unwrap(),
-                body,
-            )
-            .await;
+        let (status, got) = w.call(caller, method, path, body).await;
         let mut check = |what: String, ok: bool| {
             if !ok {
                 failures.push(format!("{name}: {what}"));
@@ -184,7 +162,7 @@ async fn the_authority_scenario() {
                     items.iter().find(|item| {
                         wanted
                             .iter()
-                            .all(|(p, v)| item.pointer(p) == Some(&w.expand(v)))
+                            .all(|(p, v)| item.pointer(p) == Some(&w.api.expand_ids(v)))
                     })
                 })
                 .cloned()
@@ -194,7 +172,7 @@ async fn the_authority_scenario() {
         if let Some(fields) = step.get("fields").and_then(Value::as_object) {
             for (pointer, want) in fields {
                 let actual = subject.pointer(pointer).cloned().unwrap_or(Value::Null);
-                let want = w.expand(want);
+                let want = w.api.expand_ids(want);
                 check(
                     format!("field `{pointer}` = {actual}, want {want}: {subject}"),
                     actual == want,

@@ -33,18 +33,10 @@ async fn world() -> World {
     let db = TestDb::new().await;
     let store = Arc::clone(&db.store);
     let acme = db.tenant("acme").await;
-    let mut tokens = Vec::new();
-    for role in ["owner", "viewer"] {
-        tokens.push((
-            role,
-            citadel_testkit::token(store.as_ref(), &acme, role).await,
-        ));
-    }
+    let tokens = citadel_testkit::tokens(store.as_ref(), &acme, &["owner", "viewer"]).await;
     let engine = citadel_testkit::engine(&store, 2, EngineConfig::default());
-    let mut api = Api::new(Arc::clone(&store), Some(engine), &HttpSettings::default());
-    for (role, token) in tokens {
-        api.add_caller(role, token);
-    }
+    let api =
+        Api::new(Arc::clone(&store), Some(engine), &HttpSettings::default()).with_callers(tokens);
     World {
         api,
         store,
@@ -58,18 +50,6 @@ impl World {
         let res = self.api.send(req).await;
         let (status, headers) = (res.status(), res.headers().clone());
         (status, headers, citadel_testkit::http::text(res).await)
-    }
-
-    async fn call(
-        &self,
-        as_: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        self.api
-            .call(as_, method, path, body.map(|b| b.to_string()))
-            .await
     }
 
     async fn document(&self) -> Value {
@@ -409,7 +389,8 @@ async fn a_generated_client_drives_the_walkthrough() {
 /// Saves `source` as `name` (live at once) and runs it to the end.
 async fn finished_run(w: &World, name: &str, source: &str) -> Value {
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             "/v1/scripts",
@@ -418,7 +399,8 @@ async fn finished_run(w: &World, name: &str, source: &str) -> Value {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{got}");
     let (status, run) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             &format!("/v1/scripts/{name}/run"),
@@ -576,7 +558,8 @@ async fn job_metrics_list_every_state() {
     // One finished asynchronous run: its job counts as succeeded, the
     // other states stay, at 0.
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             "/v1/scripts",
@@ -585,7 +568,8 @@ async fn job_metrics_list_every_state() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{got}");
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             "/v1/scripts/one/run",
@@ -596,7 +580,8 @@ async fn job_metrics_list_every_state() {
     let id = got["run_id"].as_str().unwrap().to_owned();
     for _ in 0..1000 {
         let (_, run) = w
-            .call("owner", Method::GET, &format!("/v1/runs/{id}"), None)
+            .api
+            .call_json("owner", Method::GET, &format!("/v1/runs/{id}"), None)
             .await;
         if run["status"] == "succeeded" {
             break;

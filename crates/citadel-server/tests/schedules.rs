@@ -32,22 +32,15 @@ async fn world() -> World {
     let db = TestDb::new().await;
     let store = Arc::clone(&db.store);
     let acme = db.tenant("acme").await;
-    let mut tokens = Vec::new();
-    for role in ["owner", "developer", "operator", "viewer"] {
-        tokens.push((
-            role,
-            citadel_testkit::token(store.as_ref(), &acme, role).await,
-        ));
-    }
+    let roles = ["owner", "developer", "operator", "viewer"];
+    let tokens = citadel_testkit::tokens(store.as_ref(), &acme, &roles).await;
     let engine = engine(&store);
-    let mut api = Api::new(
+    let api = Api::new(
         Arc::clone(&store),
         Some(engine.clone()),
         &HttpSettings::default(),
-    );
-    for (role, token) in tokens {
-        api.add_caller(role, token);
-    }
+    )
+    .with_callers(tokens);
     World {
         api,
         store,
@@ -59,18 +52,6 @@ async fn world() -> World {
 }
 
 impl World {
-    async fn call(
-        &self,
-        as_: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        self.api
-            .call(as_, method, path, body.map(|b| b.to_string()))
-            .await
-    }
-
     async fn audits(&self, action: &str) -> usize {
         citadel_testkit::audit(self.store.as_ref(), action)
             .await
@@ -80,7 +61,8 @@ impl World {
     /// Saves a live script as the developer.
     async fn save(&self, name: &str, source: &str) {
         let (status, got) = self
-            .call(
+            .api
+            .call_json(
                 "developer",
                 Method::POST,
                 "/v1/scripts",
@@ -91,13 +73,14 @@ impl World {
     }
 
     async fn put(&self, name: &str, body: Value) -> (StatusCode, Value) {
-        self.call(
-            "operator",
-            Method::PUT,
-            &format!("/v1/schedules/{}", name.replace('/', "%2F")),
-            Some(body),
-        )
-        .await
+        self.api
+            .call_json(
+                "operator",
+                Method::PUT,
+                &format!("/v1/schedules/{}", name.replace('/', "%2F")),
+                Some(body),
+            )
+            .await
     }
 
     async fn schedule(&self, name: &str) -> Schedule {
@@ -110,7 +93,8 @@ impl World {
 
     async fn runs(&self, script: &str) -> Vec<Value> {
         let (status, list) = self
-            .call(
+            .api
+            .call_json(
                 "viewer",
                 Method::GET,
                 &format!("/v1/runs?script={}&limit=1000", script.replace('/', "%2F")),
@@ -215,7 +199,8 @@ async fn malformed_schedules_are_refused_with_the_reason() {
     );
     // A viewer may not schedule runs.
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "viewer",
             Method::PUT,
             "/v1/schedules/tick",
@@ -228,7 +213,8 @@ async fn malformed_schedules_are_refused_with_the_reason() {
     assert_eq!(w.store.list_schedules(&w.acme).await.unwrap(), vec![]);
     assert_eq!(w.audits("schedule.put").await, 0);
     let (status, _) = w
-        .call("viewer", Method::GET, "/v1/schedules/tick", None)
+        .api
+        .call_json("viewer", Method::GET, "/v1/schedules/tick", None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -287,19 +273,24 @@ async fn schedules_show_their_next_fire_times() {
     assert_eq!(again["next_fire_times"], json!([]));
     assert_eq!(w.audits("schedule.put").await, 2);
 
-    let (status, list) = w.call("viewer", Method::GET, "/v1/schedules", None).await;
+    let (status, list) = w
+        .api
+        .call_json("viewer", Method::GET, "/v1/schedules", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["name"], "reports/tokyo");
     let (status, one) = w
-        .call("viewer", Method::GET, "/v1/schedules/reports%2Ftokyo", None)
+        .api
+        .call_json("viewer", Method::GET, "/v1/schedules/reports%2Ftokyo", None)
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one["cron"], "@hourly");
 
     // A viewer may not delete; the operator may, once.
     let (status, _) = w
-        .call(
+        .api
+        .call_json(
             "viewer",
             Method::DELETE,
             "/v1/schedules/reports%2Ftokyo",
@@ -308,7 +299,8 @@ async fn schedules_show_their_next_fire_times() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = w
-        .call(
+        .api
+        .call_json(
             "operator",
             Method::DELETE,
             "/v1/schedules/reports%2Ftokyo",
@@ -317,7 +309,8 @@ async fn schedules_show_their_next_fire_times() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = w
-        .call(
+        .api
+        .call_json(
             "operator",
             Method::DELETE,
             "/v1/schedules/reports%2Ftokyo",
@@ -329,7 +322,8 @@ async fn schedules_show_their_next_fire_times() {
 
     // Every schedule route is in the OpenAPI document.
     let (status, doc) = w
-        .call("viewer", Method::GET, "/v1/openapi.json", None)
+        .api
+        .call_json("viewer", Method::GET, "/v1/openapi.json", None)
         .await;
     assert_eq!(status, StatusCode::OK);
     for (path, methods) in [
@@ -399,13 +393,15 @@ async fn run_now_enqueues_a_manual_run_with_the_schedule_input() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, got) = w
-        .call("operator", Method::POST, "/v1/schedules/echo/run-now", None)
+        .api
+        .call_json("operator", Method::POST, "/v1/schedules/echo/run-now", None)
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{got}");
     let id = got["run_id"].as_str().unwrap().to_owned();
     let run = eventually("the run to finish", || async {
         let (status, run) = w
-            .call("viewer", Method::GET, &format!("/v1/runs/{id}"), None)
+            .api
+            .call_json("viewer", Method::GET, &format!("/v1/runs/{id}"), None)
             .await;
         assert_eq!(status, StatusCode::OK, "{run}");
         (run["status"] != "queued" && run["status"] != "running").then_some(run)
@@ -419,11 +415,13 @@ async fn run_now_enqueues_a_manual_run_with_the_schedule_input() {
     assert_eq!(w.schedule("echo").await.last_fired_at, None);
     // A viewer may not; an unknown schedule is 404.
     let (status, _) = w
-        .call("viewer", Method::POST, "/v1/schedules/echo/run-now", None)
+        .api
+        .call_json("viewer", Method::POST, "/v1/schedules/echo/run-now", None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = w
-        .call("operator", Method::POST, "/v1/schedules/nope/run-now", None)
+        .api
+        .call_json("operator", Method::POST, "/v1/schedules/nope/run-now", None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -507,7 +505,8 @@ async fn a_kill_switch_stops_scheduled_runs_without_stopping_the_schedule() {
     let w = world().await;
     w.save("jobs/stopped", "return 1;").await;
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             "/v1/kill-switch",
@@ -534,7 +533,8 @@ async fn a_kill_switch_stops_scheduled_runs_without_stopping_the_schedule() {
     assert_eq!(w.runs("jobs/stopped").await.len(), 0);
     // Run now is refused the same way.
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "operator",
             Method::POST,
             "/v1/schedules/stopped/run-now",

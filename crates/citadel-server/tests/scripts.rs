@@ -12,6 +12,7 @@ use axum::http::{Method, StatusCode};
 use citadel_engine::EngineConfig;
 use citadel_server::HttpSettings;
 use citadel_store::Store;
+use citadel_testkit::http::Step;
 use citadel_testkit::{Api, TestDb, TokenSpec, mint};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -33,13 +34,8 @@ async fn world_with(quotas: citadel_engine::Quotas) -> World {
     let store = Arc::clone(&db.store);
     let acme = db.tenant("acme").await;
     let other = db.tenant("other").await;
-    let mut tokens = Vec::new();
-    for role in ["owner", "developer", "approver", "viewer", "operator"] {
-        tokens.push((
-            role,
-            citadel_testkit::token(store.as_ref(), &acme, role).await,
-        ));
-    }
+    let roles = ["owner", "developer", "approver", "viewer", "operator"];
+    let mut tokens = citadel_testkit::tokens(store.as_ref(), &acme, &roles).await;
     tokens.push((
         "other_owner",
         citadel_testkit::token(store.as_ref(), &other, "owner").await,
@@ -61,10 +57,7 @@ async fn world_with(quotas: citadel_engine::Quotas) -> World {
         body_limit_bytes: 2 << 20,
         ..HttpSettings::default()
     };
-    let mut api = Api::new(Arc::clone(&store), Some(engine), &config);
-    for (name, token) in tokens {
-        api.add_caller(name, token);
-    }
+    let api = Api::new(Arc::clone(&store), Some(engine), &config).with_callers(tokens);
     World { api, store, db }
 }
 
@@ -81,16 +74,6 @@ impl World {
 
     async fn audit(&self, action: &str) -> Vec<citadel_store::AuditEntry> {
         citadel_testkit::audit(self.store.as_ref(), action).await
-    }
-
-    /// `@role` in an expected value means that role's token id.
-    fn expand(&self, v: &Value) -> Value {
-        match v {
-            Value::String(s) if s.starts_with('@') => {
-                Value::String(self.api.token(&s[1..]).id.clone())
-            }
-            other => other.clone(),
-        }
     }
 }
 
@@ -123,31 +106,19 @@ async fn the_scripts_scenario() {
     .unwrap();
     let steps: Vec<Value> = serde_json::from_str(&text).unwrap();
     for step in &steps {
-        let name = step["step"].as_str().unwrap();
-        let method: Method = step["method"].as_str().unwrap().parse().unwrap();
-        let body = match (&step.get("body"), &step.get("raw_body")) {
-            (Some(b), _) => Some(expand_body(b).to_string()),
-            (None, Some(raw)) => Some(raw.as_str().unwrap().to_owned()),
-            (None, None) => None,
-        };
-        let audit = step.get("audit").map(|a| {
-            (
-                a[0].as_str().unwrap().to_owned(),
-                a[1].as_str().unwrap().to_owned(),
-            )
-        });
+        let Step {
+            name,
+            caller,
+            method,
+            path,
+            body,
+            audit,
+        } = Step::parse(step, expand_body);
         let before = match &audit {
             Some((action, _)) => w.audit(action).await.len(),
             None => 0,
         };
-        let (status, got) = w
-            .call(
-                step["as"].as_str().unwrap(),
-                method,
-                step["path"].as_str().unwrap(),
-                body,
-            )
-            .await;
+        let (status, got) = w.call(caller, method, path, body).await;
         assert_eq!(
             status.as_u16() as u64,
             step["status"].as_u64().unwrap(),
@@ -162,7 +133,11 @@ async fn the_scripts_scenario() {
         if let Some(fields) = step.get("fields").and_then(Value::as_object) {
             for (pointer, want) in fields {
                 let actual = got.pointer(pointer).cloned().unwrap_or(Value::Null);
-                assert_eq!(actual, w.expand(want), "{name}: field `{pointer}` of {got}");
+                assert_eq!(
+                    actual,
+                    w.api.expand_ids(want),
+                    "{name}: field `{pointer}` of {got}"
+                );
             }
         }
         if let Some(one_of) = step.get("one_of").and_then(Value::as_object) {
@@ -895,14 +870,7 @@ async fn log_lines_stream_while_the_run_is_in_flight() {
 async fn read_only_twin(w: &World) -> Api {
     let url = format!("sqlite://{}?mode=ro", w.db.file().display());
     let store = citadel_store::connect(&url).await.unwrap();
-    let engine = citadel_testkit::engine(
-        &store,
-        1,
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
     let register = engine.register().await.unwrap_err().to_string();
     assert!(
         register.contains("readonly database"),

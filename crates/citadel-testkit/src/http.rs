@@ -46,6 +46,17 @@ impl Api {
         &self.state
     }
 
+    /// The same, with `callers` added.
+    pub fn with_callers<N: Into<String>>(
+        mut self,
+        callers: impl IntoIterator<Item = (N, Token)>,
+    ) -> Api {
+        for (name, token) in callers {
+            self.add_caller(name, token);
+        }
+        self
+    }
+
     /// Lets `name` call with `token` (replacing any token it had).
     pub fn add_caller(&mut self, name: impl Into<String>, token: Token) {
         self.callers.insert(name.into(), token);
@@ -56,6 +67,16 @@ impl Api {
         self.callers
             .get(name)
             .unwrap_or_else(|| panic!("no token `{name}`"))
+    }
+
+    /// `@name` in an expected value of a scenario, alone or in an array,
+    /// stands for the token id of the caller `name`.
+    pub fn expand_ids(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) if s.starts_with('@') => Value::String(self.token(&s[1..]).id.clone()),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.expand_ids(v)).collect()),
+            other => other.clone(),
+        }
     }
 
     /// A request as `caller` (`None`: without credentials), to add headers
@@ -107,6 +128,18 @@ impl Api {
         body: Option<String>,
     ) -> (StatusCode, Value) {
         json(self.response(Some(caller), method, path, body).await).await
+    }
+
+    /// [`Api::call`] with a body given as a JSON value.
+    pub async fn call_json(
+        &self,
+        caller: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(caller, method, path, body.map(|b| b.to_string()))
+            .await
     }
 
     /// A request without credentials: (status, body as JSON, or `null`).
@@ -166,4 +199,44 @@ pub async fn json(res: Response<Body>) -> (StatusCode, Value) {
 pub async fn text(res: Response<Body>) -> String {
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// One step of a data-driven API scenario (`tests/api/*.json`): who calls
+/// (`as`), the request (`method`, `path`, and `body` as JSON or `raw_body`
+/// as text), and the audit entry it must leave (`audit`: action, outcome).
+/// What a step expects of the answer stays with the suite that walks it.
+#[derive(Debug)]
+pub struct Step<'a> {
+    pub name: &'a str,
+    pub caller: &'a str,
+    pub method: Method,
+    pub path: &'a str,
+    pub body: Option<String>,
+    /// (action, outcome).
+    pub audit: Option<(String, String)>,
+}
+
+impl<'a> Step<'a> {
+    /// Reads `step`, passing a JSON `body` through `expand` first.
+    pub fn parse(step: &'a Value, expand: impl Fn(&Value) -> Value) -> Step<'a> {
+        let body = match (step.get("body"), step.get("raw_body")) {
+            (Some(b), _) => Some(expand(b).to_string()),
+            (None, Some(raw)) => Some(raw.as_str().unwrap().to_owned()),
+            (None, None) => None,
+        };
+        let audit = step.get("audit").map(|a| {
+            (
+                a[0].as_str().unwrap().to_owned(),
+                a[1].as_str().unwrap().to_owned(),
+            )
+        });
+        Step {
+            name: step["step"].as_str().unwrap(),
+            caller: step["as"].as_str().unwrap(),
+            method: step["method"].as_str().unwrap().parse().unwrap(),
+            path: step["path"].as_str().unwrap(),
+            body,
+            audit,
+        }
+    }
 }

@@ -145,6 +145,29 @@ pub async fn token(store: &dyn Store, tenant: &str, role: &str) -> Token {
     .await
 }
 
+/// Mints a tenant-wide token for each of `roles`, named after it:
+/// (role, token), to hand to [`Api::with_callers`].
+pub async fn tokens<'r>(
+    store: &dyn Store,
+    tenant: &str,
+    roles: &[&'r str],
+) -> Vec<(&'r str, Token)> {
+    let mut out = Vec::new();
+    for role in roles {
+        out.push((*role, token(store, tenant, role).await));
+    }
+    out
+}
+
+/// The configuration of a node that runs no queue worker: what it enqueues
+/// stays queued.
+pub fn without_worker() -> EngineConfig {
+    EngineConfig {
+        worker: None,
+        ..EngineConfig::default()
+    }
+}
+
 /// An engine on `store` running isolates in this process on `threads`
 /// threads.
 pub fn engine(store: &Arc<dyn Store>, threads: usize, config: EngineConfig) -> Engine {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use citadel_engine::{Engine, EngineConfig, Executor, LiveScript, RunSpec};
+use citadel_engine::{Engine, Executor, LiveScript, RunSpec};
 use citadel_pool::{Pool, PoolConfig};
 use citadel_testkit::{NAP, Scripted, run_spec};
 
@@ -37,10 +37,7 @@ async fn a_dropped_run_gives_its_place_in_the_host_back() {
     let engine = Engine::start(
         Arc::clone(store),
         Executor::Pool(pool.clone()),
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
+        citadel_testkit::without_worker(),
     );
 
     let first = engine.run_sync(spec(&tenant, &live, r#"{"sleep":60000}"#, "run_dropped"));

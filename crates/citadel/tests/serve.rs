@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use citadel_testkit::{TempDir, free_port, temp_dir};
-use common::{Proc, citadel_in as citadel, request, wait_for};
+use common::{Proc, citadel_in as citadel, owner_token, request, wait_for};
 use serde_json::{Value, json};
 
 mod common;
@@ -41,21 +41,7 @@ fn start() -> (Server, String) {
     wait_for("the server to come up", 20, || {
         request(port, "GET", "/health", None, None).0 == 200
     });
-    let (code, _, err) = citadel(server.dir.path(), &["admin", "create-tenant", "acme"]);
-    assert_eq!(code, 0, "{err}");
-    let (code, out, err) = citadel(
-        server.dir.path(),
-        &[
-            "admin",
-            "create-token",
-            "--tenant",
-            "acme",
-            "--role",
-            "owner",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let token = out.lines().last().unwrap().trim().to_owned();
+    let token = owner_token(server.dir.path(), &[]);
     (server, token)
 }
 
