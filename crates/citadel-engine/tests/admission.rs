@@ -6,59 +6,36 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use citadel_engine::{Engine, EngineConfig, Executor, InProcess, LiveScript, Quotas, RunSpec};
-use citadel_store::{NewVersion, SaveOutcome, Store, Subscription, now_ms};
+use citadel_engine::{Engine, EngineConfig, LiveScript, Quotas, RunSpec};
+use citadel_store::{Store, Subscription, now_ms};
+use citadel_testkit::{NAP, Scripted, TestDb, run_spec};
 use serde_json::Value;
 
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A store with one tenant whose live script `nap` sleeps when asked to.
-async fn setup() -> (Arc<dyn Store>, String, Arc<LiveScript>, TempDir) {
-    let dir = std::env::temp_dir().join(format!("citadel-admit-{}", citadel_store::new_id("t")));
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-        .await
-        .unwrap();
-    let tenant = store.create_tenant("acme").await.unwrap().id;
-    let new = NewVersion {
-        tenant_id: tenant.clone(),
-        name: "nap".into(),
-        hash: "h".into(),
-        source: "if (input.sleep) await api.sleep(input.sleep);\nreturn input;".into(),
-        language: "js".into(),
-        capabilities: r#"{"sleep":true}"#.into(),
-        limits: "{}".into(),
-        diagnostics: "[]".into(),
-        change_note: String::new(),
-        author: "a".into(),
-        state: "approved".into(),
-        make_live: true,
-    };
-    let next = |_: Option<&str>| "1.0.0".to_owned();
-    assert!(matches!(
-        store.save_version(&new, &next).await.unwrap(),
-        SaveOutcome::Created(_)
-    ));
-    let (script, version) = store.live_version(&tenant, "nap").await.unwrap().unwrap();
-    let live = Arc::new(LiveScript::decode(script, version).unwrap());
-    (store, tenant, live, TempDir(dir))
+async fn setup() -> (Arc<dyn Store>, String, Arc<LiveScript>, TestDb) {
+    let Scripted { db, tenant, live } = Scripted::new(&NAP).await;
+    (Arc::clone(&db.store), tenant, live, db)
 }
 
 fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str, id: &str) -> RunSpec {
     RunSpec {
-        tenant_id: tenant.into(),
-        live: Arc::clone(live),
-        input_json: input.into(),
-        trigger: "api".into(),
-        principal: None,
         timeout_ms: Some(60_000),
         run_id: Some(id.into()),
-        created_at: None,
+        ..run_spec(tenant, live, input)
     }
+}
+
+/// An engine that runs one run of the tenant's at a time, and no queue
+/// worker.
+fn one_slot(store: &Arc<dyn Store>) -> Engine {
+    let config = EngineConfig {
+        quotas: Quotas {
+            concurrent_runs: 1,
+            ..Quotas::default()
+        },
+        ..citadel_testkit::without_worker()
+    };
+    citadel_testkit::engine(store, 1, config)
 }
 
 /// Resolves once `id` is among the engine's runs in flight.
@@ -71,18 +48,7 @@ async fn until_in_flight(engine: &Engine, tenant: &str, id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_sync_run_frees_its_slot_and_is_recorded_cancelled() {
     let (store, tenant, live, _dir) = setup().await;
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
-        EngineConfig {
-            quotas: Quotas {
-                concurrent_runs: 1,
-                ..Quotas::default()
-            },
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = one_slot(&store);
 
     // The caller goes away while its run is in flight: its future is
     // dropped, as axum drops a handler's.
@@ -126,18 +92,7 @@ async fn a_dropped_sync_run_frees_its_slot_and_is_recorded_cancelled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_dropped_before_it_starts_frees_its_slot() {
     let (store, tenant, live, _dir) = setup().await;
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
-        EngineConfig {
-            quotas: Quotas {
-                concurrent_runs: 1,
-                ..Quotas::default()
-            },
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = one_slot(&store);
     // Polled once, then dropped: it stops at its first await.
     let mut first = Box::pin(engine.run_sync(spec(&tenant, &live, "{}", "run_early")));
     tokio::select! {
@@ -176,14 +131,7 @@ async fn a_dropped_publish_still_records_every_delivery() {
             .unwrap();
     }
     // Enqueue only: the deliveries' runs stay queued.
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
 
     // The publisher goes away once the event is stored, while its
     // deliveries are being enqueued.

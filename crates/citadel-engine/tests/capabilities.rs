@@ -4,69 +4,28 @@
 
 use std::sync::Arc;
 
-use citadel_engine::{Engine, EngineConfig, Executor, InProcess, LiveScript, RunSpec};
-use citadel_store::{NewVersion, SaveOutcome, Store};
+use citadel_engine::{EngineConfig, LiveScript};
+use citadel_store::Store;
+use citadel_testkit::{TestDb, Version, run_spec};
 use serde_json::{Value, json};
 
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn live(store: &dyn Store, tenant: &str, name: &str, source: &str) -> Arc<LiveScript> {
-    let new = NewVersion {
-        tenant_id: tenant.to_owned(),
-        name: name.into(),
-        hash: name.into(),
-        source: source.into(),
-        language: "js".into(),
-        capabilities:
-            r#"{"kv": true, "http": {"allow": ["api.example.com"]}, "secrets": ["K"], "db": ["r"]}"#
-                .into(),
-        limits: "{}".into(),
-        diagnostics: "[]".into(),
-        change_note: String::new(),
-        author: "a".into(),
-        state: "approved".into(),
-        make_live: true,
+    let version = Version {
+        name,
+        source,
+        hash: name,
+        capabilities: r#"{"kv": true, "http": {"allow": ["api.example.com"]}, "secrets": ["K"], "db": ["r"]}"#,
+        ..Version::default()
     };
-    let next = |_: Option<&str>| "1.0.0".to_owned();
-    assert!(matches!(
-        store.save_version(&new, &next).await.unwrap(),
-        SaveOutcome::Created(_)
-    ));
-    let (script, version) = store.live_version(tenant, name).await.unwrap().unwrap();
-    Arc::new(LiveScript::decode(script, version).unwrap())
-}
-
-fn spec(tenant: &str, live: &Arc<LiveScript>) -> RunSpec {
-    RunSpec {
-        tenant_id: tenant.into(),
-        live: Arc::clone(live),
-        input_json: "null".into(),
-        trigger: "api".into(),
-        principal: None,
-        timeout_ms: None,
-        run_id: None,
-        created_at: None,
-    }
+    citadel_testkit::live_script(store, tenant, &version).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unserved_capabilities_fail_as_unavailable() {
-    let dir = std::env::temp_dir().join(format!("citadel-caps-{}", citadel_store::new_id("t")));
-    let _dir = TempDir(dir.clone());
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-        .await
-        .unwrap();
-    let tenant = store.create_tenant("acme").await.unwrap().id;
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
-        EngineConfig::default(),
-    );
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let tenant = db.tenant("acme").await;
+    let engine = citadel_testkit::engine(store, 1, EngineConfig::default());
 
     let calls = [
         ("kv", "api.kv.get('k')"),
@@ -79,7 +38,10 @@ async fn unserved_capabilities_fail_as_unavailable() {
         // Caught: the error says what it is.
         let caught = format!("try {{ await {call}; }} catch (e) {{ return [e.name, e.code]; }}");
         let script = live(store.as_ref(), &tenant, &format!("{name}-caught"), &caught).await;
-        let run = engine.run_sync(spec(&tenant, &script)).await.unwrap();
+        let run = engine
+            .run_sync(run_spec(&tenant, &script, "null"))
+            .await
+            .unwrap();
         assert_eq!(run.status, "succeeded", "{name}: {:?}", run.error);
         let result: Value = serde_json::from_str(run.result.as_deref().unwrap()).unwrap();
         assert_eq!(result, json!(["Unavailable", "unavailable"]), "{name}");
@@ -93,7 +55,10 @@ async fn unserved_capabilities_fail_as_unavailable() {
             &uncaught,
         )
         .await;
-        let run = engine.run_sync(spec(&tenant, &script)).await.unwrap();
+        let run = engine
+            .run_sync(run_spec(&tenant, &script, "null"))
+            .await
+            .unwrap();
         assert_eq!(run.status, "failed", "{name}");
         let error: Value = serde_json::from_str(run.error.as_deref().unwrap()).unwrap();
         assert_eq!(error["code"], "unavailable", "{name}: {error}");

@@ -6,56 +6,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use citadel_engine::{
-    CancelOutcome, Engine, EngineConfig, Executor, InProcess, JobRequest, LiveScript, RunSpec,
-    WorkerConfig,
+    CancelOutcome, Engine, EngineConfig, JobRequest, LiveScript, RunSpec, WorkerConfig,
 };
-use citadel_store::{NewVersion, RunQuery, SaveOutcome, Store, Subscription, now_ms};
+use citadel_store::{RunQuery, Store, Subscription, now_ms};
+use citadel_testkit::{TestDb, Version, run_spec};
 
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn setup(source: &str) -> (Arc<dyn Store>, String, Arc<LiveScript>, TempDir, String) {
-    let dir = std::env::temp_dir().join(format!("citadel-queue-{}", citadel_store::new_id("t")));
-    let url = format!("sqlite://{}", dir.join("c.db").display());
-    let store = citadel_store::connect(&url).await.unwrap();
-    let tenant = store.create_tenant("acme").await.unwrap().id;
-    let live = save_echo(store.as_ref(), &tenant, source).await;
-    (store, tenant, live, TempDir(dir), url)
+async fn setup(source: &str) -> (Arc<dyn Store>, String, Arc<LiveScript>, TestDb, String) {
+    let db = TestDb::new().await;
+    let tenant = db.tenant("acme").await;
+    let live = save_echo(db.store.as_ref(), &tenant, source).await;
+    let (store, url) = (Arc::clone(&db.store), db.url.clone());
+    (store, tenant, live, db, url)
 }
 
 /// Saves `source` as the tenant's live script `echo`.
 async fn save_echo(store: &dyn Store, tenant: &str, source: &str) -> Arc<LiveScript> {
-    let new = NewVersion {
-        tenant_id: tenant.to_owned(),
-        name: "echo".into(),
-        hash: "h".into(),
-        source: source.into(),
-        language: "js".into(),
-        capabilities: r#"{"sleep":true}"#.into(),
-        limits: "{}".into(),
-        diagnostics: "[]".into(),
-        change_note: String::new(),
-        author: "a".into(),
-        state: "approved".into(),
-        make_live: true,
+    let version = Version {
+        name: "echo",
+        source,
+        capabilities: r#"{"sleep":true}"#,
+        ..Version::default()
     };
-    let next = |_: Option<&str>| "1.0.0".to_owned();
-    assert!(matches!(
-        store.save_version(&new, &next).await.unwrap(),
-        SaveOutcome::Created(_)
-    ));
-    let (script, version) = store.live_version(tenant, "echo").await.unwrap().unwrap();
-    Arc::new(LiveScript::decode(script, version).unwrap())
+    citadel_testkit::live_script(store, tenant, &version).await
 }
 
 fn engine(store: Arc<dyn Store>, node: &str) -> Engine {
-    Engine::start(
-        store,
-        Executor::InProcess(InProcess::start(1).unwrap()),
+    citadel_testkit::engine(
+        &store,
+        1,
         EngineConfig {
             worker: Some(WorkerConfig {
                 node_id: node.into(),
@@ -68,14 +46,8 @@ fn engine(store: Arc<dyn Store>, node: &str) -> Engine {
 
 fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str) -> RunSpec {
     RunSpec {
-        tenant_id: tenant.into(),
-        live: Arc::clone(live),
-        input_json: input.into(),
         trigger: "api_async".into(),
-        principal: None,
-        timeout_ms: None,
-        run_id: None,
-        created_at: None,
+        ..run_spec(tenant, live, input)
     }
 }
 
@@ -207,14 +179,7 @@ async fn an_event_storm_from_one_tenant_does_not_hold_up_another() {
     // enqueues): the flood does not start draining while it is published,
     // which on a loaded machine could take long enough to drain a good part
     // of it and spoil the count below.
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
     for i in 0..400 {
         let (_, deliveries) = engine
             .publish(&storm, "order.placed", format!("{{\"i\":{i}}}"), 0, "test")
@@ -229,9 +194,9 @@ async fn an_event_storm_from_one_tenant_does_not_hold_up_another() {
     let run_id = deliveries[0].run_id.clone().unwrap();
     // Four runs at a time: the flood takes 400 × 1 s / 4 = 100 s to drain
     // (claimed oldest first, the quiet run would come after all of it).
-    let _worker = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
+    let _worker = citadel_testkit::engine(
+        &store,
+        1,
         EngineConfig {
             worker: Some(WorkerConfig {
                 node_id: "node-storm".into(),
@@ -277,13 +242,10 @@ async fn a_run_read_while_it_finishes_has_its_result() {
     // The readers go through a second node with its own connections, which
     // they keep busy: its reads of one run are far apart, while the first
     // node records and finishes runs at full speed in between.
-    let reader = Engine::start(
-        citadel_store::connect(&url).await.unwrap(),
-        Executor::InProcess(InProcess::start(1).unwrap()),
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
+    let reader = citadel_testkit::engine(
+        &citadel_store::connect(&url).await.unwrap(),
+        1,
+        citadel_testkit::without_worker(),
     );
     let mut readers = Vec::new();
     for i in 0..1000 {
@@ -345,9 +307,9 @@ async fn nodes_down_past_the_retention_are_forgotten() {
         .register_node(&row("node-killed", "up", now - 60_000, 7))
         .await
         .unwrap();
-    let _e = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
+    let _e = citadel_testkit::engine(
+        &store,
+        1,
         EngineConfig {
             worker: Some(WorkerConfig {
                 node_id: "node-a".into(),
@@ -389,9 +351,9 @@ async fn nodes_down_past_the_retention_are_forgotten() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_ending_during_a_renewal_do_not_lose_their_lease() {
     let (store, tenant, live, _dir, _) = setup("return input;").await;
-    let e = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
+    let e = citadel_testkit::engine(
+        &store,
+        1,
         EngineConfig {
             worker: Some(WorkerConfig {
                 node_id: "node-a".into(),

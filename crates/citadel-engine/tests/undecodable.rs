@@ -6,16 +6,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use citadel_engine::{Engine, EngineConfig, Executor, InProcess, RunSpec};
-use citadel_store::{NewVersion, SaveOutcome, Store};
+use citadel_engine::RunSpec;
+use citadel_store::Store;
+use citadel_testkit::{TestDb, Version, run_spec};
 use serde::Deserialize;
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,59 +41,40 @@ fn cases() -> Vec<(String, Case)> {
 
 /// A store with one tenant whose live script `s` has `field` set to
 /// `value` (every other field valid), or whose settings are `value`.
-async fn setup(case: &Case) -> (Arc<dyn Store>, String, TempDir) {
-    let dir = std::env::temp_dir().join(format!("citadel-undec-{}", citadel_store::new_id("t")));
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-        .await
-        .unwrap();
-    let tenant = store.create_tenant("acme").await.unwrap().id;
-    let field = |name: &str, valid: &str| {
+async fn setup(case: &Case) -> (Arc<dyn Store>, String, TestDb) {
+    let db = TestDb::new().await;
+    let store = Arc::clone(&db.store);
+    let tenant = db.tenant("acme").await;
+    let field = |name: &str, valid: &'static str| {
         if case.field == name {
-            case.value.clone()
+            case.value.as_str()
         } else {
-            valid.to_owned()
+            valid
         }
     };
-    let new = NewVersion {
-        tenant_id: tenant.clone(),
-        name: "s".into(),
-        hash: "h".into(),
-        source: "return input;".into(),
+    let version = Version {
+        name: "s",
+        source: "return input;",
         language: field("language", "js"),
         capabilities: field("capabilities", "{}"),
         limits: field("limits", "{}"),
-        diagnostics: "[]".into(),
-        change_note: String::new(),
-        author: "a".into(),
-        state: "approved".into(),
-        make_live: true,
+        ..Version::default()
     };
-    let next = |_: Option<&str>| "1.0.0".to_owned();
-    assert!(matches!(
-        store.save_version(&new, &next).await.unwrap(),
-        SaveOutcome::Created(_)
-    ));
+    citadel_testkit::save_live(store.as_ref(), &tenant, &version).await;
     if case.field == "settings" {
         store
             .put_tenant_settings(&tenant, &case.value, 1)
             .await
             .unwrap();
     }
-    (store, tenant, TempDir(dir))
+    (store, tenant, db)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_that_do_not_decode_refuse_the_run() {
     for (name, case) in cases() {
         let (store, tenant, _dir) = setup(&case).await;
-        let engine = Engine::start(
-            Arc::clone(&store),
-            Executor::InProcess(InProcess::start(1).unwrap()),
-            EngineConfig {
-                worker: None,
-                ..EngineConfig::default()
-            },
-        );
+        let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
         let expected = case.error.replace("{tenant}", &tenant);
         if case.field == "settings" {
             let refused = engine.settings(&tenant).await.map(|_| ());
@@ -113,14 +88,8 @@ async fn rows_that_do_not_decode_refuse_the_run() {
             let live = engine.live(&tenant, "s").await.unwrap().unwrap();
             let run = engine
                 .run_sync(RunSpec {
-                    tenant_id: tenant.clone(),
-                    live,
-                    input_json: "1".into(),
-                    trigger: "api".into(),
-                    principal: None,
-                    timeout_ms: None,
                     run_id: Some("run_undecodable".into()),
-                    created_at: None,
+                    ..run_spec(&tenant, &live, "1")
                 })
                 .await
                 .map(|run| run.status);

@@ -4,19 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use citadel_app::authn::{generate_token, hash_token};
-use citadel_server::{AppState, HttpSettings};
-use citadel_store::{AuditQuery, NewToken, Store, now_ms};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
+use citadel_app::authn::generate_token;
+use citadel_server::HttpSettings;
+use citadel_store::{Store, now_ms};
+use citadel_testkit::{Api, TestDb, TokenSpec, mint};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 struct World {
-    app: Router,
-    state: AppState,
+    api: Api,
     store: Arc<dyn Store>,
     acme: String,
     owner: String,
@@ -26,14 +22,7 @@ struct World {
     platform: String,
     /// A token id and a custom role of another tenant.
     other_token_id: String,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    _db: TestDb,
 }
 
 async fn token(
@@ -42,28 +31,25 @@ async fn token(
     role: Option<&str>,
     expires_at: Option<i64>,
 ) -> (String, String) {
-    let secret = generate_token();
-    let t = store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: tenant.map(str::to_owned),
-            name: "t".into(),
-            hash: hash_token(&secret),
+    let t = mint(
+        store,
+        TokenSpec {
+            tenant,
+            name: "t",
+            role,
             expires_at,
-            role: role.map(|r| (r.to_owned(), String::new())),
-        })
-        .await
-        .unwrap();
-    (secret, t.id)
+            ..TokenSpec::default()
+        },
+    )
+    .await;
+    (t.secret, t.id)
 }
 
 async fn world() -> World {
-    let dir = std::env::temp_dir().join(format!("citadel-api-{}", citadel_store::new_id("t")));
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-        .await
-        .unwrap();
-    let acme = store.create_tenant("acme").await.unwrap().id;
-    let other = store.create_tenant("other").await.unwrap().id;
+    let db = TestDb::new().await;
+    let store = Arc::clone(&db.store);
+    let acme = db.tenant("acme").await;
+    let other = db.tenant("other").await;
     let (owner, _) = token(store.as_ref(), Some(&acme), Some("owner"), None).await;
     let (viewer, _) = token(store.as_ref(), Some(&acme), Some("viewer"), None).await;
     let (expired, _) = token(
@@ -98,11 +84,9 @@ async fn world() -> World {
         auth_failure_limit: 10_000,
         ..HttpSettings::default()
     };
-    let state = AppState::new(Arc::clone(&store), None);
-    let (app, _) = citadel_server::router(state.clone(), &config);
+    let api = Api::new(Arc::clone(&store), None, &config);
     World {
-        app,
-        state,
+        api,
         store,
         acme,
         owner,
@@ -111,34 +95,20 @@ async fn world() -> World {
         revoked,
         platform,
         other_token_id,
-        _dir: TempDir(dir),
+        _db: db,
     }
 }
 
+/// A request with `authorization` as the header's value, if any.
 async fn call(
-    app: &Router,
+    api: &Api,
     method: Method,
     path: &str,
-    token: Option<&str>,
+    authorization: Option<&str>,
     body: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        req = req.header("authorization", t);
-    }
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-        .unwrap();
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    api.call_with_header(authorization, method, path, body.map(str::to_owned))
+        .await
 }
 
 fn bearer(secret: &str) -> String {
@@ -146,15 +116,7 @@ fn bearer(secret: &str) -> String {
 }
 
 async fn audit_count(store: &dyn Store, action: &str) -> usize {
-    store
-        .audit_page(&AuditQuery {
-            action: Some(action.into()),
-            limit: 1000,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .len()
+    citadel_testkit::audit(store, action).await.len()
 }
 
 /// (method, path, body, the permission a viewer lacks; `None` if a viewer may).
@@ -256,7 +218,7 @@ async fn every_endpoint_refuses_bad_credentials() {
     for (method, path, body, _) in endpoints() {
         for (what, auth, message, audited) in &cases {
             let before = audit_count(w.store.as_ref(), "auth.failed").await;
-            let (status, v) = call(&w.app, method.clone(), path, auth.as_deref(), body).await;
+            let (status, v) = call(&w.api, method.clone(), path, auth.as_deref(), body).await;
             assert_eq!(
                 status,
                 StatusCode::UNAUTHORIZED,
@@ -284,16 +246,8 @@ async fn every_endpoint_refuses_bad_credentials() {
         }
     }
     // The window's failures are one entry per tenant they name, with counts.
-    w.state.flush_auth_failures(true).await;
-    let entries = w
-        .store
-        .audit_page(&AuditQuery {
-            action: Some("auth.failed".into()),
-            limit: 1000,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
+    w.api.state().flush_auth_failures(true).await;
+    let entries = citadel_testkit::audit(w.store.as_ref(), "auth.failed").await;
     assert_eq!(entries.len(), 2, "one entry for the tenant, one without");
     for e in &entries {
         let details: Value = serde_json::from_str(&e.entry.details).unwrap();
@@ -320,7 +274,7 @@ async fn a_role_without_the_permission_gets_403_naming_it() {
     for (method, path, body, missing) in endpoints() {
         let Some(missing) = missing else { continue };
         let before = audit_count(w.store.as_ref(), "permission.denied").await;
-        let (status, v) = call(&w.app, method.clone(), path, Some(&bearer(&w.viewer)), body).await;
+        let (status, v) = call(&w.api, method.clone(), path, Some(&bearer(&w.viewer)), body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {v}");
         assert_eq!(v["error"]["code"], "forbidden");
         assert_eq!(
@@ -340,7 +294,7 @@ async fn another_tenants_ids_are_not_found() {
     let w = world().await;
     let owner = bearer(&w.owner);
     let (status, v) = call(
-        &w.app,
+        &w.api,
         Method::DELETE,
         &format!("/v1/tokens/{}", w.other_token_id),
         Some(&owner),
@@ -352,7 +306,7 @@ async fn another_tenants_ids_are_not_found() {
         (StatusCode::NOT_FOUND, json!("not_found"))
     );
     let (status, _) = call(
-        &w.app,
+        &w.api,
         Method::DELETE,
         "/v1/roles/secret-role",
         Some(&owner),
@@ -360,11 +314,11 @@ async fn another_tenants_ids_are_not_found() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, roles) = call(&w.app, Method::GET, "/v1/roles", Some(&owner), None).await;
+    let (_, roles) = call(&w.api, Method::GET, "/v1/roles", Some(&owner), None).await;
     assert!(!roles.to_string().contains("secret-role"), "{roles}");
-    let (_, tokens) = call(&w.app, Method::GET, "/v1/tokens", Some(&owner), None).await;
+    let (_, tokens) = call(&w.api, Method::GET, "/v1/tokens", Some(&owner), None).await;
     assert!(!tokens.to_string().contains(&w.other_token_id));
-    let (_, audit) = call(&w.app, Method::GET, "/v1/audit", Some(&owner), None).await;
+    let (_, audit) = call(&w.api, Method::GET, "/v1/audit", Some(&owner), None).await;
     assert!(
         audit["entries"]
             .as_array()
@@ -482,13 +436,13 @@ async fn bad_bodies_get_typed_errors() {
     ];
     for (method, path, body, status, code) in cases {
         let body = (!body.is_empty()).then_some(body.as_str());
-        let (got, v) = call(&w.app, method.parse().unwrap(), path, Some(&owner), body).await;
+        let (got, v) = call(&w.api, method.parse().unwrap(), path, Some(&owner), body).await;
         assert_eq!(got, status, "{method} {path} {body:?}: {v}");
         assert_eq!(v["error"]["code"], code, "{method} {path} {body:?}");
     }
     // A platform admin creating a tenant with a bad name.
     let (status, v) = call(
-        &w.app,
+        &w.api,
         Method::POST,
         "/v1/tenants",
         Some(&bearer(&w.platform)),
@@ -500,7 +454,7 @@ async fn bad_bodies_get_typed_errors() {
         (StatusCode::BAD_REQUEST, json!("invalid"))
     );
     // Still healthy.
-    let (status, _) = call(&w.app, Method::GET, "/health", None, None).await;
+    let (status, _) = call(&w.api, Method::GET, "/health", None, None).await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -509,7 +463,7 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
     let w = world().await;
     let owner = bearer(&w.owner);
     let (status, created) = call(
-        &w.app,
+        &w.api,
         Method::POST,
         "/v1/tokens",
         Some(&owner),
@@ -521,7 +475,7 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
     assert!(secret.starts_with("ctk_") && secret.len() == 68);
     // The new token works, with the developer's permissions only.
     let (status, v) = call(
-        &w.app,
+        &w.api,
         Method::GET,
         "/v1/tokens",
         Some(&bearer(&secret)),
@@ -534,7 +488,7 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
     );
     // A developer cannot mint an owner.
     let (status, _) = call(
-        &w.app,
+        &w.api,
         Method::POST,
         "/v1/tokens",
         Some(&owner),
@@ -544,7 +498,7 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
     assert_eq!(status, StatusCode::CREATED);
     // Custom roles.
     let (status, _) = call(
-        &w.app,
+        &w.api,
         Method::PUT,
         "/v1/roles/auditor",
         Some(&owner),
@@ -553,7 +507,7 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
     .await;
     assert_eq!(status, StatusCode::OK);
     let (status, auditor) = call(
-        &w.app,
+        &w.api,
         Method::POST,
         "/v1/tokens",
         Some(&owner),
@@ -562,7 +516,7 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
     .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, page) = call(
-        &w.app,
+        &w.api,
         Method::GET,
         "/v1/audit?limit=2",
         Some(&bearer(auditor["secret"].as_str().unwrap())),
@@ -573,7 +527,7 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
     assert_eq!(page["entries"].as_array().unwrap().len(), 2);
     let next = page["next_before"].as_i64().unwrap();
     let (_, older) = call(
-        &w.app,
+        &w.api,
         Method::GET,
         &format!("/v1/audit?limit=2&before={next}"),
         Some(&owner),
@@ -584,7 +538,7 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
     // Revoking: the token stops working.
     let id = created["id"].as_str().unwrap();
     let (status, _) = call(
-        &w.app,
+        &w.api,
         Method::DELETE,
         &format!("/v1/tokens/{id}"),
         Some(&owner),
@@ -593,7 +547,7 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = call(
-        &w.app,
+        &w.api,
         Method::GET,
         "/v1/roles",
         Some(&bearer(&secret)),
@@ -617,20 +571,20 @@ async fn tokens_roles_and_audit_work_for_an_owner() {
 async fn a_scoped_owner_cannot_hand_out_more_than_it_has() {
     let w = world().await;
     // An owner scoped to billing/ cannot mint a tenant-wide token.
-    let secret = generate_token();
-    w.store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: Some(w.acme.clone()),
-            name: "scoped".into(),
-            hash: hash_token(&secret),
-            expires_at: None,
-            role: Some(("owner".into(), "billing/".into())),
-        })
-        .await
-        .unwrap();
+    let secret = mint(
+        w.store.as_ref(),
+        TokenSpec {
+            tenant: Some(&w.acme),
+            name: "scoped",
+            role: Some("owner"),
+            path_prefix: "billing/",
+            ..TokenSpec::default()
+        },
+    )
+    .await
+    .secret;
     let (status, v) = call(
-        &w.app,
+        &w.api,
         Method::POST,
         "/v1/tokens",
         Some(&bearer(&secret)),
@@ -639,7 +593,7 @@ async fn a_scoped_owner_cannot_hand_out_more_than_it_has() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
     let (status, _) = call(
-        &w.app,
+        &w.api,
         Method::POST,
         "/v1/tokens",
         Some(&bearer(&secret)),
@@ -652,7 +606,7 @@ async fn a_scoped_owner_cannot_hand_out_more_than_it_has() {
 #[tokio::test]
 async fn the_openapi_document_lists_every_route() {
     let w = world().await;
-    let (status, doc) = call(&w.app, Method::GET, "/v1/openapi.json", None, None).await;
+    let (status, doc) = call(&w.api, Method::GET, "/v1/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let paths = doc["paths"].as_object().unwrap();
     for (method, path, _, _) in endpoints() {
@@ -678,23 +632,23 @@ async fn users_log_in_for_a_session_with_their_roles() {
     let w = world().await;
     let owner = bearer(&w.owner);
     let body = r#"{"username":"alice","password":"correct horse battery","role":"operator"}"#;
-    let (status, user) = call(&w.app, Method::POST, "/v1/users", Some(&owner), Some(body)).await;
+    let (status, user) = call(&w.api, Method::POST, "/v1/users", Some(&owner), Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{user}");
     assert!(user.get("password_hash").is_none() && !user.to_string().contains("argon2"));
-    let (status, v) = call(&w.app, Method::POST, "/v1/users", Some(&owner), Some(body)).await;
+    let (status, v) = call(&w.api, Method::POST, "/v1/users", Some(&owner), Some(body)).await;
     assert_eq!(
         (status, v["error"]["code"].clone()),
         (StatusCode::CONFLICT, json!("conflict"))
     );
     let weak = r#"{"username":"bob","password":"short","role":"viewer"}"#;
-    let (status, _) = call(&w.app, Method::POST, "/v1/users", Some(&owner), Some(weak)).await;
+    let (status, _) = call(&w.api, Method::POST, "/v1/users", Some(&owner), Some(weak)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let login = |tenant: &str, user: &str, pw: &str| {
         format!(r#"{{"tenant":"{tenant}","username":"{user}","password":"{pw}"}}"#)
     };
     let (status, session) = call(
-        &w.app,
+        &w.api,
         Method::POST,
         "/v1/login",
         None,
@@ -705,7 +659,7 @@ async fn users_log_in_for_a_session_with_their_roles() {
     let token = bearer(session["token"].as_str().unwrap());
     assert!(session["expires_at"].as_i64().unwrap() > now_ms());
     // The session carries the operator role: scripts yes, tokens no.
-    let (status, v) = call(&w.app, Method::GET, "/v1/tokens", Some(&token), None).await;
+    let (status, v) = call(&w.api, Method::GET, "/v1/tokens", Some(&token), None).await;
     assert_eq!(
         (status, v["error"]["details"]["permission"].clone()),
         (StatusCode::FORBIDDEN, json!("token.read"))
@@ -718,7 +672,7 @@ async fn users_log_in_for_a_session_with_their_roles() {
         login("acme", "nobody", "correct horse battery"),
         login("nope", "alice", "correct horse battery"),
     ] {
-        let (status, v) = call(&w.app, Method::POST, "/v1/login", None, Some(&bad)).await;
+        let (status, v) = call(&w.api, Method::POST, "/v1/login", None, Some(&bad)).await;
         assert_eq!(
             (status, v["error"]["message"].clone()),
             (StatusCode::UNAUTHORIZED, json!("invalid credentials")),
@@ -730,7 +684,7 @@ async fn users_log_in_for_a_session_with_their_roles() {
         3
     );
     let (status, _) = call(
-        &w.app,
+        &w.api,
         Method::POST,
         "/v1/login",
         None,
@@ -742,7 +696,7 @@ async fn users_log_in_for_a_session_with_their_roles() {
     // Disabling the user ends its session and its logins.
     let id = user["id"].as_str().unwrap();
     let (status, _) = call(
-        &w.app,
+        &w.api,
         Method::DELETE,
         &format!("/v1/users/{id}"),
         Some(&owner),
@@ -750,13 +704,13 @@ async fn users_log_in_for_a_session_with_their_roles() {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, v) = call(&w.app, Method::GET, "/v1/roles", Some(&token), None).await;
+    let (status, v) = call(&w.api, Method::GET, "/v1/roles", Some(&token), None).await;
     assert_eq!(
         (status, v["error"]["message"].clone()),
         (StatusCode::UNAUTHORIZED, json!("token revoked"))
     );
     let (status, _) = call(
-        &w.app,
+        &w.api,
         Method::POST,
         "/v1/login",
         None,

@@ -7,33 +7,21 @@
 //! steps; `item` picks the element of a listed array the fields are read
 //! from; `@name` in an expected value is that token's id.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request};
-use citadel_app::authn::{generate_token, hash_token};
-use citadel_engine::{Engine, EngineConfig, Executor, InProcess};
-use citadel_server::{AppState, HttpSettings};
-use citadel_store::{AuditQuery, NewToken, RoleBinding, Store, new_id, now_ms};
-use http_body_util::BodyExt;
+use axum::http::Method;
+use citadel_engine::EngineConfig;
+use citadel_server::HttpSettings;
+use citadel_store::{RoleBinding, Store, new_id, now_ms};
+use citadel_testkit::http::Step;
+use citadel_testkit::{Api, TestDb, Token, TokenSpec, mint};
 use serde_json::Value;
-use tower::ServiceExt;
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct World {
-    app: Router,
+    /// The callers by name.
+    api: Api,
     store: Arc<dyn Store>,
-    /// Name → (secret, token id).
-    tokens: HashMap<String, (String, String)>,
-    _dir: TempDir,
+    _db: TestDb,
 }
 
 /// (role, folder) pairs.
@@ -41,24 +29,18 @@ type Roles<'a> = &'a [(&'a str, &'a str)];
 
 /// A root token (made as `citadel admin create-token` makes them) holding
 /// `roles` (role, folder).
-async fn root_token(
-    store: &dyn Store,
-    tenant: &str,
-    name: &str,
-    roles: Roles<'_>,
-) -> (String, String) {
-    let secret = generate_token();
-    let t = store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: Some(tenant.to_owned()),
-            name: name.to_owned(),
-            hash: hash_token(&secret),
-            expires_at: None,
-            role: Some((roles[0].0.to_owned(), roles[0].1.to_owned())),
-        })
-        .await
-        .unwrap();
+async fn root_token(store: &dyn Store, tenant: &str, name: &str, roles: Roles<'_>) -> Token {
+    let t = mint(
+        store,
+        TokenSpec {
+            tenant: Some(tenant),
+            name,
+            role: Some(roles[0].0),
+            path_prefix: roles[0].1,
+            ..TokenSpec::default()
+        },
+    )
+    .await;
     for (role, prefix) in &roles[1..] {
         store
             .create_binding(&RoleBinding {
@@ -72,16 +54,13 @@ async fn root_token(
             .await
             .unwrap();
     }
-    (secret, t.id)
+    t
 }
 
 async fn world() -> World {
-    let dir = std::env::temp_dir().join(format!("citadel-authority-{}", new_id("t")));
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-        .await
-        .unwrap();
-    let acme = store.create_tenant("acme").await.unwrap().id;
-    let mut tokens = HashMap::new();
+    let db = TestDb::new().await;
+    let store = Arc::clone(&db.store);
+    let acme = db.tenant("acme").await;
     let roots: &[(&str, &str, Roles)] = &[
         ("owner", "owner", &[("owner", "")]),
         ("developer", "developer", &[("developer", "")]),
@@ -96,26 +75,19 @@ async fn world() -> World {
         ("emitter", "emitter", &[("emitting", "")]),
         ("writer", "writer", &[("writing", "")]),
     ];
+    let mut tokens = Vec::new();
     for (alias, name, roles) in roots {
-        tokens.insert(
-            (*alias).to_owned(),
-            root_token(store.as_ref(), &acme, name, roles).await,
-        );
+        tokens.push((*alias, root_token(store.as_ref(), &acme, name, roles).await));
     }
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
-        EngineConfig::default(),
-    );
-    let (app, _) = citadel_server::router(
-        AppState::new(Arc::clone(&store), Some(engine)),
-        &HttpSettings::default(),
-    );
+    let engine = citadel_testkit::engine(&store, 1, EngineConfig::default());
+    let mut api = Api::new(Arc::clone(&store), Some(engine), &HttpSettings::default());
+    for (alias, token) in tokens {
+        api.add_caller(alias, token);
+    }
     World {
-        app,
+        api,
         store,
-        tokens,
-        _dir: TempDir(dir),
+        _db: db,
     }
 }
 
@@ -127,52 +99,12 @@ impl World {
         path: &str,
         body: Option<String>,
     ) -> (u16, Value) {
-        let secret = &self
-            .tokens
-            .get(as_)
-            .unwrap_or_else(|| panic!("no token `{as_}`"))
-            .0;
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {secret}"));
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status().as_u16();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let (status, got) = self.api.call(as_, method, path, body).await;
+        (status.as_u16(), got)
     }
 
     async fn audit(&self, action: &str) -> Vec<citadel_store::AuditEntry> {
-        self.store
-            .audit_page(&AuditQuery {
-                action: Some(action.into()),
-                limit: 1000,
-                ..AuditQuery::default()
-            })
-            .await
-            .unwrap()
-    }
-
-    /// `@name` means that token's id, anywhere in an expected value.
-    fn expand(&self, v: &Value) -> Value {
-        match v {
-            Value::String(s) if s.starts_with('@') => Value::String(
-                self.tokens
-                    .get(&s[1..])
-                    .unwrap_or_else(|| panic!("no token `{s}`"))
-                    .1
-                    .clone(),
-            ),
-            Value::Array(a) => Value::Array(a.iter().map(|v| self.expand(v)).collect()),
-            other => other.clone(),
-        }
+        citadel_testkit::audit(self.store.as_ref(), action).await
     }
 }
 
@@ -188,31 +120,19 @@ async fn the_authority_scenario() {
     // Every mismatch, so one run shows every step that does not hold.
     let mut failures = Vec::new();
     for step in &steps {
-        let name = step["step"].as_str().unwrap();
-        let method: Method = step["method"].as_str().unwrap().parse().unwrap();
-        let body = match (step.get("body"), step.get("raw_body")) {
-            (Some(b), _) => Some(b.to_string()),
-            (None, Some(raw)) => Some(raw.as_str().unwrap().to_owned()),
-            (None, None) => None,
-        };
-        let audit = step.get("audit").map(|a| {
-            (
-                a[0].as_str().unwrap().to_owned(),
-                a[1].as_str().unwrap().to_owned(),
-            )
-        });
+        let Step {
+            name,
+            caller,
+            method,
+            path,
+            body,
+            audit,
+        } = Step::parse(step, Value::clone);
         let before = match &audit {
             Some((action, _)) => w.audit(action).await.len(),
             None => 0,
         };
-        let (status, got) = w
-            .call(
-                step["as"].as_str().unwrap(),
-                method,
-                step["path"].as_str().unwrap(),
-                body,
-            )
-            .await;
+        let (status, got) = w.call(caller, method, path, body).await;
         let mut check = |what: String, ok: bool| {
             if !ok {
                 failures.push(format!("{name}: {what}"));
@@ -242,7 +162,7 @@ async fn the_authority_scenario() {
                     items.iter().find(|item| {
                         wanted
                             .iter()
-                            .all(|(p, v)| item.pointer(p) == Some(&w.expand(v)))
+                            .all(|(p, v)| item.pointer(p) == Some(&w.api.expand_ids(v)))
                     })
                 })
                 .cloned()
@@ -252,7 +172,7 @@ async fn the_authority_scenario() {
         if let Some(fields) = step.get("fields").and_then(Value::as_object) {
             for (pointer, want) in fields {
                 let actual = subject.pointer(pointer).cloned().unwrap_or(Value::Null);
-                let want = w.expand(want);
+                let want = w.api.expand_ids(want);
                 check(
                     format!("field `{pointer}` = {actual}, want {want}: {subject}"),
                     actual == want,
@@ -276,7 +196,7 @@ async fn the_authority_scenario() {
         if let Some(alias) = step.get("keep").and_then(Value::as_str) {
             let secret = got["secret"].as_str().unwrap_or_default().to_owned();
             let id = got["id"].as_str().unwrap_or_default().to_owned();
-            w.tokens.insert(alias.to_owned(), (secret, id));
+            w.api.add_caller(alias, Token { secret, id });
         }
     }
     assert!(

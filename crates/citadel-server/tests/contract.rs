@@ -8,110 +8,48 @@
 //! `openapi-python-client` (`.ci/run` installs them). Without them the
 //! steps print SKIPPED, except under `CI=true`, where they fail.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use citadel_app::authn::{generate_token, hash_token};
-use citadel_engine::{Engine, EngineConfig, Executor, InProcess, RUN_STATUSES};
-use citadel_server::{AppState, HttpSettings};
-use citadel_store::{NewToken, Store};
-use http_body_util::BodyExt;
+use citadel_engine::{EngineConfig, RUN_STATUSES};
+use citadel_server::HttpSettings;
+use citadel_store::Store;
+use citadel_testkit::{Api, TestDb};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 struct World {
-    app: Router,
-    state: AppState,
+    /// Callers by role: `owner`, `viewer`.
+    api: Api,
     store: Arc<dyn Store>,
     acme: String,
-    /// Role name → secret.
-    tokens: HashMap<&'static str, String>,
-    dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    db: TestDb,
 }
 
 async fn world() -> World {
-    let dir = std::env::temp_dir().join(format!("citadel-contract-{}", citadel_store::new_id("t")));
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-        .await
-        .unwrap();
-    let acme = store.create_tenant("acme").await.unwrap().id;
-    let mut tokens = HashMap::new();
-    for role in ["owner", "viewer"] {
-        let secret = generate_token();
-        store
-            .create_token(&NewToken {
-                user_id: None,
-                tenant_id: Some(acme.clone()),
-                name: role.into(),
-                hash: hash_token(&secret),
-                expires_at: None,
-                role: Some((role.to_owned(), String::new())),
-            })
-            .await
-            .unwrap();
-        tokens.insert(role, secret);
-    }
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(2).unwrap()),
-        EngineConfig::default(),
-    );
-    let state = AppState::new(Arc::clone(&store), Some(engine));
-    let (app, _) = citadel_server::router(state.clone(), &HttpSettings::default());
+    let db = TestDb::new().await;
+    let store = Arc::clone(&db.store);
+    let acme = db.tenant("acme").await;
+    let tokens = citadel_testkit::tokens(store.as_ref(), &acme, &["owner", "viewer"]).await;
+    let engine = citadel_testkit::engine(&store, 2, EngineConfig::default());
+    let api =
+        Api::new(Arc::clone(&store), Some(engine), &HttpSettings::default()).with_callers(tokens);
     World {
-        app,
-        state,
+        api,
         store,
         acme,
-        tokens,
-        dir: TempDir(dir),
+        db,
     }
 }
 
 impl World {
     async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let (parts, body) = res.into_parts();
-        let bytes = body.collect().await.unwrap().to_bytes();
-        (
-            parts.status,
-            parts.headers,
-            String::from_utf8(bytes.to_vec()).unwrap(),
-        )
-    }
-
-    async fn call(
-        &self,
-        as_: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {}", self.tokens[as_]));
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let (status, _, text) = self.send(req).await;
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let res = self.api.send(req).await;
+        let (status, headers) = (res.status(), res.headers().clone());
+        (status, headers, citadel_testkit::http::text(res).await)
     }
 
     async fn document(&self) -> Value {
@@ -361,7 +299,7 @@ fn write_document(doc: &Value, dir: &Path) -> PathBuf {
 async fn the_served_document_validates() {
     let w = world().await;
     let doc = w.document().await;
-    let file = write_document(&doc, &w.dir.0);
+    let file = write_document(&doc, w.db.dir());
     // `.ci/run` also validates the served document with the validator's
     // own command line.
     if let Ok(out) = std::env::var("CITADEL_OPENAPI_OUT") {
@@ -386,7 +324,7 @@ async fn the_served_document_validates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_client_drives_the_walkthrough() {
     let w = world().await;
-    let file = write_document(&w.document().await, &w.dir.0);
+    let file = write_document(&w.document().await, w.db.dir());
     let mut generator = Command::new("openapi-python-client");
     generator.arg("--version");
     if !have("python3 with httpx", python_module("httpx"))
@@ -394,7 +332,7 @@ async fn a_generated_client_drives_the_walkthrough() {
     {
         return;
     }
-    let package = w.dir.0.join("generated").join("citadel_client");
+    let package = w.db.dir().join("generated").join("citadel_client");
     let mut generate = Command::new("openapi-python-client");
     generate
         .args(["generate", "--meta", "none", "--overwrite", "--path"])
@@ -408,7 +346,7 @@ async fn a_generated_client_drives_the_walkthrough() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn({
-        let state = w.state.clone();
+        let state = w.api.state().clone();
         async move {
             let shutdown = async {
                 let _ = stopped.await;
@@ -421,7 +359,7 @@ async fn a_generated_client_drives_the_walkthrough() {
     walk.arg(&script)
         .env("PYTHONPATH", package.parent().unwrap())
         .env("CITADEL_URL", &url)
-        .env("CITADEL_TOKEN", &w.tokens["owner"]);
+        .env("CITADEL_TOKEN", &w.api.token("owner").secret);
     let out = walk.output().await.unwrap();
     let _ = stop.send(());
     server.await.unwrap().unwrap();
@@ -451,7 +389,8 @@ async fn a_generated_client_drives_the_walkthrough() {
 /// Saves `source` as `name` (live at once) and runs it to the end.
 async fn finished_run(w: &World, name: &str, source: &str) -> Value {
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             "/v1/scripts",
@@ -460,7 +399,8 @@ async fn finished_run(w: &World, name: &str, source: &str) -> Value {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{got}");
     let (status, run) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             &format!("/v1/scripts/{name}/run"),
@@ -478,8 +418,11 @@ async fn stream(
     id: &str,
     last_event_id: Option<&str>,
 ) -> (StatusCode, Vec<(String, String, Value)>) {
-    let mut req = Request::get(format!("/v1/runs/{id}/events"))
-        .header("authorization", format!("Bearer {}", w.tokens["viewer"]));
+    let mut req = w.api.builder(
+        Some("viewer"),
+        Method::GET,
+        &format!("/v1/runs/{id}/events"),
+    );
     if let Some(last) = last_event_id {
         req = req.header("last-event-id", last);
     }
@@ -539,8 +482,11 @@ async fn run_streams_resume_after_the_last_event_id() {
         let last = case["last_event_id"].as_str();
         let want = StatusCode::from_u16(case["status"].as_u64().unwrap() as u16).unwrap();
         if let Some(code) = case.get("code") {
-            let mut req = Request::get(format!("/v1/runs/{id}/events"))
-                .header("authorization", format!("Bearer {}", w.tokens["viewer"]));
+            let mut req = w.api.builder(
+                Some("viewer"),
+                Method::GET,
+                &format!("/v1/runs/{id}/events"),
+            );
             if let Some(last) = last {
                 req = req.header("last-event-id", last);
             }
@@ -585,12 +531,9 @@ async fn run_streams_resume_after_the_last_event_id() {
 async fn job_metrics_list_every_state() {
     let w = world().await;
     let metrics = |w: &World| {
-        let req = Request::get("/metrics").body(Body::empty()).unwrap();
-        let app = w.app.clone();
+        let api = w.api.clone();
         async move {
-            let res = app.oneshot(req).await.unwrap();
-            let bytes = res.into_body().collect().await.unwrap().to_bytes();
-            let text = String::from_utf8(bytes.to_vec()).unwrap();
+            let text = api.metrics().await;
             text.lines()
                 .filter_map(|l| l.strip_prefix("citadel_jobs{state=\""))
                 .map(|l| {
@@ -615,7 +558,8 @@ async fn job_metrics_list_every_state() {
     // One finished asynchronous run: its job counts as succeeded, the
     // other states stay, at 0.
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             "/v1/scripts",
@@ -624,7 +568,8 @@ async fn job_metrics_list_every_state() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{got}");
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             "/v1/scripts/one/run",
@@ -635,7 +580,8 @@ async fn job_metrics_list_every_state() {
     let id = got["run_id"].as_str().unwrap().to_owned();
     for _ in 0..1000 {
         let (_, run) = w
-            .call("owner", Method::GET, &format!("/v1/runs/{id}"), None)
+            .api
+            .call_json("owner", Method::GET, &format!("/v1/runs/{id}"), None)
             .await;
         if run["status"] == "succeeded" {
             break;

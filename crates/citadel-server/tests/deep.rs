@@ -9,89 +9,50 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, Response, StatusCode};
 use citadel_analyzer::{MAX_DEPTH, NESTING_RULE};
-use citadel_app::authn::{generate_token, hash_token};
-use citadel_engine::{Engine, EngineConfig, Executor, InProcess};
-use citadel_server::{AppState, HttpSettings};
-use citadel_store::NewToken;
-use http_body_util::BodyExt;
+use citadel_engine::EngineConfig;
+use citadel_server::HttpSettings;
+use citadel_testkit::{Api, TestDb};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 struct World {
-    app: Router,
-    secret: String,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    /// The caller `owner`.
+    api: Api,
+    _db: TestDb,
 }
 
 async fn world() -> World {
-    let dir = std::env::temp_dir().join(format!("citadel-deep-{}", citadel_store::new_id("t")));
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-        .await
-        .unwrap();
-    let tenant = store.create_tenant("acme").await.unwrap().id;
-    let secret = generate_token();
-    store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: Some(tenant),
-            name: "owner".into(),
-            hash: hash_token(&secret),
-            expires_at: None,
-            role: Some(("owner".into(), String::new())),
-        })
-        .await
-        .unwrap();
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
-        EngineConfig::default(),
-    );
+    let db = TestDb::new().await;
+    let tenant = db.tenant("acme").await;
+    let owner = citadel_testkit::token(db.store.as_ref(), &tenant, "owner").await;
+    let engine = citadel_testkit::engine(&db.store, 1, EngineConfig::default());
     let config = HttpSettings {
         body_limit_bytes: 2 << 20,
         ..HttpSettings::default()
     };
-    let (app, _) = citadel_server::router(AppState::new(store, Some(engine)), &config);
-    World {
-        app,
-        secret,
-        _dir: TempDir(dir),
-    }
+    let mut api = Api::new(Arc::clone(&db.store), Some(engine), &config);
+    api.add_caller("owner", owner);
+    World { api, _db: db }
 }
 
 impl World {
-    /// One request, handled on a runtime worker thread.
-    async fn call(&self, method: Method, path: &str, body: Option<String>) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {}", self.secret));
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-        let res = tokio::spawn(self.app.clone().oneshot(req))
+    /// One request as the owner, handled on a runtime worker thread.
+    async fn on_worker(&self, method: Method, path: &str, body: Option<String>) -> Response<Body> {
+        let req = self.api.request(Some("owner"), method, path, body);
+        tokio::spawn(self.api.router().clone().oneshot(req))
             .await
             .expect("the request's task ended without an answer")
-            .unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+            .unwrap()
+    }
+
+    /// One request, handled on a runtime worker thread.
+    async fn call(&self, method: Method, path: &str, body: Option<String>) -> (StatusCode, Value) {
+        citadel_testkit::http::json(self.on_worker(method, path, body).await).await
     }
 
     async fn save(&self, name: &str, source: &str, language: &str) -> (StatusCode, Value) {
@@ -275,20 +236,14 @@ impl World {
     /// A run's answer as raw text: deep results are valid JSON that serde_json
     /// (and so `call`) refuses to parse past 128 levels.
     async fn run_raw(&self, name: &str, input: &str) -> (StatusCode, String) {
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(format!("/v1/scripts/{name}/run"))
-            .header("authorization", format!("Bearer {}", self.secret))
-            .header("content-type", "application/json")
-            .body(Body::from(format!(r#"{{"input": {input}}}"#)))
-            .unwrap();
-        let res = tokio::spawn(self.app.clone().oneshot(req))
-            .await
-            .unwrap()
-            .unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8(bytes.to_vec()).unwrap())
+        let res = self
+            .on_worker(
+                Method::POST,
+                &format!("/v1/scripts/{name}/run"),
+                Some(format!(r#"{{"input": {input}}}"#)),
+            )
+            .await;
+        (res.status(), citadel_testkit::http::text(res).await)
     }
 }
 

@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use citadel_app::authn::{generate_token, hash_token};
+use citadel_app::authn::generate_token;
 use citadel_server::{AppState, HttpSettings};
-use citadel_store::{AuditQuery, NewToken, Store, new_id};
+use citadel_store::Store;
+use citadel_testkit::TestDb;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -19,20 +20,13 @@ use tokio::net::TcpStream;
 /// never acted.
 const BOUND: Duration = Duration::from_secs(20);
 
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 struct Server {
     addr: SocketAddr,
     store: Arc<dyn Store>,
     owner: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: TempDir,
+    _db: TestDb,
 }
 
 impl Server {
@@ -45,23 +39,12 @@ impl Server {
 }
 
 async fn serve(config: HttpSettings) -> Server {
-    let dir = std::env::temp_dir().join(format!("citadel-edge-{}", new_id("t")));
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
+    let db = TestDb::new().await;
+    let store = Arc::clone(&db.store);
+    let acme = db.tenant("acme").await;
+    let owner = citadel_testkit::token(store.as_ref(), &acme, "owner")
         .await
-        .unwrap();
-    let acme = store.create_tenant("acme").await.unwrap().id;
-    let owner = generate_token();
-    store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: Some(acme),
-            name: "owner".into(),
-            hash: hash_token(&owner),
-            expires_at: None,
-            role: Some(("owner".into(), String::new())),
-        })
-        .await
-        .unwrap();
+        .secret;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -78,7 +61,7 @@ async fn serve(config: HttpSettings) -> Server {
         owner,
         stop: Some(stop),
         served,
-        _dir: TempDir(dir),
+        _db: db,
     }
 }
 
@@ -174,14 +157,7 @@ async fn an_incomplete_body_is_answered_408() {
 }
 
 async fn auth_failures(store: &dyn Store) -> Vec<citadel_store::AuditEntry> {
-    store
-        .audit_page(&AuditQuery {
-            action: Some("auth.failed".into()),
-            limit: 1000,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
+    citadel_testkit::audit(store, "auth.failed").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,127 +7,62 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use citadel_app::authn::{generate_token, hash_token};
-use citadel_engine::{Engine, EngineConfig, Executor, InProcess};
-use citadel_server::{AppState, HttpSettings};
-use citadel_store::{AuditQuery, NewToken, Schedule, Store, now_ms};
-use http_body_util::BodyExt;
+use axum::http::{Method, StatusCode};
+use citadel_engine::{Engine, EngineConfig};
+use citadel_server::HttpSettings;
+use citadel_store::{Schedule, Store, now_ms};
+use citadel_testkit::{Api, TestDb, eventually};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 struct World {
-    app: Router,
+    /// Callers by role: `owner`, `developer`, `operator`, `viewer`.
+    api: Api,
     store: Arc<dyn Store>,
     url: String,
     acme: String,
-    /// Role name → secret.
-    tokens: HashMap<&'static str, String>,
     _engine: Engine,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn token(store: &dyn Store, tenant: &str, role: &str) -> String {
-    let secret = generate_token();
-    store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: Some(tenant.to_owned()),
-            name: role.into(),
-            hash: hash_token(&secret),
-            expires_at: None,
-            role: Some((role.to_owned(), String::new())),
-        })
-        .await
-        .unwrap();
-    secret
+    _db: TestDb,
 }
 
 fn engine(store: &Arc<dyn Store>) -> Engine {
-    Engine::start(
-        Arc::clone(store),
-        Executor::InProcess(InProcess::start(2).unwrap()),
-        EngineConfig::default(),
-    )
+    citadel_testkit::engine(store, 2, EngineConfig::default())
 }
 
 async fn world() -> World {
-    let dir = std::env::temp_dir().join(format!("citadel-sched-{}", citadel_store::new_id("t")));
-    let url = format!("sqlite://{}", dir.join("c.db").display());
-    let store = citadel_store::connect(&url).await.unwrap();
-    let acme = store.create_tenant("acme").await.unwrap().id;
-    let mut tokens = HashMap::new();
-    for role in ["owner", "developer", "operator", "viewer"] {
-        tokens.insert(role, token(store.as_ref(), &acme, role).await);
-    }
+    let db = TestDb::new().await;
+    let store = Arc::clone(&db.store);
+    let acme = db.tenant("acme").await;
+    let roles = ["owner", "developer", "operator", "viewer"];
+    let tokens = citadel_testkit::tokens(store.as_ref(), &acme, &roles).await;
     let engine = engine(&store);
-    let (app, _) = citadel_server::router(
-        AppState::new(Arc::clone(&store), Some(engine.clone())),
+    let api = Api::new(
+        Arc::clone(&store),
+        Some(engine.clone()),
         &HttpSettings::default(),
-    );
+    )
+    .with_callers(tokens);
     World {
-        app,
+        api,
         store,
-        url,
+        url: db.url.clone(),
         acme,
-        tokens,
         _engine: engine,
-        _dir: TempDir(dir),
+        _db: db,
     }
 }
 
 impl World {
-    async fn call(
-        &self,
-        as_: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(secret) = self.tokens.get(as_) {
-            req = req.header("authorization", format!("Bearer {secret}"));
-        }
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
     async fn audits(&self, action: &str) -> usize {
-        self.store
-            .audit_page(&AuditQuery {
-                action: Some(action.into()),
-                limit: 1000,
-                ..AuditQuery::default()
-            })
+        citadel_testkit::audit(self.store.as_ref(), action)
             .await
-            .unwrap()
             .len()
     }
 
     /// Saves a live script as the developer.
     async fn save(&self, name: &str, source: &str) {
         let (status, got) = self
-            .call(
+            .api
+            .call_json(
                 "developer",
                 Method::POST,
                 "/v1/scripts",
@@ -138,13 +73,14 @@ impl World {
     }
 
     async fn put(&self, name: &str, body: Value) -> (StatusCode, Value) {
-        self.call(
-            "operator",
-            Method::PUT,
-            &format!("/v1/schedules/{}", name.replace('/', "%2F")),
-            Some(body),
-        )
-        .await
+        self.api
+            .call_json(
+                "operator",
+                Method::PUT,
+                &format!("/v1/schedules/{}", name.replace('/', "%2F")),
+                Some(body),
+            )
+            .await
     }
 
     async fn schedule(&self, name: &str) -> Schedule {
@@ -157,7 +93,8 @@ impl World {
 
     async fn runs(&self, script: &str) -> Vec<Value> {
         let (status, list) = self
-            .call(
+            .api
+            .call_json(
                 "viewer",
                 Method::GET,
                 &format!("/v1/runs?script={}&limit=1000", script.replace('/', "%2F")),
@@ -182,25 +119,6 @@ impl World {
                 Some((j.id, at))
             })
             .collect()
-    }
-}
-
-/// Polls `check` every 20 ms until it answers `Some`, for up to 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -281,7 +199,8 @@ async fn malformed_schedules_are_refused_with_the_reason() {
     );
     // A viewer may not schedule runs.
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "viewer",
             Method::PUT,
             "/v1/schedules/tick",
@@ -294,7 +213,8 @@ async fn malformed_schedules_are_refused_with_the_reason() {
     assert_eq!(w.store.list_schedules(&w.acme).await.unwrap(), vec![]);
     assert_eq!(w.audits("schedule.put").await, 0);
     let (status, _) = w
-        .call("viewer", Method::GET, "/v1/schedules/tick", None)
+        .api
+        .call_json("viewer", Method::GET, "/v1/schedules/tick", None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -353,19 +273,24 @@ async fn schedules_show_their_next_fire_times() {
     assert_eq!(again["next_fire_times"], json!([]));
     assert_eq!(w.audits("schedule.put").await, 2);
 
-    let (status, list) = w.call("viewer", Method::GET, "/v1/schedules", None).await;
+    let (status, list) = w
+        .api
+        .call_json("viewer", Method::GET, "/v1/schedules", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["name"], "reports/tokyo");
     let (status, one) = w
-        .call("viewer", Method::GET, "/v1/schedules/reports%2Ftokyo", None)
+        .api
+        .call_json("viewer", Method::GET, "/v1/schedules/reports%2Ftokyo", None)
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one["cron"], "@hourly");
 
     // A viewer may not delete; the operator may, once.
     let (status, _) = w
-        .call(
+        .api
+        .call_json(
             "viewer",
             Method::DELETE,
             "/v1/schedules/reports%2Ftokyo",
@@ -374,7 +299,8 @@ async fn schedules_show_their_next_fire_times() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = w
-        .call(
+        .api
+        .call_json(
             "operator",
             Method::DELETE,
             "/v1/schedules/reports%2Ftokyo",
@@ -383,7 +309,8 @@ async fn schedules_show_their_next_fire_times() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = w
-        .call(
+        .api
+        .call_json(
             "operator",
             Method::DELETE,
             "/v1/schedules/reports%2Ftokyo",
@@ -395,7 +322,8 @@ async fn schedules_show_their_next_fire_times() {
 
     // Every schedule route is in the OpenAPI document.
     let (status, doc) = w
-        .call("viewer", Method::GET, "/v1/openapi.json", None)
+        .api
+        .call_json("viewer", Method::GET, "/v1/openapi.json", None)
         .await;
     assert_eq!(status, StatusCode::OK);
     for (path, methods) in [
@@ -465,13 +393,15 @@ async fn run_now_enqueues_a_manual_run_with_the_schedule_input() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, got) = w
-        .call("operator", Method::POST, "/v1/schedules/echo/run-now", None)
+        .api
+        .call_json("operator", Method::POST, "/v1/schedules/echo/run-now", None)
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{got}");
     let id = got["run_id"].as_str().unwrap().to_owned();
     let run = eventually("the run to finish", || async {
         let (status, run) = w
-            .call("viewer", Method::GET, &format!("/v1/runs/{id}"), None)
+            .api
+            .call_json("viewer", Method::GET, &format!("/v1/runs/{id}"), None)
             .await;
         assert_eq!(status, StatusCode::OK, "{run}");
         (run["status"] != "queued" && run["status"] != "running").then_some(run)
@@ -485,11 +415,13 @@ async fn run_now_enqueues_a_manual_run_with_the_schedule_input() {
     assert_eq!(w.schedule("echo").await.last_fired_at, None);
     // A viewer may not; an unknown schedule is 404.
     let (status, _) = w
-        .call("viewer", Method::POST, "/v1/schedules/echo/run-now", None)
+        .api
+        .call_json("viewer", Method::POST, "/v1/schedules/echo/run-now", None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = w
-        .call("operator", Method::POST, "/v1/schedules/nope/run-now", None)
+        .api
+        .call_json("operator", Method::POST, "/v1/schedules/nope/run-now", None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -573,7 +505,8 @@ async fn a_kill_switch_stops_scheduled_runs_without_stopping_the_schedule() {
     let w = world().await;
     w.save("jobs/stopped", "return 1;").await;
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "owner",
             Method::POST,
             "/v1/kill-switch",
@@ -600,7 +533,8 @@ async fn a_kill_switch_stops_scheduled_runs_without_stopping_the_schedule() {
     assert_eq!(w.runs("jobs/stopped").await.len(), 0);
     // Run now is refused the same way.
     let (status, got) = w
-        .call(
+        .api
+        .call_json(
             "operator",
             Method::POST,
             "/v1/schedules/stopped/run-now",

@@ -8,46 +8,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use citadel_app::authn::{generate_token, hash_token};
-use citadel_engine::{Engine, EngineConfig, Executor, InProcess};
-use citadel_server::{AppState, HttpSettings};
-use citadel_store::{AuditQuery, NewToken, Store};
+use axum::http::{Method, StatusCode};
+use citadel_engine::EngineConfig;
+use citadel_server::HttpSettings;
+use citadel_store::Store;
+use citadel_testkit::http::Step;
+use citadel_testkit::{Api, TestDb, TokenSpec, mint};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 struct World {
-    app: Router,
+    /// Callers by role: `owner`, `developer`, `approver`, `viewer`,
+    /// `operator` of `acme`, `other_owner` of another tenant, `platform`.
+    api: Api,
     store: Arc<dyn Store>,
-    /// Role name → (secret, token id).
-    tokens: HashMap<&'static str, (String, String)>,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn token(store: &dyn Store, tenant: Option<&str>, role: Option<&str>) -> (String, String) {
-    let secret = generate_token();
-    let t = store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: tenant.map(str::to_owned),
-            name: role.unwrap_or("platform").into(),
-            hash: hash_token(&secret),
-            expires_at: None,
-            role: role.map(|r| (r.to_owned(), String::new())),
-        })
-        .await
-        .unwrap();
-    (secret, t.id)
+    db: TestDb,
 }
 
 async fn world() -> World {
@@ -55,24 +30,24 @@ async fn world() -> World {
 }
 
 async fn world_with(quotas: citadel_engine::Quotas) -> World {
-    let dir = std::env::temp_dir().join(format!("citadel-scripts-{}", citadel_store::new_id("t")));
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-        .await
-        .unwrap();
-    let acme = store.create_tenant("acme").await.unwrap().id;
-    let other = store.create_tenant("other").await.unwrap().id;
-    let mut tokens = HashMap::new();
-    for role in ["owner", "developer", "approver", "viewer", "operator"] {
-        tokens.insert(role, token(store.as_ref(), Some(&acme), Some(role)).await);
-    }
-    tokens.insert(
+    let db = TestDb::new().await;
+    let store = Arc::clone(&db.store);
+    let acme = db.tenant("acme").await;
+    let other = db.tenant("other").await;
+    let roles = ["owner", "developer", "approver", "viewer", "operator"];
+    let mut tokens = citadel_testkit::tokens(store.as_ref(), &acme, &roles).await;
+    tokens.push((
         "other_owner",
-        token(store.as_ref(), Some(&other), Some("owner")).await,
-    );
-    tokens.insert("platform", token(store.as_ref(), None, None).await);
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(2).unwrap()),
+        citadel_testkit::token(store.as_ref(), &other, "owner").await,
+    ));
+    let platform = TokenSpec {
+        name: "platform",
+        ..TokenSpec::default()
+    };
+    tokens.push(("platform", mint(store.as_ref(), platform).await));
+    let engine = citadel_testkit::engine(
+        &store,
+        2,
         EngineConfig {
             quotas,
             ..EngineConfig::default()
@@ -82,13 +57,8 @@ async fn world_with(quotas: citadel_engine::Quotas) -> World {
         body_limit_bytes: 2 << 20,
         ..HttpSettings::default()
     };
-    let (app, _) = citadel_server::router(AppState::new(Arc::clone(&store), Some(engine)), &config);
-    World {
-        app,
-        store,
-        tokens,
-        _dir: TempDir(dir),
-    }
+    let api = Api::new(Arc::clone(&store), Some(engine), &config).with_callers(tokens);
+    World { api, store, db }
 }
 
 impl World {
@@ -99,43 +69,11 @@ impl World {
         path: &str,
         body: Option<String>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path);
-        let secret = &self
-            .tokens
-            .get(as_)
-            .unwrap_or_else(|| panic!("no token `{as_}`"))
-            .0;
-        req = req.header("authorization", format!("Bearer {secret}"));
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        self.api.call(as_, method, path, body).await
     }
 
     async fn audit(&self, action: &str) -> Vec<citadel_store::AuditEntry> {
-        self.store
-            .audit_page(&AuditQuery {
-                action: Some(action.into()),
-                limit: 1000,
-                ..AuditQuery::default()
-            })
-            .await
-            .unwrap()
-    }
-
-    /// `@role` in an expected value means that role's token id.
-    fn expand(&self, v: &Value) -> Value {
-        match v {
-            Value::String(s) if s.starts_with('@') => Value::String(self.tokens[&s[1..]].1.clone()),
-            other => other.clone(),
-        }
+        citadel_testkit::audit(self.store.as_ref(), action).await
     }
 }
 
@@ -168,31 +106,19 @@ async fn the_scripts_scenario() {
     .unwrap();
     let steps: Vec<Value> = serde_json::from_str(&text).unwrap();
     for step in &steps {
-        let name = step["step"].as_str().unwrap();
-        let method: Method = step["method"].as_str().unwrap().parse().unwrap();
-        let body = match (&step.get("body"), &step.get("raw_body")) {
-            (Some(b), _) => Some(expand_body(b).to_string()),
-            (None, Some(raw)) => Some(raw.as_str().unwrap().to_owned()),
-            (None, None) => None,
-        };
-        let audit = step.get("audit").map(|a| {
-            (
-                a[0].as_str().unwrap().to_owned(),
-                a[1].as_str().unwrap().to_owned(),
-            )
-        });
+        let Step {
+            name,
+            caller,
+            method,
+            path,
+            body,
+            audit,
+        } = Step::parse(step, expand_body);
         let before = match &audit {
             Some((action, _)) => w.audit(action).await.len(),
             None => 0,
         };
-        let (status, got) = w
-            .call(
-                step["as"].as_str().unwrap(),
-                method,
-                step["path"].as_str().unwrap(),
-                body,
-            )
-            .await;
+        let (status, got) = w.call(caller, method, path, body).await;
         assert_eq!(
             status.as_u16() as u64,
             step["status"].as_u64().unwrap(),
@@ -207,7 +133,11 @@ async fn the_scripts_scenario() {
         if let Some(fields) = step.get("fields").and_then(Value::as_object) {
             for (pointer, want) in fields {
                 let actual = got.pointer(pointer).cloned().unwrap_or(Value::Null);
-                assert_eq!(actual, w.expand(want), "{name}: field `{pointer}` of {got}");
+                assert_eq!(
+                    actual,
+                    w.api.expand_ids(want),
+                    "{name}: field `{pointer}` of {got}"
+                );
             }
         }
         if let Some(one_of) = step.get("one_of").and_then(Value::as_object) {
@@ -320,7 +250,7 @@ async fn async_runs_are_accepted_recorded_and_listed() {
     assert_eq!(run["status"], "succeeded");
     assert_eq!(run["result"], 42);
     assert_eq!(run["trigger"], "api_async");
-    assert_eq!(run["principal"], w.tokens["operator"].1);
+    assert_eq!(run["principal"], w.api.token("operator").id);
     let (_, list) = w
         .call("viewer", Method::GET, "/v1/runs?script=later", None)
         .await;
@@ -437,10 +367,7 @@ async fn a_kill_switch_aborts_runs_in_flight() {
     assert_eq!(got["error"]["code"], "killed");
     // /metrics counts both.
     let (_, _) = (status, got);
-    let req = Request::get("/metrics").body(Body::empty()).unwrap();
-    let res = w.app.clone().oneshot(req).await.unwrap();
-    let text =
-        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let text = w.api.metrics().await;
     assert!(
         text.contains("citadel_runs_total{status=\"killed\"} 2\n"),
         "{text}"
@@ -462,10 +389,7 @@ async fn analysis_is_cached_by_content_hash() {
     let source = "return input;";
     save(&w, "one", source, json!({})).await;
     save(&w, "two", source, json!({})).await;
-    let req = Request::get("/metrics").body(Body::empty()).unwrap();
-    let res = w.app.clone().oneshot(req).await.unwrap();
-    let text =
-        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let text = w.api.metrics().await;
     assert!(text.contains("citadel_analyses_total 1\n"), "{text}");
     assert!(
         text.contains("citadel_analysis_cache_hits_total 1\n"),
@@ -475,24 +399,19 @@ async fn analysis_is_cached_by_content_hash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn folder_scoped_roles_see_only_their_folder() {
-    let w = world().await;
+    let mut w = world().await;
     save(&w, "billing/a", "return 'a';", json!({})).await;
     save(&w, "hr/b", "return 'b';", json!({})).await;
     let acme = w.store.tenant_by_name("acme").await.unwrap().unwrap().id;
-    let secret = generate_token();
-    w.store
-        .create_token(&NewToken {
-            user_id: None,
-            tenant_id: Some(acme),
-            name: "billing-dev".into(),
-            hash: hash_token(&secret),
-            expires_at: None,
-            role: Some(("developer".into(), "billing/".into())),
-        })
-        .await
-        .unwrap();
-    let mut w = w;
-    w.tokens.insert("billing", (secret, String::new()));
+    let billing = TokenSpec {
+        tenant: Some(&acme),
+        name: "billing-dev",
+        role: Some("developer"),
+        path_prefix: "billing/",
+        ..TokenSpec::default()
+    };
+    let token = mint(w.store.as_ref(), billing).await;
+    w.api.add_caller("billing", token);
     let (_, list) = w.call("billing", Method::GET, "/v1/scripts", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "billing/a");
@@ -539,13 +458,15 @@ async fn past_its_rate_a_tenant_gets_429_with_retry_after() {
             "{got}"
         );
     }
-    let secret = &w.tokens["operator"].0;
-    let req = Request::post("/v1/scripts/r/run")
-        .header("authorization", format!("Bearer {secret}"))
-        .header("content-type", "application/json")
-        .body(Body::from("{}"))
-        .unwrap();
-    let res = w.app.clone().oneshot(req).await.unwrap();
+    let res = w
+        .api
+        .response(
+            Some("operator"),
+            Method::POST,
+            "/v1/scripts/r/run",
+            Some("{}".into()),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = res.headers()["retry-after"]
         .to_str()
@@ -553,8 +474,7 @@ async fn past_its_rate_a_tenant_gets_429_with_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=30).contains(&retry), "{retry}");
-    let body: Value =
-        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let body: Value = serde_json::from_str(&citadel_testkit::http::text(res).await).unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
     // Another tenant is not affected.
     let (status, _) = w.call("other_owner", Method::GET, "/v1/runs", None).await;
@@ -584,23 +504,21 @@ async fn a_script_runs_at_most_its_concurrency_at_once() {
     assert_eq!(got["limits"]["concurrency"], 1, "{got}");
 
     // Synchronously: a second run while one is in flight is refused.
-    let secret = w.tokens["operator"].0.clone();
-    let app = w.app.clone();
+    let api = w.api.clone();
     let first = tokio::spawn(async move {
-        let req = Request::post("/v1/scripts/one-at-a-time/run")
-            .header("authorization", format!("Bearer {secret}"))
-            .header("content-type", "application/json")
-            .body(Body::from(r#"{"input": {"n": 1}}"#))
-            .unwrap();
-        app.oneshot(req).await.unwrap().status()
+        api.response(
+            Some("operator"),
+            Method::POST,
+            "/v1/scripts/one-at-a-time/run",
+            Some(r#"{"input": {"n": 1}}"#.into()),
+        )
+        .await
+        .status()
     });
     // A synchronous run is recorded when it ends; /metrics sees it in flight.
     let mut seen = false;
     for _ in 0..1_000 {
-        let req = Request::get("/metrics").body(Body::empty()).unwrap();
-        let res = w.app.clone().oneshot(req).await.unwrap();
-        let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec())
-            .unwrap();
+        let text = w.api.metrics().await;
         if text.contains("citadel_runs_in_flight 1\n") {
             seen = true;
             break;
@@ -949,49 +867,28 @@ async fn log_lines_stream_while_the_run_is_in_flight() {
 /// reads work, every write fails, as with a read-only file, a full disk or
 /// a lost permission (file modes cannot show it: tests run as root, which
 /// ignores them).
-async fn read_only_twin(w: &World) -> Router {
-    let url = format!("sqlite://{}?mode=ro", w._dir.0.join("c.db").display());
+async fn read_only_twin(w: &World) -> Api {
+    let url = format!("sqlite://{}?mode=ro", w.db.file().display());
     let store = citadel_store::connect(&url).await.unwrap();
-    let engine = Engine::start(
-        Arc::clone(&store),
-        Executor::InProcess(InProcess::start(1).unwrap()),
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
-    );
+    let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
     let register = engine.register().await.unwrap_err().to_string();
     assert!(
         register.contains("readonly database"),
         "start-up registration reports the write failure: {register}"
     );
-    citadel_server::router(AppState::new(store, Some(engine)), &HttpSettings::default()).0
+    Api::new(store, Some(engine), &HttpSettings::default())
 }
 
 async fn call_app(
-    app: &Router,
+    api: &Api,
     secret: &str,
     method: Method,
     path: &str,
     body: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {secret}"));
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-        .unwrap();
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let authorization = format!("Bearer {secret}");
+    api.call_with_header(Some(&authorization), method, path, body.map(str::to_owned))
+        .await
 }
 
 /// A database that takes no writes makes the server unready, and a
@@ -1001,7 +898,7 @@ async fn call_app(
 async fn a_database_that_takes_no_writes_is_unready_and_answers_no_run() {
     let w = world().await;
     let name = save(&w, "echo", "return input;", json!({})).await;
-    let (status, got) = call_app(&w.app, "", Method::GET, "/ready", None).await;
+    let (status, got) = call_app(&w.api, "", Method::GET, "/ready", None).await;
     assert_eq!(status, StatusCode::OK, "{got}");
     let twin = read_only_twin(&w).await;
     let (status, got) = call_app(&twin, "", Method::GET, "/ready", None).await;
@@ -1012,7 +909,7 @@ async fn a_database_that_takes_no_writes_is_unready_and_answers_no_run() {
         message.starts_with("database: not writable:") && message.contains("readonly database"),
         "{message}"
     );
-    let operator = &w.tokens["operator"].0;
+    let operator = &w.api.token("operator").secret;
     let (status, got) = call_app(
         &twin,
         operator,
@@ -1107,22 +1004,13 @@ async fn every_field_of_a_run_record_is_capped() {
 
 /// GET with the headers of the answer.
 async fn get_with_headers(w: &World, as_: &str, path: &str) -> (StatusCode, Option<String>, Value) {
-    let req = Request::get(path)
-        .header("authorization", format!("Bearer {}", w.tokens[as_].0))
-        .body(Body::empty())
-        .unwrap();
-    let res = w.app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
+    let res = w.api.response(Some(as_), Method::GET, path, None).await;
     let next = res
         .headers()
         .get("x-next-cursor")
         .map(|v| v.to_str().unwrap().to_owned());
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        next,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (status, body) = citadel_testkit::http::json(res).await;
+    (status, next, body)
 }
 
 /// Listings are paged by size as well as by count: twelve runs of 700 KB
@@ -1236,18 +1124,18 @@ async fn emitting_events_is_capped_per_run_and_rated_per_tenant() {
 
 /// Opens a run's event stream as the viewer.
 async fn open_stream(w: &World, id: &str) -> axum::response::Response {
-    let req = Request::get(format!("/v1/runs/{id}/events"))
-        .header("authorization", format!("Bearer {}", w.tokens["viewer"].0))
-        .body(Body::empty())
-        .unwrap();
-    w.app.clone().oneshot(req).await.unwrap()
+    w.api
+        .response(
+            Some("viewer"),
+            Method::GET,
+            &format!("/v1/runs/{id}/events"),
+            None,
+        )
+        .await
 }
 
 async fn metric(w: &World, name: &str) -> String {
-    let req = Request::get("/metrics").body(Body::empty()).unwrap();
-    let res = w.app.clone().oneshot(req).await.unwrap();
-    let text =
-        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let text = w.api.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .unwrap_or_else(|| panic!("no `{name}` in {text}"))
@@ -1334,17 +1222,14 @@ async fn a_client_that_disconnects_frees_its_run_slot() {
         json!({"sleep": true}),
     )
     .await;
-    let secret = &w.tokens["operator"].0;
-    let req = Request::post("/v1/scripts/nap/run")
-        .header("authorization", format!("Bearer {secret}"))
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({ "input": { "sleep": 60000 }, "timeout_ms": 60000 }).to_string(),
-        ))
-        .unwrap();
-    let first = w.app.clone().oneshot(req);
+    let first = w.api.response(
+        Some("operator"),
+        Method::POST,
+        "/v1/scripts/nap/run",
+        Some(json!({ "input": { "sleep": 60000 }, "timeout_ms": 60000 }).to_string()),
+    );
     tokio::select! {
-        res = first => panic!("the sleeping run answered first: {:?}", res.map(|r| r.status())),
+        res = first => panic!("the sleeping run answered first: {:?}", res.status()),
         () = async {
             while metric(&w, "citadel_runs_in_flight").await != "1" {
                 tokio::time::sleep(Duration::from_millis(5)).await;

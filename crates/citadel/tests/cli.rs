@@ -3,28 +3,19 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use citadel_testkit::{TempDir, temp_dir};
+use common::repo;
+
+mod common;
 
 /// Runs `citadel ARGS` in the repository root; returns (exit code, stdout, stderr).
 fn citadel(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::citadel_in(&repo(), args)
 }
 
-fn temp_script(name: &str, source: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("citadel-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// Writes `source` to `dir/name`; its path.
+fn temp_script(dir: &TempDir, name: &str, source: &str) -> PathBuf {
+    let path = dir.path().join(name);
     std::fs::write(&path, source).unwrap();
     path
 }
@@ -69,10 +60,15 @@ fn check_reports_a_located_diagnostic_and_exits_1() {
 
 #[test]
 fn exit_codes_follow_the_contract() {
-    let threw = temp_script("threw.js", "throw new Error('no');");
-    let limit = temp_script("limit.js", "let i = 0; for (;;) { i++; if (i < 0) break; }");
-    let rejected = temp_script("rejected.js", "return eval('1');");
-    let syntax = temp_script("syntax.js", "return (;");
+    let dir = temp_dir("cli");
+    let threw = temp_script(&dir, "threw.js", "throw new Error('no');");
+    let limit = temp_script(
+        &dir,
+        "limit.js",
+        "let i = 0; for (;;) { i++; if (i < 0) break; }",
+    );
+    let rejected = temp_script(&dir, "rejected.js", "return eval('1');");
+    let syntax = temp_script(&dir, "syntax.js", "return (;");
     let cases: &[(&[&str], i32)] = &[
         (&["run", threw.to_str().unwrap()], 1),
         (&["run", limit.to_str().unwrap(), "--timeout-ms", "200"], 3),
@@ -94,8 +90,9 @@ fn exit_codes_follow_the_contract() {
 
 #[test]
 fn a_policy_can_allow_a_rule() {
-    let policy = temp_script("policy.json", r#"{"allow": ["no-unbounded-loop"]}"#);
-    let looping = temp_script("loop.js", "while (true) {}");
+    let dir = temp_dir("cli");
+    let policy = temp_script(&dir, "policy.json", r#"{"allow": ["no-unbounded-loop"]}"#);
+    let looping = temp_script(&dir, "loop.js", "while (true) {}");
     let (code, _, stderr) = citadel(&[
         "run",
         looping.to_str().unwrap(),
@@ -109,7 +106,7 @@ fn a_policy_can_allow_a_rule() {
         stderr.contains("error[cpu_limit]") || stderr.contains("error[timeout]"),
         "{stderr}"
     );
-    let bad = temp_script("bad-policy.json", r#"{"allow": ["no-such-rule"]}"#);
+    let bad = temp_script(&dir, "bad-policy.json", r#"{"allow": ["no-such-rule"]}"#);
     let (code, _, stderr) = citadel(&[
         "check",
         looping.to_str().unwrap(),
@@ -153,13 +150,11 @@ fn every_exit_case_gives_its_code_and_message() {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let case: ExitCase = toml::from_str(&std::fs::read_to_string(path).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let tmp = std::env::temp_dir().join(format!("citadel-exit-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).unwrap();
+        let tmp = temp_dir(&format!("exit-{name}"));
         for (file, text) in &case.files {
-            std::fs::write(tmp.join(file), text).unwrap();
+            std::fs::write(tmp.path().join(file), text).unwrap();
         }
-        let tmp_text = tmp.to_str().unwrap();
+        let tmp_text = tmp.path().to_str().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_citadel"));
         for (key, _) in std::env::vars() {
             if key.starts_with("CITADEL_") {
@@ -188,7 +183,6 @@ fn every_exit_case_gives_its_code_and_message() {
                 case.exit
             ));
         }
-        let _ = std::fs::remove_dir_all(&tmp);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

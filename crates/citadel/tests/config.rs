@@ -1,18 +1,19 @@
 //! `citadel config show`: the layering of defaults, file, environment and
 //! flags, every key shown, the database password masked.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("citadel-config-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+use citadel_testkit::TempDir;
+
+mod common;
+
+fn temp_dir(name: &str) -> TempDir {
+    citadel_testkit::temp_dir(&format!("config-{name}"))
 }
 
 /// Runs `citadel ARGS` in `dir` with no `CITADEL_*` variable but `env`;
 /// returns (exit code, stdout, stderr).
-fn citadel(dir: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+fn citadel(dir: &TempDir, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_citadel"));
     for (key, _) in std::env::vars() {
         if key.starts_with("CITADEL_") {
@@ -22,14 +23,10 @@ fn citadel(dir: &PathBuf, env: &[(&str, &str)], args: &[&str]) -> (i32, String, 
     let out = cmd
         .envs(env.iter().copied())
         .args(args)
-        .current_dir(dir)
+        .current_dir(dir.path())
         .output()
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::outcome(out)
 }
 
 #[test]
@@ -80,7 +77,7 @@ log_bytes = 1048576
 fn flags_override_the_environment_which_overrides_the_file() {
     let dir = temp_dir("layers");
     std::fs::write(
-        dir.join("citadel.toml"),
+        dir.path().join("citadel.toml"),
         "listen = \"0.0.0.0:9000\"\ndata_dir = \"from-file\"\nsandbox_hosts = 3\ndatabase = \"postgres://app:filesecret@db/citadel\"\n",
     )
     .unwrap();
@@ -109,7 +106,7 @@ fn flags_override_the_environment_which_overrides_the_file() {
 #[test]
 fn bad_configuration_exits_2_naming_what_is_wrong() {
     let dir = temp_dir("bad");
-    std::fs::write(dir.join("bad.toml"), "lisen = \"x\"\n").unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "lisen = \"x\"\n").unwrap();
     type Env<'a> = &'a [(&'a str, &'a str)];
     let cases: &[(Env, &[&str], &str)] = &[
         (

@@ -3,8 +3,6 @@
 //! jailed sandbox host survives capability arguments and replies nested as
 //! deep as a script can make them, so the other runs on it are unharmed.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,21 +11,10 @@ use citadel_pool::{EchoGateway, Pool, PoolConfig, PoolRun};
 use citadel_sandbox::{Capability, Grants, Limits, RunStatus};
 use serde_json::json;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
 fn citadel(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::citadel_in(&common::repo(), args)
 }
 
 #[test]

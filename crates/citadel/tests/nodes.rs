@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
-#[path = "../../citadel-store/tests/pg/mod.rs"]
-mod pg;
 
-use common::{Dir, Proc, citadel_with, free_port, owner_token, wait_for};
+use citadel_testkit::{free_port, pg, temp_dir};
+use common::{Proc, citadel_with, owner_token, wait_for};
 
 /// Starts `citadel ARGS` in `dir`; its log (stderr) goes to `dir/LOG`, or
 /// nowhere.
@@ -106,10 +105,8 @@ fn a_killed_node_loses_no_job_on_postgres() {
 }
 
 fn killed_node_loses_no_job(env: &[(&str, &str)], name: &str) {
-    let dir =
-        Dir(std::env::temp_dir().join(format!("citadel-nodes-{name}-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let d = dir.0.as_path();
+    let dir = temp_dir(&format!("nodes-{name}"));
+    let d = dir.path();
     let token = owner_token(d, env);
     let platform = citadel_with(d, &["admin", "create-token", "--platform"], env);
     let platform = platform.lines().last().unwrap().trim().to_owned();
@@ -265,9 +262,8 @@ fn a_database_restart_under_load_loses_no_job() {
     };
     let url = cluster.url("postgres");
     let env = [("CITADEL_DATABASE_URL", url.as_str())];
-    let dir = Dir(std::env::temp_dir().join(format!("citadel-pg-nodes-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let d = dir.0.as_path();
+    let dir = temp_dir("pg-nodes");
+    let d = dir.path();
     let token = owner_token(d, &env);
     let port = free_port();
     let _serve = spawn(

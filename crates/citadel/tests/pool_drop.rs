@@ -6,63 +6,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use citadel_engine::{Engine, EngineConfig, Executor, LiveScript, RunSpec};
+use citadel_engine::{Engine, Executor, LiveScript, RunSpec};
 use citadel_pool::{Pool, PoolConfig};
-use citadel_store::{NewVersion, SaveOutcome, Store};
-
-mod common;
-
-async fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, String, Arc<LiveScript>) {
-    let store = citadel_store::connect(&format!("sqlite://{}", dir.join("c.db").display()))
-        .await
-        .unwrap();
-    let tenant = store.create_tenant("acme").await.unwrap().id;
-    let new = NewVersion {
-        tenant_id: tenant.clone(),
-        name: "nap".into(),
-        hash: "h".into(),
-        source: "if (input.sleep) await api.sleep(input.sleep);\nreturn input;".into(),
-        language: "js".into(),
-        capabilities: r#"{"sleep":true}"#.into(),
-        limits: "{}".into(),
-        diagnostics: "[]".into(),
-        change_note: String::new(),
-        author: "a".into(),
-        state: "approved".into(),
-        make_live: true,
-    };
-    let next = |_: Option<&str>| "1.0.0".to_owned();
-    assert!(matches!(
-        store.save_version(&new, &next).await.unwrap(),
-        SaveOutcome::Created(_)
-    ));
-    let (script, version) = store.live_version(&tenant, "nap").await.unwrap().unwrap();
-    (
-        store,
-        tenant,
-        Arc::new(LiveScript::decode(script, version).unwrap()),
-    )
-}
+use citadel_testkit::{NAP, Scripted, run_spec};
 
 fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str, id: &str) -> RunSpec {
     RunSpec {
-        tenant_id: tenant.into(),
-        live: Arc::clone(live),
-        input_json: input.into(),
-        trigger: "api".into(),
-        principal: None,
         timeout_ms: Some(30_000),
         run_id: Some(id.into()),
-        created_at: None,
+        ..run_spec(tenant, live, input)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_run_gives_its_place_in_the_host_back() {
-    let dir =
-        common::Dir(std::env::temp_dir().join(format!("citadel-pool-drop-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let (store, tenant, live) = setup(&dir.0).await;
+    let Scripted { db, tenant, live } = Scripted::new(&NAP).await;
+    let store = &db.store;
     // One host that takes one run at a time: a place never given back
     // blocks every later run.
     let pool = Pool::start(PoolConfig {
@@ -76,12 +35,9 @@ async fn a_dropped_run_gives_its_place_in_the_host_back() {
     })
     .unwrap();
     let engine = Engine::start(
-        Arc::clone(&store),
+        Arc::clone(store),
         Executor::Pool(pool.clone()),
-        EngineConfig {
-            worker: None,
-            ..EngineConfig::default()
-        },
+        citadel_testkit::without_worker(),
     );
 
     let first = engine.run_sync(spec(&tenant, &live, r#"{"sleep":60000}"#, "run_dropped"));

@@ -46,11 +46,10 @@ fn set_mode(path: &Path, mode: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_host_starts_are_retried_reported_and_recovered_from() {
     // A copy of the executable whose execute permission the test takes away.
-    let dir = std::env::temp_dir().join(format!("citadel-recovery-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let program = dir.join("citadel");
+    let dir = citadel_testkit::temp_dir("recovery");
+    let program = dir.path().join("citadel");
     std::fs::copy(env!("CARGO_BIN_EXE_citadel"), &program).unwrap();
-    set_mode(&dir, 0o755);
+    set_mode(dir.path(), 0o755);
     set_mode(&program, 0o755);
     let pool = Pool::start(PoolConfig {
         program: program.clone(),
@@ -92,5 +91,4 @@ async fn failed_host_starts_are_retried_reported_and_recovered_from() {
     assert_eq!(status.start_error, None, "{status:?}");
     assert_eq!(status.unavailable(), None);
     pool.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
 }

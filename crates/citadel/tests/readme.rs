@@ -13,8 +13,6 @@
 //! reached.
 
 mod common;
-#[path = "../../citadel-store/tests/pg/mod.rs"]
-mod pg;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,7 +20,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Dir, Proc};
+use citadel_testkit::{TempDir, pg};
+use common::Proc;
 
 /// One logical shell command: its first README line and its text.
 #[derive(Debug)]
@@ -264,11 +263,8 @@ fn run(
     }
 }
 
-fn temp_dir(name: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!("citadel-readme-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Dir(dir)
+fn temp_dir(name: &str) -> TempDir {
+    citadel_testkit::temp_dir(&format!("readme-{name}"))
 }
 
 #[test]
@@ -319,12 +315,12 @@ fn the_main_walkthrough_runs_as_written() {
     let readme = std::fs::read_to_string(readme_path()).unwrap();
     let w = walkthroughs(&readme);
     let dir = temp_dir("main");
-    let data = dir.0.join("citadel-data");
-    let port = common::free_port();
+    let data = dir.path().join("citadel-data");
+    let port = citadel_testkit::free_port();
     let server = Proc(
         Command::new(env!("CARGO_BIN_EXE_citadel"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(&dir.0)
+            .current_dir(dir.path())
             .env("CITADEL_DATA_DIR", &data)
             .env_remove("CITADEL_DATABASE_URL")
             .stdout(Stdio::null())
@@ -338,7 +334,7 @@ fn the_main_walkthrough_runs_as_written() {
     run(
         "main",
         &w["main"],
-        &dir.0,
+        dir.path(),
         &[("CITADEL_DATA_DIR", data.display().to_string())],
         &[
             ("localhost:8080", format!("127.0.0.1:{port}")),
@@ -364,10 +360,10 @@ fn the_two_node_walkthrough_runs_as_written() {
     run(
         "two-nodes",
         &w["two-nodes"],
-        &dir.0,
+        dir.path(),
         &[(
             "CITADEL_DATA_DIR",
-            dir.0.join("unused").display().to_string(),
+            dir.path().join("unused").display().to_string(),
         )],
         &[
             (

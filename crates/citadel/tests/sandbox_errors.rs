@@ -131,11 +131,10 @@ fn every_limit_reports_its_own_code_and_exits_3() {
             "host_call_limit",
         ),
     ];
-    let dir = std::env::temp_dir().join(format!("citadel-limits-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = citadel_testkit::temp_dir("limits");
     let mut wrong = Vec::new();
     for (name, source, args, want) in cases {
-        let file = dir.join(name);
+        let file = dir.path().join(name);
         std::fs::write(&file, source).unwrap();
         for in_process in [false, true] {
             let mut all = args.to_vec();
@@ -150,6 +149,6 @@ fn every_limit_reports_its_own_code_and_exits_3() {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     assert!(wrong.is_empty(), "{wrong:#?}");
 }

@@ -3,81 +3,45 @@
 //! runs it synchronously and asynchronously, kills a run in flight with a
 //! kill switch, and finds all of it in the audit log and /metrics.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::request;
+use citadel_testkit::{TempDir, free_port, temp_dir};
+use common::{Proc, citadel_in as citadel, owner_token, request, wait_for};
 use serde_json::{Value, json};
 
 mod common;
 
+/// A `citadel serve` in its own directory: killed, then the directory
+/// removed, on drop.
 struct Server {
-    child: Child,
+    _process: Proc,
     port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn citadel(dir: &PathBuf, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    dir: TempDir,
 }
 
 fn start() -> (Server, String) {
-    let dir =
-        std::env::temp_dir().join(format!("citadel-serve-{}-{}", std::process::id(), line!()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_citadel"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(&dir)
-        .env("CITADEL_SANDBOX_HOSTS", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server { child, port, dir };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while request(port, "GET", "/health", None, None).0 != 200 {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let (code, _, err) = citadel(&server.dir, &["admin", "create-tenant", "acme"]);
-    assert_eq!(code, 0, "{err}");
-    let (code, out, err) = citadel(
-        &server.dir,
-        &[
-            "admin",
-            "create-token",
-            "--tenant",
-            "acme",
-            "--role",
-            "owner",
-        ],
+    let dir = temp_dir("serve");
+    let port = free_port();
+    let process = Proc(
+        Command::new(env!("CARGO_BIN_EXE_citadel"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir.path())
+            .env("CITADEL_SANDBOX_HOSTS", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
-    assert_eq!(code, 0, "{err}");
-    let token = out.lines().last().unwrap().trim().to_owned();
+    let server = Server {
+        _process: process,
+        port,
+        dir,
+    };
+    wait_for("the server to come up", 20, || {
+        request(port, "GET", "/health", None, None).0 == 200
+    });
+    let token = owner_token(server.dir.path(), &[]);
     (server, token)
 }
 
@@ -226,27 +190,26 @@ fn wait_finished(port: u16, token: Option<&str>, id: &str) -> Value {
 
 #[test]
 fn templates_scaffold_scripts() {
-    let dir = std::env::temp_dir().join(format!("citadel-template-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (code, out, _) = citadel(&dir, &["template", "list"]);
+    let dir = temp_dir("template");
+    let dir = dir.path();
+    let (code, out, _) = citadel(dir, &["template", "list"]);
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 4, "{out}");
     assert!(out.starts_with("event-handler "), "{out}");
-    let (code, out, err) = citadel(&dir, &["template", "new", "event-handler", "on-paid.ts"]);
+    let (code, out, err) = citadel(dir, &["template", "new", "event-handler", "on-paid.ts"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
         "wrote on-paid.ts\ncapabilities to grant when saving it: {\"events\": {\"emit\": [\"order.*\"]}}\n"
     );
-    let (code, out, err) = citadel(&dir, &["check", "on-paid.ts"]);
+    let (code, out, err) = citadel(dir, &["check", "on-paid.ts"]);
     assert_eq!(code, 0, "{out}{err}");
     // Never overwrites; unknown templates are usage errors.
-    let (code, _, err) = citadel(&dir, &["template", "new", "event-handler", "on-paid.ts"]);
+    let (code, _, err) = citadel(dir, &["template", "new", "event-handler", "on-paid.ts"]);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = citadel(&dir, &["template", "new", "nope"]);
+    let (code, _, err) = citadel(dir, &["template", "new", "nope"]);
     assert_eq!(code, 2);
     assert!(err.contains("no template `nope`"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A node that cannot write to its database does not start: `serve` exits
@@ -255,15 +218,13 @@ fn templates_scaffold_scripts() {
 /// (`mode=ro`): tests run as root, which file modes do not stop.
 #[test]
 fn a_database_that_takes_no_writes_stops_the_start() {
-    let dir =
-        common::Dir(std::env::temp_dir().join(format!("citadel-serve-ro-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let (code, _, err) = citadel(&dir.0, &["admin", "create-tenant", "acme"]);
+    let dir = temp_dir("serve-ro");
+    let (code, _, err) = citadel(dir.path(), &["admin", "create-tenant", "acme"]);
     assert_eq!(code, 0, "{err}");
-    let db = dir.0.join("citadel-data").join("citadel.db");
+    let db = dir.path().join("citadel-data").join("citadel.db");
     assert!(db.exists(), "{}", db.display());
     let url = format!("sqlite://{}?mode=ro", db.display());
-    let port = common::free_port();
+    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_citadel"))
         .args([
             "serve",
@@ -272,7 +233,7 @@ fn a_database_that_takes_no_writes_stops_the_start() {
             "--database",
             &url,
         ])
-        .current_dir(&dir.0)
+        .current_dir(dir.path())
         .env("CITADEL_SANDBOX_HOSTS", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,23 +1,18 @@
 //! Start-up errors name what failed and what to do about it, and nothing is
 //! started (no database file, no sandbox host) when the node cannot run.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::Dir;
+use citadel_testkit::TempDir;
 
-fn temp_dir(name: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!("citadel-startup-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Dir(dir)
+fn temp_dir(name: &str) -> TempDir {
+    citadel_testkit::temp_dir(&format!("startup-{name}"))
 }
 
-fn citadel(dir: &Dir, args: &[&str]) -> Output {
+fn citadel(dir: &TempDir, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_citadel"))
         .args(args)
-        .current_dir(&dir.0)
+        .current_dir(dir.path())
         .env_remove("CITADEL_DATABASE_URL")
         .env_remove("CITADEL_DATA_DIR")
         .env_remove("CITADEL_LISTEN")
@@ -43,14 +38,14 @@ fn an_address_in_use_is_named_with_the_flag_to_change_it() {
     );
     assert!(err.contains("--listen HOST:PORT"), "{err}");
     // Refused before the database was opened.
-    assert!(!dir.0.join("citadel-data").exists());
+    assert!(!dir.path().join("citadel-data").exists());
 }
 
 #[test]
 fn an_unreachable_database_is_named_masked_with_the_flag_to_change_it() {
     let dir = temp_dir("db");
     // A port nothing listens on: the connection is refused at once.
-    let port = common::free_port();
+    let port = citadel_testkit::free_port();
     let url = format!("postgres://citadel:hunter2@127.0.0.1:{port}/citadel");
     let out = citadel(
         &dir,
@@ -73,7 +68,7 @@ fn an_unreachable_database_is_named_masked_with_the_flag_to_change_it() {
 fn a_data_directory_that_cannot_be_created_is_named() {
     let dir = temp_dir("datadir");
     // Below a regular file: no user, root included, can create it.
-    std::fs::write(dir.0.join("file"), "").unwrap();
+    std::fs::write(dir.path().join("file"), "").unwrap();
     let out = citadel(
         &dir,
         &["admin", "create-tenant", "acme", "--data-dir", "file/data"],

@@ -1,6 +1,8 @@
-//! What the tests of real `citadel` processes share: a minimal HTTP/1.1
-//! client (one request per connection), so they need no HTTP client crate,
-//! and the processes and directories they start and clean up.
+//! What the tests of real `citadel` processes share: running the binary, a
+//! minimal HTTP/1.1 client (one request per connection), so they need no
+//! HTTP client crate, and the processes they start and clean up. (What is
+//! not about the binary, such as temporary directories, free ports and the
+//! PostgreSQL cluster, is in `citadel-testkit`.)
 
 // Each test crate including this module uses a different part of it.
 #![allow(dead_code)]
@@ -8,7 +10,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -22,12 +24,29 @@ impl Drop for Proc {
     }
 }
 
-/// A directory, removed on drop.
-pub struct Dir(pub PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A finished command: (exit code, stdout, stderr).
+pub fn outcome(out: Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `citadel ARGS` in `dir`: (exit code, stdout, stderr).
+pub fn citadel_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    outcome(
+        Command::new(env!("CARGO_BIN_EXE_citadel"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap(),
+    )
 }
 
 /// Runs `citadel ARGS` in `dir` with extra environment; its stdout, after
@@ -63,15 +82,6 @@ pub fn owner_token(dir: &Path, env: &[(&str, &str)]) -> String {
         env,
     );
     out.lines().last().unwrap().trim().to_owned()
-}
-
-/// A port nothing listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Polls `ok` every 50 ms; fails the test after `secs`.
