@@ -6,9 +6,9 @@
 //! saying so, only where no PostgreSQL binaries exist; under `CI=true` that
 //! fails instead).
 
+use citadel_testkit::pg;
 use std::path::PathBuf;
 use std::sync::Arc;
-mod pg;
 
 use citadel_store::{
     AuditQuery, AuditVerdict, Backend, CustomRole, Job, KillSwitch, NewAuditEntry, NewJob,

@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL cluster: `initdb` in a temporary directory, run
 //! as the `postgres` user when the tests run as root (the tools refuse
-//! root), stopped and removed on drop.
+//! root), stopped and removed on drop — or, for the one a whole test binary
+//! shares ([`shared`]), when the process exits.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -133,13 +134,45 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        // The directory goes with `self.data`, once the server has stopped.
+impl Cluster {
+    fn stop_now(&self) {
         let _ = pg_tool(
             &self.bin,
             "pg_ctl",
             &["-D", self.data(), "-m", "immediate", "stop"],
         );
     }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // The directory goes with `self.data`, once the server has stopped.
+        self.stop_now();
+    }
+}
+
+static SHARED: std::sync::OnceLock<Option<Cluster>> = std::sync::OnceLock::new();
+
+/// One cluster for every test of this binary (each test then creates its
+/// own database), started by the first caller and removed when the process
+/// exits, since statics are never dropped; `None` as
+/// [`Cluster::start_or_skip`] decides. Under `CI=true` a missing PostgreSQL
+/// panics in every caller, so each test fails.
+pub fn shared() -> Option<&'static Cluster> {
+    extern "C" fn remove_shared() {
+        if let Some(Some(cluster)) = SHARED.get() {
+            cluster.stop_now();
+            let _ = std::fs::remove_dir_all(cluster.data.path());
+        }
+    }
+    SHARED
+        .get_or_init(|| {
+            let cluster = Cluster::start_or_skip()?;
+            // SAFETY: registers a function that takes no arguments and
+            // touches only the initialised static.
+            let registered = unsafe { libc::atexit(remove_shared) };
+            assert_eq!(registered, 0, "atexit");
+            Some(cluster)
+        })
+        .as_ref()
 }
