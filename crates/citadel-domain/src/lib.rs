@@ -69,7 +69,7 @@ pub use analysis::{
 };
 pub use capability::{Capability, Grants};
 pub use ids::{JobId, NodeId, RunId, ScriptId, TenantId, TokenId, UserId, VersionId};
-pub use limits::Limits;
+pub use limits::{DEFAULT_WARM_RUNS, DEFAULT_WARM_TTL_SECONDS, Isolation, Limits};
 pub use states::{JobState, NodeState, Priority, RunStatus, Trigger, VersionState};
 
 /// A string that names no variant of a domain enum.
