@@ -101,9 +101,16 @@ struct Dispatched {
     cancel: CancelToken,
 }
 
+/// What the main thread hands an isolate thread.
+enum ToThread {
+    Run(Box<Dispatched>),
+    /// The host serves someone else from now on: drop the warm contexts.
+    ForgetWarm,
+}
+
 /// The main thread's handle on an isolate thread.
 struct IsolateThread {
-    jobs: mpsc::UnboundedSender<Dispatched>,
+    jobs: mpsc::UnboundedSender<ToThread>,
     /// Runs handed to the thread and not yet done.
     load: Arc<AtomicUsize>,
 }
@@ -236,7 +243,7 @@ struct ThreadContext {
 
 fn isolate_thread(
     ctx: ThreadContext,
-    mut jobs: mpsc::UnboundedReceiver<Dispatched>,
+    mut jobs: mpsc::UnboundedReceiver<ToThread>,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -258,8 +265,13 @@ fn isolate_thread(
     drop(ready);
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        while let Some(run) = jobs.recv().await {
-            tokio::task::spawn_local(run_job(ctx.clone(), run));
+        while let Some(message) = jobs.recv().await {
+            match message {
+                ToThread::Run(run) => {
+                    tokio::task::spawn_local(run_job(ctx.clone(), *run));
+                }
+                ToThread::ForgetWarm => ctx.sandbox.forget_warm(),
+            }
         }
     });
 }
@@ -273,6 +285,8 @@ fn serve(
 ) -> i32 {
     let mut reader = BufReader::with_capacity(64 << 10, socket);
     let mut buf = Vec::new();
+    // Whom the warm contexts on the isolate threads were made for.
+    let mut scope: Option<String> = None;
     loop {
         match protocol::read_blocking::<_, ToHost>(&mut reader, &mut buf) {
             Ok(None) => return exit::OK,
@@ -288,6 +302,17 @@ fn serve(
                     inject(fault, shared);
                     continue;
                 }
+                if scope.as_deref() != Some(job.scope.as_str()) {
+                    // The supervisor hands a host to another tenant only
+                    // once its runs are done: no warm context of the one
+                    // before stays in its memory.
+                    if scope.is_some() {
+                        for thread in threads {
+                            let _ = thread.jobs.send(ToThread::ForgetWarm);
+                        }
+                    }
+                    scope = Some(job.scope.clone());
+                }
                 let cancel = CancelToken::new();
                 lock(&shared.cancels).insert(job.run, cancel.clone());
                 // The thread the supervisor chose, else the least loaded
@@ -302,7 +327,11 @@ fn serve(
                     return exit::SETUP;
                 };
                 thread.load.fetch_add(1, Ordering::AcqRel);
-                if thread.jobs.send(Dispatched { job, cancel }).is_err() {
+                if thread
+                    .jobs
+                    .send(ToThread::Run(Box::new(Dispatched { job, cancel })))
+                    .is_err()
+                {
                     eprintln!("sandbox host: an isolate thread has ended");
                     return exit::SETUP;
                 }
@@ -353,7 +382,10 @@ async fn run_job(ctx: ThreadContext, Dispatched { job, cancel }: Dispatched) {
         }),
         cancel: Some(cancel),
     };
-    let outcome = ctx.sandbox.run(&script, request).await;
+    let outcome = match &job.warm {
+        Some(key) => ctx.sandbox.run_as_version(&script, request, key).await,
+        None => ctx.sandbox.run(&script, request).await,
+    };
     lock(&ctx.shared.cancels).remove(&job.run);
     lock(&ctx.shared.calls).retain(|(run, _), _| *run != job.run);
     ctx.shared.send(&ToSupervisor::Done {

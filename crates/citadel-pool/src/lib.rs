@@ -158,8 +158,22 @@ pub struct PoolRun {
     pub limits: Limits,
     pub grants: Grants,
     pub cancel: Option<CancelToken>,
+    /// Names the script version, for a warm context when the limits ask
+    /// for `Isolation::Version`: runs of one tenant with the same key may
+    /// share one. `None`: always a fresh context.
+    pub version_key: Option<String>,
     #[doc(hidden)]
     pub fault: Option<Fault>,
+}
+
+impl PoolRun {
+    /// The warm-context key a host gets: the tenant and the version, so two
+    /// tenants never share one even where they share hosts.
+    fn warm_key(&self) -> Option<String> {
+        let version = self.version_key.as_deref()?;
+        (self.limits.isolation == citadel_sandbox::Isolation::Version)
+            .then(|| format!("{}:{}:{version}", self.tenant.len(), self.tenant))
+    }
 }
 
 /// A snapshot for metrics, `/ready` and `citadel doctor`.
@@ -546,6 +560,8 @@ impl Pool {
             limits,
             grants: job.grants.iter().collect(),
             thread: Some(thread),
+            scope: inner.key(&job.tenant).to_owned(),
+            warm: job.warm_key(),
             fault: job.fault,
         }));
         if !host.send(frame).await {

@@ -49,6 +49,15 @@ pub(crate) struct RunJob {
     /// which runs share a thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<usize>,
+    /// Who the host serves now (the pool's opaque tenant key; empty when
+    /// tenants share hosts). A host that goes on to serve another drops
+    /// the warm contexts it holds first.
+    #[serde(default)]
+    pub scope: String,
+    /// The warm context this run may reuse (`Isolation::Version`): one
+    /// version of one tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<String>,
     /// Fault injection for tests; honoured only by hosts started with
     /// `--allow-faults`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

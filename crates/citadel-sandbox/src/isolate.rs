@@ -548,6 +548,14 @@ pub(crate) fn prewarm(count: usize) -> Result<(), RunError> {
     made
 }
 
+/// Drops every warm context of this thread (their runtimes are kept).
+pub(crate) fn forget_warm() {
+    let warm = with_isolates(|i| std::mem::take(&mut i.warm)).unwrap_or_default();
+    for (_, warm) in warm {
+        warm.retire();
+    }
+}
+
 pub(crate) async fn run(script: &Script, req: RunRequest<'_>, warm: Option<&str>) -> RunOutcome {
     let started = Instant::now();
     let warm = warm.filter(|_| req.limits.isolation == Isolation::Version);

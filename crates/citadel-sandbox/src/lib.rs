@@ -135,6 +135,12 @@ impl Sandbox {
         isolate::prewarm(count)
     }
 
+    /// Drops every warm version context of the calling thread, e.g. when
+    /// the thread goes on to serve someone else.
+    pub fn forget_warm(&self) {
+        isolate::forget_warm();
+    }
+
     /// Runs a loaded script in a fresh context.
     ///
     /// The future is not `Send`: an isolate lives on one thread. Drive it with

@@ -262,6 +262,7 @@ fn bench_pool(args: &BenchArgs) -> Result<Stats, String> {
         limits: Limits::default(),
         grants: Grants::NONE,
         cancel: None,
+        version_key: None,
         fault: None,
     };
     let start = |size: usize| {

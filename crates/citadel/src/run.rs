@@ -199,6 +199,7 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CliError> {
             limits,
             grants,
             cancel: None,
+            version_key: None,
             fault: None,
         };
         let outcome = runtime.block_on(pool.run(job, Arc::new(EchoGateway)));
