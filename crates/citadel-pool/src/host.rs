@@ -28,6 +28,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::lock;
 use crate::protocol::{self, Fault, RunJob, ToHost, ToSupervisor};
 
+/// The variable the supervisor tells a host through whether the kernel
+/// allows seccomp filters (`1` or `0`), so the host need not probe again.
+pub(crate) const SECCOMP_ENV: &str = "CITADEL_HOST_SECCOMP";
+
 /// Exit codes of a sandbox host.
 pub mod exit {
     pub const OK: i32 = 0;
@@ -142,8 +146,14 @@ pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
             return exit::SETUP;
         }
     };
-    // Probing forks; do it while this is the only thread.
-    let seccomp = Isolation::probe().seccomp;
+    // The supervisor probed the kernel already and says whether seccomp
+    // filters can be applied; started otherwise, the host probes itself
+    // (forking: do it while this is the only thread).
+    let seccomp = match std::env::var(SECCOMP_ENV).as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => Isolation::probe().seccomp,
+    };
     let shared = Arc::new(Shared {
         out: Mutex::new(out),
         calls: Mutex::new(HashMap::new()),

@@ -1042,7 +1042,15 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
     let spec = ProcessSpec {
         program: format!("/proc/self/fd/{HOST_EXE_FD}"),
         args,
-        env: Vec::new(),
+        env: vec![(
+            host::SECCOMP_ENV.to_owned(),
+            if inner.jail.isolation().seccomp {
+                "1"
+            } else {
+                "0"
+            }
+            .to_owned(),
+        )],
         fds: vec![
             (theirs.as_raw_fd(), HOST_SOCKET_FD),
             (inner.exe.as_raw_fd(), HOST_EXE_FD),
