@@ -17,8 +17,9 @@ duration=${1:-10}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 deno=${DENO:-/tmp/deno/node_modules/@deno/linux-x64-glibc/deno}
 anchor=${ANCHOR:-$PWD/../shared/anchors/deno-sidecar}
-cargo build --release -q -p citadel
-bin=$PWD/target/release/citadel
+# CITADEL=path measures that binary instead of building this tree.
+if [ -z "${CITADEL:-}" ]; then cargo build --release -q -p citadel; fi
+bin=${CITADEL:-$PWD/target/release/citadel}
 work=$(mktemp -d)
 trap '[ -n "${anchor_pid:-}" ] && kill "$anchor_pid" 2>/dev/null; [ -n "${serve_pid:-}" ] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
 script='const r = {processed: [1,2,3].map(x => x * 2).length}; return r;'

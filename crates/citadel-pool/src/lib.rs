@@ -1077,7 +1077,10 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
     drop(theirs);
     ours.set_nonblocking(true)?;
     let socket = tokio::net::UnixStream::from_std(ours)?;
-    let (mut reader, writer) = socket.into_split();
+    let (reader, writer) = socket.into_split();
+    // Frames are read through a buffer: one read takes every frame the host
+    // has written meanwhile, instead of two reads (length, body) per frame.
+    let mut reader = tokio::io::BufReader::with_capacity(64 << 10, reader);
     let stderr = process.child.stderr.take();
     let id = inner.next_host.fetch_add(1, Ordering::Relaxed);
     let host = Arc::new(HostProc {

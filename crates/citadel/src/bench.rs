@@ -68,6 +68,40 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// CPU time of every live thread of a process (from the scheduler's own
+/// accounting, in nanoseconds).
+fn cpu_of_process(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .sum()
+}
+
+/// CPU time of a process and all its live descendants.
+fn cpu_of_tree(pid: u32) -> Duration {
+    let children: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    cpu_of_process(pid) + children.into_iter().map(cpu_of_tree).sum::<Duration>()
+}
+
+fn cpu_of(pids: &[u32]) -> Duration {
+    pids.iter().map(|&p| cpu_of_tree(p)).sum()
+}
+
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -269,6 +303,8 @@ fn bench_pool(args: &BenchArgs) -> Result<Stats, String> {
         let mut config = PoolConfig::new().map_err(|e| e.to_string())?;
         config.size = size;
         config.share_tenants = true;
+        // No host is recycled while measured, so its CPU stays countable.
+        config.runs_per_host = u64::MAX;
         let _guard = runtime.enter();
         Pool::start(config).map_err(|e| e.to_string())
     };
@@ -321,9 +357,18 @@ fn bench_pool(args: &BenchArgs) -> Result<Stats, String> {
         ms(paced.p99)
     );
 
-    let throughput = |size: usize| -> Result<f64, String> {
+    let throughput = |size: usize| -> Result<(f64, Duration, Duration), String> {
         let pool = start(size)?;
         let window = Duration::from_secs(2);
+        // Warm the hosts up, then count CPU over the window: this process
+        // (supervisor and clients) and the host processes.
+        runtime.block_on(async {
+            for _ in 0..100 {
+                pool.run(job(), Arc::clone(&gateway)).await;
+            }
+        });
+        let hosts = pool.host_pids();
+        let (own_before, hosts_before) = (cpu_of_tree(std::process::id()), cpu_of(&hosts));
         let done = runtime.block_on(async {
             let clients = (0..8 * size).map(|_| {
                 let pool = pool.clone();
@@ -347,14 +392,27 @@ fn bench_pool(args: &BenchArgs) -> Result<Stats, String> {
             }
             total
         });
+        let hosts_cpu = cpu_of(&hosts).saturating_sub(hosts_before);
+        let own_cpu = cpu_of_tree(std::process::id())
+            .saturating_sub(own_before)
+            .saturating_sub(hosts_cpu);
         pool.shutdown();
-        Ok(done as f64 / window.as_secs_f64())
+        let runs = done.max(1) as u32;
+        Ok((done as f64 / window.as_secs_f64(), own_cpu / runs, hosts_cpu / runs))
     };
-    let one = throughput(1)?;
-    let all = throughput(cores)?;
+    let (one, own1, host1) = throughput(1)?;
+    let (all, own, host) = throughput(cores)?;
     println!(
         "  throughput: {one:.0} runs/s with 1 host, {all:.0} runs/s with {cores} hosts ({:.2}x)",
         all / one
+    );
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "  CPU per run: {:.1} us in this process (supervisor and clients) + {:.1} us in the hosts with 1 host; {:.1} + {:.1} us with {cores}",
+        us(own1),
+        us(host1),
+        us(own),
+        us(host)
     );
     Ok(paced)
 }
