@@ -398,7 +398,11 @@ fn bench_pool(args: &BenchArgs) -> Result<Stats, String> {
             .saturating_sub(hosts_cpu);
         pool.shutdown();
         let runs = done.max(1) as u32;
-        Ok((done as f64 / window.as_secs_f64(), own_cpu / runs, hosts_cpu / runs))
+        Ok((
+            done as f64 / window.as_secs_f64(),
+            own_cpu / runs,
+            hosts_cpu / runs,
+        ))
     };
     let (one, own1, host1) = throughput(1)?;
     let (all, own, host) = throughput(cores)?;
