@@ -176,3 +176,42 @@ impl Default for Sandbox {
         Sandbox::new(SandboxConfig::default())
     }
 }
+
+/// For benchmarks: the yardstick the sandbox's own overhead is measured
+/// against.
+#[doc(hidden)]
+pub mod yardstick {
+    use std::time::{Duration, Instant};
+
+    use rquickjs::{Context, Function, Runtime, Value};
+
+    use crate::Language;
+
+    /// Runs a script body as the sandbox would (the same preparation and
+    /// bytecode), but in a plain QuickJS runtime: every intrinsic, QuickJS's
+    /// own allocator, no limits, no interrupt handler, no prelude. Returns
+    /// how long the call and its jobs took, or why it could not run.
+    pub fn plain_quickjs(source: &str, language: Language) -> Result<Duration, String> {
+        let prepared = citadel_analyzer::prepare(source, language);
+        let program = prepared
+            .program
+            .ok_or_else(|| format!("the script does not parse: {:?}", prepared.diagnostics))?;
+        let bytecode = crate::compile::compile(&program.js, c"script").map_err(|e| e.message)?;
+        let rt = Runtime::new().map_err(|e| e.to_string())?;
+        let ctx = Context::full(&rt).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        ctx.with(|ctx| -> rquickjs::Result<()> {
+            // SAFETY: the bytecode was just produced by `compile::compile`.
+            let script: Function = unsafe { crate::compile::load(&ctx, &bytecode)? }.get()?;
+            let _: Value =
+                script.call((Value::new_null(ctx.clone()), Value::new_null(ctx.clone())))?;
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        while rt
+            .execute_pending_job()
+            .map_err(|_| "a job threw".to_owned())?
+        {}
+        Ok(started.elapsed())
+    }
+}

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use citadel_analyzer::Language;
 use citadel_jail::{CommandSpec, Jail, JailConfig};
 use citadel_pool::{EchoGateway, Gateway, Pool, PoolConfig, PoolRun};
-use citadel_sandbox::{Capability, Grants, Limits, NoHost, RunRequest, RunStatus, Sandbox};
+use citadel_sandbox::{
+    Capability, Grants, Isolation, Limits, NoHost, RunRequest, RunStatus, Sandbox,
+};
 use clap::Args;
 
 use crate::{CliError, ResultExt};
@@ -133,11 +135,11 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
         runtime.block_on(sandbox.run(&script, req))
     };
 
-    // 1. Isolated hello runs, each in a fresh runtime + context, cache hit included.
+    // 1. Isolated hello runs, each in a fresh context, cache hit included.
     for _ in 0..200 {
         run_once(HELLO, Grants::NONE, "null");
     }
-    let measure = |prewarm: bool| {
+    let measure = |prewarm: bool, warm: bool| {
         let mut samples = Vec::with_capacity(args.runs);
         let started = Instant::now();
         runtime.block_on(async {
@@ -149,14 +151,22 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
                 }
                 let t = Instant::now();
                 let script = sandbox.load(HELLO, Language::Js);
+                let limits = Limits {
+                    isolation: if warm {
+                        Isolation::Version
+                    } else {
+                        Isolation::Run
+                    },
+                    ..Limits::default()
+                };
                 let req = RunRequest {
                     input_json: "null",
-                    limits: Limits::default(),
+                    limits,
                     grants: Grants::NONE,
                     host: Rc::new(NoHost),
                     cancel: None,
                 };
-                let out = sandbox.run(&script, req).await;
+                let out = sandbox.run_as_version(&script, req, "bench@1").await;
                 samples.push(t.elapsed());
                 assert_eq!(
                     out.status,
@@ -168,10 +178,11 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
         });
         (stats(samples), started.elapsed())
     };
-    let (cold, cold_total) = measure(false);
-    let (hello, warm_total) = measure(true);
+    let (cold, cold_total) = measure(false, false);
+    let (hello, warm_total) = measure(true, false);
+    let (version, version_total) = measure(false, true);
     println!(
-        "citadel isolated hello run ({} runs each; every run in a fresh runtime+context, compile cache hit):",
+        "citadel isolated hello run ({} runs each; a fresh context per run in a reused runtime, compile cache hit):",
         args.runs
     );
     println!(
@@ -187,6 +198,13 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
         ms(cold.p50),
         ms(cold.p99),
         args.runs as f64 / cold_total.as_secs_f64()
+    );
+    println!(
+        "  isolation \"version\" (a warm context reused): mean {:.4} ms   p50 {:.4} ms   p99 {:.4} ms   ({:.0} runs/s on one core)",
+        ms(version.mean),
+        ms(version.p50),
+        ms(version.p99),
+        args.runs as f64 / version_total.as_secs_f64()
     );
     println!(
         "  compilations: {} (the script compiled once)",
@@ -238,11 +256,35 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
     let t = Instant::now();
     let out = run_once(LOOP, Grants::NONE, "null");
     let loop_time = t.elapsed();
-    println!(
-        "citadel 10M-iteration loop: {:.1} ms (result {})",
-        ms(loop_time),
-        out.result_value()
-    );
+    // The same program in plain QuickJS: no limits, no interrupt handler,
+    // QuickJS's own allocator, best of three.
+    let plain = (0..3)
+        .filter_map(|_| citadel_sandbox::yardstick::plain_quickjs(LOOP, Language::Js).ok())
+        .min();
+    let best = (0..2)
+        .map(|_| {
+            let t = Instant::now();
+            run_once(LOOP, Grants::NONE, "null");
+            t.elapsed()
+        })
+        .chain([loop_time])
+        .min()
+        .unwrap_or(loop_time);
+    match plain {
+        Some(plain) => println!(
+            "citadel 10M-iteration loop: {:.1} ms (best of three {:.1} ms; result {}); plain QuickJS {:.1} ms: {:.2}x",
+            ms(loop_time),
+            ms(best),
+            out.result_value(),
+            ms(plain),
+            ms(best) / ms(plain)
+        ),
+        None => println!(
+            "citadel 10M-iteration loop: {:.1} ms (result {})",
+            ms(loop_time),
+            out.result_value()
+        ),
+    }
 
     // 4. Through the pool of jailed sandbox hosts, and the command jail.
     let pooled = match bench_pool(&args) {
