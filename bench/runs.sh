@@ -57,18 +57,21 @@ tree_ticks() { # PID
 measure() { # NAME URL ARGS...
   local name=$1 url=$2; shift 2
   local out rps p50 p99 non2xx
-  local before after
+  local before after own_before own_after
   before=$(tree_ticks "${cpu_pid:-$$}")
+  own_before=$(awk '{print $14 + $15}' "/proc/${cpu_pid:-$$}/stat")
   out=$(wrk -t2 -c16 -d"${duration}s" --latency "$@" "$url")
   after=$(tree_ticks "${cpu_pid:-$$}")
+  own_after=$(awk '{print $14 + $15}' "/proc/${cpu_pid:-$$}/stat")
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
   local requests cpu_us
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
-  cpu_us=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
-  printf '%-34s %10s runs/s   p50 %8s   p99 %8s   non-2xx: %s   %s us CPU/run (server + hosts)\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cpu_us" >&2
+  cpu_us=$(awk -v t=$((after - before)) -v o=$((own_after - own_before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+    'BEGIN { printf "%.0f (%.0f in the server process, %.0f in its children)", t / hz * 1e6 / n, o / hz * 1e6 / n, (t - o) / hz * 1e6 / n }')
+  printf '%-34s %10s runs/s   p50 %8s   p99 %8s   non-2xx: %s\n%34s us CPU/run: %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "" "$cpu_us" >&2
   echo "$rps"
 }
 
