@@ -31,8 +31,10 @@ for _ in $(seq 100); do curl -sf "127.0.0.1:$port/health" >/dev/null && break; s
 (cd "$work" && "$bin" admin create-tenant bench --data-dir "$work/data" >/dev/null)
 token=$(cd "$work" && "$bin" admin create-token --tenant bench --role owner --data-dir "$work/data" 2>/dev/null | tail -1)
 isolation=${ISOLATION:-run}
+limits=""
+[ -n "${ISOLATION:-}" ] && limits=",\"limits\":{\"isolation\":\"$ISOLATION\"}"
 curl -sf -X POST "127.0.0.1:$port/v1/scripts" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-  -d "{\"name\":\"hello\",\"source\":\"$script\",\"limits\":{\"isolation\":\"$isolation\"}}" >/dev/null
+  -d "{\"name\":\"hello\",\"source\":\"$script\"$limits}" >/dev/null
 cat > "$work/run.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

@@ -111,7 +111,11 @@ pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
     {
         return exit::OK;
     }
-    serve_control(control, out, allow_faults)
+    let code = serve_control(&control, &mut out, allow_faults);
+    // The process ends with this; closing the sockets first would only make
+    // system calls the allow list refuses.
+    std::mem::forget((control, out));
+    code
 }
 
 /// The zone every host keeps local time in: UTC, in POSIX form so no zone
@@ -174,7 +178,7 @@ fn start_isolate_threads(
 
 /// Reads the control socket until the supervisor closes it: pings, and
 /// (with `--allow-faults`) the faults that concern the whole host.
-fn serve_control(control: UnixStream, mut out: UnixStream, allow_faults: bool) -> i32 {
+fn serve_control(control: &UnixStream, out: &mut UnixStream, allow_faults: bool) -> i32 {
     let mut reader = BufReader::with_capacity(4 << 10, control);
     let mut buf = Vec::new();
     loop {
@@ -191,7 +195,7 @@ fn serve_control(control: UnixStream, mut out: UnixStream, allow_faults: bool) -
             }
             Ok(Some(ToHost::Run(job))) if allow_faults && job.fault.is_some() => {
                 if let Some(fault) = job.fault {
-                    inject(fault, &mut out);
+                    inject(fault, out);
                 }
             }
             Ok(Some(other)) => {
@@ -337,13 +341,23 @@ fn isolate_thread(
         scope: RefCell::new(None),
     });
     let local = tokio::task::LocalSet::new();
-    let code = local.block_on(&runtime, async move {
+    let code: i32 = local.block_on(&runtime, async move {
         tokio::task::spawn_local(write_lane(Rc::clone(&lane)));
         let mut reader = tokio::io::BufReader::with_capacity(64 << 10, reader);
         let mut buf = Vec::new();
         loop {
             match protocol::read::<_, ToHost>(&mut reader, &mut buf).await {
-                Ok(None) => return exit::OK,
+                Ok(None) => {
+                    // The supervisor closed the lane: it is closing the
+                    // host, which ends when the control socket closes. The
+                    // thread waits for that here, holding what it has:
+                    // ending the thread, or closing its socket, makes
+                    // system calls the allow list refuses (and the kernel
+                    // kills the host for them).
+                    loop {
+                        std::thread::park();
+                    }
+                }
                 Err(e) => {
                     eprintln!("sandbox host: {e}");
                     return exit::PROTOCOL;
@@ -372,11 +386,9 @@ fn isolate_thread(
             }
         }
     });
-    if code == exit::PROTOCOL {
-        // The supervisor broke the protocol: the host goes, as it would
-        // for the control socket.
-        std::process::exit(code);
-    }
+    // The supervisor broke the protocol: the host goes, as it would for the
+    // control socket.
+    std::process::exit(code);
 }
 
 /// Takes a run on this thread.
