@@ -50,52 +50,6 @@ pub(crate) fn probe() -> Option<CgroupKind> {
     None
 }
 
-/// Starts, on a thread of its own, the wait that the first cgroup move of a
-/// quiet period costs, so that the jail's own move finds it done or under
-/// way instead of starting it. Called before probing, it overlaps the wait
-/// with the probe and the jail's planning.
-///
-/// Moving a process between cgroups takes the kernel's cgroup attach lock
-/// for writing, and the first writer after a quiet period waits for an RCU
-/// grace period (measured at 7-15 ms on the development machine, most of a
-/// one-shot jailed run); writers that follow within it do not wait. Writing
-/// this thread into the cgroup it is already in takes the same lock and
-/// moves nothing. Where that fails (no cgroups, no permission) nothing
-/// changes: the jail's own move then waits as it would have.
-pub(crate) fn prime() {
-    let _ = std::thread::Builder::new()
-        .name("citadel-cgroup".into())
-        .spawn(|| {
-            let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-            let root = Path::new(ROOT);
-            // v1: this thread into its own `pids` cgroup; v2: this process
-            // into its own cgroup.
-            let v1 = own.lines().find_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-                controllers.split(',').any(|c| c == "pids").then_some(path)
-            });
-            let (file, id) = match v1 {
-                // SAFETY: plain system call.
-                Some(path) => (
-                    root.join("pids")
-                        .join(path.trim_start_matches('/'))
-                        .join("tasks"),
-                    unsafe { libc::gettid() },
-                ),
-                None => match own.lines().find_map(|l| l.strip_prefix("0::")) {
-                    // SAFETY: plain system call.
-                    Some(path) => (
-                        root.join(path.trim_start_matches('/')).join("cgroup.procs"),
-                        unsafe { libc::getpid() },
-                    ),
-                    None => return,
-                },
-            };
-            let _ = std::fs::write(file, id.to_string());
-        });
-}
-
 /// One jail's cgroup(s); removed on drop after killing whatever is left.
 #[derive(Debug)]
 pub(crate) struct Cgroup {

@@ -164,10 +164,6 @@ pub struct Jail {
 impl Jail {
     /// Probes the kernel and checks the configuration against it.
     pub fn new(config: JailConfig) -> Result<Jail, JailError> {
-        // Once per process, before the probe: the first jail's cgroup move
-        // then does not wait on the critical path.
-        static PRIMED: std::sync::Once = std::sync::Once::new();
-        PRIMED.call_once(cgroup::prime);
         let isolation = Isolation::probe();
         if config.required && !isolation.namespaces() {
             return Err(JailError::Unavailable(isolation.summary()));
