@@ -18,7 +18,7 @@ use std::io::{BufReader, Write};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 
 use citadel_jail::{Isolation, Profile};
 use citadel_sandbox::{
@@ -94,7 +94,9 @@ pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
     };
     // One compile cache for the whole host; isolates stay per thread.
     let sandbox = Arc::new(Sandbox::default());
-    if let Err(e) = start_isolate_threads(lanes, &sandbox, allow_faults) {
+    // The isolate threads take no run before the filter below covers them.
+    let locked_down = Arc::new(Barrier::new(lanes.len() + 1));
+    if let Err(e) = start_isolate_threads(lanes, &sandbox, allow_faults, &locked_down) {
         eprintln!("sandbox host: {e}");
         return exit::SETUP;
     }
@@ -104,6 +106,7 @@ pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
         eprintln!("sandbox host: cannot apply its seccomp filter: {e}");
         return exit::SETUP;
     }
+    locked_down.wait();
     let mut out = out;
     if out
         .write_all(&protocol::encode(&ToSupervisor::Ready))
@@ -155,16 +158,18 @@ fn start_isolate_threads(
     lanes: Vec<UnixStream>,
     sandbox: &Arc<Sandbox>,
     allow_faults: bool,
+    locked_down: &Arc<Barrier>,
 ) -> Result<(), String> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let count = lanes.len();
     for (index, lane) in lanes.into_iter().enumerate() {
         let sandbox = Arc::clone(sandbox);
         let ready = ready_tx.clone();
+        let locked_down = Arc::clone(locked_down);
         std::thread::Builder::new()
             .name(format!("isolates-{index}"))
             .stack_size(ISOLATE_THREAD_STACK)
-            .spawn(move || isolate_thread(sandbox, lane, allow_faults, ready))
+            .spawn(move || isolate_thread(sandbox, lane, allow_faults, ready, &locked_down))
             .map_err(|e| format!("cannot start an isolate thread: {e}"))?;
     }
     drop(ready_tx);
@@ -297,6 +302,7 @@ fn isolate_thread(
     lane: UnixStream,
     allow_faults: bool,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
+    locked_down: &Barrier,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -329,6 +335,8 @@ fn isolate_thread(
     }
     let _ = ready.send(Ok(()));
     drop(ready);
+    // No frame is read before the host's allow list is in place.
+    locked_down.wait();
     let (reader, writer) = socket.into_split();
     let lane = Rc::new(Lane {
         outbox: RefCell::new(Vec::new()),
