@@ -9,6 +9,7 @@
 //!
 //! This crate knows nothing of QuickJS, tenants, HTTP or storage.
 
+mod globals;
 mod nesting;
 mod positions;
 mod rules;
@@ -24,6 +25,7 @@ use oxc::semantic::SemanticBuilder;
 use oxc::span::SourceType;
 use oxc::transformer::{TransformOptions, Transformer};
 
+pub use globals::{Globals, group_of};
 pub use nesting::{MAX_DEPTH, MAX_NESTING};
 // The analyzer's vocabulary is domain data (settings carry a policy without
 // depending on a parser); re-exported so users keep their paths.
@@ -63,6 +65,9 @@ pub struct Prepared {
 pub struct Program {
     pub js: String,
     pub positions: PositionMap,
+    /// The optional built-in groups the program can reach; a context made
+    /// for it needs only these (see [`Globals`]).
+    pub globals: Globals,
 }
 
 impl Prepared {
@@ -176,6 +181,7 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
         Language::Js => Program {
             js: wrapped.clone(),
             positions: PositionMap::identity(),
+            globals: globals::reachable(&program),
         },
         Language::Ts => {
             let semantic = SemanticBuilder::new().build(&program);
@@ -215,7 +221,14 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
             // Codegen ends statements with `;` and a newline; the sandbox wants
             // the bare expression so the script evaluates to the function.
             let js = out.code.trim_end().trim_end_matches(';').to_owned();
-            Program { js, positions }
+            // Read from the program without its types: a name used only as
+            // a type is no value the script can reach.
+            let globals = globals::reachable(&program);
+            Program {
+                js,
+                positions,
+                globals,
+            }
         }
     };
     Prepared {

@@ -70,7 +70,7 @@ pub use analysis::{
 };
 pub use capability::{Capability, Grants};
 pub use ids::{JobId, NodeId, RunId, ScriptId, TenantId, TokenId, UserId, VersionId};
-pub use limits::Limits;
+pub use limits::{DEFAULT_WARM_RUNS, DEFAULT_WARM_TTL_SECONDS, Isolation, Limits};
 pub use permission::Permission;
 pub use states::{JobState, Missed, NodeState, Priority, RunStatus, Trigger, VersionState};
 

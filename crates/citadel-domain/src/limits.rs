@@ -2,6 +2,32 @@
 
 use std::time::Duration;
 
+/// How a run's JavaScript context is chosen.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// A fresh context per run: nothing one run does is seen by the next.
+    #[default]
+    Run,
+    /// A warm context per script version on each isolate thread, reused by
+    /// that version's runs for at most [`Limits::warm_runs`] runs and
+    /// [`Limits::warm_ttl`], never by another version or tenant, and dropped
+    /// after any run that does not succeed cleanly. Globals a run sets may be
+    /// seen by later runs of the same version.
+    Version,
+}
+
+impl Isolation {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Run => "run",
+            Isolation::Version => "version",
+        }
+    }
+}
+
 /// Per-run limits. Every run gets all of them; there is no "unlimited".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
@@ -24,6 +50,29 @@ pub struct Limits {
     pub pending_host_calls: usize,
     /// Bytes of JSON arguments of one host call.
     pub host_call_bytes: usize,
+    /// How the run's context is chosen.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// With [`Isolation::Version`]: runs one warm context serves at most.
+    #[serde(default = "default_warm_runs")]
+    pub warm_runs: u32,
+    /// With [`Isolation::Version`]: how long after its creation a warm
+    /// context may still be reused.
+    #[serde(default = "default_warm_ttl", with = "duration_ms")]
+    pub warm_ttl: Duration,
+}
+
+/// The platform's default for [`Limits::warm_runs`].
+pub const DEFAULT_WARM_RUNS: u32 = 1_000;
+/// The platform's default for [`Limits::warm_ttl`], in seconds.
+pub const DEFAULT_WARM_TTL_SECONDS: u64 = 60;
+
+fn default_warm_runs() -> u32 {
+    DEFAULT_WARM_RUNS
+}
+
+fn default_warm_ttl() -> Duration {
+    Duration::from_secs(DEFAULT_WARM_TTL_SECONDS)
 }
 
 impl Default for Limits {
@@ -37,6 +86,9 @@ impl Default for Limits {
             result_bytes: 1 << 20,
             pending_host_calls: 256,
             host_call_bytes: 1 << 20,
+            isolation: Isolation::Run,
+            warm_runs: DEFAULT_WARM_RUNS,
+            warm_ttl: default_warm_ttl(),
         }
     }
 }

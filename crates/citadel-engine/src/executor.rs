@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use citadel_pool::{Gateway, Pool, PoolRun};
 use citadel_sandbox::{
-    ErrorKind, Host, HostCall, HostFuture, LogLine, RunError, RunOutcome, RunRequest, Sandbox,
+    ErrorKind, Host, HostCall, HostFuture, Isolation, LogLine, RunError, RunOutcome, RunRequest,
+    Sandbox,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -100,18 +101,22 @@ fn isolate_thread(mut rx: mpsc::UnboundedReceiver<Job>) {
             tokio::task::spawn_local(async move {
                 let script = sandbox.load(&job.run.source, job.run.language);
                 let host: Rc<dyn Host> = Rc::new(GatewayHost(job.gateway));
-                let outcome = sandbox
-                    .run(
-                        &script,
-                        RunRequest {
-                            input_json: &job.run.input_json,
-                            limits: job.run.limits,
-                            grants: job.run.grants,
-                            host,
-                            cancel: job.run.cancel.clone(),
-                        },
-                    )
-                    .await;
+                let request = RunRequest {
+                    input_json: &job.run.input_json,
+                    limits: job.run.limits,
+                    grants: job.run.grants,
+                    host,
+                    cancel: job.run.cancel.clone(),
+                };
+                // A warm context is per version of one tenant.
+                let outcome = match &job.run.version_key {
+                    Some(version) if job.run.limits.isolation == Isolation::Version => {
+                        let tenant = &job.run.tenant;
+                        let key = format!("{}:{tenant}:{version}", tenant.len());
+                        sandbox.run_as_version(&script, request, &key).await
+                    }
+                    _ => sandbox.run(&script, request).await,
+                };
                 let _ = job.done.send(outcome);
             });
         }

@@ -665,10 +665,12 @@ impl Engine {
                 (Arc::new(TenantSettings::default()), None)
             }
         };
-        let limits =
+        let mut limits =
             self.config
                 .platform
                 .effective(&settings.limits, &spec.live.limits, spec.timeout_ms);
+        // A tenant may forbid warm contexts; its runs then get fresh ones.
+        limits.isolation = settings.isolation(limits.isolation);
         {
             let mut run = lock(&flight.run);
             run.status = domain::RunStatus::Running.as_str().to_owned();
@@ -685,6 +687,11 @@ impl Engine {
             limits,
             grants: spec.live.capabilities.grants(),
             cancel: Some(flight.cancel.clone()),
+            // The version, for a warm context (the pool adds the tenant).
+            version_key: Some(format!(
+                "{}@{}",
+                spec.live.version.script_id, spec.live.version.seq
+            )),
             fault: None,
         };
         let outcome = if flight.cancel.is_cancelled() {

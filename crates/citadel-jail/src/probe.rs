@@ -69,28 +69,38 @@ impl Isolation {
     }
 }
 
-/// Runs `test` in a forked child and reports whether it exited 0.
+/// Runs each test in a forked child of its own, all at once, and reports
+/// which exited 0 (the children are independent, so their set-up and exit
+/// overlap instead of queuing one after another on the caller's path).
 ///
-/// The child only makes system calls, so forking a multithreaded process
+/// The children only make system calls, so forking a multithreaded process
 /// is safe here.
-fn in_child(test: fn() -> bool) -> bool {
-    // SAFETY: the child calls only async-signal-safe functions and `_exit`s.
-    unsafe {
-        let pid = libc::fork();
+fn in_children<const N: usize>(tests: [fn() -> bool; N]) -> [bool; N] {
+    let mut pids = [-1 as libc::pid_t; N];
+    for (pid, test) in pids.iter_mut().zip(tests) {
+        // SAFETY: the child calls only async-signal-safe functions and `_exit`s.
+        unsafe {
+            *pid = libc::fork();
+            if *pid == 0 {
+                libc::_exit(if test() { 0 } else { 1 });
+            }
+        }
+    }
+    pids.map(|pid| {
         if pid < 0 {
             return false;
         }
-        if pid == 0 {
-            libc::_exit(if test() { 0 } else { 1 });
-        }
         let mut status = 0;
-        while libc::waitpid(pid, &mut status, 0) < 0 {
-            if *libc::__errno_location() != libc::EINTR {
-                return false;
+        // SAFETY: waiting for a child of ours.
+        unsafe {
+            while libc::waitpid(pid, &mut status, 0) < 0 {
+                if *libc::__errno_location() != libc::EINTR {
+                    return false;
+                }
             }
         }
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
-    }
+    })
 }
 
 fn unshare(flags: libc::c_int) -> bool {
@@ -107,8 +117,8 @@ fn prepare() -> bool {
 fn probe() -> Isolation {
     // SAFETY: plain system call.
     let root = unsafe { libc::geteuid() } == 0;
-    let user_ns = if root {
-        in_child(|| {
+    let user_ns: fn() -> bool = if root {
+        || {
             // As a jail does it: drop to nobody, then a user namespace.
             // SAFETY: plain system calls in a throwaway child.
             unsafe {
@@ -118,19 +128,19 @@ fn probe() -> Isolation {
                     && libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) == 0
                     && libc::unshare(libc::CLONE_NEWUSER) == 0
             }
-        })
+        }
     } else {
-        in_child(|| unshare(libc::CLONE_NEWUSER))
+        || unshare(libc::CLONE_NEWUSER)
     };
-    let mount_ns = in_child(|| {
+    let mount_ns = || {
         prepare()
             && unshare(libc::CLONE_NEWNS)
             // SAFETY: plain system call; the mount namespace is the child's own.
             && unsafe {
                 libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) == 0
             }
-    });
-    let pid_ns = in_child(|| {
+    };
+    let pid_ns = || {
         if !(prepare() && unshare(libc::CLONE_NEWPID)) {
             return false;
         }
@@ -146,14 +156,27 @@ fn probe() -> Isolation {
                 && libc::WIFEXITED(status)
                 && libc::WEXITSTATUS(status) == 0
         }
-    });
-    let net_ns = in_child(|| prepare() && unshare(libc::CLONE_NEWNET));
-    let ipc_ns = in_child(|| prepare() && unshare(libc::CLONE_NEWIPC));
-    let uts_ns = in_child(|| prepare() && unshare(libc::CLONE_NEWUTS));
-    // SAFETY: plain system call in a throwaway child.
-    let no_new_privs =
-        in_child(|| unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 });
-    let seccomp = in_child(crate::seccomp::probe);
+    };
+    let [
+        user_ns,
+        mount_ns,
+        pid_ns,
+        net_ns,
+        ipc_ns,
+        uts_ns,
+        no_new_privs,
+        seccomp,
+    ] = in_children([
+        user_ns,
+        mount_ns,
+        pid_ns,
+        || prepare() && unshare(libc::CLONE_NEWNET),
+        || prepare() && unshare(libc::CLONE_NEWIPC),
+        || prepare() && unshare(libc::CLONE_NEWUTS),
+        // SAFETY: plain system call in a throwaway child.
+        || unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 },
+        crate::seccomp::probe,
+    ]);
     Isolation {
         root,
         user_ns,

@@ -1,32 +1,39 @@
 //! The sandbox host: the process (`citadel sandbox-host`) that runs isolates
-//! inside a jail, on requests from the supervisor over its socket.
+//! inside a jail, on requests from the supervisor over its sockets.
 //!
 //! A host runs its isolates on a fixed set of threads, all made at start-up:
 //! once the host has locked itself down it can make no more. Each of them has
-//! its own current-thread runtime and its own warm isolates, and an isolate
-//! never leaves the thread it was made on. The main thread reads the
-//! supervisor's frames: it hands each run to the least loaded isolate
-//! thread, and delivers capability replies and cancellations to the run
-//! itself. Whichever thread has a frame to send writes it whole under one
-//! lock.
+//! its own current-thread runtime, its own isolates (an isolate never leaves
+//! the thread it was made on) and its own socket to the supervisor (its
+//! lane), which it reads and writes itself: a run, its capability replies
+//! and its cancellation reach the thread that runs it without passing
+//! through another thread. The frames a thread sends are queued and written
+//! together. The main thread keeps the control socket: it says when the
+//! host is ready and answers the watchdog's pings, so a pong means the host
+//! works even if one isolate thread is stuck.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier};
 
 use citadel_jail::{Isolation, Profile};
 use citadel_sandbox::{
     CancelToken, Grants, Host, HostCall, HostError, HostFuture, LogLine, RunRequest, Sandbox,
 };
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::{Notify, oneshot};
 
-use crate::lock;
 use crate::protocol::{self, Fault, RunJob, ToHost, ToSupervisor};
+
+/// The variable the supervisor tells a host through whether the kernel
+/// allows seccomp filters (`1` or `0`), so the host need not probe again.
+pub(crate) const SECCOMP_ENV: &str = "CITADEL_HOST_SECCOMP";
 
 /// Exit codes of a sandbox host.
 pub mod exit {
@@ -42,74 +49,10 @@ const ISOLATE_THREAD_STACK: usize = 8 << 20;
 /// Where the supervisor's reply to one capability call goes.
 type ReplySlot = oneshot::Sender<Result<Value, HostError>>;
 
-/// What the main thread and the isolate threads share.
-struct Shared {
-    /// The socket towards the supervisor, in blocking mode; a writer holds
-    /// the lock for one whole frame, so frames never interleave.
-    out: Mutex<UnixStream>,
-    /// Capability calls awaiting the supervisor, by (run, call).
-    calls: Mutex<HashMap<(u64, u32), ReplySlot>>,
-    /// Runs in progress, to cancel them from the reading thread.
-    cancels: Mutex<HashMap<u64, CancelToken>>,
-    next_call: AtomicU32,
-}
-
-impl Shared {
-    fn send(&self, msg: &ToSupervisor) {
-        self.send_raw(&protocol::encode(msg));
-    }
-
-    fn send_raw(&self, frame: &[u8]) {
-        // A write error means the supervisor is gone; reading ends then too.
-        // The supervisor reads all the time, so a full socket only waits for
-        // it to catch up.
-        let _ = lock(&self.out).write_all(frame);
-    }
-}
-
-/// Forwards a run's capability calls to the supervisor.
-struct RemoteHost {
-    shared: Arc<Shared>,
-    run: u64,
-}
-
-impl Host for RemoteHost {
-    fn call(&self, request: HostCall) -> HostFuture {
-        let call = self.shared.next_call.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        lock(&self.shared.calls).insert((self.run, call), tx);
-        let shared = Arc::clone(&self.shared);
-        let run = self.run;
-        Box::pin(async move {
-            shared.send(&ToSupervisor::Call { run, call, request });
-            rx.await
-                .unwrap_or_else(|_| Err(HostError::new("unavailable", "the supervisor went away")))
-        })
-    }
-
-    fn logs(&self, lines: &[LogLine]) {
-        self.shared.send(&ToSupervisor::Logs {
-            run: self.run,
-            lines: lines.to_vec(),
-        });
-    }
-}
-
-/// A run handed to an isolate thread.
-struct Dispatched {
-    job: RunJob,
-    cancel: CancelToken,
-}
-
-/// The main thread's handle on an isolate thread.
-struct IsolateThread {
-    jobs: mpsc::UnboundedSender<Dispatched>,
-    /// Runs handed to the thread and not yet done.
-    load: Arc<AtomicUsize>,
-}
-
-/// Runs a sandbox host on the socket at `fd` until the supervisor closes it,
-/// with isolates on `isolate_threads` threads. Returns the process exit code.
+/// Runs a sandbox host on the control socket at `fd` and one socket per
+/// isolate thread at the descriptors 5, 6, … until the supervisor closes
+/// the control socket, with isolates on `isolate_threads` threads.
+/// Returns the process exit code.
 pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
     // The supervisor passed our own executable as a descriptor to start us;
     // nothing needs it any more.
@@ -124,10 +67,10 @@ pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
     fix_time_zone();
     // SAFETY: the supervisor passes the host's end of a socket pair as `fd`,
     // owned by this process from here on.
-    let socket = unsafe { UnixStream::from_raw_fd(fd) };
-    let out = match socket
+    let control = unsafe { UnixStream::from_raw_fd(fd) };
+    let out = match control
         .set_nonblocking(false)
-        .and_then(|()| socket.try_clone())
+        .and_then(|()| control.try_clone())
     {
         Ok(out) => out,
         Err(e) => {
@@ -135,31 +78,47 @@ pub fn host_main(fd: RawFd, allow_faults: bool, isolate_threads: usize) -> i32 {
             return exit::SETUP;
         }
     };
-    // Probing forks; do it while this is the only thread.
-    let seccomp = Isolation::probe().seccomp;
-    let shared = Arc::new(Shared {
-        out: Mutex::new(out),
-        calls: Mutex::new(HashMap::new()),
-        cancels: Mutex::new(HashMap::new()),
-        next_call: AtomicU32::new(0),
-    });
+    let threads = isolate_threads.clamp(1, crate::MAX_ISOLATE_THREADS);
+    // SAFETY: the supervisor passes one socket per isolate thread at the
+    // numbers after HOST_LANE_FD, owned by this process from here on.
+    let lanes: Vec<UnixStream> = (0..threads)
+        .map(|i| unsafe { UnixStream::from_raw_fd(crate::HOST_LANE_FD + i as RawFd) })
+        .collect();
+    // The supervisor probed the kernel already and says whether seccomp
+    // filters can be applied; started otherwise, the host probes itself
+    // (forking: do it while this is the only thread).
+    let seccomp = match std::env::var(SECCOMP_ENV).as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => Isolation::probe().seccomp,
+    };
     // One compile cache for the whole host; isolates stay per thread.
     let sandbox = Arc::new(Sandbox::default());
-    let threads = match start_isolate_threads(isolate_threads.max(1), &sandbox, &shared) {
-        Ok(threads) => threads,
-        Err(e) => {
-            eprintln!("sandbox host: {e}");
-            return exit::SETUP;
-        }
-    };
-    // From here on the host only computes and uses its socket: every thread
+    // The isolate threads take no run before the filter below covers them.
+    let locked_down = Arc::new(Barrier::new(lanes.len() + 1));
+    if let Err(e) = start_isolate_threads(lanes, &sandbox, allow_faults, &locked_down) {
+        eprintln!("sandbox host: {e}");
+        return exit::SETUP;
+    }
+    // From here on the host only computes and uses its sockets: every thread
     // it will ever have exists, and the filter covers them all.
     if seccomp && let Err(e) = citadel_jail::restrict_self(Profile::SandboxHost) {
         eprintln!("sandbox host: cannot apply its seccomp filter: {e}");
         return exit::SETUP;
     }
-    shared.send(&ToSupervisor::Ready);
-    serve(socket, &shared, &threads, allow_faults)
+    locked_down.wait();
+    let mut out = out;
+    if out
+        .write_all(&protocol::encode(&ToSupervisor::Ready))
+        .is_err()
+    {
+        return exit::OK;
+    }
+    let code = serve_control(&control, &mut out, allow_faults);
+    // The process ends with this; closing the sockets first would only make
+    // system calls the allow list refuses.
+    std::mem::forget((control, out));
+    code
 }
 
 /// The zone every host keeps local time in: UTC, in POSIX form so no zone
@@ -192,30 +151,26 @@ fn fix_time_zone() {
     }
 }
 
-/// Starts the isolate threads, each with its runtime and a first isolate
-/// made (which also compiles the prelude), and waits until all are ready.
+/// Starts the isolate threads, each with its runtime, its lane registered
+/// and a first isolate made (which also compiles the prelude), and waits
+/// until all are ready.
 fn start_isolate_threads(
-    count: usize,
+    lanes: Vec<UnixStream>,
     sandbox: &Arc<Sandbox>,
-    shared: &Arc<Shared>,
-) -> Result<Vec<IsolateThread>, String> {
+    allow_faults: bool,
+    locked_down: &Arc<Barrier>,
+) -> Result<(), String> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    let mut threads = Vec::with_capacity(count);
-    for index in 0..count {
-        let (jobs, rx) = mpsc::unbounded_channel();
-        let load = Arc::new(AtomicUsize::new(0));
-        let ctx = ThreadContext {
-            sandbox: Arc::clone(sandbox),
-            shared: Arc::clone(shared),
-            load: Arc::clone(&load),
-        };
+    let count = lanes.len();
+    for (index, lane) in lanes.into_iter().enumerate() {
+        let sandbox = Arc::clone(sandbox);
         let ready = ready_tx.clone();
+        let locked_down = Arc::clone(locked_down);
         std::thread::Builder::new()
             .name(format!("isolates-{index}"))
             .stack_size(ISOLATE_THREAD_STACK)
-            .spawn(move || isolate_thread(ctx, rx, ready))
+            .spawn(move || isolate_thread(sandbox, lane, allow_faults, ready, &locked_down))
             .map_err(|e| format!("cannot start an isolate thread: {e}"))?;
-        threads.push(IsolateThread { jobs, load });
     }
     drop(ready_tx);
     for _ in 0..count {
@@ -223,21 +178,131 @@ fn start_isolate_threads(
             .recv()
             .map_err(|_| "an isolate thread ended while starting".to_owned())??;
     }
-    Ok(threads)
+    Ok(())
 }
 
-/// What an isolate thread's runs share.
-#[derive(Clone)]
-struct ThreadContext {
-    sandbox: Arc<Sandbox>,
-    shared: Arc<Shared>,
-    load: Arc<AtomicUsize>,
+/// Reads the control socket until the supervisor closes it: pings, and
+/// (with `--allow-faults`) the faults that concern the whole host.
+fn serve_control(control: &UnixStream, out: &mut UnixStream, allow_faults: bool) -> i32 {
+    let mut reader = BufReader::with_capacity(4 << 10, control);
+    let mut buf = Vec::new();
+    loop {
+        match protocol::read_blocking::<_, ToHost>(&mut reader, &mut buf) {
+            Ok(None) => return exit::OK,
+            Err(e) => {
+                eprintln!("sandbox host: {e}");
+                return exit::PROTOCOL;
+            }
+            Ok(Some(ToHost::Ping { seq })) => {
+                // A write error means the supervisor is gone; reading ends
+                // then too.
+                let _ = out.write_all(&protocol::encode(&ToSupervisor::Pong { seq }));
+            }
+            Ok(Some(ToHost::Run(job))) if allow_faults && job.fault.is_some() => {
+                if let Some(fault) = job.fault {
+                    inject(fault, out);
+                }
+            }
+            Ok(Some(other)) => {
+                eprintln!("sandbox host: unexpected frame on the control socket: {other:?}");
+                return exit::PROTOCOL;
+            }
+        }
+    }
+}
+
+fn inject(fault: Fault, out: &mut UnixStream) {
+    match fault {
+        Fault::Garbage => {
+            let _ = out.write_all(b"\x10\x00\x00\x00this is not json");
+        }
+        Fault::Hang => loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        },
+        Fault::Abort => std::process::abort(),
+        // Happens on the run's isolate thread (see `run_job`).
+        Fault::Block => {}
+    }
+}
+
+/// One isolate thread's side of its lane, shared by its runs (one thread:
+/// no locks).
+struct Lane {
+    /// Frames waiting to be written, in order.
+    outbox: RefCell<Vec<u8>>,
+    /// The socket's writing half while no write is under way.
+    writer: RefCell<Option<OwnedWriteHalf>>,
+    /// Wakes the writing task.
+    queued: Notify,
+    /// Capability calls awaiting the supervisor, by (run, call).
+    calls: RefCell<HashMap<(u64, u32), ReplySlot>>,
+    /// Runs in progress, to cancel them.
+    cancels: RefCell<HashMap<u64, CancelToken>>,
+    next_call: Cell<u32>,
+    /// Runs on this thread not yet done.
+    load: Cell<usize>,
+    /// Whom the warm contexts on this thread were made for.
+    scope: RefCell<Option<String>>,
+}
+
+impl Lane {
+    /// Queues a frame; the writing task sends what is queued once the
+    /// thread's current task yields, so frames made together leave together.
+    fn send(&self, msg: &ToSupervisor) {
+        self.outbox.borrow_mut().extend(protocol::encode(msg));
+        self.queued.notify_one();
+    }
+
+    /// Writes what is queued now, as far as the socket takes it without
+    /// waiting; the writing task sends the rest.
+    fn flush(&self) {
+        let Some(writer) = self.writer.borrow_mut().take() else {
+            return; // The writing task is at it.
+        };
+        {
+            let mut outbox = self.outbox.borrow_mut();
+            let mut sent = 0;
+            while sent < outbox.len() {
+                match writer.try_write(&outbox[sent..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sent += n,
+                }
+            }
+            outbox.drain(..sent);
+        }
+        *self.writer.borrow_mut() = Some(writer);
+    }
+}
+
+/// Writes the lane's queued frames, a batch per write, until the socket
+/// closes.
+async fn write_lane(lane: Rc<Lane>) {
+    let mut batch = Vec::new();
+    loop {
+        if lane.outbox.borrow().is_empty() {
+            lane.queued.notified().await;
+            continue;
+        }
+        let Some(mut writer) = lane.writer.borrow_mut().take() else {
+            return;
+        };
+        std::mem::swap(&mut batch, &mut *lane.outbox.borrow_mut());
+        // A write error means the supervisor is gone; reading ends then too.
+        let written = writer.write_all(&batch).await;
+        batch.clear();
+        *lane.writer.borrow_mut() = Some(writer);
+        if written.is_err() {
+            return;
+        }
+    }
 }
 
 fn isolate_thread(
-    ctx: ThreadContext,
-    mut jobs: mpsc::UnboundedReceiver<Dispatched>,
+    sandbox: Arc<Sandbox>,
+    lane: UnixStream,
+    allow_faults: bool,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
+    locked_down: &Barrier,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -249,119 +314,175 @@ fn isolate_thread(
             return;
         }
     };
+    // The socket is made non-blocking and registered now: the host's
+    // allow list has no `fcntl`.
+    let socket = {
+        let _entered = runtime.enter();
+        lane.set_nonblocking(true)
+            .and_then(|()| tokio::net::UnixStream::from_std(lane))
+    };
+    let socket = match socket {
+        Ok(socket) => socket,
+        Err(e) => {
+            let _ = ready.send(Err(format!("bad lane socket: {e}")));
+            return;
+        }
+    };
     // The first isolate is made before the host locks itself down.
-    if let Err(e) = ctx.sandbox.prewarm(1) {
+    if let Err(e) = sandbox.prewarm(1) {
         let _ = ready.send(Err(format!("cannot create an isolate: {e:?}")));
         return;
     }
     let _ = ready.send(Ok(()));
     drop(ready);
+    // No frame is read before the host's allow list is in place.
+    locked_down.wait();
+    let (reader, writer) = socket.into_split();
+    let lane = Rc::new(Lane {
+        outbox: RefCell::new(Vec::new()),
+        writer: RefCell::new(Some(writer)),
+        queued: Notify::new(),
+        calls: RefCell::new(HashMap::new()),
+        cancels: RefCell::new(HashMap::new()),
+        next_call: Cell::new(0),
+        load: Cell::new(0),
+        scope: RefCell::new(None),
+    });
     let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async move {
-        while let Some(run) = jobs.recv().await {
-            tokio::task::spawn_local(run_job(ctx.clone(), run));
+    let code: i32 = local.block_on(&runtime, async move {
+        tokio::task::spawn_local(write_lane(Rc::clone(&lane)));
+        let mut reader = tokio::io::BufReader::with_capacity(64 << 10, reader);
+        let mut buf = Vec::new();
+        loop {
+            match protocol::read::<_, ToHost>(&mut reader, &mut buf).await {
+                Ok(None) => {
+                    // The supervisor closed the lane: it is closing the
+                    // host, which ends when the control socket closes. The
+                    // thread waits for that here, holding what it has:
+                    // ending the thread, or closing its socket, makes
+                    // system calls the allow list refuses (and the kernel
+                    // kills the host for them).
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(e) => {
+                    eprintln!("sandbox host: {e}");
+                    return exit::PROTOCOL;
+                }
+                Ok(Some(ToHost::Run(mut job))) => {
+                    if !allow_faults || job.fault != Some(Fault::Block) {
+                        job.fault = None;
+                    }
+                    accept(&sandbox, &lane, job);
+                }
+                Ok(Some(ToHost::Reply { run, call, result })) => {
+                    let slot = lane.calls.borrow_mut().remove(&(run, call));
+                    if let Some(tx) = slot {
+                        let _ = tx.send(result);
+                    }
+                }
+                Ok(Some(ToHost::Cancel { run })) => {
+                    if let Some(token) = lane.cancels.borrow().get(&run) {
+                        token.cancel();
+                    }
+                }
+                Ok(Some(ToHost::Ping { .. })) => {
+                    eprintln!("sandbox host: a ping on an isolate thread's socket");
+                    return exit::PROTOCOL;
+                }
+            }
         }
     });
+    // The supervisor broke the protocol: the host goes, as it would for the
+    // control socket.
+    std::process::exit(code);
 }
 
-/// Reads the supervisor's frames until it closes the socket.
-fn serve(
-    socket: UnixStream,
-    shared: &Shared,
-    threads: &[IsolateThread],
-    allow_faults: bool,
-) -> i32 {
-    let mut reader = BufReader::with_capacity(64 << 10, socket);
-    let mut buf = Vec::new();
-    loop {
-        match protocol::read_blocking::<_, ToHost>(&mut reader, &mut buf) {
-            Ok(None) => return exit::OK,
-            Err(e) => {
-                eprintln!("sandbox host: {e}");
-                return exit::PROTOCOL;
+/// Takes a run on this thread.
+fn accept(sandbox: &Arc<Sandbox>, lane: &Rc<Lane>, job: RunJob) {
+    {
+        let mut scope = lane.scope.borrow_mut();
+        if scope.as_deref() != Some(job.scope.as_str()) {
+            // The supervisor hands a host to another tenant only once its
+            // runs are done: no warm context of the one before stays here.
+            if scope.is_some() {
+                sandbox.forget_warm();
             }
-            Ok(Some(ToHost::Run(mut job))) => {
-                if !allow_faults {
-                    job.fault = None;
-                }
-                if let Some(fault) = job.fault.filter(|f| *f != Fault::Block) {
-                    inject(fault, shared);
-                    continue;
-                }
-                let cancel = CancelToken::new();
-                lock(&shared.cancels).insert(job.run, cancel.clone());
-                // The thread the supervisor chose, else the least loaded
-                // one, the first among equals: a thread that stays busy
-                // stays warm.
-                let chosen = job.thread.and_then(|t| threads.get(t));
-                let Some(thread) = chosen.or_else(|| {
-                    threads
-                        .iter()
-                        .min_by_key(|t| t.load.load(Ordering::Acquire))
-                }) else {
-                    return exit::SETUP;
-                };
-                thread.load.fetch_add(1, Ordering::AcqRel);
-                if thread.jobs.send(Dispatched { job, cancel }).is_err() {
-                    eprintln!("sandbox host: an isolate thread has ended");
-                    return exit::SETUP;
-                }
-            }
-            Ok(Some(ToHost::Reply { run, call, result })) => {
-                if let Some(tx) = lock(&shared.calls).remove(&(run, call)) {
-                    let _ = tx.send(result);
-                }
-            }
-            Ok(Some(ToHost::Ping { seq })) => shared.send(&ToSupervisor::Pong { seq }),
-            Ok(Some(ToHost::Cancel { run })) => {
-                if let Some(token) = lock(&shared.cancels).get(&run) {
-                    token.cancel();
-                }
-            }
+            *scope = Some(job.scope.clone());
         }
     }
+    let cancel = CancelToken::new();
+    lane.cancels.borrow_mut().insert(job.run, cancel.clone());
+    lane.load.set(lane.load.get() + 1);
+    tokio::task::spawn_local(run_job(Arc::clone(sandbox), Rc::clone(lane), job, cancel));
 }
 
-fn inject(fault: Fault, shared: &Shared) {
-    match fault {
-        Fault::Garbage => shared.send_raw(b"\x10\x00\x00\x00this is not json"),
-        Fault::Hang => loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        },
-        Fault::Abort => std::process::abort(),
-        // Happens on the run's isolate thread (see `run_job`).
-        Fault::Block => {}
+/// Forwards a run's capability calls to the supervisor.
+struct RemoteHost {
+    lane: Rc<Lane>,
+    run: u64,
+}
+
+impl Host for RemoteHost {
+    fn call(&self, request: HostCall) -> HostFuture {
+        let call = self.lane.next_call.get();
+        self.lane.next_call.set(call.wrapping_add(1));
+        let (tx, rx) = oneshot::channel();
+        self.lane.calls.borrow_mut().insert((self.run, call), tx);
+        let lane = Rc::clone(&self.lane);
+        let run = self.run;
+        Box::pin(async move {
+            lane.send(&ToSupervisor::Call { run, call, request });
+            rx.await
+                .unwrap_or_else(|_| Err(HostError::new("unavailable", "the supervisor went away")))
+        })
+    }
+
+    fn logs(&self, lines: &[LogLine]) {
+        self.lane.send(&ToSupervisor::Logs {
+            run: self.run,
+            lines: lines.to_vec(),
+        });
     }
 }
 
-async fn run_job(ctx: ThreadContext, Dispatched { job, cancel }: Dispatched) {
+async fn run_job(sandbox: Arc<Sandbox>, lane: Rc<Lane>, job: RunJob, cancel: CancelToken) {
     if job.fault == Some(Fault::Block) {
-        // Only with `--allow-faults` (the reading thread drops faults
-        // otherwise).
+        // Only with `--allow-faults` (the lane drops faults otherwise).
         loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }
     }
-    let script = ctx.sandbox.load(&job.source, job.language);
+    let script = sandbox.load(&job.source, job.language);
     let request = RunRequest {
         input_json: &job.input_json,
         limits: job.limits,
         grants: job.grants.iter().copied().collect::<Grants>(),
         host: Rc::new(RemoteHost {
-            shared: Arc::clone(&ctx.shared),
+            lane: Rc::clone(&lane),
             run: job.run,
         }),
         cancel: Some(cancel),
     };
-    let outcome = ctx.sandbox.run(&script, request).await;
-    lock(&ctx.shared.cancels).remove(&job.run);
-    lock(&ctx.shared.calls).retain(|(run, _), _| *run != job.run);
-    ctx.shared.send(&ToSupervisor::Done {
+    let outcome = match &job.warm {
+        Some(key) => sandbox.run_as_version(&script, request, key).await,
+        None => sandbox.run(&script, request).await,
+    };
+    lane.cancels.borrow_mut().remove(&job.run);
+    lane.calls
+        .borrow_mut()
+        .retain(|(run, _), _| *run != job.run);
+    lane.send(&ToSupervisor::Done {
         run: job.run,
         outcome,
     });
-    if ctx.load.fetch_sub(1, Ordering::AcqRel) == 1 {
-        // Idle: make this thread's next isolate now, off its critical path.
-        let _ = ctx.sandbox.prewarm(1);
+    let load = lane.load.get() - 1;
+    lane.load.set(load);
+    if load == 0 {
+        // Idle: the outcome leaves first, then the thread makes its next
+        // isolate, off the next run's critical path.
+        lane.flush();
+        let _ = sandbox.prewarm(1);
     }
 }

@@ -97,9 +97,10 @@ pub struct PoolConfig {
     pub runs_per_host: u64,
     /// Runs one host takes at once (awaiting runs use no CPU).
     pub runs_per_host_at_once: usize,
-    /// Threads a host runs its isolates on. Runs of one tenant stay on one
-    /// host, so this bounds how many of them compute at once (the host's
-    /// jail may still cap its CPU below that many cores).
+    /// Threads a host runs its isolates on (at most
+    /// [`MAX_ISOLATE_THREADS`]). Runs of one tenant stay on one host, so
+    /// this bounds how many of them compute at once (the host's jail may
+    /// still cap its CPU below that many cores).
     pub isolate_threads_per_host: usize,
     /// Let runs of different tenants share a host at the same time.
     pub share_tenants: bool,
@@ -158,8 +159,22 @@ pub struct PoolRun {
     pub limits: Limits,
     pub grants: Grants,
     pub cancel: Option<CancelToken>,
+    /// Names the script version, for a warm context when the limits ask
+    /// for `Isolation::Version`: runs of one tenant with the same key may
+    /// share one. `None`: always a fresh context.
+    pub version_key: Option<String>,
     #[doc(hidden)]
     pub fault: Option<Fault>,
+}
+
+impl PoolRun {
+    /// The warm-context key a host gets: the tenant and the version, so two
+    /// tenants never share one even where they share hosts.
+    fn warm_key(&self) -> Option<String> {
+        let version = self.version_key.as_deref()?;
+        (self.limits.isolation == citadel_sandbox::Isolation::Version)
+            .then(|| format!("{}:{}:{version}", self.tenant.len(), self.tenant))
+    }
 }
 
 /// A snapshot for metrics, `/ready` and `citadel doctor`.
@@ -247,9 +262,13 @@ struct Slot {
 struct HostProc {
     id: u64,
     pid: Option<u32>,
-    /// The socket towards the host; `None` once closed. Writers hold the
-    /// lock for one whole frame, so frames never interleave.
+    /// The control socket towards the host (readiness, pings, faults);
+    /// `None` once closed. Writers hold the lock for one whole frame, so
+    /// frames never interleave.
     out: tokio::sync::Mutex<Option<OwnedWriteHalf>>,
+    /// Each isolate thread's own socket (its runs, their replies and
+    /// cancellations), locked the same way.
+    lanes: Vec<tokio::sync::Mutex<Option<OwnedWriteHalf>>>,
     /// The runtime the pool was started in, for work started from sync code.
     runtime: tokio::runtime::Handle,
     runs: Mutex<HashMap<u64, RunSlot>>,
@@ -270,9 +289,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl HostProc {
-    /// Writes one frame to the host; false when its socket is closed.
+    /// Writes one frame to the host's control socket; false when it is
+    /// closed.
     async fn send(&self, frame: Vec<u8>) -> bool {
         match self.out.lock().await.as_mut() {
+            Some(w) => w.write_all(&frame).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Writes one frame to an isolate thread's socket; false when it is
+    /// closed.
+    async fn send_lane(&self, thread: usize, frame: Vec<u8>) -> bool {
+        let Some(lane) = self.lanes.get(thread) else {
+            return false;
+        };
+        match lane.lock().await.as_mut() {
             Some(w) => w.write_all(&frame).await.is_ok(),
             None => false,
         }
@@ -284,6 +316,11 @@ impl HostProc {
     fn close(self: &Arc<Self>) {
         let host = Arc::clone(self);
         self.runtime.spawn(async move {
+            for lane in &host.lanes {
+                if let Some(mut w) = lane.lock().await.take() {
+                    let _ = w.shutdown().await;
+                }
+            }
             if let Some(mut w) = host.out.lock().await.take() {
                 let _ = w.shutdown().await;
             }
@@ -360,10 +397,16 @@ pub struct Pool {
     inner: Arc<Inner>,
 }
 
-/// The descriptor number a host finds its socket at.
+/// The descriptor number a host finds its control socket at.
 pub const HOST_SOCKET_FD: i32 = 3;
 /// The descriptor number a host is started from (its own executable).
 const HOST_EXE_FD: i32 = 4;
+/// The descriptor number of isolate thread 0's socket (its lane); thread
+/// `i` finds its own at `HOST_LANE_FD + i`.
+const HOST_LANE_FD: i32 = 5;
+/// Isolate threads a host runs at most: the jail passes eight descriptors,
+/// and two are the control socket and the executable.
+pub const MAX_ISOLATE_THREADS: usize = 6;
 
 /// Backoff between failed host starts: doubles from the first to the last.
 const START_BACKOFF_FIRST: Duration = Duration::from_millis(50);
@@ -545,10 +588,19 @@ impl Pool {
             input_json: job.input_json.clone(),
             limits,
             grants: job.grants.iter().collect(),
-            thread: Some(thread),
+            scope: inner.key(&job.tenant).to_owned(),
+            warm: job.warm_key(),
             fault: job.fault,
         }));
-        if !host.send(frame).await {
+        // Faults of the whole host go to its control socket; runs to the
+        // socket of the isolate thread that runs them.
+        let whole_host = matches!(job.fault, Some(Fault::Garbage | Fault::Hang | Fault::Abort));
+        let sent = if whole_host {
+            host.send(frame).await
+        } else {
+            host.send_lane(thread, frame).await
+        };
+        if !sent {
             host_failed(inner, &host, "the sandbox host's socket is closed");
         }
 
@@ -577,7 +629,7 @@ impl Pool {
                 }
                 () = &mut cancelled, if !cancel_sent => {
                     cancel_sent = true;
-                    host.send(protocol::encode(&ToHost::Cancel { run })).await;
+                    host.send_lane(thread, protocol::encode(&ToHost::Cancel { run })).await;
                 }
             }
         };
@@ -1016,21 +1068,42 @@ fn host_failed(inner: &Arc<Inner>, host: &Arc<HostProc>, why: &str) {
 
 fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    let isolate_threads = inner
+        .config
+        .isolate_threads_per_host
+        .clamp(1, MAX_ISOLATE_THREADS);
+    let lane_pairs = (0..isolate_threads)
+        .map(|_| std::os::unix::net::UnixStream::pair())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut args = vec!["sandbox-host".to_owned()];
     if inner.config.allow_faults {
         args.push("--allow-faults".into());
     }
-    let isolate_threads = inner.config.isolate_threads_per_host.max(1);
     args.push("--isolate-threads".into());
     args.push(isolate_threads.to_string());
+    let mut fds = vec![
+        (theirs.as_raw_fd(), HOST_SOCKET_FD),
+        (inner.exe.as_raw_fd(), HOST_EXE_FD),
+    ];
+    fds.extend(
+        lane_pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (_, theirs))| (theirs.as_raw_fd(), HOST_LANE_FD + i as i32)),
+    );
     let spec = ProcessSpec {
         program: format!("/proc/self/fd/{HOST_EXE_FD}"),
         args,
-        env: Vec::new(),
-        fds: vec![
-            (theirs.as_raw_fd(), HOST_SOCKET_FD),
-            (inner.exe.as_raw_fd(), HOST_EXE_FD),
-        ],
+        env: vec![(
+            host::SECCOMP_ENV.to_owned(),
+            if inner.jail.isolation().seccomp {
+                "1"
+            } else {
+                "0"
+            }
+            .to_owned(),
+        )],
+        fds,
         limits: CommandLimits {
             wall: Duration::MAX,
             // A host is recycled long before this much CPU.
@@ -1051,15 +1124,26 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
     };
     let mut process = inner.jail.spawn(spec)?;
     drop(theirs);
-    ours.set_nonblocking(true)?;
-    let socket = tokio::net::UnixStream::from_std(ours)?;
-    let (mut reader, writer) = socket.into_split();
+    let split = |ours: std::os::unix::net::UnixStream| -> std::io::Result<_> {
+        ours.set_nonblocking(true)?;
+        Ok(tokio::net::UnixStream::from_std(ours)?.into_split())
+    };
+    let (reader, writer) = split(ours)?;
+    let mut lane_readers = Vec::with_capacity(isolate_threads);
+    let mut lanes = Vec::with_capacity(isolate_threads);
+    for (ours, theirs) in lane_pairs {
+        drop(theirs);
+        let (r, w) = split(ours)?;
+        lane_readers.push(r);
+        lanes.push(tokio::sync::Mutex::new(Some(w)));
+    }
     let stderr = process.child.stderr.take();
     let id = inner.next_host.fetch_add(1, Ordering::Relaxed);
     let host = Arc::new(HostProc {
         id,
         pid: process.id(),
         out: tokio::sync::Mutex::new(Some(writer)),
+        lanes,
         runtime: tokio::runtime::Handle::current(),
         runs: Mutex::new(HashMap::new()),
         slot: Mutex::new(Slot {
@@ -1093,9 +1177,43 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
             }
         });
     }
+    // Each isolate thread's socket: its runs' frames. The host leaving is
+    // seen on the control socket; a lane only reports a broken protocol.
+    for (thread, reader) in lane_readers.into_iter().enumerate() {
+        let weak_inner = Arc::downgrade(inner);
+        let host = Arc::clone(&host);
+        tokio::spawn(async move {
+            // Frames are read through a buffer: one read takes every frame
+            // the thread has written meanwhile.
+            let mut reader = tokio::io::BufReader::with_capacity(64 << 10, reader);
+            let mut buf = Vec::new();
+            loop {
+                match protocol::read::<_, ToSupervisor>(&mut reader, &mut buf).await {
+                    Ok(Some(msg)) => {
+                        if let Err(why) = from_lane(&host, thread, msg) {
+                            eprintln!("citadel: sandbox host {id} broke the protocol: {why}");
+                            if let Some(inner) = weak_inner.upgrade() {
+                                host_failed(&inner, &host, BROKE_PROTOCOL);
+                            }
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        eprintln!("citadel: sandbox host {id} broke the protocol: {e}");
+                        if let Some(inner) = weak_inner.upgrade() {
+                            host_failed(&inner, &host, BROKE_PROTOCOL);
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+    }
     let weak_inner = Arc::downgrade(inner);
     let reader_host = Arc::clone(&host);
     tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::with_capacity(4 << 10, reader);
         let mut buf = Vec::new();
         let why = loop {
             match protocol::read::<_, ToSupervisor>(&mut reader, &mut buf).await {
@@ -1108,44 +1226,17 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
                     reader_host.pong.fetch_max(seq, Ordering::AcqRel);
                     reader_host.ponged.notify_waiters();
                 }
-                Ok(Some(ToSupervisor::Done { run, outcome })) => {
-                    if let Some(slot) = lock(&reader_host.runs).remove(&run) {
-                        let _ = slot.done.send(Finish::Done(outcome));
-                    }
-                }
-                Ok(Some(ToSupervisor::Logs { run, lines })) => {
-                    let gateway = lock(&reader_host.runs).get_mut(&run).map(|s| {
-                        s.effects = true;
-                        Arc::clone(&s.gateway)
-                    });
-                    if let Some(gateway) = gateway {
-                        gateway.logs(lines);
-                    }
-                }
-                Ok(Some(ToSupervisor::Call { run, call, request })) => {
-                    let slot = lock(&reader_host.runs).get_mut(&run).map(|s| {
-                        s.effects = true;
-                        (Arc::clone(&s.gateway), s.grants)
-                    });
-                    let host = Arc::clone(&reader_host);
-                    tokio::spawn(async move {
-                        let result = match slot {
-                            // Checked here as well: a compromised host must not
-                            // widen its run's grant.
-                            Some((_, grants)) if !grants.allows(request.capability()) => {
-                                Err(HostError::denied(request.capability().name()))
-                            }
-                            Some((gateway, _)) => gateway.call(request).await,
-                            None => Err(HostError::new("unavailable", "the run is over")),
-                        };
-                        host.send(protocol::encode(&ToHost::Reply { run, call, result }))
-                            .await;
-                    });
+                Ok(Some(other)) => {
+                    eprintln!(
+                        "citadel: sandbox host {id} broke the protocol: {} on its control socket",
+                        kind_of(&other)
+                    );
+                    break BROKE_PROTOCOL;
                 }
                 Ok(None) => break "the sandbox host exited",
                 Err(e) => {
                     eprintln!("citadel: sandbox host {id} broke the protocol: {e}");
-                    break "the sandbox host broke the protocol and was killed";
+                    break BROKE_PROTOCOL;
                 }
             }
         };
@@ -1160,6 +1251,9 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
             // removes its cgroup.
             drop(lock(&reader_host.process).take());
             reader_host.out.lock().await.take();
+            for lane in &reader_host.lanes {
+                lane.lock().await.take();
+            }
             return;
         }
         let Some(inner) = inner else { return };
@@ -1175,4 +1269,72 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
         host_failed(&inner, &reader_host, &format!("{why}{status}"));
     });
     Ok(host)
+}
+
+const BROKE_PROTOCOL: &str = "the sandbox host broke the protocol and was killed";
+
+fn kind_of(msg: &ToSupervisor) -> &'static str {
+    match msg {
+        ToSupervisor::Ready => "ready",
+        ToSupervisor::Pong { .. } => "pong",
+        ToSupervisor::Call { .. } => "a capability call",
+        ToSupervisor::Logs { .. } => "log lines",
+        ToSupervisor::Done { .. } => "an outcome",
+    }
+}
+
+/// A frame from isolate thread `thread`: about one of its runs only (a run
+/// of another thread is as unknown as one that is over).
+fn from_lane(host: &Arc<HostProc>, thread: usize, msg: ToSupervisor) -> Result<(), String> {
+    let mine = |s: &RunSlot| s.thread == thread;
+    match msg {
+        ToSupervisor::Done { run, outcome } => {
+            let slot = {
+                let mut runs = lock(&host.runs);
+                match runs.get(&run) {
+                    Some(s) if mine(s) => runs.remove(&run),
+                    _ => None,
+                }
+            };
+            if let Some(slot) = slot {
+                let _ = slot.done.send(Finish::Done(outcome));
+            }
+        }
+        ToSupervisor::Logs { run, lines } => {
+            let gateway = lock(&host.runs).get_mut(&run).filter(|s| mine(s)).map(|s| {
+                s.effects = true;
+                Arc::clone(&s.gateway)
+            });
+            if let Some(gateway) = gateway {
+                gateway.logs(lines);
+            }
+        }
+        ToSupervisor::Call { run, call, request } => {
+            let slot = lock(&host.runs).get_mut(&run).filter(|s| mine(s)).map(|s| {
+                s.effects = true;
+                (Arc::clone(&s.gateway), s.grants)
+            });
+            let host = Arc::clone(host);
+            tokio::spawn(async move {
+                let result = match slot {
+                    // Checked here as well: a compromised host must not
+                    // widen its run's grant.
+                    Some((_, grants)) if !grants.allows(request.capability()) => {
+                        Err(HostError::denied(request.capability().name()))
+                    }
+                    Some((gateway, _)) => gateway.call(request).await,
+                    None => Err(HostError::new("unavailable", "the run is over")),
+                };
+                host.send_lane(
+                    thread,
+                    protocol::encode(&ToHost::Reply { run, call, result }),
+                )
+                .await;
+            });
+        }
+        other @ (ToSupervisor::Ready | ToSupervisor::Pong { .. }) => {
+            return Err(format!("{} on an isolate thread's socket", kind_of(&other)));
+        }
+    }
+    Ok(())
 }

@@ -1,5 +1,10 @@
 //! The framed protocol between the supervisor and a sandbox host: a 4-byte
 //! little-endian length, then that many bytes of JSON.
+//!
+//! A host has a control socket (`Ready`, `Ping`/`Pong`, and the faults of
+//! the whole host) and one socket per isolate thread (`Run`, `Reply`,
+//! `Cancel` towards it; `Call`, `Logs`, `Done` back), so a run's frames
+//! reach the thread that runs it directly.
 
 use citadel_analyzer::Language;
 use citadel_sandbox::{Capability, HostCall, HostError, Limits, LogLine, RunOutcome};
@@ -30,8 +35,9 @@ pub(crate) enum ToHost {
     Cancel {
         run: u64,
     },
-    /// A sign of life, please: answered by the host's reading thread, so a
-    /// `Pong` means the host works even if one isolate thread is stuck.
+    /// A sign of life, please: answered by the host's main thread on the
+    /// control socket, so a `Pong` means the host works even if one isolate
+    /// thread is stuck.
     Ping {
         seq: u64,
     },
@@ -45,10 +51,15 @@ pub(crate) struct RunJob {
     pub input_json: String,
     pub limits: Limits,
     pub grants: Vec<Capability>,
-    /// The isolate thread to run on, chosen by the supervisor so it knows
-    /// which runs share a thread.
+    /// Who the host serves now (the pool's opaque tenant key; empty when
+    /// tenants share hosts). A host that goes on to serve another drops
+    /// the warm contexts it holds first.
+    #[serde(default)]
+    pub scope: String,
+    /// The warm context this run may reuse (`Isolation::Version`): one
+    /// version of one tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thread: Option<usize>,
+    pub warm: Option<String>,
     /// Fault injection for tests; honoured only by hosts started with
     /// `--allow-faults`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

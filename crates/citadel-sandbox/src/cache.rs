@@ -4,7 +4,7 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use citadel_analyzer::{Diagnostic, Language, PositionMap, SYNTAX_RULE, Severity};
+use citadel_analyzer::{Diagnostic, Globals, Language, PositionMap, SYNTAX_RULE, Severity};
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 
@@ -26,12 +26,20 @@ pub struct Script {
 pub(crate) struct Compiled {
     pub(crate) bytecode: Box<[u8]>,
     pub(crate) positions: PositionMap,
+    /// The built-in groups the script can reach: what its contexts get.
+    pub(crate) globals: Globals,
 }
 
 impl Script {
     /// True when the script compiled and can run (policy aside).
     pub fn is_runnable(&self) -> bool {
         self.compiled.is_some()
+    }
+
+    /// The optional built-in groups a context for this script gets (none
+    /// when it does not compile).
+    pub fn globals(&self) -> Globals {
+        self.compiled.as_ref().map_or(Globals::NONE, |c| c.globals)
     }
 
     pub fn hash_hex(&self) -> String {
@@ -51,6 +59,7 @@ impl Script {
                 Ok(bytecode) => Some(Compiled {
                     bytecode: bytecode.into(),
                     positions: program.positions,
+                    globals: program.globals,
                 }),
                 Err(e) => {
                     // The analyzer parses sloppy code; QuickJS compiles in strict

@@ -63,11 +63,24 @@ pub(crate) fn compile(js: &str, filename: &CStr) -> Result<Vec<u8>, CompileError
             if buf.is_null() {
                 return Err(internal("could not serialise bytecode".into()));
             }
-            let bytes = std::slice::from_raw_parts(buf, len as usize).to_vec();
+            let mut bytes = std::slice::from_raw_parts(buf, len as usize).to_vec();
             qjs::js_free(ctx.as_raw().as_ptr(), buf.cast());
+            mark_unchecked(&mut bytes);
             Ok(bytes)
         }
     })
+}
+
+/// QuickJS's bytecode starts with a version byte and a checksum of the rest,
+/// which it recomputes on every load: a serial pass over every byte (for the
+/// prelude, about a sixth of making a context). The checksum detects
+/// corrupted files; this bytecode never leaves the process that made it and
+/// is not validated by QuickJS in any case (see [`load`]). A checksum of
+/// `u32::MAX` is QuickJS's own "do not check", written here.
+fn mark_unchecked(bytecode: &mut [u8]) {
+    if let Some(checksum) = bytecode.get_mut(1..5) {
+        checksum.copy_from_slice(&u32::MAX.to_le_bytes());
+    }
 }
 
 /// Reads the pending exception of a failed compilation: its message and the

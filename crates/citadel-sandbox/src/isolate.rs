@@ -1,19 +1,35 @@
-//! One run: a fresh runtime and context, the prelude, the script, and a small
-//! event loop that drives its promise while host calls are awaited.
+//! One run: a context in one of this thread's QuickJS runtimes, the prelude,
+//! the script, and a small event loop that drives its promise while host
+//! calls are awaited.
+//!
+//! An isolate thread keeps a few idle runtimes. A run takes one for itself
+//! (runs that await host calls at the same time each hold their own), gets a
+//! fresh context in it, and gives the runtime back when it ends; the context
+//! is dropped. Contexts are made with only the built-in groups their script
+//! can reach (the analyzer's [`Globals`]), and, while the thread is idle,
+//! ahead of the next run; the garbage of dropped contexts is collected then
+//! too, or else just before the runtime's next context is made, so a run
+//! never starts beside another run's leftovers. The allocator charges each
+//! run exactly for what its context holds (see `alloc.rs`).
+//!
+//! A version that asks for [`Isolation::Version`] instead keeps a warm
+//! context, in a runtime of its own, that its later runs on this thread
+//! reuse (globals included) until it has served its runs or its time, or a
+//! run ends any other way than cleanly.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use citadel_analyzer::PositionMap;
+use citadel_analyzer::{Globals, PositionMap};
+use citadel_domain::Isolation;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use rquickjs::context::intrinsic;
 use rquickjs::promise::PromiseState;
-use rquickjs::{Context, Ctx, Function, Persistent, Promise, Runtime, Value};
+use rquickjs::{Context, Ctx, Function, Persistent, Promise, Runtime, Value, qjs};
 use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
@@ -25,44 +41,544 @@ use crate::outcome::{ErrorKind, LogLevel, LogLine, RunError, RunOutcome, RunStat
 use crate::{CancelToken, Limits, RunRequest};
 use crate::{Capability, Grants};
 
-/// The built-ins a script sees. `Eval` is left out, which also disables the
-/// `Function` constructor family; so are `Performance` (a precise timer) and
-/// `WeakRef` (garbage-collector timing).
-type Intrinsics = (
-    intrinsic::Date,
-    intrinsic::RegExpCompiler,
-    intrinsic::RegExp,
-    intrinsic::Json,
-    intrinsic::Proxy,
-    intrinsic::MapSet,
-    intrinsic::TypedArrays,
-    intrinsic::Promise,
-);
-
 /// How deep host-call arguments may nest (`serde_json`'s recursion limit).
 const MAX_ARGUMENT_DEPTH: usize = 128;
 
 /// How many jobs run between explicit deadline checks while draining.
 const JOBS_PER_CHECK: u32 = 256;
 
-pub(crate) async fn run(script: &Script, req: RunRequest<'_>) -> RunOutcome {
-    let started = Instant::now();
-    let (warm, memory) = match &script.compiled {
-        Some(_) => match take_warm() {
-            Ok(warm) => {
-                let memory = Rc::clone(&warm.memory);
-                (Ok(warm), memory)
-            }
-            Err(e) => (Err(e), Rc::default()),
+/// Creating a context and running the prelude's realm-wide part is held to
+/// this limit until a run applies its own.
+const CREATE_MEMORY: usize = 8 << 20;
+
+/// Idle runtimes a thread keeps; more are freed.
+const MAX_IDLE: usize = 4;
+
+/// Contexts one runtime makes before it is replaced, far below where the
+/// allocator's epoch counter wraps.
+const MAX_EPOCHS: u32 = 1 << 20;
+
+/// A runtime holding more than this of earlier contexts' blocks when it is
+/// given back (a run that grew large) is freed at once rather than kept.
+const MAX_OLDER_BYTES: usize = 4 << 20;
+
+/// Warm version contexts one thread keeps; the least recently used goes.
+const MAX_WARM: usize = 32;
+
+/// A QuickJS runtime of this thread, used by one run at a time.
+pub(crate) struct Engine {
+    rt: Runtime,
+    memory: Rc<MemoryStats>,
+    /// A context was dropped since the last collection: the runtime may
+    /// hold its garbage.
+    dirty: bool,
+}
+
+impl Engine {
+    fn new() -> Result<Engine, RunError> {
+        let memory = Rc::new(MemoryStats::default());
+        let rt = Runtime::new_with_alloc(TrackingAllocator {
+            stats: Rc::clone(&memory),
+        })
+        .map_err(internal_error)?;
+        Ok(Engine {
+            rt,
+            memory,
+            dirty: false,
+        })
+    }
+
+    /// Frees what dropped contexts left.
+    fn collect(&mut self) {
+        if self.dirty {
+            self.rt.run_gc();
+            self.dirty = false;
+        }
+    }
+
+    /// Whether it may serve another run: nothing of the last one can still
+    /// run (a stopped run may leave jobs queued), it has epochs left, and it
+    /// did not grow large.
+    fn reusable(&self) -> bool {
+        !self.rt.is_job_pending()
+            && self.memory.epochs() < MAX_EPOCHS
+            && self.memory.older() <= MAX_OLDER_BYTES
+    }
+
+    /// A context no script has run in, with the built-in groups `globals`
+    /// and the prelude's realm-wide part done, made in a new epoch: the run
+    /// that takes it is charged for it, and for nothing made before.
+    fn fresh(&mut self, globals: Globals) -> Result<Fresh, RunError> {
+        // What earlier contexts left goes first, so the new epoch starts
+        // with none of it around.
+        self.collect();
+        self.memory.new_epoch(CREATE_MEMORY);
+        let ctx = Context::base(&self.rt).map_err(internal_error)?;
+        // From here the context leaves garbage when dropped.
+        self.dirty = true;
+        let setup = ctx
+            .with(|ctx| -> rquickjs::Result<_> {
+                add_intrinsics(&ctx, globals)?;
+                // SAFETY: the prelude's bytecode was produced by `compile::compile`.
+                let prelude: Function = unsafe { compile::load(&ctx, prelude())? }.get()?;
+                // Captures the built-ins and hardens the realm here, off the
+                // run's critical path when made ahead; what is left is the
+                // per-run setup.
+                let setup: Function = prelude.call(())?;
+                Ok(Persistent::save(&ctx, setup))
+            })
+            .map_err(internal_error)?;
+        Ok(Fresh {
+            setup,
+            ctx,
+            globals,
+        })
+    }
+}
+
+/// Adds the built-ins beyond the base objects: the groups in `globals`,
+/// and `JSON`, `Proxy` and `Promise`, which the prelude needs. `Eval` is
+/// never added, which also disables the `Function` constructor family; nor
+/// are `Performance` (a precise timer) and `WeakRef` (garbage-collector
+/// timing). The order is the one QuickJS's own full context uses.
+fn add_intrinsics(ctx: &Ctx<'_>, globals: Globals) -> rquickjs::Result<()> {
+    let raw = ctx.as_raw().as_ptr();
+    let ok = |rc: i32| {
+        if rc < 0 {
+            Err(rquickjs::Error::Allocation)
+        } else {
+            Ok(())
+        }
+    };
+    // SAFETY: `raw` is the live context `ctx` wraps, its runtime locked by
+    // `Context::with`; each call adds one intrinsic to a fresh context.
+    unsafe {
+        if globals.contains(Globals::DATE) {
+            ok(qjs::JS_AddIntrinsicDate(raw))?;
+        }
+        if globals.contains(Globals::REGEXP) {
+            qjs::JS_AddIntrinsicRegExpCompiler(raw);
+            ok(qjs::JS_AddIntrinsicRegExp(raw))?;
+        }
+        ok(qjs::JS_AddIntrinsicJSON(raw))?;
+        ok(qjs::JS_AddIntrinsicProxy(raw))?;
+        if globals.contains(Globals::MAP_SET) {
+            ok(qjs::JS_AddIntrinsicMapSet(raw))?;
+        }
+        if globals.contains(Globals::TYPED_ARRAYS) {
+            ok(qjs::JS_AddIntrinsicTypedArrays(raw))?;
+        }
+        ok(qjs::JS_AddIntrinsicPromise(raw))
+    }
+}
+
+/// A context no script has run in, with the prelude's realm-wide part done
+/// and its per-run setup not yet called. Fields drop in order: JS handles
+/// before the context.
+pub(crate) struct Fresh {
+    setup: Persistent<Function<'static>>,
+    ctx: Context,
+    globals: Globals,
+}
+
+/// An idle runtime, with a context made ahead for the next run or none.
+/// The context drops before its runtime.
+struct Idle {
+    fresh: Option<Fresh>,
+    engine: Engine,
+}
+
+/// The warm context of one script version (`Isolation::Version`), in a
+/// runtime of its own. Fields drop in order: JS handles, the context, the
+/// runtime.
+struct Warm {
+    /// The script's function, loaded by its first run.
+    script: RefCell<Option<Persistent<Function<'static>>>>,
+    setup: Persistent<Function<'static>>,
+    ctx: Context,
+    engine: Engine,
+    /// What the context was set up for; a run that differs in any of these
+    /// does not reuse it.
+    hash: [u8; 32],
+    grants: Grants,
+    budgets: [usize; 3],
+    runs: u32,
+    created: Instant,
+    ttl: Duration,
+    last_used: Instant,
+}
+
+impl Warm {
+    fn new(fresh: Fresh, engine: Engine, script: &Script, limits: &Limits, grants: Grants) -> Warm {
+        let now = Instant::now();
+        Warm {
+            script: RefCell::new(None),
+            setup: fresh.setup,
+            ctx: fresh.ctx,
+            engine,
+            hash: script.hash,
+            grants,
+            budgets: budgets(limits),
+            runs: 0,
+            created: now,
+            ttl: limits.warm_ttl,
+            last_used: now,
+        }
+    }
+
+    /// Whether a run of `script` with these limits and grants may use it.
+    fn fits(&self, script: &Script, limits: &Limits, grants: Grants, now: Instant) -> bool {
+        self.hash == script.hash
+            && self.grants == grants
+            && self.budgets == budgets(limits)
+            && self.runs < limits.warm_runs
+            && now < self.created + limits.warm_ttl.min(self.ttl)
+    }
+
+    /// Drops the context and hands the runtime back.
+    fn retire(self) {
+        let Warm {
+            script,
+            setup,
+            ctx,
+            mut engine,
+            ..
+        } = self;
+        drop((script, setup, ctx));
+        engine.dirty = true;
+        give_back(engine);
+    }
+}
+
+/// The serialisation budgets a context's prelude was set up with.
+fn budgets(limits: &Limits) -> [usize; 3] {
+    [
+        limits.result_bytes,
+        limits.host_call_bytes,
+        limits.log_bytes,
+    ]
+}
+
+/// This thread's runtimes and warm contexts (isolates are `!Send`).
+#[derive(Default)]
+struct Isolates {
+    idle: Vec<Idle>,
+    warm: HashMap<String, Warm>,
+    /// Keys of warm contexts a run holds now.
+    busy: HashSet<String>,
+    /// The groups the last run's script reached: what a context made ahead
+    /// gets.
+    last_globals: Globals,
+}
+
+thread_local! {
+    static ISOLATES: RefCell<Isolates> = RefCell::new(Isolates::default());
+}
+
+/// Runs `f` on this thread's isolates; `None` while the thread is ending.
+fn with_isolates<T>(f: impl FnOnce(&mut Isolates) -> T) -> Option<T> {
+    ISOLATES
+        .try_with(|i| i.try_borrow_mut().ok().map(|mut i| f(&mut i)))
+        .ok()
+        .flatten()
+}
+
+/// Keeps a runtime for later runs, or frees it.
+fn give_back(engine: Engine) {
+    if !engine.reusable() {
+        return;
+    }
+    let overflow = with_isolates(|i| {
+        if i.idle.len() < MAX_IDLE {
+            i.idle.push(Idle {
+                fresh: None,
+                engine,
+            });
+            None
+        } else {
+            Some(engine)
+        }
+    });
+    // Freed outside the borrow.
+    drop(overflow);
+}
+
+/// A fresh context with at least `globals`, and its runtime: the one made
+/// ahead if it has them, else a new one in an idle runtime, else in a new
+/// runtime.
+fn take_fresh(globals: Globals) -> Result<(Fresh, Engine), RunError> {
+    let idle = with_isolates(|i| i.idle.pop()).flatten();
+    let Idle { fresh, mut engine } = match idle {
+        Some(idle) => idle,
+        None => Idle {
+            fresh: None,
+            engine: Engine::new()?,
         },
-        None => (Err(rejected(script)), Rc::default()),
+    };
+    match fresh {
+        // More groups than the script needs do no harm: it cannot reach
+        // what it does not name, and this context is already made.
+        Some(fresh) if fresh.globals.contains(globals) => Ok((fresh, engine)),
+        stale => {
+            drop(stale);
+            let fresh = engine.fresh(globals)?;
+            Ok((fresh, engine))
+        }
+    }
+}
+
+/// Marks a warm context's key free again, however its run ends.
+struct BusyKey(String);
+
+impl Drop for BusyKey {
+    fn drop(&mut self) {
+        with_isolates(|i| i.busy.remove(&self.0));
+    }
+}
+
+/// The context a run holds, and its runtime.
+enum Lease {
+    Fresh {
+        fresh: Fresh,
+        engine: Engine,
+    },
+    Warm {
+        warm: Warm,
+        /// Declared after `warm`: the key is freed once the context is
+        /// back or gone.
+        key: BusyKey,
+    },
+}
+
+impl Lease {
+    fn rt(&self) -> &Runtime {
+        match self {
+            Lease::Fresh { engine, .. } => &engine.rt,
+            Lease::Warm { warm, .. } => &warm.engine.rt,
+        }
+    }
+
+    fn ctx(&self) -> &Context {
+        match self {
+            Lease::Fresh { fresh, .. } => &fresh.ctx,
+            Lease::Warm { warm, .. } => &warm.ctx,
+        }
+    }
+
+    fn memory(&self) -> &Rc<MemoryStats> {
+        match self {
+            Lease::Fresh { engine, .. } => &engine.memory,
+            Lease::Warm { warm, .. } => &warm.engine.memory,
+        }
+    }
+
+    fn setup(&self) -> &Persistent<Function<'static>> {
+        match self {
+            Lease::Fresh { fresh, .. } => &fresh.setup,
+            Lease::Warm { warm, .. } => &warm.setup,
+        }
+    }
+
+    /// The script's function, where an earlier run of a warm context
+    /// loaded it.
+    fn loaded(&self) -> Option<Persistent<Function<'static>>> {
+        match self {
+            Lease::Fresh { .. } => None,
+            Lease::Warm { warm, .. } => warm.script.borrow().clone(),
+        }
+    }
+
+    /// Keeps the script's function for the warm context's later runs.
+    fn keep_loaded<'js>(&self, ctx: &Ctx<'js>, script: &Function<'js>) {
+        if let Lease::Warm { warm, .. } = self {
+            *warm.script.borrow_mut() = Some(Persistent::save(ctx, script.clone()));
+        }
+    }
+}
+
+/// The context for a run: the version's warm context when `warm` names
+/// one and it fits, a new warm context for it when there is none, else a
+/// fresh context.
+fn checkout(
+    script: &Script,
+    compiled: &Compiled,
+    req: &RunRequest<'_>,
+    warm: Option<&str>,
+) -> Result<Lease, RunError> {
+    with_isolates(|i| i.last_globals = compiled.globals);
+    let Some(key) = warm else {
+        let (fresh, engine) = take_fresh(compiled.globals)?;
+        return Ok(Lease::Fresh { fresh, engine });
+    };
+    let now = Instant::now();
+    // A run of the version is already using its warm context on this
+    // thread: this one gets a fresh context.
+    let taken = with_isolates(|i| {
+        if !i.busy.insert(key.to_owned()) {
+            return None;
+        }
+        Some(i.warm.remove(key))
+    })
+    .flatten();
+    let Some(found) = taken else {
+        let (fresh, engine) = take_fresh(compiled.globals)?;
+        return Ok(Lease::Fresh { fresh, engine });
+    };
+    let key = BusyKey(key.to_owned());
+    let warm = match found {
+        Some(warm) if warm.fits(script, &req.limits, req.grants, now) => warm,
+        other => {
+            if let Some(stale) = other {
+                stale.retire();
+            }
+            let (fresh, engine) = take_fresh(compiled.globals)?;
+            Warm::new(fresh, engine, script, &req.limits, req.grants)
+        }
+    };
+    Ok(Lease::Warm { warm, key })
+}
+
+/// Ends a run's hold on its context. A fresh context is dropped; a warm
+/// one is kept for the version's next run only after a clean run: it
+/// succeeded, hit no limit, was not cancelled, met no capability denial
+/// and left nothing running.
+fn checkin(lease: Lease, clean: bool) {
+    match lease {
+        Lease::Fresh { fresh, mut engine } => {
+            drop(fresh);
+            engine.dirty = true;
+            give_back(engine);
+        }
+        Lease::Warm { mut warm, key } => {
+            if !clean || warm.engine.rt.is_job_pending() {
+                warm.retire();
+                return;
+            }
+            warm.runs += 1;
+            warm.last_used = Instant::now();
+            // Garbage of its runs is its own; collected when the thread
+            // is idle.
+            warm.engine.dirty = true;
+            let evicted = with_isolates(|i| {
+                let mut evicted = Vec::new();
+                while i.warm.len() >= MAX_WARM {
+                    let Some(oldest) = i
+                        .warm
+                        .iter()
+                        .min_by_key(|(_, w)| w.last_used)
+                        .map(|(k, _)| k.clone())
+                    else {
+                        break;
+                    };
+                    evicted.extend(i.warm.remove(&oldest));
+                }
+                i.warm.insert(key.0.clone(), warm);
+                evicted
+            });
+            for old in evicted.into_iter().flatten() {
+                old.retire();
+            }
+            drop(key);
+        }
+    }
+}
+
+/// Work for an idle thread: frees warm contexts past their time, collects
+/// the garbage runs left, and makes fresh contexts ahead until `count` idle
+/// runtimes hold one.
+pub(crate) fn prewarm(count: usize) -> Result<(), RunError> {
+    let now = Instant::now();
+    let expired = with_isolates(|i| {
+        let old: Vec<String> = i
+            .warm
+            .iter()
+            .filter(|(_, w)| now >= w.created + w.ttl)
+            .map(|(k, _)| k.clone())
+            .collect();
+        old.iter()
+            .filter_map(|k| i.warm.remove(k))
+            .collect::<Vec<_>>()
+    })
+    .unwrap_or_default();
+    for warm in expired {
+        warm.retire();
+    }
+    with_isolates(|i| {
+        for warm in i.warm.values_mut() {
+            warm.engine.collect();
+        }
+    });
+    let Some((mut idle, globals)) =
+        with_isolates(|i| (std::mem::take(&mut i.idle), i.last_globals))
+    else {
+        return Ok(());
+    };
+    let mut made = Ok(());
+    for (n, entry) in idle.iter_mut().enumerate() {
+        if entry.fresh.is_none() {
+            entry.engine.collect();
+            if n < count && made.is_ok() {
+                match entry.engine.fresh(globals) {
+                    Ok(fresh) => entry.fresh = Some(fresh),
+                    Err(e) => made = Err(e),
+                }
+            }
+        }
+    }
+    while idle.len() < count && made.is_ok() {
+        match Engine::new().and_then(|mut engine| {
+            engine.fresh(globals).map(|fresh| Idle {
+                fresh: Some(fresh),
+                engine,
+            })
+        }) {
+            Ok(entry) => idle.push(entry),
+            Err(e) => made = Err(e),
+        }
+    }
+    let overflow = with_isolates(|i| {
+        // Runs give runtimes back only while a run is on the thread, and
+        // none is while this runs; keep what there is, within the bound.
+        idle.append(&mut i.idle);
+        i.idle = idle;
+        let excess = i.idle.len().saturating_sub(MAX_IDLE);
+        i.idle.drain(..excess).collect::<Vec<_>>()
+    });
+    drop(overflow);
+    made
+}
+
+/// Drops every warm context of this thread (their runtimes are kept).
+pub(crate) fn forget_warm() {
+    let warm = with_isolates(|i| std::mem::take(&mut i.warm)).unwrap_or_default();
+    for (_, warm) in warm {
+        warm.retire();
+    }
+}
+
+pub(crate) async fn run(script: &Script, req: RunRequest<'_>, warm: Option<&str>) -> RunOutcome {
+    let started = Instant::now();
+    let warm = warm.filter(|_| req.limits.isolation == Isolation::Version);
+    let lease = match &script.compiled {
+        Some(compiled) => checkout(script, compiled, &req, warm),
+        None => Err(rejected(script)),
+    };
+    let memory = match &lease {
+        Ok(lease) => Rc::clone(lease.memory()),
+        Err(_) => Rc::default(),
     };
     let state = Rc::new(RunState::new(&req, started, memory));
-    let result = match (warm, &script.compiled) {
-        (Ok(warm), Some(compiled)) => execute(compiled, &req, &state, warm).await,
-        (Err(e), _) => Err(e),
-        (Ok(_), None) => Err(rejected(script)),
+    let (result, lease) = match (lease, &script.compiled) {
+        (Ok(lease), Some(compiled)) => {
+            let result = execute(&lease, compiled, &req, &state).await;
+            (result, Some(lease))
+        }
+        (Err(e), _) => (Err(e), None),
+        (Ok(_), None) => (Err(rejected(script)), None),
     };
+    if let Some(lease) = lease {
+        checkin(lease, result.is_ok() && state.clean());
+    }
     let (status, result, error) = match result {
         Ok(json) => (RunStatus::Succeeded, Some(json), None),
         Err(e) => (e.kind.status(), None, Some(e)),
@@ -97,146 +613,64 @@ fn rejected(script: &Script) -> RunError {
     e
 }
 
-/// Frees what refers into the runtime before the runtime itself, however the
-/// run ends (including when its future is dropped).
+/// Frees what refers into the runtime before the context goes back or
+/// away, however the run ends (including when its future is dropped).
 struct Teardown<'a> {
     state: &'a RunState,
     rt: &'a Runtime,
+    ctx: &'a Context,
 }
 
 impl Drop for Teardown<'_> {
     fn drop(&mut self) {
-        self.state.resolvers.borrow_mut().clear();
+        let calls_open = {
+            let mut resolvers = self.state.resolvers.borrow_mut();
+            let open = !resolvers.is_empty();
+            resolvers.clear();
+            open
+        };
+        if calls_open {
+            self.state.calls_left_open.set(true);
+        }
         self.state.new_ops.borrow_mut().clear();
         // The handler holds an `Rc` of the state; break the cycle.
         self.rt.set_interrupt_handler(None);
+        // An exception left pending (a run stopped mid-way) must not reach
+        // the runtime's next run.
+        self.ctx.with(|ctx| drop(ctx.catch()));
     }
 }
 
 async fn execute(
+    lease: &Lease,
     compiled: &Compiled,
     req: &RunRequest<'_>,
     state: &Rc<RunState>,
-    warm: Warm,
 ) -> Result<Box<RawValue>, RunError> {
-    let result = {
-        // Declared after `warm`, so dropped first even when the run's future
-        // is dropped midway.
-        let _teardown = Teardown {
-            state,
-            rt: &warm.rt,
-        };
-        warm.memory.set_limit(req.limits.memory_bytes);
-        warm.rt.set_max_stack_size(req.limits.stack_bytes);
-        let handler_state = Rc::clone(state);
-        warm.rt
-            .set_interrupt_handler(Some(Box::new(move || handler_state.should_interrupt())));
-        drive(&warm, compiled, req, state).await
-    };
-    retire(warm);
-    result
-}
-
-/// A runtime and context that no script has run in, with the prelude's
-/// realm-wide part done and its per-run setup not yet called. Fields drop in
-/// order: JS handles before the context, the context before the runtime.
-pub(crate) struct Warm {
-    setup: Persistent<Function<'static>>,
-    ctx: Context,
-    rt: Runtime,
-    memory: Rc<MemoryStats>,
-}
-
-/// Creating a context costs most of a run; it is held to this limit until a
-/// run applies its own.
-const CREATE_MEMORY: usize = 8 << 20;
-
-fn create_warm() -> Result<Warm, RunError> {
-    let memory = Rc::new(MemoryStats::default());
-    let rt = Runtime::new_with_alloc(TrackingAllocator {
-        stats: Rc::clone(&memory),
-    })
-    .map_err(internal_error)?;
-    memory.set_limit(CREATE_MEMORY);
-    let ctx = Context::custom::<Intrinsics>(&rt).map_err(internal_error)?;
-    let setup = ctx
-        .with(|ctx| -> rquickjs::Result<_> {
-            // SAFETY: the prelude's bytecode was produced by `compile::compile`.
-            let prelude: Function = unsafe { compile::load(&ctx, prelude())? }.get()?;
-            // Captures the built-ins and hardens the realm here, off the
-            // run's critical path; what is left is the per-run setup.
-            let setup: Function = prelude.call(())?;
-            Ok(Persistent::save(&ctx, setup))
-        })
-        .map_err(internal_error)?;
-    Ok(Warm {
-        setup,
-        ctx,
+    let rt = lease.rt();
+    let _teardown = Teardown {
+        state,
         rt,
-        memory,
-    })
-}
-
-thread_local! {
-    /// Fresh isolates made ahead of time on this thread (isolates are `!Send`).
-    static WARM: RefCell<Vec<Warm>> = const { RefCell::new(Vec::new()) };
-    /// Used isolates waiting to be freed off the critical path.
-    static RETIRED: RefCell<Vec<Warm>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Used isolates kept for freeing later; beyond this, or when one grew large,
-/// they are freed at once.
-const MAX_RETIRED: usize = 4;
-const RETIRE_BELOW_BYTES: usize = 4 << 20;
-
-fn take_warm() -> Result<Warm, RunError> {
-    match WARM.with(|w| w.borrow_mut().pop()) {
-        Some(warm) => Ok(warm),
-        None => create_warm(),
-    }
-}
-
-fn retire(warm: Warm) {
-    if warm.memory.peak() > RETIRE_BELOW_BYTES {
-        drop(warm);
-        return;
-    }
-    let overflow = RETIRED.with(|r| {
-        let mut r = r.borrow_mut();
-        r.push(warm);
-        if r.len() > MAX_RETIRED {
-            std::mem::take(&mut *r)
-        } else {
-            Vec::new()
-        }
-    });
-    drop(overflow);
-}
-
-/// Frees retired isolates and makes fresh ones until `count` wait on this
-/// thread. Call it when the thread is idle.
-pub(crate) fn prewarm(count: usize) -> Result<(), RunError> {
-    let retired = RETIRED.with(|r| std::mem::take(&mut *r.borrow_mut()));
-    drop(retired);
-    while WARM.with(|w| w.borrow().len()) < count {
-        let warm = create_warm()?;
-        WARM.with(|w| w.borrow_mut().push(warm));
-    }
-    Ok(())
+        ctx: lease.ctx(),
+    };
+    lease.memory().begin(req.limits.memory_bytes);
+    rt.set_max_stack_size(req.limits.stack_bytes);
+    let handler_state = Rc::clone(state);
+    rt.set_interrupt_handler(Some(Box::new(move || handler_state.should_interrupt())));
+    drive(lease, compiled, req, state).await
 }
 
 async fn drive(
-    warm: &Warm,
+    lease: &Lease,
     compiled: &Compiled,
     req: &RunRequest<'_>,
     state: &Rc<RunState>,
 ) -> Result<Box<RawValue>, RunError> {
-    let (rt, ctx) = (&warm.rt, &warm.ctx);
+    let (rt, ctx) = (lease.rt(), lease.ctx());
     let positions = &compiled.positions;
     state.begin_slice();
     let started = ctx.with(|ctx| {
-        start(&ctx, &warm.setup, compiled, req, state)
-            .map_err(|e| state.error_from(&ctx, e, positions))
+        start(&ctx, lease, compiled, req, state).map_err(|e| state.error_from(&ctx, e, positions))
     });
     state.end_slice();
     let promise = started?;
@@ -327,43 +761,72 @@ async fn drive(
     }
 }
 
-/// Loads the prelude and the script and calls the script; returns the promise
-/// of its JSON result.
+/// Thrown by a native hook of a run that has ended, when a warm context's
+/// later run calls something an earlier run kept (its `api`, its `console`).
+fn run_ended(ctx: &Ctx<'_>) -> rquickjs::Error {
+    rquickjs::Exception::throw_message(
+        ctx,
+        "this object belongs to an earlier run, which has ended",
+    )
+}
+
+/// Sets up the run's `console` and `api`, loads the script (or takes the
+/// warm context's) and calls it; returns the promise of its JSON result.
 fn start<'js>(
     ctx: &Ctx<'js>,
-    setup: &Persistent<Function<'static>>,
+    lease: &Lease,
     compiled: &Compiled,
     req: &RunRequest<'_>,
     state: &Rc<RunState>,
 ) -> rquickjs::Result<Persistent<Promise<'static>>> {
-    let setup = setup.clone().restore(ctx)?;
-    let log_state = Rc::clone(state);
+    let setup = lease.setup().clone().restore(ctx)?;
+    // The hooks only reach the run while it lasts: a warm context's script
+    // may keep this run's `api` for a later run, which must not act for
+    // this one.
+    let log_state = Rc::downgrade(state);
     let log = Function::new(
         ctx.clone(),
-        move |level: i32, message: rquickjs::String<'js>, shortened: bool| {
-            log_state.log(level, message, shortened);
+        move |ctx: Ctx<'js>,
+              level: i32,
+              message: rquickjs::String<'js>,
+              shortened: bool|
+              -> rquickjs::Result<()> {
+            let state = log_state.upgrade().ok_or_else(|| run_ended(&ctx))?;
+            state.log(level, message, shortened);
+            Ok(())
         },
     )?;
-    let op_state = Rc::clone(state);
+    let op_state = Rc::downgrade(state);
     let op = Function::new(
         ctx.clone(),
-        move |ctx: Ctx<'js>, name: String, args: String| op_state.start_op(&ctx, &name, &args),
+        move |ctx: Ctx<'js>, name: String, args: String| {
+            let state = op_state.upgrade().ok_or_else(|| run_ended(&ctx))?;
+            state.start_op(&ctx, &name, &args)
+        },
     )?;
-    let limit_state = Rc::clone(state);
-    let limit = Function::new(ctx.clone(), move |code: String| {
-        limit_state.limit_hit_in_prelude(&code);
-    })?;
+    let limit_state: Weak<RunState> = Rc::downgrade(state);
+    let limit = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, code: String| -> rquickjs::Result<()> {
+            let state = limit_state.upgrade().ok_or_else(|| run_ended(&ctx))?;
+            state.limit_hit_in_prelude(&code);
+            Ok(())
+        },
+    )?;
     let granted: Vec<&str> = req.grants.iter().map(Capability::name).collect();
     // The budgets the prelude serialises results, host-call arguments and log
     // lines within.
-    let budgets = vec![
-        req.limits.result_bytes as f64,
-        req.limits.host_call_bytes as f64,
-        req.limits.log_bytes as f64,
-    ];
+    let budgets: Vec<f64> = budgets(&req.limits).iter().map(|&b| b as f64).collect();
     let runner: Function = setup.call((log, op, limit, granted, budgets))?;
-    // SAFETY: the bytecode was produced by `compile::compile` in this process.
-    let script: Function = unsafe { compile::load(ctx, &compiled.bytecode)? }.get()?;
+    let script: Function = match lease.loaded() {
+        Some(loaded) => loaded.restore(ctx)?,
+        None => {
+            // SAFETY: the bytecode was produced by `compile::compile` in this process.
+            let script: Function = unsafe { compile::load(ctx, &compiled.bytecode)? }.get()?;
+            lease.keep_loaded(ctx, &script);
+            script
+        }
+    };
     let promise: Promise = runner.call((script, req.input_json))?;
     Ok(Persistent::save(ctx, promise))
 }
@@ -466,6 +929,10 @@ struct RunState {
     next_op: Cell<u32>,
     new_ops: RefCell<Vec<(u32, Reply)>>,
     resolvers: RefCell<HashMap<u32, Persistent<Function<'static>>>>,
+    /// A capability was denied to the run (caught or not).
+    denied: Rc<Cell<bool>>,
+    /// Host calls were still awaited when the run ended.
+    calls_left_open: Cell<bool>,
 }
 
 impl RunState {
@@ -487,7 +954,16 @@ impl RunState {
             next_op: Cell::new(0),
             new_ops: RefCell::new(Vec::new()),
             resolvers: RefCell::new(HashMap::new()),
+            denied: Rc::new(Cell::new(false)),
+            calls_left_open: Cell::new(false),
         }
+    }
+
+    /// The run ended without a trace a warm context must not carry on:
+    /// no limit, no cancellation, no capability denial, no host call left
+    /// awaiting.
+    fn clean(&self) -> bool {
+        self.stopped().is_none() && !self.denied.get() && !self.calls_left_open.get()
     }
 
     fn begin_slice(&self) {
@@ -545,6 +1021,12 @@ impl RunState {
         let kind = match code {
             "result_too_large" => ErrorKind::ResultTooLarge,
             "host_call_limit" => ErrorKind::HostCallLimit,
+            // The script touched an ungranted capability; it may catch the
+            // error, and the run goes on.
+            "capability_denied" => {
+                self.denied.set(true);
+                return;
+            }
             _ => return,
         };
         if self.stop.get().is_none() {
@@ -606,15 +1088,24 @@ impl RunState {
                 "host-call limit exceeded",
             ));
         }
+        let denied = Rc::clone(&self.denied);
         let reply: Reply = match self.host_future(name, args) {
             Ok(fut) => Box::pin(async move {
                 let outcome = match fut.await {
                     Ok(value) => serde_json::json!({ "ok": value }),
-                    Err(e) => serde_json::json!({ "err": e }),
+                    Err(e) => {
+                        if e.code == "capability_denied" {
+                            denied.set(true);
+                        }
+                        serde_json::json!({ "err": e })
+                    }
                 };
                 outcome.to_string()
             }),
             Err(e) => {
+                if e.code == "capability_denied" {
+                    denied.set(true);
+                }
                 let text = serde_json::json!({ "err": e }).to_string();
                 Box::pin(async move { text })
             }

@@ -229,6 +229,7 @@
         __proto__: null,
         get(t, key) {
           if (typeof key === "string" && !(key in t) && key in capabilities) {
+            nativeLimit("capability_denied");
             throw named("CapabilityDenied", `capability \`${key}\` is not granted to this script`, "capability_denied");
           }
           return t[key];

@@ -17,7 +17,10 @@ mod templates;
 
 pub use diff::unified_diff;
 pub use grant::{CapabilitySpec, EventsGrant, HttpGrant};
-pub use limits::{LimitError, LimitOverrides, LimitValues, MAX_SCRIPT_CONCURRENCY, PlatformLimits};
+pub use limits::{
+    LimitError, LimitOverrides, LimitValues, MAX_SCRIPT_CONCURRENCY, MAX_WARM_RUNS,
+    MAX_WARM_SECONDS, PlatformLimits,
+};
 pub use names::{NameError, folder_of, validate_folder, validate_name};
 pub use review::{ReviewAction, ReviewError, VersionState};
 pub use schedule::{CronSchedule, MAX_CRON_BYTES};

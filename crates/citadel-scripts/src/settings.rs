@@ -1,6 +1,6 @@
 //! A tenant's settings for its scripts.
 
-use citadel_domain::Policy;
+use citadel_domain::{Isolation, Policy};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::LimitOverrides;
@@ -18,6 +18,9 @@ pub struct TenantSettings {
     pub limits: LimitOverrides,
     /// Which analyzer findings block a save.
     pub policy: Policy,
+    /// Runs of this tenant never reuse a warm context: a version that asks
+    /// for `isolation: version` runs with a fresh context per run.
+    pub forbid_version_isolation: bool,
 }
 
 impl TenantSettings {
@@ -30,9 +33,26 @@ impl TenantSettings {
                 .any(|f| script.starts_with(f.as_str()))
     }
 
+    /// The isolation a run of this tenant gets when its limits ask for
+    /// `wanted`. A tenant that forbids warm contexts gets a fresh context per
+    /// run instead (the run is not refused: a script must work without a
+    /// warm context anyway, since one is dropped at any time).
+    pub fn isolation(&self, wanted: Isolation) -> Isolation {
+        if self.forbid_version_isolation {
+            Isolation::Run
+        } else {
+            wanted
+        }
+    }
+
     /// Checks folders and policy (limits are checked against the platform
     /// by the caller).
     pub fn validate(&self) -> Result<(), String> {
+        if self.forbid_version_isolation && self.limits.isolation == Some(Isolation::Version) {
+            return Err(
+                "limits.isolation: `version` is forbidden by forbid_version_isolation".into(),
+            );
+        }
         for f in &self.approval_folders {
             validate_folder(f).map_err(|e| format!("approval_folders: {e}"))?;
         }
@@ -61,6 +81,28 @@ mod tests {
             .validate()
             .unwrap_err(),
             "approval_folders: invalid script name `billing`: a folder ends with `/`"
+        );
+    }
+
+    #[test]
+    fn a_tenant_can_forbid_warm_contexts() {
+        let open = TenantSettings::default();
+        assert_eq!(open.isolation(Isolation::Version), Isolation::Version);
+        let closed: TenantSettings =
+            serde_json::from_str(r#"{"forbid_version_isolation": true}"#).unwrap();
+        assert_eq!(closed.isolation(Isolation::Version), Isolation::Run);
+        assert_eq!(closed.isolation(Isolation::Run), Isolation::Run);
+        assert_eq!(closed.validate(), Ok(()));
+        let contradictory = TenantSettings {
+            limits: LimitOverrides {
+                isolation: Some(Isolation::Version),
+                ..LimitOverrides::default()
+            },
+            ..closed
+        };
+        assert_eq!(
+            contradictory.validate().unwrap_err(),
+            "limits.isolation: `version` is forbidden by forbid_version_isolation"
         );
     }
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use citadel_analyzer::Language;
 use citadel_jail::{CommandSpec, Jail, JailConfig};
 use citadel_pool::{EchoGateway, Gateway, Pool, PoolConfig, PoolRun};
-use citadel_sandbox::{Capability, Grants, Limits, NoHost, RunRequest, RunStatus, Sandbox};
+use citadel_sandbox::{
+    Capability, Grants, Isolation, Limits, NoHost, RunRequest, RunStatus, Sandbox,
+};
 use clap::Args;
 
 use crate::{CliError, ResultExt};
@@ -68,6 +70,40 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// CPU time of every live thread of a process (from the scheduler's own
+/// accounting, in nanoseconds).
+fn cpu_of_process(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .sum()
+}
+
+/// CPU time of a process and all its live descendants.
+fn cpu_of_tree(pid: u32) -> Duration {
+    let children: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    cpu_of_process(pid) + children.into_iter().map(cpu_of_tree).sum::<Duration>()
+}
+
+fn cpu_of(pids: &[u32]) -> Duration {
+    pids.iter().map(|&p| cpu_of_tree(p)).sum()
+}
+
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -99,11 +135,11 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
         runtime.block_on(sandbox.run(&script, req))
     };
 
-    // 1. Isolated hello runs, each in a fresh runtime + context, cache hit included.
+    // 1. Isolated hello runs, each in a fresh context, cache hit included.
     for _ in 0..200 {
         run_once(HELLO, Grants::NONE, "null");
     }
-    let measure = |prewarm: bool| {
+    let measure = |prewarm: bool, warm: bool| {
         let mut samples = Vec::with_capacity(args.runs);
         let started = Instant::now();
         runtime.block_on(async {
@@ -115,14 +151,22 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
                 }
                 let t = Instant::now();
                 let script = sandbox.load(HELLO, Language::Js);
+                let limits = Limits {
+                    isolation: if warm {
+                        Isolation::Version
+                    } else {
+                        Isolation::Run
+                    },
+                    ..Limits::default()
+                };
                 let req = RunRequest {
                     input_json: "null",
-                    limits: Limits::default(),
+                    limits,
                     grants: Grants::NONE,
                     host: Rc::new(NoHost),
                     cancel: None,
                 };
-                let out = sandbox.run(&script, req).await;
+                let out = sandbox.run_as_version(&script, req, "bench@1").await;
                 samples.push(t.elapsed());
                 assert_eq!(
                     out.status,
@@ -134,10 +178,11 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
         });
         (stats(samples), started.elapsed())
     };
-    let (cold, cold_total) = measure(false);
-    let (hello, warm_total) = measure(true);
+    let (cold, cold_total) = measure(false, false);
+    let (hello, warm_total) = measure(true, false);
+    let (version, version_total) = measure(false, true);
     println!(
-        "citadel isolated hello run ({} runs each; every run in a fresh runtime+context, compile cache hit):",
+        "citadel isolated hello run ({} runs each; a fresh context per run in a reused runtime, compile cache hit):",
         args.runs
     );
     println!(
@@ -153,6 +198,13 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
         ms(cold.p50),
         ms(cold.p99),
         args.runs as f64 / cold_total.as_secs_f64()
+    );
+    println!(
+        "  isolation \"version\" (a warm context reused): mean {:.4} ms   p50 {:.4} ms   p99 {:.4} ms   ({:.0} runs/s on one core)",
+        ms(version.mean),
+        ms(version.p50),
+        ms(version.p99),
+        args.runs as f64 / version_total.as_secs_f64()
     );
     println!(
         "  compilations: {} (the script compiled once)",
@@ -204,11 +256,35 @@ pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
     let t = Instant::now();
     let out = run_once(LOOP, Grants::NONE, "null");
     let loop_time = t.elapsed();
-    println!(
-        "citadel 10M-iteration loop: {:.1} ms (result {})",
-        ms(loop_time),
-        out.result_value()
-    );
+    // The same program in plain QuickJS: no limits, no interrupt handler,
+    // QuickJS's own allocator, best of three.
+    let plain = (0..3)
+        .filter_map(|_| citadel_sandbox::yardstick::plain_quickjs(LOOP, Language::Js).ok())
+        .min();
+    let best = (0..2)
+        .map(|_| {
+            let t = Instant::now();
+            run_once(LOOP, Grants::NONE, "null");
+            t.elapsed()
+        })
+        .chain([loop_time])
+        .min()
+        .unwrap_or(loop_time);
+    match plain {
+        Some(plain) => println!(
+            "citadel 10M-iteration loop: {:.1} ms (best of three {:.1} ms; result {}); plain QuickJS {:.1} ms: {:.2}x",
+            ms(loop_time),
+            ms(best),
+            out.result_value(),
+            ms(plain),
+            ms(best) / ms(plain)
+        ),
+        None => println!(
+            "citadel 10M-iteration loop: {:.1} ms (result {})",
+            ms(loop_time),
+            out.result_value()
+        ),
+    }
 
     // 4. Through the pool of jailed sandbox hosts, and the command jail.
     let pooled = match bench_pool(&args) {
@@ -262,12 +338,15 @@ fn bench_pool(args: &BenchArgs) -> Result<Stats, String> {
         limits: Limits::default(),
         grants: Grants::NONE,
         cancel: None,
+        version_key: None,
         fault: None,
     };
     let start = |size: usize| {
         let mut config = PoolConfig::new().map_err(|e| e.to_string())?;
         config.size = size;
         config.share_tenants = true;
+        // No host is recycled while measured, so its CPU stays countable.
+        config.runs_per_host = u64::MAX;
         let _guard = runtime.enter();
         Pool::start(config).map_err(|e| e.to_string())
     };
@@ -320,9 +399,18 @@ fn bench_pool(args: &BenchArgs) -> Result<Stats, String> {
         ms(paced.p99)
     );
 
-    let throughput = |size: usize| -> Result<f64, String> {
+    let throughput = |size: usize| -> Result<(f64, Duration, Duration), String> {
         let pool = start(size)?;
         let window = Duration::from_secs(2);
+        // Warm the hosts up, then count CPU over the window: this process
+        // (supervisor and clients) and the host processes.
+        runtime.block_on(async {
+            for _ in 0..100 {
+                pool.run(job(), Arc::clone(&gateway)).await;
+            }
+        });
+        let hosts = pool.host_pids();
+        let (own_before, hosts_before) = (cpu_of_tree(std::process::id()), cpu_of(&hosts));
         let done = runtime.block_on(async {
             let clients = (0..8 * size).map(|_| {
                 let pool = pool.clone();
@@ -346,14 +434,31 @@ fn bench_pool(args: &BenchArgs) -> Result<Stats, String> {
             }
             total
         });
+        let hosts_cpu = cpu_of(&hosts).saturating_sub(hosts_before);
+        let own_cpu = cpu_of_tree(std::process::id())
+            .saturating_sub(own_before)
+            .saturating_sub(hosts_cpu);
         pool.shutdown();
-        Ok(done as f64 / window.as_secs_f64())
+        let runs = done.max(1) as u32;
+        Ok((
+            done as f64 / window.as_secs_f64(),
+            own_cpu / runs,
+            hosts_cpu / runs,
+        ))
     };
-    let one = throughput(1)?;
-    let all = throughput(cores)?;
+    let (one, own1, host1) = throughput(1)?;
+    let (all, own, host) = throughput(cores)?;
     println!(
         "  throughput: {one:.0} runs/s with 1 host, {all:.0} runs/s with {cores} hosts ({:.2}x)",
         all / one
+    );
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "  CPU per run: {:.1} us in this process (supervisor and clients) + {:.1} us in the hosts with 1 host; {:.1} + {:.1} us with {cores}",
+        us(own1),
+        us(host1),
+        us(own),
+        us(host)
     );
     Ok(paced)
 }

@@ -46,7 +46,8 @@ pub struct Config {
     pub worker_concurrency: usize,
     /// Run limits: the platform's defaults and the maxima no tenant or
     /// script override may exceed (`[limits.default]`, `[limits.max]`:
-    /// `timeout_ms`, `memory_mb`, `log_bytes`).
+    /// `timeout_ms`, `memory_mb`, `log_bytes`, and for warm version
+    /// contexts `warm_runs`, `warm_seconds`).
     pub limits: citadel_scripts::PlatformLimits,
     /// What every tenant may use (`[quotas]`: `runs_per_minute` over the
     /// platform, `concurrent_runs` per node, `concurrent_jobs` over all

@@ -69,6 +69,7 @@ pub(crate) fn doctor(args: DoctorArgs) -> Result<(), CliError> {
         },
         grants: Grants::NONE,
         cancel: None,
+        version_key: None,
         fault: None,
     };
     let outcome = runtime.block_on(pool.run(job, Arc::new(EchoGateway)));

@@ -147,6 +147,18 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CliError> {
         ..Limits::default()
     };
 
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .failed("cannot start the runtime")?;
+    // The jailed host starts first, so that it comes up while the script
+    // is analysed here.
+    let pool = if args.in_process {
+        None
+    } else {
+        Some(start_pool(1, args.require_jail, &runtime).map_err(CliError::failed)?)
+    };
+
     // In process the script is compiled here; through the pool the host
     // compiles it, so only the analysis (for the policy) happens here.
     let language = Language::from_path(&args.file);
@@ -170,45 +182,53 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CliError> {
         } else {
             print_diagnostics(&args.file, &diagnostics);
         }
+        if let Some(pool) = &pool {
+            pool.shutdown();
+        }
         return Err(CliError::Rejected);
     }
     if !args.json {
         print_diagnostics(&args.file, &diagnostics);
     }
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .failed("cannot start the runtime")?;
-    let outcome = if let Some(script) = &script {
-        let request = RunRequest {
-            input_json: &args.input,
-            limits,
-            grants,
-            host: Rc::new(NoHost),
-            cancel: None,
-        };
-        runtime.block_on(sandbox.run(script, request))
-    } else {
-        let pool = start_pool(1, args.require_jail, &runtime).map_err(CliError::failed)?;
-        let job = PoolRun {
-            tenant: "cli".into(),
-            source,
-            language,
-            input_json: args.input.clone(),
-            limits,
-            grants,
-            cancel: None,
-            fault: None,
-        };
-        let outcome = runtime.block_on(pool.run(job, Arc::new(EchoGateway)));
-        pool.shutdown();
-        outcome
+    let outcome = match (&script, pool) {
+        (_, Some(pool)) => {
+            let job = PoolRun {
+                tenant: "cli".into(),
+                source,
+                language,
+                input_json: args.input.clone(),
+                limits,
+                grants,
+                cancel: None,
+                version_key: None,
+                fault: None,
+            };
+            let outcome = runtime.block_on(pool.run(job, Arc::new(EchoGateway)));
+            pool.shutdown();
+            outcome
+        }
+        (Some(script), None) => {
+            let request = RunRequest {
+                input_json: &args.input,
+                limits,
+                grants,
+                host: Rc::new(NoHost),
+                cancel: None,
+            };
+            runtime.block_on(sandbox.run(script, request))
+        }
+        (None, None) => {
+            return Err(CliError::failed(anyhow::anyhow!(
+                "no isolate to run the script in"
+            )));
+        }
     };
     report(&outcome, args.json)
 }
 
-/// Starts a pool of jailed sandbox hosts running this executable.
+/// Starts a pool of jailed sandbox hosts running this executable, for the
+/// CLI's one run at a time.
 pub(crate) fn start_pool(
     size: usize,
     require_jail: bool,
@@ -218,6 +238,9 @@ pub(crate) fn start_pool(
     let mut config = PoolConfig::new().context("cannot find the citadel executable")?;
     config.size = size;
     config.jail.required = require_jail;
+    // One run at a time: one isolate thread is all a host needs, and it
+    // starts sooner.
+    config.isolate_threads_per_host = 1;
     let _guard = runtime.enter();
     Ok(Pool::start(config)?)
 }

@@ -60,11 +60,15 @@ auth_failure_window_ms = 60000"
 timeout_ms = 5000
 memory_mb = 64
 log_bytes = 65536
+warm_runs = 1000
+warm_seconds = 60
 
 [limits.max]
 timeout_ms = 60000
 memory_mb = 512
 log_bytes = 1048576
+warm_runs = 100000
+warm_seconds = 3600
 
 [quotas]
 "

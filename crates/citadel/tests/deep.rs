@@ -62,6 +62,7 @@ fn job(source: &str) -> PoolRun {
         },
         grants: Grants::NONE.with(Capability::Echo),
         cancel: None,
+        version_key: None,
         fault: None,
     }
 }

@@ -34,6 +34,7 @@ fn job(tenant: &str, source: &str) -> PoolRun {
         },
         grants: Grants::NONE.with(Capability::Sleep).with(Capability::Echo),
         cancel: None,
+        version_key: None,
         fault: None,
     }
 }

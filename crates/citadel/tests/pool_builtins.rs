@@ -108,6 +108,7 @@ async fn check(pool: &Pool, path: &Path) -> Result<(), String> {
                 limits: case.limits,
                 grants: Grants::NONE,
                 cancel: None,
+                version_key: None,
                 fault: None,
             },
             Arc::new(EchoGateway),

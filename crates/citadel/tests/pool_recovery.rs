@@ -24,6 +24,7 @@ fn job() -> PoolRun {
         },
         grants: Grants::NONE,
         cancel: None,
+        version_key: None,
         fault: None,
     }
 }

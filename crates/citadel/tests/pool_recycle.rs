@@ -64,6 +64,7 @@ fn job(source: &str) -> PoolRun {
         },
         grants: Grants::NONE,
         cancel: None,
+        version_key: None,
         fault: None,
     }
 }

@@ -29,6 +29,7 @@ fn job(source: &str, grants: Grants) -> PoolRun {
         },
         grants,
         cancel: None,
+        version_key: None,
         fault: None,
     }
 }

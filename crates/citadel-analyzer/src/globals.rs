@@ -1,0 +1,325 @@
+//! Which optional groups of built-in globals a script can reach.
+//!
+//! Every context the sandbox makes has the base objects of the language
+//! (`Object`, `Array`, `Error`s, `Math`, `Symbol`, …) and what the prelude
+//! needs (`JSON`, `Proxy`, `Promise`). The other built-ins come in groups
+//! (`Date`, `RegExp`, `Map`/`Set`, typed arrays) that cost time to create,
+//! so a context gets only the groups its script can reach. This module
+//! decides which, from the program's free identifiers and a few syntactic
+//! forms, and errs towards more: a name it does not know, `globalThis`, or
+//! anything else it cannot follow gives the script every group.
+//!
+//! A group is reachable only through its own global names (`new Date()`,
+//! `Map`), with one exception the engine adds: `String.prototype.match`,
+//! `matchAll` and `search` build a `RegExp` from a string. So `RegExp` is
+//! also included for a script that names those methods anywhere (as a
+//! property, a destructured key or a string), that reads a property by a
+//! computed key, or that uses reflection able to fetch a method by name.
+//!
+//! Groups to come (web-standard globals such as `URL`, `TextEncoder`,
+//! `crypto`) get a bit here and their names in [`group_of`]; the sandbox
+//! installs each group only when its bit is set.
+
+use oxc::ast::ast::{
+    ComputedMemberExpression, Expression, IdentifierName, Program, PropertyKey, RegExpLiteral,
+    StringLiteral,
+};
+use oxc::ast_visit::{Visit, walk};
+use oxc::semantic::SemanticBuilder;
+
+/// A set of optional built-in groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Globals(u32);
+
+impl Globals {
+    /// Only what every context has.
+    pub const NONE: Globals = Globals(0);
+    /// `Date`.
+    pub const DATE: Globals = Globals(1 << 0);
+    /// `RegExp`, regular expression literals and the string methods that
+    /// make one from a string.
+    pub const REGEXP: Globals = Globals(1 << 1);
+    /// `Map`, `Set`, `WeakMap`, `WeakSet`.
+    pub const MAP_SET: Globals = Globals(1 << 2);
+    /// `ArrayBuffer`, `SharedArrayBuffer`, `DataView`, `Atomics` and the
+    /// typed arrays.
+    pub const TYPED_ARRAYS: Globals = Globals(1 << 3);
+    /// Every group.
+    pub const ALL: Globals = Globals((1 << 4) - 1);
+
+    /// Every group in `other` is in `self`.
+    pub const fn contains(self, other: Globals) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    #[must_use]
+    pub const fn with(self, other: Globals) -> Globals {
+        Globals(self.0 | other.0)
+    }
+
+    /// The groups' names, for diagnostics and tests.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (Globals::DATE, "date"),
+            (Globals::REGEXP, "regexp"),
+            (Globals::MAP_SET, "map_set"),
+            (Globals::TYPED_ARRAYS, "typed_arrays"),
+        ]
+        .into_iter()
+        .filter(|(g, _)| self.contains(*g))
+        .map(|(_, name)| name)
+        .collect()
+    }
+}
+
+/// The global names every context has (the language's base objects, what
+/// the prelude installs or needs, and names that are no globals at all).
+const BASE: &[&str] = &[
+    "AggregateError",
+    "Array",
+    "AsyncDisposableStack",
+    "BigInt",
+    "Boolean",
+    "DisposableStack",
+    "Error",
+    "EvalError",
+    "Function",
+    "Infinity",
+    "InternalError",
+    "Iterator",
+    "JSON",
+    "Math",
+    "NaN",
+    "Number",
+    "Object",
+    "Promise",
+    "Proxy",
+    "RangeError",
+    "ReferenceError",
+    "String",
+    "SuppressedError",
+    "Symbol",
+    "SyntaxError",
+    "TypeError",
+    "URIError",
+    "arguments",
+    "console",
+    "decodeURI",
+    "decodeURIComponent",
+    "encodeURI",
+    "encodeURIComponent",
+    "escape",
+    "eval",
+    "isFinite",
+    "isNaN",
+    "parseFloat",
+    "parseInt",
+    "queueMicrotask",
+    "undefined",
+    "unescape",
+];
+
+/// The group a free identifier needs: `Some(NONE)` for a base name, `None`
+/// for a name this module does not know (the caller then takes every group).
+pub fn group_of(name: &str) -> Option<Globals> {
+    Some(match name {
+        "Date" => Globals::DATE,
+        "RegExp" => Globals::REGEXP,
+        // Reflection that fetches a property by a computed name.
+        "Reflect" => Globals::REGEXP,
+        "Map" | "Set" | "WeakMap" | "WeakSet" => Globals::MAP_SET,
+        "ArrayBuffer" | "SharedArrayBuffer" | "DataView" | "Atomics" | "Int8Array"
+        | "Uint8Array" | "Uint8ClampedArray" | "Int16Array" | "Uint16Array" | "Int32Array"
+        | "Uint32Array" | "BigInt64Array" | "BigUint64Array" | "Float16Array" | "Float32Array"
+        | "Float64Array" => Globals::TYPED_ARRAYS,
+        // Any global, by any name.
+        "globalThis" => Globals::ALL,
+        _ if BASE.binary_search(&name).is_ok() => Globals::NONE,
+        _ => return None,
+    })
+}
+
+/// Property names whose use may build a `RegExp` from a string, or fetch a
+/// method by a name computed at run time.
+const REGEXP_NAMES: &[&str] = &[
+    "getOwnPropertyDescriptor",
+    "getOwnPropertyDescriptors",
+    "getOwnPropertyNames",
+    "match",
+    "matchAll",
+    "search",
+];
+
+/// The groups a parsed program can reach (for TypeScript: the program after
+/// its types were stripped).
+pub(crate) fn reachable(program: &Program<'_>) -> Globals {
+    let semantic = SemanticBuilder::new().build(program).semantic;
+    let scoping = semantic.scoping();
+    let mut globals = Globals::NONE;
+    for (name, references) in scoping.root_unresolved_references() {
+        let used_as_value = references
+            .iter()
+            .any(|&id| scoping.get_reference(id).flags().is_value());
+        if !used_as_value {
+            continue;
+        }
+        match group_of(name) {
+            Some(group) => globals = globals.with(group),
+            None => return Globals::ALL,
+        }
+    }
+    if !globals.contains(Globals::REGEXP) {
+        let mut syntax = Syntax { regexp: false };
+        syntax.visit_program(program);
+        if syntax.regexp {
+            globals = globals.with(Globals::REGEXP);
+        }
+    }
+    globals
+}
+
+/// Finds the forms that need `RegExp` without naming it.
+struct Syntax {
+    regexp: bool,
+}
+
+fn is_literal_key(e: &Expression<'_>) -> bool {
+    matches!(
+        e.without_parentheses(),
+        Expression::StringLiteral(_) | Expression::NumericLiteral(_)
+    )
+}
+
+impl<'a> Visit<'a> for Syntax {
+    fn visit_reg_exp_literal(&mut self, _: &RegExpLiteral<'a>) {
+        self.regexp = true;
+    }
+
+    fn visit_identifier_name(&mut self, it: &IdentifierName<'a>) {
+        self.regexp |= REGEXP_NAMES.contains(&it.name.as_str());
+    }
+
+    fn visit_string_literal(&mut self, it: &StringLiteral<'a>) {
+        self.regexp |= REGEXP_NAMES.contains(&it.value.as_str());
+    }
+
+    fn visit_computed_member_expression(&mut self, it: &ComputedMemberExpression<'a>) {
+        self.regexp |= !is_literal_key(&it.expression);
+        walk::walk_computed_member_expression(self, it);
+    }
+
+    fn visit_property_key(&mut self, it: &PropertyKey<'a>) {
+        if let Some(key) = it.as_expression() {
+            self.regexp |= !is_literal_key(key);
+        }
+        walk::walk_property_key(self, it);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Language, prepare};
+
+    fn groups(source: &str, language: Language) -> Vec<&'static str> {
+        let prepared = prepare(source, language);
+        let program = prepared.program.unwrap_or_else(|| {
+            panic!("{source}: {:?}", prepared.diagnostics);
+        });
+        program.globals.names()
+    }
+
+    fn js(source: &str) -> Vec<&'static str> {
+        groups(source, Language::Js)
+    }
+
+    #[test]
+    fn a_script_gets_the_groups_it_names() {
+        assert_eq!(js("return [1, 2, 3].map((x) => x * 2).length;"), [""; 0]);
+        assert_eq!(
+            js(
+                "const r = JSON.parse(input); console.log(Math.max(1, 2)); return new Promise((ok) => ok(r));"
+            ),
+            [""; 0]
+        );
+        assert_eq!(js("return Date.now();"), ["date"]);
+        assert_eq!(js("return new Map([[1, 2]]).size;"), ["map_set"]);
+        assert_eq!(js("return new WeakSet();"), ["map_set"]);
+        assert_eq!(js("return new Uint8Array(4).length;"), ["typed_arrays"]);
+        assert_eq!(js("return Atomics;"), ["typed_arrays"]);
+        assert_eq!(js("return /a+/.test(input);"), ["regexp"]);
+        assert_eq!(js("return new RegExp(input);"), ["regexp"]);
+        assert_eq!(
+            js("const d = new Date(); const s = new Set(); return [d, s];"),
+            ["date", "map_set"]
+        );
+    }
+
+    #[test]
+    fn shadowed_names_are_the_scripts_own() {
+        assert_eq!(js("const Date = 1; return Date;"), [""; 0]);
+        assert_eq!(
+            js("function f(Map) { return new Map(); } return f;"),
+            [""; 0]
+        );
+    }
+
+    #[test]
+    fn what_it_cannot_follow_gets_every_group() {
+        let all = Globals::ALL.names();
+        assert_eq!(js("return globalThis[input];"), all);
+        assert_eq!(js("return globalThis.Date;"), all);
+        assert_eq!(js("return notDefinedAnywhere;"), all);
+        assert_eq!(js("return typeof WeakRef;"), all);
+    }
+
+    #[test]
+    fn string_methods_that_make_a_regexp_get_regexp() {
+        assert_eq!(js("return 'abc'.match('b');"), ["regexp"]);
+        assert_eq!(js("return [...'abc'.matchAll('b')];"), ["regexp"]);
+        assert_eq!(js("return 'abc'.search('b');"), ["regexp"]);
+        assert_eq!(
+            js("const { match } = String.prototype; return match;"),
+            ["regexp"]
+        );
+        assert_eq!(js("return String.prototype['match'];"), ["regexp"]);
+        assert_eq!(js("const k = input; return 'abc'[k]('b');"), ["regexp"]);
+        assert_eq!(
+            js("const { [input]: f } = String.prototype; return f;"),
+            ["regexp"]
+        );
+        assert_eq!(
+            js("return Reflect.get(String.prototype, input);"),
+            ["regexp"]
+        );
+        assert_eq!(
+            js("return Object.getOwnPropertyDescriptors(String.prototype);"),
+            ["regexp"]
+        );
+        // Literal keys and other string methods make none.
+        assert_eq!(
+            js("return [input[0], input['a'], 'a,b'.split(','), 'a'.replace('a', 'b')];"),
+            [""; 0]
+        );
+    }
+
+    #[test]
+    fn typescript_types_are_no_values() {
+        assert_eq!(
+            groups(
+                "const d: Date | undefined = undefined; const m: Map<string, number> | null = null; return [d, m];",
+                Language::Ts
+            ),
+            [""; 0]
+        );
+        assert_eq!(
+            groups("const d: Date = new Date(); return d;", Language::Ts),
+            ["date"]
+        );
+    }
+
+    #[test]
+    fn the_base_names_are_sorted_for_the_binary_search() {
+        assert!(BASE.windows(2).all(|w| w[0] < w[1]));
+    }
+}
