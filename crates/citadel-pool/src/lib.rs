@@ -1190,6 +1190,15 @@ fn spawn_host(inner: &Arc<Inner>) -> Result<Arc<HostProc>, PoolError> {
             loop {
                 match protocol::read::<_, ToSupervisor>(&mut reader, &mut buf).await {
                     Ok(Some(msg)) => {
+                        // The host says it is ready on its control socket
+                        // before any thread takes a run; a thread's frame
+                        // read first (the two sockets are read apart) proves
+                        // it just as well.
+                        if !host.ready.load(Ordering::Acquire)
+                            && let Some(inner) = weak_inner.upgrade()
+                        {
+                            host_ready(&inner, &host);
+                        }
                         if let Err(why) = from_lane(&host, thread, msg) {
                             eprintln!("citadel: sandbox host {id} broke the protocol: {why}");
                             if let Some(inner) = weak_inner.upgrade() {
