@@ -21,12 +21,15 @@
 
 mod access;
 mod audit;
+mod datasources;
 mod events;
 mod jobs;
+mod kv;
 mod model;
 mod postgres;
 mod schedules;
 mod scripts;
+mod secrets;
 mod sql;
 mod sqlite;
 
@@ -36,11 +39,14 @@ use std::sync::Arc;
 
 pub use access::{AccessStore, TenantStore};
 pub use audit::AuditStore;
+pub use datasources::{DataSource, DataSourceStore};
 pub use events::{Delivery, Event, EventStore, Subscription};
 pub use jobs::JobStore;
+pub use kv::{KvEntry, KvOutcome, KvStore, KvWrite};
 pub use model::*;
 pub use schedules::ScheduleStore;
 pub use scripts::{NextVersion, ScriptStore};
+pub use secrets::{DataKeyRow, SealedVersion, SecretChange, SecretMeta, SecretStore, SecretUse};
 
 use sql::SqlStore;
 
@@ -120,6 +126,9 @@ pub trait Store:
     + JobStore
     + EventStore
     + ScheduleStore
+    + SecretStore
+    + KvStore
+    + DataSourceStore
     + Send
     + Sync
 {
