@@ -1,6 +1,6 @@
 //! The one error type of the HTTP edge: a status, a stable code, a message,
 //! optional details, rendered as `{"error": {code, message, details}}`
-//! ([`ErrorBody`], the wire shape, defined here once). The use cases' errors
+//! (`ErrorBody`, the wire shape, defined here once). The use cases' errors
 //! ([`AppError`]) convert into it by code; the rest are the edge's own
 //! (malformed bodies, wrong methods, timeouts).
 

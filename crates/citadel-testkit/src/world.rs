@@ -99,7 +99,7 @@ pub async fn token(store: &dyn Store, tenant: &str, role: &str) -> Token {
 }
 
 /// Mints a tenant-wide token for each of `roles`, named after it:
-/// (role, token), to hand to [`Api::with_callers`].
+/// (role, token), to hand to `Api::with_callers`.
 pub async fn tokens<'r>(
     store: &dyn Store,
     tenant: &str,
