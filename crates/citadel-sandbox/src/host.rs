@@ -23,12 +23,20 @@ pub enum HostCall {
     KvGet {
         key: String,
     },
+    /// `options`: `{ttl_s, if_version}`, both optional.
     KvSet {
         key: String,
         value: Value,
+        options: Value,
     },
+    /// `options`: `{if_version}`, optional.
     KvDelete {
         key: String,
+        options: Value,
+    },
+    /// `options`: `{prefix, cursor, limit}`, all optional.
+    KvList {
+        options: Value,
     },
     DbQuery {
         sql: String,
@@ -50,9 +58,10 @@ impl HostCall {
         match self {
             HostCall::HttpFetch { .. } => Capability::Http,
             HostCall::SecretGet { .. } => Capability::Secrets,
-            HostCall::KvGet { .. } | HostCall::KvSet { .. } | HostCall::KvDelete { .. } => {
-                Capability::Kv
-            }
+            HostCall::KvGet { .. }
+            | HostCall::KvSet { .. }
+            | HostCall::KvDelete { .. }
+            | HostCall::KvList { .. } => Capability::Kv,
             HostCall::DbQuery { .. } => Capability::Db,
             HostCall::EventEmit { .. } => Capability::Events,
             HostCall::Echo { .. } => Capability::Echo,

@@ -1171,10 +1171,13 @@ impl RunState {
             "kv.set" => HostCall::KvSet {
                 key: text(0, "a key")?,
                 value: arg(1),
+                options: arg(2),
             },
             "kv.delete" => HostCall::KvDelete {
                 key: text(0, "a key")?,
+                options: arg(1),
             },
+            "kv.list" => HostCall::KvList { options: arg(0) },
             "db.query" => HostCall::DbQuery {
                 sql: text(0, "SQL")?,
                 params: arg(1),

@@ -209,8 +209,9 @@
       kv: () =>
         freeze({
           get: (key) => call("kv.get", [key]),
-          set: (key, value) => call("kv.set", [key, value ?? null]),
-          delete: (key) => call("kv.delete", [key]),
+          set: (key, value, options) => call("kv.set", [key, value ?? null, options ?? null]),
+          delete: (key, options) => call("kv.delete", [key, options ?? null]),
+          list: (options) => call("kv.list", [options ?? null]),
         }),
       db: () => freeze({ query: (sql, params, options) => call("db.query", [sql, params ?? [], options ?? null]) }),
       events: () => freeze({ emit: (type, data) => call("events.emit", [type, data ?? null]) }),

@@ -137,11 +137,11 @@ impl Host for MapHost {
                 HostCall::KvGet { key } => {
                     Ok(this.kv.borrow().get(&key).cloned().unwrap_or(Value::Null))
                 }
-                HostCall::KvSet { key, value } => {
+                HostCall::KvSet { key, value, .. } => {
                     this.kv.borrow_mut().insert(key, value);
                     Ok(Value::Null)
                 }
-                HostCall::KvDelete { key } => {
+                HostCall::KvDelete { key, .. } => {
                     Ok(Value::Bool(this.kv.borrow_mut().remove(&key).is_some()))
                 }
                 HostCall::SecretGet { name } => Err(HostError::denied(&format!("secrets:{name}"))),
@@ -175,7 +175,8 @@ async fn granted_capabilities_reach_the_host() {
         host.0.calls.borrow()[0],
         HostCall::KvSet {
             key: "a".into(),
-            value: json!({"n": 1})
+            value: json!({"n": 1}),
+            options: Value::Null,
         }
     );
 }

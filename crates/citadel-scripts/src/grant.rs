@@ -104,11 +104,7 @@ impl CapabilitySpec {
         each(
             "secrets",
             &self.secrets,
-            |s| {
-                s.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
-                    && s.bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-            },
+            is_secret_name,
             "a secret name (A-Z, 0-9, _)",
         )?;
         each(
@@ -133,6 +129,15 @@ impl CapabilitySpec {
         }
         Ok(())
     }
+}
+
+/// Secret names: `A-Z`, `0-9` and `_`, starting with a letter, at most 253
+/// bytes (so a `[REDACTED:NAME]` marker is plain JSON-safe text).
+pub fn is_secret_name(s: &str) -> bool {
+    s.len() <= 253
+        && s.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn is_host_pattern(s: &str) -> bool {

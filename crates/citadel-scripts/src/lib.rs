@@ -16,7 +16,7 @@ mod settings;
 mod templates;
 
 pub use diff::unified_diff;
-pub use grant::{CapabilitySpec, EventsGrant, HttpGrant};
+pub use grant::{CapabilitySpec, EventsGrant, HttpGrant, is_secret_name};
 pub use limits::{
     LimitError, LimitOverrides, LimitValues, MAX_SCRIPT_CONCURRENCY, MAX_WARM_RUNS,
     MAX_WARM_SECONDS, PlatformLimits,
