@@ -5,14 +5,12 @@
 //! chain deeper than [`MAX_EVENT_DEPTH`] is refused, so scripts cannot loop.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 
-use citadel_pool::{Gateway, GatewayFuture};
-use citadel_sandbox::{HostCall, HostError, LogLine};
+use citadel_sandbox::HostError;
 use citadel_store::{Delivery, Event, new_id, now_ms};
 use serde_json::json;
 
-use crate::{Engine, EngineError, EngineInner, InFlight, JobRequest, LiveScript, RunSpec, upgrade};
+use crate::{Engine, EngineError, InFlight, JobRequest, RunSpec};
 
 /// Hops an event chain may take through `events.emit`.
 pub const MAX_EVENT_DEPTH: i64 = 8;
@@ -177,7 +175,7 @@ impl Engine {
     /// Counts one event emitted by a run against its quotas: the run's own
     /// (`events_per_run`, breadth of a fan-out) and its tenant's rate
     /// (`events_per_minute`, shared among the nodes up).
-    fn take_emit(&self, tenant: &str, flight: &InFlight) -> Result<(), HostError> {
+    pub(crate) fn take_emit(&self, tenant: &str, flight: &InFlight) -> Result<(), HostError> {
         let quotas = &self.config.quotas;
         let emitted = flight.emitted.fetch_add(1, Ordering::Relaxed);
         if emitted >= quotas.events_per_run {
@@ -198,81 +196,6 @@ impl Engine {
                     ),
                 )
             })
-    }
-}
-
-/// The capability gateway of one run: `echo`, and `events.emit` within the
-/// version's grant (`capabilities.events.emit` patterns) and the depth limit.
-pub(crate) struct RunGateway {
-    pub(crate) engine: Weak<EngineInner>,
-    pub(crate) tenant_id: String,
-    pub(crate) run_id: String,
-    pub(crate) depth: i64,
-    /// The version that runs; its grant says which types it may emit.
-    pub(crate) live: Arc<LiveScript>,
-    /// The run itself, which keeps the log lines delivered while it runs.
-    pub(crate) flight: Arc<InFlight>,
-}
-
-impl Gateway for RunGateway {
-    fn logs(&self, lines: Vec<LogLine>) {
-        self.flight.push_logs(lines);
-    }
-
-    fn call(&self, call: HostCall) -> GatewayFuture {
-        let engine = self.engine.clone();
-        let (tenant, run, depth, live, flight) = (
-            self.tenant_id.clone(),
-            self.run_id.clone(),
-            self.depth,
-            Arc::clone(&self.live),
-            Arc::clone(&self.flight),
-        );
-        Box::pin(async move {
-            match call {
-                HostCall::Echo { value } => Ok(value),
-                HostCall::EventEmit { event_type, data } => {
-                    validate_event_type(&event_type).map_err(HostError::invalid_argument)?;
-                    let emit: &[String] = live
-                        .capabilities
-                        .events
-                        .as_ref()
-                        .map_or(&[], |e| e.emit.as_slice());
-                    if !emit.iter().any(|p| matches(p, &event_type)) {
-                        return Err(HostError::new(
-                            "denied",
-                            format!(
-                                "this version may not emit `{event_type}` (grant: {})",
-                                emit.join(", ")
-                            ),
-                        ));
-                    }
-                    if depth + 1 > MAX_EVENT_DEPTH {
-                        return Err(HostError::new(
-                            "depth_limit",
-                            format!("events may chain at most {MAX_EVENT_DEPTH} deep"),
-                        ));
-                    }
-                    let Some(engine) = upgrade(&engine) else {
-                        return Err(HostError::unavailable("the node is stopping"));
-                    };
-                    engine.take_emit(&tenant, &flight)?;
-                    match engine
-                        .publish(&tenant, &event_type, data.to_string(), depth + 1, &run)
-                        .await
-                    {
-                        Ok((event, deliveries)) => {
-                            Ok(json!({ "id": event.id, "deliveries": deliveries.len() }))
-                        }
-                        Err(e) => Err(HostError::unavailable(e.to_string())),
-                    }
-                }
-                other => Err(HostError::unavailable(format!(
-                    "`{}` is not available in this build",
-                    other.capability().name()
-                ))),
-            }
-        })
     }
 }
 

@@ -11,6 +11,7 @@ pub mod caps;
 mod error;
 mod events;
 mod executor;
+mod gateway;
 mod killswitch;
 mod quota;
 mod scheduler;
@@ -38,6 +39,7 @@ pub use events::{
     MAX_EVENT_DEPTH, matches as event_matches, validate_event_type, validate_pattern,
 };
 pub use executor::{Executor, InProcess};
+pub use gateway::{GatewayMetrics, KV_LIST_DEFAULT, KV_LIST_MAX, KV_MAX_TTL_S};
 pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
 pub use scheduler::{LATE_TOLERANCE_MS, SCHEDULE_TRIGGER, occurrence_key};
@@ -66,6 +68,9 @@ pub struct EngineConfig {
     /// Work the durable queue from this node (`None`: enqueue only).
     pub worker: Option<WorkerConfig>,
     pub quotas: Quotas,
+    /// Opens tenants' secrets for `api.secrets.get` (`None`: no master key
+    /// on this node, and the capability answers `unavailable`).
+    pub vault: Option<Arc<citadel_secrets::Vault>>,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +81,7 @@ impl Default for EngineConfig {
             kill_switch_poll: Duration::from_millis(50),
             worker: Some(WorkerConfig::default()),
             quotas: Quotas::default(),
+            vault: None,
         }
     }
 }
@@ -231,6 +237,17 @@ struct InFlight {
     /// log lines delivered, finished and recorded): streams wait on it
     /// instead of polling.
     changes: watch::Sender<u64>,
+    /// The secrets this run read, redacted from all it leaves behind.
+    revealed: Mutex<Revealed>,
+    /// Capabilities whose denial this run has audited (a bit each).
+    denials_audited: AtomicU8,
+}
+
+/// Secret values a run has read, and the redactor made of them.
+#[derive(Default)]
+struct Revealed {
+    values: Vec<(String, zeroize::Zeroizing<String>)>,
+    redactor: Option<Arc<citadel_secrets::Redactor>>,
 }
 
 #[derive(Default)]
@@ -245,8 +262,12 @@ impl InFlight {
     /// Keeps delivered log lines up to the run's log limit (a host process
     /// could send more than its run was allowed to log).
     fn push_logs(&self, lines: Vec<LogLine>) {
+        let redactor = self.redactor();
         let mut live = lock(&self.live_logs);
-        for line in lines {
+        for mut line in lines {
+            if let Some(r) = &redactor {
+                line.message = r.redact(&line.message).into_owned();
+            }
             let bytes = live.bytes + line.message.len();
             if bytes > live.limit {
                 return;
@@ -256,6 +277,71 @@ impl InFlight {
         }
         drop(live);
         self.changed();
+    }
+
+    /// The redactor of what this run read from the vault, if it read any.
+    fn redactor(&self) -> Option<Arc<citadel_secrets::Redactor>> {
+        lock(&self.revealed).redactor.clone()
+    }
+
+    /// `text` with this run's secrets redacted.
+    fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        match self.redactor() {
+            Some(r) => std::borrow::Cow::Owned(r.redact(text).into_owned()),
+            None => std::borrow::Cow::Borrowed(text),
+        }
+    }
+
+    /// JSON text with this run's secrets redacted, still JSON: a value that
+    /// stood outside a string (a secret that reads as a number) turns the
+    /// whole text into one JSON string.
+    fn redact_json(&self, json: String) -> String {
+        let Some(r) = self.redactor() else {
+            return json;
+        };
+        match r.redact(&json) {
+            std::borrow::Cow::Borrowed(_) => json,
+            std::borrow::Cow::Owned(text) => {
+                if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
+                    text
+                } else {
+                    serde_json::Value::String(text).to_string()
+                }
+            }
+        }
+    }
+
+    /// The value of a secret this run has read already.
+    fn revealed_value(&self, name: &str) -> Option<String> {
+        lock(&self.revealed)
+            .values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    /// Remembers a secret the run read, so nothing the run leaves holds it.
+    fn reveal(&self, name: String, value: &str) {
+        let mut revealed = lock(&self.revealed);
+        if revealed.values.iter().any(|(n, _)| *n == name) {
+            return;
+        }
+        revealed
+            .values
+            .push((name, zeroize::Zeroizing::new(value.to_owned())));
+        let redactor = citadel_secrets::Redactor::new(
+            revealed
+                .values
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
+        revealed.redactor = Some(Arc::new(redactor));
+    }
+
+    /// True the first time `capability` is denied to this run.
+    fn first_denial(&self, capability: citadel_domain::Capability) -> bool {
+        let bit = 1u8 << (capability as u8);
+        self.denials_audited.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     fn changed(&self) {
@@ -329,6 +415,8 @@ pub struct EngineInner {
     nodes_up: std::sync::atomic::AtomicUsize,
     worker: worker::WorkerState,
     quota: quota::QuotaState,
+    /// Capability calls counted for `/metrics`.
+    pub gateway_metrics: GatewayMetrics,
 }
 
 /// The engine. Cheap to clone.
@@ -372,6 +460,7 @@ impl Engine {
             nodes_up: std::sync::atomic::AtomicUsize::new(1),
             worker,
             quota: quota::QuotaState::default(),
+            gateway_metrics: GatewayMetrics::default(),
             config,
         }));
         killswitch::spawn_poller(Arc::downgrade(&engine.0));
@@ -601,6 +690,8 @@ impl Engine {
             done: watch::Sender::new(false),
             changes: watch::Sender::new(0),
             live_logs: Mutex::new(LiveLogs::default()),
+            revealed: Mutex::new(Revealed::default()),
+            denials_audited: AtomicU8::new(0),
             run: Mutex::new(run),
         });
         let id = lock(&flight.run).id.clone();
@@ -713,13 +804,15 @@ impl Engine {
                 Duration::ZERO,
             )
         } else {
-            let gateway = Arc::new(events::RunGateway {
+            let gateway = Arc::new(gateway::RunGateway {
                 engine: Arc::downgrade(&self.0),
-                tenant_id: spec.tenant_id.clone(),
-                run_id: lock(&flight.run).id.clone(),
-                depth,
-                live: Arc::clone(&spec.live),
-                flight: Arc::clone(&flight),
+                call: Arc::new(gateway::CallContext {
+                    tenant_id: spec.tenant_id.clone(),
+                    run_id: lock(&flight.run).id.clone(),
+                    depth,
+                    live: Arc::clone(&spec.live),
+                    flight: Arc::clone(&flight),
+                }),
             });
             // The isolate's run is a task of its own, so that a caller that
             // goes away does not drop the executor part-way: the pool gives
@@ -974,6 +1067,9 @@ fn finish(
             format!("the result is {bytes} bytes; the limit is {result_limit}"),
         ));
     }
+    if let Some(r) = flight.redactor() {
+        redact_outcome(&r, &mut outcome);
+    }
     let (logs, dropped) = caps::logs_within(std::mem::take(&mut outcome.logs), log_limit);
     outcome.logs = logs;
     outcome.logs_truncated |= dropped;
@@ -1000,6 +1096,40 @@ fn finish(
     run.peak_memory_bytes = Some(outcome.peak_memory_bytes as i64);
     run.finished_at = Some(now_ms());
     error.map(|e| e.code)
+}
+
+/// Replaces the secrets a run read wherever its outcome could carry them:
+/// the result, the log lines, the error's name and message.
+fn redact_outcome(r: &citadel_secrets::Redactor, outcome: &mut RunOutcome) {
+    use std::borrow::Cow;
+    if let Some(result) = &outcome.result
+        && let Cow::Owned(text) = r.redact(result.get())
+    {
+        let text = if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
+            text
+        } else {
+            serde_json::Value::String(text).to_string()
+        };
+        outcome.result = serde_json::value::RawValue::from_string(text).ok();
+    }
+    for line in &mut outcome.logs {
+        if let Cow::Owned(text) = r.redact(&line.message) {
+            line.message = text;
+        }
+    }
+    if let Some(e) = &mut outcome.error {
+        if let Cow::Owned(text) = r.redact(&e.message) {
+            e.message = text;
+        }
+        if let Cow::Owned(text) = r.redact(&e.name) {
+            e.name = text;
+        }
+        if let Some(stack) = &mut e.stack
+            && let Cow::Owned(text) = r.redact(stack)
+        {
+            *stack = text;
+        }
+    }
 }
 
 /// Repeats a store call while the database is unavailable (restarting, a

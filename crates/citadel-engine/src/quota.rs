@@ -36,6 +36,12 @@ pub struct Quotas {
     /// Run event streams (`GET /v1/runs/{id}/events`) open at once, per
     /// node.
     pub streams: u64,
+    /// A KV key's size (`api.kv`, `/v1/kv`), in bytes.
+    pub kv_key_bytes: u64,
+    /// A KV value's size as JSON text, in bytes.
+    pub kv_value_bytes: u64,
+    /// What a tenant's KV store may hold, keys and values, in bytes.
+    pub kv_bytes: u64,
 }
 
 impl Default for Quotas {
@@ -47,6 +53,9 @@ impl Default for Quotas {
             events_per_run: 100,
             events_per_minute: 60_000,
             streams: 100,
+            kv_key_bytes: 512,
+            kv_value_bytes: 128 << 10,
+            kv_bytes: 64 << 20,
         }
     }
 }

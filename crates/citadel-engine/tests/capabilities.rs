@@ -1,68 +1,476 @@
-//! Capabilities a version is granted but the node does not serve yet fail as
-//! `unavailable`: catchable in the script by `e.code`, and the run's error
-//! code when uncaught.
+//! The capability gateway through real runs: `api.kv` (compare and set,
+//! TTL, paging, caps, quota, tenants apart), `api.secrets` (grant, expiry,
+//! another tenant's, usage, redaction of everything a run leaves), denied
+//! calls audited once, every call counted by capability and outcome, and
+//! capabilities this node does not serve failing as `unavailable`.
 
 use std::sync::Arc;
 
-use citadel_engine::{EngineConfig, LiveScript};
-use citadel_store::Store;
+use citadel_domain::Capability;
+use citadel_engine::{Engine, EngineConfig, LiveScript, Quotas};
+use citadel_secrets::{MasterKey, Vault};
+use citadel_store::{SecretMeta, Store, now_ms};
 use citadel_testkit::{TestDb, Version, run_spec};
 use serde_json::{Value, json};
 
-async fn live(store: &dyn Store, tenant: &str, name: &str, source: &str) -> Arc<LiveScript> {
+async fn live(
+    store: &dyn Store,
+    tenant: &str,
+    name: &str,
+    capabilities: &str,
+    source: &str,
+) -> Arc<LiveScript> {
     let version = Version {
         name,
         source,
         hash: name,
-        capabilities: r#"{"kv": true, "http": {"allow": ["api.example.com"]}, "secrets": ["K"], "db": ["r"]}"#,
+        capabilities,
         ..Version::default()
     };
     citadel_testkit::live_script(store, tenant, &version).await
 }
 
+/// A run's result as JSON, asserting it succeeded.
+async fn result(engine: &Engine, tenant: &str, script: &Arc<LiveScript>) -> Value {
+    let run = engine
+        .run_sync(run_spec(tenant, script, "null"))
+        .await
+        .unwrap();
+    assert_eq!(run.status, "succeeded", "{:?}", run.error);
+    serde_json::from_str(run.result.as_deref().unwrap()).unwrap()
+}
+
+/// A run's error as JSON, asserting it failed.
+async fn error(engine: &Engine, tenant: &str, script: &Arc<LiveScript>) -> Value {
+    let run = engine
+        .run_sync(run_spec(tenant, script, "null"))
+        .await
+        .unwrap();
+    assert_eq!(run.status, "failed", "{:?}", run.result);
+    serde_json::from_str(run.error.as_deref().unwrap()).unwrap()
+}
+
+const KV: &str = r#"{"kv": true}"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unserved_capabilities_fail_as_unavailable() {
+async fn kv_compare_and_set_ttl_paging_and_tenants_apart() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let acme = db.tenant("acme").await;
+    let globex = db.tenant("globex").await;
+    let engine = citadel_testkit::engine(store, 1, EngineConfig::default());
+
+    let script = live(
+        store.as_ref(),
+        &acme,
+        "cas",
+        KV,
+        r#"
+        const out = [];
+        out.push(await api.kv.get('counter'));
+        out.push(await api.kv.set('counter', {n: 1}, {if_version: 0}));
+        out.push(await api.kv.set('counter', {n: 9}, {if_version: 0}));
+        out.push(await api.kv.getWithVersion('counter'));
+        out.push(await api.kv.set('counter', {n: 2}, {if_version: 1}));
+        out.push(await api.kv.get('counter'));
+        out.push(await api.kv.delete('counter', {if_version: 1}));
+        out.push(await api.kv.delete('counter'));
+        out.push(await api.kv.delete('counter'));
+        return out;
+        "#,
+    )
+    .await;
+    assert_eq!(
+        result(&engine, &acme, &script).await,
+        json!([
+            null,
+            {"ok": true, "version": 1},
+            {"ok": false, "version": 1},
+            {"key": "counter", "value": {"n": 1}, "version": 1, "expires_at": null},
+            {"ok": true, "version": 2},
+            {"n": 2},
+            {"ok": false, "version": 2},
+            {"ok": true, "version": 0},
+            {"ok": false, "version": 0},
+        ])
+    );
+
+    // Paging by prefix, with a cursor; another tenant sees none of it.
+    let fill = live(
+        store.as_ref(),
+        &acme,
+        "fill",
+        KV,
+        r#"
+        for (const k of ['user:1', 'user:2', 'user:3', 'other']) await api.kv.set(k, k);
+        const first = await api.kv.list({prefix: 'user:', limit: 2});
+        const second = await api.kv.list({prefix: 'user:', limit: 2, cursor: first.cursor});
+        return [first.entries.map(e => e.key), first.cursor, second.entries.map(e => e.value), second.cursor];
+        "#,
+    )
+    .await;
+    assert_eq!(
+        result(&engine, &acme, &fill).await,
+        json!([["user:1", "user:2"], "user:2", ["user:3"], null])
+    );
+    let peek = live(
+        store.as_ref(),
+        &globex,
+        "peek",
+        KV,
+        "return [await api.kv.get('user:1'), (await api.kv.list()).entries.length];",
+    )
+    .await;
+    assert_eq!(result(&engine, &globex, &peek).await, json!([null, 0]));
+
+    // A TTL in the past of the store's clock is absent.
+    let ttl = live(
+        store.as_ref(),
+        &acme,
+        "ttl",
+        KV,
+        "const r = await api.kv.set('short', 1, {ttl_s: 1}); \
+         const e = await api.kv.getWithVersion('short'); \
+         return [r.ok, e.expires_at > Date.now(), e.expires_at <= Date.now() + 1000];",
+    )
+    .await;
+    assert_eq!(
+        result(&engine, &acme, &ttl).await,
+        json!([true, true, true])
+    );
+    let entry = store
+        .kv_get(&acme, "short", now_ms() + 1_001)
+        .await
+        .unwrap();
+    assert_eq!(entry, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_caps_and_quota_answer_their_codes() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let acme = db.tenant("acme").await;
+    let config = EngineConfig {
+        quotas: Quotas {
+            kv_key_bytes: 16,
+            kv_value_bytes: 64,
+            kv_bytes: 100,
+            ..Quotas::default()
+        },
+        ..EngineConfig::default()
+    };
+    let engine = citadel_testkit::engine(store, 1, config);
+    let cases = [
+        (
+            "key",
+            "await api.kv.set('k'.repeat(17), 1)",
+            "kv_key_too_large",
+        ),
+        (
+            "get-key",
+            "await api.kv.get('k'.repeat(17))",
+            "kv_key_too_large",
+        ),
+        ("empty-key", "await api.kv.get('')", "invalid_argument"),
+        (
+            "value",
+            "await api.kv.set('k', 'v'.repeat(63))",
+            "kv_value_too_large",
+        ),
+        (
+            "ttl",
+            "await api.kv.set('k', 1, {ttl_s: -1})",
+            "invalid_argument",
+        ),
+        (
+            "ttl-zero",
+            "await api.kv.set('k', 1, {ttl_s: 0})",
+            "invalid_argument",
+        ),
+        (
+            "if-version",
+            "await api.kv.set('k', 1, {if_version: 'x'})",
+            "invalid_argument",
+        ),
+        ("options", "await api.kv.set('k', 1, 5)", "invalid_argument"),
+        ("limit", "await api.kv.list({limit: 0})", "invalid_argument"),
+        (
+            "limit-big",
+            "await api.kv.list({limit: 1001})",
+            "invalid_argument",
+        ),
+        (
+            "prefix",
+            "await api.kv.list({prefix: 7})",
+            "invalid_argument",
+        ),
+        (
+            "quota",
+            "for (let i = 0; i < 10; i++) await api.kv.set('key' + i, 'v'.repeat(40))",
+            "kv_quota_exceeded",
+        ),
+    ];
+    for (name, call, code) in cases {
+        let source = format!("try {{ {call}; return 'no error'; }} catch (e) {{ return e.code; }}");
+        let script = live(store.as_ref(), &acme, name, KV, &source).await;
+        assert_eq!(result(&engine, &acme, &script).await, json!(code), "{name}");
+    }
+    // The quota case stored what fitted (two entries of 4 + 42 bytes), no more.
+    assert_eq!(store.kv_usage(&acme).await.unwrap(), 92);
+    assert_eq!(
+        engine
+            .gateway_metrics
+            .count(Capability::Kv, "kv_quota_exceeded"),
+        1
+    );
+}
+
+async fn vault(store: &Arc<dyn Store>) -> Arc<Vault> {
+    Arc::new(
+        Vault::open(Arc::clone(store), MasterKey::generate().unwrap())
+            .await
+            .unwrap(),
+    )
+}
+
+fn meta(tenant: &str, name: &str, expires_at: Option<i64>) -> SecretMeta {
+    SecretMeta {
+        tenant_id: tenant.into(),
+        name: name.into(),
+        description: String::new(),
+        version: 1,
+        created_at: now_ms(),
+        rotated_at: None,
+        expires_at,
+        last_used_at: None,
+    }
+}
+
+const SECRET: &str = "sk_live_51HxQpT2eZvKYlo2C";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_served_within_the_grant_and_never_leave_a_run() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let acme = db.tenant("acme").await;
+    let globex = db.tenant("globex").await;
+    let vault = vault(store).await;
+    vault
+        .create(&meta(&acme, "STRIPE_KEY", None), SECRET)
+        .await
+        .unwrap();
+    vault
+        .create(
+            &meta(&acme, "OLD_KEY", Some(now_ms() - 1)),
+            "expired-value-1",
+        )
+        .await
+        .unwrap();
+    vault
+        .create(&meta(&globex, "GLOBEX_KEY", None), "globex-value-1")
+        .await
+        .unwrap();
+    let config = EngineConfig {
+        vault: Some(Arc::clone(&vault)),
+        ..EngineConfig::default()
+    };
+    let engine = citadel_testkit::engine(store, 1, config);
+
+    // Everything a run can leave: its result, log lines, a KV value, an
+    // event's data, a thrown error.
+    let grant = r#"{"secrets": ["STRIPE_KEY", "OLD_KEY", "GLOBEX_KEY", "MISSING"], "kv": true,
+                    "events": {"emit": ["leak.*"]}}"#;
+    let leaky = live(
+        store.as_ref(),
+        &acme,
+        "leaky",
+        grant,
+        r#"
+        const k = await api.secrets.get('STRIPE_KEY');
+        const again = await api.secrets.get('STRIPE_KEY');
+        console.log('the key is ' + k);
+        await api.kv.set('stash', {k});
+        await api.events.emit('leak.tried', {k, quoted: JSON.stringify(k)});
+        return {k, same: k === again, length: k.length, nested: [k + '!']};
+        "#,
+    )
+    .await;
+    let run = engine
+        .run_sync(run_spec(&acme, &leaky, "null"))
+        .await
+        .unwrap();
+    assert_eq!(run.status, "succeeded", "{:?}", run.error);
+    let got: Value = serde_json::from_str(run.result.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        got,
+        json!({"k": "[REDACTED:STRIPE_KEY]", "same": true, "length": SECRET.len(),
+               "nested": ["[REDACTED:STRIPE_KEY]!"]})
+    );
+    assert!(
+        run.logs.contains("the key is [REDACTED:STRIPE_KEY]"),
+        "{}",
+        run.logs
+    );
+    assert!(!run.logs.contains(SECRET));
+    let stash = store
+        .kv_get(&acme, "stash", now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stash.value, r#"{"k":"[REDACTED:STRIPE_KEY]"}"#);
+    let events = store.list_events(&acme, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(!events[0].data.contains(SECRET), "{}", events[0].data);
+    assert!(
+        events[0].data.contains("[REDACTED:STRIPE_KEY]"),
+        "{}",
+        events[0].data
+    );
+
+    // Thrown in an error message.
+    let thrower = live(
+        store.as_ref(),
+        &acme,
+        "thrower",
+        grant,
+        "const k = await api.secrets.get('STRIPE_KEY'); throw new Error('bad key ' + k);",
+    )
+    .await;
+    let e = error(&engine, &acme, &thrower).await;
+    assert_eq!(e["message"], "bad key [REDACTED:STRIPE_KEY]", "{e}");
+
+    // The usage says which script, version and run read it, once per run.
+    let uses = store.secret_uses(&acme, "STRIPE_KEY", 10).await.unwrap();
+    assert_eq!(uses.len(), 2, "{uses:?}");
+    assert_eq!(uses[1].script_name, "leaky");
+    assert_eq!(uses[1].script_version, "1.0.0");
+    assert_eq!(uses[1].run_id, run.id);
+    assert_eq!(uses[1].version, 1);
+    assert!(
+        store
+            .secret(&acme, "STRIPE_KEY")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+            .is_some()
+    );
+
+    // Expired, another tenant's, absent, not granted, not a name.
+    let cases = [
+        ("expired", "OLD_KEY", "secret_expired"),
+        ("foreign", "GLOBEX_KEY", "secret_not_found"),
+        ("missing", "MISSING", "secret_not_found"),
+        ("ungranted", "OTHER_KEY", "capability_denied"),
+        ("lowercase", "stripe_key", "invalid_argument"),
+    ];
+    for (name, secret, code) in cases {
+        let source = format!(
+            "try {{ await api.secrets.get('{secret}'); return 'served'; }} \
+             catch (e) {{ return [e.code, e.message]; }}"
+        );
+        let script = live(store.as_ref(), &acme, name, grant, &source).await;
+        let got = result(&engine, &acme, &script).await;
+        assert_eq!(got[0], code, "{name}: {got}");
+        assert!(!got[1].as_str().unwrap().contains("globex-value"), "{got}");
+    }
+
+    // The denial is audited, once per run however often the script tries.
+    let persistent = live(
+        store.as_ref(),
+        &acme,
+        "persistent",
+        grant,
+        "let n = 0; for (let i = 0; i < 5; i++) { try { await api.secrets.get('OTHER_KEY'); } \
+         catch (e) { if (e.code === 'capability_denied') n++; } } return n;",
+    )
+    .await;
+    assert_eq!(result(&engine, &acme, &persistent).await, json!(5));
+    let audit = citadel_testkit::audit(store.as_ref(), "capability.denied").await;
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0].entry.outcome, "denied");
+    assert_eq!(audit[0].entry.target, "script:persistent");
+    let details: Value = serde_json::from_str(&audit[0].entry.details).unwrap();
+    assert_eq!(details["capability"], "secrets");
+    assert_eq!(
+        details["reason"],
+        "secret `OTHER_KEY` is not in this version's grant"
+    );
+    assert_eq!(
+        engine
+            .gateway_metrics
+            .count(Capability::Secrets, "capability_denied"),
+        6
+    );
+    assert_eq!(
+        engine
+            .gateway_metrics
+            .count(Capability::Secrets, "secret_expired"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_a_vault_or_a_service_answers_unavailable() {
     let db = TestDb::new().await;
     let store = &db.store;
     let tenant = db.tenant("acme").await;
     let engine = citadel_testkit::engine(store, 1, EngineConfig::default());
-
-    let calls = [
-        ("kv", "api.kv.get('k')"),
-        ("kv-set", "api.kv.set('k', 1)"),
-        ("http", "api.http.fetch('https://api.example.com/')"),
-        ("secrets", "api.secrets.get('K')"),
-        ("db", "api.db.query('select 1')"),
-    ];
+    let grant = r#"{"secrets": ["K"]}"#;
+    let calls = [("secrets", "api.secrets.get('K')")];
     for (name, call) in calls {
         // Caught: the error says what it is.
         let caught = format!("try {{ await {call}; }} catch (e) {{ return [e.name, e.code]; }}");
-        let script = live(store.as_ref(), &tenant, &format!("{name}-caught"), &caught).await;
-        let run = engine
-            .run_sync(run_spec(&tenant, &script, "null"))
-            .await
-            .unwrap();
-        assert_eq!(run.status, "succeeded", "{name}: {:?}", run.error);
-        let result: Value = serde_json::from_str(run.result.as_deref().unwrap()).unwrap();
-        assert_eq!(result, json!(["Unavailable", "unavailable"]), "{name}");
-
+        let script = live(
+            store.as_ref(),
+            &tenant,
+            &format!("{name}-caught"),
+            grant,
+            &caught,
+        )
+        .await;
+        assert_eq!(
+            result(&engine, &tenant, &script).await,
+            json!(["Unavailable", "unavailable"]),
+            "{name}"
+        );
         // Uncaught: the run's error code.
         let uncaught = format!("return await {call};");
         let script = live(
             store.as_ref(),
             &tenant,
             &format!("{name}-uncaught"),
+            grant,
             &uncaught,
         )
         .await;
-        let run = engine
-            .run_sync(run_spec(&tenant, &script, "null"))
-            .await
-            .unwrap();
-        assert_eq!(run.status, "failed", "{name}");
-        let error: Value = serde_json::from_str(run.error.as_deref().unwrap()).unwrap();
-        assert_eq!(error["code"], "unavailable", "{name}: {error}");
-        assert_eq!(error["name"], "Unavailable", "{name}: {error}");
-        assert_eq!(error["line"], 1, "{name}: {error}");
+        let e = error(&engine, &tenant, &script).await;
+        assert_eq!(e["code"], "unavailable", "{name}: {e}");
+        assert_eq!(e["name"], "Unavailable", "{name}: {e}");
+        assert_eq!(e["line"], 1, "{name}: {e}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_outside_the_grant_is_denied_and_audited() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let tenant = db.tenant("acme").await;
+    let engine = citadel_testkit::engine(store, 1, EngineConfig::default());
+    let script = live(
+        store.as_ref(),
+        &tenant,
+        "emitter",
+        r#"{"events": {"emit": ["order.*"]}}"#,
+        "try { await api.events.emit('user.deleted', {}); } catch (e) { return e.code; }",
+    )
+    .await;
+    assert_eq!(
+        result(&engine, &tenant, &script).await,
+        json!("capability_denied")
+    );
+    let audit = citadel_testkit::audit(store.as_ref(), "capability.denied").await;
+    assert_eq!(audit.len(), 1);
+    let details: Value = serde_json::from_str(&audit[0].entry.details).unwrap();
+    assert_eq!(details["capability"], "events");
 }

@@ -180,7 +180,9 @@
       }
       return json + "]";
     };
-    const call = async (op, args) => {
+    // `pick`, when given, maps the reply (here, not in an `await` of the
+    // script's: no promise of this prelude is adopted twice).
+    const call = async (op, args, pick) => {
       let json;
       try {
         json = argumentsJson(args);
@@ -199,8 +201,10 @@
         const err = reply.err;
         throw named(err.name, err.message, err.code, origin);
       }
-      return hasOwn(reply, "ok") ? reply.ok : null;
+      const ok = hasOwn(reply, "ok") ? reply.ok : null;
+      return pick ? pick(ok) : ok;
     };
+    const entryValue = (entry) => (entry === null ? null : entry.value);
 
     const capabilities = {
       __proto__: null,
@@ -208,7 +212,8 @@
       secrets: () => freeze({ get: (name) => call("secrets.get", [name]) }),
       kv: () =>
         freeze({
-          get: (key) => call("kv.get", [key]),
+          get: (key) => call("kv.get", [key], entryValue),
+          getWithVersion: (key) => call("kv.get", [key]),
           set: (key, value, options) => call("kv.set", [key, value ?? null, options ?? null]),
           delete: (key, options) => call("kv.delete", [key, options ?? null]),
           list: (options) => call("kv.list", [options ?? null]),

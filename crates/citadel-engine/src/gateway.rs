@@ -1,0 +1,510 @@
+//! The capability gateway: every call a script makes to the world comes
+//! here, in the supervisor, never inside the sandbox. Each call is checked
+//! against the version's grant (the sandbox hides what is not granted, but a
+//! host process is not trusted to), the run's state (a run stopped by a kill
+//! switch or a cancel gets nothing more), and the tenant's quotas; its
+//! arguments are validated before use; it is counted by capability and
+//! outcome with a latency histogram; and a denied call is audited once per
+//! run and capability, so a script cannot flood the audit chain.
+//!
+//! What a run reads from the vault is remembered by its run, which redacts
+//! those values from everything the run leaves behind (see
+//! `InFlight::redactor`).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use citadel_domain::Capability;
+use citadel_pool::{Gateway, GatewayFuture};
+use citadel_sandbox::{HostCall, HostError, LogLine};
+use citadel_secrets::VaultError;
+use citadel_store::{KvEntry, KvOutcome, KvWrite, NewAuditEntry, SecretUse, now_ms};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+
+use crate::events::{MAX_EVENT_DEPTH, matches, validate_event_type};
+use crate::{Engine, EngineInner, InFlight, LiveScript, STOP_NONE, lock, upgrade};
+
+/// Entries one `kv.list` answers at most.
+pub const KV_LIST_MAX: i64 = 1000;
+/// Entries `kv.list` answers when no limit is given.
+pub const KV_LIST_DEFAULT: i64 = 100;
+/// The longest TTL a KV entry may have: ten years, in seconds.
+pub const KV_MAX_TTL_S: i64 = 10 * 365 * 24 * 3600;
+
+/// The run a gateway serves.
+pub(crate) struct RunGateway {
+    pub(crate) engine: Weak<EngineInner>,
+    pub(crate) call: Arc<CallContext>,
+}
+
+/// What every call of one run needs to know.
+pub(crate) struct CallContext {
+    pub(crate) tenant_id: String,
+    pub(crate) run_id: String,
+    pub(crate) depth: i64,
+    /// The version that runs: its grant decides every call.
+    pub(crate) live: Arc<LiveScript>,
+    /// The run itself: its log lines, its stop flag, what it revealed.
+    pub(crate) flight: Arc<InFlight>,
+}
+
+impl Gateway for RunGateway {
+    fn logs(&self, lines: Vec<LogLine>) {
+        self.call.flight.push_logs(lines);
+    }
+
+    fn call(&self, call: HostCall) -> GatewayFuture {
+        let (engine, ctx) = (self.engine.clone(), Arc::clone(&self.call));
+        Box::pin(async move {
+            let Some(engine) = upgrade(&engine) else {
+                return Err(HostError::unavailable("the node is stopping"));
+            };
+            let capability = call.capability();
+            let started = Instant::now();
+            let answer = engine.serve(&ctx, call).await;
+            engine
+                .gateway_metrics
+                .observe(capability, &answer, started.elapsed());
+            if let Err(e) = &answer
+                && e.code == "capability_denied"
+            {
+                engine.audit_denial(&ctx, capability, &e.message).await;
+            }
+            answer
+        })
+    }
+}
+
+fn denied(message: String) -> HostError {
+    HostError::new("capability_denied", message)
+}
+
+fn invalid(message: impl Into<String>) -> HostError {
+    HostError::invalid_argument(message)
+}
+
+fn store_unavailable(e: impl std::fmt::Display) -> HostError {
+    HostError::unavailable(format!("the database is unavailable: {e}"))
+}
+
+/// An optional non-negative integer field of an options object.
+fn int_option(options: &Value, field: &str, what: &str) -> Result<Option<i64>, HostError> {
+    match options.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .filter(|n| *n >= 0)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{what}: `{field}` must be a non-negative integer"))),
+    }
+}
+
+/// An options argument: absent, `undefined` or an object.
+fn options_object<'a>(options: &'a Value, what: &str) -> Result<&'a Value, HostError> {
+    match options {
+        Value::Null | Value::Object(_) => Ok(options),
+        _ => Err(invalid(format!("{what}: options must be an object"))),
+    }
+}
+
+fn entry_json(e: KvEntry) -> Result<Value, HostError> {
+    let value: Value = serde_json::from_str(&e.value)
+        .map_err(|err| HostError::new("internal", format!("a stored value is not JSON: {err}")))?;
+    Ok(json!({
+        "key": e.key,
+        "value": value,
+        "version": e.version,
+        "expires_at": e.expires_at,
+    }))
+}
+
+impl Engine {
+    /// Serves one call of a run, or says why not.
+    async fn serve(&self, ctx: &CallContext, call: HostCall) -> Result<Value, HostError> {
+        let capability = call.capability();
+        if ctx.flight.stop.load(Ordering::SeqCst) != STOP_NONE {
+            return Err(HostError::new(
+                "cancelled",
+                "the run is stopping: it may not call the host any more",
+            ));
+        }
+        if let Some(switch) = self.kill_switch_for(&ctx.tenant_id, &ctx.live.script.name) {
+            return Err(HostError::new(
+                "killed",
+                format!(
+                    "stopped by the {} kill switch: {}",
+                    switch.scope, switch.reason
+                ),
+            ));
+        }
+        if !ctx.live.capabilities.grants().allows(capability) {
+            return Err(HostError::denied(capability.name()));
+        }
+        match call {
+            HostCall::Echo { value } => Ok(value),
+            HostCall::EventEmit { event_type, data } => self.emit(ctx, event_type, data).await,
+            HostCall::SecretGet { name } => self.secret_get(ctx, name).await,
+            HostCall::KvGet { key } => {
+                self.kv_key(&key)?;
+                let entry = self
+                    .store()
+                    .kv_get(&ctx.tenant_id, &key, now_ms())
+                    .await
+                    .map_err(store_unavailable)?;
+                entry.map_or(Ok(Value::Null), entry_json)
+            }
+            HostCall::KvSet {
+                key,
+                value,
+                options,
+            } => self.kv_set(ctx, key, value, options).await,
+            HostCall::KvDelete { key, options } => {
+                self.kv_key(&key)?;
+                let options = options_object(&options, "kv.delete")?;
+                let if_version = int_option(options, "if_version", "kv.delete")?;
+                let outcome = self
+                    .store()
+                    .kv_delete(&ctx.tenant_id, &key, if_version, now_ms())
+                    .await
+                    .map_err(store_unavailable)?;
+                Ok(match outcome {
+                    KvOutcome::Done { .. } => json!({ "ok": true, "version": 0 }),
+                    KvOutcome::Missing => json!({ "ok": false, "version": 0 }),
+                    KvOutcome::VersionMismatch { current } => {
+                        json!({ "ok": false, "version": current })
+                    }
+                    KvOutcome::QuotaExceeded { .. } => json!({ "ok": false, "version": 0 }),
+                })
+            }
+            HostCall::KvList { options } => self.kv_list(ctx, options).await,
+            HostCall::HttpFetch { .. } | HostCall::DbQuery { .. } => Err(HostError::unavailable(
+                format!("`{}` is not available on this node", capability.name()),
+            )),
+        }
+    }
+
+    async fn emit(
+        &self,
+        ctx: &CallContext,
+        event_type: String,
+        data: Value,
+    ) -> Result<Value, HostError> {
+        validate_event_type(&event_type).map_err(HostError::invalid_argument)?;
+        let emit: &[String] = ctx
+            .live
+            .capabilities
+            .events
+            .as_ref()
+            .map_or(&[], |e| e.emit.as_slice());
+        if !emit.iter().any(|p| matches(p, &event_type)) {
+            return Err(denied(format!(
+                "this version may not emit `{event_type}` (grant: {})",
+                emit.join(", ")
+            )));
+        }
+        if ctx.depth + 1 > MAX_EVENT_DEPTH {
+            return Err(HostError::new(
+                "depth_limit",
+                format!("events may chain at most {MAX_EVENT_DEPTH} deep"),
+            ));
+        }
+        self.take_emit(&ctx.tenant_id, &ctx.flight)?;
+        // What a run read from the vault does not leave it in an event.
+        let data = ctx.flight.redact_json(data.to_string());
+        match self
+            .publish(
+                &ctx.tenant_id,
+                &event_type,
+                data,
+                ctx.depth + 1,
+                &ctx.run_id,
+            )
+            .await
+        {
+            Ok((event, deliveries)) => {
+                Ok(json!({ "id": event.id, "deliveries": deliveries.len() }))
+            }
+            Err(e) => Err(HostError::unavailable(e.to_string())),
+        }
+    }
+
+    async fn secret_get(&self, ctx: &CallContext, name: String) -> Result<Value, HostError> {
+        if !citadel_scripts::is_secret_name(&name) {
+            return Err(invalid(format!(
+                "`{}` is not a secret name (A-Z, 0-9 and _, starting with a letter)",
+                name.chars().take(64).collect::<String>()
+            )));
+        }
+        if !ctx.live.capabilities.secrets.contains(&name) {
+            return Err(denied(format!(
+                "secret `{name}` is not in this version's grant"
+            )));
+        }
+        // A run reads each secret once: later reads see the same value.
+        if let Some(value) = ctx.flight.revealed_value(&name) {
+            return Ok(Value::String(value));
+        }
+        let Some(vault) = self.config.vault.as_ref() else {
+            return Err(HostError::unavailable(
+                "secrets are not configured on this node (no master key)",
+            ));
+        };
+        let now = now_ms();
+        let revealed = match vault.reveal(&ctx.tenant_id, &name, now).await {
+            Ok(r) => r,
+            Err(VaultError::NotFound(_)) => {
+                return Err(HostError::new(
+                    "secret_not_found",
+                    format!("the tenant has no secret `{name}`"),
+                ));
+            }
+            Err(VaultError::Expired(_)) => {
+                return Err(HostError::new(
+                    "secret_expired",
+                    format!("secret `{name}` has expired"),
+                ));
+            }
+            Err(e) => return Err(HostError::unavailable(format!("secret `{name}`: {e}"))),
+        };
+        let used = SecretUse {
+            name: name.clone(),
+            version: revealed.version,
+            script_name: ctx.live.script.name.clone(),
+            script_version: ctx.live.version.version.clone(),
+            run_id: ctx.run_id.clone(),
+            at: now,
+        };
+        // The read is on record before the script has the value.
+        self.store()
+            .record_secret_uses(&ctx.tenant_id, std::slice::from_ref(&used))
+            .await
+            .map_err(store_unavailable)?;
+        let value = revealed.value.to_string();
+        ctx.flight.reveal(name, &revealed.value);
+        Ok(Value::String(value))
+    }
+
+    fn kv_key(&self, key: &str) -> Result<(), HostError> {
+        let max = self.config.quotas.kv_key_bytes;
+        if key.is_empty() {
+            return Err(invalid("a KV key may not be empty"));
+        }
+        if key.len() as u64 > max {
+            return Err(HostError::new(
+                "kv_key_too_large",
+                format!("the key is {} bytes; keys are at most {max}", key.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn kv_set(
+        &self,
+        ctx: &CallContext,
+        key: String,
+        value: Value,
+        options: Value,
+    ) -> Result<Value, HostError> {
+        self.kv_key(&key)?;
+        let options = options_object(&options, "kv.set")?;
+        let ttl_s = int_option(options, "ttl_s", "kv.set")?;
+        let if_version = int_option(options, "if_version", "kv.set")?;
+        if ttl_s == Some(0) || ttl_s.is_some_and(|t| t > KV_MAX_TTL_S) {
+            return Err(invalid(format!(
+                "kv.set: `ttl_s` must be 1..={KV_MAX_TTL_S} seconds"
+            )));
+        }
+        let text = ctx.flight.redact_json(value.to_string());
+        let quotas = &self.config.quotas;
+        if text.len() as u64 > quotas.kv_value_bytes {
+            return Err(HostError::new(
+                "kv_value_too_large",
+                format!(
+                    "the value is {} bytes of JSON; values are at most {}",
+                    text.len(),
+                    quotas.kv_value_bytes
+                ),
+            ));
+        }
+        let now = now_ms();
+        let write = KvWrite {
+            tenant_id: &ctx.tenant_id,
+            key: &key,
+            value: &text,
+            expires_at: ttl_s.map(|t| now + t * 1000),
+            if_version,
+            quota_bytes: quotas.kv_bytes as i64,
+            now,
+        };
+        match self
+            .store()
+            .kv_set(&write)
+            .await
+            .map_err(store_unavailable)?
+        {
+            KvOutcome::Done { version } => Ok(json!({ "ok": true, "version": version })),
+            KvOutcome::VersionMismatch { current } => {
+                Ok(json!({ "ok": false, "version": current }))
+            }
+            KvOutcome::QuotaExceeded { used, quota } => Err(HostError::new(
+                "kv_quota_exceeded",
+                format!(
+                    "the tenant's KV store holds {used} of {quota} bytes; this write does not fit"
+                ),
+            )),
+            KvOutcome::Missing => Ok(json!({ "ok": false, "version": 0 })),
+        }
+    }
+
+    async fn kv_list(&self, ctx: &CallContext, options: Value) -> Result<Value, HostError> {
+        let options = options_object(&options, "kv.list")?;
+        let text = |field: &str| -> Result<Option<String>, HostError> {
+            match options.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(invalid(format!("kv.list: `{field}` must be a string"))),
+            }
+        };
+        let prefix = text("prefix")?.unwrap_or_default();
+        let cursor = text("cursor")?;
+        let max = self.config.quotas.kv_key_bytes as usize;
+        if prefix.len() > max || cursor.as_ref().is_some_and(|c| c.len() > max) {
+            return Err(HostError::new(
+                "kv_key_too_large",
+                format!("a prefix or cursor is at most {max} bytes"),
+            ));
+        }
+        let limit = int_option(options, "limit", "kv.list")?.unwrap_or(KV_LIST_DEFAULT);
+        if !(1..=KV_LIST_MAX).contains(&limit) {
+            return Err(invalid(format!(
+                "kv.list: `limit` must be 1..={KV_LIST_MAX}"
+            )));
+        }
+        let page = self
+            .store()
+            .kv_list(&ctx.tenant_id, &prefix, cursor.as_deref(), limit, now_ms())
+            .await
+            .map_err(store_unavailable)?;
+        // A full page may have more after it: its last key is the cursor.
+        let next = (page.len() as i64 == limit).then(|| page.last().map(|e| e.key.clone()));
+        let entries = page
+            .into_iter()
+            .map(entry_json)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(json!({ "entries": entries, "cursor": next.flatten() }))
+    }
+
+    /// Audits a denied call, once per run and capability.
+    async fn audit_denial(&self, ctx: &CallContext, capability: Capability, reason: &str) {
+        if !ctx.flight.first_denial(capability) {
+            return;
+        }
+        let principal = lock(&ctx.flight.run).principal.clone();
+        let entry = NewAuditEntry {
+            at: now_ms(),
+            tenant_id: Some(ctx.tenant_id.clone()),
+            principal,
+            action: "capability.denied".into(),
+            target: format!("script:{}", ctx.live.script.name),
+            outcome: "denied".into(),
+            request_id: ctx.run_id.clone(),
+            details: json!({
+                "capability": capability.name(),
+                "run_id": ctx.run_id,
+                "version": ctx.live.version.version,
+                "reason": ctx.flight.redact(reason),
+            })
+            .to_string(),
+        };
+        if let Err(e) = self.store().append_audit(&entry).await {
+            tracing::error!(error = %e, run = %ctx.run_id, "could not audit a denied capability call");
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    capability: &'static str,
+    /// `ok`, or the error code the call answered.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapabilityLabel {
+    capability: &'static str,
+}
+
+/// Upper bounds of the capability latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+];
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// Capability calls by capability and outcome, and their latency.
+#[derive(Debug, Clone)]
+pub struct GatewayMetrics {
+    calls: Family<CallLabels, Counter>,
+    latency: Family<CapabilityLabel, Histogram, fn() -> Histogram>,
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        GatewayMetrics {
+            calls: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+        }
+    }
+}
+
+impl GatewayMetrics {
+    fn observe(&self, capability: Capability, answer: &Result<Value, HostError>, took: Duration) {
+        let outcome = match answer {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.code.clone(),
+        };
+        self.calls
+            .get_or_create(&CallLabels {
+                capability: capability.name(),
+                outcome,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&CapabilityLabel {
+                capability: capability.name(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Adds these metrics to `registry` (they stay shared with the engine).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "citadel_capability_calls",
+            "Capability calls from scripts by capability and outcome",
+            self.calls.clone(),
+        );
+        registry.register(
+            "citadel_capability_call_duration_seconds",
+            "Capability call latency by capability",
+            self.latency.clone(),
+        );
+    }
+
+    /// Calls counted for `capability` with `outcome` (for tests and benches).
+    pub fn count(&self, capability: Capability, outcome: &str) -> u64 {
+        self.calls
+            .get(&CallLabels {
+                capability: capability.name(),
+                outcome: outcome.to_owned(),
+            })
+            .map_or(0, |c| c.get())
+    }
+}
