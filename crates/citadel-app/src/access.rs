@@ -30,7 +30,15 @@ pub fn builtin_role(name: &str) -> Option<&'static [Permission]> {
     Some(match name {
         "owner" => OWNER.as_slice(),
         "admin" => ADMIN.as_slice(),
-        "developer" => &[ScriptRead, ScriptWrite, ScriptRun, SecretRead],
+        "developer" => &[
+            ScriptRead,
+            ScriptWrite,
+            ScriptRun,
+            SecretRead,
+            KvRead,
+            KvWrite,
+            DatasourceRead,
+        ],
         "operator" => &[ScriptRead, ScriptRun],
         "approver" => &[ScriptRead, ScriptApprove],
         "viewer" => &[ScriptRead],
@@ -111,8 +119,8 @@ pub fn capability_needs(spec: &citadel_scripts::CapabilitySpec) -> Vec<Capabilit
     );
     need(!spec.secrets.is_empty(), "secrets", Permission::SecretRead);
     // One key-value store and one set of data sources serve every folder.
-    need(spec.kv, "kv", Permission::ScriptWrite);
-    need(!spec.db.is_empty(), "db", Permission::ScriptWrite);
+    need(spec.kv, "kv", Permission::KvWrite);
+    need(!spec.db.is_empty(), "db", Permission::DatasourceRead);
     needs
 }
 
@@ -227,8 +235,8 @@ mod tests {
             vec![
                 ("events.emit", PUBLISH_EVENTS, true),
                 ("secrets", Permission::SecretRead, true),
-                ("kv", Permission::ScriptWrite, true),
-                ("db", Permission::ScriptWrite, true),
+                ("kv", Permission::KvWrite, true),
+                ("db", Permission::DatasourceRead, true),
             ]
         );
         let developer = |prefix: &str| Principal {
@@ -264,8 +272,8 @@ mod tests {
             }
         }
         assert_eq!(builtin_role("root"), None);
-        assert_eq!(builtin_role("owner").unwrap().len(), 16);
-        assert_eq!(builtin_role("admin").unwrap().len(), 13);
+        assert_eq!(builtin_role("owner").unwrap().len(), 20);
+        assert_eq!(builtin_role("admin").unwrap().len(), 17);
     }
 
     #[test]

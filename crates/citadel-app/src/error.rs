@@ -40,6 +40,11 @@ pub enum ErrorCode {
     Killed,
     /// Too many requests (failed authentications, runs per minute).
     RateLimited,
+    /// A tenant's store is full (its key-value quota).
+    QuotaExceeded,
+    /// A compare-and-set found another version (the current one is in the
+    /// details).
+    VersionMismatch,
     /// Too many runs in flight for the tenant or script.
     ConcurrencyLimit,
     /// Too many run event streams open for the tenant.
@@ -68,6 +73,8 @@ impl ErrorCode {
             ErrorCode::Rejected => "rejected",
             ErrorCode::Killed => "killed",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::VersionMismatch => "version_mismatch",
             ErrorCode::ConcurrencyLimit => "concurrency_limit",
             ErrorCode::TooManyStreams => "too_many_streams",
             ErrorCode::Unavailable => "unavailable",
@@ -226,6 +233,8 @@ mod tests {
             (ErrorCode::Rejected, "rejected"),
             (ErrorCode::Killed, "killed"),
             (ErrorCode::RateLimited, "rate_limited"),
+            (ErrorCode::QuotaExceeded, "quota_exceeded"),
+            (ErrorCode::VersionMismatch, "version_mismatch"),
             (ErrorCode::ConcurrencyLimit, "concurrency_limit"),
             (ErrorCode::TooManyStreams, "too_many_streams"),
             (ErrorCode::Unavailable, "unavailable"),

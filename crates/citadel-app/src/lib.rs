@@ -1,7 +1,8 @@
 //! Citadel's use cases, shared by the HTTP API and the `citadel` commands:
 //! who may do what (RBAC), authentication, the audit trail, tenants,
 //! tokens, users and roles, scripts and their review, runs, jobs, events,
-//! schedules, settings and kill switches.
+//! schedules, settings and kill switches, secrets, the key-value store and
+//! data sources.
 //!
 //! Every use case takes the [`App`] and, where a principal acts, its
 //! [`Caller`]; it checks the caller's permission, does the work through the
@@ -15,14 +16,17 @@
 pub mod access;
 pub mod audit;
 pub mod authn;
+pub mod datasources;
 mod error;
 pub mod events;
 pub mod jobs;
 pub mod killswitch;
+pub mod kv;
 pub mod roles;
 pub mod runs;
 pub mod schedules;
 pub mod scripts;
+pub mod secrets;
 pub mod tenants;
 mod throttle;
 pub mod tokens;

@@ -13,6 +13,10 @@ string_enum! {
         ScriptApprove = "script.approve",
         SecretRead = "secret.read",
         SecretWrite = "secret.write",
+        KvRead = "kv.read",
+        KvWrite = "kv.write",
+        DatasourceRead = "datasource.read",
+        DatasourceWrite = "datasource.write",
         PluginInstall = "plugin.install",
         AuditRead = "audit.read",
         UserRead = "user.read",
@@ -39,6 +43,10 @@ impl Permission {
             Permission::ScriptApprove => "approve or reject script versions",
             Permission::SecretRead => "list secret names and metadata",
             Permission::SecretWrite => "create, rotate and delete secrets",
+            Permission::KvRead => "read the tenant's key-value store",
+            Permission::KvWrite => "write the tenant's key-value store",
+            Permission::DatasourceRead => "list data sources and query them from scripts",
+            Permission::DatasourceWrite => "configure and delete data sources",
             Permission::PluginInstall => "install and manage plugins",
             Permission::AuditRead => "read the audit log",
             Permission::UserRead => "list users",
@@ -77,7 +85,7 @@ mod tests {
             .filter(|p| !p.is_grantable())
             .collect();
         assert_eq!(not, [Permission::TenantMember, Permission::PlatformAdmin]);
-        assert_eq!(Permission::grantable().count(), 16);
+        assert_eq!(Permission::grantable().count(), 20);
         assert_eq!("script.run".parse(), Ok(Permission::ScriptRun));
         assert_eq!(
             "script.exec".parse::<Permission>().unwrap_err().to_string(),

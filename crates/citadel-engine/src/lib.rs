@@ -489,6 +489,16 @@ impl Engine {
         &self.config.platform
     }
 
+    pub fn quotas(&self) -> &Quotas {
+        &self.config.quotas
+    }
+
+    /// The vault that opens tenants' secrets, where this node has a master
+    /// key.
+    pub fn vault(&self) -> Option<&Arc<citadel_secrets::Vault>> {
+        self.config.vault.as_ref()
+    }
+
     /// The analyzer's findings for a source (before any tenant policy),
     /// computed once per content hash.
     pub fn analyze(&self, source: &str, language: Language) -> Arc<Vec<Diagnostic>> {

@@ -77,6 +77,8 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::NotApproved
         | ErrorCode::AlreadyFinished => StatusCode::CONFLICT,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::QuotaExceeded => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorCode::VersionMismatch => StatusCode::PRECONDITION_FAILED,
         ErrorCode::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Killed => StatusCode::LOCKED,
         ErrorCode::RateLimited | ErrorCode::ConcurrencyLimit | ErrorCode::TooManyStreams => {

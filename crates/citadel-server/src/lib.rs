@@ -100,10 +100,11 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, engine: Option<Engine>) -> Self {
         let pool = engine.as_ref().and_then(|e| e.executor().pool().cloned());
+        let metrics = Metrics::new(engine.as_ref());
         AppState(Arc::new(StateInner {
             app: App::new(store, engine),
             pool,
-            metrics: Metrics::default(),
+            metrics,
             sources: auth::Sources::default(),
         }))
     }

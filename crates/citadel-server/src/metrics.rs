@@ -49,6 +49,18 @@ pub struct Metrics {
     latency: Family<Route, Histogram, fn() -> Histogram>,
 }
 
+impl Metrics {
+    /// The metrics of a server, with the engine's capability calls where it
+    /// runs scripts.
+    pub fn new(engine: Option<&citadel_engine::Engine>) -> Self {
+        let mut m = Metrics::default();
+        if let Some(engine) = engine {
+            engine.gateway_metrics.register(&mut m.registry);
+        }
+        m
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         let requests = Family::<RouteStatus, Counter>::default();
@@ -92,8 +104,8 @@ impl Metrics {
     /// The text exposition: the request metrics, then what is read now —
     /// `jobs` (jobs per state, across every tenant and node), the engine's
     /// counters and the sandbox pool's state.
-    pub fn render(&self, state: &AppState, jobs: &[(String, i64)]) -> String {
-        let now = scrape(state, jobs);
+    pub fn render(&self, state: &AppState, scraped: &Scraped) -> String {
+        let now = scrape(state, scraped);
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode_registry(&mut out, &self.registry);
@@ -154,10 +166,28 @@ fn point(kind: MetricType, m: MetricEncoder<'_>, value: u64) -> Result<(), std::
     }
 }
 
+/// What a scrape read from the database.
+#[derive(Debug, Default)]
+pub struct Scraped {
+    /// Jobs per state, across every tenant and node.
+    pub jobs: Vec<(String, i64)>,
+    /// Secrets of every tenant expiring within 7 days (`None`: unread).
+    pub secrets_expiring: Option<i64>,
+}
+
 /// A registry of the values read at scrape time.
-fn scrape(state: &AppState, jobs: &[(String, i64)]) -> Registry {
+fn scrape(state: &AppState, scraped: &Scraped) -> Registry {
     use MetricType::{Counter as C, Gauge as G};
+    let jobs = &scraped.jobs;
     let mut series = Vec::new();
+    if let Some(n) = scraped.secrets_expiring {
+        series.push(Series::one(
+            "citadel_secrets_expiring",
+            "Secrets (all tenants) that expire within 7 days",
+            G,
+            n.max(0) as u64,
+        ));
+    }
     // Every state, 0 included: a series that vanishes when its state
     // empties reads as "no data" rather than 0 on a dashboard.
     series.push(Series {

@@ -81,7 +81,7 @@ fn delivery_statuses() -> Vec<&'static str> {
 
 /// The error answers: (status, component name, description, whether it
 /// carries `Retry-After`).
-const ERRORS: [(&str, &str, &str, bool); 13] = [
+const ERRORS: [(&str, &str, &str, bool); 15] = [
     (
         "400",
         "BadRequest",
@@ -116,6 +116,12 @@ const ERRORS: [(&str, &str, &str, bool); 13] = [
         "409",
         "Conflict",
         "The request conflicts with the current state (`conflict`, `no_live_version`, `already_finished`, `invalid_state`, …).",
+        false,
+    ),
+    (
+        "412",
+        "PreconditionFailed",
+        "A compare-and-set found the entry at another version (`version_mismatch`); `details.version` is the current one.",
         false,
     ),
     (
@@ -159,6 +165,12 @@ const ERRORS: [(&str, &str, &str, bool); 13] = [
         "Unavailable",
         "The database or the sandboxes are unavailable (`unavailable`); retry after `Retry-After` seconds.",
         true,
+    ),
+    (
+        "507",
+        "InsufficientStorage",
+        "The tenant's key-value store is full (`quota_exceeded`).",
+        false,
     ),
 ];
 

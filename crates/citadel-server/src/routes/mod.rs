@@ -4,13 +4,16 @@
 //! from the routes that serve.
 
 mod audit;
+mod datasources;
 mod events;
 mod jobs;
 mod killswitch;
+mod kv;
 mod roles;
 mod runs;
 mod schedules;
 mod scripts;
+mod secrets;
 mod system;
 mod tenants;
 mod tokens;
@@ -42,6 +45,9 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .merge(jobs::routes())
         .merge(events::routes())
         .merge(schedules::routes())
+        .merge(secrets::routes())
+        .merge(kv::routes())
+        .merge(datasources::routes())
 }
 
 /// JSON `null`.

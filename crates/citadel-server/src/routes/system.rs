@@ -93,12 +93,25 @@ async fn metrics(State(state): State<AppState>) -> Response {
             Vec::new()
         }
     };
+    let now = citadel_store::now_ms();
+    let within = citadel_app::secrets::EXPIRING_WITHIN_MS;
+    let secrets_expiring = match state.app.store.secrets_expiring(now, now + within).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count expiring secrets for /metrics");
+            None
+        }
+    };
+    let scraped = crate::metrics::Scraped {
+        jobs,
+        secrets_expiring,
+    };
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(&state, &jobs),
+        state.metrics.render(&state, &scraped),
     )
         .into_response()
 }
