@@ -98,12 +98,7 @@ where
 }
 
 /// Writes a whole response and closes.
-pub async fn respond(
-    mut stream: TcpStream,
-    status: u16,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) {
+pub async fn respond(mut stream: TcpStream, status: u16, headers: &[(&str, &str)], body: &[u8]) {
     let mut out = format!("HTTP/1.1 {status} X\r\nconnection: close\r\n");
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
