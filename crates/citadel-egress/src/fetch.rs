@@ -404,13 +404,13 @@ impl Egress {
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             _ => None,
         };
-        if let (Some(ip), Some(classify)) = (literal, self.classify) {
-            if let Some(class) = classify(ip) {
-                return Err(EgressError::PrivateAddress {
-                    host: host_label(url),
-                    class,
-                });
-            }
+        if let (Some(ip), Some(classify)) = (literal, self.classify)
+            && let Some(class) = classify(ip)
+        {
+            return Err(EgressError::PrivateAddress {
+                host: host_label(url),
+                class,
+            });
         }
         Ok(())
     }
@@ -464,13 +464,13 @@ impl Egress {
         let mut method = parse_method(&req.method)?;
         let mut headers = parse_headers(&req.headers)?;
         let mut body = req.body;
-        if let Some(b) = &body {
-            if b.len() > self.config.max_request_bytes {
-                return Err(EgressError::RequestTooLarge {
-                    size: b.len(),
-                    max: self.config.max_request_bytes,
-                });
-            }
+        if let Some(b) = &body
+            && b.len() > self.config.max_request_bytes
+        {
+            return Err(EgressError::RequestTooLarge {
+                size: b.len(),
+                max: self.config.max_request_bytes,
+            });
         }
         let mut url = parse_url(&req.url)?;
         url.set_fragment(None);
@@ -562,4 +562,198 @@ impl Egress {
 
 fn is_redirect(status: StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The guard at work across redirects. The only server a test can run
+    //! is on loopback, so here (and only here) the guard lets exactly
+    //! `127.0.0.1` through and judges every other address as usual.
+
+    use super::*;
+    use std::net::Ipv4Addr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    fn all_but_test_server(ip: IpAddr) -> Option<AddressClass> {
+        if ip == IpAddr::V4(Ipv4Addr::LOCALHOST) {
+            None
+        } else {
+            guard::classify(ip)
+        }
+    }
+
+    /// Answers `/end` with 200 and every other path `/to/<url>` with a
+    /// redirect to `<url>` (`PORT` replaced by its own port).
+    async fn server() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf);
+                    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                    let reply = match path.strip_prefix("/to/") {
+                        Some(to) => format!(
+                            "HTTP/1.1 302 Found\r\nlocation: {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                            to.replace("PORT", &port.to_string())
+                        ),
+                        None => {
+                            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                                .to_owned()
+                        }
+                    };
+                    let _ = s.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        port
+    }
+
+    fn egress() -> Egress {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let lookup = StaticLookup::new()
+            .with("public.test", &[ip("127.0.0.1")])
+            .with("internal.test", &[ip("10.0.0.5")])
+            .with("metadata.test", &[ip("169.254.169.254")])
+            .with(
+                "mixed.test",
+                &[ip("10.0.0.5"), ip("fd00::1"), ip("127.0.0.1")],
+            );
+        let config = EgressConfig {
+            connect_timeout: Duration::from_secs(2),
+            ..EgressConfig::default()
+        };
+        Egress::build(config, Arc::new(lookup), all_but_test_server).unwrap()
+    }
+
+    async fn code(egress: &Egress, port: u16, url: &str) -> String {
+        let allow = Allowlist::parse(&["http://*".to_owned(), format!("http://*:{port}")]).unwrap();
+        let url = url.replace("PORT", &port.to_string());
+        match egress
+            .fetch(&[&allow], FetchRequest::get(url, Duration::from_secs(5)))
+            .await
+        {
+            Ok(r) => format!("ok {}", r.status),
+            Err(e) => e.code().to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_test_server_is_reachable_by_address_and_by_name() {
+        let port = server().await;
+        let e = egress();
+        assert_eq!(code(&e, port, "http://127.0.0.1:PORT/end").await, "ok 200");
+        assert_eq!(
+            code(&e, port, "http://public.test:PORT/end").await,
+            "ok 200"
+        );
+        assert_eq!(
+            code(
+                &e,
+                port,
+                "http://127.0.0.1:PORT/to/http://public.test:PORT/end"
+            )
+            .await,
+            "ok 200"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_non_public_address_is_refused() {
+        let port = server().await;
+        let e = egress();
+        for to in [
+            "http://internal.test:PORT/end",
+            "http://metadata.test/latest/meta-data/",
+            "http://10.0.0.5:PORT/end",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://2130706434:PORT/end",
+            "http://[::ffff:127.0.0.1]:PORT/end",
+            "http://[::1]:PORT/end",
+            "http://0.0.0.0:PORT/end",
+        ] {
+            let url = format!("http://public.test:PORT/to/{to}");
+            assert_eq!(code(&e, port, &url).await, "private_address", "{to}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_checked_addresses_are_connected_to() {
+        // decoy.test answers 127.0.0.2 first, where a decoy listens on the
+        // same port, then the test server's 127.0.0.1. The guard drops
+        // 127.0.0.2 and the client connects to what is left: a client that
+        // looked the name up again, or tried every answer, would reach the
+        // decoy.
+        let port = server().await;
+        let decoy = TcpListener::bind(("127.0.0.2", port)).await.unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = decoy.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 418 Decoy\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let lookup = StaticLookup::new().with("decoy.test", &[ip("127.0.0.2"), ip("127.0.0.1")]);
+        let guarded = Egress::build(
+            EgressConfig::default(),
+            Arc::new(lookup.clone()),
+            all_but_test_server,
+        )
+        .unwrap();
+        assert_eq!(
+            code(&guarded, port, "http://decoy.test:PORT/end").await,
+            "ok 200"
+        );
+        // The same lookup without the guard does reach the decoy.
+        let open = Egress::with_lookup(
+            EgressConfig {
+                allow_private: true,
+                ..EgressConfig::default()
+            },
+            Arc::new(lookup),
+        )
+        .unwrap();
+        assert_eq!(
+            code(&open, port, "http://decoy.test:PORT/end").await,
+            "ok 418"
+        );
+        // Private and unique-local answers are dropped the same way.
+        assert_eq!(
+            code(&egress(), port, "http://mixed.test:PORT/end").await,
+            "ok 200"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_refusal_names_the_class_not_the_address() {
+        let port = server().await;
+        let allow = Allowlist::parse(&["http://*".to_owned(), format!("http://*:{port}")]).unwrap();
+        let url = format!("http://public.test:{port}/to/http://metadata.test/");
+        let err = egress()
+            .fetch(&[&allow], FetchRequest::get(url, Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            EgressError::PrivateAddress {
+                host: "metadata.test".into(),
+                class: AddressClass::LinkLocal,
+            }
+        );
+        let text = err.to_string();
+        assert!(text.contains("link-local"), "{text}");
+        assert!(!text.contains("169.254"), "{text}");
+    }
 }
