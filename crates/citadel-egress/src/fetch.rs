@@ -399,10 +399,15 @@ impl Egress {
                 }
             }
         }
+        // The client connects to an IP literal without asking the resolver.
+        // The `url` crate already turned every IPv4 spelling into
+        // `Host::Ipv4`; a domain the client would still read as an address
+        // is checked too, in case the two parsers ever disagree.
         let literal = match url.host() {
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
+            Some(Host::Domain(d)) => d.trim_end_matches('.').parse().ok(),
+            None => None,
         };
         if let (Some(ip), Some(classify)) = (literal, self.classify)
             && let Some(class) = classify(ip)
@@ -449,7 +454,10 @@ impl Egress {
         allow: &[&Allowlist],
         req: FetchRequest,
     ) -> Result<FetchResponse, EgressError> {
-        let deadline = tokio::time::Instant::now() + req.timeout;
+        // A timeout too large to add is no bound at all.
+        let Some(deadline) = tokio::time::Instant::now().checked_add(req.timeout) else {
+            return self.fetch_inner(allow, req).await;
+        };
         match tokio::time::timeout_at(deadline, self.fetch_inner(allow, req)).await {
             Ok(result) => result,
             Err(_) => Err(EgressError::Timeout),

@@ -410,6 +410,16 @@ async fn the_timeout_covers_the_whole_redirect_chain() {
 }
 
 #[tokio::test]
+async fn a_timeout_too_large_to_add_is_no_bound() {
+    let addr = serve(echo).await;
+    let req = FetchRequest {
+        timeout: Duration::MAX,
+        ..get(addr, "/")
+    };
+    assert_eq!(code(fetch(&egress(), &grant(&[addr]), req).await), "ok 200");
+}
+
+#[tokio::test]
 async fn request_body_over_the_cap() {
     let hits = Arc::new(Mutex::new(0));
     let counter = Arc::clone(&hits);
