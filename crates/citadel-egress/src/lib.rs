@@ -27,6 +27,28 @@
 //!    refused early when `Content-Length` announces too much) and the time
 //!    of the whole call, connects, redirects and bodies included.
 //!
+//! Headers that belong to the client (`Host`, `Connection`,
+//! `Transfer-Encoding`, `Content-Length`, `Proxy-*`, ...) are refused as
+//! `invalid_request` rather than silently dropped, so a script learns they
+//! are not sent. Responses are not decompressed.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use citadel_egress::{Allowlist, Egress, EgressConfig, FetchRequest};
+//!
+//! let egress = Egress::new(EgressConfig::default())?;
+//! let grant = Allowlist::parse(&["api.example.com".into(), "*.cdn.example".into()])?;
+//! let ceiling = Allowlist::parse(&["*".into()])?;
+//! let req = FetchRequest::get("https://api.example.com/v1/items", Duration::from_secs(10));
+//! match egress.fetch(&[&grant, &ceiling], req).await {
+//!     Ok(resp) => println!("{} {} bytes", resp.status, resp.body.len()),
+//!     Err(e) => println!("{}: {e}", e.code()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! [`EgressConfig::allow_private`] turns off the address guard only (tests,
 //! platforms whose receivers are on a private network), never the
 //! allowlists. The crate knows nothing of tenants, SQL or the sandbox: it
