@@ -56,6 +56,11 @@ pub fn is_valid_pattern(pattern: &str) -> bool {
     parse_pattern(pattern).is_ok()
 }
 
+/// Like [`is_valid_pattern`], saying what is wrong.
+pub fn validate_pattern(pattern: &str) -> Result<(), String> {
+    parse_pattern(pattern).map(|_| ())
+}
+
 /// A host as compared: serialised by the `url` crate, one trailing dot off.
 fn normal_host(host: &str) -> &str {
     host.strip_suffix('.').unwrap_or(host)
@@ -249,6 +254,12 @@ mod tests {
         ] {
             assert!(is_valid_pattern(ok), "{ok}");
         }
+        assert_eq!(validate_pattern("*.example.com"), Ok(()));
+        assert!(
+            validate_pattern("ftp://x")
+                .unwrap_err()
+                .contains("only http")
+        );
         for bad in [
             "",
             "ftp://example.com",

@@ -60,10 +60,12 @@ pub mod error;
 pub mod fetch;
 pub mod guard;
 
-pub use allowlist::{Allowlist, Denied, is_valid_pattern};
+pub use allowlist::{Allowlist, Denied, is_valid_pattern, validate_pattern};
 pub use error::EgressError;
 pub use fetch::{
     BuildError, Egress, EgressConfig, FetchRequest, FetchResponse, Lookup, LookupFuture,
     StaticLookup, SystemLookup,
 };
 pub use guard::{AddressClass, classify, is_public};
+/// The URL type [`Allowlist::allows`] takes.
+pub use url::Url;
