@@ -16,6 +16,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use citadel_domain::Capability;
+use citadel_egress::{Allowlist, EgressError, FetchRequest, FetchResponse};
 use citadel_pool::{Gateway, GatewayFuture};
 use citadel_sandbox::{HostCall, HostError, LogLine};
 use citadel_secrets::VaultError;
@@ -52,6 +53,10 @@ pub(crate) struct CallContext {
     pub(crate) live: Arc<LiveScript>,
     /// The run itself: its log lines, its stop flag, what it revealed.
     pub(crate) flight: Arc<InFlight>,
+    /// When the run's wall-clock limit ends: no call outlives it.
+    pub(crate) deadline: Instant,
+    /// The tenant's ceiling on outgoing HTTP (its settings' `http_allow`).
+    pub(crate) http_ceiling: Option<Vec<String>>,
 }
 
 impl Gateway for RunGateway {
@@ -72,13 +77,121 @@ impl Gateway for RunGateway {
                 .gateway_metrics
                 .observe(capability, &answer, started.elapsed());
             if let Err(e) = &answer
-                && e.code == "capability_denied"
+                && AUDITED.contains(&e.code.as_str())
             {
-                engine.audit_denial(&ctx, capability, &e.message).await;
+                engine.audit_denial(&ctx, capability, e).await;
             }
             answer
         })
     }
+}
+
+/// The refusals that are security events, audited (once per run and
+/// capability): outside the grant, or aimed at a private address.
+const AUDITED: [&str; 2] = ["capability_denied", "private_address"];
+
+/// The longest `timeout_ms` a fetch may ask for (the run's deadline
+/// bounds it anyway).
+const MAX_FETCH_TIMEOUT_MS: u64 = 300_000;
+
+/// The request a script's `http.fetch(url, options)` asks for, bounded by
+/// the run's deadline.
+fn fetch_request(
+    url: String,
+    options: &Value,
+    deadline: Instant,
+) -> Result<FetchRequest, HostError> {
+    let options = options_object(options, "http.fetch")?;
+    let method = match options.get("method") {
+        None | Some(Value::Null) => "GET".to_owned(),
+        Some(Value::String(m)) => m.to_ascii_uppercase(),
+        Some(_) => return Err(invalid("http.fetch: `method` must be a string")),
+    };
+    let mut headers = Vec::new();
+    match options.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (name, value) in map {
+                let Value::String(value) = value else {
+                    return Err(invalid(format!(
+                        "http.fetch: header `{name}` must be a string"
+                    )));
+                };
+                headers.push((name.clone(), value.clone()));
+            }
+        }
+        Some(Value::Array(pairs)) => {
+            for pair in pairs {
+                match pair.as_array().map(Vec::as_slice) {
+                    Some([Value::String(n), Value::String(v)]) => {
+                        headers.push((n.clone(), v.clone()))
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "http.fetch: `headers` pairs are [name, value] strings",
+                        ));
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            return Err(invalid(
+                "http.fetch: `headers` must be an object or [name, value] pairs",
+            ));
+        }
+    }
+    let body = match options.get("body") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(b)) => Some(b.clone().into_bytes()),
+        // An object or array goes as JSON, as most APIs want it.
+        Some(v) => {
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(("content-type".into(), "application/json".into()));
+            }
+            Some(v.to_string().into_bytes())
+        }
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    let timeout = match int_option(options, "timeout_ms", "http.fetch")? {
+        Some(ms) => Duration::from_millis((ms as u64).min(MAX_FETCH_TIMEOUT_MS)).min(left),
+        None => left,
+    };
+    if timeout.is_zero() {
+        return Err(HostError::new("timeout", "the run's deadline has passed"));
+    }
+    Ok(FetchRequest {
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+    })
+}
+
+/// A response as the script gets it: the body as text when it is UTF-8,
+/// else base64 (`body_encoding` says which).
+fn response_json(r: FetchResponse) -> Value {
+    let (body, encoding) = match String::from_utf8(r.body) {
+        Ok(text) => (text, "utf8"),
+        Err(e) => {
+            use base64::Engine as _;
+            (
+                base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+                "base64",
+            )
+        }
+    };
+    let headers: Vec<Value> = r.headers.into_iter().map(|(n, v)| json!([n, v])).collect();
+    json!({
+        "status": r.status,
+        "url": r.url,
+        "headers": headers,
+        "body": body,
+        "body_encoding": encoding,
+    })
 }
 
 fn denied(message: String) -> HostError {
@@ -183,9 +296,11 @@ impl Engine {
                 })
             }
             HostCall::KvList { options } => self.kv_list(ctx, options).await,
-            HostCall::HttpFetch { .. } | HostCall::DbQuery { .. } => Err(HostError::unavailable(
-                format!("`{}` is not available on this node", capability.name()),
-            )),
+            HostCall::HttpFetch { url, options } => self.http_fetch(ctx, url, options).await,
+            HostCall::DbQuery { .. } => Err(HostError::unavailable(format!(
+                "`{}` is not available on this node",
+                capability.name()
+            ))),
         }
     }
 
@@ -288,6 +403,95 @@ impl Engine {
         let value = revealed.value.to_string();
         ctx.flight.reveal(name, &revealed.value);
         Ok(Value::String(value))
+    }
+
+    async fn http_fetch(
+        &self,
+        ctx: &CallContext,
+        url: String,
+        options: Value,
+    ) -> Result<Value, HostError> {
+        let Some(egress) = self.config.egress.as_ref() else {
+            return Err(HostError::unavailable(
+                "outgoing HTTP is not configured on this node",
+            ));
+        };
+        let quotas = &self.config.quotas;
+        let request = fetch_request(url, &options, ctx.deadline)?;
+        let grant = ctx
+            .live
+            .capabilities
+            .http
+            .as_ref()
+            .map_or(&[][..], |h| h.allow.as_slice());
+        let grant = Allowlist::parse(grant).map_err(|e| denied(format!("http.allow: {e}")))?;
+        let ceiling = match &ctx.http_ceiling {
+            Some(c) => Some(
+                Allowlist::parse(c).map_err(|e| denied(format!("the tenant's http_allow: {e}")))?,
+            ),
+            None => None,
+        };
+        // Checked before anything is spent on it: a refused host costs the
+        // tenant no quota and is audited as what it is.
+        let parsed = citadel_egress::Url::parse(&request.url)
+            .map_err(|e| HostError::new("invalid_url", format!("`{}`: {e}", request.url)))?;
+        for (list, whose) in [
+            (Some(&grant), "this version's grant"),
+            (ceiling.as_ref(), "the tenant's http_allow"),
+        ] {
+            if let Some(list) = list
+                && let Err(why) = list.check(&parsed)
+            {
+                let host = parsed.host_str().unwrap_or("");
+                let why = match why {
+                    citadel_egress::Denied::Host => {
+                        format!("host `{host}` is not allowed by {whose}")
+                    }
+                    citadel_egress::Denied::Scheme => format!(
+                        "plain http to `{host}` is not allowed by {whose} (grant `http://{host}` to allow it)"
+                    ),
+                };
+                return Err(denied(why));
+            }
+        }
+        let calls = ctx.flight.http_calls.fetch_add(1, Ordering::Relaxed);
+        if calls >= quotas.http_calls_per_run {
+            return Err(HostError::new(
+                "limit_exceeded",
+                format!(
+                    "a run may make at most {} HTTP requests",
+                    quotas.http_calls_per_run
+                ),
+            ));
+        }
+        self.quota
+            .take_http(&ctx.tenant_id, quotas, self.nodes_up())
+            .map_err(|wait| {
+                HostError::new(
+                    "rate_limited",
+                    format!(
+                        "the tenant's HTTP requests per minute ({}) are used up; retry in {} ms",
+                        quotas.http_requests_per_minute,
+                        wait.as_millis().max(1)
+                    ),
+                )
+            })?;
+        let mut lists = vec![&grant];
+        if let Some(c) = &ceiling {
+            lists.push(c);
+        }
+        match egress.fetch(&lists, request).await {
+            Ok(response) => Ok(response_json(response)),
+            Err(e) => {
+                let code = match &e {
+                    EgressError::HostNotAllowed(_) | EgressError::SchemeNotAllowed(_) => {
+                        "capability_denied"
+                    }
+                    other => other.code(),
+                };
+                Err(HostError::new(code, e.to_string()))
+            }
+        }
     }
 
     fn kv_key(&self, key: &str) -> Result<(), HostError> {
@@ -400,8 +604,8 @@ impl Engine {
         Ok(json!({ "entries": entries, "cursor": next.flatten() }))
     }
 
-    /// Audits a denied call, once per run and capability.
-    async fn audit_denial(&self, ctx: &CallContext, capability: Capability, reason: &str) {
+    /// Audits a refused call, once per run and capability.
+    async fn audit_denial(&self, ctx: &CallContext, capability: Capability, refusal: &HostError) {
         if !ctx.flight.first_denial(capability) {
             return;
         }
@@ -418,7 +622,8 @@ impl Engine {
                 "capability": capability.name(),
                 "run_id": ctx.run_id,
                 "version": ctx.live.version.version,
-                "reason": ctx.flight.redact(reason),
+                "code": refusal.code,
+                "reason": ctx.flight.redact(&refusal.message),
             })
             .to_string(),
         };

@@ -71,6 +71,9 @@ pub struct EngineConfig {
     /// Opens tenants' secrets for `api.secrets.get` (`None`: no master key
     /// on this node, and the capability answers `unavailable`).
     pub vault: Option<Arc<citadel_secrets::Vault>>,
+    /// Makes `api.http.fetch` requests (`None`: the capability answers
+    /// `unavailable`).
+    pub egress: Option<Arc<citadel_egress::Egress>>,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +85,7 @@ impl Default for EngineConfig {
             worker: Some(WorkerConfig::default()),
             quotas: Quotas::default(),
             vault: None,
+            egress: None,
         }
     }
 }
@@ -241,6 +245,8 @@ struct InFlight {
     revealed: Mutex<Revealed>,
     /// Capabilities whose denial this run has audited (a bit each).
     denials_audited: AtomicU8,
+    /// HTTP requests this run made (capped by `Quotas::http_calls_per_run`).
+    http_calls: AtomicU64,
 }
 
 /// Secret values a run has read, and the redactor made of them.
@@ -702,6 +708,7 @@ impl Engine {
             live_logs: Mutex::new(LiveLogs::default()),
             revealed: Mutex::new(Revealed::default()),
             denials_audited: AtomicU8::new(0),
+            http_calls: AtomicU64::new(0),
             run: Mutex::new(run),
         });
         let id = lock(&flight.run).id.clone();
@@ -822,6 +829,8 @@ impl Engine {
                     depth,
                     live: Arc::clone(&spec.live),
                     flight: Arc::clone(&flight),
+                    deadline: Instant::now() + limits.timeout,
+                    http_ceiling: settings.http_allow.clone(),
                 }),
             });
             // The isolate's run is a task of its own, so that a caller that

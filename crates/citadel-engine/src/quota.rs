@@ -42,6 +42,13 @@ pub struct Quotas {
     pub kv_value_bytes: u64,
     /// What a tenant's KV store may hold, keys and values, in bytes.
     pub kv_bytes: u64,
+    /// `api.http.fetch` requests one run may make.
+    pub http_calls_per_run: u64,
+    /// `api.http.fetch` requests a tenant's runs may make per minute, over
+    /// all nodes (each node takes its share).
+    pub http_requests_per_minute: u64,
+    /// `api.db.query` statements one run may make.
+    pub db_queries_per_run: u64,
 }
 
 impl Default for Quotas {
@@ -56,6 +63,9 @@ impl Default for Quotas {
             kv_key_bytes: 512,
             kv_value_bytes: 128 << 10,
             kv_bytes: 64 << 20,
+            http_calls_per_run: 50,
+            http_requests_per_minute: 6_000,
+            db_queries_per_run: 100,
         }
     }
 }
@@ -69,6 +79,7 @@ struct Bucket {
 pub(crate) struct QuotaState {
     buckets: Mutex<HashMap<String, Bucket>>,
     event_buckets: Mutex<HashMap<String, Bucket>>,
+    http_buckets: Mutex<HashMap<String, Bucket>>,
     in_flight: Mutex<HashMap<String, u64>>,
 }
 
@@ -87,6 +98,16 @@ impl QuotaState {
         nodes: usize,
     ) -> Result<(), Duration> {
         take(&self.event_buckets, tenant, q.events_per_minute, nodes)
+    }
+
+    /// Takes one outgoing HTTP request from the tenant's bucket.
+    pub(crate) fn take_http(&self, tenant: &str, q: &Quotas, nodes: usize) -> Result<(), Duration> {
+        take(
+            &self.http_buckets,
+            tenant,
+            q.http_requests_per_minute,
+            nodes,
+        )
     }
 
     /// Counts a synchronous run in flight under `key` (a tenant's or a

@@ -474,3 +474,266 @@ async fn an_event_outside_the_grant_is_denied_and_audited() {
     let details: Value = serde_json::from_str(&audit[0].entry.details).unwrap();
     assert_eq!(details["capability"], "events");
 }
+
+/// A one-route-per-path HTTP/1.1 server on 127.0.0.1 for fetch tests:
+/// `/echo` answers the request's method, authorization header and body as
+/// JSON; `/hang` never answers; anything else is 404.
+async fn http_server() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| {
+                            let (n, v) = l.split_once(':')?;
+                            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                        })
+                        .unwrap_or_default()
+                };
+                let length: usize = header("content-length").parse().unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                let mut first = head.split_whitespace();
+                let (method, path) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
+                let (status, reply) = match path {
+                    "/echo" => (
+                        "200 OK",
+                        json!({"method": method, "authorization": header("authorization"), "body": body})
+                            .to_string(),
+                    ),
+                    "/hang" => {
+                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        return;
+                    }
+                    _ => ("404 Not Found", "{}".to_owned()),
+                };
+                let out = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-seen: a\r\nx-seen: b\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+                let _ = sock.write_all(out.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+fn egress(allow_private: bool) -> Option<Arc<citadel_egress::Egress>> {
+    let config = citadel_egress::EgressConfig {
+        allow_private,
+        ..citadel_egress::EgressConfig::default()
+    };
+    Some(Arc::new(citadel_egress::Egress::new(config).unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_reaches_granted_hosts_with_a_secret_and_nothing_else() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let acme = db.tenant("acme").await;
+    let port = http_server().await;
+    let vault = vault(store).await;
+    vault
+        .create(&meta(&acme, "API_TOKEN", None), "tok_0123456789abcdef")
+        .await
+        .unwrap();
+    let config = EngineConfig {
+        vault: Some(vault),
+        egress: egress(true),
+        quotas: Quotas {
+            http_calls_per_run: 3,
+            ..Quotas::default()
+        },
+        ..EngineConfig::default()
+    };
+    let engine = citadel_testkit::engine(store, 1, config);
+    let grant = format!(
+        r#"{{"http": {{"allow": ["http://127.0.0.1:{port}"]}}, "secrets": ["API_TOKEN"]}}"#
+    );
+    let poster = live(
+        store.as_ref(),
+        &acme,
+        "poster",
+        &grant,
+        &format!(
+            r#"
+            const token = await api.secrets.get('API_TOKEN');
+            const r = await api.http.fetch('http://127.0.0.1:{port}/echo', {{
+                method: 'POST', headers: {{authorization: 'Bearer ' + token}}, body: {{processed: 3}},
+            }});
+            const seen = await r.json();
+            return [r.status, r.ok, r.headers['x-seen'], seen.method, seen.authorization, JSON.parse(seen.body)];
+            "#
+        ),
+    )
+    .await;
+    assert_eq!(
+        result(&engine, &acme, &poster).await,
+        json!([200, true, "a, b", "POST", "Bearer [REDACTED:API_TOKEN]", {"processed": 3}])
+    );
+
+    // Outside the grant: another port, another host, plain http to a host
+    // granted only https, and more calls than a run may make.
+    let cases = [
+        (
+            "port",
+            format!("http://127.0.0.1:{}/echo", port + 1),
+            "capability_denied",
+        ),
+        (
+            "host",
+            "https://example.com/".to_owned(),
+            "capability_denied",
+        ),
+        ("url", "not a url".to_owned(), "invalid_url"),
+        ("hang", format!("http://127.0.0.1:{port}/hang"), "timeout"),
+    ];
+    for (name, url, code) in cases {
+        let source = format!(
+            "try {{ await api.http.fetch('{url}', {{timeout_ms: 300}}); return 'fetched'; }} \
+             catch (e) {{ return e.code; }}"
+        );
+        let script = live(
+            store.as_ref(),
+            &acme,
+            &format!("fetch-{name}"),
+            &grant,
+            &source,
+        )
+        .await;
+        assert_eq!(result(&engine, &acme, &script).await, json!(code), "{name}");
+    }
+    let greedy = live(
+        store.as_ref(),
+        &acme,
+        "greedy",
+        &grant,
+        &format!(
+            "const codes = []; for (let i = 0; i < 4; i++) {{ try {{ \
+             codes.push((await api.http.fetch('http://127.0.0.1:{port}/none')).status); }} \
+             catch (e) {{ codes.push(e.code); }} }} return codes;"
+        ),
+    )
+    .await;
+    assert_eq!(
+        result(&engine, &acme, &greedy).await,
+        json!([404, 404, 404, "limit_exceeded"])
+    );
+    let audit = citadel_testkit::audit(store.as_ref(), "capability.denied").await;
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    let details: Value = serde_json::from_str(&audit[0].entry.details).unwrap();
+    assert_eq!(details["capability"], "http");
+
+    // A fetch that outlives the run's deadline ends with the run.
+    let late = live(
+        store.as_ref(),
+        &acme,
+        "late",
+        &grant,
+        &format!("try {{ await api.http.fetch('http://127.0.0.1:{port}/hang'); }} catch (e) {{ return e.code; }}"),
+    )
+    .await;
+    let run = engine
+        .run_sync(citadel_engine::RunSpec {
+            timeout_ms: Some(400),
+            ..run_spec(&acme, &late, "null")
+        })
+        .await
+        .unwrap();
+    // Either the fetch's own bound (the run's deadline) answers first and
+    // the script returns the code, or the run's timer does: never later.
+    match run.status.as_str() {
+        "succeeded" => assert_eq!(run.result.as_deref(), Some("\"timeout\"")),
+        other => assert_eq!(other, "timed_out", "{:?}", run.error),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_never_reaches_a_private_address_unless_the_platform_allows_it() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let acme = db.tenant("acme").await;
+    let config = EngineConfig {
+        egress: egress(false),
+        ..EngineConfig::default()
+    };
+    let engine = citadel_testkit::engine(store, 1, config);
+    let grant = r#"{"http": {"allow": ["*", "http://*"]}}"#;
+    let corpus = include_str!("ssrf.txt");
+    let mut n = 0;
+    for line in corpus
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let (url, code) = line.rsplit_once(' ').unwrap();
+        let source = format!(
+            "try {{ await api.http.fetch({}); return 'fetched'; }} catch (e) {{ return e.code; }}",
+            serde_json::to_string(url).unwrap()
+        );
+        let script = live(store.as_ref(), &acme, &format!("ssrf-{n}"), grant, &source).await;
+        assert_eq!(result(&engine, &acme, &script).await, json!(code), "{url}");
+        n += 1;
+    }
+    assert!(n >= 10, "{n}");
+    // Each run's refusal is a security event on the record.
+    let audit = citadel_testkit::audit(store.as_ref(), "capability.denied").await;
+    let private = audit
+        .iter()
+        .filter(|a| {
+            a.entry.details.contains("private_address") || a.entry.details.contains("private")
+        })
+        .count();
+    assert_eq!(private, n, "{audit:?}");
+
+    // A tenant's ceiling narrows every grant.
+    let settings = citadel_scripts::TenantSettings {
+        http_allow: Some(vec!["api.example.com".into()]),
+        ..citadel_scripts::TenantSettings::default()
+    };
+    engine.put_settings(&acme, &settings).await.unwrap();
+    let script = live(
+        store.as_ref(),
+        &acme,
+        "ceiling",
+        grant,
+        "try { await api.http.fetch('https://other.example.org/'); } catch (e) { return [e.code, e.message]; }",
+    )
+    .await;
+    assert_eq!(
+        result(&engine, &acme, &script).await,
+        json!([
+            "capability_denied",
+            "host `other.example.org` is not allowed by the tenant's http_allow"
+        ])
+    );
+}

@@ -205,10 +205,32 @@
       return pick ? pick(ok) : ok;
     };
     const entryValue = (entry) => (entry === null ? null : entry.value);
+    // A fetch's answer: headers by lower-case name (repeats joined with
+    // ", "), the body as text (or base64, as `bodyEncoding` says), and
+    // `text()`/`json()` that work with or without `await`.
+    const response = (r) => {
+      const headers = { __proto__: null };
+      const pairs = r.headers;
+      for (let i = 0; i < pairs.length; i++) {
+        const name = pairs[i][0];
+        headers[name] = name in headers ? headers[name] + ", " + pairs[i][1] : pairs[i][1];
+      }
+      const body = r.body;
+      return freeze({
+        status: r.status,
+        ok: r.status >= 200 && r.status < 300,
+        url: r.url,
+        headers: freeze(headers),
+        body,
+        bodyEncoding: r.body_encoding,
+        text: () => body,
+        json: () => parse(body),
+      });
+    };
 
     const capabilities = {
       __proto__: null,
-      http: () => freeze({ fetch: (url, options) => call("http.fetch", [url, options ?? null]) }),
+      http: () => freeze({ fetch: (url, options) => call("http.fetch", [url, options ?? null], response) }),
       secrets: () => freeze({ get: (name) => call("secrets.get", [name]) }),
       kv: () =>
         freeze({

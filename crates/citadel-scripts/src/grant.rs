@@ -98,7 +98,7 @@ impl CapabilitySpec {
                 "http.allow",
                 &http.allow,
                 is_host_pattern,
-                "a host name or `*.domain`",
+                "a host pattern (`api.example.com`, `*.example.com`, `*`, `http://host`, `host:port`)",
             )?;
         }
         each(
@@ -140,8 +140,26 @@ pub fn is_secret_name(s: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
-fn is_host_pattern(s: &str) -> bool {
-    let host = s.strip_prefix("*.").unwrap_or(s);
+/// A host pattern of `http.allow` (and of a tenant's `http_allow`):
+/// an optional `http://` or `https://`, then `*`, `*.domain` or a host
+/// name (or IPv4 address), then an optional `:port`. Checked here for
+/// shape; the egress crate parses and enforces it.
+pub fn is_host_pattern(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .unwrap_or(s);
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().map_or(true, |n| n == 0)) {
+        return false;
+    }
+    if host == "*" {
+        return true;
+    }
+    let host = host.strip_prefix("*.").unwrap_or(host);
     !host.is_empty()
         && host.split('.').all(|label| {
             !label.is_empty()
@@ -177,11 +195,44 @@ mod tests {
     }
 
     #[test]
+    fn host_patterns() {
+        for ok in [
+            "api.example.com",
+            "*.example.com",
+            "*",
+            "http://localhost",
+            "https://api.example.com",
+            "127.0.0.1:8080",
+            "http://*.internal.example:8443",
+        ] {
+            assert!(is_host_pattern(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "ftp://x.com",
+            "x.com/",
+            "x.com:99999",
+            "x.com:",
+            "*.",
+            "a.*.com",
+            "Example.com",
+            "http://",
+            "-a.com",
+        ] {
+            assert!(!is_host_pattern(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_grants_are_named() {
         let cases = [
             (
-                r#"{"http": {"allow": ["http://x.com"]}}"#,
-                "capabilities.http.allow: `http://x.com` is not a host name or `*.domain`",
+                r#"{"http": {"allow": ["https://x.com/path"]}}"#,
+                "capabilities.http.allow: `https://x.com/path` is not a host pattern (`api.example.com`, `*.example.com`, `*`, `http://host`, `host:port`)",
+            ),
+            (
+                r#"{"http": {"allow": ["x.com:0"]}}"#,
+                "capabilities.http.allow: `x.com:0` is not a host pattern (`api.example.com`, `*.example.com`, `*`, `http://host`, `host:port`)",
             ),
             (
                 r#"{"secrets": ["stripe"]}"#,

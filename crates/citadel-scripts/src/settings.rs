@@ -21,6 +21,11 @@ pub struct TenantSettings {
     /// Runs of this tenant never reuse a warm context: a version that asks
     /// for `isolation: version` runs with a fresh context per run.
     pub forbid_version_isolation: bool,
+    /// The tenant's ceiling on `api.http.fetch`: a version reaches a host
+    /// only if its own grant and this list both allow it. `None`: no
+    /// ceiling beyond the grants; `[]`: no outgoing HTTP at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_allow: Option<Vec<String>>,
 }
 
 impl TenantSettings {
@@ -55,6 +60,16 @@ impl TenantSettings {
         }
         for f in &self.approval_folders {
             validate_folder(f).map_err(|e| format!("approval_folders: {e}"))?;
+        }
+        if let Some(allow) = &self.http_allow {
+            if allow.len() > 256 {
+                return Err("http_allow: at most 256 entries".into());
+            }
+            if let Some(bad) = allow.iter().find(|p| !crate::grant::is_host_pattern(p)) {
+                return Err(format!(
+                    "http_allow: `{bad}` is not a host pattern (`api.example.com`, `*.example.com`, `*`, `http://host`, `host:port`)"
+                ));
+            }
         }
         self.policy.validate().map_err(|e| format!("policy: {e}"))
     }
