@@ -95,8 +95,8 @@ const AUDITED: [&str; 2] = ["capability_denied", "private_address"];
 const MAX_FETCH_TIMEOUT_MS: u64 = 300_000;
 
 /// The request a script's `http.fetch(url, options)` asks for, bounded by
-/// the run's deadline.
-fn fetch_request(
+/// the run's deadline (shared with `citadel run --allow-net`).
+pub fn fetch_request(
     url: String,
     options: &Value,
     deadline: Instant,
@@ -173,7 +173,7 @@ fn fetch_request(
 
 /// A response as the script gets it: the body as text when it is UTF-8,
 /// else base64 (`body_encoding` says which).
-fn response_json(r: FetchResponse) -> Value {
+pub fn response_json(r: FetchResponse) -> Value {
     let (body, encoding) = match String::from_utf8(r.body) {
         Ok(text) => (text, "utf8"),
         Err(e) => {

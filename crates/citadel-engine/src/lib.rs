@@ -39,7 +39,9 @@ pub use events::{
     MAX_EVENT_DEPTH, matches as event_matches, validate_event_type, validate_pattern,
 };
 pub use executor::{Executor, InProcess};
-pub use gateway::{GatewayMetrics, KV_LIST_DEFAULT, KV_LIST_MAX, KV_MAX_TTL_S};
+pub use gateway::{
+    GatewayMetrics, KV_LIST_DEFAULT, KV_LIST_MAX, KV_MAX_TTL_S, fetch_request, response_json,
+};
 pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
 pub use scheduler::{LATE_TOLERANCE_MS, SCHEDULE_TRIGGER, occurrence_key};

@@ -70,6 +70,85 @@ pub struct Config {
     /// client's address. Unset, the connection's peer counts (a client can
     /// write any header, so never set this without such a proxy).
     pub client_address_header: Option<String>,
+    /// Secrets (`[secrets]`).
+    pub secrets: SecretsConfig,
+    /// Outgoing HTTP from scripts (`[egress]`).
+    pub egress: EgressConfig,
+    /// Data sources for `api.db.query` (`[datasources]`).
+    pub datasources: DatasourcesConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The master key (64 hex digits, mode 0600) that wraps every tenant's
+    /// data key (also CITADEL_MASTER_KEY_FILE). Unset, `serve` uses
+    /// `DATA_DIR/master.key`, generating it on first start; production
+    /// should keep the key outside the data directory (and every node of a
+    /// PostgreSQL cluster must use the same one).
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Let scripts reach loopback, private and link-local addresses (also
+    /// CITADEL_EGRESS_ALLOW_PRIVATE): for tests and local receivers only.
+    /// The grants' allowlists apply regardless.
+    pub allow_private: bool,
+    /// Largest request body a script may send, in bytes.
+    pub max_request_bytes: usize,
+    /// Largest response body a script may receive, in bytes.
+    pub max_response_bytes: usize,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        let d = citadel_egress::EgressConfig::default();
+        EgressConfig {
+            allow_private: false,
+            max_request_bytes: d.max_request_bytes,
+            max_response_bytes: d.max_response_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatasourcesConfig {
+    /// The directory SQLite data sources live under (also
+    /// CITADEL_DATASOURCES_ROOT); a source's path is relative to it and
+    /// cannot leave it. Unset: `DATA_DIR/datasources`.
+    pub root: Option<PathBuf>,
+}
+
+impl Config {
+    /// The master key file: configured, else `DATA_DIR/master.key`; and
+    /// whether it was configured.
+    pub fn master_key_file(&self) -> (PathBuf, bool) {
+        match &self.secrets.master_key_file {
+            Some(p) => (p.clone(), true),
+            None => (self.data_dir.join("master.key"), false),
+        }
+    }
+
+    /// The SQLite data-source root.
+    pub fn datasources_root(&self) -> PathBuf {
+        self.datasources
+            .root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("datasources"))
+    }
+
+    /// The outgoing-HTTP settings of this node.
+    pub fn egress(&self) -> citadel_egress::EgressConfig {
+        citadel_egress::EgressConfig {
+            allow_private: self.egress.allow_private,
+            max_request_bytes: self.egress.max_request_bytes,
+            max_response_bytes: self.egress.max_response_bytes,
+            ..citadel_egress::EgressConfig::default()
+        }
+    }
 }
 
 impl Default for Config {
@@ -97,6 +176,9 @@ impl Default for Config {
             auth_failure_limit: http.auth_failure_limit,
             auth_failure_window_ms: http.auth_failure_window_ms,
             client_address_header: http.client_address_header,
+            secrets: SecretsConfig::default(),
+            egress: EgressConfig::default(),
+            datasources: DatasourcesConfig::default(),
         }
     }
 }
@@ -196,6 +278,15 @@ impl Config {
         }
         if let Some(v) = var("CITADEL_JAIL_REQUIRED") {
             self.jail_required = parse("CITADEL_JAIL_REQUIRED", v)?;
+        }
+        if let Some(v) = var("CITADEL_MASTER_KEY_FILE") {
+            self.secrets.master_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("CITADEL_EGRESS_ALLOW_PRIVATE") {
+            self.egress.allow_private = parse("CITADEL_EGRESS_ALLOW_PRIVATE", v)?;
+        }
+        if let Some(v) = var("CITADEL_DATASOURCES_ROOT") {
+            self.datasources.root = Some(PathBuf::from(v));
         }
         Ok(())
     }

@@ -38,6 +38,9 @@ enum Command {
     /// Manage tenants and tokens in the database the server uses.
     #[command(subcommand)]
     Admin(server::AdminCommand),
+    /// Manage the secrets' master key.
+    #[command(subcommand)]
+    Secrets(server::SecretsCommand),
     /// Check the audit log's hash chain.
     #[command(subcommand)]
     Audit(server::AuditCommand),
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => server::worker(args.data),
         Command::Admin(cmd) => server::admin(cmd),
         Command::Audit(cmd) => server::audit(cmd),
+        Command::Secrets(cmd) => server::secrets(cmd),
         Command::Config(cmd) => server::config(cmd),
         Command::Run(args) => run::run(args),
         Command::Check(args) => run::check(args),

@@ -33,6 +33,12 @@ pub(crate) struct RunArgs {
     /// Capabilities to grant, comma-separated (`sleep`, `echo`).
     #[arg(long, value_delimiter = ',', default_value = "sleep")]
     grant: Vec<String>,
+    /// Grant `api.http.fetch` to these hosts, comma-separated
+    /// (`api.example.com`, `*.example.com`, `http://localhost:8080`). Loopback
+    /// and private addresses stay unreachable unless
+    /// CITADEL_EGRESS_ALLOW_PRIVATE=true.
+    #[arg(long, value_delimiter = ',')]
+    allow_net: Vec<String>,
     /// A JSON policy file for the static analysis that precedes the run.
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -134,7 +140,18 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CliError> {
     let policy = read_policy(args.policy.as_deref())?;
     serde_json::from_str::<serde::de::IgnoredAny>(&args.input)
         .usage("--input is not valid JSON")?;
-    let grants = parse_grants(&args.grant)?;
+    let mut grants = parse_grants(&args.grant)?;
+    let net = if args.allow_net.is_empty() {
+        None
+    } else {
+        if args.in_process {
+            return Err(CliError::usage(
+                "--allow-net serves fetches from the sandbox host's supervisor: drop --in-process",
+            ));
+        }
+        grants = grants.with(Capability::Http);
+        Some(NetGateway::new(&args.allow_net)?)
+    };
     if args.timeout_ms == 0 || args.memory_mb == 0 {
         return Err(CliError::usage(
             "--timeout-ms and --memory-mb must be positive",
@@ -204,7 +221,14 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CliError> {
                 version_key: None,
                 fault: None,
             };
-            let outcome = runtime.block_on(pool.run(job, Arc::new(EchoGateway)));
+            let gateway: Arc<dyn citadel_pool::Gateway> = match net {
+                Some(mut net) => {
+                    net.deadline = std::time::Instant::now() + limits.timeout;
+                    Arc::new(net)
+                }
+                None => Arc::new(EchoGateway),
+            };
+            let outcome = runtime.block_on(pool.run(job, gateway));
             pool.shutdown();
             outcome
         }
@@ -225,6 +249,70 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CliError> {
         }
     };
     report(&outcome, args.json)
+}
+
+/// The CLI's gateway with `--allow-net`: `echo`, and `http.fetch` to the
+/// allowed hosts through the same guard as the server's.
+struct NetGateway {
+    egress: Arc<citadel_egress::Egress>,
+    allow: Arc<citadel_egress::Allowlist>,
+    deadline: std::time::Instant,
+}
+
+impl NetGateway {
+    fn new(patterns: &[String]) -> Result<NetGateway, CliError> {
+        let allow = citadel_egress::Allowlist::parse(patterns)
+            .map_err(|e| CliError::usage(format!("--allow-net: {e}")))?;
+        let allow_private =
+            std::env::var("CITADEL_EGRESS_ALLOW_PRIVATE").is_ok_and(|v| v == "true" || v == "1");
+        let config = citadel_egress::EgressConfig {
+            allow_private,
+            ..citadel_egress::EgressConfig::default()
+        };
+        let egress = citadel_egress::Egress::new(config)
+            .map_err(|e| CliError::failed(anyhow::anyhow!("cannot set up outgoing HTTP: {e}")))?;
+        Ok(NetGateway {
+            egress: Arc::new(egress),
+            allow: Arc::new(allow),
+            deadline: std::time::Instant::now(),
+        })
+    }
+}
+
+impl citadel_pool::Gateway for NetGateway {
+    fn call(&self, call: citadel_sandbox::HostCall) -> citadel_pool::GatewayFuture {
+        use citadel_sandbox::{HostCall, HostError};
+        let (egress, allow, deadline) = (
+            Arc::clone(&self.egress),
+            Arc::clone(&self.allow),
+            self.deadline,
+        );
+        Box::pin(async move {
+            match call {
+                HostCall::Echo { value } => Ok(value),
+                HostCall::HttpFetch { url, options } => {
+                    let request = citadel_engine::fetch_request(url, &options, deadline)?;
+                    match egress.fetch(&[allow.as_ref()], request).await {
+                        Ok(r) => Ok(citadel_engine::response_json(r)),
+                        Err(e) => {
+                            let code = match &e {
+                                citadel_egress::EgressError::HostNotAllowed(_)
+                                | citadel_egress::EgressError::SchemeNotAllowed(_) => {
+                                    "capability_denied"
+                                }
+                                other => other.code(),
+                            };
+                            Err(HostError::new(code, e.to_string()))
+                        }
+                    }
+                }
+                other => Err(HostError::unavailable(format!(
+                    "`{}` is not available here",
+                    other.capability().name()
+                ))),
+            }
+        })
+    }
 }
 
 /// Starts a pool of jailed sandbox hosts running this executable, for the

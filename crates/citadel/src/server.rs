@@ -230,6 +230,9 @@ async fn start_node(
     }
     pool_config.idle_timeout = std::time::Duration::from_millis(config.sandbox_host_idle_ms);
     pool_config.jail.required = config.jail_required;
+    let vault = open_vault(config, &store).await?;
+    let egress = citadel_egress::Egress::new(config.egress())
+        .map_err(|e| CliError::failed(anyhow::anyhow!("cannot set up outgoing HTTP: {e}")))?;
     let pool = Pool::start(pool_config).failed("cannot start the sandbox hosts")?;
     let engine = Engine::start(
         Arc::clone(&store),
@@ -237,6 +240,8 @@ async fn start_node(
         EngineConfig {
             platform: config.limits,
             quotas: config.quotas,
+            vault: Some(vault),
+            egress: Some(Arc::new(egress)),
             // `serve` with a concurrency of 0 answers the API and enqueues,
             // leaving the queue (and the schedules) to other nodes.
             worker: (config.worker_concurrency > 0 || role == "worker").then(|| WorkerConfig {
@@ -265,6 +270,98 @@ async fn start_node(
         "starting"
     );
     Ok((store, pool, engine))
+}
+
+/// The vault of this node's master key, checked against the database
+/// before anything else starts: a wrong or missing key refuses to start
+/// with the reason, and touches no data. With no key configured and none
+/// in the data directory, a first start generates one there.
+async fn open_vault(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> Result<Arc<citadel_secrets::Vault>, CliError> {
+    use citadel_secrets::{MasterKey, Vault};
+    let (path, configured) = config.master_key_file();
+    let hint = "point secrets.master_key_file (or CITADEL_MASTER_KEY_FILE) at the key the secrets were sealed with";
+    let key = if path.exists() {
+        MasterKey::load(&path).map_err(|e| CliError::failed(e).hint(hint))?
+    } else if configured {
+        return Err(CliError::failed(anyhow::anyhow!(
+            "the master key file `{}` does not exist",
+            path.display()
+        ))
+        .hint(hint));
+    } else if Vault::in_use(store.as_ref())
+        .await
+        .map_err(CliError::failed)?
+    {
+        return Err(CliError::failed(anyhow::anyhow!(
+            "this database holds sealed secrets but there is no master key at `{}`",
+            path.display()
+        ))
+        .hint(hint));
+    } else {
+        let key = MasterKey::generate().map_err(CliError::failed)?;
+        key.write_new(&path).map_err(CliError::failed)?;
+        tracing::warn!(
+            path = %path.display(),
+            "generated a master key for secrets in the data directory; in production keep it elsewhere (secrets.master_key_file) and back it up"
+        );
+        key
+    };
+    Vault::open(Arc::clone(store), key)
+        .await
+        .map(Arc::new)
+        .map_err(|e| CliError::failed(e).hint(hint))
+}
+
+/// `citadel secrets …`.
+#[derive(Subcommand)]
+pub(crate) enum SecretsCommand {
+    /// Re-wrap every tenant's data key under a new master key, which then
+    /// replaces the key file (the old one is kept as `FILE.old`). Secret
+    /// values are not re-encrypted; running nodes keep serving. Restart
+    /// every node afterwards so each loads the new key.
+    RotateMasterKey {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+pub(crate) fn secrets(cmd: SecretsCommand) -> Result<(), CliError> {
+    let SecretsCommand::RotateMasterKey { data } = cmd;
+    let config = data.config()?;
+    let (path, _) = config.master_key_file();
+    let old = citadel_secrets::MasterKey::load(&path)
+        .map_err(|e| CliError::failed(e).hint("the current master key file must be readable"))?;
+    with_store(&data, |store| async move {
+        let new = citadel_secrets::MasterKey::generate().map_err(CliError::failed)?;
+        // The new key is on disk before any data key depends on it.
+        let staged = path.with_extension("key.new");
+        let _ = std::fs::remove_file(&staged);
+        new.write_new(&staged).map_err(CliError::failed)?;
+        let n = citadel_secrets::rewrap_all(store.as_ref(), &old, &new)
+            .await
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&staged);
+                CliError::failed(e)
+            })?;
+        let kept = path.with_extension("key.old");
+        std::fs::rename(&path, &kept)
+            .and_then(|()| std::fs::rename(&staged, &path))
+            .failed(format!(
+                "the data keys are wrapped by the new key in `{}`, but it could not replace `{}`: move it there by hand",
+                staged.display(),
+                path.display()
+            ))?;
+        println!(
+            "re-wrapped {n} data key(s) under master key {} (was {}); the old key is in {}",
+            new.id(),
+            old.id(),
+            kept.display()
+        );
+        Ok(())
+    })
 }
 
 pub(crate) fn serve(args: ServeArgs) -> Result<(), CliError> {
