@@ -38,6 +38,20 @@ impl TestDb {
         self.dir.path().join("c.db")
     }
 
+    /// Every byte the database holds on disk: the file and its write-ahead
+    /// log (recent writes live there until a checkpoint), for tests that
+    /// grep the database for what must never be stored.
+    pub fn file_bytes(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            let path = self.dir.path().join(format!("c.db{suffix}"));
+            if let Ok(bytes) = std::fs::read(path) {
+                all.extend(bytes);
+            }
+        }
+        all
+    }
+
     /// Creates the tenant `name`; its id.
     pub async fn tenant(&self, name: &str) -> String {
         self.store.create_tenant(name).await.unwrap().id
