@@ -122,13 +122,20 @@ pub(crate) async fn run(
         .map_err(|e| QueryError::unavailable(scrub(format!("cannot connect: {e}"), url)))?;
     let result = async {
         conn.execute("BEGIN READ ONLY").await?;
-        let result = fetch(&mut conn, sql, params, limits).await;
-        // Nothing was written; the rollback only ends the transaction.
-        let _ = conn.execute("ROLLBACK").await;
-        result
+        fetch(&mut conn, sql, params, limits).await
     }
     .await;
-    let _ = conn.close().await;
+    if result.is_ok() {
+        // Nothing was written; the rollback only ends the transaction.
+        let _ = conn.execute("ROLLBACK").await;
+        let _ = conn.close().await;
+    } else {
+        // Stopped early (a cap) or failed: the server may still be sending
+        // rows, which a rollback would first have to read to the end.
+        // Dropping the connection closes it; the server ends the
+        // transaction and stops when it next writes to the closed socket.
+        drop(conn);
+    }
     result.map_err(|e| match e {
         Failure::Limit(e) => e,
         Failure::Sql(e) => map_error(e, url, limits),
