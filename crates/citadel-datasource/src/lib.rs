@@ -39,11 +39,13 @@
 //!
 //! Values come back typed (see [`QueryResult`]).
 //!
-//! Connections are opened per query and closed after it. For SQLite that
-//! costs a file open; for PostgreSQL a connection handshake (a few
-//! milliseconds on a local network), in exchange for no state kept between
-//! runs of different tenants and no pool to bound: the number of open
-//! connections is the number of queries in flight, which the caller bounds.
+//! Connections: [`query`] opens one per query and closes it after (no
+//! state kept, nothing to bound but the queries in flight). [`Pools`] keeps
+//! PostgreSQL connections per source within hard bounds. Measured on a
+//! local cluster (trust authentication, debug build): a query on its own
+//! connection took about 2.6 ms, the same on a kept connection under
+//! 0.1 ms; a SQLite query on its own connection about 0.7 ms, which is why
+//! SQLite is not pooled.
 
 pub mod check;
 mod error;
@@ -146,21 +148,15 @@ pub struct QueryResult {
 }
 
 /// Checks `sql` ([`check_statement`]) and runs it on `source` with
-/// `params` bound, within `limits`.
+/// `params` bound, within `limits`, on a connection of its own (see
+/// [`Pools`] to keep PostgreSQL connections between queries).
 pub async fn query(
     source: &Source,
     sql: &str,
     params: &[Value],
     limits: &QueryLimits,
 ) -> Result<QueryResult, QueryError> {
-    let checked = check::check(sql, source.kind())?;
-    if checked.params != params.len() {
-        return Err(QueryError::params(format!(
-            "the statement takes {} parameter(s), {} given",
-            checked.params,
-            params.len()
-        )));
-    }
+    checked(source, sql, params)?;
     query_unchecked(source, sql, params, limits).await
 }
 
@@ -173,14 +169,40 @@ pub async fn query_unchecked(
     params: &[Value],
     limits: &QueryLimits,
 ) -> Result<QueryResult, QueryError> {
-    let param_values = params
+    run(None, source, sql, params, limits).await
+}
+
+/// Checks the statement and that `params` fit its placeholders.
+fn checked(source: &Source, sql: &str, params: &[Value]) -> Result<(), QueryError> {
+    let checked = check::check(sql, source.kind())?;
+    if checked.params != params.len() {
+        return Err(QueryError::params(format!(
+            "the statement takes {} parameter(s), {} given",
+            checked.params,
+            params.len()
+        )));
+    }
+    Ok(())
+}
+
+async fn run(
+    pools: Option<&Pools>,
+    source: &Source,
+    sql: &str,
+    params: &[Value],
+    limits: &QueryLimits,
+) -> Result<QueryResult, QueryError> {
+    let params = params
         .iter()
         .map(Param::from_json)
         .collect::<Result<Vec<_>, _>>()?;
     let run = async {
-        match source {
-            Source::Sqlite { path } => sqlite::run(path, sql, &param_values, limits).await,
-            Source::Postgres { url } => postgres::run(url, sql, &param_values, limits).await,
+        match (source, pools) {
+            (Source::Sqlite { path }, _) => sqlite::run(path, sql, &params, limits).await,
+            (Source::Postgres { url }, None) => postgres::run(url, sql, &params, limits).await,
+            (Source::Postgres { url }, Some(pools)) => {
+                pools.pg.run(url, sql, &params, limits).await
+            }
         }
     };
     match tokio::time::timeout(limits.timeout, run).await {
@@ -188,6 +210,77 @@ pub async fn query_unchecked(
         Err(_) => Err(QueryError::Timeout {
             timeout: limits.timeout,
         }),
+    }
+}
+
+/// Connections kept between queries, with hard bounds: at most
+/// `max_sources` PostgreSQL sources have a pool (the least recently used
+/// one is closed to make room), each of at most `max_connections`
+/// connections, idle ones closed after a minute. A query waits for a free
+/// connection within its own deadline. SQLite files are opened per query
+/// either way (that costs well under a millisecond; a PostgreSQL handshake
+/// costs a few, and more with TLS and SCRAM).
+///
+/// A pooled connection goes back to its pool only after a clean rollback
+/// (which also undoes session settings the query changed); after a
+/// failure, a cap or the deadline it is closed. Make one per runtime: the
+/// pools' connections belong to the Tokio runtime they were made on.
+pub struct Pools {
+    pg: postgres::PgPools,
+}
+
+impl std::fmt::Debug for Pools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pools").finish_non_exhaustive()
+    }
+}
+
+impl Pools {
+    /// Sources with a pool, by default.
+    pub const DEFAULT_MAX_SOURCES: usize = 16;
+    /// Connections per source, by default.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
+
+    /// Pools with the default bounds.
+    pub fn new() -> Pools {
+        Pools::with_bounds(Self::DEFAULT_MAX_SOURCES, Self::DEFAULT_MAX_CONNECTIONS)
+    }
+
+    /// Pools for at most `max_sources` sources (at least one) of at most
+    /// `max_connections` connections each (at least one).
+    pub fn with_bounds(max_sources: usize, max_connections: u32) -> Pools {
+        Pools {
+            pg: postgres::PgPools::new(max_sources, max_connections),
+        }
+    }
+
+    /// [`query`], on a pooled connection.
+    pub async fn query(
+        &self,
+        source: &Source,
+        sql: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<QueryResult, QueryError> {
+        checked(source, sql, params)?;
+        self.query_unchecked(source, sql, params, limits).await
+    }
+
+    /// [`query_unchecked`], on a pooled connection.
+    pub async fn query_unchecked(
+        &self,
+        source: &Source,
+        sql: &str,
+        params: &[Value],
+        limits: &QueryLimits,
+    ) -> Result<QueryResult, QueryError> {
+        run(Some(self), source, sql, params, limits).await
+    }
+}
+
+impl Default for Pools {
+    fn default() -> Self {
+        Pools::new()
     }
 }
 

@@ -1,11 +1,17 @@
-//! PostgreSQL: a connection per query, read-only three ways.
+//! PostgreSQL: read-only three ways.
 //!
 //! The connection starts with `default_transaction_read_only=on`,
-//! `statement_timeout` (the query's deadline, so the server stops working
-//! even when the client has given up), `idle_in_transaction_session_timeout`
-//! and `lock_timeout`; the query then runs inside `BEGIN READ ONLY`, which is
-//! rolled back, and the connection is closed. A read-only role is the
-//! administrator's part (see the crate documentation).
+//! `statement_timeout` (so the server stops working even when the client
+//! has given up), `lock_timeout` and `idle_in_transaction_session_timeout`;
+//! each query then runs inside `BEGIN READ ONLY` with its own
+//! `SET LOCAL statement_timeout`, and is rolled back — which also undoes any
+//! session setting the query changed, so a pooled connection goes back as
+//! it came. A read-only role is the administrator's part (see the crate
+//! documentation).
+//!
+//! A connection is either the query's own ([`run`]) or borrowed from a
+//! bounded pool per source ([`PgPools`]); a borrowed one returns to its pool
+//! only after a clean rollback, and is closed otherwise.
 //!
 //! Values are decoded from PostgreSQL's binary format by type name, for the
 //! types [`crate::QueryResult`] lists; anything else is an error naming the
@@ -98,48 +104,167 @@ fn scrub(message: String, url: &str) -> String {
     message
 }
 
-pub(crate) async fn run(
-    url: &str,
-    sql: &str,
-    params: &[Param],
-    limits: &QueryLimits,
-) -> Result<QueryResult, QueryError> {
-    let timeout_ms = limits.timeout.as_millis().max(1);
-    let options = PgConnectOptions::from_str(url)
+/// The connection options: read-only by default, and a server-side
+/// deadline of `timeout` for any statement (each transaction sets its own
+/// query's deadline as well).
+fn connect_options(url: &str, timeout: Duration) -> Result<PgConnectOptions, QueryError> {
+    let timeout_ms = timeout.as_millis().max(1);
+    Ok(PgConnectOptions::from_str(url)
         .map_err(|e| QueryError::unavailable(scrub(format!("invalid URL: {e}"), url)))?
         .application_name("citadel-datasource")
+        .statement_cache_capacity(STATEMENT_CACHE)
         .options([
             ("default_transaction_read_only", "on".to_owned()),
             ("statement_timeout", timeout_ms.to_string()),
             ("lock_timeout", timeout_ms.to_string()),
             (
                 "idle_in_transaction_session_timeout",
-                (timeout_ms + Duration::from_secs(1).as_millis()).to_string(),
+                (timeout_ms + IDLE_IN_TRANSACTION_GRACE.as_millis()).to_string(),
             ),
-        ]);
+        ]))
+}
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 32;
+
+/// How much longer than a statement a transaction may sit idle.
+const IDLE_IN_TRANSACTION_GRACE: Duration = Duration::from_secs(1);
+
+/// One query on a connection of its own, closed after it.
+pub(crate) async fn run(
+    url: &str,
+    sql: &str,
+    params: &[Param],
+    limits: &QueryLimits,
+) -> Result<QueryResult, QueryError> {
+    let options = connect_options(url, limits.timeout)?;
     let mut conn = PgConnection::connect_with(&options)
         .await
         .map_err(|e| QueryError::unavailable(scrub(format!("cannot connect: {e}"), url)))?;
-    let result = async {
-        conn.execute("BEGIN READ ONLY").await?;
-        fetch(&mut conn, sql, params, limits).await
-    }
-    .await;
+    let result = transaction(&mut conn, sql, params, limits).await;
     if result.is_ok() {
-        // Nothing was written; the rollback only ends the transaction.
-        let _ = conn.execute("ROLLBACK").await;
         let _ = conn.close().await;
     } else {
         // Stopped early (a cap) or failed: the server may still be sending
-        // rows, which a rollback would first have to read to the end.
-        // Dropping the connection closes it; the server ends the
-        // transaction and stops when it next writes to the closed socket.
+        // rows, which a clean close would first read to the end. Dropping
+        // the connection closes the socket; the server ends the
+        // transaction, and stops when it next writes to the closed socket
+        // or at `statement_timeout`.
         drop(conn);
     }
-    result.map_err(|e| match e {
-        Failure::Limit(e) => e,
-        Failure::Sql(e) => map_error(e, url, limits),
-    })
+    result.map_err(|e| e.into_error(url, limits))
+}
+
+/// The query inside `BEGIN READ ONLY` with its own deadline, rolled back;
+/// the connection is clean again (no transaction, and the rollback undid
+/// any session setting the query changed) only when this returns `Ok`.
+async fn transaction(
+    conn: &mut PgConnection,
+    sql: &str,
+    params: &[Param],
+    limits: &QueryLimits,
+) -> Result<QueryResult, Failure> {
+    let timeout_ms = limits.timeout.as_millis().max(1);
+    // One round trip (the simple protocol takes several statements).
+    conn.execute(
+        format!(
+            "BEGIN READ ONLY; SET LOCAL statement_timeout = {timeout_ms}; \
+             SET LOCAL lock_timeout = {timeout_ms}"
+        )
+        .as_str(),
+    )
+    .await?;
+    let result = fetch(conn, sql, params, limits).await?;
+    // Nothing was written; the rollback only ends the transaction.
+    conn.execute("ROLLBACK").await?;
+    Ok(result)
+}
+
+/// PostgreSQL connection pools, one per source URL, for
+/// [`crate::Pools`].
+pub(crate) struct PgPools {
+    pools: std::sync::Mutex<lru::LruCache<String, sqlx::PgPool>>,
+    max_connections: u32,
+}
+
+impl PgPools {
+    pub(crate) fn new(max_sources: usize, max_connections: u32) -> PgPools {
+        let max_sources =
+            std::num::NonZeroUsize::new(max_sources).unwrap_or(std::num::NonZeroUsize::MIN);
+        PgPools {
+            pools: std::sync::Mutex::new(lru::LruCache::new(max_sources)),
+            max_connections: max_connections.max(1),
+        }
+    }
+
+    /// The pool for `url`, made (lazily connecting) if new; the least
+    /// recently used pool is closed when there are too many.
+    fn pool(&self, url: &str) -> Result<sqlx::PgPool, QueryError> {
+        let mut pools = self
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pool) = pools.get(url) {
+            return Ok(pool.clone());
+        }
+        let options = connect_options(url, crate::QueryLimits::default().timeout)?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .min_connections(0)
+            .idle_timeout(Some(POOL_IDLE))
+            .max_lifetime(Some(POOL_LIFETIME))
+            .test_before_acquire(true)
+            .connect_lazy_with(options);
+        if let Some((_, evicted)) = pools.push(url.to_owned(), pool.clone()) {
+            tokio::spawn(async move { evicted.close().await });
+        }
+        Ok(pool)
+    }
+
+    pub(crate) async fn run(
+        &self,
+        url: &str,
+        sql: &str,
+        params: &[Param],
+        limits: &QueryLimits,
+    ) -> Result<QueryResult, QueryError> {
+        let pool = self.pool(url)?;
+        let conn = pool
+            .acquire()
+            .await
+            .map_err(|e| QueryError::unavailable(scrub(format!("cannot connect: {e}"), url)))?;
+        let mut checkout = Checkout(Some(conn));
+        let result = match checkout.0.as_mut() {
+            Some(conn) => transaction(conn, sql, params, limits).await,
+            None => unreachable!("the connection is taken only below"),
+        };
+        if result.is_ok() {
+            // Clean: back to the pool.
+            drop(checkout.0.take());
+        }
+        // Otherwise `checkout` drops it out of the pool (see `Checkout`).
+        result.map_err(|e| e.into_error(url, limits))
+    }
+}
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+
+/// How long a pooled connection lives at most.
+const POOL_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// A pooled connection that goes back to its pool only when taken out
+/// explicitly; dropped with it inside (a failure, a cap, the deadline
+/// dropping the future mid-query) it is detached and closed, so no
+/// half-read result or open transaction is ever handed to the next query.
+struct Checkout(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
+    }
 }
 
 enum Failure {
@@ -156,6 +281,15 @@ impl From<sqlx::Error> for Failure {
 impl From<QueryError> for Failure {
     fn from(e: QueryError) -> Self {
         Failure::Limit(e)
+    }
+}
+
+impl Failure {
+    fn into_error(self, url: &str, limits: &QueryLimits) -> QueryError {
+        match self {
+            Failure::Limit(e) => e,
+            Failure::Sql(e) => map_error(e, url, limits),
+        }
     }
 }
 

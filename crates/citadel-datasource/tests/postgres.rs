@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use citadel_datasource::{QueryError, QueryLimits, QueryResult, Source, query, query_unchecked};
+use citadel_datasource::{
+    Pools, QueryError, QueryLimits, QueryResult, Source, query, query_unchecked,
+};
 use citadel_testkit::pg;
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection};
@@ -361,4 +363,167 @@ async fn errors_pass_through_without_the_password() {
     .unwrap_err();
     assert_eq!(e.code(), "source_unavailable", "{e}");
     assert!(!e.to_string().contains("Sup3rSecretPw"), "{e}");
+}
+
+/// How many of the crate's connections are open to `db`.
+async fn open_connections(db: &mut Db, name: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = $1 AND application_name = 'citadel-datasource'",
+    )
+    .bind(format!("ds_{name}"))
+    .fetch_one(&mut db.conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pools_are_bounded_and_reused() {
+    let Some(mut db) = database("pooled").await else {
+        return;
+    };
+    let pools = Pools::with_bounds(4, 2);
+    let limits = QueryLimits::default();
+    for i in 0..20 {
+        let r = pools
+            .query(&db.source(), "SELECT $1 AS i", &[json!(i)], &limits)
+            .await
+            .unwrap();
+        assert_eq!(r.rows[0]["i"], json!(i));
+    }
+    // Ten at once share two connections.
+    let source = db.source();
+    let concurrent = futures_util::future::join_all((0..10).map(|i| {
+        let pools = &pools;
+        let source = &source;
+        let limits = &limits;
+        async move {
+            pools
+                .query(
+                    source,
+                    "SELECT count(*) AS n FROM generate_series(1, 200000) WHERE $1::int8 >= 0",
+                    &[json!(i)],
+                    limits,
+                )
+                .await
+        }
+    }))
+    .await;
+    for r in concurrent {
+        assert_eq!(r.unwrap().rows[0]["n"], json!(200000));
+    }
+    let open = open_connections(&mut db, "pooled").await;
+    assert!((1..=2).contains(&open), "{open} connections open");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_connection_comes_back_clean() {
+    let Some(mut db) = database("clean").await else {
+        return;
+    };
+    db.conn
+        .execute(
+            "CREATE FUNCTION unlock() RETURNS text LANGUAGE sql AS
+               $$ SELECT set_config('default_transaction_read_only', 'off', false) $$;
+             CREATE FUNCTION rename() RETURNS text LANGUAGE sql AS
+               $$ SELECT set_config('application_name', 'renamed', false) $$;",
+        )
+        .await
+        .unwrap();
+    let pools = Pools::with_bounds(4, 1);
+    let limits = QueryLimits::default();
+    let source = db.source();
+    // Session settings a query changes are rolled back with it.
+    pools
+        .query(&source, "SELECT unlock(), rename()", &[], &limits)
+        .await
+        .unwrap();
+    let show = |name: &'static str| {
+        let (pools, source, limits) = (&pools, &source, &limits);
+        async move {
+            let r = pools
+                .query_unchecked(source, &format!("SHOW {name}"), &[], limits)
+                .await
+                .unwrap();
+            r.rows[0][name].clone()
+        }
+    };
+    assert_eq!(show("default_transaction_read_only").await, json!("on"));
+    assert_eq!(show("application_name").await, json!("citadel-datasource"));
+    let e = pools
+        .query(&source, "SELECT sneaky()", &[], &limits)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "query_failed", "{e}");
+
+    // A capped query's connection is closed, not drained, and the pool
+    // goes on.
+    let capped = QueryLimits {
+        max_rows: 3,
+        ..QueryLimits::default()
+    };
+    let endless = "SELECT generate_series(1, 1000000000) AS x";
+    let started = Instant::now();
+    let e = pools
+        .query(&source, endless, &[], &capped)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "row_limit_exceeded", "{e}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    db.wait_until_not_running(endless).await;
+
+    // So is a timed-out one's.
+    let short = QueryLimits {
+        timeout: Duration::from_millis(300),
+        ..QueryLimits::default()
+    };
+    let slow = "SELECT count(*) FROM generate_series(1, 100000000)";
+    let e = pools.query(&source, slow, &[], &short).await.unwrap_err();
+    assert_eq!(e.code(), "timeout", "{e}");
+    db.wait_until_not_running(slow).await;
+    // The deadline set for that query did not stay on the connection.
+    assert_eq!(show("statement_timeout").await, json!("5s"));
+
+    let r = pools
+        .query(&source, "SELECT count(*) AS n FROM users", &[], &limits)
+        .await
+        .unwrap();
+    assert_eq!(r.rows[0]["n"], json!(3));
+    assert_eq!(db.users().await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_least_recently_used_pool_makes_room() {
+    let Some(mut one) = database("lru_one").await else {
+        return;
+    };
+    let Some(mut two) = database("lru_two").await else {
+        return;
+    };
+    let pools = Pools::with_bounds(1, 2);
+    let limits = QueryLimits::default();
+    for _ in 0..3 {
+        for db in [&one, &two] {
+            let r = pools
+                .query(
+                    &db.source(),
+                    "SELECT count(*) AS n FROM users",
+                    &[],
+                    &limits,
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.rows[0]["n"], json!(3));
+        }
+    }
+    // `one`'s pool was closed to make room for `two`'s.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while open_connections(&mut one, "lru_one").await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the evicted pool's connections stay open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(open_connections(&mut two, "lru_two").await, 1);
 }
