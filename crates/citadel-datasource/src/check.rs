@@ -123,6 +123,9 @@ pub const DENIED_RELATIONS: &[&str] = &[
     "pg_replication_slots",
     "pg_stat_replication",
     "sqlite_dbpage",
+    "sqlite_dbdata",
+    "sqlite_dbptr",
+    "pragma_database_list",
     "fsdir",
     "zipfile",
 ];

@@ -34,8 +34,9 @@
 //! integers that fit `i64` → 64-bit integers; other numbers → 64-bit
 //! floats; strings → text; arrays and objects → their JSON text (so
 //! `json_extract(?1, '$.a')` or `$1::jsonb` work). PostgreSQL types a
-//! parameter by the bound value (`text`, `int8`, `float8`, `bool`), so cast
-//! where the column differs: `WHERE day = $1::date`.
+//! parameter by the bound value (`text` — `null` too —, `int8`, `float8`,
+//! `bool`), so cast where the column differs: `WHERE day = $1::date`,
+//! `WHERE id = $1::int` for a `null`.
 //!
 //! Values come back typed (see [`QueryResult`]).
 //!

@@ -37,8 +37,13 @@ pub(crate) async fn run(
             path.display()
         )));
     }
+    // Absolute, so SQLite never reads it as a `file:` URI (which could
+    // carry its own parameters).
+    let path = path
+        .canonicalize()
+        .map_err(|e| QueryError::unavailable(format!("cannot open the SQLite file: {e}")))?;
     let options = SqliteConnectOptions::new()
-        .filename(path)
+        .filename(&path)
         .read_only(true)
         .create_if_missing(false)
         .pragma("query_only", "ON")

@@ -190,6 +190,34 @@ async fn the_connection_refuses_writes_past_the_parser() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn pools_open_sqlite_per_query() {
+    let (_dir, path) = database().await;
+    let pools = citadel_datasource::Pools::new();
+    for _ in 0..3 {
+        let r = pools
+            .query(
+                &source(&path),
+                "SELECT count(*) AS n FROM users",
+                &[],
+                &QueryLimits::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.rows[0]["n"], json!(3));
+    }
+    let e = pools
+        .query_unchecked(
+            &source(&path),
+            "DELETE FROM users",
+            &[],
+            &QueryLimits::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "query_failed", "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_missing_file_is_unavailable_and_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nope.db");
