@@ -147,7 +147,17 @@ pub fn check_statement(sql: &str, kind: Kind) -> Result<(), QueryError> {
     check(sql, kind).map(|_| ())
 }
 
+/// The longest statement accepted, in bytes: a query a script writes by
+/// hand is far shorter, and parsing is work done before any limit applies.
+pub const MAX_SQL_BYTES: usize = 64 * 1024;
+
 pub(crate) fn check(sql: &str, kind: Kind) -> Result<Checked, QueryError> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(QueryError::refused(format!(
+            "the statement is {} bytes long, more than {MAX_SQL_BYTES}",
+            sql.len()
+        )));
+    }
     let dialect: &dyn Dialect = match kind {
         Kind::Sqlite => &SQLiteDialect {},
         Kind::Postgres => &PostgreSqlDialect {},
@@ -386,6 +396,26 @@ mod tests {
         assert_eq!(n("SELECT ?2, ?", Kind::Sqlite), 3);
         assert_eq!(n("SELECT ?1, ?1", Kind::Sqlite), 1);
         assert_eq!(n("SELECT $2, $1", Kind::Postgres), 2);
+    }
+
+    #[test]
+    fn long_or_deep_statements_are_refused() {
+        let long = format!("SELECT '{}'", "x".repeat(MAX_SQL_BYTES));
+        assert_eq!(
+            check(&long, Kind::Sqlite).unwrap_err().code(),
+            "statement_refused"
+        );
+        // The parser's own recursion limit, not a stack overflow.
+        let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+        assert_eq!(
+            check(&deep, Kind::Postgres).unwrap_err().code(),
+            "statement_refused"
+        );
+        let deep = format!("SELECT {}1", "- ".repeat(10000));
+        assert_eq!(
+            check(&deep, Kind::Sqlite).unwrap_err().code(),
+            "statement_refused"
+        );
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub(crate) async fn run(
         .filename(&path)
         .read_only(true)
         .create_if_missing(false)
+        // Waiting for a writer's lock is bounded by the deadline too (the
+        // progress handler does not run while SQLite waits).
+        .busy_timeout(limits.timeout)
         .pragma("query_only", "ON")
         .pragma("trusted_schema", "OFF");
     let mut conn = SqliteConnection::connect_with(&options)
