@@ -11,9 +11,10 @@
 //! 1. [`check_statement`] parses the statement in the source's dialect and
 //!    refuses anything but exactly one read-only query (see [`check`]).
 //!    It answers early, with a reason; it is not the defence that matters.
-//! 2. The connection itself is read-only. SQLite: opened with `mode=ro`,
-//!    never created, `PRAGMA query_only = ON`, no `ATTACH` (the limit is
-//!    zero). PostgreSQL: `default_transaction_read_only=on` and
+//! 2. The connection itself is read-only. SQLite: opened read-only
+//!    (`SQLITE_OPEN_READONLY`, what `mode=ro` asks for) by absolute path,
+//!    never created, `PRAGMA query_only = ON`, `trusted_schema = OFF`, no
+//!    `ATTACH` (the limit is zero). PostgreSQL: `default_transaction_read_only=on` and
 //!    `statement_timeout` as connection options, and every query inside a
 //!    `BEGIN READ ONLY` transaction that is rolled back. **Administrators
 //!    should still give a data source a role that can only read** (`GRANT
