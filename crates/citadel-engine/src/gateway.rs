@@ -87,8 +87,9 @@ impl Gateway for RunGateway {
 }
 
 /// The refusals that are security events, audited (once per run and
-/// capability): outside the grant, or aimed at a private address.
-const AUDITED: [&str; 2] = ["capability_denied", "private_address"];
+/// capability): outside the grant, aimed at a private address, or SQL that
+/// would write or escape.
+const AUDITED: [&str; 3] = ["capability_denied", "private_address", "statement_refused"];
 
 /// The longest `timeout_ms` a fetch may ask for (the run's deadline
 /// bounds it anyway).
@@ -297,10 +298,11 @@ impl Engine {
             }
             HostCall::KvList { options } => self.kv_list(ctx, options).await,
             HostCall::HttpFetch { url, options } => self.http_fetch(ctx, url, options).await,
-            HostCall::DbQuery { .. } => Err(HostError::unavailable(format!(
-                "`{}` is not available on this node",
-                capability.name()
-            ))),
+            HostCall::DbQuery {
+                sql,
+                params,
+                options,
+            } => self.db_query(ctx, sql, params, options).await,
         }
     }
 
@@ -491,6 +493,131 @@ impl Engine {
                 };
                 Err(HostError::new(code, e.to_string()))
             }
+        }
+    }
+
+    async fn db_query(
+        &self,
+        ctx: &CallContext,
+        sql: String,
+        params: Value,
+        options: Value,
+    ) -> Result<Value, HostError> {
+        let Some(config) = self.config.datasources.as_ref() else {
+            return Err(HostError::unavailable(
+                "data sources are not configured on this node",
+            ));
+        };
+        let options = options_object(&options, "db.query")?;
+        let granted = &ctx.live.capabilities.db;
+        let name = match options.get("source") {
+            Some(Value::String(n)) => n.clone(),
+            None | Some(Value::Null) => match granted.as_slice() {
+                [only] => only.clone(),
+                _ => {
+                    return Err(invalid(format!(
+                        "db.query: name the data source in `options.source` (granted: {})",
+                        granted.join(", ")
+                    )));
+                }
+            },
+            Some(_) => return Err(invalid("db.query: `source` must be a string")),
+        };
+        if !granted.contains(&name) {
+            return Err(denied(format!(
+                "data source `{name}` is not in this version's grant"
+            )));
+        }
+        let params = match params {
+            Value::Null => Vec::new(),
+            Value::Array(p) => p,
+            _ => return Err(invalid("db.query: `params` must be an array")),
+        };
+        let queries = ctx.flight.db_calls.fetch_add(1, Ordering::Relaxed);
+        if queries >= self.config.quotas.db_queries_per_run {
+            return Err(HostError::new(
+                "limit_exceeded",
+                format!(
+                    "a run may make at most {} queries",
+                    self.config.quotas.db_queries_per_run
+                ),
+            ));
+        }
+        let source = self.datasource(ctx, &name, &config.root).await?;
+        let left = ctx.deadline.saturating_duration_since(Instant::now());
+        let mut limits = config.limits;
+        limits.timeout = limits.timeout.min(left);
+        if let Some(ms) = int_option(options, "timeout_ms", "db.query")? {
+            limits.timeout = limits.timeout.min(Duration::from_millis(ms as u64));
+        }
+        if limits.timeout.is_zero() {
+            return Err(HostError::new("timeout", "the run's deadline has passed"));
+        }
+        match self.db_pools.query(&source, &sql, &params, &limits).await {
+            Ok(result) => Ok(json!({ "columns": result.columns, "rows": result.rows })),
+            Err(e) => Err(HostError::new(e.code(), e.to_string())),
+        }
+    }
+
+    /// The data source `name` of the run's tenant, ready to connect to: a
+    /// SQLite file confined to `root`, or a PostgreSQL URL with its
+    /// password from the vault.
+    async fn datasource(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        root: &std::path::Path,
+    ) -> Result<citadel_datasource::Source, HostError> {
+        let Some(ds) = self
+            .store()
+            .datasource(&ctx.tenant_id, name)
+            .await
+            .map_err(store_unavailable)?
+        else {
+            return Err(HostError::new(
+                "datasource_not_found",
+                format!("the tenant has no data source `{name}`"),
+            ));
+        };
+        let unavailable =
+            |e: citadel_datasource::QueryError| HostError::new(e.code(), e.to_string());
+        match ds.kind.as_str() {
+            "sqlite" => {
+                let path = citadel_datasource::resolve_sqlite_path(root, &ds.location)
+                    .map_err(unavailable)?;
+                Ok(citadel_datasource::Source::Sqlite { path })
+            }
+            "postgres" => {
+                let mut url = citadel_egress::Url::parse(&ds.location).map_err(|e| {
+                    HostError::new("source_unavailable", format!("data source `{name}`: {e}"))
+                })?;
+                if let Some(secret) = &ds.password_secret {
+                    let vault = self.config.vault.as_ref().ok_or_else(|| {
+                        HostError::unavailable(
+                            "secrets are not configured on this node (no master key)",
+                        )
+                    })?;
+                    let password = vault
+                        .reveal(&ctx.tenant_id, secret, now_ms())
+                        .await
+                        .map_err(|e| {
+                            HostError::new(
+                                "source_unavailable",
+                                format!(
+                                    "data source `{name}`: its password secret `{secret}`: {e}"
+                                ),
+                            )
+                        })?;
+                    // The password also never leaves through the run.
+                    ctx.flight.reveal(secret.clone(), &password.value);
+                    let _ = url.set_password(Some(&password.value));
+                }
+                Ok(citadel_datasource::Source::Postgres { url: url.into() })
+            }
+            other => Err(HostError::new(
+                "source_unavailable",
+                format!("data source `{name}` has an unknown kind `{other}`"),
+            )),
         }
     }
 

@@ -76,6 +76,19 @@ pub struct EngineConfig {
     /// Makes `api.http.fetch` requests (`None`: the capability answers
     /// `unavailable`).
     pub egress: Option<Arc<citadel_egress::Egress>>,
+    /// Serves `api.db.query` (`None`: the capability answers
+    /// `unavailable`).
+    pub datasources: Option<DataSourceConfig>,
+}
+
+/// Where SQLite data sources live and what one query may take.
+#[derive(Debug, Clone)]
+pub struct DataSourceConfig {
+    /// SQLite sources are files under this directory (never outside it).
+    pub root: std::path::PathBuf,
+    /// Rows, time and bytes of one query (the run's deadline also bounds
+    /// its time).
+    pub limits: citadel_datasource::QueryLimits,
 }
 
 impl Default for EngineConfig {
@@ -88,6 +101,7 @@ impl Default for EngineConfig {
             quotas: Quotas::default(),
             vault: None,
             egress: None,
+            datasources: None,
         }
     }
 }
@@ -249,6 +263,8 @@ struct InFlight {
     denials_audited: AtomicU8,
     /// HTTP requests this run made (capped by `Quotas::http_calls_per_run`).
     http_calls: AtomicU64,
+    /// Queries this run made (capped by `Quotas::db_queries_per_run`).
+    db_calls: AtomicU64,
 }
 
 /// Secret values a run has read, and the redactor made of them.
@@ -425,6 +441,8 @@ pub struct EngineInner {
     quota: quota::QuotaState,
     /// Capability calls counted for `/metrics`.
     pub gateway_metrics: GatewayMetrics,
+    /// PostgreSQL connections kept for `api.db.query`, bounded.
+    db_pools: citadel_datasource::Pools,
 }
 
 /// The engine. Cheap to clone.
@@ -469,6 +487,7 @@ impl Engine {
             worker,
             quota: quota::QuotaState::default(),
             gateway_metrics: GatewayMetrics::default(),
+            db_pools: citadel_datasource::Pools::new(),
             config,
         }));
         killswitch::spawn_poller(Arc::downgrade(&engine.0));
@@ -711,6 +730,7 @@ impl Engine {
             revealed: Mutex::new(Revealed::default()),
             denials_audited: AtomicU8::new(0),
             http_calls: AtomicU64::new(0),
+            db_calls: AtomicU64::new(0),
             run: Mutex::new(run),
         });
         let id = lock(&flight.run).id.clone();

@@ -737,3 +737,144 @@ async fn fetch_never_reaches_a_private_address_unless_the_platform_allows_it() {
         ])
     );
 }
+
+/// A data-source root holding `app.db`: users, two of them stale.
+async fn reporting_db() -> citadel_testkit::TempDir {
+    use sqlx::ConnectOptions;
+    let dir = citadel_testkit::temp_dir("datasources");
+    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("app.db"))
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, last_seen_days INTEGER)",
+        "INSERT INTO users VALUES (1, 'ann@example.com', 3), (2, 'bob@example.com', 45), \
+         (3, 'cy@example.com', 90)",
+    ] {
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_query_reads_a_granted_source_and_refuses_everything_else() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let acme = db.tenant("acme").await;
+    let globex = db.tenant("globex").await;
+    let root = reporting_db().await;
+    let source = |tenant: &str, name: &str| citadel_store::DataSource {
+        tenant_id: tenant.into(),
+        name: name.into(),
+        kind: "sqlite".into(),
+        location: "app.db".into(),
+        password_secret: None,
+        created_at: 0,
+        updated_at: 0,
+    };
+    store
+        .put_datasource(&source(&acme, "reporting"))
+        .await
+        .unwrap();
+    store
+        .put_datasource(&source(&globex, "theirs"))
+        .await
+        .unwrap();
+    let config = EngineConfig {
+        datasources: Some(citadel_engine::DataSourceConfig {
+            root: root.path().to_path_buf(),
+            limits: citadel_datasource::QueryLimits {
+                max_rows: 2,
+                timeout: std::time::Duration::from_millis(300),
+                ..citadel_datasource::QueryLimits::default()
+            },
+        }),
+        ..EngineConfig::default()
+    };
+    let engine = citadel_testkit::engine(store, 1, config);
+    let grant = r#"{"db": ["reporting", "theirs"]}"#;
+    let stale = live(
+        store.as_ref(),
+        &acme,
+        "stale",
+        grant,
+        "const r = await api.db.query('SELECT id, email FROM users WHERE last_seen_days > ? ORDER BY id', [30], {source: 'reporting'}); \
+         return r;",
+    )
+    .await;
+    assert_eq!(
+        result(&engine, &acme, &stale).await,
+        json!({"columns": ["id", "email"], "rows": [
+            {"id": 2, "email": "bob@example.com"}, {"id": 3, "email": "cy@example.com"}]})
+    );
+
+    let corpus = include_str!("sql.txt");
+    let mut n = 0;
+    for line in corpus
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let (sql, code) = line.rsplit_once(" => ").unwrap();
+        let source = format!(
+            "try {{ await api.db.query({}, [], {{source: 'reporting'}}); return 'ran'; }} \
+             catch (e) {{ return e.code; }}",
+            serde_json::to_string(sql).unwrap()
+        );
+        let script = live(store.as_ref(), &acme, &format!("sql-{n}"), grant, &source).await;
+        assert_eq!(result(&engine, &acme, &script).await, json!(code), "{sql}");
+        n += 1;
+    }
+    assert!(n >= 12, "{n}");
+    // Nothing was written, whatever was tried.
+    let count = live(
+        store.as_ref(),
+        &acme,
+        "count",
+        grant,
+        "return (await api.db.query('SELECT count(*) AS n FROM users', [], {source: 'reporting'})).rows[0].n;",
+    )
+    .await;
+    assert_eq!(result(&engine, &acme, &count).await, json!(3));
+
+    // Another tenant's source, granted by name, is not this tenant's; an
+    // ungranted name is denied; two granted and none named is ambiguous.
+    let cases = [
+        (
+            "foreign",
+            "api.db.query('SELECT 1', [], {source: 'theirs'})",
+            "datasource_not_found",
+        ),
+        (
+            "ungranted",
+            "api.db.query('SELECT 1', [], {source: 'payroll'})",
+            "capability_denied",
+        ),
+        ("unnamed", "api.db.query('SELECT 1')", "invalid_argument"),
+        (
+            "params",
+            "api.db.query('SELECT ?', {a: 1}, {source: 'reporting'})",
+            "invalid_argument",
+        ),
+        (
+            "arity",
+            "api.db.query('SELECT ?', [], {source: 'reporting'})",
+            "invalid_params",
+        ),
+    ];
+    for (name, call, code) in cases {
+        let source =
+            format!("try {{ await {call}; return 'ran'; }} catch (e) {{ return e.code; }}");
+        let script = live(store.as_ref(), &acme, &format!("db-{name}"), grant, &source).await;
+        assert_eq!(result(&engine, &acme, &script).await, json!(code), "{name}");
+    }
+    // A refused statement is a security event on the record.
+    let audit = citadel_testkit::audit(store.as_ref(), "capability.denied").await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.entry.details.contains("\"code\":\"statement_refused\"")),
+        "{audit:?}"
+    );
+}

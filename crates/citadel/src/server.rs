@@ -242,6 +242,10 @@ async fn start_node(
             quotas: config.quotas,
             vault: Some(vault),
             egress: Some(Arc::new(egress)),
+            datasources: Some(citadel_engine::DataSourceConfig {
+                root: datasources_root(config)?,
+                limits: citadel_datasource::QueryLimits::default(),
+            }),
             // `serve` with a concurrency of 0 answers the API and enqueues,
             // leaving the queue (and the schedules) to other nodes.
             worker: (config.worker_concurrency > 0 || role == "worker").then(|| WorkerConfig {
@@ -313,6 +317,18 @@ async fn open_vault(
         .await
         .map(Arc::new)
         .map_err(|e| CliError::failed(e).hint(hint))
+}
+
+/// The SQLite data-source root, created when it is the default one.
+fn datasources_root(config: &Config) -> Result<PathBuf, CliError> {
+    let root = config.datasources_root();
+    if config.datasources.root.is_none() {
+        std::fs::create_dir_all(&root).failed(format!(
+            "cannot create the data-source directory `{}`",
+            root.display()
+        ))?;
+    }
+    Ok(root)
 }
 
 /// `citadel secrets …`.
