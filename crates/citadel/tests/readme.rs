@@ -272,7 +272,7 @@ fn the_readme_has_its_walkthroughs() {
     let readme = std::fs::read_to_string(readme_path()).unwrap();
     let w = walkthroughs(&readme);
     let names: Vec<&str> = w.keys().map(String::as_str).collect();
-    assert_eq!(names, ["main", "two-nodes"]);
+    assert_eq!(names, ["capabilities", "main", "two-nodes"]);
     // Annotations are read where they stand: a few the README must keep.
     let main = &w["main"];
     let expected: Vec<&Expect> = main.expectations.values().collect();
@@ -344,6 +344,45 @@ fn the_main_walkthrough_runs_as_written() {
     // The server lived through all of it.
     assert_eq!(common::request(port, "GET", "/health", None, None).0, 200);
     drop(server);
+}
+
+/// "Capabilities": the seed's example (a data source, a secret, a fetch to
+/// this very server, the key-value store, events) against a server the
+/// walkthrough starts itself on a fresh data directory.
+#[test]
+fn the_capabilities_walkthrough_runs_as_written() {
+    if std::process::Command::new("sqlite3")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        citadel_testkit::skip(
+            "the capabilities walkthrough needs the sqlite3 command (apt-get install sqlite3)",
+        );
+        return;
+    }
+    let readme = std::fs::read_to_string(readme_path()).unwrap();
+    let w = walkthroughs(&readme);
+    let dir = temp_dir("capabilities");
+    let data = dir.path().join("citadel-data");
+    let port = citadel_testkit::free_port();
+    run(
+        "capabilities",
+        &w["capabilities"],
+        dir.path(),
+        &[("CITADEL_DATA_DIR", data.display().to_string())],
+        &[
+            ("localhost:8082", format!("127.0.0.1:{port}")),
+            ("127.0.0.1:8082", format!("127.0.0.1:{port}")),
+        ],
+    );
+    // The master key was generated in the data directory, for its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.join("master.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 /// "The queue and many nodes": two nodes on one PostgreSQL database, one
