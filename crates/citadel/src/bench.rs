@@ -41,6 +41,13 @@ pub(crate) struct BenchArgs {
     /// The anchor's directory (default: ../shared/anchors/deno-sidecar, searched upwards).
     #[arg(long)]
     anchor: Option<PathBuf>,
+    /// Measure capability calls through the supervisor instead (kv, secrets,
+    /// http.fetch, db.query, each next to its baseline).
+    #[arg(long)]
+    capabilities: bool,
+    /// Runs of 200 calls each per capability, with --capabilities.
+    #[arg(long, default_value_t = 20)]
+    capability_runs: usize,
 }
 
 struct Stats {
@@ -114,6 +121,9 @@ fn rss_bytes() -> u64 {
 }
 
 pub(crate) fn bench(args: BenchArgs) -> Result<(), CliError> {
+    if args.capabilities {
+        return crate::bench_caps::capabilities(args.capability_runs);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()

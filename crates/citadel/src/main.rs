@@ -3,6 +3,7 @@
 //! exit code, here and nowhere else.
 
 mod bench;
+mod bench_caps;
 mod config;
 mod doctor;
 mod error;
