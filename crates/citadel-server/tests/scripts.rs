@@ -123,6 +123,18 @@ async fn the_capabilities_scenario() {
     })
     .await;
     walk(&w, "capabilities.json").await;
+    // Every capability call is counted by capability and outcome, and the
+    // secret expiring within 7 days shows.
+    let metrics = w.api.metrics().await;
+    for line in [
+        "citadel_capability_calls_total{capability=\"secrets\",outcome=\"ok\"} 1",
+        "citadel_capability_calls_total{capability=\"secrets\",outcome=\"capability_denied\"} 1",
+        "citadel_capability_calls_total{capability=\"kv\",outcome=\"ok\"} 3",
+        "citadel_secrets_expiring 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "`{line}` not in\n{metrics}");
+    }
+    assert!(metrics.contains("citadel_capability_call_duration_seconds_bucket{"), "{metrics}");
     // No value of a secret is anywhere in the database.
     let dump = w.db.file_bytes();
     for value in [
