@@ -132,9 +132,15 @@ async fn the_capabilities_scenario() {
         "citadel_capability_calls_total{capability=\"kv\",outcome=\"ok\"} 3",
         "citadel_secrets_expiring 1",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "`{line}` not in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "`{line}` not in\n{metrics}"
+        );
     }
-    assert!(metrics.contains("citadel_capability_call_duration_seconds_bucket{"), "{metrics}");
+    assert!(
+        metrics.contains("citadel_capability_call_duration_seconds_bucket{"),
+        "{metrics}"
+    );
     // No value of a secret is anywhere in the database.
     let dump = w.db.file_bytes();
     for value in [

@@ -186,3 +186,84 @@ fn every_exit_case_gives_its_code_and_message() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A server on 127.0.0.1 answering one request per connection with
+/// `{"seen": "<authorization header>"}`; its port.
+fn tiny_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut sock in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = sock.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let auth = head
+                .lines()
+                .find_map(|l| l.strip_prefix("authorization: "))
+                .unwrap_or("")
+                .to_owned();
+            let body = format!("{{\"seen\":\"{auth}\"}}");
+            let _ = write!(
+                sock,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn run_allow_net_grants_fetch_to_those_hosts_only() {
+    let dir = temp_dir("cli-net");
+    let port = tiny_server();
+    let script = temp_script(
+        &dir,
+        "fetch.js",
+        &format!(
+            "const r = await api.http.fetch('http://127.0.0.1:{port}/', {{headers: {{authorization: 'Bearer t'}}}});\n\
+             let other; try {{ await api.http.fetch('https://example.com/'); }} catch (e) {{ other = e.code; }}\n\
+             return [r.status, (await r.json()).seen, other];"
+        ),
+    );
+    let allow = format!("http://127.0.0.1:{port}");
+    let path = script.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(["run", path, "--allow-net", &allow])
+        .env("CITADEL_EGRESS_ALLOW_PRIVATE", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"[200,"Bearer t","capability_denied"]"#
+    );
+    // Without the platform's consent loopback stays out of reach, granted
+    // or not.
+    let out = Command::new(env!("CARGO_BIN_EXE_citadel"))
+        .args(["run", path, "--allow-net", &allow])
+        .env_remove("CITADEL_EGRESS_ALLOW_PRIVATE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error[script_error]")
+            || stderr.contains("private_address")
+            || stderr.contains("not a public address"),
+        "{stderr}"
+    );
+    // Without --allow-net there is no fetch at all.
+    let (code, _, stderr) = citadel(&["run", path]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("capability `http` is not granted"),
+        "{stderr}"
+    );
+    // A malformed pattern is a usage error.
+    let (code, _, stderr) = citadel(&["run", path, "--allow-net", "exa mple.com"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--allow-net"), "{stderr}");
+}
