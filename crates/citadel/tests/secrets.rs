@@ -15,11 +15,24 @@ use serde_json::{Value, json};
 
 const VALUE: &str = "sk_live_Zq81nM2pW7xRt4Kv";
 
-fn env() -> Vec<(&'static str, String)> {
-    vec![("CITADEL_LOG", "debug".into())]
+/// `citadel serve` in `dir` on `port`, with only `extra` of the
+/// environment that could point it elsewhere.
+fn serve_command(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_citadel"));
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env_remove("CITADEL_DATABASE_URL")
+        .env_remove("CITADEL_DATA_DIR")
+        .env_remove("CITADEL_MASTER_KEY_FILE")
+        .env("CITADEL_LOG", "debug")
+        .stdin(Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd
 }
 
-/// `citadel serve` in `dir` on `port`, its stdout and stderr appended to
+/// `citadel serve` running, its stdout and stderr appended to
 /// `dir/server.log`.
 fn serve(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Proc {
     let log = std::fs::OpenOptions::new()
@@ -27,20 +40,8 @@ fn serve(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Proc {
         .append(true)
         .open(dir.join("server.log"))
         .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_citadel"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(dir)
-        .env_remove("CITADEL_DATABASE_URL")
-        .env_remove("CITADEL_DATA_DIR")
-        .env_remove("CITADEL_MASTER_KEY_FILE")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    for (k, v) in env() {
-        cmd.env(k, v);
-    }
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
+    let mut cmd = serve_command(dir, port, extra);
+    cmd.stdout(log.try_clone().unwrap()).stderr(log);
     let server = Proc(cmd.spawn().unwrap());
     common::wait_for("the server", 60, || {
         request(port, "GET", "/health", None, None).0 == 200
@@ -50,18 +51,9 @@ fn serve(dir: &Path, port: u16, extra: &[(&str, &str)]) -> Proc {
 
 /// `citadel serve` that must refuse to start: its exit code and stderr.
 fn refused(dir: &Path, extra: &[(&str, &str)]) -> (i32, String) {
-    let port = citadel_testkit::free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_citadel"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(dir)
-        .env_remove("CITADEL_DATABASE_URL")
-        .env_remove("CITADEL_DATA_DIR")
-        .env_remove("CITADEL_MASTER_KEY_FILE")
-        .stdin(Stdio::null());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
+    let out = serve_command(dir, citadel_testkit::free_port(), extra)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
