@@ -14,7 +14,8 @@ use crate::{App, AppError, AppResult, Caller, checked_name, page_limit};
 /// queue job's state before the run is recorded (`None`: no run).
 pub struct DeliveryStatus {
     pub delivery: Delivery,
-    pub status: Option<String>,
+    /// The run's status, else its job's state (`dead` has no run status).
+    pub status: Option<&'static str>,
 }
 
 /// Publishes an event (`data_json`: its data as JSON text): stored, then a
@@ -41,7 +42,7 @@ pub async fn publish(
             status: d
                 .run_id
                 .as_ref()
-                .map(|_| citadel_domain::JobState::Queued.as_str().to_owned()),
+                .map(|_| citadel_domain::JobState::Queued.as_str()),
             delivery: d,
         })
         .collect();
@@ -67,8 +68,8 @@ pub async fn get(app: &App, caller: &Caller, id: &str) -> AppResult<(Event, Vec<
     for d in app.store.deliveries(&tenant, id).await? {
         let status = match &d.run_id {
             Some(run) => match app.store.run(&tenant, run).await? {
-                Some(r) => Some(r.status),
-                None => app.store.job(&tenant, run).await?.map(|j| j.state),
+                Some(r) => Some(r.status.as_str()),
+                None => app.store.job(&tenant, run).await?.map(|j| j.state.as_str()),
             },
             None => None,
         };

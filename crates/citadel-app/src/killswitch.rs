@@ -3,7 +3,7 @@
 //! platform admins; a tenant's own switches need `killswitch.write` on the
 //! target.
 
-use citadel_engine::KillScope;
+use citadel_domain::KillScope;
 use citadel_scripts::{validate_folder, validate_name};
 use citadel_store::{KillSwitch, now_ms};
 use serde_json::json;
@@ -31,7 +31,7 @@ async fn resolve(
     caller: &Caller,
     req: &SwitchRequest,
 ) -> AppResult<(KillScope, String, String)> {
-    let Some(scope) = KillScope::parse(&req.scope) else {
+    let Ok(scope) = req.scope.parse::<KillScope>() else {
         return Err(AppError::invalid(format!(
             "unknown scope `{}` (platform, tenant, folder or script)",
             req.scope
@@ -111,7 +111,7 @@ pub async fn engage(
         return Err(AppError::invalid("reason must be 1–1024 bytes"));
     }
     let switch = KillSwitch {
-        scope: scope.as_str().to_owned(),
+        scope,
         tenant_id: tenant_id.clone(),
         target: target.clone(),
         reason: reason.to_owned(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use citadel_domain::Trigger;
+use citadel_domain::{RunStatus, Trigger};
 use citadel_engine::{
     CancelOutcome, Engine, EngineError, JobRequest, LiveScript, Priority, RUN_STATUSES, RunSpec,
     WatchSlot,
@@ -87,7 +87,6 @@ pub async fn start(app: &App, caller: &Caller, name: &str, body: StartRun) -> Ap
         } else {
             Trigger::ApiAsync
         }
-        .as_str()
         .to_owned(),
         principal: Some(caller.principal.actor().to_owned()),
         timeout_ms: body.timeout_ms,
@@ -196,14 +195,15 @@ impl Listed {
 /// Opens a listing after checking the filters and the caller's right to
 /// read runs (of that script, or of some script).
 pub async fn listing(app: &App, caller: &Caller, filter: RunFilter) -> AppResult<RunListing> {
-    if let Some(s) = &filter.status
-        && !RUN_STATUSES.contains(&s.as_str())
-    {
-        return Err(AppError::invalid(format!(
-            "unknown status `{s}` (one of {})",
-            RUN_STATUSES.join(", ")
-        )));
-    }
+    let status = match &filter.status {
+        Some(s) => Some(s.parse::<RunStatus>().map_err(|_| {
+            AppError::invalid(format!(
+                "unknown status `{s}` (one of {})",
+                RUN_STATUSES.join(", ")
+            ))
+        })?),
+        None => None,
+    };
     let limit = page_limit(filter.limit, 100, "limit must be 1..=1000")?;
     let tenant = match &filter.script {
         Some(name) => {
@@ -225,7 +225,7 @@ pub async fn listing(app: &App, caller: &Caller, filter: RunFilter) -> AppResult
         query: RunQuery {
             tenant_id: tenant,
             script_name: filter.script,
-            status: filter.status,
+            status,
             before: filter.before,
             limit: 0,
         },

@@ -89,7 +89,7 @@ pub async fn put(
         cron: cron.expression().to_owned(),
         timezone: cron.timezone().to_owned(),
         input: spec.input_json,
-        missed: spec.missed.as_str().to_owned(),
+        missed: spec.missed,
         enabled: spec.enabled,
         // Occurrences from now on; a replaced schedule starts afresh.
         next_fire_at: cron.next_after(now).unwrap_or(i64::MAX),
@@ -171,7 +171,7 @@ pub async fn run_now(app: &App, caller: &Caller, name: &str) -> AppResult<String
         tenant_id: tenant.clone(),
         live,
         input_json: schedule.input.clone(),
-        trigger: Trigger::Manual.as_str().to_owned(),
+        trigger: Trigger::Manual,
         principal: Some(caller.principal.actor().to_owned()),
         timeout_ms: None,
         run_id: None,

@@ -99,7 +99,7 @@ pub async fn save(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Sav
         tenant_id: tenant.clone(),
         name: body.name.clone(),
         hash: content_hash(&body.source, language, &body.capabilities, &body.limits),
-        language: language.to_owned(),
+        language: body.language,
         capabilities: serde_json::to_string(&body.capabilities).map_err(AppError::internal)?,
         limits: serde_json::to_string(&body.limits).map_err(AppError::internal)?,
         diagnostics: serde_json::to_string(&diagnostics).map_err(AppError::internal)?,
@@ -110,9 +110,7 @@ pub async fn save(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Sav
             VersionState::Draft
         } else {
             VersionState::Approved
-        }
-        .as_str()
-        .to_owned(),
+        },
         make_live: !needs_approval,
     };
     let bump = body.bump;
@@ -465,12 +463,7 @@ pub async fn review(
     };
     let (tenant, script) = script_with(app, caller, permission, name).await?;
     let v = version_of(app, &tenant, &script, version).await?;
-    let current = VersionState::parse(&v.state).ok_or_else(|| {
-        AppError::internal(format!(
-            "version {name}@{} has the unknown state `{}`",
-            v.version, v.state
-        ))
-    })?;
+    let current = v.state;
     let audit_action = format!("script.{}", action.as_str());
     let target = format!("{name}@{}", v.version);
     // Persons, not tokens: a token the author minted is still the author.
@@ -501,8 +494,8 @@ pub async fn review(
         tenant_id: tenant.clone(),
         script_id: script.id.clone(),
         seq: v.seq,
-        from: vec![action.from().as_str().to_owned()],
-        to: action.to().as_str().to_owned(),
+        from: vec![action.from()],
+        to: action.to(),
         reviewed_by: reviewing.then(|| caller.principal.person.clone()),
         review_reason: reason.clone(),
         at: now_ms(),
@@ -552,7 +545,7 @@ pub async fn rollback(
     };
     let (tenant, script) = script_with(app, caller, permission, name).await?;
     let v = version_of(app, &tenant, &script, version).await?;
-    if v.state != VersionState::Approved.as_str() {
+    if v.state != VersionState::Approved {
         return Err(AppError::new(
             ErrorCode::NotApproved,
             format!(

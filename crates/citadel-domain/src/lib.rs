@@ -42,6 +42,16 @@ macro_rules! string_enum {
             }
         }
 
+        /// For rows decoded from text columns (`#[sqlx(try_from = "String")]`):
+        /// a value that names no variant is an error, never a default.
+        impl TryFrom<String> for $name {
+            type Error = $crate::UnknownVariant;
+
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
         impl std::str::FromStr for $name {
             type Err = $crate::UnknownVariant;
 
@@ -72,7 +82,9 @@ pub use capability::{Capability, Grants};
 pub use ids::{JobId, NodeId, RunId, ScriptId, TenantId, TokenId, UserId, VersionId};
 pub use limits::{DEFAULT_WARM_RUNS, DEFAULT_WARM_TTL_SECONDS, Isolation, Limits};
 pub use permission::Permission;
-pub use states::{JobState, Missed, NodeState, Priority, RunStatus, Trigger, VersionState};
+pub use states::{
+    JobState, KillScope, Missed, NodeState, Priority, RunStatus, Trigger, VersionState,
+};
 
 /// A string that names no variant of a domain enum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -47,13 +47,6 @@ string_enum! {
     }
 }
 
-impl VersionState {
-    /// The state a string names, if any.
-    pub fn parse(s: &str) -> Option<VersionState> {
-        s.parse().ok()
-    }
-}
-
 string_enum! {
     /// What started a run.
     Trigger, "trigger" {
@@ -242,6 +235,31 @@ mod tests {
             ("a", Language::Js),
         ] {
             assert_eq!(Language::from_path(std::path::Path::new(name)), language);
+        }
+    }
+}
+
+string_enum! {
+    /// What a kill switch stops: every run of the platform, of a tenant,
+    /// of a folder of scripts, or of one script.
+    KillScope, "kill switch scope" {
+        Platform = "platform",
+        Tenant = "tenant",
+        Folder = "folder",
+        Script = "script",
+    }
+}
+
+impl JobState {
+    /// The status a job's run has while the job has not recorded one: the
+    /// same name, except that a dead job's run failed.
+    pub const fn run_status(self) -> RunStatus {
+        match self {
+            JobState::Queued => RunStatus::Queued,
+            JobState::Running => RunStatus::Running,
+            JobState::Succeeded => RunStatus::Succeeded,
+            JobState::Failed | JobState::Dead => RunStatus::Failed,
+            JobState::Cancelled => RunStatus::Cancelled,
         }
     }
 }

@@ -146,7 +146,7 @@ impl Engine {
                         tenant_id: tenant_id.to_owned(),
                         live,
                         input_json: json!({ "id": event.id, "type": event.event_type, "data": serde_json::from_str::<serde_json::Value>(&event.data).unwrap_or_default() }).to_string(),
-                        trigger: citadel_domain::Trigger::Event.as_str().into(),
+                        trigger: citadel_domain::Trigger::Event,
                         principal: Some(source.to_owned()),
                         timeout_ms: None,
                         run_id: None,

@@ -7,49 +7,20 @@
 use std::sync::Arc;
 use std::sync::Weak;
 
+pub use citadel_domain::KillScope;
 use citadel_store::{KillSwitch, StoreError};
 
 use crate::{Engine, EngineInner, STOP_KILLED, lock, upgrade};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KillScope {
-    Platform,
-    Tenant,
-    Folder,
-    Script,
-}
-
-impl KillScope {
-    pub fn parse(s: &str) -> Option<KillScope> {
-        Some(match s {
-            "platform" => KillScope::Platform,
-            "tenant" => KillScope::Tenant,
-            "folder" => KillScope::Folder,
-            "script" => KillScope::Script,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KillScope::Platform => "platform",
-            KillScope::Tenant => "tenant",
-            KillScope::Folder => "folder",
-            KillScope::Script => "script",
-        }
-    }
-}
-
 /// Whether a switch stops runs of script `name` of `tenant_id`.
 pub fn covers(switch: &KillSwitch, tenant_id: &str, name: &str) -> bool {
-    match KillScope::parse(&switch.scope) {
-        Some(KillScope::Platform) => true,
-        Some(KillScope::Tenant) => switch.tenant_id == tenant_id,
-        Some(KillScope::Folder) => {
+    match switch.scope {
+        KillScope::Platform => true,
+        KillScope::Tenant => switch.tenant_id == tenant_id,
+        KillScope::Folder => {
             switch.tenant_id == tenant_id && name.starts_with(switch.target.as_str())
         }
-        Some(KillScope::Script) => switch.tenant_id == tenant_id && switch.target == name,
-        None => false,
+        KillScope::Script => switch.tenant_id == tenant_id && switch.target == name,
     }
 }
 

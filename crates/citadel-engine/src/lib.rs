@@ -150,10 +150,7 @@ impl LiveScript {
             field,
             cause,
         };
-        let language = version
-            .language
-            .parse::<Language>()
-            .map_err(|e| at("language", e.to_string()))?;
+        let language = version.language;
         let capabilities = serde_json::from_str(&version.capabilities)
             .map_err(|e| at("capabilities", e.to_string()))?;
         let limits =
@@ -203,6 +200,33 @@ impl Undecodable {
         })
     }
 
+    /// A store error for a script's row that did not decode, with the
+    /// tenant and script it belongs to; any other error as it is.
+    pub fn locate(e: StoreError, tenant: &str, script: &str) -> StoreError {
+        match e {
+            StoreError::Database(sqlx::Error::ColumnDecode { index, source })
+                if !source.is::<Undecodable>() =>
+            {
+                // The columns a version row has that can fail to decode
+                // (sqlx names a column by its quoted name).
+                let column = index.trim_matches('"');
+                let field = ["language", "state", "capabilities", "limits"]
+                    .into_iter()
+                    .find(|c| *c == column)
+                    .unwrap_or("row");
+                Undecodable {
+                    tenant: tenant.to_owned(),
+                    script: Some(script.to_owned()),
+                    version: None,
+                    field,
+                    cause: source.to_string(),
+                }
+                .into_store_error()
+            }
+            other => other,
+        }
+    }
+
     /// True when a store error is a row that did not decode (as opposed to
     /// a database that cannot be reached just now).
     pub fn is_in(e: &StoreError) -> bool {
@@ -221,7 +245,7 @@ pub struct RunSpec {
     pub live: Arc<LiveScript>,
     /// The input as JSON text.
     pub input_json: String,
-    pub trigger: String,
+    pub trigger: domain::Trigger,
     pub principal: Option<String>,
     /// A timeout for this run only (still capped by the platform).
     pub timeout_ms: Option<u64>,
@@ -409,8 +433,8 @@ impl EngineCounters {
             .map(|(s, n)| (*s, n.load(Ordering::Relaxed)))
     }
 
-    fn count(&self, status: &str) {
-        if let Some(i) = RUN_STATUSES.iter().position(|s| *s == status) {
+    fn count(&self, status: domain::RunStatus) {
+        if let Some(i) = RUN_STATUSES.iter().position(|s| *s == status.as_str()) {
             self.runs[i].fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -607,7 +631,8 @@ impl Engine {
         let live = self
             .store
             .live_version(tenant_id, name)
-            .await?
+            .await
+            .map_err(|e| Undecodable::locate(e, tenant_id, name))?
             .map(|(script, version)| LiveScript::decode(script, version).map(Arc::new))
             .transpose()
             .map_err(Undecodable::into_store_error)?;
@@ -702,8 +727,8 @@ impl Engine {
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),
             version: spec.live.version.version.clone(),
-            status: status.as_str().to_owned(),
-            trigger: spec.trigger.clone(),
+            status,
+            trigger: spec.trigger,
             principal: spec.principal.clone(),
             input: caps::input_echo(&spec.input_json),
             result: None,
@@ -766,9 +791,9 @@ impl Engine {
     }
 
     /// Counts a recorded run by status.
-    fn count_recorded(&self, status: &str) {
+    fn count_recorded(&self, status: domain::RunStatus) {
         self.counters.count(status);
-        if status == domain::RunStatus::Killed.as_str() {
+        if status == domain::RunStatus::Killed {
             self.counters
                 .killed_in_flight
                 .fetch_add(1, Ordering::Relaxed);
@@ -803,7 +828,7 @@ impl Engine {
         limits.isolation = settings.isolation(limits.isolation);
         {
             let mut run = lock(&flight.run);
-            run.status = domain::RunStatus::Running.as_str().to_owned();
+            run.status = domain::RunStatus::Running;
             run.started_at.get_or_insert_with(now_ms);
         }
         flight.changed();
@@ -892,7 +917,7 @@ impl Engine {
                 run.id, run.status
             )));
         }
-        self.count_recorded(&run.status);
+        self.count_recorded(run.status);
         Ok(Ended { run, error })
     }
 
@@ -1035,7 +1060,7 @@ impl Drop for Registration {
         let handed = self.engine.recorder.record_detached(run, move |recorded| {
             let Some(engine) = upgrade(&weak) else { return };
             match recorded {
-                Ok(()) => engine.count_recorded(&status),
+                Ok(()) => engine.count_recorded(status),
                 Err(e) => {
                     tracing::error!(error = %e, run = %id, "could not record a run whose caller went away")
                 }
@@ -1056,10 +1081,10 @@ fn dropped_run(flight: &InFlight) -> Run {
     let mut run = lock(&flight.run).clone();
     let now = now_ms();
     let error = if flight.stop.load(Ordering::SeqCst) == STOP_KILLED {
-        run.status = domain::RunStatus::Killed.as_str().to_owned();
+        run.status = domain::RunStatus::Killed;
         killed_error(flight)
     } else {
-        run.status = domain::RunStatus::Cancelled.as_str().to_owned();
+        run.status = domain::RunStatus::Cancelled;
         StoredError::new(
             ErrorCode::CallerGone,
             "Cancelled",
@@ -1122,7 +1147,7 @@ fn finish(
         RunStatus::Cancelled if stop == STOP_KILLED => domain::RunStatus::Killed,
         RunStatus::Cancelled => domain::RunStatus::Cancelled,
     };
-    run.status = status.as_str().to_owned();
+    run.status = status;
     run.result = outcome.result.as_ref().map(|r| r.get().to_owned());
     run.logs = serde_json::to_string(&outcome.logs).unwrap_or_else(|_| "[]".into());
     run.logs_truncated = outcome.logs_truncated;

@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::sync::Weak;
 use std::time::Duration;
 
+use citadel_domain::{Missed, Trigger};
 use citadel_scripts::CronSchedule;
 use citadel_store::{Schedule, now_ms};
 
@@ -63,14 +64,14 @@ pub(crate) struct Step {
 
 /// The pass over a schedule due at `now` (`next_fire_at <= now`) whose
 /// missed-run policy is `missed`.
-pub(crate) fn plan(cron: &CronSchedule, next_fire_at: i64, missed: &str, now: i64) -> Step {
+pub(crate) fn plan(cron: &CronSchedule, next_fire_at: i64, missed: Missed, now: i64) -> Step {
     let latest = cron
         .latest_at_or_before(now)
         .filter(|l| *l >= next_fire_at)
         .unwrap_or(next_fire_at);
     let on_time = now - latest <= LATE_TOLERANCE_MS;
     Step {
-        fire: (on_time || missed == "catch_up").then_some(latest),
+        fire: (on_time || missed == Missed::CatchUp).then_some(latest),
         // No occurrence the calendar can express: never due again.
         next: cron.next_after(now).unwrap_or(i64::MAX),
     }
@@ -166,7 +167,7 @@ impl LoopState {
             .or_insert_with(|| CronSchedule::parse(&s.cron, &s.timezone));
         match cron {
             Ok(cron) => {
-                let step = plan(cron, s.next_fire_at, &s.missed, now);
+                let step = plan(cron, s.next_fire_at, s.missed, now);
                 if step.fire.is_none() {
                     tracing::info!(schedule = %s.id, tenant = %s.tenant_id, missed_since = s.next_fire_at,
                         "missed occurrences skipped");
@@ -235,7 +236,7 @@ impl Engine {
             tenant_id: s.tenant_id.clone(),
             live,
             input_json: s.input.clone(),
-            trigger: SCHEDULE_TRIGGER.to_owned(),
+            trigger: Trigger::Schedule,
             principal: Some(format!("schedule:{}", s.name)),
             timeout_ms: None,
             run_id: None,
@@ -263,7 +264,7 @@ mod tests {
     #[test]
     fn on_time_occurrences_fire_and_the_next_one_is_after_now() {
         let every_min = CronSchedule::parse("0 * * * * *", "UTC").unwrap();
-        for missed in ["skip", "catch_up"] {
+        for missed in Missed::ALL {
             // Due at T, seen 20 ms later.
             assert_eq!(
                 plan(&every_min, T, missed, T + 20),
@@ -285,7 +286,7 @@ mod tests {
         // whatever the policy; the ones before it are not fired.
         let every_sec = CronSchedule::parse("* * * * * *", "UTC").unwrap();
         assert_eq!(
-            plan(&every_sec, T, "skip", T + 600_500),
+            plan(&every_sec, T, Missed::Skip, T + 600_500),
             Step {
                 fire: Some(T + 600_000),
                 next: T + 601_000
@@ -299,22 +300,22 @@ mod tests {
         // Down from before T until T + 2.5 h: T, T+1h, T+2h were missed.
         let now = T + 9_000_000;
         assert_eq!(
-            plan(&hourly, T, "skip", now),
+            plan(&hourly, T, Missed::Skip, now),
             Step {
                 fire: None,
                 next: T + 10_800_000
             }
         );
         assert_eq!(
-            plan(&hourly, T, "catch_up", now),
+            plan(&hourly, T, Missed::CatchUp, now),
             Step {
                 fire: Some(T + 7_200_000),
                 next: T + 10_800_000
             }
         );
         // Just past the tolerance is missed.
-        assert_eq!(plan(&hourly, T, "skip", T + 60_001).fire, None);
-        assert_eq!(plan(&hourly, T, "skip", T + 60_000).fire, Some(T));
+        assert_eq!(plan(&hourly, T, Missed::Skip, T + 60_001).fire, None);
+        assert_eq!(plan(&hourly, T, Missed::Skip, T + 60_000).fire, Some(T));
     }
 
     #[test]
@@ -326,7 +327,7 @@ mod tests {
             0, 20, 1_000, 1_020, 1_500, 400, 900, 1_000, 2_100, 90_000, 3_000, 90_500, 91_000,
             91_000, 50_000, 92_000,
         ];
-        for missed in ["skip", "catch_up"] {
+        for missed in Missed::ALL {
             let mut next_fire_at = every_sec.next_after(T - 1).unwrap();
             let mut fired = Vec::new();
             for dt in clock {

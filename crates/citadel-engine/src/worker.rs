@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use citadel_domain::{JobState, NodeState, RunStatus};
+use citadel_domain::{JobState, NodeState, RunStatus, Trigger};
 use citadel_sandbox::ErrorKind;
 use citadel_store::{
     FinishedJob, Job, KillSwitch, NewJob, Node, Run, Script, StoreError, new_id, now_ms,
@@ -89,7 +89,7 @@ struct RunPayload {
     version: String,
     /// JSON text.
     input: String,
-    trigger: String,
+    trigger: Trigger,
     principal: Option<String>,
     timeout_ms: Option<u64>,
     /// Event-chain depth (see `events.rs`).
@@ -135,7 +135,7 @@ pub enum CancelOutcome {
     /// It runs on another node, which will stop it.
     Requested,
     /// It had already finished (its final state).
-    AlreadyFinished(String),
+    AlreadyFinished(&'static str),
     NotFound,
 }
 
@@ -262,7 +262,7 @@ impl Engine {
         let Some(job) = self.store.job(tenant_id, id).await? else {
             return Ok(None);
         };
-        if !matches!(job.state.parse(), Ok(JobState::Queued | JobState::Running))
+        if !matches!(job.state, JobState::Queued | JobState::Running)
             && let Some(run) = self.store.run(tenant_id, id).await?
         {
             return Ok(Some(run));
@@ -282,17 +282,17 @@ impl Engine {
         }
         let Some(job) = self.store.request_cancel(tenant_id, id, now_ms()).await? else {
             return Ok(match self.store.run(tenant_id, id).await? {
-                Some(run) => CancelOutcome::AlreadyFinished(run.status),
+                Some(run) => CancelOutcome::AlreadyFinished(run.status.as_str()),
                 None => CancelOutcome::NotFound,
             });
         };
-        match job.state.parse() {
-            Ok(JobState::Cancelled) => {
+        match job.state {
+            JobState::Cancelled => {
                 if let Some(run) = self.store.run(tenant_id, id).await? {
-                    return Ok(CancelOutcome::AlreadyFinished(run.status));
+                    return Ok(CancelOutcome::AlreadyFinished(run.status.as_str()));
                 }
                 let mut run = job_run(&job).unwrap_or_else(|| unknown_run(&job));
-                run.status = RunStatus::Cancelled.as_str().into();
+                run.status = RunStatus::Cancelled;
                 run.error = Some(
                     StoredError::new(
                         ErrorCode::Sandbox(ErrorKind::Cancelled),
@@ -305,11 +305,11 @@ impl Engine {
                 if let Err(e) = self.recorder.record(run.clone()).await {
                     tracing::error!(error = %e, run = %id, "cannot record a cancelled run");
                 }
-                self.counters.count(RunStatus::Cancelled.as_str());
+                self.counters.count(RunStatus::Cancelled);
                 Ok(CancelOutcome::Dequeued(Box::new(run)))
             }
-            Ok(JobState::Running) => Ok(CancelOutcome::Requested),
-            _ => Ok(CancelOutcome::AlreadyFinished(job.state.clone())),
+            JobState::Running => Ok(CancelOutcome::Requested),
+            _ => Ok(CancelOutcome::AlreadyFinished(job.state.as_str())),
         }
     }
 
@@ -387,7 +387,7 @@ impl Engine {
                 lock(&self.worker.finishing).insert(id.clone());
                 let done = FinishedJob {
                     id: id.clone(),
-                    state: state.as_str().to_owned(),
+                    state,
                     error,
                 };
                 match self.finisher.finish(done).await {
@@ -462,7 +462,7 @@ impl Engine {
                     tracing::error!(error = %e, job = %job.id, "cannot record a refused run");
                     return;
                 }
-                self.counters.count(RunStatus::Killed.as_str());
+                self.counters.count(RunStatus::Killed);
                 (run, Some(ErrorCode::Killed))
             }
             Err(e) => {
@@ -471,12 +471,12 @@ impl Engine {
             }
         };
         let infrastructure = error.is_some_and(ErrorCode::is_infrastructure);
-        match run.status.parse() {
-            Ok(RunStatus::Succeeded) => end(JobState::Succeeded, None).await,
-            Ok(RunStatus::Cancelled | RunStatus::Killed) => {
+        match run.status {
+            RunStatus::Succeeded => end(JobState::Succeeded, None).await,
+            RunStatus::Cancelled | RunStatus::Killed => {
                 end(JobState::Cancelled, run.error.clone()).await
             }
-            Ok(RunStatus::Failed) if infrastructure => {
+            RunStatus::Failed if infrastructure => {
                 lock(&self.worker.finishing).insert(job.id.clone());
                 let at = now_ms() + backoff_ms(job.attempts);
                 match self
@@ -485,7 +485,7 @@ impl Engine {
                     .await
                 {
                     Ok(Some(state)) => {
-                        tracing::info!(job = %job.id, state, "retrying after an infrastructure failure")
+                        tracing::info!(job = %job.id, state = state.as_str(), "retrying after an infrastructure failure")
                     }
                     Ok(None) => {}
                     Err(e) => tracing::error!(error = %e, job = %job.id, "cannot requeue a job"),
@@ -510,18 +510,13 @@ fn backoff_ms(attempts: i64) -> i64 {
 /// The run record of a job that has not recorded one yet.
 fn job_run(job: &Job) -> Option<Run> {
     let p: RunPayload = serde_json::from_str(&job.payload).ok()?;
-    // A dead job's run failed; every other job state is also a run status.
-    let status = match job.state.parse() {
-        Ok(JobState::Dead) => RunStatus::Failed.as_str(),
-        _ => job.state.as_str(),
-    };
     Some(Run {
         id: job.id.clone(),
         tenant_id: job.tenant_id.clone(),
         script_id: p.script_id,
         script_name: p.script_name,
         version: p.version,
-        status: status.to_owned(),
+        status: job.state.run_status(),
         trigger: p.trigger,
         principal: p.principal,
         input: crate::caps::input_echo(&p.input),
@@ -529,7 +524,7 @@ fn job_run(job: &Job) -> Option<Run> {
         logs: "[]".into(),
         logs_truncated: false,
         error: job.last_error.as_ref().map(|e| {
-            let code = if job.state == JobState::Dead.as_str() {
+            let code = if job.state == JobState::Dead {
                 ErrorCode::DeadLetter
             } else {
                 ErrorCode::JobFailed
@@ -552,8 +547,10 @@ fn unknown_run(job: &Job) -> Run {
         script_id: String::new(),
         script_name: String::new(),
         version: String::new(),
-        status: job.state.clone(),
-        trigger: job.kind.clone(),
+        status: job.state.run_status(),
+        // The payload does not decode, so what started it is unknown; a
+        // job is an asynchronous run.
+        trigger: Trigger::ApiAsync,
         principal: None,
         input: "null".into(),
         result: None,
@@ -578,8 +575,8 @@ fn refused_run(spec: &RunSpec, switch: &KillSwitch) -> Run {
         script_id: spec.live.script.id.clone(),
         script_name: spec.live.script.name.clone(),
         version: spec.live.version.version.clone(),
-        status: RunStatus::Killed.as_str().into(),
-        trigger: spec.trigger.clone(),
+        status: RunStatus::Killed,
+        trigger: spec.trigger,
         principal: spec.principal.clone(),
         input: crate::caps::input_echo(&spec.input_json),
         result: None,
@@ -686,7 +683,7 @@ fn node_row(cfg: &WorkerConfig, started_at: i64, state: NodeState) -> Node {
         started_at,
         heartbeat_at: now_ms(),
         running: 0,
-        state: state.as_str().to_owned(),
+        state,
     }
 }
 
@@ -799,7 +796,7 @@ impl Engine {
             .list_nodes()
             .await?
             .iter()
-            .filter(|n| n.state != NodeState::Down.as_str() && n.heartbeat_at >= cutoff)
+            .filter(|n| n.state != NodeState::Down && n.heartbeat_at >= cutoff)
             .count();
         self.nodes_up.store(up.max(1), Ordering::Relaxed);
         let reclaimed = self.store.reclaim_expired(now).await?;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use citadel_domain::{JobState, RunStatus};
 use citadel_engine::{Engine, EngineConfig, LiveScript, Quotas, RunSpec};
 use citadel_store::{Store, Subscription, now_ms};
 use citadel_testkit::{NAP, Scripted, TestDb, run_spec};
@@ -62,7 +63,7 @@ async fn a_dropped_sync_run_frees_its_slot_and_is_recorded_cancelled() {
         .run_sync(spec(&tenant, &live, r#"{"n":2}"#, "run_next"))
         .await
         .expect("the tenant's only slot was given back");
-    assert_eq!(second.status, "succeeded");
+    assert_eq!(second.status, RunStatus::Succeeded);
     assert_eq!(second.result.as_deref(), Some(r#"{"n":2}"#));
 
     // The dropped run was handed to the recorder before the second one, so
@@ -73,7 +74,7 @@ async fn a_dropped_sync_run_frees_its_slot_and_is_recorded_cancelled() {
         .await
         .unwrap()
         .expect("the dropped run is recorded");
-    assert_eq!(dropped.status, "cancelled");
+    assert_eq!(dropped.status, RunStatus::Cancelled);
     assert!(dropped.finished_at.is_some());
     let error: Value = serde_json::from_str(dropped.error.as_deref().unwrap()).unwrap();
     assert_eq!(error["code"], "caller_gone");
@@ -106,7 +107,7 @@ async fn a_run_dropped_before_it_starts_frees_its_slot() {
         .run_sync(spec(&tenant, &live, r#"{"n":2}"#, "run_next"))
         .await
         .expect("the tenant's only slot was given back");
-    assert_eq!(second.status, "succeeded");
+    assert_eq!(second.status, RunStatus::Succeeded);
     assert_eq!(engine.in_flight_count(), 0);
 }
 
@@ -161,6 +162,6 @@ async fn a_dropped_publish_still_records_every_delivery() {
         assert_eq!(d.error, None, "{d:?}");
         let id = d.run_id.as_deref().expect("every delivery became a run");
         let job = store.job(&tenant, id).await.unwrap().expect("its job");
-        assert_eq!(job.state, "queued");
+        assert_eq!(job.state, JobState::Queued);
     }
 }

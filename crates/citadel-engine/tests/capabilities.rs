@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use citadel_domain::Capability;
+use citadel_domain::RunStatus;
 use citadel_engine::{Engine, EngineConfig, LiveScript, Quotas};
 use citadel_secrets::{MasterKey, Vault};
 use citadel_store::{SecretMeta, Store, now_ms};
@@ -36,7 +37,7 @@ async fn result(engine: &Engine, tenant: &str, script: &Arc<LiveScript>) -> Valu
         .run_sync(run_spec(tenant, script, "null"))
         .await
         .unwrap();
-    assert_eq!(run.status, "succeeded", "{:?}", run.error);
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     serde_json::from_str(run.result.as_deref().unwrap()).unwrap()
 }
 
@@ -46,7 +47,7 @@ async fn error(engine: &Engine, tenant: &str, script: &Arc<LiveScript>) -> Value
         .run_sync(run_spec(tenant, script, "null"))
         .await
         .unwrap();
-    assert_eq!(run.status, "failed", "{:?}", run.result);
+    assert_eq!(run.status, RunStatus::Failed, "{:?}", run.result);
     serde_json::from_str(run.error.as_deref().unwrap()).unwrap()
 }
 
@@ -299,7 +300,7 @@ async fn secrets_are_served_within_the_grant_and_never_leave_a_run() {
         .run_sync(run_spec(&acme, &leaky, "null"))
         .await
         .unwrap();
-    assert_eq!(run.status, "succeeded", "{:?}", run.error);
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     let got: Value = serde_json::from_str(run.result.as_deref().unwrap()).unwrap();
     assert_eq!(
         got,

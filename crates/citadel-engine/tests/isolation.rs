@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use citadel_domain::{Language, RunStatus, Trigger, VersionState};
 use citadel_engine::{Engine, EngineConfig, Executor, InProcess, LiveScript, RunSpec};
 use citadel_scripts::TenantSettings;
 use citadel_store::{NewVersion, SaveOutcome, Store};
@@ -26,13 +27,13 @@ async fn live(
         name: name.into(),
         hash: name.into(),
         source: source.into(),
-        language: "js".into(),
+        language: Language::Js,
         capabilities: "{}".into(),
         limits: limits.into(),
         diagnostics: "[]".into(),
         change_note: String::new(),
         author: "a".into(),
-        state: "approved".into(),
+        state: VersionState::Approved,
         make_live: true,
     };
     let next = |_: Option<&str>| "1.0.0".to_owned();
@@ -49,7 +50,7 @@ fn spec(tenant: &str, live: &Arc<LiveScript>) -> RunSpec {
         tenant_id: tenant.into(),
         live: Arc::clone(live),
         input_json: "null".into(),
-        trigger: "api".into(),
+        trigger: Trigger::Api,
         principal: None,
         timeout_ms: None,
         run_id: None,
@@ -63,7 +64,7 @@ async fn counts(engine: &Engine, tenant: &str, script: &Arc<LiveScript>) -> Vec<
     let mut seen = Vec::new();
     for _ in 0..3 {
         let run = engine.run_sync(spec(tenant, script)).await.unwrap();
-        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
         seen.push(run.result.unwrap_or_default());
     }
     seen

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use citadel_domain::{JobState, RunStatus, Trigger};
 use citadel_engine::{
     CancelOutcome, Engine, EngineConfig, JobRequest, LiveScript, RunSpec, WorkerConfig,
 };
@@ -46,7 +47,7 @@ fn engine(store: Arc<dyn Store>, node: &str) -> Engine {
 
 fn spec(tenant: &str, live: &Arc<LiveScript>, input: &str) -> RunSpec {
     RunSpec {
-        trigger: "api_async".into(),
+        trigger: Trigger::ApiAsync,
         ..run_spec(tenant, live, input)
     }
 }
@@ -82,7 +83,7 @@ async fn two_nodes_run_every_job_exactly_once() {
         let job = store.job(&tenant, id).await.unwrap().unwrap();
         assert_eq!(job.attempts, 1, "job {id} ran once");
         let run = store.run(&tenant, id).await.unwrap().unwrap();
-        assert_eq!(run.status, "succeeded");
+        assert_eq!(run.status, RunStatus::Succeeded);
         assert_eq!(run.result.as_deref(), Some(i.to_string().as_str()));
     }
     let runs = store
@@ -130,19 +131,19 @@ async fn idempotency_keys_and_cancelling_a_queued_run() {
     assert_eq!(first, second);
     // Queued: visible through its job, then cancelled from the queue.
     let queued = e.run_from_job(&tenant, &first).await.unwrap().unwrap();
-    assert_eq!(queued.status, "queued");
+    assert_eq!(queued.status, RunStatus::Queued);
     assert_eq!(queued.input, "1");
     match e.cancel_anywhere(&tenant, &first).await.unwrap() {
-        CancelOutcome::Dequeued(run) => assert_eq!(run.status, "cancelled"),
+        CancelOutcome::Dequeued(run) => assert_eq!(run.status, RunStatus::Cancelled),
         other => panic!("{other:?}"),
     }
     assert_eq!(
         store.job(&tenant, &first).await.unwrap().unwrap().state,
-        "cancelled"
+        JobState::Cancelled
     );
     assert_eq!(
         store.run(&tenant, &first).await.unwrap().unwrap().status,
-        "cancelled"
+        RunStatus::Cancelled
     );
     match e.cancel_anywhere(&tenant, &first).await.unwrap() {
         CancelOutcome::AlreadyFinished(status) => assert_eq!(status, "cancelled"),
@@ -260,7 +261,7 @@ async fn a_run_read_while_it_finishes_has_its_result() {
         readers.push(tokio::spawn(async move {
             loop {
                 let run = e.find_run(&tenant, &id).await.unwrap().unwrap();
-                if run.status != "queued" && run.status != "running" {
+                if run.status != RunStatus::Queued && run.status != RunStatus::Running {
                     return (i, run);
                 }
                 tokio::task::yield_now().await;
@@ -296,7 +297,7 @@ async fn nodes_down_past_the_retention_are_forgotten() {
         started_at: heartbeat_at,
         heartbeat_at,
         running,
-        state: state.into(),
+        state: state.parse().unwrap(),
     };
     // Stopped two hours ago; killed a minute ago while running 7 jobs.
     store
@@ -327,7 +328,7 @@ async fn nodes_down_past_the_retention_are_forgotten() {
             .await
             .unwrap()
             .into_iter()
-            .map(|n| (n.id, n.state, n.running))
+            .map(|n| (n.id, n.state.as_str().to_owned(), n.running))
             .collect();
         // One heartbeat marks silent nodes down, then forgets old ones.
         if nodes.iter().all(|n| n.0 != "node-old") {

@@ -14,7 +14,8 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Case {
-    /// `capabilities`, `limits`, `language` or `settings`.
+    /// `capabilities`, `limits`, `language`, `state` (the version's review
+    /// state), `settings`, or `run_status` (a recorded run's status).
     field: String,
     /// What the store holds for that field.
     value: String,
@@ -35,7 +36,7 @@ fn cases() -> Vec<(String, Case)> {
         })
         .collect();
     cases.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(cases.len() >= 9, "the corpus is missing");
+    assert!(cases.len() >= 11, "the corpus is missing");
     cases
 }
 
@@ -55,12 +56,44 @@ async fn setup(case: &Case) -> (Arc<dyn Store>, String, TestDb) {
     let version = Version {
         name: "s",
         source: "return input;",
-        language: field("language", "js"),
         capabilities: field("capabilities", "{}"),
         limits: field("limits", "{}"),
         ..Version::default()
     };
     citadel_testkit::save_live(store.as_ref(), &tenant, &version).await;
+    // Text columns the store decodes into the domain's enums can only be
+    // corrupted behind its back.
+    let column = match case.field.as_str() {
+        "language" => Some("UPDATE script_versions SET language = $1"),
+        "state" => Some("UPDATE script_versions SET state = $1"),
+        "run_status" => Some("UPDATE runs SET status = $1"),
+        _ => None,
+    };
+    if case.field == "run_status" {
+        let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
+        let live = engine.live(&tenant, "s").await.unwrap().unwrap();
+        let run = engine
+            .run_sync(RunSpec {
+                run_id: Some("run_corrupt".into()),
+                ..run_spec(&tenant, &live, "1")
+            })
+            .await
+            .unwrap();
+        assert_eq!(run.status, citadel_domain::RunStatus::Succeeded);
+    }
+    if let Some(sql) = column {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db.file())
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query(sql)
+            .bind(&case.value)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
     if case.field == "settings" {
         store
             .put_tenant_settings(&tenant, &case.value, 1)
@@ -102,6 +135,12 @@ async fn rows_that_do_not_decode_refuse_the_run() {
                     .is_none(),
                 "{name}: a refused run is not recorded"
             );
+        } else if case.field == "run_status" {
+            let refused = engine
+                .find_run(&tenant, "run_corrupt")
+                .await
+                .map(|r| r.is_some());
+            assert_eq!(refused.map_err(|e| e.to_string()), Err(expected), "{name}");
         } else {
             let refused = engine.live(&tenant, "s").await.map(|live| live.is_some());
             assert_eq!(refused.map_err(|e| e.to_string()), Err(expected), "{name}");

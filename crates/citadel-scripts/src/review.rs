@@ -31,12 +31,9 @@ impl ReviewAction {
         }
     }
 
+    /// The action done, for messages: the name of the state it leads to.
     fn past(self) -> &'static str {
-        match self {
-            ReviewAction::Submit => "submitted",
-            ReviewAction::Approve => "approved",
-            ReviewAction::Reject => "rejected",
-        }
+        self.to().as_str()
     }
 
     /// The state a version must be in for this action.
@@ -109,7 +106,7 @@ mod tests {
             "a rejected version cannot be submitted"
         );
         for s in [Draft, Submitted, Approved, Rejected] {
-            assert_eq!(VersionState::parse(s.as_str()), Some(s));
+            assert_eq!(s.as_str().parse::<VersionState>(), Ok(s));
         }
     }
 }

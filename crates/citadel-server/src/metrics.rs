@@ -20,6 +20,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use citadel_domain::RunStatus;
+
 use crate::AppState;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -213,7 +215,11 @@ fn scrape(state: &AppState, scraped: &Scraped) -> Registry {
             kind: C,
             points: c
                 .runs()
-                .filter(|(status, _)| *status != "queued" && *status != "running")
+                .filter(|(status, _)| {
+                    ![RunStatus::Queued, RunStatus::Running]
+                        .iter()
+                        .any(|s| s.as_str() == *status)
+                })
                 .map(|(status, n)| (Some(("status", status)), n))
                 .collect(),
         });

@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
+use citadel_domain::JobState;
 use futures_util::TryStreamExt;
 use sqlx::{FromRow, Postgres, Sqlite};
 
@@ -88,14 +89,14 @@ pub trait JobStore: Send + Sync {
         &'a self,
         id: &'a str,
         node: &'a str,
-        state: &'a str,
+        state: JobState,
         error: Option<&'a str>,
         now: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let job = FinishedJob {
                 id: id.to_owned(),
-                state: state.to_owned(),
+                state,
                 error: error.map(str::to_owned),
             };
             Ok(self
@@ -126,7 +127,7 @@ pub trait JobStore: Send + Sync {
         error: Option<&'a str>,
         give_up_when_exhausted: bool,
         now: i64,
-    ) -> StoreFuture<'a, Option<String>>;
+    ) -> StoreFuture<'a, Option<JobState>>;
     /// Running jobs whose lease expired (their node died): back to `queued`,
     /// or `dead` when out of attempts. Returns how many were reclaimed.
     fn reclaim_expired(&self, now: i64) -> StoreFuture<'_, u64>;
@@ -457,7 +458,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
                     kind: new.kind.clone(),
                     payload: new.payload.clone(),
                     priority: new.priority,
-                    state: "queued".into(),
+                    state: JobState::Queued,
                     run_at: new.run_at,
                     attempts: 0,
                     max_attempts: new.max_attempts,
@@ -482,7 +483,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
                     .bind(&job.kind)
                     .bind(&job.payload)
                     .bind(job.priority)
-                    .bind(&job.state)
+                    .bind(job.state.as_str())
                     .bind(job.run_at)
                     .bind(job.attempts)
                     .bind(job.max_attempts)
@@ -601,7 +602,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
             for i in order {
                 let job = &jobs[i];
                 let done = D::query(FINISH_JOB)
-                    .bind(&job.state)
+                    .bind(job.state.as_str())
                     .bind(&job.error)
                     .bind(now)
                     .bind(&job.id)
@@ -623,7 +624,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
         error: Option<&'a str>,
         give_up_when_exhausted: bool,
         now: i64,
-    ) -> StoreFuture<'a, Option<String>> {
+    ) -> StoreFuture<'a, Option<JobState>> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
             // `$1 AND attempts >= max_attempts`: it gives up.
@@ -644,7 +645,10 @@ impl<D: Dialect> JobStore for SqlStore<D> {
             .bind(node)
             .fetch_optional(&mut conn)
             .await?;
-            Ok(state.map(|(state,)| state))
+            state
+                .map(|(state,)| state.parse::<JobState>())
+                .transpose()
+                .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
         })
     }
 
@@ -782,7 +786,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
                 .bind(node.started_at)
                 .bind(node.heartbeat_at)
                 .bind(node.running)
-                .bind(&node.state)
+                .bind(node.state.as_str())
                 .execute(&mut conn)
                 .await?;
             Ok(())

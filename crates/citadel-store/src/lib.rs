@@ -32,6 +32,7 @@ mod scripts;
 mod secrets;
 mod sql;
 mod sqlite;
+mod text;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,11 +1,17 @@
 //! What the store keeps. Times are Unix milliseconds.
 //!
 //! The types read from one table decode from its rows by column name
-//! (`sqlx::FromRow`); a row that does not decode is an error, never a
-//! default.
+//! (`sqlx::FromRow`); statuses, states, scopes and languages decode into
+//! the domain's enums (`try_from = "Text<…>"`, see `text.rs`), and a row that does not
+//! decode is an error, never a default.
 
+use citadel_domain::{
+    JobState, KillScope, Language, Missed, NodeState, RunStatus, Trigger, VersionState,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::text::Text;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Tenant {
@@ -215,8 +221,8 @@ pub struct ScriptVersion {
     /// SHA-256 of the content (source, language, capabilities, limits).
     pub hash: String,
     pub source: String,
-    /// `js` or `ts`.
-    pub language: String,
+    #[sqlx(try_from = "Text<Language>")]
+    pub language: Language,
     /// JSON: the granted capabilities.
     pub capabilities: String,
     /// JSON: per-script limit overrides.
@@ -228,8 +234,8 @@ pub struct ScriptVersion {
     /// of the chain that minted the saving token (before migration 0008,
     /// the saving token itself).
     pub author: String,
-    /// `draft`, `submitted`, `approved` or `rejected`.
-    pub state: String,
+    #[sqlx(try_from = "Text<VersionState>")]
+    pub state: VersionState,
     pub reviewed_by: Option<String>,
     pub review_reason: Option<String>,
     pub reviewed_at: Option<i64>,
@@ -254,14 +260,14 @@ pub struct NewVersion {
     pub name: String,
     pub hash: String,
     pub source: String,
-    pub language: String,
+    pub language: Language,
     pub capabilities: String,
     pub limits: String,
     pub diagnostics: String,
     pub change_note: String,
     pub author: String,
-    /// `draft` (approval required) or `approved`.
-    pub state: String,
+    /// `Draft` (approval required) or `Approved`.
+    pub state: VersionState,
     /// Make the new version live at once (no approval required).
     pub make_live: bool,
 }
@@ -273,8 +279,8 @@ pub struct VersionTransition {
     pub tenant_id: String,
     pub script_id: String,
     pub seq: i64,
-    pub from: Vec<String>,
-    pub to: String,
+    pub from: Vec<VersionState>,
+    pub to: VersionState,
     pub reviewed_by: Option<String>,
     pub review_reason: Option<String>,
     pub at: i64,
@@ -291,12 +297,10 @@ pub struct Run {
     pub script_name: String,
     /// The semantic version that ran.
     pub version: String,
-    /// `queued`, `running`, `succeeded`, `failed`, `timed_out`,
-    /// `cancelled` or `killed`.
-    pub status: String,
-    /// `api`, `api_async`, later `event`, `schedule`, `webhook`, …
-    #[sqlx(rename = "trigger_kind")]
-    pub trigger: String,
+    #[sqlx(try_from = "Text<RunStatus>")]
+    pub status: RunStatus,
+    #[sqlx(rename = "trigger_kind", try_from = "Text<Trigger>")]
+    pub trigger: Trigger,
     /// Who started it (user id, else token id).
     pub principal: Option<String>,
     /// JSON text.
@@ -321,7 +325,7 @@ pub struct Run {
 pub struct RunQuery {
     pub tenant_id: String,
     pub script_name: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Runs created before this one (its id), for paging.
     pub before: Option<String>,
     pub limit: i64,
@@ -332,7 +336,8 @@ pub struct RunQuery {
 /// prefix or script name (empty for platform and tenant scopes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct KillSwitch {
-    pub scope: String,
+    #[sqlx(try_from = "Text<KillScope>")]
+    pub scope: KillScope,
     pub tenant_id: String,
     pub target: String,
     pub reason: String,
@@ -352,8 +357,8 @@ pub struct Job {
     pub payload: String,
     /// 0 low, 1 normal, 2 high, 3 critical.
     pub priority: i64,
-    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `dead`.
-    pub state: String,
+    #[sqlx(try_from = "Text<JobState>")]
+    pub state: JobState,
     /// Not claimed before this time.
     pub run_at: i64,
     /// Claims so far.
@@ -381,8 +386,8 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinishedJob {
     pub id: String,
-    /// `succeeded`, `failed` or `cancelled`.
-    pub state: String,
+    /// `Succeeded`, `Failed` or `Cancelled`.
+    pub state: JobState,
     pub error: Option<String>,
 }
 
@@ -416,8 +421,8 @@ pub struct Node {
     pub heartbeat_at: i64,
     /// Jobs it is running, at its last heartbeat.
     pub running: i64,
-    /// `up`, `draining` or `down`.
-    pub state: String,
+    #[sqlx(try_from = "Text<NodeState>")]
+    pub state: NodeState,
 }
 
 /// A cron schedule on a script: `cron` in time zone `timezone`, firing runs
@@ -434,9 +439,9 @@ pub struct Schedule {
     pub timezone: String,
     /// JSON text: the runs' input.
     pub input: String,
-    /// After downtime: `skip` (missed occurrences are dropped) or
-    /// `catch_up` (one run for them).
-    pub missed: String,
+    /// After downtime: missed occurrences are dropped, or one run for them.
+    #[sqlx(try_from = "Text<Missed>")]
+    pub missed: Missed,
     pub enabled: bool,
     /// The next occurrence to fire (Unix ms).
     pub next_fire_at: i64,

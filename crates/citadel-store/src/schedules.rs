@@ -82,7 +82,7 @@ impl<D: Dialect> ScheduleStore for SqlStore<D> {
                 .bind(&s.cron)
                 .bind(&s.timezone)
                 .bind(&s.input)
-                .bind(&s.missed)
+                .bind(s.missed.as_str())
                 .bind(s.enabled)
                 .bind(s.next_fire_at)
                 .bind(s.last_fired_at)

@@ -273,13 +273,13 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                 .bind(&created.version)
                 .bind(&created.hash)
                 .bind(&created.source)
-                .bind(&created.language)
+                .bind(created.language.as_str())
                 .bind(&created.capabilities)
                 .bind(&created.limits)
                 .bind(&created.diagnostics)
                 .bind(&created.change_note)
                 .bind(&created.author)
-                .bind(&created.state)
+                .bind(created.state.as_str())
                 .bind(&created.reviewed_by)
                 .bind(&created.review_reason)
                 .bind(created.reviewed_at)
@@ -408,7 +408,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                 params(8, t.from.len())
             );
             let mut update = D::query(&sql)
-                .bind(&t.to)
+                .bind(t.to.as_str())
                 .bind(&t.reviewed_by)
                 .bind(&t.review_reason)
                 .bind(t.at)
@@ -416,7 +416,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                 .bind(&t.script_id)
                 .bind(t.seq);
             for from in &t.from {
-                update = update.bind(from);
+                update = update.bind(from.as_str());
             }
             let mut tx = self.write_tx().await?;
             if update.execute(&mut tx).await? != 1 {
@@ -479,8 +479,8 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                     .bind(&r.script_id)
                     .bind(&r.script_name)
                     .bind(&r.version)
-                    .bind(&r.status)
-                    .bind(&r.trigger)
+                    .bind(r.status.as_str())
+                    .bind(r.trigger.as_str())
                     .bind(&r.principal)
                     .bind(&r.input)
                     .bind(&r.result)
@@ -540,7 +540,11 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
             n += 1;
             let _ = write!(sql, " ORDER BY created_at DESC, id DESC LIMIT ${n}");
             let mut query = D::query(&sql).bind(&q.tenant_id);
-            for value in [&q.script_name, &q.status, &q.before].into_iter().flatten() {
+            let status = q.status.map(|s| s.as_str());
+            for value in [q.script_name.as_deref(), status, q.before.as_deref()]
+                .into_iter()
+                .flatten()
+            {
                 query = query.bind(value);
             }
             let mut conn = self.conn().await?;
@@ -559,7 +563,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                  engaged_at) VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (scope, tenant_id, target) DO NOTHING",
             )
-            .bind(&k.scope)
+            .bind(k.scope.as_str())
             .bind(&k.tenant_id)
             .bind(&k.target)
             .bind(&k.reason)

@@ -6,6 +6,9 @@
 //! saying so, only where no PostgreSQL binaries exist; under `CI=true` that
 //! fails instead).
 
+use citadel_domain::{
+    JobState, KillScope, Language, Missed, NodeState, RunStatus, Trigger, VersionState,
+};
 use citadel_testkit::pg;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -748,13 +751,13 @@ fn new_version(tenant: &str, name: &str, hash: &str) -> NewVersion {
         name: name.into(),
         hash: hash.into(),
         source: format!("export default () => '{hash}';"),
-        language: "ts".into(),
+        language: Language::Ts,
         capabilities: r#"["http"]"#.into(),
         limits: r#"{"timeout_ms":500}"#.into(),
         diagnostics: "[]".into(),
         change_note: format!("note {hash}"),
         author: "usr_alice".into(),
-        state: "draft".into(),
+        state: VersionState::Draft,
         make_live: false,
     }
 }
@@ -813,13 +816,13 @@ async fn scripts(db: Db) {
             version: "1.0.0".into(),
             hash: "h1".into(),
             source: v1.source.clone(),
-            language: "ts".into(),
+            language: Language::Ts,
             capabilities: v1.capabilities.clone(),
             limits: v1.limits.clone(),
             diagnostics: "[]".into(),
             change_note: "note h1".into(),
             author: "usr_alice".into(),
-            state: "draft".into(),
+            state: VersionState::Draft,
             reviewed_by: None,
             review_reason: None,
             reviewed_at: None,
@@ -862,7 +865,7 @@ async fn scripts(db: Db) {
 
     // Saving with make_live makes the new version live at once.
     let v3 = NewVersion {
-        state: "approved".into(),
+        state: VersionState::Approved,
         make_live: true,
         ..new_version(&acme.id, name, "h3")
     };
@@ -914,8 +917,8 @@ async fn scripts(db: Db) {
         tenant_id: acme.id.clone(),
         script_id: script.id.clone(),
         seq,
-        from: from.iter().map(|s| (*s).to_owned()).collect(),
-        to: to.into(),
+        from: from.iter().map(|s| s.parse().unwrap()).collect(),
+        to: to.parse().unwrap(),
         reviewed_by: None,
         review_reason: None,
         at: 1_000,
@@ -945,7 +948,7 @@ async fn scripts(db: Db) {
     assert_eq!(
         approved,
         citadel_store::ScriptVersion {
-            state: "approved".into(),
+            state: VersionState::Approved,
             reviewed_by: Some("usr_bob".into()),
             review_reason: Some("looks right".into()),
             reviewed_at: Some(1_234),
@@ -967,7 +970,7 @@ async fn scripts(db: Db) {
     );
     assert_eq!(
         store.versions(&acme.id, &script.id).await.unwrap()[0].state,
-        "rejected"
+        VersionState::Rejected
     );
     assert!(
         !store
@@ -1099,8 +1102,8 @@ fn queued_run(tenant: &str, id: &str, script_name: &str, created_at: i64) -> Run
         script_id: "scr_x".into(),
         script_name: script_name.into(),
         version: "1.0.0".into(),
-        status: "queued".into(),
-        trigger: "api_async".into(),
+        status: RunStatus::Queued,
+        trigger: Trigger::ApiAsync,
         principal: Some("tok_ci".into()),
         input: r#"{"n":1}"#.into(),
         result: None,
@@ -1129,7 +1132,7 @@ async fn runs(db: Db) {
 
     // The update keeps what a run never changes (who, what, when queued).
     let done = Run {
-        status: "succeeded".into(),
+        status: RunStatus::Succeeded,
         result: Some(r#"{"ok":true}"#.into()),
         logs: r#"["a","b"]"#.into(),
         logs_truncated: true,
@@ -1143,10 +1146,10 @@ async fn runs(db: Db) {
     let mut rewritten = done.clone();
     rewritten.input = "{}".into();
     rewritten.principal = None;
-    rewritten.trigger = "api".into();
+    rewritten.trigger = Trigger::Api;
     rewritten.created_at = 1;
     let failed = Run {
-        status: "failed".into(),
+        status: RunStatus::Failed,
         principal: None,
         error: Some(r#"{"code":"boom"}"#.into()),
         started_at: Some(2_001),
@@ -1156,12 +1159,12 @@ async fn runs(db: Db) {
     };
     let run3 = queued_run(&acme.id, "run_3", "billing/on-paid", 3_000);
     let run4 = Run {
-        status: "succeeded".into(),
+        status: RunStatus::Succeeded,
         ..queued_run(&acme.id, "run_4", "billing/on-paid", 3_000)
     };
     // Another tenant reusing an id changes nothing of acme's run.
     let hijack = Run {
-        status: "killed".into(),
+        status: RunStatus::Killed,
         ..queued_run(&other.id, "run_1", "billing/on-paid", 1_000)
     };
     let theirs = queued_run(&other.id, "run_5", "billing/on-paid", 4_000);
@@ -1196,7 +1199,7 @@ async fn runs(db: Db) {
         let q = RunQuery {
             tenant_id: acme.id.clone(),
             script_name: script_name.map(str::to_owned),
-            status: status.map(str::to_owned),
+            status: status.map(|s| s.parse().unwrap()),
             before: before.map(str::to_owned),
             limit,
         };
@@ -1278,7 +1281,7 @@ async fn runs(db: Db) {
 async fn kill_switches(db: Db) {
     let store = &*db.store;
     let platform = KillSwitch {
-        scope: "platform".into(),
+        scope: KillScope::Platform,
         tenant_id: String::new(),
         target: String::new(),
         reason: "incident 42".into(),
@@ -1286,7 +1289,7 @@ async fn kill_switches(db: Db) {
         engaged_at: 20,
     };
     let script = KillSwitch {
-        scope: "script".into(),
+        scope: KillScope::Script,
         tenant_id: "tnt_a".into(),
         target: "billing/on-paid".into(),
         reason: "runaway".into(),
@@ -1363,7 +1366,10 @@ async fn job(store: &dyn Store, tenant: &Tenant, id: &str) -> Job {
 async fn finish(store: &dyn Store, node: &str, ids: &[&str], state: &str, at: i64) {
     for id in ids {
         assert!(
-            store.finish_job(id, node, state, None, at).await.unwrap(),
+            store
+                .finish_job(id, node, state.parse().unwrap(), None, at)
+                .await
+                .unwrap(),
             "{id}"
         );
     }
@@ -1379,7 +1385,7 @@ async fn jobs(db: Db) {
 
     // Enqueue, idempotently per tenant.
     let first = enqueue(store, new_job("job_idem_1", a, 1, T, 3, Some("k"))).await;
-    assert_eq!(first.state, "queued");
+    assert_eq!(first.state, JobState::Queued);
     assert_eq!(first.attempts, 0);
     assert!(!first.cancel_requested);
     assert_eq!(
@@ -1456,7 +1462,7 @@ async fn jobs(db: Db) {
         (b, "job_idem_3"),
     ] {
         let cancelled = store.request_cancel(tenant, id, T).await.unwrap().unwrap();
-        assert_eq!(cancelled.state, "cancelled");
+        assert_eq!(cancelled.state, JobState::Cancelled);
         assert_eq!(cancelled.finished_at, Some(T));
         assert_eq!(cancelled.updated_at, T);
         assert!(!cancelled.cancel_requested);
@@ -1471,7 +1477,7 @@ async fn jobs(db: Db) {
     let claimed = store.claim("n1", T + 10, LEASE, 10).await.unwrap();
     assert_eq!(ids(&claimed), vec!["job_high", "job_low"]);
     for j in &claimed {
-        assert_eq!(j.state, "running");
+        assert_eq!(j.state, JobState::Running);
         assert_eq!(j.attempts, 1);
         assert_eq!(j.lease_owner.as_deref(), Some("n1"));
         assert_eq!(j.lease_expires_at, Some(T + 10 + LEASE));
@@ -1485,7 +1491,7 @@ async fn jobs(db: Db) {
     let before = job(store, &ta, "job_high").await;
     assert!(
         !store
-            .finish_job("job_high", "n2", "succeeded", None, T + 20)
+            .finish_job("job_high", "n2", JobState::Succeeded, None, T + 20)
             .await
             .unwrap()
     );
@@ -1499,7 +1505,7 @@ async fn jobs(db: Db) {
     assert_eq!(job(store, &ta, "job_high").await, before);
     assert!(
         store
-            .finish_job("job_high", "n1", "succeeded", None, T + 20)
+            .finish_job("job_high", "n1", JobState::Succeeded, None, T + 20)
             .await
             .unwrap()
     );
@@ -1511,11 +1517,11 @@ async fn jobs(db: Db) {
     assert_eq!((done.lease_owner, done.lease_expires_at), (None, None));
     assert!(
         !store
-            .finish_job("job_high", "n1", "failed", Some("late"), T + 21)
+            .finish_job("job_high", "n1", JobState::Failed, Some("late"), T + 21)
             .await
             .unwrap()
     );
-    assert_eq!(job(store, &ta, "job_high").await.state, "succeeded");
+    assert_eq!(job(store, &ta, "job_high").await.state, JobState::Succeeded);
 
     // Requeue: back in the queue until `run_at`, then dead once exhausted.
     assert_eq!(
@@ -1523,7 +1529,7 @@ async fn jobs(db: Db) {
             .requeue_job("job_low", "n1", T + 50, Some("boom"), true, T + 30)
             .await
             .unwrap()
-            .as_deref(),
+            .map(JobState::as_str),
         Some("queued")
     );
     let requeued = job(store, &ta, "job_low").await;
@@ -1550,7 +1556,7 @@ async fn jobs(db: Db) {
             .requeue_job("job_low", "n1", T + 60, Some("boom again"), true, T + 55)
             .await
             .unwrap()
-            .as_deref(),
+            .map(JobState::as_str),
         Some("dead")
     );
     let dead = job(store, &ta, "job_low").await;
@@ -1596,7 +1602,7 @@ async fn jobs(db: Db) {
             )
             .await
             .unwrap()
-            .as_deref(),
+            .map(JobState::as_str),
         Some("queued")
     );
     let both = store.claim("n1", T + 2_000, LEASE, 10).await.unwrap();
@@ -1691,7 +1697,7 @@ async fn jobs(db: Db) {
     // The node that lost it cannot finish it any more.
     assert!(
         !store
-            .finish_job("job_a1", "n1", "succeeded", None, expired_at)
+            .finish_job("job_a1", "n1", JobState::Succeeded, None, expired_at)
             .await
             .unwrap()
     );
@@ -1734,7 +1740,13 @@ async fn jobs(db: Db) {
     );
     assert!(
         store
-            .finish_job("job_a1", "n2", "cancelled", Some("cancelled"), now + 2)
+            .finish_job(
+                "job_a1",
+                "n2",
+                JobState::Cancelled,
+                Some("cancelled"),
+                now + 2
+            )
             .await
             .unwrap()
     );
@@ -1793,7 +1805,7 @@ fn node(id: &str, role: &str, started_at: i64) -> Node {
         started_at,
         heartbeat_at: started_at,
         running: 0,
-        state: "up".into(),
+        state: NodeState::Up,
     }
 }
 
@@ -1823,7 +1835,7 @@ async fn nodes(store: &dyn Store, ta: &Tenant) {
     let beaten = Node {
         heartbeat_at: T + 100,
         running: 3,
-        state: "draining".into(),
+        state: NodeState::Draining,
         ..serve.clone()
     };
     assert_eq!(
@@ -1853,7 +1865,7 @@ async fn nodes(store: &dyn Store, ta: &Tenant) {
         Vec::<String>::new()
     );
     let down = Node {
-        state: "down".into(),
+        state: NodeState::Down,
         ..worker.clone()
     };
     assert_eq!(
@@ -2079,7 +2091,7 @@ async fn caps(store: &dyn Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(dup.state, "cancelled");
+    assert_eq!(dup.state, JobState::Cancelled);
 }
 
 /// Four nodes racing to claim a tenant's 40 jobs under a cap of 7 take
@@ -2353,7 +2365,7 @@ fn schedule(tenant: &Tenant, name: &str, next_fire_at: i64, enabled: bool) -> Sc
         cron: "*/5 * * * * *".into(),
         timezone: "Europe/Berlin".into(),
         input: r#"{"n":1}"#.into(),
-        missed: "skip".into(),
+        missed: Missed::Skip,
         enabled,
         next_fire_at,
         last_fired_at: None,
@@ -2490,7 +2502,7 @@ async fn schedules(db: Db) {
         cron: "0 0 * * *".into(),
         timezone: "UTC".into(),
         input: "null".into(),
-        missed: "catch_up".into(),
+        missed: Missed::CatchUp,
         enabled: false,
         next_fire_at: T + 86_400_000,
         created_at: 9_000,

@@ -71,13 +71,13 @@ async fn save(
         name: name.into(),
         hash: name.into(),
         source: source.into(),
-        language: "js".into(),
+        language: citadel_domain::Language::Js,
         capabilities: caps.into(),
         limits: r#"{"timeout_ms": 60000}"#.into(),
         diagnostics: "[]".into(),
         change_note: String::new(),
         author: "bench".into(),
-        state: "approved".into(),
+        state: citadel_domain::VersionState::Approved,
         make_live: true,
     };
     let next = |_: Option<&str>| "1.0.0".to_owned();
@@ -100,7 +100,7 @@ async fn time_runs(
             tenant_id: tenant.into(),
             live: Arc::clone(live),
             input_json: "null".into(),
-            trigger: "api".into(),
+            trigger: citadel_domain::Trigger::Api,
             principal: None,
             timeout_ms: Some(60_000),
             run_id: None,
@@ -109,7 +109,7 @@ async fn time_runs(
         let t = Instant::now();
         let run = engine.run_sync(spec).await.map_err(failed)?;
         total += t.elapsed();
-        if run.status != "succeeded" {
+        if run.status != citadel_domain::RunStatus::Succeeded {
             return Err(failed(format!(
                 "the bench script `{}` did not succeed: {:?}",
                 live.script.name, run.error

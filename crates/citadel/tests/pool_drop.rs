@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use citadel_domain::RunStatus;
 use citadel_engine::{Engine, Executor, LiveScript, RunSpec};
 use citadel_pool::{Pool, PoolConfig};
 use citadel_testkit::{NAP, Scripted, run_spec};
@@ -59,9 +60,9 @@ async fn a_dropped_run_gives_its_place_in_the_host_back() {
         .run_sync(spec(&tenant, &live, r#"{"n":2}"#, "run_next"))
         .await
         .expect("admitted");
-    assert_eq!(second.status, "succeeded", "{:?}", second.error);
+    assert_eq!(second.status, RunStatus::Succeeded, "{:?}", second.error);
     assert_eq!(second.result.as_deref(), Some(r#"{"n":2}"#));
     let dropped = store.run(&tenant, "run_dropped").await.unwrap().unwrap();
-    assert_eq!(dropped.status, "cancelled");
+    assert_eq!(dropped.status, RunStatus::Cancelled);
     pool.shutdown();
 }

@@ -89,7 +89,7 @@ fn delivery_view(
         subscription: d.subscription,
         script: d.script_name,
         run_id: d.run_id,
-        status,
+        status: status.map(str::to_owned),
         error: d.error,
     }
 }

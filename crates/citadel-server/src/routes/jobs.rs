@@ -57,7 +57,7 @@ impl From<Job> for JobView {
                 .to_owned(),
             id: j.id,
             kind: j.kind,
-            state: j.state,
+            state: j.state.as_str().to_owned(),
             run_at: j.run_at,
             idempotency_key: j.idempotency_key,
             attempts: j.attempts,
@@ -155,12 +155,12 @@ impl From<Node> for NodeView {
             heartbeat_at: n.heartbeat_at,
             // A node that is down runs nothing (its jobs are reclaimed),
             // whatever it reported last.
-            running: if n.state == NodeState::Down.as_str() {
+            running: if n.state == NodeState::Down {
                 0
             } else {
                 n.running
             },
-            state: n.state,
+            state: n.state.as_str().to_owned(),
         }
     }
 }

@@ -39,7 +39,7 @@ struct SwitchView {
 impl From<KillSwitch> for SwitchView {
     fn from(k: KillSwitch) -> Self {
         SwitchView {
-            scope: k.scope,
+            scope: k.scope.as_str().to_owned(),
             tenant_id: (!k.tenant_id.is_empty()).then_some(k.tenant_id),
             target: k.target,
             reason: k.reason,

@@ -68,8 +68,8 @@ impl From<Run> for RunView {
             id: r.id,
             script: r.script_name,
             version: r.version,
-            status: r.status,
-            trigger: r.trigger,
+            status: r.status.as_str().to_owned(),
+            trigger: r.trigger.as_str().to_owned(),
             principal: r.principal,
             input: raw(r.input),
             result: r.result.map(raw),
@@ -342,12 +342,12 @@ async fn run_events(
                 continue;
             };
             if c.last_status.as_deref() != Some(run.status.as_str()) {
-                c.last_status = Some(run.status.clone());
+                c.last_status = Some(run.status.as_str().to_owned());
                 c.pending.push_back(
                     Event::default()
                         .event("status")
                         .data(json!({ "status": run.status }).to_string())
-                        .id(event_id(&run.status, c.logs_sent)),
+                        .id(event_id(run.status.as_str(), c.logs_sent)),
                 );
             }
             if let Ok(lines) = serde_json::from_str::<Vec<&RawValue>>(&run.logs) {
@@ -356,7 +356,7 @@ async fn run_events(
                         Event::default()
                             .event("log")
                             .data(line.get())
-                            .id(event_id(&run.status, n + 1)),
+                            .id(event_id(run.status.as_str(), n + 1)),
                     );
                 }
                 c.logs_sent = c.logs_sent.max(lines.len());

@@ -115,7 +115,7 @@ impl ScheduleView {
             script: s.script_name,
             cron: s.cron,
             timezone: s.timezone,
-            missed: s.missed,
+            missed: s.missed.as_str().to_owned(),
             enabled: s.enabled,
             last_fired_at: s.last_fired_at,
             created_at: s.created_at,
