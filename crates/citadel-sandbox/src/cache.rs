@@ -104,6 +104,16 @@ pub(crate) fn prelude() -> &'static [u8] {
     })
 }
 
+/// The bytecode of the web module (`web.js`), compiled on first use. Its
+/// frames are named like the prelude's, so that stack traces drop them.
+pub(crate) fn web() -> &'static [u8] {
+    static WEB: OnceLock<Vec<u8>> = OnceLock::new();
+    WEB.get_or_init(|| {
+        compile::compile(include_str!("web.js"), c"prelude")
+            .unwrap_or_else(|e| panic!("the web module must compile: {e:?}"))
+    })
+}
+
 /// A bounded LRU of scripts by content hash.
 pub(crate) struct CompileCache {
     entries: Mutex<LruCache<[u8; 32], Arc<Script>>>,

@@ -22,6 +22,7 @@ mod compile;
 mod host;
 mod isolate;
 mod outcome;
+mod web;
 
 use std::rc::Rc;
 use std::sync::Arc;

@@ -10,7 +10,9 @@
 // global a script can change (methods are uncurried once), its own objects
 // have no prototype, and no prelude function reaches the script through the
 // stack-trace APIs or `Function.prototype.toString`.
-(function citadelPrelude() {
+// `web`, when given, is the web module's outer function (`web.js`), to be
+// run with `webBits` and `webNatives` once the realm is hardened.
+(function citadelPrelude(web, webBits, webNatives) {
   "use strict";
   const { stringify, parse } = JSON;
   const { freeze, defineProperty, getOwnPropertyDescriptor, getPrototypeOf, hasOwn } = Object;
@@ -82,13 +84,15 @@
   // The prelude's functions show no source: any text that is part of the
   // prelude's own (read once, when first needed) is hidden.
   let preludeSource;
+  const webSource = web === undefined ? undefined : functionSource(web);
   defineProperty(
     FunctionPrototype,
     "toString",
     hidden(function toString() {
       const source = functionSource(this);
       if (preludeSource === undefined) preludeSource = functionSource(citadelPrelude);
-      return stringIndexOf(preludeSource, source) < 0 ? source : "function () {\n    [native code]\n}";
+      const own = stringIndexOf(preludeSource, source) >= 0 || (webSource !== undefined && stringIndexOf(webSource, source) >= 0);
+      return own ? "function () {\n    [native code]\n}" : source;
     }),
   );
 
@@ -132,6 +136,9 @@
       return StringCtor(v);
     }
   };
+  // The web-standard globals, where the script can reach them.
+  const webHooks = web === undefined ? undefined : web(webBits, webNatives);
+
   // The per-run setup.
   return function setup(nativeLog, nativeOp, nativeLimit, granted, limits) {
     const resultBytes = limits[0];
@@ -228,9 +235,30 @@
       });
     };
 
+    // Timers wait on a host call of their own, within the run's deadline
+    // and its limit of awaited host calls.
+    if (webHooks !== undefined) {
+      webHooks.bind((ms) => {
+        const pending = nativeOp("timer", "[" + ms + "]");
+        defineProperty(pending, "constructor", hidden(PromiseCtor));
+        return pending;
+      });
+    }
+    // With the web globals, `api.http.fetch` is the standard `fetch` (and
+    // the global `fetch` the same function); without them (no context has
+    // an `http` grant and no web module) the plain answer above.
+    const httpFetch = () => {
+      if (webHooks === undefined || webHooks.fetchWith === undefined) {
+        return (url, options) => call("http.fetch", [url, options ?? null], response);
+      }
+      const fetch = webHooks.fetchWith(call);
+      defineProperty(globalThis, "fetch", hidden(fetch));
+      return fetch;
+    };
+
     const capabilities = {
       __proto__: null,
-      http: () => freeze({ fetch: (url, options) => call("http.fetch", [url, options ?? null], response) }),
+      http: () => freeze({ fetch: httpFetch() }),
       secrets: () => freeze({ get: (name) => call("secrets.get", [name]) }),
       kv: () =>
         freeze({
