@@ -11,6 +11,7 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
+use rquickjs::function::Opt;
 use rquickjs::{Ctx, Function, Object, TypedArray, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
@@ -69,7 +70,7 @@ fn components(url: &Url) -> Vec<String> {
     use url::quirks as q;
     vec![
         q::href(url).to_owned(),
-        q::origin(url),
+        origin(url),
         q::protocol(url).to_owned(),
         q::username(url).to_owned(),
         q::password(url).to_owned(),
@@ -82,8 +83,22 @@ fn components(url: &Url) -> Vec<String> {
     ]
 }
 
-fn url_parse(input: String, base: Option<String>) -> Option<Vec<String>> {
-    let url = match base {
+/// The URL standard's origin: a `blob:` URL has its inner URL's only
+/// when that is `http(s):` (the `url` crate takes any inner URL's).
+fn origin(url: &Url) -> String {
+    if url.scheme() == "blob" {
+        match Url::parse(url.path()) {
+            Ok(inner) if matches!(inner.scheme(), "http" | "https") => {
+                return url::quirks::origin(&inner);
+            }
+            _ => return "null".to_owned(),
+        }
+    }
+    url::quirks::origin(url)
+}
+
+fn url_parse(input: String, base: Opt<String>) -> Option<Vec<String>> {
+    let url = match base.0 {
         Some(base) => Url::parse(&base).ok()?.join(&input).ok()?,
         None => Url::parse(&input).ok()?,
     };

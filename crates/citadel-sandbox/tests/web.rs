@@ -83,3 +83,288 @@ async fn smoke() {
         json!([true, "AbortError", 1])
     );
 }
+
+// ---- conformance against outside data ----
+
+fn data(name: &str) -> String {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Limits roomy enough for a whole data file in one run.
+fn roomy() -> Limits {
+    Limits {
+        timeout: std::time::Duration::from_secs(120),
+        cpu: std::time::Duration::from_secs(120),
+        memory_bytes: 512 << 20,
+        result_bytes: 8 << 20,
+        ..Limits::default()
+    }
+}
+
+/// Runs `source` over the data file `name` (its `input`); the result.
+async fn over(source: &str, name: &str) -> Value {
+    let input = data(name);
+    let out = run_limits(source, &input, roomy()).await;
+    assert_eq!(out.status, RunStatus::Succeeded, "{name}: {:?}", out.error);
+    out.result_value()
+}
+
+/// Hex helpers for the scripts below.
+const HEX: &str = r#"
+const bytes = (h) => { const b = new Uint8Array(h.length / 2); for (let i = 0; i < b.length; i++) b[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16); return b; };
+const hex = (buf) => Array.from(new Uint8Array(buf), (x) => x.toString(16).padStart(2, "0")).join("");
+"#;
+
+#[tokio::test(flavor = "current_thread")]
+async fn url_parsing_follows_the_web_platform_tests() {
+    let source = r#"
+        const failed = [];
+        const keys = ["href", "protocol", "username", "password", "host", "hostname", "port", "pathname", "search", "hash"];
+        for (let i = 0; i < input.length; i++) {
+          const t = input[i];
+          if (typeof t === "string") continue;
+          let u = null;
+          try { u = t.base === null ? new URL(t.input) : new URL(t.input, t.base); } catch (e) { if (!(e instanceof TypeError)) throw e; }
+          const can = t.base === null ? URL.canParse(t.input) : URL.canParse(t.input, t.base);
+          if (t.failure) { if (u !== null || can) failed.push(i); continue; }
+          if (u === null || !can || keys.some((k) => u[k] !== t[k]) || (t.origin !== undefined && u.origin !== t.origin)
+              || u.searchParams.toString() !== new URLSearchParams(t.search).toString()) failed.push(i);
+        }
+        return failed;
+    "#;
+    let cases: Vec<Value> = serde_json::from_str(&data("urltestdata.json")).unwrap();
+    let failed = over(source, "urltestdata.json").await;
+    let expected = data("url_expected_failures.txt");
+    let expected: Vec<&str> = expected.lines().collect();
+    let mut unexpected = Vec::new();
+    let failed = failed.as_array().unwrap();
+    for i in failed {
+        let t = &cases[i.as_u64().unwrap() as usize];
+        let mut name = format!("<{}>", t["input"].as_str().unwrap().escape_default());
+        if let Some(base) = t["base"].as_str() {
+            name += &format!(" against <{}>", base.escape_default());
+        }
+        if !expected.contains(&name.as_str()) {
+            unexpected.push(name);
+        }
+    }
+    let total = cases.iter().filter(|c| c.is_object()).count();
+    assert!(total > 800, "{total} cases");
+    assert!(
+        unexpected.is_empty(),
+        "{} of {total} failed beyond the url crate's known list: {unexpected:#?}",
+        unexpected.len()
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn url_setters_follow_the_web_platform_tests() {
+    let source = r#"
+        const failed = [];
+        for (const attr of Object.keys(input)) {
+          if (attr === "comment") continue;
+          input[attr].forEach((t, i) => {
+            const u = new URL(t.href);
+            u[attr] = t.new_value;
+            if (Object.keys(t.expected).some((k) => u[k] !== t.expected[k])) failed.push([attr, t.href, t.new_value]);
+          });
+        }
+        return failed;
+    "#;
+    let failed = over(source, "setters_tests.json").await;
+    let expected = data("url_expected_failures.txt");
+    let expected: Vec<&str> = expected.lines().collect();
+    let mut unexpected = Vec::new();
+    for f in failed.as_array().unwrap() {
+        let name = format!(
+            "<{}> set {} to <{}>",
+            f[1].as_str().unwrap().escape_default(),
+            f[0].as_str().unwrap(),
+            f[2].as_str().unwrap().escape_default()
+        );
+        if !expected.contains(&name.as_str()) {
+            unexpected.push(name);
+        }
+    }
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn atob_follows_the_web_platform_tests() {
+    let source = r#"
+        const failed = [];
+        for (const [text, expected] of input) {
+          let got;
+          try { got = Array.from(atob(text), (c) => c.charCodeAt(0)); }
+          catch (e) { got = e instanceof DOMException && e.name === "InvalidCharacterError" && e.code === 5 ? null : "threw " + e; }
+          if (JSON.stringify(got) !== JSON.stringify(expected)) failed.push([text, got, expected]);
+          if (expected !== null && atob(btoa(String.fromCharCode(...expected))) !== String.fromCharCode(...expected)) failed.push(["round trip", text]);
+        }
+        return [input.length, failed];
+    "#;
+    let out = over(source, "base64.json").await;
+    assert!(out[0].as_u64().unwrap() > 50);
+    assert_eq!(out[1], json!([]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn digests_match_fips_180() {
+    let source = r#"
+        const failed = [];
+        for (const t of input.tests) {
+          const msg = t.msg !== undefined ? t.msg : t.repeat.repeat(t.count);
+          const got = hex(await crypto.subtle.digest(t.alg, new TextEncoder().encode(msg)));
+          const named = hex(await crypto.subtle.digest({ name: t.alg.toLowerCase() }, new TextEncoder().encode(msg).buffer));
+          if (got !== t.digest || named !== t.digest) failed.push([t.alg, got]);
+        }
+        return [input.tests.length, failed];
+    "#;
+    let out = over(&format!("{HEX}{source}"), "nist_sha.json").await;
+    assert_eq!(out, json!([10, []]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hmac_matches_rfc_4231() {
+    let source = r#"
+        const failed = [];
+        for (const t of input.tests) {
+          const key = await crypto.subtle.importKey("raw", bytes(t.key), { name: "HMAC", hash: t.hash }, false, ["sign", "verify"]);
+          const mac = await crypto.subtle.sign("HMAC", key, bytes(t.data));
+          if (hex(mac) !== t.mac || !(await crypto.subtle.verify("HMAC", key, mac, bytes(t.data)))) failed.push([t.case, t.hash]);
+        }
+        return [input.tests.length, failed];
+    "#;
+    assert_eq!(
+        over(&format!("{HEX}{source}"), "rfc4231_hmac.json").await,
+        json!([15, []])
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hmac_matches_wycheproof() {
+    let source = r#"
+        const hash = { HMACSHA1: "SHA-1", HMACSHA256: "SHA-256", HMACSHA384: "SHA-384", HMACSHA512: "SHA-512" }[input.algorithm];
+        const full = { "SHA-1": 160, "SHA-256": 256, "SHA-384": 384, "SHA-512": 512 }[hash];
+        const failed = [];
+        let n = 0;
+        for (const g of input.testGroups) for (const t of g.tests) {
+          n++;
+          let key;
+          try {
+            key = await crypto.subtle.importKey("raw", bytes(t.key), { name: "HMAC", hash }, false, ["sign", "verify"]);
+          } catch (e) {
+            // An empty key is refused, as WebCrypto does.
+            if (t.key === "" && e.name === "DataError") continue;
+            throw e;
+          }
+          const mac = hex(await crypto.subtle.sign("HMAC", key, bytes(t.msg)));
+          const matches = mac.slice(0, t.tag.length) === t.tag;
+          if (matches !== (t.result === "valid")) failed.push(t.tcId);
+          if (g.tagSize === full) {
+            const ok = await crypto.subtle.verify({ name: "HMAC" }, key, bytes(t.tag), bytes(t.msg));
+            if (ok !== (t.result === "valid")) failed.push(["verify", t.tcId]);
+          }
+        }
+        return [n, failed];
+    "#;
+    for file in ["sha1", "sha256", "sha384", "sha512"] {
+        let out = over(
+            &format!("{HEX}{source}"),
+            &format!("wycheproof_hmac_{file}_test.json"),
+        )
+        .await;
+        assert!(out[0].as_u64().unwrap() > 50, "{file}: {out}");
+        assert_eq!(out[1], json!([]), "{file}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn aes_gcm_matches_wycheproof() {
+    let source = r#"
+        const failed = [];
+        let checked = 0, refused = 0;
+        for (const g of input.testGroups) for (const t of g.tests) {
+          const supported = g.ivSize === 96 && g.tagSize === 128 && (g.keySize === 128 || g.keySize === 256);
+          let key;
+          try {
+            key = await crypto.subtle.importKey("raw", bytes(t.key), "AES-GCM", false, ["encrypt", "decrypt"]);
+          } catch (e) {
+            if (g.keySize === 192 && e.name === "NotSupportedError") { refused++; continue; }
+            throw e;
+          }
+          const alg = { name: "AES-GCM", iv: bytes(t.iv), additionalData: bytes(t.aad) };
+          if (!supported) {
+            try { await crypto.subtle.decrypt(alg, key, bytes(t.ct + t.tag)); failed.push(["accepted", t.tcId]); }
+            catch (e) { if (e.name !== "NotSupportedError") failed.push(["refused as " + e.name, t.tcId]); else refused++; }
+            continue;
+          }
+          checked++;
+          let plain = null;
+          try { plain = hex(await crypto.subtle.decrypt(alg, key, bytes(t.ct + t.tag))); }
+          catch (e) { if (e.name !== "OperationError") failed.push([e.name, t.tcId]); }
+          if (t.result === "valid") {
+            if (plain !== t.msg) failed.push(["decrypt", t.tcId]);
+            if (hex(await crypto.subtle.encrypt(alg, key, bytes(t.msg))) !== t.ct + t.tag) failed.push(["encrypt", t.tcId]);
+          } else if (plain !== null) failed.push(["forged", t.tcId]);
+        }
+        return [checked, refused, failed];
+    "#;
+    let out = over(&format!("{HEX}{source}"), "wycheproof_aes_gcm_test.json").await;
+    assert!(out[0].as_u64().unwrap() > 50, "{out}");
+    assert!(out[1].as_u64().unwrap() > 50, "{out}");
+    assert_eq!(out[2], json!([]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ed25519_verify_matches_wycheproof() {
+    let source = r#"
+        const failed = [];
+        let n = 0;
+        for (const g of input.testGroups) {
+          const keys = [
+            await crypto.subtle.importKey("raw", bytes(g.publicKey.pk), "Ed25519", false, ["verify"]),
+            await crypto.subtle.importKey("spki", bytes(g.publicKeyDer), { name: "Ed25519" }, false, ["verify"]),
+            await crypto.subtle.importKey("jwk", g.publicKeyJwk, "Ed25519", false, ["verify"]),
+          ];
+          for (const t of g.tests) for (const key of keys) {
+            n++;
+            const ok = await crypto.subtle.verify("Ed25519", key, bytes(t.sig), bytes(t.msg));
+            if (ok !== (t.result === "valid")) failed.push(t.tcId);
+          }
+        }
+        return [n, failed];
+    "#;
+    let out = over(&format!("{HEX}{source}"), "wycheproof_ed25519_test.json").await;
+    assert!(out[0].as_u64().unwrap() > 100, "{out}");
+    assert_eq!(out[1], json!([]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ecdsa_p256_verify_matches_wycheproof() {
+    let source = r#"
+        const failed = [];
+        let n = 0;
+        const alg = { name: "ECDSA", namedCurve: "P-256" };
+        for (const g of input.testGroups) {
+          const keys = [
+            await crypto.subtle.importKey("raw", bytes(g.publicKey.uncompressed), alg, false, ["verify"]),
+            await crypto.subtle.importKey("spki", bytes(g.publicKeyDer), alg, false, ["verify"]),
+          ];
+          if (g.publicKeyJwk) keys.push(await crypto.subtle.importKey("jwk", g.publicKeyJwk, alg, false, ["verify"]));
+          for (const t of g.tests) for (const key of keys) {
+            n++;
+            const ok = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, bytes(t.sig), bytes(t.msg));
+            if (ok !== (t.result === "valid")) failed.push(t.tcId);
+          }
+        }
+        return [n, failed];
+    "#;
+    let out = over(
+        &format!("{HEX}{source}"),
+        "wycheproof_ecdsa_secp256r1_sha256_p1363_test.json",
+    )
+    .await;
+    assert!(out[0].as_u64().unwrap() > 100, "{out}");
+    assert_eq!(out[1], json!([]));
+}
