@@ -114,8 +114,10 @@
   const has = (bit) => (bits & bit) !== 0;
   const hidden = (value) => ({ __proto__: null, value, writable: true, configurable: true, enumerable: false });
   const define = (name, value) => defineProperty(globalThis, name, hidden(value));
+  // Defined, not assigned: an index setter a script put on
+  // `Array.prototype` never sees what is added.
   const push = (list, v) => {
-    list[list.length] = v;
+    defineProperty(list, list.length, { __proto__: null, value: v, writable: true, enumerable: true, configurable: true });
   };
   // Strings handed to native code: lone surrogates become U+FFFD.
   const usv = (v) => toWellFormed(StringCtor(v));
@@ -188,6 +190,7 @@
   // ---- URL ----
   let paramsFromQuery;
   let isParams = () => false;
+  let paramsText;
   let urlOf;
   let linkParams;
   if (has(URL_BIT)) {
@@ -299,6 +302,7 @@
       }
       static {
         isParams = (p) => p !== null && typeof p === "object" && #list in p;
+        paramsText = (p) => n.formSerialize(p.#list);
         paramsFromQuery = (p, search) => {
           p.#list = n.formParse(search.length > 0 ? stringSlice(search, 1) : "");
         };
@@ -509,6 +513,7 @@
   let signalAbort;
   let signalTimeout;
   let isSignal = () => false;
+  let signalState;
   let listen;
   let unlisten;
   let dispatch;
@@ -577,7 +582,7 @@
         const capture = typeof options === "boolean" ? options : options != null && !!options.capture;
         const once = options != null && typeof options === "object" && !!options.once;
         const signal = options != null && typeof options === "object" ? options.signal : undefined;
-        if (signal !== undefined && signal !== null && signal.aborted) return;
+        if (isSignal(signal) && signalState(signal)[0]) return;
         const list = this.#listeners;
         for (let i = 0; i < list.length; i++) {
           if (list[i][0] === type && list[i][1] === callback && list[i][3] === capture) return;
@@ -651,6 +656,7 @@
         };
         signalTimeout = (s) => s.#timeoutMs;
         isSignal = (s) => s !== null && typeof s === "object" && #aborted in s;
+        signalState = (s) => [s.#aborted, s.#reason];
       }
       static abort(reason = undefined) {
         const s = newAbortSignal();
@@ -670,14 +676,15 @@
         const list = [];
         for (const x of signals) push(list, x);
         for (let i = 0; i < list.length; i++) {
-          if (list[i].aborted) {
-            signalAbort(s, list[i].reason);
+          if (!isSignal(list[i])) throw new TypeErrorCtor("AbortSignal.any: not an AbortSignal");
+          if (list[i].#aborted) {
+            signalAbort(s, list[i].#reason);
             return s;
           }
         }
         for (let i = 0; i < list.length; i++) {
           const source = list[i];
-          if (isSignal(source)) listen(source, "abort", () => signalAbort(s, source.reason));
+          listen(source, "abort", () => signalAbort(s, source.#reason));
         }
         return s;
       }
@@ -909,6 +916,7 @@
     const illegal = { __proto__: null };
     let keyData;
     let keyCheck;
+    let keyInfo;
     class CryptoKey {
       #type;
       #extractable;
@@ -925,6 +933,10 @@
       }
       static {
         keyData = (k) => k.#data;
+        keyInfo = (k) => {
+          if (k === null || typeof k !== "object" || !(#data in k)) throw new TypeErrorCtor("the key is not a CryptoKey");
+          return [k.#algorithm, k.#extractable, k.#usages];
+        };
         keyCheck = (k, name, usage) => {
           if (k === null || typeof k !== "object" || !(#data in k)) throw new TypeErrorCtor("the key is not a CryptoKey");
           if (k.#algorithm.name !== name) throw domError("InvalidAccessError", `the key is not a ${name} key`);
@@ -952,7 +964,7 @@
     }
     defineProperty(CryptoKey.prototype, SymbolToStringTag, { __proto__: null, value: "CryptoKey", configurable: true });
     const exportable = (k) => {
-      if (!k.extractable) throw domError("InvalidAccessError", "the key is not extractable");
+      if (!keyInfo(k)[1]) throw domError("InvalidAccessError", "the key is not extractable");
       return keyData(k);
     };
     const usagesOf = (given, allowed) => {
@@ -996,12 +1008,12 @@
           const hash = hashName(algorithm.hash);
           if (bytes.length === 0) throw domError("DataError", "an HMAC key may not be empty");
           const usages = usagesOf(usagesIn, ["sign", "verify"]);
-          return new CryptoKey(illegal, "secret", extractable, { name, hash, length: bytes.length * 8 }, usages, bytes);
+          return new CryptoKey(illegal, "secret", extractable, { __proto__: null, name, hash, length: bytes.length * 8 }, usages, bytes);
         }
         if (bytes.length === 24) throw notSupported("AES-192");
         if (bytes.length !== 16 && bytes.length !== 32) throw domError("DataError", "an AES key is 128 or 256 bits long");
         const usages = usagesOf(usagesIn, ["encrypt", "decrypt", "wrapKey", "unwrapKey"]);
-        return new CryptoKey(illegal, "secret", extractable, { name, length: bytes.length * 8 }, usages, bytes);
+        return new CryptoKey(illegal, "secret", extractable, { __proto__: null, name, length: bytes.length * 8 }, usages, bytes);
       }
       if (name === "Ed25519") {
         let bytes;
@@ -1015,7 +1027,7 @@
         } else throw notSupported(`the key format '${format}' for Ed25519 (only public keys can be imported)`);
         if (bytes.length !== 32) throw domError("DataError", "an Ed25519 public key is 32 bytes long");
         const usages = usagesOf(usagesIn, ["verify"]);
-        return new CryptoKey(illegal, "public", true, { name }, usages, bytes);
+        return new CryptoKey(illegal, "public", true, { __proto__: null, name }, usages, bytes);
       }
       if (name === "ECDSA") {
         const curve = algorithm.namedCurve;
@@ -1033,27 +1045,29 @@
           bytes = concatBytes(concatBytes(new Uint8([4]), x), y);
         } else throw notSupported(`the key format '${format}' for ECDSA (only public keys can be imported)`);
         const usages = usagesOf(usagesIn, ["verify"]);
-        return new CryptoKey(illegal, "public", true, { name, namedCurve: "P-256" }, usages, bytes);
+        return new CryptoKey(illegal, "public", true, { __proto__: null, name, namedCurve: "P-256" }, usages, bytes);
       }
       throw notSupported(`importing a ${name} key`);
     };
     const exportKey = (format, key) => {
-      if (key === null || typeof key !== "object") throw new TypeErrorCtor("the key is not a CryptoKey");
       const data = exportable(key);
-      const name = key.algorithm.name;
+      const info = keyInfo(key);
+      const name = info[0].name;
+      const usages = [];
+      for (let i = 0; i < info[2].length; i++) push(usages, info[2][i]);
       if (format === "raw") return arrayBufferOf(copyBytes(data));
       if (format === "jwk" && (name === "HMAC" || name === "AES-GCM")) {
-        const jwk = { kty: "oct", k: toBase64url(data), ext: true, key_ops: key.usages };
-        if (name === "HMAC") jwk.alg = "HS" + stringSlice(key.algorithm.hash.name, 4);
+        const jwk = { kty: "oct", k: toBase64url(data), ext: true, key_ops: usages };
+        if (name === "HMAC") jwk.alg = "HS" + stringSlice(info[0].hash, 4);
         else jwk.alg = "A" + data.length * 8 + "GCM";
         return jwk;
       }
-      if (format === "jwk" && name === "Ed25519") return { kty: "OKP", crv: "Ed25519", x: toBase64url(data), ext: true, key_ops: key.usages };
+      if (format === "jwk" && name === "Ed25519") return { kty: "OKP", crv: "Ed25519", x: toBase64url(data), ext: true, key_ops: usages };
       throw notSupported(`exporting a ${name} key as '${format}'`);
     };
     const hmacOf = (key, data, usage) => {
       const bytes = keyCheck(key, "HMAC", usage);
-      return n.hmac(key.algorithm.hash.name, bytes, bufferSource(data, "the data"));
+      return n.hmac(keyInfo(key)[0].hash, bytes, bufferSource(data, "the data"));
     };
     const subtle = {
       digest(algorithm, data) {
@@ -1213,6 +1227,9 @@
     };
     let headersList;
     let headersLock;
+    let headersHas;
+    let headersGet;
+    let headersPut;
     let headersFill;
     class Headers {
       // Lower-case names and values, alternating, in insertion order.
@@ -1225,6 +1242,28 @@
         headersList = (h) => (h !== null && typeof h === "object" && #list in h ? h.#list : undefined);
         headersLock = (h) => {
           h.#immutable = true;
+        };
+        headersHas = (h, name) => {
+          for (let i = 0; i < h.#list.length; i += 2) if (h.#list[i] === name) return true;
+          return false;
+        };
+        headersGet = (h, name) => {
+          let out = null;
+          for (let i = 0; i < h.#list.length; i += 2) {
+            if (h.#list[i] === name) out = out === null ? h.#list[i + 1] : out + ", " + h.#list[i + 1];
+          }
+          return out;
+        };
+        headersPut = (h, name, value) => {
+          const kept = [];
+          for (let i = 0; i < h.#list.length; i += 2) {
+            if (h.#list[i] === name) continue;
+            push(kept, h.#list[i]);
+            push(kept, h.#list[i + 1]);
+          }
+          push(kept, name);
+          push(kept, value);
+          h.#list = kept;
         };
         headersFill = (h, init) => {
           if (typeof init !== "object" && typeof init !== "function") throw new TypeErrorCtor("Headers: init is not an object");
@@ -1525,7 +1564,7 @@
         return [text, `multipart/form-data; boundary=${boundary}`];
       }
       if (isParams(body)) {
-        return [body.toString(), "application/x-www-form-urlencoded;charset=UTF-8"];
+        return [paramsText(body), "application/x-www-form-urlencoded;charset=UTF-8"];
       }
       return [StringCtor(body), "text/plain;charset=UTF-8"];
     };
@@ -1606,7 +1645,7 @@
             if (this.#method === "GET" || this.#method === "HEAD") throw new TypeErrorCtor("Request: a GET or HEAD request has no body");
             const extracted = extractBody(init.body);
             this.#body = extracted[0];
-            if (extracted[1] !== null && !this.#headers.has("content-type")) this.#headers.append("content-type", extracted[1]);
+            if (extracted[1] !== null && !headersHas(this.#headers, "content-type")) headersPut(this.#headers, "content-type", extracted[1]);
           }
         }
         if (this.#signal === undefined || this.#signal === null) this.#signal = newAbortSignal();
@@ -1632,7 +1671,7 @@
       arrayBuffer() { return this.#read("arrayBuffer"); }
       bytes() { return this.#read("bytes"); }
       blob() {
-        return promiseThen(this.#read("bytes"), (b) => new Blob([b], { type: this.#headers.get("content-type") ?? "" }));
+        return promiseThen(this.#read("bytes"), (b) => new Blob([b], { type: headersGet(this.#headers, "content-type") ?? "" }));
       }
       clone() {
         if (this.#used) throw new TypeErrorCtor("Request.clone: the body has already been read");
@@ -1668,14 +1707,14 @@
           if (nullBodyStatus(this.#status)) throw new TypeErrorCtor(`Response: a ${this.#status} response has no body`);
           const extracted = extractBody(body);
           this.#body = extracted[0];
-          if (extracted[1] !== null && !this.#headers.has("content-type")) this.#headers.append("content-type", extracted[1]);
+          if (extracted[1] !== null && !headersHas(this.#headers, "content-type")) headersPut(this.#headers, "content-type", extracted[1]);
         }
       }
       static json(data, init = undefined) {
         const text = stringify(data);
         if (text === undefined) throw new TypeErrorCtor("Response.json: the data is not JSON");
         const r = new Response(text, init);
-        r.#headers.set("content-type", "application/json");
+        headersPut(r.#headers, "content-type", "application/json");
         return r;
       }
       static error() {
@@ -1715,7 +1754,7 @@
           const list = headersList(h);
           for (let i = 0; i < list.length; i += 2) {
             if (headerMethods[list[i]] === true) continue;
-            defineProperty(h, list[i], { __proto__: null, value: h.get(list[i]), enumerable: false, configurable: false, writable: false });
+            defineProperty(h, list[i], { __proto__: null, value: headersGet(h, list[i]), enumerable: false, configurable: false, writable: false });
           }
           r.#encoding = reply.body_encoding ?? "utf8";
           r.#raw = reply.body ?? "";
@@ -1752,7 +1791,7 @@
       arrayBuffer() { return this.#read("arrayBuffer"); }
       bytes() { return this.#read("bytes"); }
       blob() {
-        return promiseThen(this.#read("bytes"), (b) => new Blob([b], { type: this.#headers.get("content-type") ?? "" }));
+        return promiseThen(this.#read("bytes"), (b) => new Blob([b], { type: headersGet(this.#headers, "content-type") ?? "" }));
       }
       clone() {
         if (this.#used) throw new TypeErrorCtor("Response.clone: the body has already been read");
@@ -1843,12 +1882,12 @@
         const options = { __proto__: null, method, headers, body };
         if (init !== undefined && init !== null && init.timeout_ms !== undefined) options.timeout_ms = init.timeout_ms;
         if (!isSignal(signal)) return call("http.fetch", [url, options], responseFrom);
-        if (signal.aborted) return promiseReject(signal.reason);
+        if (signalState(signal)[0]) return promiseReject(signalState(signal)[1]);
         const ms = signalTimeout(signal);
         if (ms !== undefined && options.timeout_ms === undefined) options.timeout_ms = ms;
         const pending = call("http.fetch", [url, options], responseFrom);
         return new PromiseCtor((ok, fail) => {
-          const onAbort = () => fail(signal.reason);
+          const onAbort = () => fail(signalState(signal)[1]);
           listen(signal, "abort", onAbort);
           promiseThen(
             pending,

@@ -58,6 +58,23 @@ fn array<'js>(ctx: &Ctx<'js>, v: Vec<u8>) -> rquickjs::Result<Value<'js>> {
     Ok(TypedArray::<u8>::new(ctx.clone(), v)?.into_value())
 }
 
+/// A JS array of `items`, its elements defined (not assigned: an index
+/// setter a script put on `Array.prototype` never sees them).
+fn list<'js, T: rquickjs::IntoJs<'js>>(
+    ctx: &Ctx<'js>,
+    items: impl IntoIterator<Item = T>,
+) -> rquickjs::Result<Value<'js>> {
+    use rquickjs::object::Property;
+    let out = rquickjs::Array::new(ctx.clone())?;
+    for (i, item) in items.into_iter().enumerate() {
+        out.as_object().prop(
+            i as u32,
+            Property::from(item).writable().enumerable().configurable(),
+        )?;
+    }
+    Ok(out.into_value())
+}
+
 fn null<'js>(ctx: &Ctx<'js>) -> Value<'js> {
     Value::new_null(ctx.clone())
 }
@@ -97,21 +114,37 @@ fn origin(url: &Url) -> String {
     url::quirks::origin(url)
 }
 
-fn url_parse(input: String, base: Opt<String>) -> Option<Vec<String>> {
+fn url_parse<'js>(ctx: Ctx<'js>, input: String, base: Opt<String>) -> rquickjs::Result<Value<'js>> {
     let url = match base.0 {
-        Some(base) => Url::parse(&base).ok()?.join(&input).ok()?,
-        None => Url::parse(&input).ok()?,
+        Some(base) => Url::parse(&base).and_then(|b| b.join(&input)),
+        None => Url::parse(&input),
     };
-    Some(components(&url))
+    match url {
+        Ok(url) => list(&ctx, components(&url)),
+        Err(_) => Ok(null(&ctx)),
+    }
 }
 
 /// A setter of the URL standard on `href`; the new components (a setter
 /// given a value it refuses leaves the URL as it was, except `href`,
 /// which fails: `None`).
-fn url_set(href: String, which: String, value: String) -> Option<Vec<String>> {
+fn url_set<'js>(
+    ctx: Ctx<'js>,
+    href: String,
+    which: String,
+    value: String,
+) -> rquickjs::Result<Value<'js>> {
+    match set_component(&href, &which, &value) {
+        Some(c) => list(&ctx, c),
+        None => Ok(null(&ctx)),
+    }
+}
+
+fn set_component(href: &str, which: &str, value: &str) -> Option<Vec<String>> {
     use url::quirks as q;
-    let mut url = Url::parse(&href).ok()?;
-    match which.as_str() {
+    let value = value.to_owned();
+    let mut url = Url::parse(href).ok()?;
+    match which {
         "href" => q::set_href(&mut url, &value).ok()?,
         "protocol" => drop(q::set_protocol(&mut url, &value)),
         "username" => drop(q::set_username(&mut url, &value)),
@@ -128,13 +161,13 @@ fn url_set(href: String, which: String, value: String) -> Option<Vec<String>> {
 }
 
 /// `application/x-www-form-urlencoded` → `[name, value, name, value, …]`.
-fn form_parse(query: String) -> Vec<String> {
+fn form_parse<'js>(ctx: Ctx<'js>, query: String) -> rquickjs::Result<Value<'js>> {
     let mut out = Vec::new();
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         out.push(k.into_owned());
         out.push(v.into_owned());
     }
-    out
+    list(&ctx, out)
 }
 
 fn form_serialize(flat: Vec<String>) -> String {
@@ -198,11 +231,9 @@ fn utf8_decode<'js>(
             }
         }
     }
-    let used = input.len() - rest.len();
-    let out = rquickjs::Array::new(ctx.clone())?;
-    out.set(0, text)?;
-    out.set(1, used as f64)?;
-    Ok(out.into_value())
+    let used = (input.len() - rest.len()) as f64;
+    let text = rquickjs::String::from_str(ctx.clone(), &text)?.into_value();
+    list(&ctx, [text, Value::new_float(ctx.clone(), used)])
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
