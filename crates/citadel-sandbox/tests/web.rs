@@ -1,10 +1,12 @@
 //! The web-standard globals: their behaviour, conformance against data from
 //! outside this project (`tests/data/`, see its README), and their bounds.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use citadel_sandbox::{
-    Grants, Language, Limits, NoHost, RunOutcome, RunRequest, RunStatus, Sandbox,
+    Capability, Grants, Host, HostCall, HostFuture, Language, Limits, NoHost, RunOutcome,
+    RunRequest, RunStatus, Sandbox,
 };
 use serde_json::{Value, json};
 
@@ -367,4 +369,162 @@ async fn ecdsa_p256_verify_matches_wycheproof() {
     .await;
     assert!(out[0].as_u64().unwrap() > 100, "{out}");
     assert_eq!(out[1], json!([]));
+}
+
+// ---- fetch in the standard shape ----
+
+/// Answers `http.fetch` as the engine's gateway does (`{status, url,
+/// headers: [[name, value]], body, body_encoding}`), recording each call; a
+/// URL ending in `/hang` is never answered.
+#[derive(Default, Clone)]
+struct FetchHost(Rc<RefCell<Vec<HostCall>>>);
+
+impl Host for FetchHost {
+    fn call(&self, call: HostCall) -> HostFuture {
+        self.0.borrow_mut().push(call.clone());
+        Box::pin(async move {
+            let HostCall::HttpFetch { url, .. } = call else {
+                return Err(citadel_sandbox::HostError::unavailable("only fetch"));
+            };
+            if url.ends_with("/hang") {
+                std::future::pending::<()>().await;
+            }
+            if url.ends_with("/binary") {
+                return Ok(
+                    json!({"status": 200, "url": url, "headers": [["content-type", "application/octet-stream"]],
+                    "body": "AAEC/w==", "body_encoding": "base64"}),
+                );
+            }
+            Ok(json!({"status": 201, "url": url,
+                "headers": [["content-type", "application/json"], ["x-seen", "a"], ["X-Seen", "b"], ["get", "not a method"]],
+                "body": "{\"n\":1}", "body_encoding": "utf8"}))
+        })
+    }
+}
+
+async fn fetch_run(source: &str, grants: Grants) -> (RunOutcome, Vec<HostCall>) {
+    let host = FetchHost::default();
+    let sandbox = Sandbox::default();
+    let script = sandbox.load(source, Language::Js);
+    let out = sandbox
+        .run(
+            &script,
+            RunRequest {
+                input_json: "null",
+                limits: Limits {
+                    timeout: std::time::Duration::from_secs(3),
+                    ..Limits::default()
+                },
+                grants,
+                host: Rc::new(host.clone()),
+                cancel: None,
+            },
+        )
+        .await;
+    let calls = host.0.borrow().clone();
+    (out, calls)
+}
+
+fn http() -> Grants {
+    Grants::NONE.with(Capability::Http)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn api_http_fetch_keeps_its_wire_shape_and_old_fields() {
+    let (out, calls) = fetch_run(
+        "const r = await api.http.fetch('https://example.com/a', {method: 'POST', headers: {authorization: 'Bearer t'}, body: {processed: 3}, timeout_ms: 300});
+         return [r.status, r.ok, r.url, r.headers['content-type'], r.headers['x-seen'], r.headers.get('X-SEEN'), typeof r.headers.get,
+                 r.body, r.bodyEncoding, await r.json(), r.bodyUsed, r instanceof Response, r.headers instanceof Headers];",
+        http(),
+    )
+    .await;
+    assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+    assert_eq!(
+        out.result_value(),
+        json!([201, true, "https://example.com/a", "application/json", "a, b", "a, b", "function",
+            "{\"n\":1}", "utf8", {"n": 1}, true, true, true])
+    );
+    assert_eq!(
+        calls,
+        [HostCall::HttpFetch {
+            url: "https://example.com/a".into(),
+            options: json!({"method": "POST", "headers": {"authorization": "Bearer t"}, "body": {"processed": 3}, "timeout_ms": 300}),
+        }]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn global_fetch_takes_requests_and_headers() {
+    let (out, calls) = fetch_run(
+        "const req = new Request('https://example.com/b', {method: 'put', headers: new Headers([['X-A', '1']]), body: 'text'});
+         const r = await fetch(req);
+         const b = await fetch('https://example.com/binary', {headers: new Headers({accept: '*/*'})});
+         return [fetch === api.http.fetch, r.status, await r.text(), Array.from(new Uint8Array(await b.arrayBuffer())), b.bodyEncoding];",
+        http(),
+    )
+    .await;
+    assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+    assert_eq!(
+        out.result_value(),
+        json!([true, 201, "{\"n\":1}", [0, 1, 2, 255], "base64"])
+    );
+    assert_eq!(
+        calls,
+        [
+            HostCall::HttpFetch {
+                url: "https://example.com/b".into(),
+                options: json!({"method": "PUT", "headers": [["x-a", "1"], ["content-type", "text/plain;charset=UTF-8"]], "body": "text"}),
+            },
+            HostCall::HttpFetch {
+                url: "https://example.com/binary".into(),
+                options: json!({"method": "GET", "headers": [["accept", "*/*"]], "body": null}),
+            },
+        ]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fetch_honours_abort_signals() {
+    let (out, calls) = fetch_run(
+        "const out = [];
+         try { await fetch('https://example.com/x', {signal: AbortSignal.abort()}); } catch (e) { out.push(e.name); }
+         const c = new AbortController();
+         const pending = fetch('https://example.com/hang', {signal: c.signal});
+         setTimeout(() => c.abort(), 20);
+         try { await pending; } catch (e) { out.push(e.name); }
+         const r = await fetch('https://example.com/t', {signal: AbortSignal.timeout(250)});
+         out.push(r.status);
+         try { await fetch('https://example.com/hang', {signal: AbortSignal.timeout(30)}); } catch (e) { out.push(e.name); }
+         return out;",
+        http(),
+    )
+    .await;
+    assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+    assert_eq!(
+        out.result_value(),
+        json!(["AbortError", "AbortError", 201, "TimeoutError"])
+    );
+    // The aborted-before call never reached the host; a timeout signal's
+    // delay went down as the call's own `timeout_ms`.
+    assert_eq!(calls.len(), 3);
+    let HostCall::HttpFetch { options, .. } = &calls[1] else {
+        panic!()
+    };
+    assert_eq!(options["timeout_ms"], json!(250));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fetch_is_absent_without_the_http_grant() {
+    let (out, calls) = fetch_run(
+        "return [typeof fetch, typeof Response, typeof Headers];",
+        Grants::NONE,
+    )
+    .await;
+    assert_eq!(
+        out.result_value(),
+        json!(["undefined", "function", "function"])
+    );
+    assert!(calls.is_empty());
+    let (out, _) = fetch_run("return typeof fetch;", http()).await;
+    assert_eq!(out.result_value(), json!("function"));
 }
