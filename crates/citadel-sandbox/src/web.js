@@ -617,8 +617,8 @@
         for (let i = 0; i < snapshot.length; i++) {
           const entry = snapshot[i];
           if (entry[0] !== type || entry[1] === null) continue;
-          if (entry[2]) unlisten(this, type, entry[1], { capture: entry[3] });
           const callback = entry[1];
+          if (entry[2]) unlisten(this, type, callback, { capture: entry[3] });
           try {
             if (typeof callback === "function") apply(callback, this, [event]);
             else if (callback !== null && typeof callback.handleEvent === "function") apply(callback.handleEvent, callback, [event]);
