@@ -104,12 +104,14 @@ pub(crate) fn prelude() -> &'static [u8] {
     })
 }
 
-/// The bytecode of the web module (`web.js`), compiled on first use. Its
-/// frames are named like the prelude's, so that stack traces drop them.
+/// The bytecode of the web module (`web.js`), compiled on first use,
+/// without its source text: its functions show none (`[native code]`), and
+/// a context loads a seventh of the bytes. Its frames are named like the
+/// prelude's, so that stack traces drop them.
 pub(crate) fn web() -> &'static [u8] {
     static WEB: OnceLock<Vec<u8>> = OnceLock::new();
     WEB.get_or_init(|| {
-        compile::compile(include_str!("web.js"), c"prelude")
+        compile::compile_stripped(include_str!("web.js"), c"prelude")
             .unwrap_or_else(|e| panic!("the web module must compile: {e:?}"))
     })
 }

@@ -188,6 +188,15 @@ pub mod yardstick {
 
     use crate::Language;
 
+    /// The median time to make a context with `globals` (see
+    /// `examples/context_cost.rs`).
+    pub fn context_creation(
+        globals: citadel_analyzer::Globals,
+        samples: usize,
+    ) -> Result<Duration, String> {
+        crate::isolate::context_creation(globals, samples).map_err(|e| e.message)
+    }
+
     /// Runs a script body as the sandbox would (the same preparation and
     /// bytecode), but in a plain QuickJS runtime: every intrinsic, QuickJS's
     /// own allocator, no limits, no interrupt handler, no prelude. Returns

@@ -10,8 +10,9 @@
 // global a script can change (methods are uncurried once), its own objects
 // have no prototype, and no prelude function reaches the script through the
 // stack-trace APIs or `Function.prototype.toString`.
-// `web`, when given, is the web module's outer function (`web.js`), to be
-// run with `webBits` and `webNatives` once the realm is hardened.
+// `web`, when given, is the web module's outer function (`web.js`, loaded
+// without source text), run with `webBits` and `webNatives` once the realm
+// is hardened.
 (function citadelPrelude(web, webBits, webNatives) {
   "use strict";
   const { stringify, parse } = JSON;
@@ -84,15 +85,13 @@
   // The prelude's functions show no source: any text that is part of the
   // prelude's own (read once, when first needed) is hidden.
   let preludeSource;
-  const webSource = web === undefined ? undefined : functionSource(web);
   defineProperty(
     FunctionPrototype,
     "toString",
     hidden(function toString() {
       const source = functionSource(this);
       if (preludeSource === undefined) preludeSource = functionSource(citadelPrelude);
-      const own = stringIndexOf(preludeSource, source) >= 0 || (webSource !== undefined && stringIndexOf(webSource, source) >= 0);
-      return own ? "function () {\n    [native code]\n}" : source;
+      return stringIndexOf(preludeSource, source) < 0 ? source : "function () {\n    [native code]\n}";
     }),
   );
 
