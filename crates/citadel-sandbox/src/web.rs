@@ -267,7 +267,7 @@ fn forgiving_decode(input: &str) -> Option<Vec<u8>> {
     if !input.is_ascii() {
         return None;
     }
-    if data.len() % 4 == 0 {
+    if data.len().is_multiple_of(4) {
         if data.ends_with(b"==") {
             data.truncate(data.len() - 2);
         } else if data.ends_with(b"=") {

@@ -100,7 +100,7 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 fn corpus_in(dir: &Path, at_least: usize) -> Vec<PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
