@@ -34,7 +34,7 @@ use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
 use crate::alloc::{MemoryStats, TrackingAllocator};
-use crate::cache::{Compiled, Script, prelude, web};
+use crate::cache::{Compiled, Script, WEB_PARTS, prelude, web};
 use crate::compile::{self, parse_frame_position};
 use crate::host::{Host, HostCall, HostError, HostFuture};
 use crate::outcome::{ErrorKind, LogLevel, LogLine, RunError, RunOutcome, RunStatus};
@@ -128,9 +128,18 @@ impl Engine {
                 // setup.
                 let setup: Function = if globals.intersects(Globals::WEB) {
                     // SAFETY: the web module's bytecode was produced by `compile::compile`.
-                    let web: Function = unsafe { compile::load(&ctx, web())? }.get()?;
+                    let core: Function = unsafe { compile::load(&ctx, web(None))? }.get()?;
+                    let mut parts = Vec::new();
+                    for (i, (group, _)) in WEB_PARTS.iter().enumerate() {
+                        if globals.contains(*group) {
+                            // SAFETY: as above.
+                            let part: Function =
+                                unsafe { compile::load(&ctx, web(Some(i)))? }.get()?;
+                            parts.push(part);
+                        }
+                    }
                     let natives = crate::web::natives(&ctx)?;
-                    prelude.call((web, globals.bits(), natives))?
+                    prelude.call((core, globals.bits(), natives, parts))?
                 } else {
                     prelude.call(())?
                 };

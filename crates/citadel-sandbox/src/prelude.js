@@ -10,10 +10,10 @@
 // global a script can change (methods are uncurried once), its own objects
 // have no prototype, and no prelude function reaches the script through the
 // stack-trace APIs or `Function.prototype.toString`.
-// `web`, when given, is the web module's outer function (`web.js`, loaded
-// without source text), run with `webBits` and `webNatives` once the realm
-// is hardened.
-(function citadelPrelude(web, webBits, webNatives) {
+// `web`, when given, is the web module's core (`web/core.js`, loaded
+// without source text), run with `webBits`, `webNatives` and `webParts` (the
+// groups' parts) once the realm is hardened.
+(function citadelPrelude(web, webBits, webNatives, webParts) {
   "use strict";
   const { stringify, parse } = JSON;
   const { freeze, defineProperty, getOwnPropertyDescriptor, getPrototypeOf, hasOwn } = Object;
@@ -136,7 +136,7 @@
     }
   };
   // The web-standard globals, where the script can reach them.
-  const webHooks = web === undefined ? undefined : web(webBits, webNatives);
+  const webHooks = web === undefined ? undefined : web(webBits, webNatives, webParts);
 
   // The per-run setup.
   return function setup(nativeLog, nativeOp, nativeLimit, granted, limits) {
