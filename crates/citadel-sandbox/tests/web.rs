@@ -528,3 +528,31 @@ async fn fetch_is_absent_without_the_http_grant() {
     let (out, _) = fetch_run("return typeof fetch;", http()).await;
     assert_eq!(out.result_value(), json!("function"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_warm_context_serves_timers_and_fetch_to_each_run() {
+    let sandbox = Sandbox::default();
+    let source = "await new Promise((r) => setTimeout(r, 2)); globalThis.runs = (globalThis.runs ?? 0) + 1;
+                  const r = await fetch('https://example.com/w'); return [runs, r.status, performance.now() < 1000];";
+    let script = sandbox.load(source, Language::Js);
+    let host = FetchHost::default();
+    for n in 1..=3 {
+        let out = sandbox
+            .run_as_version(
+                &script,
+                RunRequest {
+                    input_json: "null",
+                    limits: Limits {
+                        isolation: citadel_sandbox::Isolation::Version,
+                        ..Limits::default()
+                    },
+                    grants: http(),
+                    host: Rc::new(host.clone()),
+                    cancel: None,
+                },
+                "tenant/webhook@1",
+            )
+            .await;
+        assert_eq!(out.result_value(), json!([n, 201, true]), "{:?}", out.error);
+    }
+}
