@@ -556,3 +556,34 @@ async fn a_warm_context_serves_timers_and_fetch_to_each_run() {
         assert_eq!(out.result_value(), json!([n, 201, true]), "{:?}", out.error);
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_listeners_exception_ends_the_run_as_uncaught() {
+    let out = run(
+        "const t = new EventTarget(); t.addEventListener('x', () => { throw new RangeError('from a listener'); });
+         const delivered = t.dispatchEvent(new Event('x')); await null; return delivered;",
+        "null",
+    )
+    .await;
+    let e = out.error.expect("the run fails");
+    assert_eq!(
+        (e.name.as_str(), e.message.as_str()),
+        ("RangeError", "from a listener")
+    );
+    assert_eq!(e.line, Some(1));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_timers_exception_ends_the_run_as_uncaught() {
+    let out = run(
+        "setTimeout(() => { throw new TypeError('from a timer'); }, 1);
+         await new Promise((r) => setTimeout(r, 50)); return 'finished';",
+        "null",
+    )
+    .await;
+    let e = out.error.expect("the run fails");
+    assert_eq!(
+        (e.name.as_str(), e.message.as_str()),
+        ("TypeError", "from a timer")
+    );
+}

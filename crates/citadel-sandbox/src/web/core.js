@@ -118,6 +118,15 @@
   }
 
   const has = (bit) => (bits & bit) !== 0;
+  // Throws `e` from a job of its own.
+  const queueJob = typeof queueMicrotask === "function" ? queueMicrotask : undefined;
+  const report = (e) => {
+    if (queueJob !== undefined) {
+      queueJob(() => {
+        throw e;
+      });
+    }
+  };
   const hidden = (value) => ({ __proto__: null, value, writable: true, configurable: true, enumerable: false });
   const define = (name, value) => defineProperty(globalThis, name, hidden(value));
   // Defined, not assigned: an index setter a script put on
@@ -215,6 +224,9 @@
       if (!repeat) delete live[id];
       try {
         apply(callback, undefined, args);
+      } catch (e) {
+        // Uncaught, as in a Deno program: the run ends with it.
+        report(e);
       } finally {
         if (repeat && live[id] === true) schedule(id, callback, ms, args, true);
       }
@@ -315,6 +327,7 @@
     regexpFlags,
     n,
     has,
+    report,
     hidden,
     define,
     push,

@@ -86,6 +86,7 @@
     regexpFlags,
     n,
     has,
+    report,
     hidden,
     define,
     push,

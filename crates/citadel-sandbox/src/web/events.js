@@ -86,6 +86,7 @@
     regexpFlags,
     n,
     has,
+    report,
     hidden,
     define,
     push,
@@ -216,9 +217,11 @@
           try {
             if (typeof callback === "function") apply(callback, this, [event]);
             else if (callback !== null && typeof callback.handleEvent === "function") apply(callback.handleEvent, callback, [event]);
-          } catch {
-            // A listener's exception is reported, not thrown, by the standard;
-            // here it is dropped.
+          } catch (e) {
+            // A listener's exception is reported, not thrown, by the
+            // standard: here as an uncaught error of a job, which ends the
+            // run with it (as an uncaught exception ends a Deno program).
+            report(e);
           }
           if (setEventTarget(event, this, this)) break;
         }

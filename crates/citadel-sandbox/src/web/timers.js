@@ -87,6 +87,7 @@
     regexpFlags,
     n,
     has,
+    report,
     hidden,
     define,
     push,
