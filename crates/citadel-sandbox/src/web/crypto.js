@@ -2,112 +2,39 @@
 (function citadelWebCrypto(kit) {
   "use strict";
   const {
-    freeze,
     defineProperty,
-    getOwnPropertyDescriptor,
-    getPrototypeOf,
     objectKeys,
     create,
-    isArray,
-    stringify,
-    parse,
-    ownKeys,
-    apply,
-    URL_BIT,
-    ENCODING_BIT,
-    CRYPTO_BIT,
-    FETCH_BIT,
-    EVENTS_BIT,
-    CLONE_BIT,
-    TIMERS_BIT,
-    ObjectCtor,
     StringCtor,
-    ErrorCtor,
     TypeErrorCtor,
-    RangeErrorCtor,
     PromiseCtor,
-    SymbolIterator,
     SymbolToStringTag,
-    isError,
-    FunctionPrototype,
-    uncurry,
-    promiseThen,
-    promiseResolve,
-    promiseReject,
     stringSlice,
-    stringIndexOf,
     charCodeAt,
-    codePointAt,
     toLowerCase,
-    toUpperCase,
-    toWellFormed,
     padStart,
     numberToString,
     fromCharCode,
-    mathFloor,
-    mathMax,
-    mathMin,
     NumberCtor,
-    isFiniteNumber,
-    arraySort,
     typed,
     Uint8,
-    ArrayBufferCtor,
-    TypedArrayPrototype,
-    getter,
     taBuffer,
     taOffset,
     taByteLength,
     taTag,
     taSet,
-    taSlice,
-    abByteLength,
-    abSlice,
     isView,
-    dvBuffer,
-    dvOffset,
-    dvByteLength,
-    DataViewCtor,
-    typedCtors,
-    MapCtor,
-    SetCtor,
-    mapGet,
-    mapSet,
-    mapHas,
-    mapForEach,
-    mapSize,
-    setAdd,
-    setForEach,
-    setSize,
-    DateCtor,
-    dateGetTime,
-    RegExpCtor,
-    regexpSource,
-    regexpFlags,
     n,
     has,
-    report,
     hidden,
     define,
     push,
     usv,
-    byteString,
-    legacyCodes,
     domError,
-    viewOf,
     bufferSource,
     copyBytes,
     arrayBufferOf,
     concatBytes,
-    utf8,
-    fromUtf8,
-    live,
-    startTimer,
-    timerDelay,
-    schedule,
-    addTimer,
-    DOMException,
-    runOrigin,
   } = kit;
     const notSupported = (what) => domError("NotSupportedError", `${what} is not supported`);
     const hashes = { __proto__: null, "sha-1": "SHA-1", "sha-256": "SHA-256", "sha-384": "SHA-384", "sha-512": "SHA-512" };
@@ -385,6 +312,26 @@
       },
       decrypt(algorithm, key, data) {
         return later(() => aes(algorithm, key, data, false));
+      },
+      deriveBits(algorithm) {
+        return later(() => {
+          throw notSupported(`deriving bits with ${algorithmName(algorithm)}`);
+        });
+      },
+      deriveKey(algorithm) {
+        return later(() => {
+          throw notSupported(`deriving a key with ${algorithmName(algorithm)}`);
+        });
+      },
+      wrapKey(format) {
+        return later(() => {
+          throw notSupported(`wrapping a key as '${StringCtor(format)}'`);
+        });
+      },
+      unwrapKey(format) {
+        return later(() => {
+          throw notSupported(`unwrapping a key from '${StringCtor(format)}'`);
+        });
       },
     };
     const aes = (algorithm, key, data, encrypt) => {

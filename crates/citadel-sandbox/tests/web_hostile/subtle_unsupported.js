@@ -1,7 +1,7 @@
 // Unsupported algorithms, curves, key sizes and operations reject with
 // NotSupportedError; nothing crashes.
 // expect: succeeded -
-// result: ["NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "DataError", "InvalidAccessError"]
+// result: ["NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "NotSupportedError", "DataError", "InvalidAccessError", "NotSupportedError", "NotSupportedError"]
 const s = crypto.subtle;
 const raw = new Uint8Array(32);
 const attempts = [
@@ -15,6 +15,8 @@ const attempts = [
   async () => s.encrypt({ name: "AES-GCM", iv: new Uint8Array(16) }, await s.importKey("raw", new Uint8Array(16), "AES-GCM", false, ["encrypt"]), raw),
   () => s.importKey("raw", new Uint8Array(20), "AES-GCM", false, ["encrypt"]),
   async () => s.sign("HMAC", await s.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]), raw),
+  () => s.deriveBits({ name: "PBKDF2" }, null, 256),
+  () => s.wrapKey("raw", null, null, "AES-KW"),
 ];
 const out = [];
 for (const f of attempts) {
