@@ -243,9 +243,9 @@
         return pending;
       });
     }
-    // With the web globals, `api.http.fetch` is the standard `fetch` (and
-    // the global `fetch` the same function); without them (no context has
-    // an `http` grant and no web module) the plain answer above.
+    // With the web globals (every context of a run granted `http` has
+    // them), `api.http.fetch` is the standard `fetch` and the global `fetch`
+    // the same function; without them, the plain answer above.
     const httpFetch = () => {
       if (webHooks === undefined || webHooks.fetchWith === undefined) {
         return (url, options) => call("http.fetch", [url, options ?? null], response);

@@ -1,4 +1,4 @@
-//! The native half of the web-standard globals (`web.js` is the other):
+//! The native half of the web-standard globals (`web/*.js` is the other):
 //! pure functions of their arguments, with no I/O and no state, that the
 //! web module captures when a context is made. They never become globals:
 //! the web module wraps each in a function of its own.
