@@ -1,6 +1,7 @@
 //! The native half of the web-standard globals (`web/*.js` is the other):
-//! pure functions of their arguments, with no I/O and no state, that the
-//! web module captures when a context is made. They never become globals:
+//! functions of their arguments alone (but for the CSPRNG and the
+//! monotonic clock), with no I/O, that the web module captures when a
+//! context is made. They never become globals:
 //! the web module wraps each in a function of its own.
 //!
 //! Bytes cross as `Uint8Array`s, strings as well-formed strings (the web

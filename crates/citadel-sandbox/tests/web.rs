@@ -587,3 +587,29 @@ async fn a_timers_exception_ends_the_run_as_uncaught() {
         ("TypeError", "from a timer")
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn ed25519_verify_matches_rfc_8032() {
+    let source = r#"
+        const out = [];
+        for (const t of input.tests) {
+          const key = await crypto.subtle.importKey("raw", bytes(t.public_key), "Ed25519", true, ["verify"]);
+          const good = await crypto.subtle.verify("Ed25519", key, bytes(t.signature), bytes(t.message));
+          const flipped = bytes(t.signature);
+          flipped[0] ^= 1;
+          const bad = await crypto.subtle.verify("Ed25519", key, flipped, bytes(t.message));
+          const jwk = await crypto.subtle.exportKey("jwk", key);
+          const again = await crypto.subtle.importKey("jwk", jwk, "Ed25519", false, ["verify"]);
+          out.push([t.test, good, bad, await crypto.subtle.verify("Ed25519", again, bytes(t.signature), bytes(t.message))]);
+        }
+        return out;
+    "#;
+    assert_eq!(
+        over(&format!("{HEX}{source}"), "rfc8032_ed25519.json").await,
+        json!([
+            ["1", true, false, true],
+            ["2", true, false, true],
+            ["3", true, false, true]
+        ])
+    );
+}
