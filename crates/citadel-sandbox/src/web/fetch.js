@@ -275,7 +275,12 @@
         }
         this.#bytes = bytes;
         const type = options != null && options.type !== undefined ? StringCtor(options.type) : "";
-        this.#type = byteString(type) ? toLowerCase(type) : "";
+        let printable = true;
+        for (let i = 0; i < type.length; i++) {
+          const c = charCodeAt(type, i);
+          if (c < 0x20 || c > 0x7e) printable = false;
+        }
+        this.#type = printable ? toLowerCase(type) : "";
       }
       static {
         blobBytes = (b) => (b !== null && typeof b === "object" && #bytes in b ? b.#bytes : undefined);
@@ -457,7 +462,8 @@
       bytes: bodyBytes,
     };
 
-    const methods = { __proto__: null, delete: "DELETE", get: "GET", head: "HEAD", options: "OPTIONS", post: "POST", put: "PUT", patch: "PATCH" };
+    // The methods the standard upper-cases (not PATCH).
+    const methods = { __proto__: null, delete: "DELETE", get: "GET", head: "HEAD", options: "OPTIONS", post: "POST", put: "PUT" };
     let requestParts;
     class Request {
       #url;
