@@ -1,6 +1,20 @@
 // `structuredClone`.
 (function citadelWebClone(kit) {
   "use strict";
+  // Primitive wrappers (`new Boolean(false)`): brand checks and values.
+  const ObjectCtor = Object;
+  const wrappers = [Boolean.prototype.valueOf, Number.prototype.valueOf, String.prototype.valueOf, BigInt.prototype.valueOf];
+  const reflectApply = Reflect.apply;
+  const unwrap = (value) => {
+    for (let i = 0; i < wrappers.length; i++) {
+      try {
+        return { __proto__: null, value: reflectApply(wrappers[i], value, []) };
+      } catch {
+        // Not this kind of wrapper.
+      }
+    }
+    return undefined;
+  };
   const {
     defineProperty,
     objectKeys,
@@ -97,6 +111,8 @@
         }
       } else if (typed && brand(abByteLength, value)) {
         out = abSlice(value, 0);
+      } else if (unwrap(value) !== undefined) {
+        out = ObjectCtor(unwrap(value).value);
       } else if (isError(value)) {
         const name = value.name;
         const Ctor = { __proto__: null, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError }[name] ?? ErrorCtor;

@@ -128,7 +128,19 @@
     }
   };
   const hidden = (value) => ({ __proto__: null, value, writable: true, configurable: true, enumerable: false });
-  const define = (name, value) => defineProperty(globalThis, name, hidden(value));
+  const hasOwn = Object.hasOwn;
+  // Defines a global; a class's instances get its name as their tag
+  // (`[object URL]`).
+  const define = (name, value) => {
+    defineProperty(globalThis, name, hidden(value));
+    const first = charCodeAt(name, 0);
+    if (typeof value === "function" && first >= 65 && first <= 90) {
+      const proto = value.prototype;
+      if (proto !== undefined && !hasOwn(proto, SymbolToStringTag)) {
+        defineProperty(proto, SymbolToStringTag, { __proto__: null, value: name, configurable: true });
+      }
+    }
+  };
   // Defined, not assigned: an index setter a script put on
   // `Array.prototype` never sees what is added.
   const push = (list, v) => {

@@ -3,6 +3,8 @@
 (function citadelWebTimers(kit) {
   "use strict";
   const {
+    defineProperty,
+    SymbolToStringTag,
     NumberCtor,
     n,
     define,
@@ -34,5 +36,6 @@
         return { timeOrigin: runOrigin() };
       }
     }
+    defineProperty(Performance.prototype, SymbolToStringTag, { __proto__: null, value: "Performance", configurable: true });
     define("performance", new Performance());
 });
