@@ -55,8 +55,11 @@ fn bytes(array: &TypedArray<'_, u8>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// A `Uint8Array` of a copy of `v`, made by QuickJS's allocator: the run is
+/// charged for it (`TypedArray::new` would hand QuickJS the vector's own
+/// memory, which the run's memory limit never sees).
 fn array<'js>(ctx: &Ctx<'js>, v: Vec<u8>) -> rquickjs::Result<Value<'js>> {
-    Ok(TypedArray::<u8>::new(ctx.clone(), v)?.into_value())
+    Ok(TypedArray::<u8>::new_copy(ctx.clone(), v)?.into_value())
 }
 
 /// A JS array of `items`, its elements defined (not assigned: an index
