@@ -492,7 +492,7 @@ async fn fetch_honours_abort_signals() {
          const pending = fetch('https://example.com/hang', {signal: c.signal});
          setTimeout(() => c.abort(), 20);
          try { await pending; } catch (e) { out.push(e.name); }
-         const r = await fetch('https://example.com/t', {signal: AbortSignal.timeout(250)});
+         const r = await fetch('https://example.com/t', {signal: AbortSignal.timeout(250.7)});
          out.push(r.status);
          try { await fetch('https://example.com/hang', {signal: AbortSignal.timeout(30)}); } catch (e) { out.push(e.name); }
          return out;",

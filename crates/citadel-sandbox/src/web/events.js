@@ -1,6 +1,7 @@
 // `Event`, `CustomEvent`, `EventTarget`, `AbortSignal`, `AbortController`.
 (function citadelWebEvents(kit) {
   "use strict";
+  const mathTrunc = Math.trunc;
   const {
     apply,
     StringCtor,
@@ -168,6 +169,9 @@
       static timeout(ms) {
         ms = NumberCtor(ms);
         if (!isFiniteNumber(ms) || ms < 0) throw new TypeErrorCtor("AbortSignal.timeout: the delay must be a non-negative number");
+        // Whole milliseconds, as WebIDL's `unsigned long long` makes them
+        // (and as the host's `timeout_ms` takes them).
+        ms = mathTrunc(ms);
         const s = newAbortSignal();
         s.#timeoutMs = ms;
         startTimer(ms, () => signalAbort(s, domError("TimeoutError", "The signal timed out")));
