@@ -16,9 +16,10 @@
 //! property, a destructured key or a string), that reads a property by a
 //! computed key, or that uses reflection able to fetch a method by name.
 //!
-//! Groups to come (web-standard globals such as `URL`, `TextEncoder`,
-//! `crypto`) get a bit here and their names in [`group_of`]; the sandbox
-//! installs each group only when its bit is set.
+//! The web-standard globals (`URL`, `TextEncoder`, `crypto`, `Headers`, …)
+//! come in groups too, with their names in [`group_of`]; the sandbox
+//! installs each group (and the built-in groups it is made of) only when
+//! its bit is set.
 
 use oxc::ast::ast::{
     ComputedMemberExpression, Expression, IdentifierName, Program, PropertyKey, RegExpLiteral,
@@ -44,12 +45,40 @@ impl Globals {
     /// `ArrayBuffer`, `SharedArrayBuffer`, `DataView`, `Atomics` and the
     /// typed arrays.
     pub const TYPED_ARRAYS: Globals = Globals(1 << 3);
+    /// `URL`, `URLSearchParams`.
+    pub const URL: Globals = Globals(1 << 4);
+    /// `TextEncoder`, `TextDecoder`, `atob`, `btoa`.
+    pub const ENCODING: Globals = Globals(1 << 5);
+    /// `crypto` (`getRandomValues`, `randomUUID`, `subtle`), `CryptoKey`.
+    pub const CRYPTO: Globals = Globals(1 << 6);
+    /// `Headers`, `Request`, `Response`, `Blob`, `FormData`, `fetch`.
+    pub const FETCH: Globals = Globals(1 << 7);
+    /// `Event`, `EventTarget`, `AbortController`, `AbortSignal`,
+    /// `DOMException`.
+    pub const EVENTS: Globals = Globals(1 << 8);
+    /// `structuredClone`.
+    pub const CLONE: Globals = Globals(1 << 9);
+    /// `setTimeout`, `setInterval`, `clearTimeout`, `clearInterval`,
+    /// `performance`.
+    pub const TIMERS: Globals = Globals(1 << 10);
+    /// The web-standard groups.
+    pub const WEB: Globals = Globals(((1 << 11) - 1) & !((1 << 4) - 1));
     /// Every group.
-    pub const ALL: Globals = Globals((1 << 4) - 1);
+    pub const ALL: Globals = Globals((1 << 11) - 1);
+
+    /// The set as bits (the sandbox's web module reads them).
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
 
     /// Every group in `other` is in `self`.
     pub const fn contains(self, other: Globals) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// Some group of `other` is in `self`.
+    pub const fn intersects(self, other: Globals) -> bool {
+        self.0 & other.0 != 0
     }
 
     #[must_use]
@@ -64,6 +93,13 @@ impl Globals {
             (Globals::REGEXP, "regexp"),
             (Globals::MAP_SET, "map_set"),
             (Globals::TYPED_ARRAYS, "typed_arrays"),
+            (Globals::URL, "url"),
+            (Globals::ENCODING, "encoding"),
+            (Globals::CRYPTO, "crypto"),
+            (Globals::FETCH, "fetch"),
+            (Globals::EVENTS, "events"),
+            (Globals::CLONE, "clone"),
+            (Globals::TIMERS, "timers"),
         ]
         .into_iter()
         .filter(|(g, _)| self.contains(*g))
@@ -132,6 +168,18 @@ pub fn group_of(name: &str) -> Option<Globals> {
         | "Uint8Array" | "Uint8ClampedArray" | "Int16Array" | "Uint16Array" | "Int32Array"
         | "Uint32Array" | "BigInt64Array" | "BigUint64Array" | "Float16Array" | "Float32Array"
         | "Float64Array" => Globals::TYPED_ARRAYS,
+        "URL" | "URLSearchParams" => Globals::URL,
+        "TextEncoder" | "TextDecoder" | "atob" | "btoa" => Globals::ENCODING,
+        "crypto" | "CryptoKey" | "SubtleCrypto" | "Crypto" => Globals::CRYPTO,
+        "Headers" | "Request" | "Response" | "Blob" | "File" | "FormData" | "fetch" => {
+            Globals::FETCH
+        }
+        "Event" | "EventTarget" | "CustomEvent" | "AbortController" | "AbortSignal"
+        | "DOMException" => Globals::EVENTS,
+        "structuredClone" => Globals::CLONE,
+        "setTimeout" | "setInterval" | "clearTimeout" | "clearInterval" | "performance" => {
+            Globals::TIMERS
+        }
         // Any global, by any name.
         "globalThis" => Globals::ALL,
         _ if BASE.binary_search(&name).is_ok() => Globals::NONE,
@@ -253,6 +301,23 @@ mod tests {
             js("const d = new Date(); const s = new Set(); return [d, s];"),
             ["date", "map_set"]
         );
+    }
+
+    #[test]
+    fn web_globals_get_their_group_and_nothing_else() {
+        assert_eq!(js("return new URL(input).host;"), ["url"]);
+        assert_eq!(js("return btoa(atob(input));"), ["encoding"]);
+        assert_eq!(js("return crypto.randomUUID();"), ["crypto"]);
+        assert_eq!(js("return new Headers();"), ["fetch"]);
+        assert_eq!(js("return await fetch(input);"), ["fetch"]);
+        assert_eq!(js("return new AbortController();"), ["events"]);
+        assert_eq!(js("return structuredClone(input);"), ["clone"]);
+        assert_eq!(
+            js("await new Promise((r) => setTimeout(r, 1)); return performance.now();"),
+            ["timers"]
+        );
+        assert!(Globals::ALL.contains(Globals::WEB));
+        assert!(!Globals::WEB.contains(Globals::DATE));
     }
 
     #[test]

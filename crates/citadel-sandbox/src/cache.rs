@@ -104,6 +104,36 @@ pub(crate) fn prelude() -> &'static [u8] {
     })
 }
 
+/// The parts of the web module (`web/*.js`): the core, then one per group
+/// in the order they are installed.
+pub(crate) const WEB_PARTS: [(Globals, &str); 7] = [
+    (Globals::URL, include_str!("web/url.js")),
+    (Globals::ENCODING, include_str!("web/encoding.js")),
+    (Globals::EVENTS, include_str!("web/events.js")),
+    (Globals::TIMERS, include_str!("web/timers.js")),
+    (Globals::CLONE, include_str!("web/clone.js")),
+    (Globals::CRYPTO, include_str!("web/crypto.js")),
+    (Globals::FETCH, include_str!("web/fetch.js")),
+];
+
+/// The bytecode of the web module's core (`None`) or of the part of a
+/// group (its index in [`WEB_PARTS`]), compiled on first use without source
+/// text: its functions show none (`[native code]`), and a context loads far
+/// fewer bytes. Frames are named like the prelude's, so that stack traces
+/// drop them.
+pub(crate) fn web(part: Option<usize>) -> &'static [u8] {
+    static CORE: OnceLock<Vec<u8>> = OnceLock::new();
+    static PARTS: [OnceLock<Vec<u8>>; 7] = [const { OnceLock::new() }; 7];
+    let (cell, source) = match part {
+        None => (&CORE, include_str!("web/core.js")),
+        Some(i) => (&PARTS[i], WEB_PARTS[i].1),
+    };
+    cell.get_or_init(|| {
+        compile::compile_stripped(source, c"prelude")
+            .unwrap_or_else(|e| panic!("the web module must compile: {e:?}"))
+    })
+}
+
 /// A bounded LRU of scripts by content hash.
 pub(crate) struct CompileCache {
     entries: Mutex<LruCache<[u8; 32], Arc<Script>>>,

@@ -19,6 +19,16 @@ const COMPILE_MEMORY: usize = 256 << 20;
 
 /// Compiles a script (global code, strict mode) to bytecode.
 pub(crate) fn compile(js: &str, filename: &CStr) -> Result<Vec<u8>, CompileError> {
+    compile_with(js, filename, 0)
+}
+
+/// As [`compile`], leaving out the functions' source text (their
+/// `toString` then shows `[native code]`); positions are kept.
+pub(crate) fn compile_stripped(js: &str, filename: &CStr) -> Result<Vec<u8>, CompileError> {
+    compile_with(js, filename, qjs::JS_WRITE_OBJ_STRIP_SOURCE as i32)
+}
+
+fn compile_with(js: &str, filename: &CStr, strip: i32) -> Result<Vec<u8>, CompileError> {
     let internal = |message: String| CompileError {
         message,
         line: 1,
@@ -58,7 +68,7 @@ pub(crate) fn compile(js: &str, filename: &CStr) -> Result<Vec<u8>, CompileError
                 ctx.as_raw().as_ptr(),
                 &mut len,
                 function.as_raw(),
-                qjs::JS_WRITE_OBJ_BYTECODE as i32,
+                qjs::JS_WRITE_OBJ_BYTECODE as i32 | strip,
             );
             if buf.is_null() {
                 return Err(internal("could not serialise bytecode".into()));

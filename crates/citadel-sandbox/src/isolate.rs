@@ -34,7 +34,7 @@ use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
 use crate::alloc::{MemoryStats, TrackingAllocator};
-use crate::cache::{Compiled, Script, prelude};
+use crate::cache::{Compiled, Script, WEB_PARTS, prelude, web};
 use crate::compile::{self, parse_frame_position};
 use crate::host::{Host, HostCall, HostError, HostFuture};
 use crate::outcome::{ErrorKind, LogLevel, LogLine, RunError, RunOutcome, RunStatus};
@@ -109,6 +109,7 @@ impl Engine {
     /// and the prelude's realm-wide part done, made in a new epoch: the run
     /// that takes it is charged for it, and for nothing made before.
     fn fresh(&mut self, globals: Globals) -> Result<Fresh, RunError> {
+        let globals = with_parts(globals);
         // What earlier contexts left goes first, so the new epoch starts
         // with none of it around.
         self.collect();
@@ -122,9 +123,26 @@ impl Engine {
                 // SAFETY: the prelude's bytecode was produced by `compile::compile`.
                 let prelude: Function = unsafe { compile::load(&ctx, prelude())? }.get()?;
                 // Captures the built-ins and hardens the realm here, off the
-                // run's critical path when made ahead; what is left is the
-                // per-run setup.
-                let setup: Function = prelude.call(())?;
+                // run's critical path when made ahead (and installs the web
+                // globals the script can reach); what is left is the per-run
+                // setup.
+                let setup: Function = if globals.intersects(Globals::WEB) {
+                    // SAFETY: the web module's bytecode was produced by `compile::compile`.
+                    let core: Function = unsafe { compile::load(&ctx, web(None))? }.get()?;
+                    let mut parts = Vec::new();
+                    for (i, (group, _)) in WEB_PARTS.iter().enumerate() {
+                        if globals.contains(*group) {
+                            // SAFETY: as above.
+                            let part: Function =
+                                unsafe { compile::load(&ctx, web(Some(i)))? }.get()?;
+                            parts.push(part);
+                        }
+                    }
+                    let natives = crate::web::natives(&ctx)?;
+                    prelude.call((core, globals.bits(), natives, parts))?
+                } else {
+                    prelude.call(())?
+                };
                 Ok(Persistent::save(&ctx, setup))
             })
             .map_err(internal_error)?;
@@ -134,6 +152,44 @@ impl Engine {
             globals,
         })
     }
+}
+
+/// The groups a context for `globals` is made with: a web group brings the
+/// built-in groups its code uses (typed arrays for bytes, `Map` for
+/// `structuredClone`'s memory of what it copied, and what `fetch`'s
+/// objects are made of).
+fn with_parts(mut globals: Globals) -> Globals {
+    if globals.contains(Globals::FETCH) {
+        globals = globals
+            .with(Globals::ENCODING)
+            .with(Globals::EVENTS)
+            .with(Globals::URL);
+    }
+    if globals.intersects(Globals::ENCODING.with(Globals::CRYPTO).with(Globals::FETCH)) {
+        globals = globals.with(Globals::TYPED_ARRAYS);
+    }
+    if globals.contains(Globals::CLONE) {
+        globals = globals.with(Globals::MAP_SET);
+    }
+    globals
+}
+
+/// For benchmarks: the median time to make a fresh context with `globals`
+/// (the built-in groups, the prelude's realm-wide part and the web
+/// globals), over `samples` contexts in one runtime, each made after the
+/// last one's garbage was collected.
+pub(crate) fn context_creation(globals: Globals, samples: usize) -> Result<Duration, RunError> {
+    let mut engine = Engine::new()?;
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples.max(1) {
+        engine.collect();
+        let started = Instant::now();
+        let fresh = engine.fresh(globals)?;
+        times.push(started.elapsed());
+        drop(fresh);
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
 }
 
 /// Adds the built-ins beyond the base objects: the groups in `globals`,
@@ -405,9 +461,15 @@ fn checkout(
     req: &RunRequest<'_>,
     warm: Option<&str>,
 ) -> Result<Lease, RunError> {
-    with_isolates(|i| i.last_globals = compiled.globals);
+    // A run granted `http` gets the standard `fetch`, and its `Response`.
+    let globals = if req.grants.allows(Capability::Http) {
+        compiled.globals.with(Globals::FETCH)
+    } else {
+        compiled.globals
+    };
+    with_isolates(|i| i.last_globals = globals);
     let Some(key) = warm else {
-        let (fresh, engine) = take_fresh(compiled.globals)?;
+        let (fresh, engine) = take_fresh(globals)?;
         return Ok(Lease::Fresh { fresh, engine });
     };
     let now = Instant::now();
@@ -421,7 +483,7 @@ fn checkout(
     })
     .flatten();
     let Some(found) = taken else {
-        let (fresh, engine) = take_fresh(compiled.globals)?;
+        let (fresh, engine) = take_fresh(globals)?;
         return Ok(Lease::Fresh { fresh, engine });
     };
     let key = BusyKey(key.to_owned());
@@ -431,7 +493,7 @@ fn checkout(
             if let Some(stale) = other {
                 stale.retire();
             }
-            let (fresh, engine) = take_fresh(compiled.globals)?;
+            let (fresh, engine) = take_fresh(globals)?;
             Warm::new(fresh, engine, script, &req.limits, req.grants)
         }
     };
@@ -1136,8 +1198,10 @@ impl RunState {
                 "`{name}` expects {what} as a string"
             ))),
         };
-        if name == "sleep" {
-            if !self.grants.allows(Capability::Sleep) {
+        // `timer` serves the web timers (`setTimeout`, `AbortSignal.timeout`):
+        // a sleep that needs no grant, being bounded like any run's wait.
+        if name == "sleep" || name == "timer" {
+            if name == "sleep" && !self.grants.allows(Capability::Sleep) {
                 return Err(HostError::denied("sleep"));
             }
             let ms = match args.first().and_then(Json::as_f64) {

@@ -22,6 +22,7 @@ mod compile;
 mod host;
 mod isolate;
 mod outcome;
+mod web;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -186,6 +187,15 @@ pub mod yardstick {
     use rquickjs::{Context, Function, Runtime, Value};
 
     use crate::Language;
+
+    /// The median time to make a context with `globals` (see
+    /// `examples/context_cost.rs`).
+    pub fn context_creation(
+        globals: citadel_analyzer::Globals,
+        samples: usize,
+    ) -> Result<Duration, String> {
+        crate::isolate::context_creation(globals, samples).map_err(|e| e.message)
+    }
 
     /// Runs a script body as the sandbox would (the same preparation and
     /// bytecode), but in a plain QuickJS runtime: every intrinsic, QuickJS's

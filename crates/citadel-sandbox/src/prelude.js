@@ -10,7 +10,10 @@
 // global a script can change (methods are uncurried once), its own objects
 // have no prototype, and no prelude function reaches the script through the
 // stack-trace APIs or `Function.prototype.toString`.
-(function citadelPrelude() {
+// `web`, when given, is the web module's core (`web/core.js`, loaded
+// without source text), run with `webBits`, `webNatives` and `webParts` (the
+// groups' parts) once the realm is hardened.
+(function citadelPrelude(web, webBits, webNatives, webParts) {
   "use strict";
   const { stringify, parse } = JSON;
   const { freeze, defineProperty, getOwnPropertyDescriptor, getPrototypeOf, hasOwn } = Object;
@@ -132,6 +135,9 @@
       return StringCtor(v);
     }
   };
+  // The web-standard globals, where the script can reach them.
+  const webHooks = web === undefined ? undefined : web(webBits, webNatives, webParts);
+
   // The per-run setup.
   return function setup(nativeLog, nativeOp, nativeLimit, granted, limits) {
     const resultBytes = limits[0];
@@ -228,9 +234,30 @@
       });
     };
 
+    // Timers wait on a host call of their own, within the run's deadline
+    // and its limit of awaited host calls.
+    if (webHooks !== undefined) {
+      webHooks.bind((ms) => {
+        const pending = nativeOp("timer", "[" + ms + "]");
+        defineProperty(pending, "constructor", hidden(PromiseCtor));
+        return pending;
+      });
+    }
+    // With the web globals (every context of a run granted `http` has
+    // them), `api.http.fetch` is the standard `fetch` and the global `fetch`
+    // the same function; without them, the plain answer above.
+    const httpFetch = () => {
+      if (webHooks === undefined || webHooks.fetchWith === undefined) {
+        return (url, options) => call("http.fetch", [url, options ?? null], response);
+      }
+      const fetch = webHooks.fetchWith(call);
+      defineProperty(globalThis, "fetch", hidden(fetch));
+      return fetch;
+    };
+
     const capabilities = {
       __proto__: null,
-      http: () => freeze({ fetch: (url, options) => call("http.fetch", [url, options ?? null], response) }),
+      http: () => freeze({ fetch: httpFetch() }),
       secrets: () => freeze({ get: (name) => call("secrets.get", [name]) }),
       kv: () =>
         freeze({

@@ -134,9 +134,12 @@ impl Host for MapHost {
         let this = Rc::clone(&self.0);
         Box::pin(async move {
             match call {
-                HostCall::KvGet { key } => {
-                    Ok(this.kv.borrow().get(&key).cloned().unwrap_or(Value::Null))
-                }
+                // An entry, as the engine's gateway answers: `{value, version}`.
+                HostCall::KvGet { key } => Ok(this
+                    .kv
+                    .borrow()
+                    .get(&key)
+                    .map_or(Value::Null, |v| json!({"value": v, "version": 1}))),
                 HostCall::KvSet { key, value, .. } => {
                     this.kv.borrow_mut().insert(key, value);
                     Ok(Value::Null)

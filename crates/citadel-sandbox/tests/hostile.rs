@@ -1,4 +1,5 @@
-//! The hostile-script corpus in `tests/hostile/` at the repository root.
+//! The hostile-script corpus in `tests/hostile/` at the repository root,
+//! and the web globals' own in `tests/web_hostile/` beside this file.
 //!
 //! Each file starts with `// key: value` lines saying what to expect:
 //! `expect: STATUS CODE` (CODE `-` for none), and optionally `result:`,
@@ -92,14 +93,20 @@ fn parse_case(path: &Path, source: &str) -> Case {
 }
 
 fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    corpus_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile"),
+        40,
+    )
+}
+
+fn corpus_in(dir: &Path, at_least: usize) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
     assert!(
-        files.len() >= 40,
+        files.len() >= at_least,
         "the corpus is missing: {}",
         dir.display()
     );
@@ -201,9 +208,22 @@ async fn check(sandbox: &Sandbox, path: &Path) -> Result<(), String> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn hostile_corpus() {
+    run_corpus(corpus()).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn web_hostile_corpus() {
+    run_corpus(corpus_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web_hostile"),
+        12,
+    ))
+    .await;
+}
+
+async fn run_corpus(files: Vec<PathBuf>) {
     let sandbox = Sandbox::default();
     let mut failures = Vec::new();
-    for path in corpus() {
+    for path in files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         match check(&sandbox, &path).await {
             Ok(()) => println!("ok   {name}"),
