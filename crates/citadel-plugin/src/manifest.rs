@@ -268,7 +268,18 @@ fn read(root: &Node, sink: &mut Sink, m: &mut Manifest, pos: &mut Positions) {
         m.name = name;
     }
     if let Some(node) = top.require(sink, "version")
-        && let Some(v) = sink.string("version", node)
+        && let Some(v) = match &node.value {
+            // `version: 1.0` is a number to YAML; say what to write.
+            doc::Value::Int(_) | doc::Value::Float(_) => {
+                sink.at(
+                    codes::INVALID_VERSION,
+                    node,
+                    "version must be a semantic version MAJOR.MINOR.PATCH such as `1.0.0` (quote it in YAML)",
+                );
+                None
+            }
+            _ => sink.string("version", node),
+        }
     {
         match SemVer::parse(&v) {
             Some(v) => m.version = v,
@@ -438,20 +449,39 @@ fn read_permissions(node: &Node, sink: &mut Sink, m: &mut Manifest) {
         );
         return;
     }
-    match serde_json::from_value::<CapabilitySpec>(node.to_json()) {
-        Err(e) => sink.at(
-            codes::INVALID_PERMISSIONS,
-            node,
-            format!("permissions: {e}"),
-        ),
+    let (message, quoted) = match serde_json::from_value::<CapabilitySpec>(node.to_json()) {
+        Err(e) => (format!("permissions: {e}"), true),
         Ok(spec) => match spec.validate() {
-            Err(message) => sink.at(
-                codes::INVALID_PERMISSIONS,
-                node,
-                message.replacen("capabilities.", "permissions.", 1),
-            ),
-            Ok(()) => m.permissions = spec,
+            Err(message) => (message.replacen("capabilities.", "permissions.", 1), true),
+            Ok(()) => {
+                m.permissions = spec;
+                return;
+            }
         },
+    };
+    // Both messages name the offending key or value between backticks:
+    // point at it rather than at the whole grant.
+    let at = quoted
+        .then(|| message.split('`').nth(1))
+        .flatten()
+        .and_then(|name| locate(node, name))
+        .unwrap_or((node.line, node.column));
+    sink.error(codes::INVALID_PERMISSIONS, at.0, at.1, message);
+}
+
+/// The first key or string value equal to `text` under `node`.
+fn locate(node: &Node, text: &str) -> Option<(u32, u32)> {
+    match &node.value {
+        doc::Value::Str(s) if s == text => Some((node.line, node.column)),
+        doc::Value::Seq(items) => items.iter().find_map(|n| locate(n, text)),
+        doc::Value::Map(entries) => entries.iter().find_map(|(k, v)| {
+            if k.name == text {
+                Some((k.line, k.column))
+            } else {
+                locate(v, text)
+            }
+        }),
+        _ => None,
     }
 }
 

@@ -63,6 +63,8 @@ pub fn validate(bundle: &Bundle) -> Result<ValidPlugin, Vec<Diagnostic>> {
             },
         }
     }
+    // Per file, in reading order.
+    diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
