@@ -75,6 +75,15 @@ impl Bundle {
     /// inside a single top directory holding everything (`zip -r x.zip
     /// dir` makes those), which is then stripped.
     pub fn from_files(files: BTreeMap<String, Vec<u8>>) -> Result<Bundle, Diagnostic> {
+        for name in files.keys() {
+            if normalize_name(name.as_bytes())? != *name {
+                return Err(Diagnostic::error(
+                    codes::INVALID_PATH,
+                    format!("the name `{name}` is not in normal form"),
+                )
+                .in_file(name));
+            }
+        }
         if let Some(manifest) = find_manifest(&files)? {
             return Ok(Bundle { manifest, files });
         }
@@ -405,11 +414,12 @@ pub fn normalize_name(raw: &[u8]) -> Result<String, Diagnostic> {
     if name.len() > MAX_NAME_BYTES {
         return Err(invalid(&format!("is longer than {MAX_NAME_BYTES} bytes")));
     }
-    if name.starts_with('/')
-        || (name.len() >= 2
-            && name.as_bytes()[1] == b':'
-            && name.as_bytes()[0].is_ascii_alphabetic())
-    {
+    let b = name.as_bytes();
+    let drive = b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b[1] == b':'
+        && (b.len() == 2 || b[2] == b'/' || b[2] == b'\\');
+    if name.starts_with('/') || drive {
         return Err(Diagnostic::error(
             codes::ABSOLUTE_PATH,
             format!("the name `{name}` is an absolute path"),

@@ -358,8 +358,13 @@ mod tests {
             let err = load(text, Format::Yaml).unwrap_err();
             assert_eq!(err[0].code, codes::MANIFEST_SYNTAX, "{text:?}");
         }
-        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
-        assert!(load(&deep, Format::Yaml).is_err());
+        for n in [40, 100_000] {
+            let deep = format!("{}{}", "[".repeat(n), "]".repeat(n));
+            assert!(load(&deep, Format::Yaml).is_err());
+            assert!(load(&deep, Format::Json).is_err());
+            let deep = format!("{}1", "- ".repeat(n));
+            assert!(load(&deep, Format::Yaml).is_err());
+        }
         let dup = load("a: 1\na: 2\n", Format::Yaml).unwrap_err();
         assert_eq!(dup[0].code, codes::DUPLICATE_KEY);
         assert_eq!((dup[0].line, dup[0].column), (Some(2), Some(1)));

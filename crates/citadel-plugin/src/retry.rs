@@ -111,6 +111,38 @@ impl RetryPolicy {
     }
 }
 
+/// What one delivery attempt's answer means for the delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A 2xx: delivered.
+    Delivered,
+    /// Anything else, a timeout or a network error: try again on schedule.
+    /// Redirects count as failures: deliveries do not follow them, so a
+    /// receiver cannot point the sender somewhere else.
+    Retry,
+    /// 410 Gone: the receiver asks to be forgotten; the endpoint is
+    /// disabled.
+    Gone,
+}
+
+/// Classifies an attempt by its status (`None`: no answer in time, or a
+/// connection that failed).
+pub fn classify(status: Option<u16>) -> Outcome {
+    match status {
+        Some(200..=299) => Outcome::Delivered,
+        Some(410) => Outcome::Gone,
+        _ => Outcome::Retry,
+    }
+}
+
+/// Whether an endpoint failing since `failing_since` (Unix seconds, its
+/// first failure after its last success) is to be disabled at `now`.
+pub fn should_disable(failing_since: i64, now: i64, disable_after: Duration) -> bool {
+    let after = i64::try_from(disable_after.as_secs()).unwrap_or(i64::MAX);
+    now.saturating_sub(failing_since) >= after
+}
+
 /// [`RetryPolicy::next_attempt`] of the standard schedule.
 pub fn next_attempt(attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
     RetryPolicy::default().next_attempt(attempt, retry_after)
@@ -195,6 +227,27 @@ mod tests {
             RetryPolicy::fixed(3, S(60)).schedule,
             vec![S(0), S(60), S(60)]
         );
+    }
+
+    #[test]
+    fn outcomes() {
+        assert_eq!(classify(Some(200)), Outcome::Delivered);
+        assert_eq!(classify(Some(204)), Outcome::Delivered);
+        assert_eq!(classify(Some(410)), Outcome::Gone);
+        for s in [
+            Some(301),
+            Some(302),
+            Some(400),
+            Some(404),
+            Some(429),
+            Some(500),
+            None,
+        ] {
+            assert_eq!(classify(s), Outcome::Retry, "{s:?}");
+        }
+        let day = Duration::from_secs(86_400);
+        assert!(!should_disable(0, 86_399, day));
+        assert!(should_disable(0, 86_400, day));
     }
 
     #[test]

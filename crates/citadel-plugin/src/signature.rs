@@ -49,6 +49,11 @@ pub enum SignatureError {
     InFuture,
     /// No signature in the header matches any secret.
     NoMatch,
+    /// A message id already accepted within the tolerance window.
+    Replayed,
+    /// The replay window is full of live ids; refused rather than
+    /// forgetting one that could then be replayed.
+    WindowFull,
 }
 
 impl SignatureError {
@@ -61,6 +66,8 @@ impl SignatureError {
             SignatureError::TooOld => "timestamp_too_old",
             SignatureError::InFuture => "timestamp_in_future",
             SignatureError::NoMatch => "invalid_signature",
+            SignatureError::Replayed => "replayed",
+            SignatureError::WindowFull => "replay_window_full",
         }
     }
 }
@@ -81,6 +88,8 @@ impl std::fmt::Display for SignatureError {
             SignatureError::TooOld => write!(f, "the timestamp is too old (a replay?)"),
             SignatureError::InFuture => write!(f, "the timestamp is too far in the future"),
             SignatureError::NoMatch => write!(f, "no signature matches"),
+            SignatureError::Replayed => write!(f, "this message id was already received"),
+            SignatureError::WindowFull => write!(f, "too many messages in the replay window"),
         }
     }
 }
@@ -229,6 +238,59 @@ pub fn verify(
         }
     }
     Err(SignatureError::NoMatch)
+}
+
+/// De-duplication of verified messages by `webhook-id`, in memory, for
+/// one receiver: an id is remembered until its timestamp leaves the
+/// tolerance window (after which [`verify`] refuses it anyway), so memory
+/// is bounded by what arrives within one window, and capped. Receivers on
+/// several nodes keep the same record in shared storage instead.
+#[derive(Debug, Clone)]
+pub struct ReplayWindow {
+    tolerance: i64,
+    capacity: usize,
+    /// Message id → the Unix second after which it is forgotten.
+    seen: std::collections::HashMap<String, i64>,
+}
+
+impl ReplayWindow {
+    pub fn new(tolerance: Duration, capacity: usize) -> ReplayWindow {
+        ReplayWindow {
+            tolerance: i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX),
+            capacity,
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Records a message that passed [`verify`]; refuses one already seen.
+    pub fn admit(&mut self, headers: &SignedHeaders<'_>, now: i64) -> Result<(), SignatureError> {
+        let timestamp: i64 = headers
+            .timestamp
+            .trim()
+            .parse()
+            .map_err(|_| SignatureError::InvalidTimestamp)?;
+        if self.seen.get(headers.id).is_some_and(|until| *until >= now) {
+            return Err(SignatureError::Replayed);
+        }
+        if self.seen.len() >= self.capacity {
+            self.seen.retain(|_, until| *until >= now);
+            if self.seen.len() >= self.capacity {
+                return Err(SignatureError::WindowFull);
+            }
+        }
+        // Past `timestamp + tolerance`, `verify` refuses the message itself.
+        let until = timestamp.saturating_add(self.tolerance);
+        self.seen.insert(headers.id.to_owned(), until);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
 }
 
 /// Verifies a shared-secret HMAC header of the kind many services send

@@ -76,6 +76,35 @@ pub fn validate(bundle: &Bundle) -> Result<ValidPlugin, Vec<Diagnostic>> {
     })
 }
 
+/// What the scan of a source that parses found.
+type Scanned = (Vec<Registration>, Vec<entry::Unreadable>);
+
+/// The analyzer's preparation and the registration scan (when the source
+/// parses), together on a thread with the analyzer's large stack: both walk
+/// the tree recursively, and callers may be on small async worker stacks.
+fn analyse(
+    source: &str,
+    language: manifest::EntryLanguage,
+) -> (citadel_analyzer::Prepared, Option<Scanned>) {
+    let work = || {
+        let prepared = citadel_analyzer::prepare(source, language.analyzer());
+        let scanned = (!prepared.has_syntax_errors()).then(|| entry::scan(source, language));
+        (prepared, scanned)
+    };
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("citadel-plugin-entry".into())
+            .stack_size(citadel_analyzer::ANALYSIS_STACK_BYTES)
+            .spawn_scoped(scope, work)
+        {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => work(),
+        }
+    })
+}
+
 fn check_entry(
     bundle: &Bundle,
     m: &Manifest,
@@ -84,7 +113,7 @@ fn check_entry(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Registration> {
     let file = m.entry.as_str();
-    let prepared = citadel_analyzer::prepare_on_own_stack(source, m.language.analyzer());
+    let (prepared, scanned) = analyse(source, m.language);
     for d in &prepared.diagnostics {
         let code = if d.rule == citadel_analyzer::SYNTAX_RULE
             || d.rule == citadel_analyzer::NESTING_RULE
@@ -105,7 +134,9 @@ fn check_entry(
     if prepared.has_syntax_errors() {
         return Vec::new();
     }
-    let (found, unreadable) = entry::scan(source, m.language);
+    let Some((found, unreadable)) = scanned else {
+        return Vec::new();
+    };
     for u in unreadable {
         diags.push(
             Diagnostic::error(u.code, u.message)

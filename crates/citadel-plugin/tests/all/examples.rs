@@ -149,3 +149,65 @@ fn the_cli_output_is_located() {
         "unknown_format"
     );
 }
+
+fn bundle(files: &[(&str, &[u8])]) -> Bundle {
+    Bundle::from_files(
+        files
+            .iter()
+            .map(|(n, b)| ((*n).to_owned(), b.to_vec()))
+            .collect(),
+    )
+    .unwrap()
+}
+
+const TINY: &[u8] = b"slug: tiny\nname: Tiny\nversion: 1.0.0\nentry: main.js\nevents: [a.b]\n";
+
+#[test]
+fn text_that_is_not_utf8() {
+    let err = validate(&bundle(&[
+        ("citadel-plugin.yaml", TINY),
+        ("main.js", b"hook(\"a.b\", f);\xff"),
+    ]))
+    .unwrap_err();
+    assert_eq!(
+        err.iter().map(|d| d.code).collect::<Vec<_>>(),
+        ["entry_not_utf8"]
+    );
+    let err = validate(&bundle(&[
+        ("citadel-plugin.yaml", b"slug: \xff"),
+        ("main.js", b""),
+    ]))
+    .unwrap_err();
+    assert_eq!(
+        err.iter().map(|d| d.code).collect::<Vec<_>>(),
+        ["manifest_syntax"]
+    );
+    // Names must be in normal form when handed over in memory too.
+    let files = [("./main.js".to_owned(), Vec::new())].into_iter().collect();
+    assert_eq!(Bundle::from_files(files).unwrap_err().code, "invalid_path");
+    // A colon is fine where it is no drive letter.
+    assert_eq!(citadel_plugin::normalize_name(b"a:b.js").unwrap(), "a:b.js");
+}
+
+#[test]
+fn deep_entries_validate_on_a_small_stack() {
+    // As deep as the analyzer lets through, checked from a thread with a
+    // runtime worker's stack or less.
+    let depth = citadel_analyzer::MAX_NESTING as usize - 2;
+    let source = format!(
+        "hook(\"a.b\", async () => {}1{});\n",
+        "[".repeat(depth - 2),
+        "]".repeat(depth - 2)
+    );
+    let b = bundle(&[
+        ("citadel-plugin.yaml", TINY),
+        ("main.js", source.as_bytes()),
+    ]);
+    let plugin = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || validate(&b).map(|p| p.registrations.len()))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(plugin, Ok(1));
+}

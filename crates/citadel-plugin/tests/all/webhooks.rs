@@ -254,3 +254,32 @@ fn the_endpoint_corpus() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn a_replayed_delivery_is_refused_within_the_window() {
+    use citadel_plugin::signature::ReplayWindow;
+    let mut window = ReplayWindow::new(DEFAULT_TOLERANCE, 2);
+    let h = headers(SIGNATURE);
+    let now = TIMESTAMP + 10;
+    assert_eq!(verify(&[SECRET], &h, BODY, now, DEFAULT_TOLERANCE), Ok(()));
+    assert_eq!(window.admit(&h, now), Ok(()));
+    // The same delivery again, even with a valid signature: refused.
+    assert_eq!(
+        verify(&[SECRET], &h, BODY, now + 1, DEFAULT_TOLERANCE),
+        Ok(())
+    );
+    assert_eq!(window.admit(&h, now + 1), Err(SignatureError::Replayed));
+    let second = SignedHeaders { id: "msg_2", ..h };
+    assert_eq!(window.admit(&second, now), Ok(()));
+    let third = SignedHeaders { id: "msg_3", ..h };
+    assert_eq!(window.admit(&third, now), Err(SignatureError::WindowFull));
+    // Once the window has passed, old ids are forgotten (and `verify`
+    // refuses their timestamps anyway).
+    let later = TIMESTAMP + 301;
+    assert_eq!(
+        verify(&[SECRET], &h, BODY, later, DEFAULT_TOLERANCE),
+        Err(SignatureError::TooOld)
+    );
+    assert_eq!(window.admit(&third, later), Ok(()));
+    assert_eq!(window.len(), 1);
+}
