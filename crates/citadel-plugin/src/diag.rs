@@ -151,6 +151,7 @@ pub mod codes {
     pub const DYNAMIC_REGISTRATION: &str = "dynamic_registration";
     pub const INVALID_REGISTRATION: &str = "invalid_registration";
     pub const DUPLICATE_REGISTRATION: &str = "duplicate_registration";
+    pub const UNGRANTED_CAPABILITY: &str = "ungranted_capability";
 
     // Outgoing webhook endpoints.
     pub const INVALID_API_VERSION: &str = "invalid_api_version";

@@ -40,6 +40,18 @@ pub struct Registration {
     pub column: u32,
 }
 
+/// A capability the code reaches through `ctx` (`ctx.kv`, `ctx.http`, …),
+/// with the literal name it asks for where there is one
+/// (`ctx.secrets.get("KEY")`, `ctx.db.query("reporting", …)`,
+/// `ctx.events.emit("order.large", …)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Use {
+    pub capability: &'static str,
+    pub name: Option<String>,
+    pub line: u32,
+    pub column: u32,
+}
+
 /// A call that looks like a registration but cannot be read statically.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Unreadable {
@@ -51,7 +63,7 @@ pub(crate) struct Unreadable {
 
 /// The registrations of a source that parses (callers prepare it with the
 /// analyzer first), and the calls that could not be read.
-pub(crate) fn scan(source: &str, language: EntryLanguage) -> (Vec<Registration>, Vec<Unreadable>) {
+pub(crate) fn scan(source: &str, language: EntryLanguage) -> Scan {
     let allocator = Allocator::default();
     let source_type = match language {
         EntryLanguage::Js => SourceType::script(),
@@ -67,6 +79,7 @@ pub(crate) fn scan(source: &str, language: EntryLanguage) -> (Vec<Registration>,
         lines: Lines::new(source),
         found: Vec::new(),
         unreadable: Vec::new(),
+        uses: Vec::new(),
     };
     if !parsed.panicked {
         // The parser takes module syntax in a script and leaves it to a
@@ -84,13 +97,46 @@ pub(crate) fn scan(source: &str, language: EntryLanguage) -> (Vec<Registration>,
         }
         v.visit_program(&parsed.program);
     }
-    (v.found, v.unreadable)
+    Scan {
+        registrations: v.found,
+        unreadable: v.unreadable,
+        uses: v.uses,
+    }
+}
+
+/// What [`scan`] found.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scan {
+    pub registrations: Vec<Registration>,
+    pub unreadable: Vec<Unreadable>,
+    pub uses: Vec<Use>,
 }
 
 struct Scanner<'s> {
     lines: Lines<'s>,
     found: Vec<Registration>,
     unreadable: Vec<Unreadable>,
+    uses: Vec<Use>,
+}
+
+/// The capabilities `ctx` carries, by property name.
+const CAPABILITIES: &[&str] = &["kv", "http", "secrets", "db", "events"];
+
+/// `ctx.<capability>` → the capability.
+fn ctx_capability(e: &Expression<'_>) -> Option<&'static str> {
+    let Expression::StaticMemberExpression(m) = e else {
+        return None;
+    };
+    let Expression::Identifier(id) = &m.object else {
+        return None;
+    };
+    if id.name != "ctx" {
+        return None;
+    }
+    CAPABILITIES
+        .iter()
+        .copied()
+        .find(|c| *c == m.property.name.as_str())
 }
 
 /// A string literal, or a template literal without substitutions.
@@ -122,7 +168,43 @@ fn is_function(arg: Option<&Argument<'_>>) -> bool {
 }
 
 impl<'a> Visit<'a> for Scanner<'_> {
+    fn visit_static_member_expression(&mut self, it: &oxc::ast::ast::StaticMemberExpression<'a>) {
+        if let Expression::Identifier(id) = &it.object
+            && id.name == "ctx"
+            && let Some(capability) = CAPABILITIES
+                .iter()
+                .copied()
+                .find(|c| *c == it.property.name.as_str())
+        {
+            let (line, column) = self.lines.position(it.span.start);
+            self.uses.push(Use {
+                capability,
+                name: None,
+                line,
+                column,
+            });
+        }
+        walk::walk_static_member_expression(self, it);
+    }
+
     fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
+        // `ctx.secrets.get("KEY")` and the like: the name asked for.
+        if let Expression::StaticMemberExpression(m) = &it.callee
+            && let Some(capability) = ctx_capability(&m.object)
+            && matches!(
+                (capability, m.property.name.as_str()),
+                ("secrets", "get") | ("db", "query") | ("events", "emit")
+            )
+            && let Some(name) = literal(it.arguments.first())
+        {
+            let (line, column) = self.lines.position(it.span.start);
+            self.uses.push(Use {
+                capability,
+                name: Some(name.to_owned()),
+                line,
+                column,
+            });
+        }
         if let Expression::Identifier(id) = &it.callee {
             let kind = match id.name.as_str() {
                 "hook" => Some(Kind::Hook),
@@ -247,7 +329,11 @@ mod tests {
     #[test]
     fn finds_registrations_where_they_are() {
         let src = "const x = 1;\nhook(\"auth.user.created\", async (ctx, e) => {});\n  route(\"get\", `/ping`, onPing);\njob('daily', async (ctx) => { hook(\"a.b\", f); });\nhook(name, f);\nroute(\"GET\", \"/x\");\nctx.hook(\"not.sdk\", f);\n";
-        let (found, bad) = scan(src, EntryLanguage::Js);
+        let Scan {
+            registrations: found,
+            unreadable: bad,
+            ..
+        } = scan(src, EntryLanguage::Js);
         let got: Vec<_> = found
             .iter()
             .map(|r| (r.kind, r.name.as_str(), r.method, r.line, r.column))
@@ -271,8 +357,27 @@ mod tests {
     #[test]
     fn typescript_and_top_level_return() {
         let src = "type E = { id: string };\nhook(\"x.y\", async (ctx: unknown, e: E) => e.id);\nreturn;\n";
-        let (found, bad) = scan(src, EntryLanguage::Ts);
-        assert_eq!(found.len(), 1);
-        assert!(bad.is_empty());
+        let found = scan(src, EntryLanguage::Ts);
+        assert_eq!(found.registrations.len(), 1);
+        assert!(found.unreadable.is_empty());
+    }
+
+    #[test]
+    fn capability_uses() {
+        let src = "hook(\"a.b\", async (ctx) => {\n  await ctx.kv.get(\"k\");\n  await ctx.secrets.get(\"API_KEY\");\n  await ctx.db.query(name, []);\n  other.kv.get(1);\n});\n";
+        let uses: Vec<_> = scan(src, EntryLanguage::Js)
+            .uses
+            .into_iter()
+            .map(|u| (u.capability, u.name, u.line, u.column))
+            .collect();
+        assert_eq!(
+            uses,
+            vec![
+                ("kv", None, 2, 9),
+                ("secrets", Some("API_KEY".to_owned()), 3, 9),
+                ("secrets", None, 3, 9),
+                ("db", None, 4, 9),
+            ]
+        );
     }
 }

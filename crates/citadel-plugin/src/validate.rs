@@ -77,7 +77,7 @@ pub fn validate(bundle: &Bundle) -> Result<ValidPlugin, Vec<Diagnostic>> {
 }
 
 /// What the scan of a source that parses found.
-type Scanned = (Vec<Registration>, Vec<entry::Unreadable>);
+type Scanned = entry::Scan;
 
 /// The analyzer's preparation and the registration scan (when the source
 /// parses), together on a thread with the analyzer's large stack: both walk
@@ -134,9 +134,15 @@ fn check_entry(
     if prepared.has_syntax_errors() {
         return Vec::new();
     }
-    let Some((found, unreadable)) = scanned else {
+    let Some(entry::Scan {
+        registrations: found,
+        unreadable,
+        uses,
+    }) = scanned
+    else {
         return Vec::new();
     };
+    check_grants(file, &m.permissions, &uses, diags);
     for u in unreadable {
         diags.push(
             Diagnostic::error(u.code, u.message)
@@ -253,4 +259,70 @@ fn check_entry(
         }
     }
     found
+}
+
+/// Capabilities the code reaches that the manifest does not grant: the
+/// sandbox would refuse them at run time. Warnings, since the code path
+/// may never run; one per capability and per name.
+fn check_grants(
+    file: &str,
+    grant: &citadel_scripts::CapabilitySpec,
+    uses: &[entry::Use],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut reported: Vec<(&str, Option<&str>)> = Vec::new();
+    for u in uses {
+        let key = (u.capability, u.name.as_deref());
+        if reported.contains(&key) || reported.contains(&(u.capability, None)) {
+            continue;
+        }
+        let granted = match (u.capability, u.name.as_deref()) {
+            ("kv", _) => grant.kv,
+            ("http", _) => grant.http.as_ref().is_some_and(|h| !h.allow.is_empty()),
+            ("secrets", None) => !grant.secrets.is_empty(),
+            ("secrets", Some(name)) => grant.secrets.iter().any(|s| s == name),
+            ("db", None) => !grant.db.is_empty(),
+            ("db", Some(name)) => grant.db.iter().any(|s| s == name),
+            ("events", None) => grant.events.as_ref().is_some_and(|e| !e.emit.is_empty()),
+            ("events", Some(name)) => grant
+                .events
+                .as_ref()
+                .is_some_and(|e| e.emit.iter().any(|p| glob(p, name))),
+            _ => true,
+        };
+        if granted {
+            continue;
+        }
+        let message = match (u.capability, u.name.as_deref()) {
+            ("secrets", Some(n)) => {
+                format!("`ctx.secrets.get(\"{n}\")`: `permissions.secrets` does not list `{n}`")
+            }
+            ("db", Some(n)) => {
+                format!("`ctx.db.query(\"{n}\", …)`: `permissions.db` does not list `{n}`")
+            }
+            ("events", Some(n)) => format!(
+                "`ctx.events.emit(\"{n}\", …)`: no `permissions.events.emit` pattern matches `{n}`"
+            ),
+            (c, _) => format!("`ctx.{c}` is used but `permissions` do not grant `{c}`"),
+        };
+        diags.push(
+            Diagnostic::warning(codes::UNGRANTED_CAPABILITY, message)
+                .in_file(file)
+                .at(u.line, u.column),
+        );
+        reported.push(key);
+    }
+}
+
+/// `*` matches any run of characters (an emit pattern such as `order.*`).
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|i| {
+                    text.is_char_boundary(head.len() + i) && glob(tail, &text[head.len() + i..])
+                })
+        }
+    }
 }
