@@ -1,9 +1,33 @@
-//! What a workflow is: a YAML DAG of typed steps.
+//! What a workflow is: a YAML DAG of typed steps with typed inputs,
+//! `when` conditions, templates, retries, timeouts, approvals and outputs,
+//! checked against a security profile.
+//!
+//! Pure rules, no I/O: [`validate`] turns YAML text into a [`Workflow`] or
+//! every located [`Diagnostic`] at once; [`check_inputs`] checks a run's
+//! input; [`plan`] resolves the DAG and renders what it can with nothing
+//! executed; [`Expr`], [`Template`] and [`ShellCommand`] evaluate what the
+//! engine needs at run time. The engine runs workflows, the store keeps
+//! them, the server and CLI speak about them.
+
 mod diag;
 mod expr;
+mod inputs;
+mod model;
+mod plan;
+mod profile;
 mod shell;
+mod validate;
 mod yaml;
+
 pub use diag::{Diagnostic, Pos, codes};
-pub use expr::*;
+pub use expr::{
+    EXPR_FUEL, EXPR_RECURSION_LIMIT, EvalError, Expr, ExprError, MAX_EXPR_BYTES, MAX_RENDERED_BYTES,
+    MAX_TEMPLATE_BYTES, MAX_TEMPLATE_EXPRS, Ref, Scope, Segment, StepResult, Template,
+};
+pub use inputs::{InputError, Violation, check_inputs, check_value, input_codes};
+pub use model::*;
+pub use plan::*;
+pub use profile::{Network, Profile, Rules, UnknownProfile};
 pub use shell::{Quoting, ShellCommand, escape};
+pub use validate::{MAX_SUBWORKFLOW_DEPTH, Resolver, did_you_mean, validate, validate_with};
 pub use yaml::{MAX_WORKFLOW_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES};

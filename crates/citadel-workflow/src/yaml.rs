@@ -29,7 +29,8 @@ pub enum Scalar {
     Null,
     Bool(bool),
     Int(i64),
-    Float(f64),
+    /// The value and its text as written (`1.0` stays `1.0` as a version).
+    Float(f64, String),
     Str(String),
 }
 
@@ -69,7 +70,7 @@ impl Node {
             NodeKind::Scalar(Scalar::Null) => "null",
             NodeKind::Scalar(Scalar::Bool(_)) => "a boolean",
             NodeKind::Scalar(Scalar::Int(_)) => "an integer",
-            NodeKind::Scalar(Scalar::Float(_)) => "a number",
+            NodeKind::Scalar(Scalar::Float(..)) => "a number",
             NodeKind::Scalar(Scalar::Str(_)) => "a string",
             NodeKind::Seq(_) => "a list",
             NodeKind::Map(_) => "a mapping",
@@ -83,7 +84,7 @@ impl Node {
             NodeKind::Scalar(Scalar::Null) => Value::Null,
             NodeKind::Scalar(Scalar::Bool(b)) => Value::Bool(*b),
             NodeKind::Scalar(Scalar::Int(i)) => Value::from(*i),
-            NodeKind::Scalar(Scalar::Float(f)) => {
+            NodeKind::Scalar(Scalar::Float(f, _)) => {
                 serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
             }
             NodeKind::Scalar(Scalar::Str(s)) => Value::String(s.clone()),
@@ -108,10 +109,10 @@ enum Frame {
     Map(Pos, Vec<(Key, Node)>, Option<Key>),
 }
 
-/// Parses `text` into one located tree, or the first problem that stops
-/// parsing (later problems cannot be located reliably past a syntax error
-/// or a refused bomb). An empty document is `Ok(None)`.
-pub fn load(text: &str) -> Result<Option<Node>, Diagnostic> {
+/// Parses `text` into one located tree and the duplicate keys found, or
+/// the first problem that stops parsing (nothing past a syntax error or a
+/// refused bomb can be located reliably). An empty document has no tree.
+pub fn load(text: &str) -> Result<(Option<Node>, Vec<Diagnostic>), Diagnostic> {
     if text.len() > MAX_WORKFLOW_BYTES {
         return Err(Diagnostic::new(
             codes::YAML_TOO_LARGE,
@@ -128,7 +129,7 @@ pub fn load(text: &str) -> Result<Option<Node>, Diagnostic> {
     let mut root: Option<Node> = None;
     let mut nodes = 0usize;
     let mut documents = 0usize;
-    let mut duplicate: Option<Diagnostic> = None;
+    let mut duplicates: Vec<Diagnostic> = Vec::new();
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|e| {
             let m = e.marker();
@@ -230,7 +231,7 @@ pub fn load(text: &str) -> Result<Option<Node>, Diagnostic> {
                         NodeKind::Scalar(Scalar::Null) => String::new(),
                         NodeKind::Scalar(Scalar::Bool(b)) => b.to_string(),
                         NodeKind::Scalar(Scalar::Int(i)) => i.to_string(),
-                        NodeKind::Scalar(Scalar::Float(f)) => f.to_string(),
+                        NodeKind::Scalar(Scalar::Float(_, raw)) => raw.clone(),
                         _ => {
                             return Err(Diagnostic::new(
                                 codes::FIELD_TYPE,
@@ -239,8 +240,8 @@ pub fn load(text: &str) -> Result<Option<Node>, Diagnostic> {
                             ));
                         }
                     };
-                    if duplicate.is_none() && entries.iter().any(|(k, _)| k.name == name) {
-                        duplicate = Some(Diagnostic::new(
+                    if entries.iter().any(|(k, _)| k.name == name) {
+                        duplicates.push(Diagnostic::new(
                             codes::YAML_DUPLICATE_KEY,
                             node.pos,
                             format!("the key `{name}` is given twice"),
@@ -255,10 +256,7 @@ pub fn load(text: &str) -> Result<Option<Node>, Diagnostic> {
             },
         }
     }
-    match duplicate {
-        Some(d) => Err(d),
-        None => Ok(root),
-    }
+    Ok((root, duplicates))
 }
 
 fn count(nodes: &mut usize, pos: Pos) -> Result<(), Diagnostic> {
@@ -292,7 +290,7 @@ fn resolve(value: &str, style: ScalarStyle) -> Scalar {
         && value.bytes().any(|b| b.is_ascii_digit());
     if looks_numeric {
         if let Ok(f) = value.parse::<f64>() {
-            return Scalar::Float(f);
+            return Scalar::Float(f, value.to_owned());
         }
     }
     Scalar::Str(value.to_owned())
@@ -321,7 +319,7 @@ mod tests {
 
     #[test]
     fn positions_are_one_based() {
-        let node = load("a: 1\nb:\n  - x\n").unwrap().unwrap();
+        let node = load("a: 1\nb:\n  - x\n").unwrap().0.unwrap();
         let NodeKind::Map(entries) = node.kind else {
             panic!()
         };
@@ -335,7 +333,7 @@ mod tests {
 
     #[test]
     fn scalars_follow_the_core_schema() {
-        assert_eq!(resolve("1.0", ScalarStyle::Plain), Scalar::Float(1.0));
+        assert_eq!(resolve("1.0", ScalarStyle::Plain), Scalar::Float(1.0, "1.0".into()));
         assert_eq!(resolve("12", ScalarStyle::Plain), Scalar::Int(12));
         assert_eq!(resolve("12", ScalarStyle::DoubleQuoted), Scalar::Str("12".into()));
         assert_eq!(resolve("~", ScalarStyle::Plain), Scalar::Null);

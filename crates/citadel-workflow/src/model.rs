@@ -1,0 +1,341 @@
+//! The workflow as validation leaves it: every name checked, every
+//! expression and template parsed, every step's type-specific fields in
+//! their own variant. The engine runs this; it never sees the YAML.
+
+use serde::Serialize;
+
+use crate::diag::Pos;
+use crate::expr::{EvalError, Expr, Ref, Scope, Template};
+use crate::shell::ShellCommand;
+use crate::profile::Profile;
+
+/// The most items a `foreach` may be given a cap of.
+pub const MAX_FOREACH_ITEMS: usize = 10_000;
+/// The cap of a `foreach` that does not set `max_items`.
+pub const DEFAULT_FOREACH_ITEMS: usize = 1_000;
+/// The most items of one `foreach` that may run at once.
+pub const MAX_FOREACH_PARALLELISM: u32 = 64;
+/// The longest `timeout` and `sleep`, in seconds (a week: approvals wait).
+pub const MAX_STEP_SECONDS: u64 = 7 * 24 * 3600;
+/// The most attempts a `retry` may ask for.
+pub const MAX_RETRY_ATTEMPTS: u32 = 10;
+/// The most steps one workflow may have.
+pub const MAX_STEPS: usize = 1_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepType {
+    Script,
+    Assert,
+    Http,
+    Emit,
+    Approval,
+    Sleep,
+    Shell,
+    Workflow,
+    Foreach,
+}
+
+impl StepType {
+    pub const ALL: [StepType; 9] = [
+        StepType::Script,
+        StepType::Assert,
+        StepType::Http,
+        StepType::Emit,
+        StepType::Approval,
+        StepType::Sleep,
+        StepType::Shell,
+        StepType::Workflow,
+        StepType::Foreach,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StepType::Script => "script",
+            StepType::Assert => "assert",
+            StepType::Http => "http",
+            StepType::Emit => "emit",
+            StepType::Approval => "approval",
+            StepType::Sleep => "sleep",
+            StepType::Shell => "shell",
+            StepType::Workflow => "workflow",
+            StepType::Foreach => "foreach",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StepType> {
+        StepType::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workflow {
+    pub name: String,
+    /// As written: `1.0` stays `"1.0"`.
+    pub version: String,
+    pub description: Option<String>,
+    /// The profile the workflow asks for (it only ever lowers the one it
+    /// is given).
+    pub profile: Option<Profile>,
+    pub inputs: Vec<InputSpec>,
+    /// The environment variables the workflow reads (`env.NAME`); the
+    /// platform's allowlist decides which it gets.
+    pub env: Vec<String>,
+    /// The secrets the workflow reads (`secrets.NAME`); the tenant's grant
+    /// decides which it gets.
+    pub secrets: Vec<String>,
+    pub steps: Vec<Step>,
+    pub outputs: Vec<Output>,
+}
+
+impl Workflow {
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    pub fn input(&self, name: &str) -> Option<&InputSpec> {
+        self.inputs.iter().find(|i| i.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub name: String,
+    pub template: Template,
+    pub pos: Pos,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputType {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Object,
+    Array,
+}
+
+impl InputType {
+    pub const ALL: [InputType; 6] = [
+        InputType::String,
+        InputType::Number,
+        InputType::Integer,
+        InputType::Boolean,
+        InputType::Object,
+        InputType::Array,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            InputType::String => "string",
+            InputType::Number => "number",
+            InputType::Integer => "integer",
+            InputType::Boolean => "boolean",
+            InputType::Object => "object",
+            InputType::Array => "array",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InputType> {
+        InputType::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputSpec {
+    pub name: String,
+    pub ty: InputType,
+    pub required: bool,
+    pub default: Option<serde_json::Value>,
+    pub description: Option<String>,
+    pub validation: Validation,
+    pub pos: Pos,
+}
+
+/// An input's `validation` rules.
+#[derive(Clone, Debug, Default)]
+pub struct Validation {
+    pub pattern: Option<regex::Regex>,
+    pub one_of: Option<Vec<serde_json::Value>>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+}
+
+impl PartialEq for Validation {
+    fn eq(&self, other: &Validation) -> bool {
+        self.pattern.as_ref().map(regex::Regex::as_str)
+            == other.pattern.as_ref().map(regex::Regex::as_str)
+            && self.one_of == other.one_of
+            && self.min == other.min
+            && self.max == other.max
+            && self.min_length == other.min_length
+            && self.max_length == other.max_length
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backoff {
+    Fixed,
+    Linear,
+    Exponential,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Seconds before the second attempt.
+    pub delay: u64,
+    pub backoff: Backoff,
+}
+
+impl Retry {
+    /// Seconds to wait before attempt `attempt` (2 for the first retry).
+    pub fn delay_before(&self, attempt: u32) -> u64 {
+        let n = u64::from(attempt.saturating_sub(1).max(1));
+        match self.backoff {
+            Backoff::Fixed => self.delay,
+            Backoff::Linear => self.delay.saturating_mul(n),
+            Backoff::Exponential => self.delay.saturating_mul(1u64 << (n - 1).min(32)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub id: String,
+    pub pos: Pos,
+    pub action: Action,
+    pub depends_on: Vec<String>,
+    pub when: Option<Expr>,
+    /// Seconds.
+    pub timeout: Option<u64>,
+    pub retry: Option<Retry>,
+    pub continue_on_error: bool,
+    /// Where each `depends_on` entry is, in order.
+    pub(crate) dependency_pos: Vec<Pos>,
+    /// Where each template and expression of the step stands, with what it
+    /// reads (for validation's upstream checks and the plan).
+    pub(crate) sites: Vec<Site>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Site {
+    pub pos: Pos,
+    pub field: String,
+    pub refs: Vec<Ref>,
+}
+
+impl Step {
+    pub fn step_type(&self) -> StepType {
+        self.action.step_type()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptSource {
+    /// A saved script, by name.
+    Saved(String),
+    /// Inline JavaScript, run in the sandbox like any script. Never
+    /// templated: values reach it through `input` only.
+    Inline(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Items {
+    List(Vec<serde_json::Value>),
+    /// A template that must yield a list (`"{{ inputs.hosts }}"`).
+    Template(Template),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Script {
+        source: ScriptSource,
+        input: Option<Templated>,
+    },
+    Assert {
+        condition: Expr,
+        message: Option<Template>,
+    },
+    Http {
+        method: String,
+        url: Template,
+        headers: Vec<(String, Template)>,
+        body: Option<Templated>,
+    },
+    Emit {
+        event: String,
+        payload: Option<Templated>,
+    },
+    /// Suspends until a principal allowed to approve does, or rejects.
+    Approval { message: Option<Template> },
+    Sleep { seconds: u64 },
+    /// Runs in the process jail; elevated profile only.
+    Shell { command: ShellCommand },
+    /// A sub-workflow by name.
+    Workflow {
+        workflow: String,
+        inputs: Option<Templated>,
+    },
+    /// Runs `action` once per item, `item` and `index` in scope.
+    Foreach {
+        items: Items,
+        action: Box<Action>,
+        parallelism: u32,
+        max_items: usize,
+    },
+}
+
+impl Action {
+    pub fn step_type(&self) -> StepType {
+        match self {
+            Action::Script { .. } => StepType::Script,
+            Action::Assert { .. } => StepType::Assert,
+            Action::Http { .. } => StepType::Http,
+            Action::Emit { .. } => StepType::Emit,
+            Action::Approval { .. } => StepType::Approval,
+            Action::Sleep { .. } => StepType::Sleep,
+            Action::Shell { .. } => StepType::Shell,
+            Action::Workflow { .. } => StepType::Workflow,
+            Action::Foreach { .. } => StepType::Foreach,
+        }
+    }
+}
+
+/// A JSON value whose strings may be templates (a script's `input`, an
+/// http `body`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Templated {
+    Literal(serde_json::Value),
+    Template(Template),
+    List(Vec<Templated>),
+    Map(Vec<(String, Templated)>),
+}
+
+impl Templated {
+    /// Renders every template leaf; a leaf that is exactly one
+    /// `{{ expression }}` keeps the expression's type.
+    pub fn render(&self, scope: &Scope) -> Result<serde_json::Value, EvalError> {
+        Ok(match self {
+            Templated::Literal(v) => v.clone(),
+            Templated::Template(t) => t.render_value(scope)?,
+            Templated::List(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|i| i.render(scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Templated::Map(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), v.render(scope)?)))
+                    .collect::<Result<_, EvalError>>()?,
+            ),
+        })
+    }
+}
