@@ -339,3 +339,172 @@ impl Templated {
         })
     }
 }
+
+impl Templated {
+    /// Every reference of every template leaf.
+    pub fn refs(&self) -> Vec<Ref> {
+        let mut out = Vec::new();
+        self.collect_refs(&mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn collect_refs(&self, out: &mut Vec<Ref>) {
+        match self {
+            Templated::Literal(_) => {}
+            Templated::Template(t) => out.extend(t.refs().cloned()),
+            Templated::List(items) => items.iter().for_each(|i| i.collect_refs(out)),
+            Templated::Map(entries) => entries.iter().for_each(|(_, v)| v.collect_refs(out)),
+        }
+    }
+}
+
+/// One templated field of a step, for the plan and the engine.
+#[derive(Clone, Copy, Debug)]
+pub enum Field<'a> {
+    Template(&'a Template),
+    Templated(&'a Templated),
+    Shell(&'a ShellCommand),
+    Expr(&'a Expr),
+}
+
+impl Field<'_> {
+    pub fn refs(&self) -> Vec<Ref> {
+        match self {
+            Field::Template(t) => t.refs().cloned().collect(),
+            Field::Templated(t) => t.refs(),
+            Field::Shell(c) => c.template().refs().cloned().collect(),
+            Field::Expr(e) => e.refs().to_vec(),
+        }
+    }
+
+    /// The field as written.
+    pub fn source(&self) -> String {
+        match self {
+            Field::Template(t) => t.source().to_owned(),
+            Field::Templated(t) => templated_source(t).to_string(),
+            Field::Shell(c) => c.template().source().to_owned(),
+            Field::Expr(e) => e.source().to_owned(),
+        }
+    }
+
+    /// Renders the field: a shell command escaped for the shell, an
+    /// expression to its value.
+    pub fn render(&self, scope: &Scope) -> Result<serde_json::Value, EvalError> {
+        match self {
+            Field::Template(t) => t.render(scope).map(serde_json::Value::String),
+            Field::Templated(t) => t.render(scope),
+            Field::Shell(c) => c.render(scope).map(serde_json::Value::String),
+            Field::Expr(e) => e.eval(scope),
+        }
+    }
+}
+
+fn templated_source(t: &Templated) -> serde_json::Value {
+    match t {
+        Templated::Literal(v) => v.clone(),
+        Templated::Template(t) => serde_json::Value::String(t.source().to_owned()),
+        Templated::List(items) => serde_json::Value::Array(items.iter().map(templated_source).collect()),
+        Templated::Map(entries) => serde_json::Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), templated_source(v)))
+                .collect(),
+        ),
+    }
+}
+
+impl Action {
+    /// The action's templated fields, by name, in a stable order.
+    pub fn fields(&self) -> Vec<(String, Field<'_>)> {
+        let mut out = Vec::new();
+        match self {
+            Action::Script { input, .. } => {
+                if let Some(i) = input {
+                    out.push(("input".into(), Field::Templated(i)));
+                }
+            }
+            Action::Assert { condition, message } => {
+                out.push(("condition".into(), Field::Expr(condition)));
+                if let Some(m) = message {
+                    out.push(("message".into(), Field::Template(m)));
+                }
+            }
+            Action::Http { url, headers, body, .. } => {
+                out.push(("url".into(), Field::Template(url)));
+                for (name, value) in headers {
+                    out.push((format!("headers.{name}"), Field::Template(value)));
+                }
+                if let Some(b) = body {
+                    out.push(("body".into(), Field::Templated(b)));
+                }
+            }
+            Action::Emit { payload, .. } => {
+                if let Some(p) = payload {
+                    out.push(("payload".into(), Field::Templated(p)));
+                }
+            }
+            Action::Approval { message } => {
+                if let Some(m) = message {
+                    out.push(("message".into(), Field::Template(m)));
+                }
+            }
+            Action::Sleep { .. } => {}
+            Action::Shell { command } => out.push(("command".into(), Field::Shell(command))),
+            Action::Workflow { inputs, .. } => {
+                if let Some(i) = inputs {
+                    out.push(("inputs".into(), Field::Templated(i)));
+                }
+            }
+            Action::Foreach { items, action, .. } => {
+                if let Items::Template(t) = items {
+                    out.push(("items".into(), Field::Template(t)));
+                }
+                for (name, field) in action.fields() {
+                    out.push((format!("do.{name}"), field));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Why a `foreach`'s items cannot be had.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ItemsError {
+    #[error("the foreach has {count} items, over its cap of {cap} items")]
+    OverCap { count: usize, cap: usize },
+    #[error("the foreach items are not a list but {0}")]
+    NotAList(&'static str),
+    #[error("the foreach items fail: {0}")]
+    Eval(#[from] EvalError),
+}
+
+impl Items {
+    /// The items, refused past `cap`.
+    pub fn resolve(&self, scope: &Scope, cap: usize) -> Result<Vec<serde_json::Value>, ItemsError> {
+        let list = match self {
+            Items::List(list) => list.clone(),
+            Items::Template(t) => {
+                let value = match t.segments() {
+                    [crate::expr::Segment::Expr(e)] => e.eval(scope)?,
+                    _ => t.render_value(scope)?,
+                };
+                match value {
+                    serde_json::Value::Array(list) => list,
+                    serde_json::Value::Null => return Err(ItemsError::NotAList("null")),
+                    serde_json::Value::Object(_) => return Err(ItemsError::NotAList("an object")),
+                    _ => return Err(ItemsError::NotAList("a scalar")),
+                }
+            }
+        };
+        if list.len() > cap {
+            return Err(ItemsError::OverCap {
+                count: list.len(),
+                cap,
+            });
+        }
+        Ok(list)
+    }
+}
