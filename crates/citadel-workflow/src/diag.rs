@@ -83,7 +83,7 @@ pub mod codes {
     pub const YAML_MULTIPLE_DOCUMENTS: &str = "yaml.multiple_documents";
     /// A key given twice in one mapping.
     pub const YAML_DUPLICATE_KEY: &str = "yaml.duplicate_key";
-    /// A non-standard tag such as `!!python/object`.
+    /// A tag such as `!!python/object` (all tags are refused).
     pub const YAML_TAG: &str = "yaml.tag";
 
     /// A field this format does not have.

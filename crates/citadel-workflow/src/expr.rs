@@ -664,7 +664,7 @@ impl Template {
             if marker != "{{" {
                 return Err(ExprError::new(
                     codes::EXPR_STATEMENT,
-                    format!("`{marker} … ` blocks are not available: templates are text and `{{{{ expression }}}}` only"),
+                    format!("`{marker}` blocks are not available: templates are text and `{{{{ expression }}}}` only"),
                 ));
             }
             if at > 0 {

@@ -118,6 +118,11 @@ fn action_fields(ty: StepType) -> &'static [&'static str] {
     }
 }
 
+fn article(word: &str) -> String {
+    let an = word.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {word}", if an { "an" } else { "a" })
+}
+
 fn valid_name(s: &str, max: usize, extra: &[char]) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
@@ -167,7 +172,7 @@ impl Checker {
             self.err(
                 codes::FIELD_MISSING,
                 f.pos,
-                format!("{what} needs a `{name}` field"),
+                format!("{what} needs the field `{name}`"),
             );
         }
         node
@@ -524,7 +529,7 @@ impl Checker {
             c.err(
                 codes::INPUT_VALIDATION,
                 pos,
-                format!("`{field}` applies to {types} inputs, not to a {} input", ty.name()),
+                format!("`{field}` applies to {types} inputs, not to {} input", article(ty.name())),
             );
         };
         for (key, n) in &f.entries {
@@ -592,7 +597,7 @@ impl Checker {
                 pos: f.pos,
             };
             if let Some(bad) = one_of.iter().find(|x| check_value(&probe, x).is_err()) {
-                self.err(codes::INPUT_VALIDATION, f.pos, format!("the `enum` value {bad} is not a valid {}", ty.name()));
+                self.err(codes::INPUT_VALIDATION, f.pos, format!("the `enum` value {bad} is not {}", article(ty.name())));
             }
         }
         Some(v)
@@ -657,7 +662,10 @@ impl Checker {
         let mut step = Step {
             id: id?,
             pos: node.pos,
-            action: action?,
+            // A step whose own fields are wrong still takes part in the
+            // graph checks; its problems are reported, so this stand-in
+            // never leaves validation.
+            action: action.unwrap_or(Action::Approval { message: None }),
             depends_on: Vec::new(),
             dependency_pos: Vec::new(),
             when,
@@ -688,23 +696,25 @@ impl Checker {
         let f = self.fields(node, "`retry`", RETRY_FIELDS)?;
         let attempts = self
             .required(&f, "attempts", "`retry`")
-            .and_then(|n| self.uint(n, "`attempts`", 1, MAX_RETRY_ATTEMPTS.into()))?;
+            .and_then(|n| self.uint(n, "`attempts`", 1, MAX_RETRY_ATTEMPTS.into()));
         let delay = match f.get("delay") {
-            Some(n) => self.uint(n, "`delay`", 0, 3600)?,
-            None => 1,
+            Some(n) => self.uint(n, "`delay`", 0, 3600),
+            None => Some(1),
         };
         let backoff = match f.get("backoff") {
-            None => Backoff::Fixed,
-            Some(n) => match self.string(n, "`backoff`")?.as_str() {
-                "fixed" => Backoff::Fixed,
-                "linear" => Backoff::Linear,
-                "exponential" => Backoff::Exponential,
-                other => {
+            None => Some(Backoff::Fixed),
+            Some(n) => match self.string(n, "`backoff`").as_deref() {
+                Some("fixed") => Some(Backoff::Fixed),
+                Some("linear") => Some(Backoff::Linear),
+                Some("exponential") => Some(Backoff::Exponential),
+                Some(other) => {
                     self.err(codes::FIELD_VALUE, n.pos, format!("unknown backoff `{other}` (expected fixed, linear or exponential)"));
-                    return None;
+                    None
                 }
+                None => None,
             },
         };
+        let (attempts, delay, backoff) = (attempts?, delay?, backoff?);
         Some(Retry {
             attempts: attempts as u32,
             delay,
@@ -808,7 +818,8 @@ impl Checker {
             StepType::Sleep => Action::Sleep {
                 seconds: self
                     .required(f, "seconds", what)
-                    .and_then(|n| self.uint(n, "`seconds`", 0, MAX_STEP_SECONDS))?,
+                    .and_then(|n| self.uint(n, "`seconds`", 0, MAX_STEP_SECONDS))
+                    .unwrap_or(0),
             },
             StepType::Shell => {
                 let n = self.required(f, "command", what)?;
@@ -861,7 +872,9 @@ impl Checker {
                 };
                 let parallelism = match f.get("parallelism") {
                     None => 1,
-                    Some(n) => self.uint(n, "`parallelism`", 1, MAX_FOREACH_PARALLELISM.into())? as u32,
+                    Some(n) => self
+                        .uint(n, "`parallelism`", 1, MAX_FOREACH_PARALLELISM.into())
+                        .unwrap_or(1) as u32,
                 };
                 let items = self.required(f, "items", what).and_then(|n| match &n.kind {
                     NodeKind::Seq(list) => {
