@@ -42,6 +42,9 @@ pub const MAX_EXPR_BYTES: usize = 4096;
 pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 /// The most `{{ … }}` one template may hold.
 pub const MAX_TEMPLATE_EXPRS: usize = 64;
+/// The most names (`inputs…`, `steps…`) one expression may read: with the
+/// caps on what each value holds, this bounds what `~` can build.
+pub const MAX_EXPR_REFS: usize = 32;
 /// The largest result one template or expression may render to.
 pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
 /// Instructions one expression may execute.
@@ -356,6 +359,12 @@ impl Expr {
                                     }
                                 }
                                 let id = src[*m_start..end].to_owned();
+                                if id.starts_with('_') {
+                                    return Err(ExprError::new(
+                                        codes::EXPR_PRIVATE,
+                                        format!("the attribute `{id}` is not accessible"),
+                                    ));
+                                }
                                 if id.contains('-') {
                                     rewritten.push_str(&src[copied..*start]);
                                     rewritten.push_str("steps[");
@@ -386,6 +395,12 @@ impl Expr {
                 _ => {}
             }
             i += 1;
+        }
+        if refs.len() > MAX_EXPR_REFS {
+            return Err(ExprError::new(
+                codes::EXPR_TOO_LONG,
+                format!("the expression reads more than {MAX_EXPR_REFS} names"),
+            ));
         }
         rewritten.push_str(&src[copied..]);
         // Let minijinja have the final word on the syntax.
@@ -759,14 +774,15 @@ impl Template {
 }
 
 /// How a value reads in text: strings as they are, `none` as nothing,
-/// lists and mappings as JSON.
+/// booleans as `true` and `false`, lists and mappings as JSON.
 pub(crate) fn display(value: &Value) -> Result<String, EvalError> {
     use minijinja::value::ValueKind;
     let text = match value.kind() {
         ValueKind::Undefined => return Err(EvalError::Undefined("a value".into())),
         ValueKind::None => String::new(),
         ValueKind::String => value.as_str().unwrap_or_default().to_owned(),
-        ValueKind::Bool | ValueKind::Number => value.to_string(),
+        ValueKind::Bool => if value.is_true() { "true" } else { "false" }.to_owned(),
+        ValueKind::Number => value.to_string(),
         _ => serde_json::to_string(value).map_err(|e| EvalError::Failed(e.to_string()))?,
     };
     if text.len() > MAX_RENDERED_BYTES {
