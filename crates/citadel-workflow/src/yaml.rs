@@ -133,11 +133,17 @@ pub fn load(text: &str) -> Result<(Option<Node>, Vec<Diagnostic>), Diagnostic> {
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|e| {
             let m = e.marker();
-            Diagnostic::new(
-                codes::YAML_SYNTAX,
-                Pos::new(m.line(), m.col() + 1),
-                format!("invalid YAML: {}", e.info()),
-            )
+            let pos = Pos::new(m.line(), m.col() + 1);
+            // The scanner reads flow collections ahead of the events and
+            // stops at 255 levels on its own.
+            if e.info() == "recursion limit exceeded" {
+                return Diagnostic::new(
+                    codes::YAML_TOO_DEEP,
+                    pos,
+                    format!("the document nests deeper than {MAX_YAML_DEPTH} levels"),
+                );
+            }
+            Diagnostic::new(codes::YAML_SYNTAX, pos, format!("invalid YAML: {}", e.info()))
         })?;
         let pos = pos_of(&span);
         let node = match event {
