@@ -28,6 +28,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use minijinja::value::{Enumerator, Object, Value};
@@ -148,8 +149,16 @@ fn lex(src: &str, stop_at_close: bool) -> Result<(Lexed, Option<usize>), ExprErr
             i += 1;
             continue;
         }
-        if stop_at_close && c == '}' && bytes.get(i + 1).map(|b| b.1) == Some('}') {
-            return Ok((Lexed { toks }, Some(at)));
+        if c == '}' && bytes.get(i + 1).map(|b| b.1) == Some('}') {
+            if stop_at_close {
+                return Ok((Lexed { toks }, Some(at)));
+            }
+            // minijinja would read it as the end of a `{{ … }}` (and, in
+            // 2.24, panic on what follows).
+            return Err(ExprError::new(
+                codes::EXPR_SYNTAX,
+                "`}}` cannot appear in an expression (write `} }` to close two mappings)",
+            ));
         }
         if c == '\'' || c == '"' {
             let mut value = String::new();
@@ -404,9 +413,7 @@ impl Expr {
         }
         rewritten.push_str(&src[copied..]);
         // Let minijinja have the final word on the syntax.
-        env()
-            .compile_expression(&rewritten)
-            .map_err(|e| ExprError::new(codes::EXPR_SYNTAX, syntax_message(&e)))?;
+        compile(&rewritten)?;
         refs.sort();
         refs.dedup();
         Ok(Expr {
@@ -444,12 +451,11 @@ impl Expr {
     }
 
     fn eval_value(&self, scope: &Scope) -> Result<Value, EvalError> {
-        let env = env();
-        let compiled = env
-            .compile_expression(&self.rewritten)
-            .map_err(|e| EvalError::Refused(ExprError::new(codes::EXPR_SYNTAX, syntax_message(&e))))?;
+        let compiled = compile(&self.rewritten)?;
         let (root, guards) = scope.root();
-        let result = compiled.eval(root);
+        // A panic in the engine must not take the process with it.
+        let result = catch_unwind(AssertUnwindSafe(|| compiled.eval(root)))
+            .unwrap_or_else(|_| Err(minijinja::Error::new(ErrorKind::InvalidOperation, "the expression engine failed")));
         for guard in &guards {
             if let Some(name) = guard.denied.lock().ok().and_then(|d| d.first().cloned()) {
                 return Err(EvalError::NotGranted {
@@ -464,6 +470,14 @@ impl Expr {
         }
         Ok(value)
     }
+}
+
+/// Compiles an expression, a panic in the engine's parser becoming a
+/// syntax error.
+fn compile(src: &str) -> Result<minijinja::Expression<'static, 'static>, ExprError> {
+    catch_unwind(AssertUnwindSafe(|| env().compile_expression_owned(src.to_owned())))
+        .unwrap_or_else(|_| Err(minijinja::Error::new(ErrorKind::SyntaxError, "the expression could not be parsed")))
+        .map_err(|e| ExprError::new(codes::EXPR_SYNTAX, syntax_message(&e)))
 }
 
 fn syntax_message(e: &minijinja::Error) -> String {
@@ -855,5 +869,15 @@ mod tests {
         assert_eq!(t.render(&scope()).unwrap(), "eu");
         let t = Template::parse("{{ secrets.API_KEY | default('x') }}", false).unwrap();
         assert!(matches!(t.render(&scope()).unwrap_err(), EvalError::NotGranted { .. }));
+    }
+
+    #[test]
+    fn a_closing_brace_pair_in_an_expression_is_refused_not_a_panic() {
+        // minijinja 2.24's `compile_expression` panics on `}}` followed by
+        // more text (found by the property test).
+        let err = Expr::parse(" }}$(", false).unwrap_err();
+        assert_eq!(err.code, codes::EXPR_SYNTAX);
+        let e = Expr::parse("{'a': {'b': 1} }", false).unwrap();
+        assert_eq!(e.eval(&Scope::default()).unwrap(), json!({"a": {"b": 1}}));
     }
 }
