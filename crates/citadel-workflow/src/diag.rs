@@ -59,7 +59,11 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {} [{}]", self.line, self.column, self.message, self.code)?;
+        write!(
+            f,
+            "{}:{}: {} [{}]",
+            self.line, self.column, self.message, self.code
+        )?;
         if let Some(help) = &self.help {
             write!(f, " ({help})")?;
         }

@@ -231,7 +231,10 @@ fn lex(src: &str, stop_at_close: bool) -> Result<(Lexed, Option<usize>), ExprErr
         // `len` counts bytes; all operator characters are ASCII.
     }
     if stop_at_close {
-        return Err(ExprError::new(codes::EXPR_SYNTAX, "`{{` without a closing `}}`"));
+        return Err(ExprError::new(
+            codes::EXPR_SYNTAX,
+            "`{{` without a closing `}}`",
+        ));
     }
     Ok((Lexed { toks }, None))
 }
@@ -243,15 +246,52 @@ const KEYWORDS: &[&str] = &[
 /// The filters an expression may use: each one's output is at most linear
 /// in its input.
 const FILTERS: &[&str] = &[
-    "lower", "upper", "trim", "length", "default", "first", "last", "int", "float", "string",
-    "bool", "abs", "round", "join", "list", "capitalize", "title", "items", "keys",
+    "lower",
+    "upper",
+    "trim",
+    "length",
+    "default",
+    "first",
+    "last",
+    "int",
+    "float",
+    "string",
+    "bool",
+    "abs",
+    "round",
+    "join",
+    "list",
+    "capitalize",
+    "title",
+    "items",
+    "keys",
 ];
 
 /// The tests an expression may use (`x is defined`).
 const TESTS: &[&str] = &[
-    "defined", "undefined", "none", "boolean", "number", "integer", "float", "string",
-    "sequence", "mapping", "true", "false", "odd", "even", "eq", "ne", "lt", "le", "gt", "ge",
-    "in", "startingwith", "endingwith",
+    "defined",
+    "undefined",
+    "none",
+    "boolean",
+    "number",
+    "integer",
+    "float",
+    "string",
+    "sequence",
+    "mapping",
+    "true",
+    "false",
+    "odd",
+    "even",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "in",
+    "startingwith",
+    "endingwith",
 ];
 
 impl Expr {
@@ -271,7 +311,10 @@ impl Expr {
     fn from_tokens(src: &str, lexed: &Lexed, item: bool) -> Result<Expr, ExprError> {
         let toks = &lexed.toks;
         if toks.is_empty() {
-            return Err(ExprError::new(codes::EXPR_SYNTAX, "the expression is empty"));
+            return Err(ExprError::new(
+                codes::EXPR_SYNTAX,
+                "the expression is empty",
+            ));
         }
         let mut refs = Vec::new();
         let mut rewritten = String::with_capacity(src.len());
@@ -311,7 +354,8 @@ impl Expr {
                         || (matches!(prev, Some(Tok::Ident(k)) if k == "not")
                             && i >= 2
                             && matches!(&toks[i - 2].0, Tok::Ident(k) if k == "is"));
-                    let keyword_arg = matches!(toks.get(i + 1).map(|t| &t.0), Some(Tok::Op(op)) if op == "=");
+                    let keyword_arg =
+                        matches!(toks.get(i + 1).map(|t| &t.0), Some(Tok::Op(op)) if op == "=");
                     if after_pipe {
                         if !FILTERS.contains(&name.as_str()) {
                             return Err(ExprError::new(
@@ -377,7 +421,8 @@ impl Expr {
                                 if id.contains('-') {
                                     rewritten.push_str(&src[copied..*start]);
                                     rewritten.push_str("steps[");
-                                    rewritten.push_str(&serde_json::to_string(&id).unwrap_or_default());
+                                    rewritten
+                                        .push_str(&serde_json::to_string(&id).unwrap_or_default());
                                     rewritten.push(']');
                                     copied = end;
                                 }
@@ -385,7 +430,10 @@ impl Expr {
                                 i = j;
                             }
                             (Some((Tok::Open('['), _, _)), Some((Tok::Str(s), _, _)))
-                                if matches!(toks.get(i + 3).map(|t| &t.0), Some(Tok::Close(']'))) =>
+                                if matches!(
+                                    toks.get(i + 3).map(|t| &t.0),
+                                    Some(Tok::Close(']'))
+                                ) =>
                             {
                                 member = Some(s.clone());
                                 i += 4;
@@ -454,8 +502,12 @@ impl Expr {
         let compiled = compile(&self.rewritten)?;
         let (root, guards) = scope.root();
         // A panic in the engine must not take the process with it.
-        let result = catch_unwind(AssertUnwindSafe(|| compiled.eval(root)))
-            .unwrap_or_else(|_| Err(minijinja::Error::new(ErrorKind::InvalidOperation, "the expression engine failed")));
+        let result = catch_unwind(AssertUnwindSafe(|| compiled.eval(root))).unwrap_or_else(|_| {
+            Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                "the expression engine failed",
+            ))
+        });
         for guard in &guards {
             if let Some(name) = guard.denied.lock().ok().and_then(|d| d.first().cloned()) {
                 return Err(EvalError::NotGranted {
@@ -475,9 +527,16 @@ impl Expr {
 /// Compiles an expression, a panic in the engine's parser becoming a
 /// syntax error.
 fn compile(src: &str) -> Result<minijinja::Expression<'static, 'static>, ExprError> {
-    catch_unwind(AssertUnwindSafe(|| env().compile_expression_owned(src.to_owned())))
-        .unwrap_or_else(|_| Err(minijinja::Error::new(ErrorKind::SyntaxError, "the expression could not be parsed")))
-        .map_err(|e| ExprError::new(codes::EXPR_SYNTAX, syntax_message(&e)))
+    catch_unwind(AssertUnwindSafe(|| {
+        env().compile_expression_owned(src.to_owned())
+    }))
+    .unwrap_or_else(|_| {
+        Err(minijinja::Error::new(
+            ErrorKind::SyntaxError,
+            "the expression could not be parsed",
+        ))
+    })
+    .map_err(|e| ExprError::new(codes::EXPR_SYNTAX, syntax_message(&e)))
 }
 
 fn syntax_message(e: &minijinja::Error) -> String {
@@ -490,7 +549,9 @@ fn syntax_message(e: &minijinja::Error) -> String {
 fn eval_error(e: &minijinja::Error) -> EvalError {
     match e.kind() {
         ErrorKind::OutOfFuel => EvalError::OutOfFuel,
-        ErrorKind::UndefinedError => EvalError::Undefined(e.detail().unwrap_or("a value").to_owned()),
+        ErrorKind::UndefinedError => {
+            EvalError::Undefined(e.detail().unwrap_or("a value").to_owned())
+        }
         _ if e.to_string().contains("recursion") => EvalError::TooDeep,
         _ => EvalError::Failed(syntax_message(e)),
     }
@@ -693,7 +754,9 @@ impl Template {
             if marker != "{{" {
                 return Err(ExprError::new(
                     codes::EXPR_STATEMENT,
-                    format!("`{marker}` blocks are not available: templates are text and `{{{{ expression }}}}` only"),
+                    format!(
+                        "`{marker}` blocks are not available: templates are text and `{{{{ expression }}}}` only"
+                    ),
                 ));
             }
             if at > 0 {
@@ -848,8 +911,11 @@ mod tests {
     fn membership_and_templates() {
         let e = Expr::parse("inputs.environment in ['dev', 'staging', 'prod']", false).unwrap();
         assert!(e.eval_bool(&scope()).unwrap());
-        let t = Template::parse("Hello {{ inputs.name }}! {{ steps['run-tests'].output.tag }}", false)
-            .unwrap();
+        let t = Template::parse(
+            "Hello {{ inputs.name }}! {{ steps['run-tests'].output.tag }}",
+            false,
+        )
+        .unwrap();
         assert_eq!(t.render(&scope()).unwrap(), "Hello Developer! v1");
         let t = Template::parse("{{ inputs.n }}", false).unwrap();
         assert_eq!(t.render_value(&scope()).unwrap(), json!(3));
@@ -868,7 +934,10 @@ mod tests {
         let t = Template::parse("{{ env.REGION }}", false).unwrap();
         assert_eq!(t.render(&scope()).unwrap(), "eu");
         let t = Template::parse("{{ secrets.API_KEY | default('x') }}", false).unwrap();
-        assert!(matches!(t.render(&scope()).unwrap_err(), EvalError::NotGranted { .. }));
+        assert!(matches!(
+            t.render(&scope()).unwrap_err(),
+            EvalError::NotGranted { .. }
+        ));
     }
 
     #[test]

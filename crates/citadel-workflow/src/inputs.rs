@@ -69,7 +69,11 @@ pub fn check_value(spec: &InputSpec, value: &Value) -> Result<(), Violation> {
         if !re.is_match(s) {
             return Err(violation(
                 c::PATTERN,
-                format!("{} does not match the pattern `{}`", short(value), re.as_str()),
+                format!(
+                    "{} does not match the pattern `{}`",
+                    short(value),
+                    re.as_str()
+                ),
             ));
         }
     }
@@ -146,7 +150,10 @@ fn short(value: &Value) -> String {
 /// Checks a run's input (a JSON object, or null for none) against the
 /// workflow's inputs: returns the inputs with defaults applied, or every
 /// violation.
-pub fn check_inputs(workflow: &Workflow, input: &Value) -> Result<Map<String, Value>, Vec<InputError>> {
+pub fn check_inputs(
+    workflow: &Workflow,
+    input: &Value,
+) -> Result<Map<String, Value>, Vec<InputError>> {
     let empty = Map::new();
     let given = match input {
         Value::Null => &empty,
@@ -203,5 +210,9 @@ pub fn check_inputs(workflow: &Workflow, input: &Value) -> Result<Map<String, Va
             }),
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }

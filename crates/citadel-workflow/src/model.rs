@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::diag::Pos;
 use crate::expr::{EvalError, Expr, Ref, Scope, Template};
-use crate::shell::ShellCommand;
 use crate::profile::Profile;
+use crate::shell::ShellCommand;
 
 /// The most items a `foreach` may be given a cap of.
 pub const MAX_FOREACH_ITEMS: usize = 10_000;
@@ -273,10 +273,16 @@ pub enum Action {
         payload: Option<Templated>,
     },
     /// Suspends until a principal allowed to approve does, or rejects.
-    Approval { message: Option<Template> },
-    Sleep { seconds: u64 },
+    Approval {
+        message: Option<Template>,
+    },
+    Sleep {
+        seconds: u64,
+    },
     /// Runs in the process jail; elevated profile only.
-    Shell { command: ShellCommand },
+    Shell {
+        command: ShellCommand,
+    },
     /// A sub-workflow by name.
     Workflow {
         workflow: String,
@@ -405,7 +411,9 @@ fn templated_source(t: &Templated) -> serde_json::Value {
     match t {
         Templated::Literal(v) => v.clone(),
         Templated::Template(t) => serde_json::Value::String(t.source().to_owned()),
-        Templated::List(items) => serde_json::Value::Array(items.iter().map(templated_source).collect()),
+        Templated::List(items) => {
+            serde_json::Value::Array(items.iter().map(templated_source).collect())
+        }
         Templated::Map(entries) => serde_json::Value::Object(
             entries
                 .iter()
@@ -431,7 +439,9 @@ impl Action {
                     out.push(("message".into(), Field::Template(m)));
                 }
             }
-            Action::Http { url, headers, body, .. } => {
+            Action::Http {
+                url, headers, body, ..
+            } => {
                 out.push(("url".into(), Field::Template(url)));
                 for (name, value) in headers {
                     out.push((format!("headers.{name}"), Field::Template(value)));

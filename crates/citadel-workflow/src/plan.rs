@@ -58,7 +58,10 @@ pub enum Decision {
 impl Decision {
     pub fn reason(&self) -> &str {
         match self {
-            Decision::Runs(r) | Decision::Skipped(r) | Decision::AtRunTime(r) | Decision::Refused(r) => r,
+            Decision::Runs(r)
+            | Decision::Skipped(r)
+            | Decision::AtRunTime(r)
+            | Decision::Refused(r) => r,
         }
     }
 }
@@ -108,7 +111,9 @@ fn render(field: &str, f: Field<'_>, scope: &Scope) -> PlannedField {
         },
     };
     let template = match f {
-        Field::Templated(_) => serde_json::from_str(&f.source()).unwrap_or(Value::String(f.source())),
+        Field::Templated(_) => {
+            serde_json::from_str(&f.source()).unwrap_or(Value::String(f.source()))
+        }
         _ => Value::String(f.source()),
     };
     PlannedField {
@@ -121,7 +126,11 @@ fn render(field: &str, f: Field<'_>, scope: &Scope) -> PlannedField {
 /// Plans `workflow` with `inputs` (a JSON object) for a tenant whose
 /// maximum profile is `tenant_max`. Fails only if the inputs do not
 /// satisfy the workflow's declarations.
-pub fn plan(workflow: &Workflow, inputs: &Value, tenant_max: Profile) -> Result<Plan, Vec<InputError>> {
+pub fn plan(
+    workflow: &Workflow,
+    inputs: &Value,
+    tenant_max: Profile,
+) -> Result<Plan, Vec<InputError>> {
     let inputs = check_inputs(workflow, inputs)?;
     let profile = Profile::effective(tenant_max, workflow.profile);
     let scope = Scope::with_inputs(inputs.clone());
@@ -171,7 +180,12 @@ pub fn plan(workflow: &Workflow, inputs: &Value, tenant_max: Profile) -> Result<
         if let Some(when) = &step.when {
             fields.push(render("when", Field::Expr(when), &scope));
         }
-        fields.extend(step.action.fields().into_iter().map(|(name, f)| render(&name, f, &scope)));
+        fields.extend(
+            step.action
+                .fields()
+                .into_iter()
+                .map(|(name, f)| render(&name, f, &scope)),
+        );
         decided.insert(&step.id, decision.clone());
         steps.push(PlannedStep {
             id: step.id.clone(),
@@ -228,7 +242,9 @@ fn decide(
             Some(reason) => why = format!("`when` {reason}"),
             None => match when.eval_bool(scope) {
                 Ok(true) => why = format!("`when: {}` is true", when.source()),
-                Ok(false) => return Decision::Skipped(format!("`when: {}` is false", when.source())),
+                Ok(false) => {
+                    return Decision::Skipped(format!("`when: {}` is false", when.source()));
+                }
                 Err(e) => return Decision::Refused(format!("`when` fails: {e}")),
             },
         }
@@ -265,10 +281,14 @@ fn decide(
                 Err(e) => return Decision::Refused(format!("the assertion fails: {e}")),
             }
         }
-        Action::Foreach { items, max_items, .. } => {
+        Action::Foreach {
+            items, max_items, ..
+        } => {
             let static_items = match items {
                 Items::List(_) => true,
-                Items::Template(t) => run_time_reason(&t.refs().cloned().collect::<Vec<_>>()).is_none(),
+                Items::Template(t) => {
+                    run_time_reason(&t.refs().cloned().collect::<Vec<_>>()).is_none()
+                }
             };
             if !static_items {
                 return Decision::AtRunTime("its items are decided at run time".into());
@@ -283,10 +303,13 @@ fn decide(
     if !waits.is_empty() {
         return Decision::AtRunTime(format!(
             "runs if {} run{}",
-            waits.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(" and "),
+            waits
+                .iter()
+                .map(|w| format!("`{w}`"))
+                .collect::<Vec<_>>()
+                .join(" and "),
             if waits.len() == 1 { "s" } else { "" }
         ));
     }
     Decision::Runs(why)
 }
-

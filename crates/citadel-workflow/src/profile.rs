@@ -155,7 +155,10 @@ mod tests {
 
     #[test]
     fn a_workflow_can_only_lower_its_profile() {
-        assert_eq!(Profile::effective(Profile::Standard, None), Profile::Standard);
+        assert_eq!(
+            Profile::effective(Profile::Standard, None),
+            Profile::Standard
+        );
         assert_eq!(
             Profile::effective(Profile::Standard, Some(Profile::Elevated)),
             Profile::Standard

@@ -239,12 +239,21 @@ mod tests {
     #[test]
     fn contexts_are_read_like_sh() {
         use Quoting::*;
-        assert_eq!(contexts("echo 'Hello {{ inputs.name }}!'"), Ok(vec![SingleQuoted]));
-        assert_eq!(contexts("echo \"a {{ inputs.a }}\" {{ inputs.b }}"), Ok(vec![DoubleQuoted, Unquoted]));
+        assert_eq!(
+            contexts("echo 'Hello {{ inputs.name }}!'"),
+            Ok(vec![SingleQuoted])
+        );
+        assert_eq!(
+            contexts("echo \"a {{ inputs.a }}\" {{ inputs.b }}"),
+            Ok(vec![DoubleQuoted, Unquoted])
+        );
         assert_eq!(contexts("echo \"it's\" {{ inputs.a }}"), Ok(vec![Unquoted]));
         assert_eq!(contexts("echo \\' {{ inputs.a }}"), Ok(vec![Unquoted]));
         assert_eq!(contexts("echo a#b {{ inputs.a }}"), Ok(vec![Unquoted]));
-        assert_eq!(contexts("echo {{ inputs.a }}#{{ inputs.b }}"), Ok(vec![Unquoted, Unquoted]));
+        assert_eq!(
+            contexts("echo {{ inputs.a }}#{{ inputs.b }}"),
+            Ok(vec![Unquoted, Unquoted])
+        );
     }
 
     #[test]

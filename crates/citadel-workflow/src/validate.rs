@@ -66,7 +66,10 @@ pub fn validate_with(
 
 /// The closest of `candidates` to `name`, if one is close enough to be
 /// what was meant.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -88,17 +91,35 @@ struct Fields<'n> {
 
 impl<'n> Fields<'n> {
     fn get(&self, name: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| *v)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(_, v)| *v)
     }
 }
 
 const WORKFLOW_FIELDS: &[&str] = &[
-    "name", "version", "description", "profile", "inputs", "env", "secrets", "steps", "outputs",
+    "name",
+    "version",
+    "description",
+    "profile",
+    "inputs",
+    "env",
+    "secrets",
+    "steps",
+    "outputs",
 ];
 const INPUT_FIELDS: &[&str] = &["type", "required", "default", "description", "validation"];
 const VALIDATION_FIELDS: &[&str] = &["pattern", "enum", "min", "max", "min_length", "max_length"];
 const STEP_FIELDS: &[&str] = &[
-    "id", "type", "name", "description", "depends_on", "when", "timeout", "retry",
+    "id",
+    "type",
+    "name",
+    "description",
+    "depends_on",
+    "when",
+    "timeout",
+    "retry",
     "continue_on_error",
 ];
 const RETRY_FIELDS: &[&str] = &["attempts", "delay", "backoff"];
@@ -268,7 +289,13 @@ impl Checker {
         self.err(e.code, pos, format!("in `{field}`: {}", e.message));
     }
 
-    fn template(&mut self, node: &Node, field: &str, item: bool, sites: &mut Vec<Site>) -> Option<Template> {
+    fn template(
+        &mut self,
+        node: &Node,
+        field: &str,
+        item: bool,
+        sites: &mut Vec<Site>,
+    ) -> Option<Template> {
         let src = self.string(node, &format!("`{field}`"))?;
         match Template::parse(&src, item) {
             Ok(t) => {
@@ -286,14 +313,23 @@ impl Checker {
         }
     }
 
-    fn expr(&mut self, node: &Node, field: &str, item: bool, sites: &mut Vec<Site>) -> Option<Expr> {
+    fn expr(
+        &mut self,
+        node: &Node,
+        field: &str,
+        item: bool,
+        sites: &mut Vec<Site>,
+    ) -> Option<Expr> {
         let src = match &node.kind {
             NodeKind::Scalar(Scalar::Bool(b)) => b.to_string(),
             _ => self.string(node, &format!("`{field}`"))?,
         };
         // `when: "{{ x }}"` is a common slip: the field is an expression.
         let trimmed = src.trim();
-        let src = match trimmed.strip_prefix("{{").and_then(|s| s.strip_suffix("}}")) {
+        let src = match trimmed
+            .strip_prefix("{{")
+            .and_then(|s| s.strip_suffix("}}"))
+        {
             Some(inner) if !inner.contains("{{") => inner.to_owned(),
             _ => src,
         };
@@ -313,9 +349,17 @@ impl Checker {
         }
     }
 
-    fn templated(&mut self, node: &Node, field: &str, item: bool, sites: &mut Vec<Site>) -> Templated {
+    fn templated(
+        &mut self,
+        node: &Node,
+        field: &str,
+        item: bool,
+        sites: &mut Vec<Site>,
+    ) -> Templated {
         match &node.kind {
-            NodeKind::Scalar(Scalar::Str(s)) if s.contains("{{") || s.contains("{%") || s.contains("{#") => {
+            NodeKind::Scalar(Scalar::Str(s))
+                if s.contains("{{") || s.contains("{%") || s.contains("{#") =>
+            {
                 match self.template(node, field, item, sites) {
                     Some(t) => Templated::Template(t),
                     None => Templated::Literal(serde_json::Value::Null),
@@ -332,7 +376,10 @@ impl Checker {
                 entries
                     .iter()
                     .map(|(k, v)| {
-                        (k.name.clone(), self.templated(v, &format!("{field}.{}", k.name), item, sites))
+                        (
+                            k.name.clone(),
+                            self.templated(v, &format!("{field}.{}", k.name), item, sites),
+                        )
                     })
                     .collect(),
             ),
@@ -360,12 +407,18 @@ impl Checker {
                 NodeKind::Scalar(Scalar::Int(i)) => Some(i.to_string()),
                 NodeKind::Scalar(Scalar::Float(_, raw)) => Some(raw.clone()),
                 _ => {
-                    self.err(codes::FIELD_TYPE, n.pos, format!("`version` must be a string or number, not {}", n.describe()));
+                    self.err(
+                        codes::FIELD_TYPE,
+                        n.pos,
+                        format!("`version` must be a string or number, not {}", n.describe()),
+                    );
                     None
                 }
             },
         };
-        let description = f.get("description").and_then(|n| self.string(n, "`description`"));
+        let description = f
+            .get("description")
+            .and_then(|n| self.string(n, "`description`"));
         let asked = f.get("profile").and_then(|n| {
             let s = self.string(n, "`profile`")?;
             match s.parse::<Profile>() {
@@ -390,10 +443,18 @@ impl Checker {
         if let Some(n) = self.required(&f, "steps", "a workflow") {
             match &n.kind {
                 NodeKind::Seq(items) if items.is_empty() => {
-                    self.err(codes::FIELD_VALUE, n.pos, "a workflow needs at least one step");
+                    self.err(
+                        codes::FIELD_VALUE,
+                        n.pos,
+                        "a workflow needs at least one step",
+                    );
                 }
                 NodeKind::Seq(items) if items.len() > MAX_STEPS => {
-                    self.err(codes::FIELD_VALUE, n.pos, format!("a workflow has at most {MAX_STEPS} steps"));
+                    self.err(
+                        codes::FIELD_VALUE,
+                        n.pos,
+                        format!("a workflow has at most {MAX_STEPS} steps"),
+                    );
                 }
                 NodeKind::Seq(items) => {
                     for item in items {
@@ -402,19 +463,32 @@ impl Checker {
                         }
                     }
                 }
-                _ => self.err(codes::FIELD_TYPE, n.pos, format!("`steps` must be a list, not {}", n.describe())),
+                _ => self.err(
+                    codes::FIELD_TYPE,
+                    n.pos,
+                    format!("`steps` must be a list, not {}", n.describe()),
+                ),
             }
         }
         let mut outputs = Vec::new();
         let mut output_sites = Vec::new();
         if let Some(n) = f.get("outputs") {
             if !matches!(n.kind, NodeKind::Map(_)) {
-                self.err(codes::FIELD_TYPE, n.pos, format!("`outputs` must be a mapping of names to templates, not {}", n.describe()));
+                self.err(
+                    codes::FIELD_TYPE,
+                    n.pos,
+                    format!(
+                        "`outputs` must be a mapping of names to templates, not {}",
+                        n.describe()
+                    ),
+                );
             }
             if let NodeKind::Map(entries) = &n.kind {
                 for (k, v) in entries {
                     let mut sites = Vec::new();
-                    if let Some(t) = self.template(v, &format!("outputs.{}", k.name), false, &mut sites) {
+                    if let Some(t) =
+                        self.template(v, &format!("outputs.{}", k.name), false, &mut sites)
+                    {
                         outputs.push(Output {
                             name: k.name.clone(),
                             template: t,
@@ -445,7 +519,11 @@ impl Checker {
         let mut out: Vec<String> = Vec::new();
         for (name, pos) in self.names(node, what) {
             if !valid_name(&name, 128, &[]) {
-                self.err(codes::FIELD_VALUE, pos, format!("`{name}` is not a valid name in {what}"));
+                self.err(
+                    codes::FIELD_VALUE,
+                    pos,
+                    format!("`{name}` is not a valid name in {what}"),
+                );
             } else if !out.contains(&name) {
                 out.push(name);
             }
@@ -455,7 +533,14 @@ impl Checker {
 
     fn inputs(&mut self, node: &Node) -> Vec<InputSpec> {
         let NodeKind::Map(entries) = &node.kind else {
-            self.err(codes::FIELD_TYPE, node.pos, format!("`inputs` must be a mapping of names to declarations, not {}", node.describe()));
+            self.err(
+                codes::FIELD_TYPE,
+                node.pos,
+                format!(
+                    "`inputs` must be a mapping of names to declarations, not {}",
+                    node.describe()
+                ),
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -464,7 +549,10 @@ impl Checker {
                 let mut d = Diagnostic::new(
                     codes::FIELD_VALUE,
                     key.pos,
-                    format!("`{}` is not an input name: a letter, then letters, digits or `_`", key.name),
+                    format!(
+                        "`{}` is not an input name: a letter, then letters, digits or `_`",
+                        key.name
+                    ),
                 );
                 if key.name.contains('-') {
                     d = d.with_help(format!("try `{}`", key.name.replace('-', "_")));
@@ -497,8 +585,13 @@ impl Checker {
             }
             ty
         })?;
-        let required = f.get("required").and_then(|n| self.boolean(n, "`required`")).unwrap_or(false);
-        let description = f.get("description").and_then(|n| self.string(n, "`description`"));
+        let required = f
+            .get("required")
+            .and_then(|n| self.boolean(n, "`required`"))
+            .unwrap_or(false);
+        let description = f
+            .get("description")
+            .and_then(|n| self.string(n, "`description`"));
         let validation = f
             .get("validation")
             .and_then(|n| self.validation(n, ty, &what))
@@ -515,7 +608,11 @@ impl Checker {
         if let Some(n) = f.get("default") {
             let value = n.to_json();
             if let Err(v) = check_value(&spec, &value) {
-                self.err(codes::INPUT_DEFAULT, n.pos, format!("the default of `{}` is invalid: {}", key.name, v.message));
+                self.err(
+                    codes::INPUT_DEFAULT,
+                    n.pos,
+                    format!("the default of `{}` is invalid: {}", key.name, v.message),
+                );
             }
             spec.default = Some(value);
         }
@@ -523,13 +620,20 @@ impl Checker {
     }
 
     fn validation(&mut self, node: &Node, ty: InputType, what: &str) -> Option<Validation> {
-        let f = self.fields(node, &format!("the validation of {what}"), VALIDATION_FIELDS)?;
+        let f = self.fields(
+            node,
+            &format!("the validation of {what}"),
+            VALIDATION_FIELDS,
+        )?;
         let mut v = Validation::default();
         let not_for = |c: &mut Checker, field: &str, pos: Pos, types: &str| {
             c.err(
                 codes::INPUT_VALIDATION,
                 pos,
-                format!("`{field}` applies to {types} inputs, not to {} input", article(ty.name())),
+                format!(
+                    "`{field}` applies to {types} inputs, not to {} input",
+                    article(ty.name())
+                ),
             );
         };
         for (key, n) in &f.entries {
@@ -539,14 +643,24 @@ impl Checker {
                         not_for(self, "pattern", key.pos, "string");
                         continue;
                     }
-                    let Some(src) = self.string(n, "`pattern`") else { continue };
+                    let Some(src) = self.string(n, "`pattern`") else {
+                        continue;
+                    };
                     match regex::RegexBuilder::new(&src).size_limit(1 << 20).build() {
                         Ok(re) if src.len() <= 1024 => v.pattern = Some(re),
-                        Ok(_) => self.err(codes::INPUT_VALIDATION, n.pos, "the pattern is over 1024 bytes"),
+                        Ok(_) => self.err(
+                            codes::INPUT_VALIDATION,
+                            n.pos,
+                            "the pattern is over 1024 bytes",
+                        ),
                         Err(e) => {
                             let msg = e.to_string();
                             let last = msg.lines().last().unwrap_or("invalid").trim().to_owned();
-                            self.err(codes::INPUT_VALIDATION, n.pos, format!("invalid pattern: {last}"));
+                            self.err(
+                                codes::INPUT_VALIDATION,
+                                n.pos,
+                                format!("invalid pattern: {last}"),
+                            );
                         }
                     }
                 }
@@ -554,7 +668,11 @@ impl Checker {
                     NodeKind::Seq(items) if !items.is_empty() => {
                         v.one_of = Some(items.iter().map(Node::to_json).collect());
                     }
-                    _ => self.err(codes::INPUT_VALIDATION, n.pos, "`enum` must be a non-empty list of values"),
+                    _ => self.err(
+                        codes::INPUT_VALIDATION,
+                        n.pos,
+                        "`enum` must be a non-empty list of values",
+                    ),
                 },
                 "min" | "max" => {
                     if !matches!(ty, InputType::Number | InputType::Integer) {
@@ -562,7 +680,11 @@ impl Checker {
                         continue;
                     }
                     let x = self.number(n, &format!("`{}`", key.name));
-                    if key.name == "min" { v.min = x } else { v.max = x }
+                    if key.name == "min" {
+                        v.min = x
+                    } else {
+                        v.max = x
+                    }
                 }
                 _ => {
                     if !matches!(ty, InputType::String | InputType::Array) {
@@ -572,18 +694,30 @@ impl Checker {
                     let x = self
                         .uint(n, &format!("`{}`", key.name), 0, u32::MAX.into())
                         .map(|x| x as usize);
-                    if key.name == "min_length" { v.min_length = x } else { v.max_length = x }
+                    if key.name == "min_length" {
+                        v.min_length = x
+                    } else {
+                        v.max_length = x
+                    }
                 }
             }
         }
         if let (Some(min), Some(max)) = (v.min, v.max) {
             if min > max {
-                self.err(codes::INPUT_VALIDATION, f.pos, format!("`min` ({min}) is above `max` ({max})"));
+                self.err(
+                    codes::INPUT_VALIDATION,
+                    f.pos,
+                    format!("`min` ({min}) is above `max` ({max})"),
+                );
             }
         }
         if let (Some(min), Some(max)) = (v.min_length, v.max_length) {
             if min > max {
-                self.err(codes::INPUT_VALIDATION, f.pos, format!("`min_length` ({min}) is above `max_length` ({max})"));
+                self.err(
+                    codes::INPUT_VALIDATION,
+                    f.pos,
+                    format!("`min_length` ({min}) is above `max_length` ({max})"),
+                );
             }
         }
         if let Some(one_of) = &v.one_of {
@@ -593,11 +727,18 @@ impl Checker {
                 required: false,
                 default: None,
                 description: None,
-                validation: Validation { one_of: None, ..v.clone() },
+                validation: Validation {
+                    one_of: None,
+                    ..v.clone()
+                },
                 pos: f.pos,
             };
             if let Some(bad) = one_of.iter().find(|x| check_value(&probe, x).is_err()) {
-                self.err(codes::INPUT_VALIDATION, f.pos, format!("the `enum` value {bad} is not {}", article(ty.name())));
+                self.err(
+                    codes::INPUT_VALIDATION,
+                    f.pos,
+                    format!("the `enum` value {bad} is not {}", article(ty.name())),
+                );
             }
         }
         Some(v)
@@ -605,13 +746,24 @@ impl Checker {
 
     fn step(&mut self, node: &Node, profile: Profile) -> Option<Step> {
         let NodeKind::Map(entries) = &node.kind else {
-            self.err(codes::FIELD_TYPE, node.pos, format!("a step must be a mapping, not {}", node.describe()));
+            self.err(
+                codes::FIELD_TYPE,
+                node.pos,
+                format!("a step must be a mapping, not {}", node.describe()),
+            );
             return None;
         };
-        let type_node = entries.iter().find(|(k, _)| k.name == "type").map(|(_, v)| v);
+        let type_node = entries
+            .iter()
+            .find(|(k, _)| k.name == "type")
+            .map(|(_, v)| v);
         let ty = match type_node {
             None => {
-                self.err(codes::FIELD_MISSING, node.pos, "a step needs a `type` field");
+                self.err(
+                    codes::FIELD_MISSING,
+                    node.pos,
+                    "a step needs a `type` field",
+                );
                 None
             }
             Some(n) => self.step_type(n),
@@ -638,19 +790,34 @@ impl Checker {
         };
         let f = match ty {
             Some(ty) => {
-                let allowed: Vec<&str> = STEP_FIELDS.iter().chain(action_fields(ty)).copied().collect();
+                let allowed: Vec<&str> = STEP_FIELDS
+                    .iter()
+                    .chain(action_fields(ty))
+                    .copied()
+                    .collect();
                 self.fields(node, &what, &allowed)?
             }
             // With no known type, unknown fields cannot be told apart.
-            None => self.fields(node, &what, &entries.iter().map(|(k, _)| k.name.as_str()).collect::<Vec<_>>())?,
+            None => self.fields(
+                node,
+                &what,
+                &entries
+                    .iter()
+                    .map(|(k, _)| k.name.as_str())
+                    .collect::<Vec<_>>(),
+            )?,
         };
         let mut sites = Vec::new();
         let depends_on = f
             .get("depends_on")
             .map(|n| self.names(n, "`depends_on`"))
             .unwrap_or_default();
-        let when = f.get("when").and_then(|n| self.expr(n, "when", false, &mut sites));
-        let timeout = f.get("timeout").and_then(|n| self.uint(n, "`timeout`", 1, MAX_STEP_SECONDS));
+        let when = f
+            .get("when")
+            .and_then(|n| self.expr(n, "when", false, &mut sites));
+        let timeout = f
+            .get("timeout")
+            .and_then(|n| self.uint(n, "`timeout`", 1, MAX_STEP_SECONDS));
         let retry = f.get("retry").and_then(|n| self.retry(n));
         let continue_on_error = f
             .get("continue_on_error")
@@ -683,7 +850,11 @@ impl Checker {
         let s = self.string(node, "a step's `type`")?;
         let ty = StepType::parse(&s);
         if ty.is_none() {
-            let mut d = Diagnostic::new(codes::STEP_TYPE, node.pos, format!("unknown step type `{s}`"));
+            let mut d = Diagnostic::new(
+                codes::STEP_TYPE,
+                node.pos,
+                format!("unknown step type `{s}`"),
+            );
             if let Some(near) = did_you_mean(&s, StepType::ALL.iter().map(|t| t.name())) {
                 d = d.with_help(format!("did you mean `{near}`?"));
             }
@@ -708,7 +879,13 @@ impl Checker {
                 Some("linear") => Some(Backoff::Linear),
                 Some("exponential") => Some(Backoff::Exponential),
                 Some(other) => {
-                    self.err(codes::FIELD_VALUE, n.pos, format!("unknown backoff `{other}` (expected fixed, linear or exponential)"));
+                    self.err(
+                        codes::FIELD_VALUE,
+                        n.pos,
+                        format!(
+                            "unknown backoff `{other}` (expected fixed, linear or exponential)"
+                        ),
+                    );
                     None
                 }
                 None => None,
@@ -750,22 +927,34 @@ impl Checker {
                     (Some(n), None) => ScriptSource::Saved(self.string(n, "`script`")?),
                     (None, Some(n)) => ScriptSource::Inline(self.string(n, "`code`")?),
                     (Some(_), Some(n)) => {
-                        self.err(codes::FIELD_VALUE, n.pos, format!("{what} has both `script` and `code`: give one"));
+                        self.err(
+                            codes::FIELD_VALUE,
+                            n.pos,
+                            format!("{what} has both `script` and `code`: give one"),
+                        );
                         return None;
                     }
                     (None, None) => {
-                        self.err(codes::FIELD_MISSING, f.pos, format!("{what} needs `script` (a saved script's name) or `code`"));
+                        self.err(
+                            codes::FIELD_MISSING,
+                            f.pos,
+                            format!("{what} needs `script` (a saved script's name) or `code`"),
+                        );
                         return None;
                     }
                 };
-                let input = f.get("input").map(|n| self.templated(n, "input", item, sites));
+                let input = f
+                    .get("input")
+                    .map(|n| self.templated(n, "input", item, sites));
                 Action::Script { source, input }
             }
             StepType::Assert => {
                 let condition = self
                     .required(f, "condition", what)
                     .and_then(|n| self.expr(n, "condition", item, sites));
-                let message = f.get("message").and_then(|n| self.template(n, "message", item, sites));
+                let message = f
+                    .get("message")
+                    .and_then(|n| self.template(n, "message", item, sites));
                 Action::Assert {
                     condition: condition?,
                     message,
@@ -777,26 +966,40 @@ impl Checker {
                     Some(n) => {
                         let m = self.string(n, "`method`")?.to_ascii_uppercase();
                         if !HTTP_METHODS.contains(&m.as_str()) {
-                            self.err(codes::FIELD_VALUE, n.pos, format!("unknown HTTP method `{m}`"));
+                            self.err(
+                                codes::FIELD_VALUE,
+                                n.pos,
+                                format!("unknown HTTP method `{m}`"),
+                            );
                         }
                         m
                     }
                 };
-                let url = self.required(f, "url", what).and_then(|n| self.template(n, "url", item, sites));
+                let url = self
+                    .required(f, "url", what)
+                    .and_then(|n| self.template(n, "url", item, sites));
                 let mut headers = Vec::new();
                 if let Some(n) = f.get("headers") {
                     match &n.kind {
                         NodeKind::Map(entries) => {
                             for (k, v) in entries {
-                                if let Some(t) = self.template(v, &format!("headers.{}", k.name), item, sites) {
+                                if let Some(t) =
+                                    self.template(v, &format!("headers.{}", k.name), item, sites)
+                                {
                                     headers.push((k.name.clone(), t));
                                 }
                             }
                         }
-                        _ => self.err(codes::FIELD_TYPE, n.pos, format!("`headers` must be a mapping, not {}", n.describe())),
+                        _ => self.err(
+                            codes::FIELD_TYPE,
+                            n.pos,
+                            format!("`headers` must be a mapping, not {}", n.describe()),
+                        ),
                     }
                 }
-                let body = f.get("body").map(|n| self.templated(n, "body", item, sites));
+                let body = f
+                    .get("body")
+                    .map(|n| self.templated(n, "body", item, sites));
                 Action::Http {
                     method,
                     url: url?,
@@ -805,15 +1008,21 @@ impl Checker {
                 }
             }
             StepType::Emit => {
-                let event = self.required(f, "event", what).and_then(|n| self.string(n, "`event`"));
-                let payload = f.get("payload").map(|n| self.templated(n, "payload", item, sites));
+                let event = self
+                    .required(f, "event", what)
+                    .and_then(|n| self.string(n, "`event`"));
+                let payload = f
+                    .get("payload")
+                    .map(|n| self.templated(n, "payload", item, sites));
                 Action::Emit {
                     event: event?,
                     payload,
                 }
             }
             StepType::Approval => Action::Approval {
-                message: f.get("message").and_then(|n| self.template(n, "message", item, sites)),
+                message: f
+                    .get("message")
+                    .and_then(|n| self.template(n, "message", item, sites)),
             },
             StepType::Sleep => Action::Sleep {
                 seconds: self
@@ -840,8 +1049,12 @@ impl Checker {
                 }
             }
             StepType::Workflow => {
-                let workflow = self.required(f, "workflow", what).and_then(|n| self.string(n, "`workflow`"));
-                let inputs = f.get("inputs").map(|n| self.templated(n, "inputs", item, sites));
+                let workflow = self
+                    .required(f, "workflow", what)
+                    .and_then(|n| self.string(n, "`workflow`"));
+                let inputs = f
+                    .get("inputs")
+                    .map(|n| self.templated(n, "inputs", item, sites));
                 Action::Workflow {
                     workflow: workflow?,
                     inputs,
@@ -849,13 +1062,21 @@ impl Checker {
             }
             StepType::Foreach => {
                 if item {
-                    self.err(codes::FIELD_VALUE, type_pos, "a foreach cannot run a foreach: use a sub-workflow");
+                    self.err(
+                        codes::FIELD_VALUE,
+                        type_pos,
+                        "a foreach cannot run a foreach: use a sub-workflow",
+                    );
                     return None;
                 }
                 let max_items = match f.get("max_items") {
                     None => DEFAULT_FOREACH_ITEMS,
                     Some(n) => match &n.kind {
-                        NodeKind::Scalar(Scalar::Int(i)) if *i >= 1 && (*i as u64) <= MAX_FOREACH_ITEMS as u64 => *i as usize,
+                        NodeKind::Scalar(Scalar::Int(i))
+                            if *i >= 1 && (*i as u64) <= MAX_FOREACH_ITEMS as u64 =>
+                        {
+                            *i as usize
+                        }
                         NodeKind::Scalar(Scalar::Int(i)) => {
                             self.err(
                                 codes::FOREACH_CAP,
@@ -865,7 +1086,11 @@ impl Checker {
                             return None;
                         }
                         _ => {
-                            self.err(codes::FIELD_TYPE, n.pos, format!("`max_items` must be a whole number, not {}", n.describe()));
+                            self.err(
+                                codes::FIELD_TYPE,
+                                n.pos,
+                                format!("`max_items` must be a whole number, not {}", n.describe()),
+                            );
                             return None;
                         }
                     },
@@ -882,7 +1107,10 @@ impl Checker {
                             self.err(
                                 codes::FOREACH_CAP,
                                 n.pos,
-                                format!("the foreach has {} items, over its cap of {max_items} items", list.len()),
+                                format!(
+                                    "the foreach has {} items, over its cap of {max_items} items",
+                                    list.len()
+                                ),
                             );
                         }
                         Some(Items::List(list.iter().map(Node::to_json).collect()))
@@ -891,18 +1119,35 @@ impl Checker {
                 });
                 let body = self.required(f, "do", what)?;
                 let NodeKind::Map(entries) = &body.kind else {
-                    self.err(codes::FIELD_TYPE, body.pos, format!("`do` must be a mapping, not {}", body.describe()));
+                    self.err(
+                        codes::FIELD_TYPE,
+                        body.pos,
+                        format!("`do` must be a mapping, not {}", body.describe()),
+                    );
                     return None;
                 };
-                let body_type_node = entries.iter().find(|(k, _)| k.name == "type").map(|(_, v)| v);
+                let body_type_node = entries
+                    .iter()
+                    .find(|(k, _)| k.name == "type")
+                    .map(|(_, v)| v);
                 let Some(body_type_node) = body_type_node else {
                     self.err(codes::FIELD_MISSING, body.pos, "`do` needs a `type` field");
                     return None;
                 };
                 let body_ty = self.step_type(body_type_node)?;
-                let allowed: Vec<&str> = std::iter::once("type").chain(action_fields(body_ty).iter().copied()).collect();
+                let allowed: Vec<&str> = std::iter::once("type")
+                    .chain(action_fields(body_ty).iter().copied())
+                    .collect();
                 let bf = self.fields(body, "`do`", &allowed)?;
-                let action = self.action(body_ty, &bf, "`do`", true, sites, profile, body_type_node.pos)?;
+                let action = self.action(
+                    body_ty,
+                    &bf,
+                    "`do`",
+                    true,
+                    sites,
+                    profile,
+                    body_type_node.pos,
+                )?;
                 Action::Foreach {
                     items: items?,
                     action: Box::new(action),
@@ -914,7 +1159,6 @@ impl Checker {
     }
 }
 
-
 impl Checker {
     /// Duplicate ids, unknown dependencies, cycles, and templates that
     /// read steps which do not run before them.
@@ -925,7 +1169,10 @@ impl Checker {
                 self.err(
                     codes::STEP_DUPLICATE_ID,
                     step.pos,
-                    format!("the id `{}` is already used by the step at line {}", step.id, prev.pos.line),
+                    format!(
+                        "the id `{}` is already used by the step at line {}",
+                        step.id, prev.pos.line
+                    ),
                 );
             } else {
                 first.insert(&step.id, step);
@@ -938,7 +1185,10 @@ impl Checker {
                     let mut d = Diagnostic::new(
                         codes::STEP_UNKNOWN_DEPENDENCY,
                         *pos,
-                        format!("the step `{}` depends on `{dep}`, which is not a step", step.id),
+                        format!(
+                            "the step `{}` depends on `{dep}`, which is not a step",
+                            step.id
+                        ),
                     );
                     if let Some(near) = did_you_mean(dep, ids.iter().copied()) {
                         d = d.with_help(format!("did you mean `{near}`?"));
@@ -954,7 +1204,10 @@ impl Checker {
             } else {
                 let mut names: Vec<String> = cycle.iter().map(|c| format!("`{c}`")).collect();
                 names.push(format!("`{}`", cycle[0]));
-                format!("the steps form a cycle: {} (each depends on the next)", names.join(" → "))
+                format!(
+                    "the steps form a cycle: {} (each depends on the next)",
+                    names.join(" → ")
+                )
             };
             self.err(codes::STEP_CYCLE, at, message);
         }
@@ -1013,7 +1266,11 @@ impl Checker {
 
     /// Inputs, env variables and secrets read but not declared.
     fn names_read(&mut self, wf: &Workflow, output_sites: &[Site]) {
-        let sites = wf.steps.iter().flat_map(|s| s.sites.iter()).chain(output_sites);
+        let sites = wf
+            .steps
+            .iter()
+            .flat_map(|s| s.sites.iter())
+            .chain(output_sites);
         for site in sites {
             for r in &site.refs {
                 match r {
@@ -1021,9 +1278,14 @@ impl Checker {
                         let mut d = Diagnostic::new(
                             codes::TEMPLATE_UNKNOWN_INPUT,
                             site.pos,
-                            format!("`{}` reads `inputs.{name}`, which the workflow does not declare", site.field),
+                            format!(
+                                "`{}` reads `inputs.{name}`, which the workflow does not declare",
+                                site.field
+                            ),
                         );
-                        if let Some(near) = did_you_mean(name, wf.inputs.iter().map(|i| i.name.as_str())) {
+                        if let Some(near) =
+                            did_you_mean(name, wf.inputs.iter().map(|i| i.name.as_str()))
+                        {
                             d = d.with_help(format!("did you mean `{near}`?"));
                         }
                         self.diags.push(d);
@@ -1032,7 +1294,10 @@ impl Checker {
                         Diagnostic::new(
                             codes::TEMPLATE_UNDECLARED,
                             site.pos,
-                            format!("`{}` reads `env.{name}`, which the workflow does not declare", site.field),
+                            format!(
+                                "`{}` reads `env.{name}`, which the workflow does not declare",
+                                site.field
+                            ),
                         )
                         .with_help(format!("list it under the top-level `env:`")),
                     ),
@@ -1040,7 +1305,10 @@ impl Checker {
                         Diagnostic::new(
                             codes::TEMPLATE_UNDECLARED,
                             site.pos,
-                            format!("`{}` reads `secrets.{name}`, which the workflow does not declare", site.field),
+                            format!(
+                                "`{}` reads `secrets.{name}`, which the workflow does not declare",
+                                site.field
+                            ),
                         )
                         .with_help(format!("list it under the top-level `secrets:`")),
                     ),
@@ -1056,7 +1324,12 @@ pub(crate) fn upstream(wf: &Workflow) -> HashMap<&str, BTreeSet<&str>> {
     let deps: HashMap<&str, Vec<&str>> = wf
         .steps
         .iter()
-        .map(|s| (s.id.as_str(), s.depends_on.iter().map(String::as_str).collect()))
+        .map(|s| {
+            (
+                s.id.as_str(),
+                s.depends_on.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     let mut out = HashMap::new();
     for step in &wf.steps {
@@ -1136,7 +1409,11 @@ pub(crate) fn cycles(wf: &Workflow) -> Vec<Vec<String>> {
             .enumerate()
             .min_by_key(|(_, id)| order.iter().position(|o| o == *id))
             .map_or(0, |(i, _)| i);
-        let rotated: Vec<String> = cycle[first..].iter().chain(&cycle[..first]).map(|s| s.to_string()).collect();
+        let rotated: Vec<String> = cycle[first..]
+            .iter()
+            .chain(&cycle[..first])
+            .map(|s| s.to_string())
+            .collect();
         for id in &cycle {
             done.insert(id);
         }
@@ -1205,7 +1482,10 @@ fn check_subworkflows(wf: &Workflow, resolve: Resolver<'_>, diags: &mut Vec<Diag
                     if chain.len() == 1 {
                         format!("there is no workflow `{name}`")
                     } else {
-                        format!("there is no workflow `{name}` (called by {})", show(&chain[..chain.len() - 1], &chain[chain.len() - 1]))
+                        format!(
+                            "there is no workflow `{name}` (called by {})",
+                            show(&chain[..chain.len() - 1], &chain[chain.len() - 1])
+                        )
                     },
                 )),
                 Some(sub) => {

@@ -143,7 +143,11 @@ pub fn load(text: &str) -> Result<(Option<Node>, Vec<Diagnostic>), Diagnostic> {
                     format!("the document nests deeper than {MAX_YAML_DEPTH} levels"),
                 );
             }
-            Diagnostic::new(codes::YAML_SYNTAX, pos, format!("invalid YAML: {}", e.info()))
+            Diagnostic::new(
+                codes::YAML_SYNTAX,
+                pos,
+                format!("invalid YAML: {}", e.info()),
+            )
         })?;
         let pos = pos_of(&span);
         let node = match event {
@@ -260,7 +264,10 @@ fn refuse_tag(tag: &saphyr_parser::Tag, pos: Pos) -> Diagnostic {
     Diagnostic::new(
         codes::YAML_TAG,
         pos,
-        format!("YAML tags such as `{}{}` are not accepted in workflows", tag.handle, tag.suffix),
+        format!(
+            "YAML tags such as `{}{}` are not accepted in workflows",
+            tag.handle, tag.suffix
+        ),
     )
 }
 
@@ -338,11 +345,20 @@ mod tests {
 
     #[test]
     fn scalars_follow_the_core_schema() {
-        assert_eq!(resolve("1.0", ScalarStyle::Plain), Scalar::Float(1.0, "1.0".into()));
+        assert_eq!(
+            resolve("1.0", ScalarStyle::Plain),
+            Scalar::Float(1.0, "1.0".into())
+        );
         assert_eq!(resolve("12", ScalarStyle::Plain), Scalar::Int(12));
-        assert_eq!(resolve("12", ScalarStyle::DoubleQuoted), Scalar::Str("12".into()));
+        assert_eq!(
+            resolve("12", ScalarStyle::DoubleQuoted),
+            Scalar::Str("12".into())
+        );
         assert_eq!(resolve("~", ScalarStyle::Plain), Scalar::Null);
-        assert_eq!(resolve("yes", ScalarStyle::Plain), Scalar::Str("yes".into()));
+        assert_eq!(
+            resolve("yes", ScalarStyle::Plain),
+            Scalar::Str("yes".into())
+        );
     }
 
     #[test]

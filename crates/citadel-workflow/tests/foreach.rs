@@ -3,7 +3,7 @@
 //! (items from the inputs) and when the engine resolves the items.
 
 use citadel_workflow::{
-    Action, Decision, DEFAULT_FOREACH_ITEMS, ItemsError, MAX_FOREACH_ITEMS, Profile, Scope, codes,
+    Action, DEFAULT_FOREACH_ITEMS, Decision, ItemsError, MAX_FOREACH_ITEMS, Profile, Scope, codes,
     plan, validate,
 };
 use serde_json::{Value, json};
@@ -37,16 +37,30 @@ fn the_plan_refuses_a_million_items_naming_the_cap() {
         ))
     );
     let p = plan(&wf, &json!({ "hosts": ["a", "b"] }), Profile::Standard).unwrap();
-    assert_eq!(p.steps[0].decision, Decision::Runs("no condition; 2 items".into()));
+    assert_eq!(
+        p.steps[0].decision,
+        Decision::Runs("no condition; 2 items".into())
+    );
 }
 
 #[test]
 fn resolving_the_items_refuses_them_past_the_cap() {
     let wf = validate(WORKFLOW, Profile::Standard).unwrap();
-    let Action::Foreach { items, max_items, .. } = &wf.steps[0].action else { panic!() };
+    let Action::Foreach {
+        items, max_items, ..
+    } = &wf.steps[0].action
+    else {
+        panic!()
+    };
     let scope = Scope::with_inputs(json!({ "hosts": million() }).as_object().cloned().unwrap());
     let err = items.resolve(&scope, *max_items).unwrap_err();
-    assert_eq!(err, ItemsError::OverCap { count: 1_000_000, cap: DEFAULT_FOREACH_ITEMS });
+    assert_eq!(
+        err,
+        ItemsError::OverCap {
+            count: 1_000_000,
+            cap: DEFAULT_FOREACH_ITEMS
+        }
+    );
     assert!(err.to_string().contains("cap of 1000 items"));
     let scope = Scope::with_inputs(json!({ "hosts": ["a"] }).as_object().cloned().unwrap());
     assert_eq!(items.resolve(&scope, *max_items).unwrap(), [json!("a")]);
@@ -57,16 +71,30 @@ fn a_cap_of_a_million_is_refused_when_validated() {
     let text = WORKFLOW.replace("parallelism: 8", "parallelism: 8\n    max_items: 1000000");
     let diags = validate(&text, Profile::Standard).unwrap_err();
     assert_eq!(diags.len(), 1);
-    assert_eq!((diags[0].code, diags[0].line, diags[0].column), (codes::FOREACH_CAP, 9, 16));
+    assert_eq!(
+        (diags[0].code, diags[0].line, diags[0].column),
+        (codes::FOREACH_CAP, 9, 16)
+    );
     assert!(diags[0].message.contains(&MAX_FOREACH_ITEMS.to_string()));
 }
 
 #[test]
 fn the_body_sees_item_and_index() {
     let wf = validate(WORKFLOW, Profile::Standard).unwrap();
-    let Action::Foreach { action, .. } = &wf.steps[0].action else { panic!() };
-    let Action::Emit { payload: Some(payload), .. } = action.as_ref() else { panic!() };
+    let Action::Foreach { action, .. } = &wf.steps[0].action else {
+        panic!()
+    };
+    let Action::Emit {
+        payload: Some(payload),
+        ..
+    } = action.as_ref()
+    else {
+        panic!()
+    };
     let mut scope = Scope::default();
     scope.item = Some((json!("db-1"), 4));
-    assert_eq!(payload.render(&scope).unwrap(), json!({"host": "db-1", "n": 4}));
+    assert_eq!(
+        payload.render(&scope).unwrap(),
+        json!({"host": "db-1", "n": 4})
+    );
 }

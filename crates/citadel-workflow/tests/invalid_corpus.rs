@@ -15,7 +15,9 @@ fn expectations(text: &str) -> (Profile, Vec<String>) {
     let mut profile = Profile::Elevated;
     let mut expect = Vec::new();
     for line in text.lines() {
-        let Some(comment) = line.strip_prefix("# ") else { break };
+        let Some(comment) = line.strip_prefix("# ") else {
+            break;
+        };
         if let Some(p) = comment.strip_prefix("profile: ") {
             profile = p.trim().parse().unwrap();
         } else if let Some(e) = comment.strip_prefix("expect: ") {
@@ -28,7 +30,10 @@ fn expectations(text: &str) -> (Profile, Vec<String>) {
 #[test]
 fn every_broken_workflow_gets_exactly_its_diagnostics() {
     let dir = format!("{}/tests/corpus/invalid", env!("CARGO_MANIFEST_DIR"));
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     assert!(entries.len() >= 40, "the corpus lost cases");
     let print = std::env::var_os("CORPUS_PRINT").is_some();
@@ -38,7 +43,10 @@ fn every_broken_workflow_gets_exactly_its_diagnostics() {
         let (profile, mut expect) = expectations(&text);
         let mut got: Vec<String> = match validate(&text, profile) {
             Ok(_) => Vec::new(),
-            Err(diags) => diags.iter().map(|d| format!("{} {}:{}", d.code, d.line, d.column)).collect(),
+            Err(diags) => diags
+                .iter()
+                .map(|d| format!("{} {}:{}", d.code, d.line, d.column))
+                .collect(),
         };
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if print {

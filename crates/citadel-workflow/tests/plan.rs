@@ -5,11 +5,20 @@ use citadel_workflow::{Decision, Profile, Rendered, input_codes, plan, validate}
 use serde_json::json;
 
 fn read(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/workflows/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/workflows/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn field<'a>(step: &'a citadel_workflow::PlannedStep, name: &str) -> &'a Rendered {
-    &step.fields.iter().find(|f| f.field == name).unwrap().rendered
+    &step
+        .fields
+        .iter()
+        .find(|f| f.field == name)
+        .unwrap()
+        .rendered
 }
 
 #[test]
@@ -19,7 +28,10 @@ fn hello_world_renders_its_greeting() {
     assert_eq!(p.inputs, *json!({"name": "Developer"}).as_object().unwrap());
     assert_eq!(p.levels, [["greet"]]);
     assert_eq!(p.steps[0].decision, Decision::Runs("no condition".into()));
-    assert_eq!(*field(&p.steps[0], "command"), Rendered::Value(json!("echo 'Hello Developer!'")));
+    assert_eq!(
+        *field(&p.steps[0], "command"),
+        Rendered::Value(json!("echo 'Hello Developer!'"))
+    );
     // A hostile name is escaped in the plan as it would be in the run.
     let p = plan(&wf, &json!({"name": "x'; id; echo '"}), Profile::Elevated).unwrap();
     assert_eq!(
@@ -33,11 +45,19 @@ fn deploy_application_in_levels() {
     let wf = validate(&read("deploy-application.yaml"), Profile::Elevated).unwrap();
     let p = plan(&wf, &json!({"environment": "staging"}), Profile::Elevated).unwrap();
     assert_eq!(p.profile, Profile::Elevated);
-    assert_eq!(p.levels, vec![vec!["validate-environment", "run-tests"], vec!["deploy"]]);
+    assert_eq!(
+        p.levels,
+        vec![vec!["validate-environment", "run-tests"], vec!["deploy"]]
+    );
     let ids: Vec<_> = p.steps.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["validate-environment", "run-tests", "deploy"]);
-    assert_eq!(p.steps[0].decision, Decision::Runs("the assertion holds".into()));
-    assert!(matches!(&p.steps[2].decision, Decision::AtRunTime(r) if r.contains("steps.run-tests")));
+    assert_eq!(
+        p.steps[0].decision,
+        Decision::Runs("the assertion holds".into())
+    );
+    assert!(
+        matches!(&p.steps[2].decision, Decision::AtRunTime(r) if r.contains("steps.run-tests"))
+    );
     assert_eq!(
         *field(&p.steps[2], "command"),
         Rendered::Value(json!("kubectl apply -f k8s/'staging'/"))
@@ -65,24 +85,52 @@ fn plan_only_plans_but_does_not_execute() {
 #[test]
 fn the_spec_workflow_outputs_wait_for_the_run() {
     let wf = validate(&read("deploy-application-spec.yaml"), Profile::Elevated).unwrap();
-    let p = plan(&wf, &json!({"environment": "prod", "version": "2.0"}), Profile::Elevated).unwrap();
-    assert_eq!(p.levels, vec![vec!["validate", "build"], vec!["approve"], vec!["deploy"]]);
+    let p = plan(
+        &wf,
+        &json!({"environment": "prod", "version": "2.0"}),
+        Profile::Elevated,
+    )
+    .unwrap();
+    assert_eq!(
+        p.levels,
+        vec![vec!["validate", "build"], vec!["approve"], vec!["deploy"]]
+    );
     let build = &p.steps[1];
     assert_eq!(build.id, "build");
-    assert_eq!(*field(build, "input"), Rendered::Value(json!({"version": "2.0"})));
+    assert_eq!(
+        *field(build, "input"),
+        Rendered::Value(json!({"version": "2.0"}))
+    );
     assert!(matches!(&p.outputs[0].rendered, Rendered::AtRunTime(_)));
 }
 
 #[test]
 fn bad_inputs_are_each_located_by_name() {
     let wf = validate(&read("deploy-application.yaml"), Profile::Elevated).unwrap();
-    let errs = plan(&wf, &json!({"environment": "test", "versoin": "1"}), Profile::Elevated).unwrap_err();
+    let errs = plan(
+        &wf,
+        &json!({"environment": "test", "versoin": "1"}),
+        Profile::Elevated,
+    )
+    .unwrap_err();
     let got: Vec<_> = errs.iter().map(|e| (e.input.as_str(), e.code)).collect();
-    assert_eq!(got, [("versoin", input_codes::UNKNOWN), ("environment", input_codes::PATTERN)]);
+    assert_eq!(
+        got,
+        [
+            ("versoin", input_codes::UNKNOWN),
+            ("environment", input_codes::PATTERN)
+        ]
+    );
     assert!(errs[0].message.contains("did you mean `version`"));
     let errs = plan(&wf, &json!({"version": 3}), Profile::Elevated).unwrap_err();
     let got: Vec<_> = errs.iter().map(|e| (e.input.as_str(), e.code)).collect();
-    assert_eq!(got, [("environment", input_codes::MISSING), ("version", input_codes::TYPE)]);
+    assert_eq!(
+        got,
+        [
+            ("environment", input_codes::MISSING),
+            ("version", input_codes::TYPE)
+        ]
+    );
 }
 
 #[test]
@@ -93,9 +141,18 @@ fn a_when_the_inputs_decide_is_evaluated() {
     )
     .unwrap();
     let p = plan(&wf, &json!({}), Profile::Standard).unwrap();
-    assert_eq!(p.steps[0].decision, Decision::Skipped("`when: inputs.go` is false".into()));
-    assert_eq!(p.steps[1].decision, Decision::Skipped("`a` is skipped".into()));
+    assert_eq!(
+        p.steps[0].decision,
+        Decision::Skipped("`when: inputs.go` is false".into())
+    );
+    assert_eq!(
+        p.steps[1].decision,
+        Decision::Skipped("`a` is skipped".into())
+    );
     let p = plan(&wf, &json!({"go": true}), Profile::Standard).unwrap();
-    assert_eq!(p.steps[0].decision, Decision::Runs("`when: inputs.go` is true".into()));
+    assert_eq!(
+        p.steps[0].decision,
+        Decision::Runs("`when: inputs.go` is true".into())
+    );
     assert_eq!(p.steps[1].decision, Decision::Runs("no condition".into()));
 }

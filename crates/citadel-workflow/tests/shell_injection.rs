@@ -47,10 +47,30 @@ const HOSTILE: &[&str] = &[
 /// (template, what it prints around the value, its quoting context)
 const TEMPLATES: &[(&str, &str, &str, Quoting)] = &[
     ("printf '%s' {{ inputs.v }}", "", "", Quoting::Unquoted),
-    ("printf '%s' pre{{ inputs.v }}post", "pre", "post", Quoting::Unquoted),
-    ("printf '%s' 'Hello {{ inputs.v }}!'", "Hello ", "!", Quoting::SingleQuoted),
-    ("printf '%s' \"Hello {{ inputs.v }}!\"", "Hello ", "!", Quoting::DoubleQuoted),
-    ("X={{ inputs.v }}; printf '%s' \"$X\"", "", "", Quoting::Unquoted),
+    (
+        "printf '%s' pre{{ inputs.v }}post",
+        "pre",
+        "post",
+        Quoting::Unquoted,
+    ),
+    (
+        "printf '%s' 'Hello {{ inputs.v }}!'",
+        "Hello ",
+        "!",
+        Quoting::SingleQuoted,
+    ),
+    (
+        "printf '%s' \"Hello {{ inputs.v }}!\"",
+        "Hello ",
+        "!",
+        Quoting::DoubleQuoted,
+    ),
+    (
+        "X={{ inputs.v }}; printf '%s' \"$X\"",
+        "",
+        "",
+        Quoting::Unquoted,
+    ),
 ];
 
 fn run(command: &str) -> (String, bool) {

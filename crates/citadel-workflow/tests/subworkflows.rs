@@ -8,7 +8,9 @@ use citadel_workflow::{MAX_SUBWORKFLOW_DEPTH, Profile, Workflow, codes, validate
 fn calling(name: &str, callees: &[&str]) -> String {
     let mut text = format!("name: {name}\nsteps:\n");
     for (i, callee) in callees.iter().enumerate() {
-        text.push_str(&format!("  - id: call{i}\n    type: workflow\n    workflow: {callee}\n"));
+        text.push_str(&format!(
+            "  - id: call{i}\n    type: workflow\n    workflow: {callee}\n"
+        ));
     }
     if callees.is_empty() {
         text.push_str("  - id: rest\n    type: sleep\n    seconds: 1\n");
@@ -20,7 +22,10 @@ fn library(entries: &[(&str, &[&str])]) -> HashMap<String, Workflow> {
     entries
         .iter()
         .map(|(name, callees)| {
-            (name.to_string(), validate(&calling(name, callees), Profile::Standard).unwrap())
+            (
+                name.to_string(),
+                validate(&calling(name, callees), Profile::Standard).unwrap(),
+            )
         })
         .collect()
 }
@@ -29,7 +34,10 @@ fn check(text: &str, lib: &HashMap<String, Workflow>) -> Vec<(&'static str, usiz
     let resolve = |name: &str| lib.get(name).cloned();
     match validate_with(text, Profile::Standard, Some(&resolve)) {
         Ok(_) => Vec::new(),
-        Err(diags) => diags.into_iter().map(|d| (d.code, d.line, d.column, d.message)).collect(),
+        Err(diags) => diags
+            .into_iter()
+            .map(|d| (d.code, d.line, d.column, d.message))
+            .collect(),
     }
 }
 
@@ -61,7 +69,10 @@ fn a_cycle_through_a_foreach_is_found() {
     let text = "name: a\nsteps:\n  - id: each\n    type: foreach\n    items: [1, 2]\n    do:\n      type: workflow\n      workflow: b\n";
     let got = check(text, &lib);
     assert_eq!(got.len(), 1);
-    assert_eq!((got[0].0, got[0].1, got[0].2), (codes::WORKFLOW_CYCLE, 3, 5));
+    assert_eq!(
+        (got[0].0, got[0].1, got[0].2),
+        (codes::WORKFLOW_CYCLE, 3, 5)
+    );
 }
 
 #[test]
@@ -71,7 +82,12 @@ fn unknown_sub_workflows_are_reported_with_their_caller() {
     assert_eq!(
         got,
         [
-            (codes::WORKFLOW_UNKNOWN, 3, 5, "there is no workflow `nobody`".to_owned()),
+            (
+                codes::WORKFLOW_UNKNOWN,
+                3,
+                5,
+                "there is no workflow `nobody`".to_owned()
+            ),
             (
                 codes::WORKFLOW_UNKNOWN,
                 6,
@@ -88,8 +104,14 @@ fn nesting_deeper_than_the_limit_is_refused() {
     let names: Vec<String> = (0..=20).map(|i| format!("w{i}")).collect();
     let mut lib = HashMap::new();
     for i in 1..=20 {
-        let callees: Vec<&str> = names.get(i + 1).map(|n| vec![n.as_str()]).unwrap_or_default();
-        lib.insert(names[i].clone(), validate(&calling(&names[i], &callees), Profile::Standard).unwrap());
+        let callees: Vec<&str> = names
+            .get(i + 1)
+            .map(|n| vec![n.as_str()])
+            .unwrap_or_default();
+        lib.insert(
+            names[i].clone(),
+            validate(&calling(&names[i], &callees), Profile::Standard).unwrap(),
+        );
     }
     let got = check(&calling("w0", &["w1"]), &lib);
     assert_eq!(got.len(), 1);

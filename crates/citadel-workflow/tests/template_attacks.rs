@@ -9,10 +9,15 @@ use serde_json::json;
 
 fn scope() -> Scope {
     let mut scope = Scope::with_inputs(
-        json!({"name": "Developer", "list": [1, 2, 3]}).as_object().cloned().unwrap(),
+        json!({"name": "Developer", "list": [1, 2, 3]})
+            .as_object()
+            .cloned()
+            .unwrap(),
     );
     scope.env.insert("REGION".into(), "eu".into());
-    scope.secrets.insert("API_KEY".into(), "s3cr3t-value".into());
+    scope
+        .secrets
+        .insert("API_KEY".into(), "s3cr3t-value".into());
     scope
 }
 
@@ -48,7 +53,10 @@ fn every_attack_has_its_outcome_in_bounded_time() {
     let print = std::env::var_os("CORPUS_PRINT").is_some();
     let mut failures = Vec::new();
     let mut cases = 0;
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let (template, expected) = line.split_once('\t').unwrap();
         let started = Instant::now();
         let got = outcome(template);
