@@ -211,13 +211,13 @@ fn lex(src: &str, stop_at_close: bool) -> Result<(Lexed, Option<usize>), ExprErr
             ')' | ']' | '}' => Tok::Close(c),
             _ => {
                 let mut op = c.to_string();
-                if let Some(&(_, d)) = bytes.get(i + 1) {
-                    if matches!(
+                if let Some(&(_, d)) = bytes.get(i + 1)
+                    && matches!(
                         (c, d),
                         ('*', '*') | ('=', '=') | ('!', '=') | ('<', '=') | ('>', '=') | ('/', '/')
-                    ) {
-                        op.push(d);
-                    }
+                    )
+                {
+                    op.push(d);
                 }
                 Tok::Op(op)
             }
@@ -330,14 +330,14 @@ impl Expr {
                         format!("the `{op}` operator is not available in workflow expressions"),
                     ));
                 }
-                Tok::Ident(name) if matches!(prev, Some(Tok::Dot)) => {
-                    if name.starts_with('_') {
-                        return Err(ExprError::new(
-                            codes::EXPR_PRIVATE,
-                            format!("the attribute `{name}` is not accessible"),
-                        ));
-                    }
+                Tok::Ident(name) if matches!(prev, Some(Tok::Dot)) && name.starts_with('_') => {
+                    return Err(ExprError::new(
+                        codes::EXPR_PRIVATE,
+                        format!("the attribute `{name}` is not accessible"),
+                    ));
                 }
+                // Any other attribute is not a name in scope.
+                Tok::Ident(_) if matches!(prev, Some(Tok::Dot)) => {}
                 Tok::Str(s)
                     if matches!(prev, Some(Tok::Open('[')))
                         && s.starts_with('_')

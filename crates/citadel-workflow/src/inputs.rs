@@ -65,37 +65,37 @@ pub fn check_value(spec: &InputSpec, value: &Value) -> Result<(), Violation> {
         ));
     }
     let v = &spec.validation;
-    if let (Some(re), Some(s)) = (&v.pattern, value.as_str()) {
-        if !re.is_match(s) {
-            return Err(violation(
-                c::PATTERN,
-                format!(
-                    "{} does not match the pattern `{}`",
-                    short(value),
-                    re.as_str()
-                ),
-            ));
-        }
+    if let (Some(re), Some(s)) = (&v.pattern, value.as_str())
+        && !re.is_match(s)
+    {
+        return Err(violation(
+            c::PATTERN,
+            format!(
+                "{} does not match the pattern `{}`",
+                short(value),
+                re.as_str()
+            ),
+        ));
     }
-    if let Some(allowed) = &v.one_of {
-        if !allowed.contains(value) {
-            let list: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
-            return Err(violation(
-                c::ENUM,
-                format!("{} is not one of {}", short(value), list.join(", ")),
-            ));
-        }
+    if let Some(allowed) = &v.one_of
+        && !allowed.contains(value)
+    {
+        let list: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+        return Err(violation(
+            c::ENUM,
+            format!("{} is not one of {}", short(value), list.join(", ")),
+        ));
     }
     if let Some(n) = value.as_f64() {
-        if let Some(min) = v.min {
-            if n < min {
-                return Err(violation(c::MIN, format!("{n} is below the minimum {min}")));
-            }
+        if let Some(min) = v.min
+            && n < min
+        {
+            return Err(violation(c::MIN, format!("{n} is below the minimum {min}")));
         }
-        if let Some(max) = v.max {
-            if n > max {
-                return Err(violation(c::MAX, format!("{n} is above the maximum {max}")));
-            }
+        if let Some(max) = v.max
+            && n > max
+        {
+            return Err(violation(c::MAX, format!("{n} is above the maximum {max}")));
         }
     }
     let len = match value {
@@ -104,21 +104,21 @@ pub fn check_value(spec: &InputSpec, value: &Value) -> Result<(), Violation> {
         _ => None,
     };
     if let Some(len) = len {
-        if let Some(min) = v.min_length {
-            if len < min {
-                return Err(violation(
-                    c::MIN_LENGTH,
-                    format!("the length {len} is below the minimum {min}"),
-                ));
-            }
+        if let Some(min) = v.min_length
+            && len < min
+        {
+            return Err(violation(
+                c::MIN_LENGTH,
+                format!("the length {len} is below the minimum {min}"),
+            ));
         }
-        if let Some(max) = v.max_length {
-            if len > max {
-                return Err(violation(
-                    c::MAX_LENGTH,
-                    format!("the length {len} is above the maximum {max}"),
-                ));
-            }
+        if let Some(max) = v.max_length
+            && len > max
+        {
+            return Err(violation(
+                c::MAX_LENGTH,
+                format!("the length {len} is above the maximum {max}"),
+            ));
         }
     }
     Ok(())

@@ -226,13 +226,13 @@ fn decide(
             ty.name()
         ));
     }
-    if let Some(Action::Foreach { action, .. }) = Some(&step.action) {
-        if !profile.allows(action.step_type()) {
-            return Decision::Refused(format!(
-                "its {} steps are not allowed under the `{profile}` profile",
-                action.step_type().name()
-            ));
-        }
+    if let Some(Action::Foreach { action, .. }) = Some(&step.action)
+        && !profile.allows(action.step_type())
+    {
+        return Decision::Refused(format!(
+            "its {} steps are not allowed under the `{profile}` profile",
+            action.step_type().name()
+        ));
     }
     // Its own condition first: a `when` the inputs make false skips the
     // step whatever happens upstream.

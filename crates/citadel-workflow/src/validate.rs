@@ -54,10 +54,10 @@ pub fn validate_with(
         check_subworkflows(wf, resolve, &mut c.diags);
     }
     let mut diags = c.diags;
-    if diags.is_empty() {
-        if let Some(wf) = workflow {
-            return Ok(wf);
-        }
+    if diags.is_empty()
+        && let Some(wf) = workflow
+    {
+        return Ok(wf);
     }
     diags.sort_by_key(|d| (d.line, d.column));
     diags.dedup();
@@ -702,23 +702,23 @@ impl Checker {
                 }
             }
         }
-        if let (Some(min), Some(max)) = (v.min, v.max) {
-            if min > max {
-                self.err(
-                    codes::INPUT_VALIDATION,
-                    f.pos,
-                    format!("`min` ({min}) is above `max` ({max})"),
-                );
-            }
+        if let (Some(min), Some(max)) = (v.min, v.max)
+            && min > max
+        {
+            self.err(
+                codes::INPUT_VALIDATION,
+                f.pos,
+                format!("`min` ({min}) is above `max` ({max})"),
+            );
         }
-        if let (Some(min), Some(max)) = (v.min_length, v.max_length) {
-            if min > max {
-                self.err(
-                    codes::INPUT_VALIDATION,
-                    f.pos,
-                    format!("`min_length` ({min}) is above `max_length` ({max})"),
-                );
-            }
+        if let (Some(min), Some(max)) = (v.min_length, v.max_length)
+            && min > max
+        {
+            self.err(
+                codes::INPUT_VALIDATION,
+                f.pos,
+                format!("`min_length` ({min}) is above `max_length` ({max})"),
+            );
         }
         if let Some(one_of) = &v.one_of {
             let probe = InputSpec {
@@ -1243,10 +1243,10 @@ impl Checker {
         }
         for site in output_sites {
             for r in &site.refs {
-                if let Ref::Step(Some(id)) = r {
-                    if !first.contains_key(id.as_str()) {
-                        self.unknown_step(site, id, &ids);
-                    }
+                if let Ref::Step(Some(id)) = r
+                    && !first.contains_key(id.as_str())
+                {
+                    self.unknown_step(site, id, &ids);
                 }
             }
         }
@@ -1299,7 +1299,7 @@ impl Checker {
                                 site.field
                             ),
                         )
-                        .with_help(format!("list it under the top-level `env:`")),
+                        .with_help("list it under the top-level `env:`".to_string()),
                     ),
                     Ref::Secret(Some(name)) if !wf.secrets.contains(name) => self.diags.push(
                         Diagnostic::new(
@@ -1310,7 +1310,7 @@ impl Checker {
                                 site.field
                             ),
                         )
-                        .with_help(format!("list it under the top-level `secrets:`")),
+                        .with_help("list it under the top-level `secrets:`".to_string()),
                     ),
                     _ => {}
                 }
@@ -1336,10 +1336,10 @@ pub(crate) fn upstream(wf: &Workflow) -> HashMap<&str, BTreeSet<&str>> {
         let mut seen = BTreeSet::new();
         let mut stack: Vec<&str> = deps.get(step.id.as_str()).cloned().unwrap_or_default();
         while let Some(d) = stack.pop() {
-            if seen.insert(d) {
-                if let Some(next) = deps.get(d) {
-                    stack.extend(next.iter().copied());
-                }
+            if seen.insert(d)
+                && let Some(next) = deps.get(d)
+            {
+                stack.extend(next.iter().copied());
             }
         }
         out.insert(step.id.as_str(), seen);

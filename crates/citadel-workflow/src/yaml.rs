@@ -300,10 +300,8 @@ fn resolve(value: &str, style: ScalarStyle) -> Scalar {
         .bytes()
         .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
         && value.bytes().any(|b| b.is_ascii_digit());
-    if looks_numeric {
-        if let Ok(f) = value.parse::<f64>() {
-            return Scalar::Float(f, value.to_owned());
-        }
+    if looks_numeric && let Ok(f) = value.parse::<f64>() {
+        return Scalar::Float(f, value.to_owned());
     }
     Scalar::Str(value.to_owned())
 }

@@ -91,8 +91,10 @@ fn the_body_sees_item_and_index() {
     else {
         panic!()
     };
-    let mut scope = Scope::default();
-    scope.item = Some((json!("db-1"), 4));
+    let scope = Scope {
+        item: Some((json!("db-1"), 4)),
+        ..Scope::default()
+    };
     assert_eq!(
         payload.render(&scope).unwrap(),
         json!({"host": "db-1", "n": 4})
