@@ -4,9 +4,11 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 /// A position in the workflow's text, both 1-based. Column counts
 /// characters, not bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Pos {
     pub line: usize,
     pub column: usize,
@@ -25,7 +27,7 @@ impl fmt::Display for Pos {
 }
 
 /// One problem found in a workflow.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     /// A stable, dotted code such as `step.cycle` (see [`codes`]).
     pub code: &'static str,
@@ -33,6 +35,7 @@ pub struct Diagnostic {
     pub line: usize,
     pub column: usize,
     /// A suggestion, such as the field that was probably meant.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
 }
 

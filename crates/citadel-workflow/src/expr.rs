@@ -620,11 +620,37 @@ fn keys(value: &Value) -> Result<Value, minijinja::Error> {
     Ok(Value::from(keys))
 }
 
+/// How a step ended, as expressions see it (`steps.x.status ==
+/// 'succeeded'`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    Skipped,
+    TimedOut,
+    Cancelled,
+    /// An approval step that was rejected.
+    Rejected,
+}
+
+impl StepStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::TimedOut => "timed_out",
+            StepStatus::Cancelled => "cancelled",
+            StepStatus::Rejected => "rejected",
+        }
+    }
+}
+
 /// What a step left for the steps after it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepResult {
-    /// `succeeded`, `failed`, `skipped`, …
-    pub status: String,
+    pub status: StepStatus,
     pub output: serde_json::Value,
     pub exit_code: Option<i64>,
 }
@@ -889,7 +915,7 @@ mod tests {
         s.steps.insert(
             "run-tests".into(),
             StepResult {
-                status: "succeeded".into(),
+                status: StepStatus::Succeeded,
                 output: json!({"tag": "v1"}),
                 exit_code: Some(0),
             },

@@ -21,7 +21,7 @@ pub mod input_codes {
 }
 
 /// One input that does not satisfy its declaration.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[error("input `{input}`: {message}")]
 pub struct InputError {
     /// The input's name (empty when the input as a whole is not an object).

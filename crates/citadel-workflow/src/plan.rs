@@ -313,3 +313,84 @@ fn decide(
     }
     Decision::Runs(why)
 }
+
+impl Rendered {
+    fn text(&self) -> String {
+        match self {
+            Rendered::Value(Value::String(s)) => s.clone(),
+            Rendered::Value(v) => v.to_string(),
+            Rendered::AtRunTime(why) => format!("({why})"),
+            Rendered::Error(e) => format!("(error: {e})"),
+        }
+    }
+}
+
+/// The plan as the CLI prints it.
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = &self.rules;
+        writeln!(
+            f,
+            "{} {}: profile {} ({}; network: {}; shell: {})",
+            self.workflow,
+            self.version,
+            self.profile,
+            if r.executes {
+                "executes"
+            } else {
+                "plans only, never executes"
+            },
+            match r.network {
+                crate::profile::Network::None => "none",
+                crate::profile::Network::AllowlistedDomains => "allowlisted domains",
+            },
+            if r.shell { "in the jail" } else { "no" },
+        )?;
+        if !self.inputs.is_empty() {
+            let inputs: Vec<String> = self
+                .inputs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(f, "inputs: {}", inputs.join(", "))?;
+        }
+        let mut level = None;
+        for step in &self.steps {
+            if level != Some(step.level) {
+                level = Some(step.level);
+                if step.level == usize::MAX {
+                    writeln!(f, "not ordered")?;
+                } else {
+                    writeln!(f, "level {}", step.level)?;
+                }
+            }
+            let after = if step.depends_on.is_empty() {
+                String::new()
+            } else {
+                format!(" after {}", step.depends_on.join(", "))
+            };
+            let (what, why) = match &step.decision {
+                Decision::Runs(why) => ("runs", why),
+                Decision::Skipped(why) => ("skipped", why),
+                Decision::AtRunTime(why) => ("decided at run time", why),
+                Decision::Refused(why) => ("refused", why),
+            };
+            writeln!(
+                f,
+                "  {} ({}){after}: {what}: {why}",
+                step.id,
+                step.step_type.name()
+            )?;
+            for field in &step.fields {
+                writeln!(f, "      {}: {}", field.field, field.rendered.text())?;
+            }
+        }
+        if !self.outputs.is_empty() {
+            writeln!(f, "outputs")?;
+            for o in &self.outputs {
+                writeln!(f, "  {}: {}", o.field, o.rendered.text())?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -13,6 +13,7 @@
 //! a `{{ … }}` inside `$(…)`, `${…}` or backquotes (quoting starts over in
 //! there), in a `#` comment (a newline in the value would end it), after a
 //! `<<` here-document marker (its body expands `$(…)` even in quotes),
+//! inside bash's `$'…'` (where a backslash can escape the closing quote),
 //! straight after a backslash, or straight after a `$` (`$'…'` and
 //! `"$(…"` would change what the quotes mean).
 
@@ -58,6 +59,8 @@ enum State {
     Unquoted,
     Single,
     Double,
+    /// Bash's `$'…'`, where backslash escapes apply.
+    AnsiC,
 }
 
 fn refuse(why: &str) -> ExprError {
@@ -107,6 +110,7 @@ impl ShellCommand {
                         State::Unquoted => Quoting::Unquoted,
                         State::Single => Quoting::SingleQuoted,
                         State::Double => Quoting::DoubleQuoted,
+                        State::AnsiC => return Err(refuse("inside `$'…'`")),
                     });
                     last = None;
                     at_start = false;
@@ -136,11 +140,19 @@ impl ShellCommand {
                                     state = State::Unquoted;
                                 }
                             }
+                            State::AnsiC => match c {
+                                '\\' => escaped = true,
+                                '\'' => state = State::Unquoted,
+                                _ => {}
+                            },
                             State::Double | State::Unquoted => match c {
                                 '\\' => escaped = true,
                                 '"' if state == State::Double => state = State::Unquoted,
                                 '"' => state = State::Double,
-                                '\'' if state == State::Unquoted => state = State::Single,
+                                '\'' if state == State::Unquoted => {
+                                    let dollar = i.checked_sub(1).map(|p| chars[p]) == Some('$');
+                                    state = if dollar { State::AnsiC } else { State::Single };
+                                }
                                 '`' => {
                                     if substitutions.last() == Some(&'`') {
                                         substitutions.pop();
@@ -268,6 +280,8 @@ mod tests {
             "echo ${{ inputs.a }}",
             "echo \"${{ inputs.a }}\"",
             "echo '{{ inputs.a }}",
+            "echo $'{{ inputs.a }}'",
+            "echo $'\\'{{ inputs.a }}'",
         ] {
             assert_eq!(contexts(src), Err(codes::SHELL_CONTEXT), "{src}");
         }

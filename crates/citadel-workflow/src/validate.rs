@@ -975,9 +975,19 @@ impl Checker {
                         m
                     }
                 };
-                let url = self
-                    .required(f, "url", what)
-                    .and_then(|n| self.template(n, "url", item, sites));
+                let url = self.required(f, "url", what).and_then(|n| {
+                    let t = self.template(n, "url", item, sites)?;
+                    let scheme_ok =
+                        t.source().starts_with("https://") || t.source().starts_with("http://");
+                    if !scheme_ok && !t.source().starts_with("{{") {
+                        self.err(
+                            codes::FIELD_VALUE,
+                            n.pos,
+                            "an http step's `url` starts with https:// or http://",
+                        );
+                    }
+                    Some(t)
+                });
                 let mut headers = Vec::new();
                 if let Some(n) = f.get("headers") {
                     match &n.kind {
@@ -1427,7 +1437,7 @@ pub(crate) fn cycles(wf: &Workflow) -> Vec<Vec<String>> {
 /// [`MAX_SUBWORKFLOW_DEPTH`], each reported at the top workflow's step
 /// the chain starts from.
 fn check_subworkflows(wf: &Workflow, resolve: Resolver<'_>, diags: &mut Vec<Diagnostic>) {
-    fn called(wf: &Workflow) -> Vec<(&str, Pos)> {
+    fn called(wf: &Workflow) -> Vec<(&str, Pos, Option<&Templated>)> {
         wf.steps
             .iter()
             .filter_map(|s| {
@@ -1436,11 +1446,51 @@ fn check_subworkflows(wf: &Workflow, resolve: Resolver<'_>, diags: &mut Vec<Diag
                     a => a,
                 };
                 match action {
-                    Action::Workflow { workflow, .. } => Some((workflow.as_str(), s.pos)),
+                    Action::Workflow { workflow, inputs } => {
+                        Some((workflow.as_str(), s.pos, inputs.as_ref()))
+                    }
                     _ => None,
                 }
             })
             .collect()
+    }
+    /// The inputs a step hands a sub-workflow, against its declarations
+    /// (when they are a literal mapping; a single template is checked
+    /// when it runs).
+    fn check_inputs_given(
+        name: &str,
+        at: Pos,
+        given: Option<&Templated>,
+        sub: &Workflow,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let keys: Vec<&str> = match given {
+            None => Vec::new(),
+            Some(Templated::Map(entries)) => entries.iter().map(|(k, _)| k.as_str()).collect(),
+            Some(_) => return,
+        };
+        for key in &keys {
+            if sub.input(key).is_none() {
+                let mut d = Diagnostic::new(
+                    codes::FIELD_UNKNOWN,
+                    at,
+                    format!("the workflow `{name}` has no input `{key}`"),
+                );
+                if let Some(near) = did_you_mean(key, sub.inputs.iter().map(|i| i.name.as_str())) {
+                    d = d.with_help(format!("did you mean `{near}`?"));
+                }
+                diags.push(d);
+            }
+        }
+        for input in &sub.inputs {
+            if input.required && input.default.is_none() && !keys.contains(&input.name.as_str()) {
+                diags.push(Diagnostic::new(
+                    codes::FIELD_MISSING,
+                    at,
+                    format!("the workflow `{name}` needs the input `{}`", input.name),
+                ));
+            }
+        }
     }
     fn walk(
         chain: &mut Vec<String>,
@@ -1449,7 +1499,8 @@ fn check_subworkflows(wf: &Workflow, resolve: Resolver<'_>, diags: &mut Vec<Diag
         resolve: Resolver<'_>,
         diags: &mut Vec<Diagnostic>,
     ) {
-        for (name, pos) in called(wf) {
+        for (name, pos, given) in called(wf) {
+            let direct = at.is_none();
             let at = at.unwrap_or(pos);
             let show = |chain: &[String], last: &str| {
                 let mut names: Vec<String> = chain.iter().map(|c| format!("`{c}`")).collect();
@@ -1489,6 +1540,9 @@ fn check_subworkflows(wf: &Workflow, resolve: Resolver<'_>, diags: &mut Vec<Diag
                     },
                 )),
                 Some(sub) => {
+                    if direct {
+                        check_inputs_given(name, at, given, &sub, diags);
+                    }
                     chain.push(name.to_owned());
                     walk(chain, &sub, Some(at), resolve, diags);
                     chain.pop();

@@ -156,3 +156,25 @@ fn a_when_the_inputs_decide_is_evaluated() {
     );
     assert_eq!(p.steps[1].decision, Decision::Runs("no condition".into()));
 }
+
+#[test]
+fn the_plan_reads_as_text() {
+    let wf = validate(&read("deploy-application.yaml"), Profile::Elevated).unwrap();
+    let p = plan(&wf, &json!({"environment": "staging"}), Profile::Elevated).unwrap();
+    let text = p.to_string();
+    let expected = "\
+deploy-application 1.0: profile elevated (executes; network: allowlisted domains; shell: in the jail)
+inputs: environment=\"staging\", version=\"latest\"
+level 0
+  validate-environment (assert): runs: the assertion holds
+      condition: true
+      message: Invalid environment specified
+  run-tests (shell): runs: no condition
+      command: npm test
+level 1
+  deploy (shell) after validate-environment, run-tests: decided at run time: `when` reads steps.run-tests: decided at run time
+      when: (reads steps.run-tests: decided at run time)
+      command: kubectl apply -f k8s/'staging'/
+";
+    assert_eq!(text, expected);
+}

@@ -91,7 +91,8 @@ fn template_piece() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases unless `PROPTEST_CASES` says otherwise.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn validate_never_panics_on_text(text in "\\PC{0,2000}") {

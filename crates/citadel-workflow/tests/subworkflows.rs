@@ -121,3 +121,34 @@ fn nesting_deeper_than_the_limit_is_refused() {
     let got = check(&calling("w12", &["w13"]), &lib);
     assert_eq!(got, []);
 }
+
+#[test]
+fn inputs_handed_to_a_sub_workflow_are_checked() {
+    let deploy = validate(
+        "name: deploy\ninputs:\n  env: { type: string, required: true }\n  tag: { type: string, default: latest }\nsteps:\n  - { id: a, type: sleep, seconds: 1 }\n",
+        Profile::Standard,
+    )
+    .unwrap();
+    let lib: HashMap<String, Workflow> = [("deploy".to_owned(), deploy)].into();
+    let text = "name: a\nsteps:\n  - id: call\n    type: workflow\n    workflow: deploy\n    inputs: { tga: v1 }\n";
+    let got = check(text, &lib);
+    assert_eq!(
+        got,
+        [
+            (
+                codes::FIELD_UNKNOWN,
+                3,
+                5,
+                "the workflow `deploy` has no input `tga`".to_owned()
+            ),
+            (
+                codes::FIELD_MISSING,
+                3,
+                5,
+                "the workflow `deploy` needs the input `env`".to_owned()
+            ),
+        ]
+    );
+    let text = "name: a\nsteps:\n  - id: call\n    type: workflow\n    workflow: deploy\n    inputs: { env: dev }\n";
+    assert_eq!(check(text, &lib), []);
+}
