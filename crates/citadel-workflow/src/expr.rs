@@ -222,13 +222,13 @@ fn lex(src: &str, stop_at_close: bool) -> Result<(Lexed, Option<usize>), ExprErr
                 Tok::Op(op)
             }
         };
-        let len = match &tok {
-            Tok::Op(op) => op.len(),
-            _ => c.len_utf8(),
+        // Offsets count bytes, `i` counts characters.
+        let (bytes_len, chars_len) = match &tok {
+            Tok::Op(op) => (op.len(), op.chars().count()),
+            _ => (c.len_utf8(), 1),
         };
-        toks.push((tok, at, at + len));
-        i += len.max(1);
-        // `len` counts bytes; all operator characters are ASCII.
+        toks.push((tok, at, at + bytes_len));
+        i += chars_len;
     }
     if stop_at_close {
         return Err(ExprError::new(
@@ -974,5 +974,16 @@ mod tests {
         assert_eq!(err.code, codes::EXPR_SYNTAX);
         let e = Expr::parse("{'a': {'b': 1} }", false).unwrap();
         assert_eq!(e.eval(&Scope::default()).unwrap(), json!({"a": {"b": 1}}));
+    }
+
+    #[test]
+    fn a_wide_character_does_not_hide_what_follows() {
+        // `€` is three bytes and one character: the lexer must not step
+        // over the `}}` after it.
+        let t = Template::parse("{{ €}}$(x) }}", false);
+        assert!(t.is_err());
+        let err = Expr::parse("€}}$(", false).unwrap_err();
+        assert_eq!(err.code, codes::EXPR_SYNTAX);
+        assert!(err.message.contains("}}"), "{err}");
     }
 }

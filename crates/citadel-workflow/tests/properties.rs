@@ -85,6 +85,9 @@ fn template_piece() -> impl Strategy<Value = String> {
         Just("$(".to_owned()),
         Just("`".to_owned()),
         Just("#".to_owned()),
+        Just("}}".to_owned()),
+        Just("\u{20ac}".to_owned()),
+        Just("-".to_owned()),
         "[0-9]{1,12}".prop_map(|s| s),
         "\\PC{0,8}".prop_map(|s| s),
     ]
