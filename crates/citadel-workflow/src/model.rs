@@ -96,6 +96,69 @@ impl Workflow {
     pub fn input(&self, name: &str) -> Option<&InputSpec> {
         self.inputs.iter().find(|i| i.name == name)
     }
+
+    /// Step ids by level, in file order within a level: a step's level is
+    /// one more than its deepest dependency's, so the steps of one level
+    /// may run in parallel once the levels before them are done. (A
+    /// validated workflow has no cycle; a step in one would be left out.)
+    pub fn levels(&self) -> Vec<Vec<&str>> {
+        let mut level: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        loop {
+            let before = level.len();
+            for step in &self.steps {
+                if level.contains_key(step.id.as_str()) {
+                    continue;
+                }
+                let deps: Option<Vec<usize>> = step
+                    .depends_on
+                    .iter()
+                    .map(|d| level.get(d.as_str()).copied())
+                    .collect();
+                if let Some(deps) = deps {
+                    level.insert(&step.id, deps.iter().max().map_or(0, |m| m + 1));
+                }
+            }
+            if level.len() == before {
+                break;
+            }
+        }
+        let mut out: Vec<Vec<&str>> = Vec::new();
+        for step in &self.steps {
+            if let Some(&l) = level.get(step.id.as_str()) {
+                if out.len() <= l {
+                    out.resize_with(l + 1, Vec::new);
+                }
+                if !out[l].contains(&step.id.as_str()) {
+                    out[l].push(&step.id);
+                }
+            }
+        }
+        out
+    }
+
+    /// The steps that run before `id`: its dependencies, theirs, and so
+    /// on. The engine's [`Scope`] for a step holds these steps' results
+    /// only.
+    pub fn upstream_of(&self, id: &str) -> std::collections::BTreeSet<&str> {
+        let deps: std::collections::HashMap<&str, &[String]> = self
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.depends_on.as_slice()))
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<&str> = deps
+            .get(id)
+            .map(|d| d.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        while let Some(d) = stack.pop() {
+            if seen.insert(d)
+                && let Some(next) = deps.get(d)
+            {
+                stack.extend(next.iter().map(String::as_str));
+            }
+        }
+        seen
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -135,27 +135,12 @@ pub fn plan(
     let profile = Profile::effective(tenant_max, workflow.profile);
     let scope = Scope::with_inputs(inputs.clone());
 
-    // Levels, by settling steps whose dependencies are settled.
-    let mut level: HashMap<&str, usize> = HashMap::new();
-    loop {
-        let before = level.len();
-        for step in &workflow.steps {
-            if level.contains_key(step.id.as_str()) {
-                continue;
-            }
-            let deps: Option<Vec<usize>> = step
-                .depends_on
-                .iter()
-                .map(|d| level.get(d.as_str()).copied())
-                .collect();
-            if let Some(deps) = deps {
-                level.insert(&step.id, deps.iter().max().map_or(0, |m| m + 1));
-            }
-        }
-        if level.len() == before {
-            break;
-        }
-    }
+    let level: HashMap<&str, usize> = workflow
+        .levels()
+        .iter()
+        .enumerate()
+        .flat_map(|(l, ids)| ids.iter().map(move |id| (*id, l)))
+        .collect();
     let mut order: Vec<_> = workflow.steps.iter().enumerate().collect();
     order.sort_by_key(|(i, s)| (level.get(s.id.as_str()).copied().unwrap_or(usize::MAX), *i));
     let mut levels: BTreeMap<usize, Vec<String>> = BTreeMap::new();

@@ -1221,9 +1221,8 @@ impl Checker {
             };
             self.err(codes::STEP_CYCLE, at, message);
         }
-        let upstream = upstream(wf);
         for step in &wf.steps {
-            let before = upstream.get(step.id.as_str());
+            let before = wf.upstream_of(&step.id);
             for site in &step.sites {
                 for r in &site.refs {
                     let Ref::Step(Some(id)) = r else { continue };
@@ -1235,7 +1234,7 @@ impl Checker {
                             site.pos,
                             format!("`{}` of the step `{id}` reads its own result", site.field),
                         );
-                    } else if !before.is_some_and(|b| b.contains(id.as_str())) {
+                    } else if !before.contains(id.as_str()) {
                         self.diags.push(
                             Diagnostic::new(
                                 codes::TEMPLATE_NOT_UPSTREAM,
@@ -1327,34 +1326,6 @@ impl Checker {
             }
         }
     }
-}
-
-/// Each step's transitive dependencies (cycles ignored).
-pub(crate) fn upstream(wf: &Workflow) -> HashMap<&str, BTreeSet<&str>> {
-    let deps: HashMap<&str, Vec<&str>> = wf
-        .steps
-        .iter()
-        .map(|s| {
-            (
-                s.id.as_str(),
-                s.depends_on.iter().map(String::as_str).collect(),
-            )
-        })
-        .collect();
-    let mut out = HashMap::new();
-    for step in &wf.steps {
-        let mut seen = BTreeSet::new();
-        let mut stack: Vec<&str> = deps.get(step.id.as_str()).cloned().unwrap_or_default();
-        while let Some(d) = stack.pop() {
-            if seen.insert(d)
-                && let Some(next) = deps.get(d)
-            {
-                stack.extend(next.iter().copied());
-            }
-        }
-        out.insert(step.id.as_str(), seen);
-    }
-    out
 }
 
 /// The dependency cycles, each as the steps along it, starting from the

@@ -99,3 +99,24 @@ fn a_long_flat_document_within_the_caps_is_checked_in_full() {
     assert_eq!(diags.len(), 1000);
     assert!(diags.iter().all(|d| d.code == codes::FIELD_UNKNOWN));
 }
+
+#[test]
+fn a_long_chain_of_steps_reading_each_other_is_checked_quickly() {
+    // 1,000 steps (the cap), each depending on and reading the one before.
+    let mut text = String::from("name: w\nsteps:\n  - { id: s0, type: sleep, seconds: 1 }\n");
+    for i in 1..1000 {
+        text.push_str(&format!(
+            "  - {{ id: s{i}, type: emit, event: e, depends_on: [s{p}], when: \"steps.s{p}.status == 'succeeded'\", payload: \"{{{{ steps.s0.output }}}}\" }}\n",
+            p = i - 1
+        ));
+    }
+    let started = Instant::now();
+    let wf = validate(&text, Profile::Elevated).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(wf.levels().len(), 1000);
+    assert_eq!(wf.upstream_of("s999").len(), 999);
+}

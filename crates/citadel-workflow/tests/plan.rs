@@ -178,3 +178,41 @@ level 1
 ";
     assert_eq!(text, expected);
 }
+
+#[test]
+fn the_plan_and_diagnostics_serialise_for_the_api() {
+    let wf = validate(&read("hello-world.yaml"), Profile::Elevated).unwrap();
+    let p = plan(&wf, &json!({}), Profile::Elevated).unwrap();
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(v["profile"], json!("elevated"));
+    assert_eq!(v["rules"]["network"], json!("allowlisted_domains"));
+    assert_eq!(v["levels"], json!([["greet"]]));
+    assert_eq!(v["steps"][0]["type"], json!("shell"));
+    assert_eq!(
+        v["steps"][0]["decision"],
+        json!({"decision": "runs", "reason": "no condition"})
+    );
+    assert_eq!(
+        v["steps"][0]["fields"][0],
+        json!({
+            "field": "command",
+            "template": "echo 'Hello {{ inputs.name }}!'",
+            "rendered": {"state": "value", "value": "echo 'Hello Developer!'"}
+        })
+    );
+    let diags = validate(
+        "name: w\nsteps:\n  - { id: a, type: slep }\n",
+        Profile::Elevated,
+    )
+    .unwrap_err();
+    assert_eq!(
+        serde_json::to_value(&diags).unwrap(),
+        json!([{
+            "code": "step.type",
+            "message": "unknown step type `slep`",
+            "line": 3,
+            "column": 20,
+            "help": "did you mean `sleep`?"
+        }])
+    );
+}
