@@ -365,4 +365,16 @@ mod tests {
         assert_eq!(err.code, codes::YAML_ALIAS);
         assert_eq!(err.pos(), Pos::new(2, 4));
     }
+
+    #[test]
+    fn columns_count_characters() {
+        let node = load("a: [\u{e9}\u{e9}, x]\n").unwrap().0.unwrap();
+        let NodeKind::Map(entries) = node.kind else {
+            panic!()
+        };
+        let NodeKind::Seq(items) = &entries[0].1.kind else {
+            panic!()
+        };
+        assert_eq!(items[1].pos, Pos::new(1, 9));
+    }
 }
