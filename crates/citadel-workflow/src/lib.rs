@@ -8,6 +8,33 @@
 //! executed; [`Expr`], [`Template`] and [`ShellCommand`] evaluate what the
 //! engine needs at run time. The engine runs workflows, the store keeps
 //! them, the server and CLI speak about them.
+//!
+//! ```
+//! use citadel_workflow::{Decision, Profile, Rendered, plan, validate};
+//!
+//! let yaml = r#"
+//! name: hello-world
+//! version: 1.0
+//! inputs:
+//!   name: { type: string, default: "Developer" }
+//! steps:
+//!   - id: greet
+//!     type: shell
+//!     command: "echo 'Hello {{ inputs.name }}!'"
+//! "#;
+//! // Shell steps need the elevated profile.
+//! let errors = validate(yaml, Profile::Standard).unwrap_err();
+//! assert_eq!(errors[0].code, "step.forbidden");
+//! assert_eq!((errors[0].line, errors[0].column), (8, 11));
+//!
+//! let workflow = validate(yaml, Profile::Elevated).unwrap();
+//! let plan = plan(&workflow, &serde_json::json!({}), Profile::Elevated).unwrap();
+//! assert_eq!(plan.steps[0].decision, Decision::Runs("no condition".into()));
+//! assert_eq!(
+//!     plan.steps[0].fields[0].rendered,
+//!     Rendered::Value("echo 'Hello Developer!'".into())
+//! );
+//! ```
 
 mod diag;
 mod expr;

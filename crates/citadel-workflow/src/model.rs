@@ -581,3 +581,25 @@ impl Items {
         Ok(list)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_follow_the_backoff() {
+        let retry = |backoff| Retry {
+            attempts: 4,
+            delay: 2,
+            backoff,
+        };
+        let delays = |b| {
+            (2..=4)
+                .map(|a| retry(b).delay_before(a))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(delays(Backoff::Fixed), [2, 2, 2]);
+        assert_eq!(delays(Backoff::Linear), [2, 4, 6]);
+        assert_eq!(delays(Backoff::Exponential), [2, 4, 8]);
+    }
+}

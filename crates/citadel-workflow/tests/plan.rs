@@ -216,3 +216,21 @@ fn the_plan_and_diagnostics_serialise_for_the_api() {
         }])
     );
 }
+
+#[test]
+fn the_plan_never_reads_a_secret_or_the_environment() {
+    let wf = validate(
+        "name: w\nsecrets: [API_KEY]\nenv: [REGION]\nsteps:\n  - id: call\n    type: http\n    url: \"https://api.example.com/{{ env.REGION }}\"\n    headers: { authorization: \"Bearer {{ secrets.API_KEY }}\" }\n",
+        Profile::Standard,
+    )
+    .unwrap();
+    let p = plan(&wf, &json!({}), Profile::Standard).unwrap();
+    assert_eq!(
+        *field(&p.steps[0], "url"),
+        Rendered::AtRunTime("reads env: decided at run time".into())
+    );
+    assert_eq!(
+        *field(&p.steps[0], "headers.authorization"),
+        Rendered::AtRunTime("reads secrets: decided at run time".into())
+    );
+}
