@@ -435,6 +435,12 @@ impl Expr {
                                     Some(Tok::Close(']'))
                                 ) =>
                             {
+                                if s.starts_with('_') {
+                                    return Err(ExprError::new(
+                                        codes::EXPR_PRIVATE,
+                                        format!("the attribute `{s}` is not accessible"),
+                                    ));
+                                }
                                 member = Some(s.clone());
                                 i += 4;
                             }
@@ -516,7 +522,10 @@ impl Expr {
                 });
             }
         }
-        let value = result.map_err(|e| eval_error(&e))?;
+        let value = result.map_err(|e| match e.kind() {
+            ErrorKind::UndefinedError => EvalError::Undefined(self.source.trim().to_owned()),
+            _ => eval_error(&e),
+        })?;
         if value.is_undefined() {
             return Err(EvalError::Undefined(self.source.trim().to_owned()));
         }
@@ -985,5 +994,18 @@ mod tests {
         let err = Expr::parse("€}}$(", false).unwrap_err();
         assert_eq!(err.code, codes::EXPR_SYNTAX);
         assert!(err.message.contains("}}"), "{err}");
+    }
+
+    #[test]
+    fn undefined_values_name_the_expression() {
+        let t = Template::parse("a {{ inputs.nope }} b", false).unwrap();
+        let err = t.render(&scope()).unwrap_err();
+        assert_eq!(err.to_string(), "`inputs.nope` is undefined");
+        let e = Expr::parse("steps.build.output.tag == 'x'", false).unwrap();
+        let err = e.eval(&scope()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`steps.build.output.tag == 'x'` is undefined"
+        );
     }
 }
