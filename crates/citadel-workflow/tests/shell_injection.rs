@@ -44,32 +44,27 @@ const HOSTILE: &[&str] = &[
     "a\tb",
 ];
 
-/// (template, what it prints around the value, its quoting context)
-const TEMPLATES: &[(&str, &str, &str, Quoting)] = &[
-    ("printf '%s' {{ inputs.v }}", "", "", Quoting::Unquoted),
+/// (template, what it prints before and after the value, how many times
+/// the value is printed, the quoting contexts)
+const TEMPLATES: &[(&str, &str, &str, usize, &[Quoting])] = &[
+    ("printf '%s' {{ inputs.v }}", "", "", 1, &[Quoting::Unquoted]),
+    ("printf '%s' pre{{ inputs.v }}post", "pre", "post", 1, &[Quoting::Unquoted]),
+    ("printf '%s' 'Hello {{ inputs.v }}!'", "Hello ", "!", 1, &[Quoting::SingleQuoted]),
+    ("printf '%s' \"Hello {{ inputs.v }}!\"", "Hello ", "!", 1, &[Quoting::DoubleQuoted]),
+    ("X={{ inputs.v }}; printf '%s' \"$X\"", "", "", 1, &[Quoting::Unquoted]),
     (
-        "printf '%s' pre{{ inputs.v }}post",
-        "pre",
-        "post",
-        Quoting::Unquoted,
-    ),
-    (
-        "printf '%s' 'Hello {{ inputs.v }}!'",
-        "Hello ",
-        "!",
-        Quoting::SingleQuoted,
-    ),
-    (
-        "printf '%s' \"Hello {{ inputs.v }}!\"",
-        "Hello ",
-        "!",
-        Quoting::DoubleQuoted,
-    ),
-    (
-        "X={{ inputs.v }}; printf '%s' \"$X\"",
+        "printf '%s' \"{{ inputs.v }}\"'{{ inputs.v }}'{{ inputs.v }}",
         "",
         "",
-        Quoting::Unquoted,
+        3,
+        &[Quoting::DoubleQuoted, Quoting::SingleQuoted, Quoting::Unquoted],
+    ),
+    (
+        "printf '%s' \"it's \\\"{{ inputs.v }}\\\"\"",
+        "it's \"",
+        "\"",
+        1,
+        &[Quoting::DoubleQuoted],
     ),
 ];
 
@@ -90,16 +85,16 @@ fn run(command: &str) -> (String, bool) {
 
 #[test]
 fn every_hostile_value_prints_literally_in_every_context() {
-    for (template, before, after, ctx) in TEMPLATES {
+    for (template, before, after, times, contexts) in TEMPLATES {
         let cmd = ShellCommand::parse(template).unwrap();
-        assert_eq!(cmd.contexts(), [*ctx], "{template}");
+        assert_eq!(cmd.contexts(), *contexts, "{template}");
         for value in HOSTILE {
             let scope = Scope::with_inputs(json!({ "v": value }).as_object().cloned().unwrap());
             let rendered = cmd.render(&scope).unwrap();
             let (stdout, created) = run(&rendered);
             assert_eq!(
                 stdout,
-                format!("{before}{value}{after}"),
+                format!("{before}{}{after}", value.repeat(*times)),
                 "{template} with {value:?} rendered as {rendered:?}"
             );
             assert!(!created, "{rendered:?} created a file");
