@@ -47,17 +47,51 @@ const HOSTILE: &[&str] = &[
 /// (template, what it prints before and after the value, how many times
 /// the value is printed, the quoting contexts)
 const TEMPLATES: &[(&str, &str, &str, usize, &[Quoting])] = &[
-    ("printf '%s' {{ inputs.v }}", "", "", 1, &[Quoting::Unquoted]),
-    ("printf '%s' pre{{ inputs.v }}post", "pre", "post", 1, &[Quoting::Unquoted]),
-    ("printf '%s' 'Hello {{ inputs.v }}!'", "Hello ", "!", 1, &[Quoting::SingleQuoted]),
-    ("printf '%s' \"Hello {{ inputs.v }}!\"", "Hello ", "!", 1, &[Quoting::DoubleQuoted]),
-    ("X={{ inputs.v }}; printf '%s' \"$X\"", "", "", 1, &[Quoting::Unquoted]),
+    (
+        "printf '%s' {{ inputs.v }}",
+        "",
+        "",
+        1,
+        &[Quoting::Unquoted],
+    ),
+    (
+        "printf '%s' pre{{ inputs.v }}post",
+        "pre",
+        "post",
+        1,
+        &[Quoting::Unquoted],
+    ),
+    (
+        "printf '%s' 'Hello {{ inputs.v }}!'",
+        "Hello ",
+        "!",
+        1,
+        &[Quoting::SingleQuoted],
+    ),
+    (
+        "printf '%s' \"Hello {{ inputs.v }}!\"",
+        "Hello ",
+        "!",
+        1,
+        &[Quoting::DoubleQuoted],
+    ),
+    (
+        "X={{ inputs.v }}; printf '%s' \"$X\"",
+        "",
+        "",
+        1,
+        &[Quoting::Unquoted],
+    ),
     (
         "printf '%s' \"{{ inputs.v }}\"'{{ inputs.v }}'{{ inputs.v }}",
         "",
         "",
         3,
-        &[Quoting::DoubleQuoted, Quoting::SingleQuoted, Quoting::Unquoted],
+        &[
+            Quoting::DoubleQuoted,
+            Quoting::SingleQuoted,
+            Quoting::Unquoted,
+        ],
     ),
     (
         "printf '%s' \"it's \\\"{{ inputs.v }}\\\"\"",
