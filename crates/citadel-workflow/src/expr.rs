@@ -685,6 +685,25 @@ impl Scope {
         }
     }
 
+    /// The scope the step `id` of `workflow` is evaluated in: this one with
+    /// only the results of the steps upstream of it, so no template can read
+    /// a step that has not finished before it.
+    pub fn for_step(&self, workflow: &crate::model::Workflow, id: &str) -> Scope {
+        let upstream = workflow.upstream_of(id);
+        Scope {
+            inputs: self.inputs.clone(),
+            steps: self
+                .steps
+                .iter()
+                .filter(|(k, _)| upstream.contains(k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            env: self.env.clone(),
+            secrets: self.secrets.clone(),
+            item: self.item.clone(),
+        }
+    }
+
     fn root(&self) -> (Value, Vec<Arc<Granted>>) {
         let env = Arc::new(Granted::new("env", &self.env));
         let secrets = Arc::new(Granted::new("secrets", &self.secrets));

@@ -50,7 +50,7 @@ pub use diag::{Diagnostic, Pos, codes};
 pub use expr::{
     EXPR_FUEL, EXPR_RECURSION_LIMIT, EvalError, Expr, ExprError, MAX_EXPR_BYTES, MAX_EXPR_REFS,
     MAX_RENDERED_BYTES, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_EXPRS, Ref, Scope, Segment, StepResult,
-    Template,
+    StepStatus, Template,
 };
 pub use inputs::{InputError, Violation, check_inputs, check_value, input_codes};
 pub use model::*;

@@ -144,7 +144,8 @@ pub fn plan(
     let mut order: Vec<_> = workflow.steps.iter().enumerate().collect();
     order.sort_by_key(|(i, s)| (level.get(s.id.as_str()).copied().unwrap_or(usize::MAX), *i));
     let mut levels: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    let mut decided: HashMap<&str, Decision> = HashMap::new();
+    // Each planned step's decision and whether it continues on error.
+    let mut decided: HashMap<&str, (Decision, bool)> = HashMap::new();
     let mut steps = Vec::new();
     for (_, step) in order {
         let Some(&lvl) = level.get(step.id.as_str()) else {
@@ -171,7 +172,7 @@ pub fn plan(
                 .into_iter()
                 .map(|(name, f)| render(&name, f, &scope)),
         );
-        decided.insert(&step.id, decision.clone());
+        decided.insert(&step.id, (decision.clone(), step.continue_on_error));
         steps.push(PlannedStep {
             id: step.id.clone(),
             step_type: step.step_type(),
@@ -202,7 +203,7 @@ fn decide(
     step: &crate::model::Step,
     profile: Profile,
     scope: &Scope,
-    decided: &HashMap<&str, Decision>,
+    decided: &HashMap<&str, (Decision, bool)>,
 ) -> Decision {
     let ty = step.step_type();
     if !profile.allows(ty) {
@@ -211,7 +212,7 @@ fn decide(
             ty.name()
         ));
     }
-    if let Some(Action::Foreach { action, .. }) = Some(&step.action)
+    if let Action::Foreach { action, .. } = &step.action
         && !profile.allows(action.step_type())
     {
         return Decision::Refused(format!(
@@ -222,9 +223,13 @@ fn decide(
     // Its own condition first: a `when` the inputs make false skips the
     // step whatever happens upstream.
     let mut why = "no condition".to_owned();
+    let mut when_at_run_time = false;
     if let Some(when) = &step.when {
         match run_time_reason(when.refs()) {
-            Some(reason) => why = format!("`when` {reason}"),
+            Some(reason) => {
+                why = format!("`when` {reason}");
+                when_at_run_time = true;
+            }
             None => match when.eval_bool(scope) {
                 Ok(true) => why = format!("`when: {}` is true", when.source()),
                 Ok(false) => {
@@ -236,8 +241,12 @@ fn decide(
     }
     for dep in &step.depends_on {
         match decided.get(dep.as_str()) {
-            Some(Decision::Skipped(_)) => return Decision::Skipped(format!("`{dep}` is skipped")),
-            Some(Decision::Refused(_)) => {
+            Some((Decision::Skipped(_), _)) => {
+                return Decision::Skipped(format!("`{dep}` is skipped"));
+            }
+            // A dependency that would fail stops this step, unless it
+            // continues on error.
+            Some((Decision::Refused(_), false)) => {
                 return Decision::Skipped(format!("`{dep}` would be refused"));
             }
             _ => {}
@@ -246,10 +255,10 @@ fn decide(
     let waits: Vec<&str> = step
         .depends_on
         .iter()
-        .filter(|d| matches!(decided.get(d.as_str()), Some(Decision::AtRunTime(_))))
+        .filter(|d| matches!(decided.get(d.as_str()), Some((Decision::AtRunTime(_), _))))
         .map(String::as_str)
         .collect();
-    if why.starts_with("`when` reads") {
+    if when_at_run_time {
         return Decision::AtRunTime(why);
     }
     match &step.action {

@@ -234,3 +234,51 @@ fn the_plan_never_reads_a_secret_or_the_environment() {
         Rendered::AtRunTime("reads secrets: decided at run time".into())
     );
 }
+
+#[test]
+fn a_step_sees_only_the_results_upstream_of_it() {
+    use citadel_workflow::{Scope, StepResult, StepStatus};
+    let wf = validate(&read("deploy-application-spec.yaml"), Profile::Elevated).unwrap();
+    let mut all = Scope::default();
+    for id in ["validate", "build", "approve"] {
+        all.steps.insert(
+            id.into(),
+            StepResult {
+                status: StepStatus::Succeeded,
+                output: json!({"tag": id}),
+                exit_code: None,
+            },
+        );
+    }
+    let deploy = all.for_step(&wf, "deploy");
+    assert_eq!(
+        deploy.steps.keys().collect::<Vec<_>>(),
+        ["approve", "build"]
+    );
+    let when = wf.step("deploy").unwrap().when.as_ref().unwrap();
+    assert!(when.eval_bool(&deploy).unwrap());
+    // `validate` does not run before `build`: `build` sees nothing.
+    assert!(all.for_step(&wf, "build").steps.is_empty());
+}
+
+#[test]
+fn a_failing_assertion_stops_its_dependents_unless_it_continues_on_error() {
+    let text = |cont: bool| {
+        format!(
+            "name: w\ninputs:\n  n: {{ type: integer }}\nsteps:\n  - id: check\n    type: assert\n    condition: inputs.n > 1\n    message: \"n is {{{{ inputs.n }}}}\"\n    continue_on_error: {cont}\n  - id: after\n    type: emit\n    event: e\n    depends_on: [check]\n"
+        )
+    };
+    let wf = validate(&text(false), Profile::Standard).unwrap();
+    let p = plan(&wf, &json!({"n": 0}), Profile::Standard).unwrap();
+    assert_eq!(
+        p.steps[0].decision,
+        Decision::Refused("the assertion fails: n is 0".into())
+    );
+    assert_eq!(
+        p.steps[1].decision,
+        Decision::Skipped("`check` would be refused".into())
+    );
+    let wf = validate(&text(true), Profile::Standard).unwrap();
+    let p = plan(&wf, &json!({"n": 0}), Profile::Standard).unwrap();
+    assert_eq!(p.steps[1].decision, Decision::Runs("no condition".into()));
+}
