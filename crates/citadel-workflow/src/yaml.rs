@@ -124,6 +124,9 @@ pub fn load(text: &str) -> Result<(Option<Node>, Vec<Diagnostic>), Diagnostic> {
             ),
         ));
     }
+    // Editors on some systems start files with a byte order mark; it is
+    // not part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;

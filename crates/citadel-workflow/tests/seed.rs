@@ -113,3 +113,15 @@ fn every_step_type_validates_and_plans() {
         ]
     );
 }
+
+#[test]
+fn crlf_line_ends_and_a_byte_order_mark_are_fine() {
+    let text = read("hello-world.yaml").replace('\n', "\r\n");
+    validate(&text, Profile::Elevated).unwrap();
+    let text = format!("\u{feff}{}", read("hello-world.yaml"));
+    validate(&text, Profile::Elevated).unwrap();
+    // Positions still count lines and characters.
+    let text = "\u{feff}name: w\r\nsteps:\r\n  - { id: a, type: slep }\r\n";
+    let d = validate(text, Profile::Elevated).unwrap_err();
+    assert_eq!((d[0].line, d[0].column), (3, 20));
+}
