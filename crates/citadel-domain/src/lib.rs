@@ -83,7 +83,7 @@ pub use ids::{JobId, NodeId, RunId, ScriptId, TenantId, TokenId, UserId, Version
 pub use limits::{DEFAULT_WARM_RUNS, DEFAULT_WARM_TTL_SECONDS, Isolation, Limits};
 pub use permission::Permission;
 pub use states::{
-    JobState, KillScope, Missed, NodeState, Priority, RunStatus, Trigger, VersionState,
+    JobState, KillScope, Missed, NodeState, Priority, RunStatus, StepStatus, Trigger, VersionState,
 };
 
 /// A string that names no variant of a domain enum.

@@ -263,3 +263,17 @@ impl JobState {
         }
     }
 }
+
+string_enum! {
+    /// How a workflow step ended, as the workflow's expressions see it
+    /// (`steps.build.status == 'succeeded'`).
+    StepStatus, "step status" {
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Skipped = "skipped",
+        TimedOut = "timed_out",
+        Cancelled = "cancelled",
+        /// An approval step that was rejected.
+        Rejected = "rejected",
+    }
+}

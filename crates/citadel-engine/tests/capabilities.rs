@@ -879,3 +879,76 @@ async fn db_query_reads_a_granted_source_and_refuses_everything_else() {
         "{audit:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_query_reaches_postgres_with_its_password_from_the_vault() {
+    use sqlx::{Connection, Executor, PgConnection};
+    let Some(cluster) = citadel_testkit::pg::shared() else {
+        return;
+    };
+    let mut admin = PgConnection::connect(&cluster.url("postgres"))
+        .await
+        .unwrap();
+    admin
+        .execute("DROP DATABASE IF EXISTS gateway_reporting")
+        .await
+        .unwrap();
+    admin
+        .execute("CREATE DATABASE gateway_reporting")
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let url = cluster.url("gateway_reporting");
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    conn.execute(
+        "CREATE TABLE users (id int4 PRIMARY KEY, email text, seen timestamptz);
+         INSERT INTO users VALUES (1, 'ann@example.com', '2026-01-02T03:04:05Z'), (2, 'bob@example.com', NULL);",
+    )
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let acme = db.tenant("acme").await;
+    let vault = vault(store).await;
+    vault
+        .create(&meta(&acme, "PG_PASSWORD", None), "pg-password-0123")
+        .await
+        .unwrap();
+    store
+        .put_datasource(&citadel_store::DataSource {
+            tenant_id: acme.clone(),
+            name: "warehouse".into(),
+            kind: "postgres".into(),
+            location: url,
+            password_secret: Some("PG_PASSWORD".into()),
+            created_at: 0,
+            updated_at: 0,
+        })
+        .await
+        .unwrap();
+    let config = EngineConfig {
+        vault: Some(vault),
+        datasources: Some(citadel_engine::DataSourceConfig {
+            root: db.dir().to_path_buf(),
+            limits: citadel_datasource::QueryLimits::default(),
+        }),
+        ..EngineConfig::default()
+    };
+    let engine = citadel_testkit::engine(store, 1, config);
+    let script = live(
+        store.as_ref(),
+        &acme,
+        "warehouse",
+        r#"{"db": ["warehouse"]}"#,
+        "const r = await api.db.query('SELECT id, email, seen FROM users WHERE id = $1', [1]);\n\
+         let write; try { await api.db.query('SELECT id FROM users FOR UPDATE'); } catch (e) { write = e.code; }\n\
+         return [r.rows, write];",
+    )
+    .await;
+    assert_eq!(
+        result(&engine, &acme, &script).await,
+        json!([[{"id": 1, "email": "ann@example.com", "seen": "2026-01-02T03:04:05Z"}], "statement_refused"])
+    );
+}

@@ -630,31 +630,8 @@ fn keys(value: &Value) -> Result<Value, minijinja::Error> {
 }
 
 /// How a step ended, as expressions see it (`steps.x.status ==
-/// 'succeeded'`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Succeeded,
-    Failed,
-    Skipped,
-    TimedOut,
-    Cancelled,
-    /// An approval step that was rejected.
-    Rejected,
-}
-
-impl StepStatus {
-    pub fn name(self) -> &'static str {
-        match self {
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Failed => "failed",
-            StepStatus::Skipped => "skipped",
-            StepStatus::TimedOut => "timed_out",
-            StepStatus::Cancelled => "cancelled",
-            StepStatus::Rejected => "rejected",
-        }
-    }
-}
+/// 'succeeded'`): a domain enum, like a run's status.
+pub use citadel_domain::StepStatus;
 
 /// What a step left for the steps after it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
