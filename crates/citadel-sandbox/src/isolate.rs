@@ -34,7 +34,7 @@ use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
 use crate::alloc::{MemoryStats, TrackingAllocator};
-use crate::cache::{Compiled, Script, WEB_PARTS, prelude, web};
+use crate::cache::{self, Compiled, Script, WEB_PARTS, prelude, web};
 use crate::compile::{self, parse_frame_position};
 use crate::host::{Host, HostCall, HostError, HostFuture};
 use crate::outcome::{ErrorKind, LogLevel, LogLine, RunError, RunOutcome, RunStatus};
@@ -126,6 +126,14 @@ impl Engine {
                 // run's critical path when made ahead (and installs the web
                 // globals the script can reach); what is left is the per-run
                 // setup.
+                // Local time in the run's zone, where there is `Date`.
+                let (date, date_natives) = if globals.contains(Globals::DATE) {
+                    // SAFETY: the date module's bytecode was produced by `compile::compile`.
+                    let date: Function = unsafe { compile::load(&ctx, cache::date())? }.get()?;
+                    (Some(date), Some(crate::zone::natives(&ctx)?))
+                } else {
+                    (None, None)
+                };
                 let setup: Function = if globals.intersects(Globals::WEB) {
                     // SAFETY: the web module's bytecode was produced by `compile::compile`.
                     let core: Function = unsafe { compile::load(&ctx, web(None))? }.get()?;
@@ -139,7 +147,17 @@ impl Engine {
                         }
                     }
                     let natives = crate::web::natives(&ctx)?;
-                    prelude.call((core, globals.bits(), natives, parts))?
+                    prelude.call((
+                        Some(core),
+                        globals.bits(),
+                        Some(natives),
+                        Some(parts),
+                        date,
+                        date_natives,
+                    ))?
+                } else if date.is_some() {
+                    let none: Option<Function> = None;
+                    prelude.call((none.clone(), 0, none.clone(), none, date, date_natives))?
                 } else {
                     prelude.call(())?
                 };
@@ -879,7 +897,9 @@ fn start<'js>(
     // The budgets the prelude serialises results, host-call arguments and log
     // lines within.
     let budgets: Vec<f64> = budgets(&req.limits).iter().map(|&b| b as f64).collect();
-    let runner: Function = setup.call((log, op, limit, granted, budgets))?;
+    // The run's time zone, for local time.
+    let zone = req.limits.time_zone.as_str();
+    let runner: Function = setup.call((log, op, limit, granted, budgets, zone))?;
     let script: Function = match lease.loaded() {
         Some(loaded) => loaded.restore(ctx)?,
         None => {
