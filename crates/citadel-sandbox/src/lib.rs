@@ -20,6 +20,7 @@ mod alloc;
 mod cache;
 mod compile;
 mod host;
+mod intl;
 mod isolate;
 mod outcome;
 mod web;
