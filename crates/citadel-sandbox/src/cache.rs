@@ -144,6 +144,16 @@ pub(crate) fn date() -> &'static [u8] {
     })
 }
 
+/// The bytecode of the `Intl` module (`web/intl.js`), compiled on first
+/// use without source text.
+pub(crate) fn intl() -> &'static [u8] {
+    static INTL: OnceLock<Vec<u8>> = OnceLock::new();
+    INTL.get_or_init(|| {
+        compile::compile_stripped(include_str!("web/intl.js"), c"prelude")
+            .unwrap_or_else(|e| panic!("the Intl module must compile: {e:?}"))
+    })
+}
+
 /// A bounded LRU of scripts by content hash.
 pub(crate) struct CompileCache {
     entries: Mutex<LruCache<[u8; 32], Arc<Script>>>,

@@ -14,7 +14,9 @@ use icu_datetime::DateTimeFormatter;
 use icu_datetime::fieldbag::DateTimeFieldBag;
 use icu_datetime::fieldsets::builder::{DateFields, FieldSetBuilder, ZoneStyle};
 use icu_datetime::options::{Length, TimePrecision, YearStyle};
-use icu_decimal::options::{CompactDecimalFormatterOptions, DecimalFormatterOptions, GroupingStrategy};
+use icu_decimal::options::{
+    CompactDecimalFormatterOptions, DecimalFormatterOptions, GroupingStrategy,
+};
 use icu_decimal::{CompactDecimalFormatter, DecimalFormatter};
 use icu_experimental::dimension::currency::CurrencyType;
 use icu_experimental::dimension::currency::formatter::CurrencyFormatter;
@@ -34,9 +36,9 @@ use writeable::Writeable;
 /// the default, `en-US`, as ECMA-402 says for an unsupported one).
 const LANGUAGES: &[&str] = &[
     "af", "ar", "bg", "bn", "ca", "cs", "cy", "da", "de", "el", "en", "es", "et", "eu", "fa", "fi",
-    "fil", "fr", "ga", "gl", "gu", "he", "hi", "hr", "hu", "id", "is", "it", "ja", "kn", "ko", "lt",
-    "lv", "ml", "mr", "ms", "nb", "nl", "nn", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sr", "sv",
-    "sw", "ta", "te", "th", "tr", "uk", "ur", "vi", "zh",
+    "fil", "fr", "ga", "gl", "gu", "he", "hi", "hr", "hu", "id", "is", "it", "ja", "kn", "ko",
+    "lt", "lv", "ml", "mr", "ms", "nb", "nl", "nn", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sr",
+    "sv", "sw", "ta", "te", "th", "tr", "uk", "ur", "vi", "zh",
 ];
 
 pub(crate) const DEFAULT_LOCALE: &str = "en-US";
@@ -57,7 +59,8 @@ pub(crate) fn resolve(tags: &[String]) -> Option<String> {
 }
 
 fn locale(tag: &str) -> Locale {
-    Locale::try_from_str(tag).unwrap_or_else(|_| Locale::try_from_str(DEFAULT_LOCALE).expect("en-US"))
+    Locale::try_from_str(tag)
+        .unwrap_or_else(|_| Locale::try_from_str(DEFAULT_LOCALE).expect("en-US"))
 }
 
 fn text(w: impl Writeable) -> String {
@@ -109,6 +112,7 @@ fn rounded(x: f64, o: &NumberOptions) -> Decimal {
         d.absolute.trim_end();
         d.absolute.pad_end(-o.minimum_fraction_digits);
     }
+    d.absolute.trim_start();
     d.absolute.pad_start(o.minimum_integer_digits.max(1));
     d
 }
@@ -177,6 +181,8 @@ fn rounded_decimal(mut d: Decimal, o: &NumberOptions) -> Decimal {
     d.round_with_mode(-o.maximum_fraction_digits, half_expand());
     d.absolute.trim_end();
     d.absolute.pad_end(-o.minimum_fraction_digits);
+    d.absolute.trim_start();
+    d.absolute.pad_start(o.minimum_integer_digits.max(1));
     d
 }
 
@@ -358,7 +364,7 @@ fn date_format(tag: String, options: String, ms: f64, zone: String) -> Option<St
     let ixdtf = if zoned.time_zone().iana_name().is_some_and(|n| n != "UTC") {
         zoned.to_string()
     } else {
-        format!("{}[Etc/UTC]", zoned.timestamp())
+        format!("{}+00:00[Etc/UTC]", zoned.datetime())
     };
     let input = icu_time::ZonedDateTime::try_strict_from_str(
         &ixdtf,
@@ -366,7 +372,9 @@ fn date_format(tag: String, options: String, ms: f64, zone: String) -> Option<St
         icu_time::zone::IanaParser::new(),
     )
     .ok()?;
-    Some(text(f.format(&input)))
+    // As V8 does (and so Deno and Node): the narrow no-break space CLDR
+    // puts before a day period is an ordinary space.
+    Some(text(f.format(&input)).replace('\u{202f}', " "))
 }
 
 /// The `Intl` natives, handed to the `Intl` module.
@@ -375,6 +383,12 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     o.set(
         "resolveLocale",
         Function::new(ctx.clone(), |tags: Vec<String>| resolve(&tags))?,
+    )?;
+    o.set(
+        "canonicalZone",
+        Function::new(ctx.clone(), |name: String| {
+            crate::zone::time_zone_known(&name).then(|| crate::zone::canonical(&name))
+        })?,
     )?;
     o.set("numberFormat", Function::new(ctx.clone(), number_format)?)?;
     o.set("pluralSelect", Function::new(ctx.clone(), plural_select)?)?;

@@ -14,8 +14,10 @@
 // without source text), run with `webBits`, `webNatives` and `webParts` (the
 // groups' parts) once the realm is hardened.
 // `date`, when given, is the date module (`web/date.js`, local time in the
-// run's zone), run with `dateNatives` before the web module.
-(function citadelPrelude(web, webBits, webNatives, webParts, date, dateNatives) {
+// run's zone), run with `dateNatives` before the web module; `intl`, when
+// given, the `Intl` module (`web/intl.js`), run with `intlNatives` and the
+// date module's hooks after it.
+(function citadelPrelude(web, webBits, webNatives, webParts, date, dateNatives, intl, intlNatives) {
   "use strict";
   const { stringify, parse } = JSON;
   const { freeze, defineProperty, getOwnPropertyDescriptor, getPrototypeOf, hasOwn } = Object;
@@ -139,6 +141,7 @@
   };
   // Local time in the run's zone, where the script has `Date`.
   const dateHooks = date === undefined ? undefined : date(dateNatives);
+  if (intl !== undefined) intl(intlNatives, dateHooks);
   // The web-standard globals, where the script can reach them.
   const webHooks = web === undefined ? undefined : web(webBits, webNatives, webParts);
 

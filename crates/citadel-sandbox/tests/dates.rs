@@ -104,7 +104,7 @@ async fn getters_and_strings_follow_the_zone() {
             let h = i64::from(z.hour());
             let twelve = if h % 12 == 0 { 12 } else { h % 12 };
             let locale = format!(
-                "{}/{}/{}, {twelve}:{}:{}\u{202f}{}",
+                "{}/{}/{}, {twelve}:{}:{} {}",
                 z.month(),
                 z.day(),
                 z.year(),

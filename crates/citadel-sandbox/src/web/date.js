@@ -456,7 +456,7 @@
   // `toLocale*String` without `Intl` (en-US, as the `Intl` module does).
   const twelve = (h) => (h % 12 === 0 ? 12 : h % 12);
   const localeDate = (f) => `${f[1] + 1}/${f[2]}/${f[0]}`;
-  const localeTime = (f) => `${twelve(f[3])}:${pad(f[4], 2)}:${pad(f[5], 2)}\u202f${f[3] < 12 ? "AM" : "PM"}`;
+  const localeTime = (f) => `${twelve(f[3])}:${pad(f[4], 2)}:${pad(f[5], 2)} ${f[3] < 12 ? "AM" : "PM"}`;
 
   // ---- ToPrimitive (hint "default"), for `new Date(object)` ----
   const toPrimitive = (v) => {

@@ -1,0 +1,83 @@
+//! `Intl` against Deno: every case of `intl/cases.json` (an expression)
+//! must give what Deno 2 gave for it (`intl/deno.json`, made with
+//! `TZ=UTC deno run --allow-read intl/gen.js intl/cases.json`; Deno can
+//! be installed from npm, `@deno/linux-x64-glibc`).
+
+use std::rc::Rc;
+
+use citadel_sandbox::{Grants, Language, Limits, NoHost, RunRequest, RunStatus, Sandbox};
+use serde_json::Value;
+
+const EXPECTED: &str = include_str!("intl/deno.json");
+
+/// Where ICU4X's data differ from ICU4C's, as Deno shows them: a numeric
+/// date in German has two-digit days and months in ICU4X (its semantic
+/// skeletons do not use CLDR's `availableFormats`). The case, and what
+/// the sandbox gives.
+const KNOWN: &[(&str, &str)] = &[
+    (
+        "new Intl.DateTimeFormat('de-DE', { timeZone: 'Europe/Berlin' }).format(new Date(Date.UTC(2020, 0, 2, 15, 4, 5)))",
+        "02.01.2020",
+    ),
+    (
+        "new Date(Date.UTC(2020, 0, 2, 15, 4, 5)).toLocaleDateString('de-DE', { timeZone: 'UTC' })",
+        "02.01.2020",
+    ),
+    (
+        "new Date(Date.UTC(2020, 0, 2, 15, 4, 5)).toLocaleString('de-DE', { timeZone: 'Europe/Berlin' })",
+        "02.01.2020, 16:04:05",
+    ),
+];
+
+async fn run(source: &str) -> Value {
+    let sandbox = Sandbox::default();
+    let script = sandbox.load(source, Language::Js);
+    let out = sandbox
+        .run(
+            &script,
+            RunRequest {
+                input_json: "null",
+                limits: Limits::default(),
+                grants: Grants::NONE,
+                host: Rc::new(NoHost),
+                cancel: None,
+            },
+        )
+        .await;
+    assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+    out.result_value()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn intl_formats_as_deno_does() {
+    let expected: Vec<(String, Value)> = serde_json::from_str(EXPECTED).unwrap();
+    let mut source = String::from("const out = [];\n");
+    for (case, _) in &expected {
+        source.push_str(&format!(
+            "try {{ out.push({case}); }} catch (e) {{ out.push('threw ' + e.name); }}\n"
+        ));
+    }
+    source.push_str("return out;");
+    let got = run(&source).await;
+    let mut wrong = Vec::new();
+    for (i, (case, want)) in expected.iter().enumerate() {
+        let known = KNOWN.iter().find(|(c, _)| c == case);
+        let want = &known.map_or_else(|| want.clone(), |(_, v)| Value::from(*v));
+        if &got[i] != want {
+            wrong.push(format!("{case}\n    got  {}\n    want {want}", got[i]));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} differ from Deno:\n{}",
+        wrong.len(),
+        expected.len(),
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_seed_webhook_formats_the_amount_in_the_customers_locale() {
+    let got = run("const amount = 1234.5; return new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR' }).format(amount);").await;
+    assert_eq!(got, Value::from("1.234,50\u{a0}€"));
+}
