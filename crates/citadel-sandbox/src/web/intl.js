@@ -14,7 +14,7 @@
 (function citadelIntl(native, dateHooks) {
   "use strict";
   const { defineProperty, freeze, getPrototypeOf } = Object;
-  const { stringify } = JSON;
+  const objectKeys = Object.keys;
   const StringCtor = String;
   const NumberCtor = Number;
   const TypeErrorCtor = TypeError;
@@ -47,6 +47,21 @@
   };
 
   const hidden = (value) => ({ __proto__: null, value, writable: true, enumerable: false, configurable: true });
+  // The JSON of a flat record of numbers, booleans and strings this module
+  // checked (option values, currency codes, skeleton letters: nothing to
+  // escape). `JSON.stringify` is not used: QuickJS's grows arrays of its
+  // own through `Array.prototype`'s setters.
+  const stringify = (r) => {
+    const names = objectKeys(r);
+    let out = "{";
+    for (let i = 0; i < names.length; i++) {
+      const v = r[names[i]];
+      if (v === undefined) continue;
+      if (out.length > 1) out += ",";
+      out += `"${names[i]}":${typeof v === "string" ? `"${v}"` : StringCtor(v)}`;
+    }
+    return out + "}";
+  };
   const push = (list, v) => {
     defineProperty(list, list.length, { __proto__: null, value: v, writable: true, enumerable: true, configurable: true });
   };
