@@ -154,6 +154,16 @@ pub(crate) fn intl() -> &'static [u8] {
     })
 }
 
+/// The bytecode of the date module's local-time part
+/// (`web/local_time.js`), loaded into a context on its first use.
+pub(crate) fn local_time() -> &'static [u8] {
+    static LOCAL: OnceLock<Vec<u8>> = OnceLock::new();
+    LOCAL.get_or_init(|| {
+        compile::compile_stripped(include_str!("web/local_time.js"), c"prelude")
+            .unwrap_or_else(|e| panic!("the local-time module must compile: {e:?}"))
+    })
+}
+
 /// A bounded LRU of scripts by content hash.
 pub(crate) struct CompileCache {
     entries: Mutex<LruCache<[u8; 32], Arc<Script>>>,

@@ -1,4 +1,4 @@
-//! Time zones for the date module (`web/date.js`): offsets and
+//! Time zones for the date module (`web/date.js`, `web/local_time.js`): offsets and
 //! abbreviations from the time-zone database compiled into the binary
 //! (jiff's bundled copy, asked for by name, so no zone file is ever
 //! opened, whatever features other crates enable). A zone the database
@@ -115,6 +115,17 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         Function::new(ctx.clone(), |name: String, t: f64| {
             abbreviation(&zone(&name), t)
         })?,
+    )?;
+    // The local-time part of the date module, loaded on its first use.
+    o.set(
+        "loadLocalTime",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>| -> rquickjs::Result<Function<'js>> {
+                // SAFETY: the bytecode was produced by `compile::compile`.
+                unsafe { crate::compile::load(&ctx, crate::cache::local_time())? }.get()
+            },
+        )?,
     )?;
     o.set(
         "tzCanonical",
