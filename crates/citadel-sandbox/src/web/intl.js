@@ -534,12 +534,26 @@
     return out;
   };
 
+  // `NumberFormat`, `DateTimeFormat` and `Collator` may be called without
+  // `new` (ECMA-402's legacy behaviour); the class does the work either way.
+  const { construct } = Reflect;
+  const callable = (Impl, name) => {
+    const Ctor = {
+      [name]: function (locales, options) {
+        return construct(Impl, [locales, options], new.target === undefined ? Impl : new.target);
+      },
+    }[name];
+    defineProperty(Ctor, "prototype", { __proto__: null, value: Impl.prototype, writable: false, enumerable: false, configurable: false });
+    defineProperty(Impl.prototype, "constructor", hidden(Ctor));
+    defineProperty(Ctor, "supportedLocalesOf", hidden(supportedLocalesOf));
+    return Ctor;
+  };
   const Intl = {};
   defineProperty(Intl, SymbolToStringTag, { __proto__: null, value: "Intl", configurable: true });
-  defineProperty(Intl, "NumberFormat", hidden(NumberFormat));
-  defineProperty(Intl, "DateTimeFormat", hidden(DateTimeFormat));
+  defineProperty(Intl, "NumberFormat", hidden(callable(NumberFormat, "NumberFormat")));
+  defineProperty(Intl, "DateTimeFormat", hidden(callable(DateTimeFormat, "DateTimeFormat")));
   defineProperty(Intl, "PluralRules", hidden(PluralRules));
-  defineProperty(Intl, "Collator", hidden(Collator));
+  defineProperty(Intl, "Collator", hidden(callable(Collator, "Collator")));
   defineProperty(Intl, "RelativeTimeFormat", hidden(RelativeTimeFormat));
   defineProperty(Intl, "ListFormat", hidden(ListFormat));
   defineProperty(Intl, "getCanonicalLocales", hidden(getCanonicalLocales));
