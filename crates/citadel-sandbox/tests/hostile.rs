@@ -239,3 +239,15 @@ async fn run_corpus(files: Vec<PathBuf>) {
     }
     assert!(failures.is_empty(), "failing cases: {failures:?}");
 }
+
+/// The jailed hosts' built-ins corpus (`tests/builtins/` at the repository
+/// root, run in real hosts by `crates/citadel/tests/pool_builtins.rs`),
+/// here in process: the same results without a jail.
+#[tokio::test(flavor = "current_thread")]
+async fn builtins_corpus_in_process() {
+    run_corpus(corpus_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/builtins"),
+        50,
+    ))
+    .await;
+}
