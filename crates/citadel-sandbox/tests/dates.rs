@@ -275,3 +275,39 @@ async fn an_unknown_zone_is_utc_and_runs_do_not_share_zones() {
         json!([10, -600])
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_warm_context_takes_each_runs_zone() {
+    use citadel_sandbox::Isolation;
+    let sandbox = Sandbox::default();
+    let script = sandbox.load(
+        "const d = new Date(0); return [d.getHours(), new Intl.DateTimeFormat('en-US', { hour: 'numeric', hourCycle: 'h23' }).format(d)];",
+        Language::Js,
+    );
+    let mut seen = Vec::new();
+    for zone in ["Asia/Kolkata", "America/New_York", "Asia/Kolkata", "UTC"] {
+        let out = sandbox
+            .run_as_version(
+                &script,
+                RunRequest {
+                    input_json: "null",
+                    limits: Limits {
+                        time_zone: TimeZoneName::new(zone).unwrap(),
+                        isolation: Isolation::Version,
+                        ..Limits::default()
+                    },
+                    grants: Grants::NONE,
+                    host: Rc::new(NoHost),
+                    cancel: None,
+                },
+                "tenant/version",
+            )
+            .await;
+        assert_eq!(out.status, RunStatus::Succeeded, "{:?}", out.error);
+        seen.push(out.result_value());
+    }
+    assert_eq!(
+        seen,
+        [json!([5, "05"]), json!([19, "19"]), json!([5, "05"]), json!([0, "00"])]
+    );
+}
