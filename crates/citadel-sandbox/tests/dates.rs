@@ -308,6 +308,11 @@ async fn a_warm_context_takes_each_runs_zone() {
     }
     assert_eq!(
         seen,
-        [json!([5, "05"]), json!([19, "19"]), json!([5, "05"]), json!([0, "00"])]
+        [
+            json!([5, "05"]),
+            json!([19, "19"]),
+            json!([5, "05"]),
+            json!([0, "00"])
+        ]
     );
 }

@@ -86,3 +86,15 @@ async fn the_seed_webhook_formats_the_amount_in_the_customers_locale() {
     let got = run("const amount = 1234.5; return new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR' }).format(amount);").await;
     assert_eq!(got, Value::from("1.234,50\u{a0}€"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn extreme_numbers_and_dates_format_without_failing() {
+    let got = run("const out = []; const values = [1e308, -1e308, 5e-324, -0, 0, 1e21, 123456789012345680000, 2 ** 53 + 1];
+      const options = [{}, { style: 'percent' }, { style: 'currency', currency: 'EUR' }, { notation: 'compact' }, { notation: 'compact', compactDisplay: 'long' },
+        { maximumSignificantDigits: 21 }, { minimumSignificantDigits: 21 }, { minimumFractionDigits: 100 }, { maximumFractionDigits: 100 }, { minimumIntegerDigits: 21 }];
+      for (const v of values) for (const o of options) out.push(typeof new Intl.NumberFormat('en-US', o).format(v));
+      for (const v of values) out.push(new Intl.PluralRules('en').select(v), new Intl.RelativeTimeFormat('en').format(v, 'day'));
+      for (const t of [8.64e15, -8.64e15, 0, -62198755200000]) out.push(new Intl.DateTimeFormat('en-US', { dateStyle: 'full', timeStyle: 'full', timeZone: 'Australia/Lord_Howe' }).format(t), new Date(t).toLocaleString('de-DE'));
+      return out.filter((s) => typeof s !== 'string' || s.length === 0).length;").await;
+    assert_eq!(got, Value::from(0));
+}
