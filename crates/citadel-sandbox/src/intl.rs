@@ -2,8 +2,13 @@
 //! compiled data, no I/O. Each function takes a locale the JS side
 //! resolved (see [`resolve`]) and options it already checked, as JSON,
 //! and returns the formatted string (or the category, or the order).
-//! Formatters are made per call; ICU4X's compiled data makes that cheap.
+//! Formatters are kept per thread, the last few by locale and options
+//! (they hold nothing but the locale's data), so that sorting with a
+//! `Collator` or formatting in a loop does not make one per call.
 
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::str::FromStr;
 
 use fixed_decimal::{Decimal, FloatPrecision, SignedRoundingMode, UnsignedRoundingMode};
@@ -13,6 +18,7 @@ use icu_collator::{Collator, CollatorPreferences};
 use icu_datetime::DateTimeFormatter;
 use icu_datetime::fieldbag::DateTimeFieldBag;
 use icu_datetime::fieldsets::builder::{DateFields, FieldSetBuilder, ZoneStyle};
+use icu_datetime::fieldsets::enums::CompositeFieldSet;
 use icu_datetime::options::{Length, TimePrecision, YearStyle};
 use icu_decimal::options::{
     CompactDecimalFormatterOptions, DecimalFormatterOptions, GroupingStrategy,
@@ -61,6 +67,37 @@ pub(crate) fn resolve(tags: &[String]) -> Option<String> {
 fn locale(tag: &str) -> Locale {
     Locale::try_from_str(tag)
         .unwrap_or_else(|_| Locale::try_from_str(DEFAULT_LOCALE).expect("en-US"))
+}
+
+/// Formatters this thread made lately.
+const CACHED: usize = 16;
+
+thread_local! {
+    static FORMATTERS: RefCell<Vec<(String, Rc<dyn Any>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The formatter `key` names, made by `make` unless this thread has it.
+fn cached<T: 'static>(key: String, make: impl FnOnce() -> Option<T>) -> Option<Rc<T>> {
+    let hit = FORMATTERS.with(|f| {
+        let mut f = f.borrow_mut();
+        let at = f.iter().position(|(k, _)| *k == key)?;
+        let entry = f.remove(at);
+        let found = Rc::clone(&entry.1).downcast::<T>().ok();
+        f.push(entry);
+        found
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let made = Rc::new(make()?);
+    FORMATTERS.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() >= CACHED {
+            f.remove(0);
+        }
+        f.push((key, Rc::clone(&made) as Rc<dyn Any>));
+    });
+    Some(made)
 }
 
 fn text(w: impl Writeable) -> String {
@@ -126,7 +163,8 @@ fn decimal_options(o: &NumberOptions) -> DecimalFormatterOptions {
 }
 
 fn number_format(tag: String, options: String, x: f64) -> Option<String> {
-    let o: NumberOptions = serde_json::from_str(&options).ok()?;
+    let options_json = options;
+    let o: NumberOptions = serde_json::from_str(&options_json).ok()?;
     let loc = locale(&tag);
     if !x.is_finite() {
         // The JS side formats NaN and infinities.
@@ -138,11 +176,13 @@ fn number_format(tag: String, options: String, x: f64) -> Option<String> {
         if !o.use_grouping {
             options.grouping_strategy = Some(GroupingStrategy::Never);
         }
-        let f = if o.compact_display == "long" {
-            CompactDecimalFormatter::try_new_long(prefs, options).ok()?
-        } else {
-            CompactDecimalFormatter::try_new_short(prefs, options).ok()?
-        };
+        let f = cached(format!("compact|{tag}|{options_json}"), || {
+            if o.compact_display == "long" {
+                CompactDecimalFormatter::try_new_long(prefs, options).ok()
+            } else {
+                CompactDecimalFormatter::try_new_short(prefs, options).ok()
+            }
+        })?;
         let d = Decimal::try_from_f64(x, FloatPrecision::RoundTrip).ok()?;
         return Some(text(f.format(&d)));
     }
@@ -151,26 +191,32 @@ fn number_format(tag: String, options: String, x: f64) -> Option<String> {
             let mut d = Decimal::try_from_f64(x, FloatPrecision::RoundTrip).ok()?;
             d.multiply_pow10(2);
             let d = rounded_decimal(d, &o);
-            let f = PercentFormatter::try_new((&loc).into(), Default::default()).ok()?;
+            let f = cached(format!("percent|{tag}"), || {
+                PercentFormatter::try_new((&loc).into(), Default::default()).ok()
+            })?;
             Some(text(f.format(&d)))
         }
         "currency" => {
             let code = CurrencyType::try_from_str(&o.currency).ok()?;
             let prefs = (&loc).into();
-            let f = match o.currency_display.as_str() {
-                "code" => CurrencyFormatter::try_new_code(prefs, code, Default::default()),
-                "name" => CurrencyFormatter::try_new_name(prefs, code),
-                "narrowSymbol" => {
-                    CurrencyFormatter::try_new_symbol_narrow(prefs, code, Default::default())
+            let f = cached(format!("currency|{tag}|{options_json}"), || {
+                match o.currency_display.as_str() {
+                    "code" => CurrencyFormatter::try_new_code(prefs, code, Default::default()),
+                    "name" => CurrencyFormatter::try_new_name(prefs, code),
+                    "narrowSymbol" => {
+                        CurrencyFormatter::try_new_symbol_narrow(prefs, code, Default::default())
+                    }
+                    _ => CurrencyFormatter::try_new_symbol(prefs, code, Default::default()),
                 }
-                _ => CurrencyFormatter::try_new_symbol(prefs, code, Default::default()),
-            }
-            .ok()?;
+                .ok()
+            })?;
             let d = rounded(x, &o);
             Some(text(f.format_fixed_decimal(&d)))
         }
         _ => {
-            let f = DecimalFormatter::try_new((&loc).into(), decimal_options(&o)).ok()?;
+            let f = cached(format!("decimal|{tag}|{}", o.use_grouping), || {
+                DecimalFormatter::try_new((&loc).into(), decimal_options(&o)).ok()
+            })?;
             Some(text(f.format(&rounded(x, &o))))
         }
     }
@@ -190,12 +236,14 @@ fn rounded_decimal(mut d: Decimal, o: &NumberOptions) -> Decimal {
 
 fn plural_select(tag: String, ordinal: bool, x: f64, min_fraction: i16) -> String {
     let loc = locale(&tag);
-    let rules = if ordinal {
-        PluralRules::try_new_ordinal((&loc).into())
-    } else {
-        PluralRules::try_new_cardinal((&loc).into())
-    };
-    let Ok(rules) = rules else {
+    let rules = cached(format!("plural|{tag}|{ordinal}"), || {
+        if ordinal {
+            PluralRules::try_new_ordinal((&loc).into()).ok()
+        } else {
+            PluralRules::try_new_cardinal((&loc).into()).ok()
+        }
+    });
+    let Some(rules) = rules else {
         return "other".to_owned();
     };
     let mut d = Decimal::try_from_f64(x.abs(), FloatPrecision::RoundTrip).unwrap_or_default();
@@ -231,9 +279,12 @@ fn collate(tag: String, sensitivity: String, numeric: bool, a: String, b: String
         }
         _ => options.strength = Some(Strength::Tertiary),
     }
-    match Collator::try_new(prefs, options) {
-        Ok(c) => c.compare(&a, &b) as i32,
-        Err(_) => a.cmp(&b) as i32,
+    let collator = cached(format!("collator|{tag}|{sensitivity}|{numeric}"), || {
+        Collator::try_new(prefs, options).ok()
+    });
+    match collator {
+        Some(c) => c.compare(&a, &b) as i32,
+        None => a.cmp(&b) as i32,
     }
 }
 
@@ -247,14 +298,17 @@ fn list_format(tag: String, kind: String, style: String, items: Vec<String>) -> 
         _ => ListLength::Wide,
     };
     let options = ListFormatterOptions::default().with_length(length);
-    let f = match kind.as_str() {
-        "disjunction" => ListFormatter::try_new_or((&loc).into(), options),
-        "unit" => ListFormatter::try_new_unit((&loc).into(), options),
-        _ => ListFormatter::try_new_and((&loc).into(), options),
-    };
+    let f = cached(format!("list|{tag}|{kind}|{style}"), || {
+        match kind.as_str() {
+            "disjunction" => ListFormatter::try_new_or((&loc).into(), options),
+            "unit" => ListFormatter::try_new_unit((&loc).into(), options),
+            _ => ListFormatter::try_new_and((&loc).into(), options),
+        }
+        .ok()
+    });
     match f {
-        Ok(f) => text(f.format(items.iter().map(String::as_str))),
-        Err(_) => items.join(", "),
+        Some(f) => text(f.format(items.iter().map(String::as_str))),
+        None => items.join(", "),
     }
 }
 
@@ -280,17 +334,26 @@ fn relative_time(tag: String, unit: String, style: String, auto: bool, x: f64) -
             }
         };
     }
-    let f = pick!(
-        "second" => try_new_long_second try_new_short_second try_new_narrow_second,
-        "minute" => try_new_long_minute try_new_short_minute try_new_narrow_minute,
-        "hour" => try_new_long_hour try_new_short_hour try_new_narrow_hour,
-        "day" => try_new_long_day try_new_short_day try_new_narrow_day,
-        "week" => try_new_long_week try_new_short_week try_new_narrow_week,
-        "month" => try_new_long_month try_new_short_month try_new_narrow_month,
-        "quarter" => try_new_long_quarter try_new_short_quarter try_new_narrow_quarter,
-        "year" => try_new_long_year try_new_short_year try_new_narrow_year
-    )
-    .ok()?;
+    if !matches!(
+        unit.as_str(),
+        "second" | "minute" | "hour" | "day" | "week" | "month" | "quarter" | "year"
+    ) {
+        return None;
+    }
+    let key = format!("relative|{tag}|{unit}|{style}|{auto}");
+    let f = cached(key, || {
+        pick!(
+            "second" => try_new_long_second try_new_short_second try_new_narrow_second,
+            "minute" => try_new_long_minute try_new_short_minute try_new_narrow_minute,
+            "hour" => try_new_long_hour try_new_short_hour try_new_narrow_hour,
+            "day" => try_new_long_day try_new_short_day try_new_narrow_day,
+            "week" => try_new_long_week try_new_short_week try_new_narrow_week,
+            "month" => try_new_long_month try_new_short_month try_new_narrow_month,
+            "quarter" => try_new_long_quarter try_new_short_quarter try_new_narrow_quarter,
+            "year" => try_new_long_year try_new_short_year try_new_narrow_year
+        )
+        .ok()
+    })?;
     let d = Decimal::try_from_f64(x, FloatPrecision::RoundTrip).ok()?;
     Some(text(f.format(d)))
 }
@@ -315,11 +378,10 @@ fn length(style: &str) -> Length {
     }
 }
 
-/// Formats the instant `ms` in the zone `zone` (a name the date module
-/// resolved).
-fn date_format(tag: String, options: String, ms: f64, zone: String) -> Option<String> {
-    let o: DateOptions = serde_json::from_str(&options).ok()?;
-    let mut loc = locale(&tag);
+/// The formatter of a locale and options.
+fn date_formatter(tag: &str, options: &str) -> Option<DateTimeFormatter<CompositeFieldSet>> {
+    let o: DateOptions = serde_json::from_str(options).ok()?;
+    let mut loc = locale(tag);
     if let Some(h12) = o.hour12 {
         let hc = if h12 { "h12" } else { "h23" };
         loc = Locale::from_str(&format!("{}-u-hc-{hc}", loc.id)).unwrap_or(loc);
@@ -356,7 +418,15 @@ fn date_format(tag: String, options: String, ms: f64, zone: String) -> Option<St
         }
         b.build_composite().ok()?
     };
-    let f = DateTimeFormatter::try_new((&loc).into(), field_set).ok()?;
+    DateTimeFormatter::try_new((&loc).into(), field_set).ok()
+}
+
+/// Formats the instant `ms` in the zone `zone` (a name the date module
+/// resolved).
+fn date_format(tag: String, options: String, ms: f64, zone: String) -> Option<String> {
+    let f = cached(format!("date|{tag}|{options}"), || {
+        date_formatter(&tag, &options)
+    })?;
     let tz = crate::zone::zone(&zone);
     let ts = jiff::Timestamp::from_millisecond(ms as i64).ok()?;
     let zoned = ts.to_zoned(tz);

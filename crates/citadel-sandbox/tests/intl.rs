@@ -98,3 +98,18 @@ async fn extreme_numbers_and_dates_format_without_failing() {
       return out.filter((s) => typeof s !== 'string' || s.length === 0).length;").await;
     assert_eq!(got, Value::from(0));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn sorting_and_formatting_in_loops_stay_cheap() {
+    let started = std::time::Instant::now();
+    let got = run(
+        "const words = []; for (let i = 0; i < 3000; i++) words.push('w' + ((i * 7919) % 3001));
+      const c = new Intl.Collator('de', { numeric: true }); words.sort(c.compare);
+      const nf = new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR' });
+      let total = 0; for (let i = 0; i < 3000; i++) total += nf.format(i).length;
+      return [words[0], words[2999], total];",
+    )
+    .await;
+    println!("{:?}", started.elapsed());
+    assert_eq!(got[0], Value::from("w0"));
+}

@@ -153,6 +153,7 @@
   class NumberFormat {
     #locale;
     #o;
+    #json;
     #format;
     constructor(locales, options) {
       this.#locale = resolveLocale(locales);
@@ -208,6 +209,7 @@
       r.useGrouping = grouping === undefined ? true : grouping === "false" ? false : !!grouping;
       r.signDisplay = stringOption(o, "signDisplay", ["auto", "never", "always", "exceptZero", "negative"], "auto");
       this.#o = r;
+      this.#json = stringify(r);
     }
     #formatNumber(value) {
       const x = typeof value === "bigint" ? NumberCtor(value) : NumberCtor(value);
@@ -218,7 +220,7 @@
       } else if (!isFiniteNumber(x)) {
         text = x < 0 ? "-∞" : "∞";
       } else {
-        text = n.numberFormat(this.#locale, stringify(r), x);
+        text = n.numberFormat(this.#locale, this.#json, x);
         if (text == null) text = StringCtor(x);
       }
       if (r.signDisplay === "never" && text[0] === "-") text = stringSlice(text, 1);
@@ -484,14 +486,14 @@
       if (dateStyle !== undefined) r.dateStyle = dateStyle;
       if (timeStyle !== undefined) r.timeStyle = timeStyle;
       if (h12 !== undefined) r.hour12 = h12;
-      this.#o = freeze({ __proto__: null, r, picked, dateStyle, timeStyle, h12 });
+      this.#o = freeze({ __proto__: null, r, json: stringify(r), picked, dateStyle, timeStyle, h12 });
     }
     #formatDate(date) {
       let t = date === undefined ? dateNow() : NumberCtor(date);
       if (isFiniteNumber(t) && mathAbs(t) <= 8.64e15) t = mathTrunc(t) + 0;
       else throw new RangeErrorCtor("Invalid time value");
       const zone = this.#explicitZone ? this.#zone : runZone();
-      const text = n.dateFormat(this.#locale, stringify(this.#o.r), t, zone);
+      const text = n.dateFormat(this.#locale, this.#o.json, t, zone);
       if (text != null) return text;
       // Past what the formatter takes (years beyond 9999).
       return new DateCtor(t).toISOString();
