@@ -104,6 +104,99 @@ fn text(w: impl Writeable) -> String {
     w.write_to_string().into_owned()
 }
 
+/// Formatted text in ECMA-402's parts: `(type, text)`, each ICU4X part
+/// by the outermost annotation around it (a year's digits are `year`, not
+/// `integer`; but a group is a `group`), anything unannotated `literal`.
+#[derive(Default)]
+struct Parts {
+    out: Vec<(&'static str, String)>,
+    current: &'static str,
+}
+
+impl std::fmt::Write for Parts {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if s.is_empty() {
+            return Ok(());
+        }
+        let kind = if self.current.is_empty() {
+            "literal"
+        } else {
+            self.current
+        };
+        match self.out.last_mut() {
+            Some((k, text)) if *k == kind => text.push_str(s),
+            _ => self.out.push((kind, s.to_owned())),
+        }
+        Ok(())
+    }
+}
+
+impl writeable::PartsWrite for Parts {
+    type SubPartsWrite = Parts;
+
+    fn with_part(
+        &mut self,
+        part: writeable::Part,
+        mut f: impl FnMut(&mut Parts) -> std::fmt::Result,
+    ) -> std::fmt::Result {
+        if !self.current.is_empty() {
+            // A number's groups are inside its integer part.
+            if self.current == "integer" && part.value == "group" {
+                self.current = "group";
+                let done = f(self);
+                self.current = "integer";
+                return done;
+            }
+            return f(self);
+        }
+        self.current = match part.value {
+            "era" | "year" | "month" | "day" | "weekday" | "dayPeriod" | "hour" | "minute"
+            | "second" | "timeZoneName" | "integer" | "fraction" | "group" | "decimal"
+            | "minusSign" | "plusSign" => part.value,
+            "extendedYear" | "relatedYear" | "yearName" => "year",
+            _ => "",
+        };
+        let done = f(self);
+        self.current = "";
+        done
+    }
+}
+
+fn parts(w: impl Writeable) -> Vec<(&'static str, String)> {
+    let mut sink = Parts::default();
+    let _ = w.write_to_parts(&mut sink);
+    sink.out
+}
+
+/// Number parts: what is neither a number's part nor space is the
+/// currency, the percent sign or the compact suffix, as the style says.
+fn number_parts(w: impl Writeable, other: &'static str) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for (kind, text) in parts(w) {
+        if kind != "literal" {
+            out.push((kind, text));
+            continue;
+        }
+        // Split off leading and trailing spaces as literals.
+        let trimmed =
+            text.trim_matches(|c: char| c.is_whitespace() || c == '\u{a0}' || c == '\u{202f}');
+        if trimmed.is_empty() || other == "literal" {
+            out.push(("literal", text));
+            continue;
+        }
+        let start = text.find(trimmed).unwrap_or(0);
+        if start > 0 {
+            out.push(("literal", text[..start].to_owned()));
+        }
+        out.push((other, trimmed.to_owned()));
+        let end = start + trimmed.len();
+        if end < text.len() {
+            out.push(("literal", text[end..].to_owned()));
+        }
+    }
+    out
+}
+
 // ---- numbers ----
 
 #[derive(Deserialize, Default)]
@@ -163,6 +256,19 @@ fn decimal_options(o: &NumberOptions) -> DecimalFormatterOptions {
 }
 
 fn number_format(tag: String, options: String, x: f64) -> Option<String> {
+    Some(
+        number_format_parts(tag, options, x)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect(),
+    )
+}
+
+fn number_format_parts(
+    tag: String,
+    options: String,
+    x: f64,
+) -> Option<Vec<(&'static str, String)>> {
     let options_json = options;
     let o: NumberOptions = serde_json::from_str(&options_json).ok()?;
     let loc = locale(&tag);
@@ -184,7 +290,7 @@ fn number_format(tag: String, options: String, x: f64) -> Option<String> {
             }
         })?;
         let d = Decimal::try_from_f64(x, FloatPrecision::RoundTrip).ok()?;
-        return Some(text(f.format(&d)));
+        return Some(number_parts(f.format(&d), "compact"));
     }
     match o.style.as_str() {
         "percent" => {
@@ -194,7 +300,21 @@ fn number_format(tag: String, options: String, x: f64) -> Option<String> {
             let f = cached(format!("percent|{tag}"), || {
                 PercentFormatter::try_new((&loc).into(), Default::default()).ok()
             })?;
-            Some(text(f.format(&d)))
+            let plain = cached(format!("decimal|{tag}|{}", o.use_grouping), || {
+                DecimalFormatter::try_new((&loc).into(), decimal_options(&o)).ok()
+            })?;
+            // ICU4X's percent formatter marks no parts: the number's are
+            // the plain formatter's, what is around it the sign's.
+            let full = text(f.format(&d));
+            let number = parts(plain.format(&d));
+            let digits: String = number.iter().map(|(_, t)| t.as_str()).collect();
+            let Some(at) = full.find(&digits) else {
+                return Some(vec![("literal", full)]);
+            };
+            let mut out = number_parts(&full[..at], "percentSign");
+            out.extend(number);
+            out.extend(number_parts(&full[at + digits.len()..], "percentSign"));
+            Some(out)
         }
         "currency" => {
             let code = CurrencyType::try_from_str(&o.currency).ok()?;
@@ -211,13 +331,13 @@ fn number_format(tag: String, options: String, x: f64) -> Option<String> {
                 .ok()
             })?;
             let d = rounded(x, &o);
-            Some(text(f.format_fixed_decimal(&d)))
+            Some(number_parts(f.format_fixed_decimal(&d), "currency"))
         }
         _ => {
             let f = cached(format!("decimal|{tag}|{}", o.use_grouping), || {
                 DecimalFormatter::try_new((&loc).into(), decimal_options(&o)).ok()
             })?;
-            Some(text(f.format(&rounded(x, &o))))
+            Some(number_parts(f.format(&rounded(x, &o)), "literal"))
         }
     }
 }
@@ -424,6 +544,20 @@ fn date_formatter(tag: &str, options: &str) -> Option<DateTimeFormatter<Composit
 /// Formats the instant `ms` in the zone `zone` (a name the date module
 /// resolved).
 fn date_format(tag: String, options: String, ms: f64, zone: String) -> Option<String> {
+    Some(
+        date_format_parts(tag, options, ms, zone)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect(),
+    )
+}
+
+fn date_format_parts(
+    tag: String,
+    options: String,
+    ms: f64,
+    zone: String,
+) -> Option<Vec<(&'static str, String)>> {
     let f = cached(format!("date|{tag}|{options}"), || {
         date_formatter(&tag, &options)
     })?;
@@ -444,7 +578,19 @@ fn date_format(tag: String, options: String, ms: f64, zone: String) -> Option<St
     .ok()?;
     // As V8 does (and so Deno and Node): the narrow no-break space CLDR
     // puts before a day period is an ordinary space.
-    Some(text(f.format(&input)).replace('\u{202f}', " "))
+    Some(
+        parts(f.format(&input))
+            .into_iter()
+            .map(|(k, t)| (k, t.replace('\u{202f}', " ")))
+            .collect(),
+    )
+}
+
+fn flat(parts: Vec<(&'static str, String)>) -> Vec<String> {
+    parts
+        .into_iter()
+        .flat_map(|(k, t)| [k.to_owned(), t])
+        .collect()
 }
 
 /// The `Intl` natives, handed to the `Intl` module.
@@ -466,6 +612,22 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     o.set("listFormat", Function::new(ctx.clone(), list_format)?)?;
     o.set("relativeTime", Function::new(ctx.clone(), relative_time)?)?;
     o.set("dateFormat", Function::new(ctx.clone(), date_format)?)?;
+    // Parts as `[type, text, type, text, …]`.
+    o.set(
+        "numberFormatParts",
+        Function::new(ctx.clone(), |tag: String, options: String, x: f64| {
+            number_format_parts(tag, options, x).map(flat)
+        })?,
+    )?;
+    o.set(
+        "dateFormatParts",
+        Function::new(
+            ctx.clone(),
+            |tag: String, options: String, ms: f64, zone: String| {
+                date_format_parts(tag, options, ms, zone).map(flat)
+            },
+        )?,
+    )?;
     Ok(o)
 }
 

@@ -44,6 +44,8 @@
     listFormat: native.listFormat,
     relativeTime: native.relativeTime,
     dateFormat: native.dateFormat,
+    numberFormatParts: native.numberFormatParts,
+    dateFormatParts: native.dateFormatParts,
   };
 
   const hidden = (value) => ({ __proto__: null, value, writable: true, enumerable: false, configurable: true });
@@ -61,6 +63,12 @@
       out += `"${names[i]}":${typeof v === "string" ? `"${v}"` : StringCtor(v)}`;
     }
     return out + "}";
+  };
+  // `[type, text, …]` from the natives as ECMA-402's parts.
+  const partList = (flat) => {
+    const out = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) push(out, { type: flat[i], value: flat[i + 1] });
+    return out;
   };
   const push = (list, v) => {
     defineProperty(list, list.length, { __proto__: null, value: v, writable: true, enumerable: true, configurable: true });
@@ -233,7 +241,13 @@
       return this.#format;
     }
     formatToParts(value) {
-      return [{ type: "literal", value: this.#formatNumber(value) }];
+      const x = NumberCtor(value);
+      if (x !== x) return [{ type: "nan", value: "NaN" }];
+      if (!isFiniteNumber(x)) {
+        return x < 0 ? [{ type: "minusSign", value: "-" }, { type: "infinity", value: "∞" }] : [{ type: "infinity", value: "∞" }];
+      }
+      const flat = n.numberFormatParts(this.#locale, this.#json, x);
+      return flat == null ? [{ type: "literal", value: this.#formatNumber(value) }] : partList(flat);
     }
     resolvedOptions() {
       const r = this.#o;
@@ -503,7 +517,12 @@
       return this.#format;
     }
     formatToParts(date) {
-      return [{ type: "literal", value: this.#formatDate(date) }];
+      let t = date === undefined ? dateNow() : NumberCtor(date);
+      if (isFiniteNumber(t) && mathAbs(t) <= 8.64e15) t = mathTrunc(t) + 0;
+      else throw new RangeErrorCtor("Invalid time value");
+      const zone = this.#explicitZone ? this.#zone : runZone();
+      const flat = n.dateFormatParts(this.#locale, this.#o.json, t, zone);
+      return flat == null ? [{ type: "literal", value: this.#formatDate(t) }] : partList(flat);
     }
     resolvedOptions() {
       const { picked, dateStyle, timeStyle, h12 } = this.#o;
