@@ -19,7 +19,9 @@
 //! The web-standard globals (`URL`, `TextEncoder`, `crypto`, `Headers`, …)
 //! come in groups too, with their names in [`group_of`]; the sandbox
 //! installs each group (and the built-in groups it is made of) only when
-//! its bit is set.
+//! its bit is set. So does `Intl`, which is also included for a script that
+//! names a locale method (`toLocaleString`, `toLocaleDateString`,
+//! `toLocaleTimeString`, `localeCompare`) as a property, a key or a string.
 
 use oxc::ast::ast::{
     ComputedMemberExpression, Expression, IdentifierName, Program, PropertyKey, RegExpLiteral,
