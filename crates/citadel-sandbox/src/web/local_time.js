@@ -538,7 +538,8 @@
     },
     getTimezoneOffset() {
       const t = timeValue(this);
-      return t !== t ? NaN : -tzOffset(currentZone(), t) / 60000;
+      // (t − LocalTime(t)) / msPerMinute: +0, never −0, in UTC.
+      return t !== t ? NaN : (t - localTime(t)) / 60000;
     },
     setMilliseconds(ms) {
       let t = timeValue(this);
