@@ -1056,7 +1056,7 @@ impl Drop for Registration {
         self.flight.changed();
         let weak = Arc::downgrade(&self.engine.0);
         let flight = Arc::clone(&self.flight);
-        let (id, status) = (run.id.clone(), run.status.clone());
+        let (id, status) = (run.id.clone(), run.status);
         let handed = self.engine.recorder.record_detached(run, move |recorded| {
             let Some(engine) = upgrade(&weak) else { return };
             match recorded {

@@ -193,6 +193,10 @@ impl MasterKey {
             path: shown.clone(),
             source,
         };
+        // Written whole to a temporary file, then linked into place: a node
+        // starting beside this one sees no file or the whole key, never a
+        // part of it, and only one of two writers wins.
+        let staged = path.with_extension(format!("tmp.{}", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -200,11 +204,17 @@ impl MasterKey {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(path).map_err(write_error)?;
-        let mut text = Zeroizing::new(hex::encode(*self.key.0));
-        text.push('\n');
-        file.write_all(text.as_bytes()).map_err(write_error)?;
-        file.sync_all().map_err(write_error)
+        let _ = std::fs::remove_file(&staged);
+        let written = (|| {
+            let mut file = options.open(&staged)?;
+            let mut text = Zeroizing::new(hex::encode(*self.key.0));
+            text.push('\n');
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::hard_link(&staged, path)
+        })();
+        let _ = std::fs::remove_file(&staged);
+        written.map_err(write_error)
     }
 
     /// Wraps a tenant's data key.

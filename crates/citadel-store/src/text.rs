@@ -2,10 +2,9 @@
 //! string and parses it, so a value that names no variant fails the row
 //! with the parse error as the column's cause (`unknown language
 //! `python``), which the fields' `#[sqlx(try_from = "Text<T>")]` then
-//! unwrap. (sqlx's own `try_from = "String"` loses the cause: its error
+//! unwrap (through `From`, so the conversion itself cannot fail). (sqlx's own `try_from = "String"` loses the cause: its error
 //! is reported as unprintable.)
 
-use std::convert::Infallible;
 use std::str::FromStr;
 
 use sqlx::error::BoxDynError;
@@ -43,10 +42,9 @@ where
 
 macro_rules! unwrap_text {
     ($($t:ty),+) => {
-        $(impl TryFrom<Text<$t>> for $t {
-            type Error = Infallible;
-            fn try_from(t: Text<$t>) -> Result<$t, Infallible> {
-                Ok(t.0)
+        $(impl From<Text<$t>> for $t {
+            fn from(t: Text<$t>) -> $t {
+                t.0
             }
         })+
     };

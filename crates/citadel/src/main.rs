@@ -7,6 +7,7 @@ mod bench_caps;
 mod config;
 mod doctor;
 mod error;
+mod extensions;
 mod run;
 mod server;
 mod template;
@@ -50,6 +51,12 @@ enum Command {
     Config(server::ConfigCommand),
     /// Run a script (the body of an async function receiving `input` and `api`).
     Run(run::RunArgs),
+    /// Check and dry-run workflow files.
+    #[command(subcommand)]
+    Workflow(extensions::WorkflowCommand),
+    /// Check and pack plugin bundles.
+    #[command(subcommand)]
+    Plugin(extensions::PluginCommand),
     /// Scaffold a script from a built-in template.
     #[command(subcommand)]
     Template(template::TemplateCommand),
@@ -97,6 +104,8 @@ fn main() -> ExitCode {
         Command::Config(cmd) => server::config(cmd),
         Command::Run(args) => run::run(args),
         Command::Check(args) => run::check(args),
+        Command::Workflow(cmd) => extensions::workflow(cmd),
+        Command::Plugin(cmd) => extensions::plugin(cmd),
         Command::Template(cmd) => template::template_command(cmd),
         Command::Bench(args) => bench::bench(args),
         Command::Doctor(args) => doctor::doctor(args),

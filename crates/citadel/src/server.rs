@@ -306,12 +306,25 @@ async fn open_vault(
         .hint(hint));
     } else {
         let key = MasterKey::generate().map_err(CliError::failed)?;
-        key.write_new(&path).map_err(CliError::failed)?;
-        tracing::warn!(
-            path = %path.display(),
-            "generated a master key for secrets in the data directory; in production keep it elsewhere (secrets.master_key_file) and back it up"
-        );
-        key
+        // With PostgreSQL nothing else has made the data directory.
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .failed(format!("cannot create the directory `{}`", dir.display()))?;
+        }
+        match key.write_new(&path) {
+            Ok(()) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "generated a master key for secrets in the data directory; in production keep it elsewhere (secrets.master_key_file) and back it up"
+                );
+                key
+            }
+            // Another node sharing the directory generated it first.
+            Err(_) if path.exists() => {
+                MasterKey::load(&path).map_err(|e| CliError::failed(e).hint(hint))?
+            }
+            Err(e) => return Err(CliError::failed(e)),
+        }
     };
     Vault::open(Arc::clone(store), key)
         .await

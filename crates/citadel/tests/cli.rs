@@ -267,3 +267,143 @@ fn run_allow_net_grants_fetch_to_those_hosts_only() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--allow-net"), "{stderr}");
 }
+
+#[test]
+fn workflow_validate_and_plan_report_located_and_rendered() {
+    let (code, stdout, stderr) = citadel(&[
+        "workflow",
+        "validate",
+        "examples/workflows/hello-world.yaml",
+        "--profile",
+        "elevated",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        "examples/workflows/hello-world.yaml: workflow `hello-world` 1.0 is valid (1 steps)"
+    );
+    // Under a profile without shell, the shell step is refused where it is.
+    let (code, _, stderr) = citadel(&[
+        "workflow",
+        "validate",
+        "examples/workflows/hello-world.yaml",
+        "--profile",
+        "standard",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr.lines().next(),
+        Some(
+            "examples/workflows/hello-world.yaml:8:11: shell steps are not allowed under the `standard` profile (the lowest that allows them is `elevated`) [step.forbidden]"
+        )
+    );
+    // The plan renders the seed's template with the input, escaped for its
+    // quotes, and runs nothing.
+    let (code, stdout, stderr) = citadel(&[
+        "workflow",
+        "plan",
+        "examples/workflows/hello-world.yaml",
+        "--profile",
+        "elevated",
+        "--input",
+        r#"{"name":"Developer"}"#,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "      command: echo 'Hello Developer!'"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = citadel(&[
+        "workflow",
+        "plan",
+        "examples/workflows/hello-world.yaml",
+        "--profile",
+        "elevated",
+        "--input",
+        r#"{"name":"x'; touch /tmp/p; echo '"}"#,
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == r#"      command: echo 'Hello x'\''; touch /tmp/p; echo '\''!'"#),
+        "{stdout}"
+    );
+    // A required input left out is an input error.
+    let (code, _, stderr) = citadel(&[
+        "workflow",
+        "plan",
+        "examples/workflows/deploy-application.yaml",
+        "--profile",
+        "elevated",
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr.trim(),
+        "citadel: input `environment`: a string is required [input.missing]"
+    );
+}
+
+#[test]
+fn plugin_validate_and_pack_check_bundles_with_located_errors() {
+    for (dir, summary) in [
+        (
+            "examples/plugins/welcome-email",
+            "ok: welcome-email 1.0.0 (1 events, 2 routes, 0 jobs; 0 warnings)",
+        ),
+        (
+            "examples/plugins/daily-kpi",
+            "ok: daily-kpi 0.3.1 (0 events, 1 routes, 1 jobs; 0 warnings)",
+        ),
+    ] {
+        let (code, _, stderr) = citadel(&["plugin", "validate", dir]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(stderr.trim(), summary);
+    }
+    // A handler for an event the manifest does not declare.
+    let dir = temp_dir("cli-plugin");
+    std::fs::write(
+        dir.path().join("citadel-plugin.json"),
+        r#"{"slug": "bad", "name": "Bad", "version": "1.0.0", "entry": "main.js", "events": []}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("main.js"),
+        "hook(\"user.deleted\", async (ctx, e) => 1);\n",
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap();
+    let (code, _, stderr) = citadel(&["plugin", "validate", path]);
+    assert_eq!(code, 1);
+    let first = stderr.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("main.js:1:") && first.contains("error[undeclared_hook]"),
+        "{stderr}"
+    );
+    // Packing is deterministic: the same directory, the same bytes.
+    let out = dir.path().join("a.tar.gz");
+    let out2 = dir.path().join("b.tar.gz");
+    let (code, first, stderr) = citadel(&[
+        "plugin",
+        "pack",
+        "examples/plugins/daily-kpi",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, second, _) = citadel(&[
+        "plugin",
+        "pack",
+        "examples/plugins/daily-kpi",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
+    let sha = |s: &str| s.trim().rsplit_once("sha256:").map(|(_, h)| h.to_owned());
+    assert_eq!(sha(&first), sha(&second));
+    // A packed bundle validates as the directory did.
+    let (code, _, stderr) = citadel(&["plugin", "validate", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+}

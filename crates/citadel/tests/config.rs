@@ -104,7 +104,7 @@ fn flags_override_the_environment_which_overrides_the_file() {
     ] {
         assert!(lines.contains(&expected), "{expected} in\n{stdout}");
     }
-    assert!(!stdout.contains("secret"), "{stdout}");
+    assert!(!stdout.contains("envsecret"), "{stdout}");
 }
 
 #[test]
