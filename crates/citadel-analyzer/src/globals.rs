@@ -19,7 +19,9 @@
 //! The web-standard globals (`URL`, `TextEncoder`, `crypto`, `Headers`, …)
 //! come in groups too, with their names in [`group_of`]; the sandbox
 //! installs each group (and the built-in groups it is made of) only when
-//! its bit is set.
+//! its bit is set. So does `Intl`, which is also included for a script that
+//! names a locale method (`toLocaleString`, `toLocaleDateString`,
+//! `toLocaleTimeString`, `localeCompare`) as a property, a key or a string.
 
 use oxc::ast::ast::{
     ComputedMemberExpression, Expression, IdentifierName, Program, PropertyKey, RegExpLiteral,
@@ -61,10 +63,16 @@ impl Globals {
     /// `setTimeout`, `setInterval`, `clearTimeout`, `clearInterval`,
     /// `performance`.
     pub const TIMERS: Globals = Globals(1 << 10);
-    /// The web-standard groups.
+    /// `Intl`, and the locale methods that follow it
+    /// (`toLocaleString`, `toLocaleDateString`, `toLocaleTimeString`,
+    /// `localeCompare`, named anywhere as a property, a key or a string).
+    /// A method reached by a computed key keeps the engine's own (the
+    /// `Date` ones in en-US, in the run's zone).
+    pub const INTL: Globals = Globals(1 << 11);
+    /// The web-standard groups (installed by the web module).
     pub const WEB: Globals = Globals(((1 << 11) - 1) & !((1 << 4) - 1));
     /// Every group.
-    pub const ALL: Globals = Globals((1 << 11) - 1);
+    pub const ALL: Globals = Globals((1 << 12) - 1);
 
     /// The set as bits (the sandbox's web module reads them).
     pub const fn bits(self) -> u32 {
@@ -100,6 +108,7 @@ impl Globals {
             (Globals::EVENTS, "events"),
             (Globals::CLONE, "clone"),
             (Globals::TIMERS, "timers"),
+            (Globals::INTL, "intl"),
         ]
         .into_iter()
         .filter(|(g, _)| self.contains(*g))
@@ -177,6 +186,7 @@ pub fn group_of(name: &str) -> Option<Globals> {
         "Event" | "EventTarget" | "CustomEvent" | "AbortController" | "AbortSignal"
         | "DOMException" => Globals::EVENTS,
         "structuredClone" => Globals::CLONE,
+        "Intl" => Globals::INTL,
         "setTimeout" | "setInterval" | "clearTimeout" | "clearInterval" | "performance" => {
             Globals::TIMERS
         }
@@ -216,19 +226,34 @@ pub(crate) fn reachable(program: &Program<'_>) -> Globals {
             None => return Globals::ALL,
         }
     }
-    if !globals.contains(Globals::REGEXP) {
-        let mut syntax = Syntax { regexp: false };
+    if !globals.contains(Globals::REGEXP.with(Globals::INTL)) {
+        let mut syntax = Syntax {
+            regexp: false,
+            intl: false,
+        };
         syntax.visit_program(program);
         if syntax.regexp {
             globals = globals.with(Globals::REGEXP);
+        }
+        if syntax.intl {
+            globals = globals.with(Globals::INTL);
         }
     }
     globals
 }
 
-/// Finds the forms that need `RegExp` without naming it.
+/// Property names that reach `Intl`'s formatting.
+const INTL_NAMES: &[&str] = &[
+    "localeCompare",
+    "toLocaleDateString",
+    "toLocaleString",
+    "toLocaleTimeString",
+];
+
+/// Finds the forms that need `RegExp` or `Intl` without naming them.
 struct Syntax {
     regexp: bool,
+    intl: bool,
 }
 
 fn is_literal_key(e: &Expression<'_>) -> bool {
@@ -245,10 +270,12 @@ impl<'a> Visit<'a> for Syntax {
 
     fn visit_identifier_name(&mut self, it: &IdentifierName<'a>) {
         self.regexp |= REGEXP_NAMES.contains(&it.name.as_str());
+        self.intl |= INTL_NAMES.contains(&it.name.as_str());
     }
 
     fn visit_string_literal(&mut self, it: &StringLiteral<'a>) {
         self.regexp |= REGEXP_NAMES.contains(&it.value.as_str());
+        self.intl |= INTL_NAMES.contains(&it.value.as_str());
     }
 
     fn visit_computed_member_expression(&mut self, it: &ComputedMemberExpression<'a>) {
@@ -316,7 +343,18 @@ mod tests {
             js("await new Promise((r) => setTimeout(r, 1)); return performance.now();"),
             ["timers"]
         );
+        assert_eq!(
+            js("return new Intl.NumberFormat('de-DE').format(input);"),
+            ["intl"]
+        );
+        assert_eq!(js("return (1234.5).toLocaleString('de-DE');"), ["intl"]);
+        assert_eq!(js("return 'a'.localeCompare('b');"), ["intl"]);
+        assert_eq!(
+            js("const { toLocaleDateString: f } = Date.prototype; return f;"),
+            ["date", "intl"]
+        );
         assert!(Globals::ALL.contains(Globals::WEB));
+        assert!(!Globals::WEB.contains(Globals::INTL));
         assert!(!Globals::WEB.contains(Globals::DATE));
     }
 

@@ -80,7 +80,7 @@ pub use analysis::{
 };
 pub use capability::{Capability, Grants};
 pub use ids::{JobId, NodeId, RunId, ScriptId, TenantId, TokenId, UserId, VersionId};
-pub use limits::{DEFAULT_WARM_RUNS, DEFAULT_WARM_TTL_SECONDS, Isolation, Limits};
+pub use limits::{DEFAULT_WARM_RUNS, DEFAULT_WARM_TTL_SECONDS, Isolation, Limits, TimeZoneName};
 pub use permission::Permission;
 pub use states::{
     JobState, KillScope, Missed, NodeState, Priority, RunStatus, StepStatus, Trigger, VersionState,

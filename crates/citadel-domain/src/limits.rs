@@ -60,6 +60,98 @@ pub struct Limits {
     /// context may still be reused.
     #[serde(default = "default_warm_ttl", with = "duration_ms")]
     pub warm_ttl: Duration,
+    /// The IANA time zone a script's local time is in (`new Date(2020, 0,
+    /// 1)`, `getHours()`, `toString()`, `Intl.DateTimeFormat` without a
+    /// `timeZone`): the tenant's configured zone, `UTC` by default. The
+    /// sandbox computes it from a compiled-in time-zone database; a name it
+    /// does not know is UTC there, so a configured zone should be checked
+    /// when it is set (`citadel_sandbox::time_zone_known`).
+    #[serde(default, skip_serializing_if = "TimeZoneName::is_utc")]
+    pub time_zone: TimeZoneName,
+}
+
+/// An IANA time zone name (`Europe/Berlin`), held inline so that
+/// [`Limits`] stays `Copy`: 1 to [`TimeZoneName::MAX`] ASCII letters,
+/// digits and `/ _ - +`. Whether the database knows it is the sandbox's
+/// business.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeZoneName {
+    len: u8,
+    bytes: [u8; TimeZoneName::MAX],
+}
+
+impl TimeZoneName {
+    /// The longest name held (the longest in the IANA database has 32
+    /// bytes).
+    pub const MAX: usize = 48;
+
+    /// `UTC`, the default.
+    pub const UTC: TimeZoneName = {
+        let mut bytes = [0; TimeZoneName::MAX];
+        bytes[0] = b'U';
+        bytes[1] = b'T';
+        bytes[2] = b'C';
+        TimeZoneName { len: 3, bytes }
+    };
+
+    /// `name`, if it has the shape of a time zone name.
+    pub fn new(name: &str) -> Option<TimeZoneName> {
+        let ok = !name.is_empty()
+            && name.len() <= Self::MAX
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'));
+        if !ok {
+            return None;
+        }
+        let mut bytes = [0; Self::MAX];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Some(TimeZoneName {
+            len: name.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // `new` only admits ASCII.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("UTC")
+    }
+
+    pub fn is_utc(&self) -> bool {
+        *self == Self::UTC
+    }
+}
+
+impl Default for TimeZoneName {
+    fn default() -> Self {
+        Self::UTC
+    }
+}
+
+impl std::fmt::Debug for TimeZoneName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for TimeZoneName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for TimeZoneName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TimeZoneName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        TimeZoneName::new(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{name}` is not a time zone name")))
+    }
 }
 
 /// The platform's default for [`Limits::warm_runs`].
@@ -89,6 +181,7 @@ impl Default for Limits {
             isolation: Isolation::Run,
             warm_runs: DEFAULT_WARM_RUNS,
             warm_ttl: default_warm_ttl(),
+            time_zone: TimeZoneName::UTC,
         }
     }
 }
@@ -105,5 +198,27 @@ mod duration_ms {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_zone_names_cross_the_wire_and_default_to_utc() {
+        let mut limits = Limits::default();
+        assert_eq!(limits.time_zone.as_str(), "UTC");
+        let json = serde_json::to_string(&limits).unwrap();
+        assert!(!json.contains("time_zone"));
+        limits.time_zone = TimeZoneName::new("America/Argentina/ComodRivadavia").unwrap();
+        let json = serde_json::to_string(&limits).unwrap();
+        let back: Limits = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.time_zone.as_str(), "America/Argentina/ComodRivadavia");
+        assert!(TimeZoneName::new("").is_none());
+        assert!(TimeZoneName::new("../etc/passwd").is_none());
+        assert!(TimeZoneName::new(&"A".repeat(49)).is_none());
+        let bad = json.replace("America/Argentina/ComodRivadavia", "a b");
+        assert!(serde_json::from_str::<Limits>(&bad).is_err());
     }
 }

@@ -22,6 +22,8 @@ fn main() {
         ("events", Globals::EVENTS),
         ("clone", Globals::CLONE),
         ("timers", Globals::TIMERS),
+        ("date (local time in the run's zone)", Globals::DATE),
+        ("intl (+ date)", Globals::INTL),
         ("fetch (+ url, encoding, events)", Globals::FETCH),
         (
             "url + encoding + crypto (a webhook)",
@@ -51,6 +53,10 @@ fn main() {
         (
             "btoa + URL",
             "return [btoa('a'), new URL('https://a.example/').host];",
+        ),
+        (
+            "Intl currency",
+            "return new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR' }).format(1234.5);",
         ),
     ] {
         let script = sandbox.load(source, Language::Js);

@@ -134,6 +134,36 @@ pub(crate) fn web(part: Option<usize>) -> &'static [u8] {
     })
 }
 
+/// The bytecode of the date module (`web/date.js`, local time in the run's
+/// zone), compiled on first use without source text, like the web parts.
+pub(crate) fn date() -> &'static [u8] {
+    static DATE: OnceLock<Vec<u8>> = OnceLock::new();
+    DATE.get_or_init(|| {
+        compile::compile_stripped(include_str!("web/date.js"), c"prelude")
+            .unwrap_or_else(|e| panic!("the date module must compile: {e:?}"))
+    })
+}
+
+/// The bytecode of the `Intl` module (`web/intl.js`), compiled on first
+/// use without source text.
+pub(crate) fn intl() -> &'static [u8] {
+    static INTL: OnceLock<Vec<u8>> = OnceLock::new();
+    INTL.get_or_init(|| {
+        compile::compile_stripped(include_str!("web/intl.js"), c"prelude")
+            .unwrap_or_else(|e| panic!("the Intl module must compile: {e:?}"))
+    })
+}
+
+/// The bytecode of the date module's local-time part
+/// (`web/local_time.js`), loaded into a context on its first use.
+pub(crate) fn local_time() -> &'static [u8] {
+    static LOCAL: OnceLock<Vec<u8>> = OnceLock::new();
+    LOCAL.get_or_init(|| {
+        compile::compile_stripped(include_str!("web/local_time.js"), c"prelude")
+            .unwrap_or_else(|e| panic!("the local-time module must compile: {e:?}"))
+    })
+}
+
 /// A bounded LRU of scripts by content hash.
 pub(crate) struct CompileCache {
     entries: Mutex<LruCache<[u8; 32], Arc<Script>>>,

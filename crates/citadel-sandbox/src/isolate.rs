@@ -34,7 +34,7 @@ use serde_json::Value as Json;
 use serde_json::value::RawValue;
 
 use crate::alloc::{MemoryStats, TrackingAllocator};
-use crate::cache::{Compiled, Script, WEB_PARTS, prelude, web};
+use crate::cache::{self, Compiled, Script, WEB_PARTS, prelude, web};
 use crate::compile::{self, parse_frame_position};
 use crate::host::{Host, HostCall, HostError, HostFuture};
 use crate::outcome::{ErrorKind, LogLevel, LogLine, RunError, RunOutcome, RunStatus};
@@ -117,8 +117,8 @@ impl Engine {
         let ctx = Context::base(&self.rt).map_err(internal_error)?;
         // From here the context leaves garbage when dropped.
         self.dirty = true;
-        let setup = ctx
-            .with(|ctx| -> rquickjs::Result<_> {
+        let setup = ctx.with(|ctx| -> Result<_, RunError> {
+            let made = (|| -> rquickjs::Result<_> {
                 add_intrinsics(&ctx, globals)?;
                 // SAFETY: the prelude's bytecode was produced by `compile::compile`.
                 let prelude: Function = unsafe { compile::load(&ctx, prelude())? }.get()?;
@@ -126,7 +126,23 @@ impl Engine {
                 // run's critical path when made ahead (and installs the web
                 // globals the script can reach); what is left is the per-run
                 // setup.
-                let setup: Function = if globals.intersects(Globals::WEB) {
+                // Local time in the run's zone, where there is `Date`, and
+                // `Intl` where the script names it.
+                let (date, date_natives) = if globals.contains(Globals::DATE) {
+                    // SAFETY: the date module's bytecode was produced by `compile::compile`.
+                    let date: Function = unsafe { compile::load(&ctx, cache::date())? }.get()?;
+                    (Some(date), Some(crate::zone::natives(&ctx)?))
+                } else {
+                    (None, None)
+                };
+                let (intl, intl_natives) = if globals.contains(Globals::INTL) {
+                    // SAFETY: the Intl module's bytecode was produced by `compile::compile`.
+                    let intl: Function = unsafe { compile::load(&ctx, cache::intl())? }.get()?;
+                    (Some(intl), Some(crate::intl::natives(&ctx)?))
+                } else {
+                    (None, None)
+                };
+                let (core, natives, parts) = if globals.intersects(Globals::WEB) {
                     // SAFETY: the web module's bytecode was produced by `compile::compile`.
                     let core: Function = unsafe { compile::load(&ctx, web(None))? }.get()?;
                     let mut parts = Vec::new();
@@ -139,13 +155,40 @@ impl Engine {
                         }
                     }
                     let natives = crate::web::natives(&ctx)?;
-                    prelude.call((core, globals.bits(), natives, parts))?
+                    (Some(core), Some(natives), Some(parts))
                 } else {
+                    (None, None, None)
+                };
+                let setup: Function = if core.is_none() && date.is_none() && intl.is_none() {
                     prelude.call(())?
+                } else {
+                    let mut args = rquickjs::function::Args::new(ctx.clone(), 8);
+                    args.push_arg(core)?;
+                    args.push_arg(globals.bits())?;
+                    args.push_arg(natives)?;
+                    args.push_arg(parts)?;
+                    args.push_arg(date)?;
+                    args.push_arg(date_natives)?;
+                    args.push_arg(intl)?;
+                    args.push_arg(intl_natives)?;
+                    prelude.call_arg(args)?
                 };
                 Ok(Persistent::save(&ctx, setup))
+            })();
+            // An exception here is a bug of the prelude's modules: say
+            // what it was.
+            made.map_err(|e| match e {
+                rquickjs::Error::Exception => {
+                    let thrown = ctx.catch();
+                    let shown = thrown
+                        .as_exception()
+                        .and_then(|x| x.message())
+                        .unwrap_or_else(|| format!("{thrown:?}"));
+                    RunError::new(ErrorKind::Internal, "InternalError", shown)
+                }
+                other => internal_error(other),
             })
-            .map_err(internal_error)?;
+        })?;
         Ok(Fresh {
             setup,
             ctx,
@@ -170,6 +213,10 @@ fn with_parts(mut globals: Globals) -> Globals {
     }
     if globals.contains(Globals::CLONE) {
         globals = globals.with(Globals::MAP_SET);
+    }
+    // `Intl.DateTimeFormat` formats dates, in the run's zone.
+    if globals.contains(Globals::INTL) {
+        globals = globals.with(Globals::DATE);
     }
     globals
 }
@@ -879,7 +926,9 @@ fn start<'js>(
     // The budgets the prelude serialises results, host-call arguments and log
     // lines within.
     let budgets: Vec<f64> = budgets(&req.limits).iter().map(|&b| b as f64).collect();
-    let runner: Function = setup.call((log, op, limit, granted, budgets))?;
+    // The run's time zone, for local time.
+    let zone = req.limits.time_zone.as_str();
+    let runner: Function = setup.call((log, op, limit, granted, budgets, zone))?;
     let script: Function = match lease.loaded() {
         Some(loaded) => loaded.restore(ctx)?,
         None => {

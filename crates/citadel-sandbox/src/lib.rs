@@ -20,9 +20,11 @@ mod alloc;
 mod cache;
 mod compile;
 mod host;
+mod intl;
 mod isolate;
 mod outcome;
 mod web;
+mod zone;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -31,12 +33,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use citadel_analyzer::{Diagnostic, Globals, Language, Policy, Severity};
 // Grants and limits are domain data, shared with the rules that validate
 // them; re-exported so users keep their paths.
-pub use citadel_domain::{Capability, Grants, Isolation, Limits};
+pub use citadel_domain::{Capability, Grants, Isolation, Limits, TimeZoneName};
 pub use host::{Host, HostCall, HostError, HostFuture, NoHost};
 pub use outcome::{ErrorKind, LogLevel, LogLine, RunError, RunOutcome, RunStatus};
 
 use cache::CompileCache;
 pub use cache::Script;
+pub use zone::time_zone_known;
 
 /// Lets another thread or task stop a run: the isolate is interrupted at its
 /// next poll and any awaited host call is abandoned.

@@ -13,7 +13,11 @@
 // `web`, when given, is the web module's core (`web/core.js`, loaded
 // without source text), run with `webBits`, `webNatives` and `webParts` (the
 // groups' parts) once the realm is hardened.
-(function citadelPrelude(web, webBits, webNatives, webParts) {
+// `date`, when given, is the date module (`web/date.js`, local time in the
+// run's zone), run with `dateNatives` before the web module; `intl`, when
+// given, the `Intl` module (`web/intl.js`), run with `intlNatives` and the
+// date module's hooks after it.
+(function citadelPrelude(web, webBits, webNatives, webParts, date, dateNatives, intl, intlNatives) {
   "use strict";
   const { stringify, parse } = JSON;
   const { freeze, defineProperty, getOwnPropertyDescriptor, getPrototypeOf, hasOwn } = Object;
@@ -135,11 +139,15 @@
       return StringCtor(v);
     }
   };
+  // Local time in the run's zone, where the script has `Date`.
+  const dateHooks = date === undefined ? undefined : date(dateNatives);
+  if (intl !== undefined) intl(intlNatives, dateHooks);
   // The web-standard globals, where the script can reach them.
   const webHooks = web === undefined ? undefined : web(webBits, webNatives, webParts);
 
   // The per-run setup.
-  return function setup(nativeLog, nativeOp, nativeLimit, granted, limits) {
+  return function setup(nativeLog, nativeOp, nativeLimit, granted, limits, timeZone) {
+    if (dateHooks !== undefined) dateHooks.bind(timeZone);
     const resultBytes = limits[0];
     const hostCallBytes = limits[1];
     const logBytes = limits[2];

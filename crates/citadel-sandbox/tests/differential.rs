@@ -1,7 +1,8 @@
 //! The differential corpus in `tests/differential/`: everyday scripts
 //! (URL building, base64, UUIDs, a webhook's HMAC check, encoders,
 //! structuredClone, Headers, Request/Response, AbortController, timers,
-//! events, AES-GCM, signatures, Blob/FormData), each run in the sandbox and
+//! events, AES-GCM, signatures, Blob/FormData, the seed's webhook transform
+//! with its amount in the customer's locale via `Intl`), each run in the sandbox and
 //! compared with `expected.json` — the results Deno gives, recorded when the
 //! corpus was written. Where Deno can be found (`$DENO`, `deno` on `PATH`, or
 //! installed from npm into the target directory when `CI=true` or

@@ -4,7 +4,7 @@
 //! Each file starts with `// key: value` lines saying what to expect:
 //! `expect: STATUS CODE` (CODE `-` for none), and optionally `result:`,
 //! `message:` (a substring of the error message), `line:`, `logs_truncated:`,
-//! `limits:` (`timeout_ms=`, `cpu_ms=`, `memory_mb=`), `grants:`, `input:`,
+//! `limits:` (`timeout_ms=`, `cpu_ms=`, `memory_mb=`, `time_zone=`), `grants:`, `input:`,
 //! `after:` (a second script run afterwards in the same sandbox) and
 //! `after-result:`. After every case a plain script must still succeed.
 
@@ -72,6 +72,10 @@ fn parse_case(path: &Path, source: &str) -> Case {
             "limits" => {
                 for kv in value.split_whitespace() {
                     let (k, v) = kv.split_once('=').unwrap();
+                    if k == "time_zone" {
+                        case.limits.time_zone = citadel_sandbox::TimeZoneName::new(v).unwrap();
+                        continue;
+                    }
                     let n: u64 = v.parse().unwrap();
                     match k {
                         "timeout_ms" => case.limits.timeout = Duration::from_millis(n),
@@ -234,4 +238,16 @@ async fn run_corpus(files: Vec<PathBuf>) {
         }
     }
     assert!(failures.is_empty(), "failing cases: {failures:?}");
+}
+
+/// The jailed hosts' built-ins corpus (`tests/builtins/` at the repository
+/// root, run in real hosts by `crates/citadel/tests/pool_builtins.rs`),
+/// here in process: the same results without a jail.
+#[tokio::test(flavor = "current_thread")]
+async fn builtins_corpus_in_process() {
+    run_corpus(corpus_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/builtins"),
+        50,
+    ))
+    .await;
 }
