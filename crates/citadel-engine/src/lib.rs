@@ -826,6 +826,7 @@ impl Engine {
                 .effective(&settings.limits, &spec.live.limits, spec.timeout_ms);
         // A tenant may forbid warm contexts; its runs then get fresh ones.
         limits.isolation = settings.isolation(limits.isolation);
+        limits.time_zone = settings.time_zone();
         {
             let mut run = lock(&flight.run);
             run.status = domain::RunStatus::Running;

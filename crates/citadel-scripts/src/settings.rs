@@ -26,9 +26,22 @@ pub struct TenantSettings {
     /// ceiling beyond the grants; `[]`: no outgoing HTTP at all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_allow: Option<Vec<String>>,
+    /// The IANA time zone of the tenant's scripts' local time
+    /// (`new Date(2020, 0, 1)`, `getHours()`, `Intl.DateTimeFormat`
+    /// without `timeZone`); UTC when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl TenantSettings {
+    /// The zone runs of this tenant keep local time in.
+    pub fn time_zone(&self) -> citadel_domain::TimeZoneName {
+        self.time_zone
+            .as_deref()
+            .and_then(citadel_domain::TimeZoneName::new)
+            .unwrap_or_default()
+    }
+
     /// Whether a new version of `script` starts as a draft.
     pub fn approval_required_for(&self, script: &str) -> bool {
         self.approval_required
@@ -60,6 +73,14 @@ impl TenantSettings {
         }
         for f in &self.approval_folders {
             validate_folder(f).map_err(|e| format!("approval_folders: {e}"))?;
+        }
+        if let Some(zone) = &self.time_zone
+            && (citadel_domain::TimeZoneName::new(zone).is_none()
+                || jiff::tz::TimeZone::get(zone).is_err())
+        {
+            return Err(format!(
+                "time_zone: `{zone}` is not an IANA time zone (`Europe/Berlin`, `UTC`)"
+            ));
         }
         if let Some(allow) = &self.http_allow {
             if allow.len() > 256 {
