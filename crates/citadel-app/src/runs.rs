@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use citadel_domain::{RunStatus, Trigger};
 use citadel_engine::{
-    CancelOutcome, Engine, EngineError, JobRequest, LiveScript, Priority, RUN_STATUSES, RunSpec,
-    WatchSlot,
+    BatchItem, CancelOutcome, Engine, EngineError, JobRequest, LiveScript, Priority, RUN_STATUSES,
+    RunSpec, WatchSlot,
 };
 use citadel_store::{Run, RunQuery};
 use serde_json::json;
@@ -69,14 +69,7 @@ pub async fn start(app: &App, caller: &Caller, name: &str, body: StartRun) -> Ap
     let tenant = caller
         .tenant_with(app, Permission::ScriptRun, Some(name))
         .await?;
-    let max = engine.platform().max.timeout_ms;
-    if let Some(t) = body.timeout_ms
-        && (t == 0 || t > max)
-    {
-        return Err(AppError::invalid(format!(
-            "timeout_ms must be between 1 and the platform maximum {max} (got {t})"
-        )));
-    }
+    check_timeout(engine, body.timeout_ms)?;
     let live = live_or_refuse(app, engine, &tenant, name).await?;
     let spec = RunSpec {
         tenant_id: tenant,
@@ -93,10 +86,8 @@ pub async fn start(app: &App, caller: &Caller, name: &str, body: StartRun) -> Ap
         run_id: None,
         created_at: None,
     };
-    if let Some(key) = &body.idempotency_key
-        && (key.is_empty() || key.len() > 200)
-    {
-        return Err(AppError::invalid("idempotency_key must be 1–200 bytes"));
+    if let Some(key) = &body.idempotency_key {
+        check_idempotency_key(key)?;
     }
     if body.wait {
         let run = engine.run_sync(spec).await.map_err(|e| refusal(e, name))?;
@@ -116,6 +107,99 @@ pub async fn start(app: &App, caller: &Caller, name: &str, body: StartRun) -> Ap
             duplicate: !created,
         })
     }
+}
+
+/// The most runs one batch enqueues.
+pub const MAX_BATCH: usize = 1000;
+
+/// Runs to queue at once, one per item.
+#[derive(Debug, Clone, Default)]
+pub struct StartBatch {
+    pub items: Vec<BatchItem>,
+    /// A timeout for each run, capped by the platform maximum.
+    pub timeout_ms: Option<u64>,
+    pub priority: Priority,
+}
+
+/// One queued run of a batch: its id, and whether an earlier request (or
+/// an earlier item of this one) with the same idempotency key enqueued it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRun {
+    pub run_id: String,
+    pub duplicate: bool,
+}
+
+/// Queues one run of the script's live version per item, in one
+/// transaction: all of them, or (on any refusal) none. The tenant's rate
+/// quota is taken for the whole batch; a kill switch covering the script
+/// answers `killed`.
+pub async fn start_batch(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    batch: StartBatch,
+) -> AppResult<Vec<QueuedRun>> {
+    checked_name(name)?;
+    let engine = app.engine()?;
+    if batch.items.is_empty() || batch.items.len() > MAX_BATCH {
+        return Err(AppError::invalid(format!(
+            "a batch holds 1 to {MAX_BATCH} items (got {})",
+            batch.items.len()
+        )));
+    }
+    for (i, item) in batch.items.iter().enumerate() {
+        if let Some(key) = &item.idempotency_key {
+            check_idempotency_key(key)
+                .map_err(|e| AppError::invalid(format!("items[{i}]: {}", e.message)))?;
+        }
+    }
+    let tenant = caller
+        .tenant_with(app, Permission::ScriptRun, Some(name))
+        .await?;
+    check_timeout(engine, batch.timeout_ms)?;
+    let live = live_or_refuse(app, engine, &tenant, name).await?;
+    let spec = RunSpec {
+        tenant_id: tenant,
+        live,
+        input_json: String::new(),
+        trigger: Trigger::ApiAsync,
+        principal: Some(caller.principal.actor().to_owned()),
+        timeout_ms: batch.timeout_ms,
+        run_id: None,
+        created_at: None,
+    };
+    let request = JobRequest {
+        priority: batch.priority,
+        ..JobRequest::default()
+    };
+    let queued = engine
+        .enqueue_runs(spec, request, batch.items)
+        .await
+        .map_err(|e| refusal(e, name))?;
+    Ok(queued
+        .into_iter()
+        .map(|(run_id, created)| QueuedRun {
+            run_id,
+            duplicate: !created,
+        })
+        .collect())
+}
+
+fn check_timeout(engine: &Engine, timeout_ms: Option<u64>) -> AppResult<()> {
+    let max = engine.platform().max.timeout_ms;
+    match timeout_ms {
+        Some(t) if t == 0 || t > max => Err(AppError::invalid(format!(
+            "timeout_ms must be between 1 and the platform maximum {max} (got {t})"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn check_idempotency_key(key: &str) -> AppResult<()> {
+    if key.is_empty() || key.len() > 200 {
+        return Err(AppError::invalid("idempotency_key must be 1–200 bytes"));
+    }
+    Ok(())
 }
 
 /// Whole seconds to wait, at least one.
@@ -152,6 +236,8 @@ pub(crate) fn refusal(e: EngineError, script: &str) -> AppError {
         EngineError::Store(e) => e.into(),
         EngineError::Unavailable(e) => AppError::unavailable(e).with_retry_after(5),
         EngineError::TooDeep(_) => AppError::internal("an API run has no event depth"),
+        // No wait would admit it: the caller splits the batch.
+        e @ EngineError::BatchOverRate { .. } => AppError::invalid(e.to_string()),
     }
 }
 

@@ -45,7 +45,7 @@ pub use gateway::{
 pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
 pub use scheduler::{LATE_TOLERANCE_MS, SCHEDULE_TRIGGER, occurrence_key};
-pub use worker::{CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
+pub use worker::{BatchItem, CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
 
 /// Every status a run can have, in the order metrics list them.
 pub const RUN_STATUSES: [&str; 7] = [
@@ -126,6 +126,12 @@ pub enum EngineError {
     },
     #[error("events may chain at most {0} deep")]
     TooDeep(i64),
+    /// A batch of runs larger than the tenant's rate could ever admit at
+    /// once on this node.
+    #[error(
+        "a batch of {asked} runs is more than the {per_node} runs per minute this node admits for the tenant"
+    )]
+    BatchOverRate { asked: usize, per_node: u64 },
 }
 
 /// A script with its live version, decoded once and shared by its runs.

@@ -87,7 +87,28 @@ impl QuotaState {
     /// Takes one run from the tenant's bucket (this node's share of the
     /// rate, `nodes` being up), or says how long until one is available.
     pub(crate) fn take(&self, tenant: &str, q: &Quotas, nodes: usize) -> Result<(), Duration> {
-        take(&self.buckets, tenant, q.runs_per_minute, nodes)
+        take_n(&self.buckets, tenant, q.runs_per_minute, nodes, 1.0)
+    }
+
+    /// Takes `n` runs at once (a batch is admitted whole or not at all).
+    /// `Err(None)` when `n` is more than this node's share of the rate
+    /// could ever hold, so no wait would admit it.
+    pub(crate) fn take_many(
+        &self,
+        tenant: &str,
+        q: &Quotas,
+        nodes: usize,
+        n: usize,
+    ) -> Result<(), Option<Duration>> {
+        if n as f64 > capacity(q.runs_per_minute, nodes) {
+            return Err(None);
+        }
+        take_n(&self.buckets, tenant, q.runs_per_minute, nodes, n as f64).map_err(Some)
+    }
+
+    /// This node's share of the tenant's runs per minute, `nodes` being up.
+    pub(crate) fn runs_capacity(q: &Quotas, nodes: usize) -> u64 {
+        capacity(q.runs_per_minute, nodes) as u64
     }
 
     /// Takes one emitted event from the tenant's events bucket.
@@ -97,16 +118,17 @@ impl QuotaState {
         q: &Quotas,
         nodes: usize,
     ) -> Result<(), Duration> {
-        take(&self.event_buckets, tenant, q.events_per_minute, nodes)
+        take_n(&self.event_buckets, tenant, q.events_per_minute, nodes, 1.0)
     }
 
     /// Takes one outgoing HTTP request from the tenant's bucket.
     pub(crate) fn take_http(&self, tenant: &str, q: &Quotas, nodes: usize) -> Result<(), Duration> {
-        take(
+        take_n(
             &self.http_buckets,
             tenant,
             q.http_requests_per_minute,
             nodes,
+            1.0,
         )
     }
 
@@ -135,13 +157,19 @@ impl QuotaState {
 
 /// Takes one token from `tenant`'s bucket in `buckets` (this node's share of
 /// `per_minute`, `nodes` being up), or says how long until one is available.
-fn take(
+/// A bucket's size: this node's share of a per-minute rate.
+fn capacity(per_minute: u64, nodes: usize) -> f64 {
+    (per_minute as f64 / nodes.max(1) as f64).max(1.0)
+}
+
+fn take_n(
     buckets: &Mutex<HashMap<String, Bucket>>,
     tenant: &str,
     per_minute: u64,
     nodes: usize,
+    n: f64,
 ) -> Result<(), Duration> {
-    let capacity = (per_minute as f64 / nodes.max(1) as f64).max(1.0);
+    let capacity = capacity(per_minute, nodes);
     let per_sec = capacity / 60.0;
     let now = Instant::now();
     let mut buckets = lock(buckets);
@@ -151,11 +179,11 @@ fn take(
     });
     b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec).min(capacity);
     b.at = now;
-    if b.tokens >= 1.0 {
-        b.tokens -= 1.0;
+    if b.tokens >= n {
+        b.tokens -= n;
         Ok(())
     } else {
-        Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
+        Err(Duration::from_secs_f64((n - b.tokens) / per_sec))
     }
 }
 
@@ -196,5 +224,31 @@ mod tests {
         assert!(s.enter("b", 1));
         s.leave("a");
         assert!(s.enter("a", 1));
+    }
+
+    #[test]
+    fn a_batch_takes_its_runs_whole_or_not_at_all() {
+        let s = QuotaState::default();
+        let q = Quotas {
+            runs_per_minute: 60,
+            ..Quotas::default()
+        };
+        assert_eq!(s.take_many("a", &q, 1, 50), Ok(()));
+        // 10 left: a batch of 11 waits a second for the 11th…
+        let wait = s.take_many("a", &q, 1, 11).unwrap_err().unwrap();
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        // …and took nothing: 10 single runs still pass.
+        for _ in 0..10 {
+            assert_eq!(s.take("a", &q, 1), Ok(()));
+        }
+        // More than the bucket holds is never admitted; with two nodes up
+        // each holds half.
+        assert_eq!(s.take_many("b", &q, 1, 61), Err(None));
+        assert_eq!(s.take_many("b", &q, 2, 31), Err(None));
+        assert_eq!(QuotaState::runs_capacity(&q, 2), 30);
+        assert_eq!(s.take_many("b", &q, 2, 30), Ok(()));
     }
 }

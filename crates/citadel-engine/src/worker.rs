@@ -18,6 +18,7 @@ use citadel_store::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
+use crate::quota::QuotaState;
 use crate::{
     Ended, Engine, EngineError, EngineInner, ErrorCode, IfDropped, LiveScript, RunSpec,
     StoredError, lock, upgrade,
@@ -79,6 +80,14 @@ pub struct JobRequest {
     pub run_at: Option<i64>,
     /// How deep in an event chain the run is (0 unless an event caused it).
     pub depth: i64,
+}
+
+/// One run of a batch ([`Engine::enqueue_runs`]).
+#[derive(Debug, Clone, Default)]
+pub struct BatchItem {
+    /// The run's input as JSON text.
+    pub input_json: String,
+    pub idempotency_key: Option<String>,
 }
 
 /// What a run job carries: enough to run the exact version asked for.
@@ -183,16 +192,80 @@ impl Engine {
         spec: RunSpec,
         request: JobRequest,
     ) -> Result<(String, bool), EngineError> {
+        self.refuse_if_killed(&spec)?;
+        self.quota
+            .take(&spec.tenant_id, &self.config.quotas, self.nodes_up())
+            .map_err(EngineError::RateLimited)?;
+        let script_cap = self.script_cap(&spec).await?;
+        let job = self.new_run_job(spec, &request, script_cap);
+        let (job, created) = self.enqueuer.enqueue(job).await?;
+        if created {
+            self.worker.wake.notify_one();
+        }
+        Ok((job.id, created))
+    }
+
+    /// Enqueues one run of the script's live version per input, all in one
+    /// transaction: every run is queued, or (on any refusal) none is. Each
+    /// input may carry its own idempotency key; a key used before (or
+    /// earlier in the batch) answers that job's id, marked not new. The
+    /// rate quota is taken for the whole batch at once.
+    pub async fn enqueue_runs(
+        &self,
+        spec: RunSpec,
+        request: JobRequest,
+        items: Vec<BatchItem>,
+    ) -> Result<Vec<(String, bool)>, EngineError> {
+        self.refuse_if_killed(&spec)?;
+        let nodes = self.nodes_up();
+        self.quota
+            .take_many(&spec.tenant_id, &self.config.quotas, nodes, items.len())
+            .map_err(|wait| match wait {
+                Some(wait) => EngineError::RateLimited(wait),
+                None => EngineError::BatchOverRate {
+                    asked: items.len(),
+                    per_node: QuotaState::runs_capacity(&self.config.quotas, nodes),
+                },
+            })?;
+        let script_cap = self.script_cap(&spec).await?;
+        let jobs: Vec<NewJob> = items
+            .into_iter()
+            .map(|item| {
+                let spec = RunSpec {
+                    input_json: item.input_json,
+                    ..spec.clone()
+                };
+                let request = JobRequest {
+                    idempotency_key: item.idempotency_key,
+                    ..request.clone()
+                };
+                self.new_run_job(spec, &request, script_cap)
+            })
+            .collect();
+        // One transaction, not the group-commit writer: that one may split
+        // a batch over two commits, and a batch is atomic.
+        let done = self.store.enqueue_many(&jobs).await?;
+        if done.iter().any(|(_, created)| *created) {
+            self.worker.wake.notify_one();
+        }
+        Ok(done
+            .into_iter()
+            .map(|(job, created)| (job.id, created))
+            .collect())
+    }
+
+    fn refuse_if_killed(&self, spec: &RunSpec) -> Result<(), EngineError> {
         if let Some(switch) = self.kill_switch_for(&spec.tenant_id, &spec.live.script.name) {
             self.counters
                 .refused_by_kill_switch
                 .fetch_add(1, Ordering::Relaxed);
             return Err(EngineError::Killed(Box::new(switch)));
         }
-        self.quota
-            .take(&spec.tenant_id, &self.config.quotas, self.nodes_up())
-            .map_err(EngineError::RateLimited)?;
-        let script_cap = self.script_cap(&spec).await?;
+        Ok(())
+    }
+
+    /// The durable job of a run of the script's live version.
+    fn new_run_job(&self, spec: RunSpec, request: &JobRequest, script_cap: Option<u64>) -> NewJob {
         let payload = RunPayload {
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),
@@ -203,35 +276,26 @@ impl Engine {
             timeout_ms: spec.timeout_ms,
             depth: request.depth,
         };
-        let now = now_ms();
         let max_attempts = self
             .config
             .worker
             .as_ref()
             .map_or(WorkerConfig::default().max_attempts, |w| w.max_attempts);
-        let (job, created) = self
-            .enqueuer
-            .enqueue(NewJob {
-                id: new_id("run"),
-                tenant_id: spec.tenant_id,
-                kind: RUN_JOB.into(),
-                payload: serde_json::to_string(&payload).unwrap_or_default(),
-                priority: request.priority.as_i64(),
-                run_at: request.run_at.unwrap_or(now),
-                max_attempts,
-                timeout_ms: spec
-                    .timeout_ms
-                    .map_or(self.config.platform.max.timeout_ms, |t| t)
-                    as i64,
-                idempotency_key: request.idempotency_key,
-                script_key: script_cap.map(|_| payload.script_id.clone()),
-                script_cap: script_cap.map(|c| c as i64),
-            })
-            .await?;
-        if created {
-            self.worker.wake.notify_one();
+        NewJob {
+            id: new_id("run"),
+            tenant_id: spec.tenant_id,
+            kind: RUN_JOB.into(),
+            payload: serde_json::to_string(&payload).unwrap_or_default(),
+            priority: request.priority.as_i64(),
+            run_at: request.run_at.unwrap_or_else(now_ms),
+            max_attempts,
+            timeout_ms: spec
+                .timeout_ms
+                .map_or(self.config.platform.max.timeout_ms, |t| t) as i64,
+            idempotency_key: request.idempotency_key.clone(),
+            script_key: script_cap.map(|_| payload.script_id.clone()),
+            script_cap: script_cap.map(|c| c as i64),
         }
-        Ok((job.id, created))
     }
 
     /// A run that is not recorded yet, as its job describes it (queued, or

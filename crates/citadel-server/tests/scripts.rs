@@ -1327,3 +1327,123 @@ async fn a_client_that_disconnects_frees_its_run_slot() {
         "the caller went away before the run finished"
     );
 }
+
+/// `POST /v1/scripts/{name}/run:batch` as the operator; the status and body.
+async fn batch(w: &World, name: &str, body: Value) -> (StatusCode, Value) {
+    w.call(
+        "operator",
+        Method::POST,
+        &format!("/v1/scripts/{name}/run:batch"),
+        Some(body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_queues_one_run_per_item_keys_per_item_and_refuses_whole() {
+    let w = world().await;
+    let name = save(&w, "batched", "return input.n * 2;", json!({})).await;
+    let (status, got) = batch(
+        &w,
+        &name,
+        json!({"items": [
+            {"input": {"n": 1}, "idempotency_key": "k1"},
+            {"input": {"n": 2}, "idempotency_key": "k2"},
+            {"input": {"n": 3}},
+            {"input": {"n": 4}, "idempotency_key": "k1"}
+        ], "priority": "high"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{got}");
+    let runs = got["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4, "{got}");
+    let duplicates: Vec<&Value> = runs.iter().map(|r| &r["duplicate"]).collect();
+    assert_eq!(duplicates, [false, false, false, true]);
+    // A key used earlier in the batch answers that item's run.
+    assert_eq!(runs[3]["run_id"], runs[0]["run_id"]);
+    for (run, want) in runs[..3].iter().zip([2, 4, 6]) {
+        let run = finished(&w, run["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["result"], want, "{run}");
+        assert_eq!(run["trigger"], "api_async");
+    }
+
+    // Keys used by an earlier batch answer its runs; new ones queue.
+    let (status, again) = batch(
+        &w,
+        &name,
+        json!({"items": [{"input": {"n": 9}, "idempotency_key": "k2"}, {"input": {"n": 5}, "idempotency_key": "k3"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(again["runs"][0]["run_id"], runs[1]["run_id"]);
+    assert_eq!(again["runs"][0]["duplicate"], true);
+    assert_eq!(again["runs"][1]["duplicate"], false);
+    let fifth = finished(&w, again["runs"][1]["run_id"].as_str().unwrap()).await;
+    assert_eq!(fifth["result"], 10);
+    assert_eq!(runs_of(&w, "batched").await, 4);
+
+    // Refusals queue nothing.
+    let too_many: Vec<Value> = (0..1001).map(|n| json!({"input": n})).collect();
+    for (body, status_want, code, message) in [
+        (
+            json!({"items": []}),
+            400,
+            "invalid",
+            "a batch holds 1 to 1000 items (got 0)",
+        ),
+        (
+            json!({"items": too_many}),
+            400,
+            "invalid",
+            "a batch holds 1 to 1000 items (got 1001)",
+        ),
+        (
+            json!({"items": [{"input": 1}, {"input": 2, "idempotency_key": ""}]}),
+            400,
+            "invalid",
+            "items[1]: idempotency_key must be 1–200 bytes",
+        ),
+        (
+            json!({"items": [{"input": 1}], "timeout_ms": 0}),
+            400,
+            "invalid",
+            "timeout_ms must be between 1 and the platform maximum 60000 (got 0)",
+        ),
+    ] {
+        let (status, got) = batch(&w, &name, body).await;
+        assert_eq!(status.as_u16(), status_want, "{got}");
+        assert_eq!(got["error"]["code"], code, "{got}");
+        assert_eq!(got["error"]["message"], message, "{got}");
+    }
+    let (status, got) = batch(&w, &name, json!({"items": [{"inputs": 1}]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{got}");
+    assert_eq!(got["error"]["code"], "invalid", "{got}");
+    let (status, got) = batch(&w, "nothing-here", json!({"items": [{"input": 1}]})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{got}");
+    let (status, got) = w
+        .call(
+            "viewer",
+            Method::POST,
+            &format!("/v1/scripts/{name}/run:batch"),
+            Some(json!({"items": [{"input": 1}]}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{got}");
+    assert_eq!(got["error"]["code"], "forbidden", "{got}");
+    assert_eq!(runs_of(&w, "batched").await, 4);
+}
+
+/// How many runs of the script are listed.
+async fn runs_of(w: &World, script: &str) -> usize {
+    let (status, list) = w
+        .call(
+            "viewer",
+            Method::GET,
+            &format!("/v1/runs?script={script}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list.as_array().unwrap().len()
+}

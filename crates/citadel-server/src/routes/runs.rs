@@ -1,11 +1,12 @@
-//! `/v1/scripts/{name}/run` and `/v1/runs`: start a run (synchronously or
-//! queued), list, fetch, cancel, and follow one as Server-Sent Events.
+//! `/v1/scripts/{name}/run`, `/v1/scripts/{name}/run:batch` and `/v1/runs`:
+//! start a run (synchronously or queued) or a batch of queued runs, list,
+//! fetch, cancel, and follow one as Server-Sent Events.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use citadel_app::runs::{self, Listed, RunFilter, StartRun, Started};
-use citadel_engine::{Priority, RUN_STATUSES};
+use citadel_app::runs::{self, Listed, RunFilter, StartBatch, StartRun, Started};
+use citadel_engine::{BatchItem, Priority, RUN_STATUSES};
 use citadel_store::Run;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -24,6 +25,7 @@ use crate::routes::{json_text, raw};
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(run_script))
+        .routes(routes!(run_batch))
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(cancel_run))
@@ -149,6 +151,76 @@ async fn run_script(
                 .into_response(),
         },
     )
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    /// One queued run per item, 1 to 1000.
+    items: Vec<BatchItemBody>,
+    /// A timeout for each run, capped by the platform maximum.
+    timeout_ms: Option<u64>,
+    /// Queue priority of the runs: `low`, `normal` (default), `high` or
+    /// `critical`.
+    #[serde(default)]
+    #[schema(value_type = crate::openapi::Priority)]
+    priority: Priority,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BatchItemBody {
+    /// The run's `input` (any JSON; `null` if absent).
+    #[serde(default)]
+    #[schema(value_type = serde_json::Value)]
+    input: Option<Box<RawValue>>,
+    /// A second enqueue with the same key (per tenant; in this batch or
+    /// any request) answers the first run's id instead of another run.
+    idempotency_key: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct BatchAccepted {
+    /// One per item, in the items' order.
+    runs: Vec<Accepted>,
+}
+
+/// Queues one run of the script's live version per item, in one
+/// transaction: all of them or, on any refusal, none. The tenant's runs
+/// per minute are taken for the whole batch (429 `rate_limited` with
+/// `Retry-After` when they are used up); a kill switch covering the script
+/// answers 423 `killed`.
+#[utoipa::path(post, path = "/v1/scripts/{name}/run:batch", params(("name" = String, Path)), request_body = BatchBody,
+    responses((status = 202, body = BatchAccepted), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 423, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn run_batch(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> ApiResult<Response> {
+    let batch = StartBatch {
+        items: body
+            .items
+            .into_iter()
+            .map(|item| BatchItem {
+                input_json: json_text(item.input),
+                idempotency_key: item.idempotency_key,
+            })
+            .collect(),
+        timeout_ms: body.timeout_ms,
+        priority: body.priority,
+    };
+    let runs = runs::start_batch(&state.app, &caller, &name, batch)
+        .await?
+        .into_iter()
+        .map(|q| Accepted {
+            run_id: q.run_id,
+            duplicate: q.duplicate,
+        })
+        .collect();
+    Ok((StatusCode::ACCEPTED, axum::Json(BatchAccepted { runs })).into_response())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
