@@ -151,18 +151,24 @@ echo "SQLite: ≥ 10,000 queued jobs that each await api.sleep(100), drained by 
 start_nodes drain "sqlite://$work/drain.db" 1 0
 curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "127.0.0.1:$port/v1/scripts" \
   -d '{"name":"sleeper","source":"await api.sleep(100); return input;","capabilities":{"sleep":true}}' >/dev/null
-cat > "$work/enqueue.lua" <<'LUA'
+# Enqueued in batches of 100 (`run:batch`), so enqueueing is not the bound.
+items=$(python3 -c 'import json; print(json.dumps({"items": [{"input": i} for i in range(100)]}))')
+cat > "$work/enqueue.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"input": 1, "wait": false}'
-request = function() return wrk.format(nil, "/v1/scripts/sleeper/run") end
+wrk.body = '$items'
+request = function() return wrk.format(nil, "/v1/scripts/sleeper/run:batch") end
 LUA
 queued() {
   curl -sf "127.0.0.1:$port/metrics" | awk '/^citadel_jobs\{state="queued"\}/ {n += $2} END {print n + 0}'
 }
+fill_start=$(date +%s.%N)
 while [ "$(queued)" -lt 10000 ]; do
-  wrk -t2 -c16 -d3s -s "$work/enqueue.lua" -H "Authorization: Bearer $token" "http://127.0.0.1:$port" >/dev/null
+  wrk -t2 -c4 -d1s -s "$work/enqueue.lua" -H "Authorization: Bearer $token" "http://127.0.0.1:$port" >/dev/null
 done
+fill_end=$(date +%s.%N)
+awk -v n="$(queued)" -v a="$fill_start" -v b="$fill_end" \
+  'BEGIN { printf "  enqueued in batches of 100: %d jobs at %.0f jobs/s\n", n, n / (b - a) }'
 total=$(queued)
 (cd "$dir" && CITADEL_DATABASE_URL="sqlite://$work/drain.db" exec "$bin" worker >"$dir/worker.log" 2>&1) &
 pids+=($!)
@@ -171,7 +177,7 @@ first=$(date +%s.%N)
 while [ "$(ended)" -lt "$total" ]; do sleep 0.25; done
 last=$(date +%s.%N)
 awk -v n="$total" -v a="$first" -v b="$last" -v bad="$(not_succeeded)" \
-  'BEGIN { printf "  %d jobs drained at %.0f jobs/s (%.2f s; not succeeded: %d; target >= 2,000 jobs/s)\n", n, n / (b - a), b - a, bad }'
+  'BEGIN { printf "  %d jobs drained at %.0f jobs/s (%.2f s; not succeeded: %d; target >= 3,000 jobs/s)\n", n, n / (b - a), b - a, bad }'
 stop_nodes
 fi
 
