@@ -5,8 +5,9 @@
 //! Pure rules, no I/O: [`validate`] turns YAML text into a [`Workflow`] or
 //! every located [`Diagnostic`] at once; [`check_inputs`] checks a run's
 //! input; [`plan`] resolves the DAG and renders what it can with nothing
-//! executed; [`Expr`], [`Template`] and [`ShellCommand`] evaluate what the
-//! engine needs at run time. The engine runs workflows, the store keeps
+//! executed; [`Progress`] decides, step result by step result, what runs
+//! next and how a run ends; [`Expr`], [`Template`] and [`ShellCommand`]
+//! evaluate what the engine needs at run time. The engine runs workflows, the store keeps
 //! them, the server and CLI speak about them.
 //!
 //! ```
@@ -42,6 +43,7 @@ mod inputs;
 mod model;
 mod plan;
 mod profile;
+mod progress;
 mod shell;
 mod validate;
 mod yaml;
@@ -56,6 +58,7 @@ pub use inputs::{InputError, Violation, check_inputs, check_value, input_codes};
 pub use model::*;
 pub use plan::*;
 pub use profile::{Network, Profile, Rules, UnknownProfile};
+pub use progress::{Outcome, Progress, Ready};
 pub use shell::{Quoting, ShellCommand, escape};
 pub use validate::{MAX_SUBWORKFLOW_DEPTH, Resolver, did_you_mean, validate, validate_with};
 pub use yaml::{MAX_WORKFLOW_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES};
