@@ -1,7 +1,8 @@
 //! `citadel workflow validate|plan` and `citadel plugin validate|pack`: the
 //! checks a tenant's author runs before uploading, with located errors.
 //! Everything here is the pure half (`citadel-workflow`, `citadel-plugin`);
-//! nothing runs and nothing reaches a server.
+//! nothing runs and nothing reaches a server (`workflow run` is in
+//! `workflow_run`).
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,10 @@ pub(crate) enum WorkflowCommand {
         #[arg(long, default_value = "{}")]
         input: String,
     },
+    /// Run a workflow here, without a server: script steps in a jailed
+    /// sandbox host, shell steps in the process jail, step by step on the
+    /// terminal (exit codes as `citadel run`).
+    Run(crate::workflow_run::WorkflowRunArgs),
 }
 
 #[derive(Args)]
@@ -108,6 +113,7 @@ pub(crate) fn workflow(cmd: WorkflowCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        WorkflowCommand::Run(args) => crate::workflow_run::run(args),
         WorkflowCommand::Plan { args, input } => {
             let w = load(&args)?;
             let inputs: serde_json::Value =

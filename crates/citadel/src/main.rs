@@ -11,6 +11,7 @@ mod extensions;
 mod run;
 mod server;
 mod template;
+mod workflow_run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,7 +52,7 @@ enum Command {
     Config(server::ConfigCommand),
     /// Run a script (the body of an async function receiving `input` and `api`).
     Run(run::RunArgs),
-    /// Check and dry-run workflow files.
+    /// Check, dry-run and run workflow files.
     #[command(subcommand)]
     Workflow(extensions::WorkflowCommand),
     /// Check and pack plugin bundles.

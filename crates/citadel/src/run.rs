@@ -253,14 +253,14 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CliError> {
 
 /// The CLI's gateway with `--allow-net`: `echo`, and `http.fetch` to the
 /// allowed hosts through the same guard as the server's.
-struct NetGateway {
+pub(crate) struct NetGateway {
     egress: Arc<citadel_egress::Egress>,
     allow: Arc<citadel_egress::Allowlist>,
     deadline: std::time::Instant,
 }
 
 impl NetGateway {
-    fn new(patterns: &[String]) -> Result<NetGateway, CliError> {
+    pub(crate) fn new(patterns: &[String]) -> Result<NetGateway, CliError> {
         let allow = citadel_egress::Allowlist::parse(patterns)
             .map_err(|e| CliError::usage(format!("--allow-net: {e}")))?;
         let allow_private =
@@ -276,6 +276,17 @@ impl NetGateway {
             allow: Arc::new(allow),
             deadline: std::time::Instant::now(),
         })
+    }
+}
+
+impl NetGateway {
+    /// The same hosts and client, for requests that must end by `deadline`.
+    pub(crate) fn with_deadline(&self, deadline: std::time::Instant) -> NetGateway {
+        NetGateway {
+            egress: Arc::clone(&self.egress),
+            allow: Arc::clone(&self.allow),
+            deadline,
+        }
     }
 }
 
