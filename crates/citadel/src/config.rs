@@ -76,6 +76,70 @@ pub struct Config {
     pub egress: EgressConfig,
     /// Data sources for `api.db.query` (`[datasources]`).
     pub datasources: DatasourcesConfig,
+    /// Workflows (`[workflows]`).
+    pub workflows: WorkflowsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowsConfig {
+    /// The highest security profile a workflow run gets (also
+    /// CITADEL_SECURITY_PROFILE; `--profile` overrides both): `plan_only`,
+    /// `restricted`, `standard` or `elevated`. A workflow may ask for less.
+    pub profile: citadel_workflow::Profile,
+    /// A step's timeout when it sets none, in seconds (also
+    /// CITADEL_WORKFLOW_TIMEOUT_S).
+    #[serde(deserialize_with = "step_seconds")]
+    pub default_timeout_s: u64,
+    /// Steps of one run running at once at most (also
+    /// CITADEL_WORKFLOW_MAX_PARALLEL_STEPS).
+    #[serde(deserialize_with = "positive")]
+    pub max_parallel_steps: usize,
+    /// Hosts `http` steps may reach, as `citadel run --allow-net` names
+    /// them (also CITADEL_WORKFLOW_ALLOWED_DOMAINS, comma-separated).
+    #[serde(deserialize_with = "host_patterns")]
+    pub allowed_domains: Vec<String>,
+    /// Where `script: NAME` and `workflow: NAME` are looked up (also
+    /// CITADEL_WORKFLOW_WORKSPACE_ROOT). Unset: beside the workflow file.
+    pub workspace_root: Option<PathBuf>,
+}
+
+impl Default for WorkflowsConfig {
+    fn default() -> Self {
+        WorkflowsConfig {
+            profile: citadel_workflow::Profile::Standard,
+            default_timeout_s: 300,
+            max_parallel_steps: 16,
+            allowed_domains: Vec::new(),
+            workspace_root: None,
+        }
+    }
+}
+
+fn step_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    check_step_seconds(v).map_err(serde::de::Error::custom)
+}
+
+fn check_step_seconds(v: u64) -> Result<u64, String> {
+    let max = citadel_workflow::MAX_STEP_SECONDS;
+    if v == 0 || v > max {
+        return Err(format!("must be between 1 and {max} seconds (got {v})"));
+    }
+    Ok(v)
+}
+
+fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Err(serde::de::Error::custom("must be at least 1")),
+        v => Ok(v),
+    }
+}
+
+fn host_patterns<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    citadel_egress::Allowlist::parse(&v).map_err(serde::de::Error::custom)?;
+    Ok(v)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,7 +243,155 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             egress: EgressConfig::default(),
             datasources: DatasourcesConfig::default(),
+            workflows: WorkflowsConfig::default(),
         }
+    }
+}
+
+/// What `citadel config init` writes: every key with its default and what
+/// it does. A test keeps it equal to `Config::default()`.
+pub const TEMPLATE: &str = r#"# Citadel's configuration. Every key is shown with its default; delete what
+# you do not change. Precedence: defaults < this file < CITADEL_* variables
+# < command-line flags. `citadel config validate FILE` checks a file.
+
+# Address the HTTP API listens on (CITADEL_LISTEN).
+listen = "127.0.0.1:8080"
+# The embedded SQLite database lives in DATA_DIR/citadel.db (CITADEL_DATA_DIR).
+data_dir = "citadel-data"
+# Share one PostgreSQL database between nodes instead (CITADEL_DATABASE_URL).
+# database = "postgres://citadel:secret@localhost/citadel"
+
+# Largest request body, in bytes.
+body_limit_bytes = 1048576
+# Requests taking longer are answered 408.
+request_timeout_ms = 30000
+# Whole request line and headers must arrive within this.
+header_read_timeout_ms = 10000
+# A body must arrive whole within this after its headers.
+body_read_timeout_ms = 10000
+# Failed authentications per client address and window before 429.
+auth_failure_limit = 20
+auth_failure_window_ms = 60000
+# Behind a reverse proxy only: the header holding each client's address.
+# client_address_header = "x-forwarded-for"
+
+# Sandbox hosts kept started (0: one per core), at most (0: eight per core,
+# 16 to 128), per tenant (0: a quarter of the maximum), and how long an
+# extra idle host lives.
+sandbox_hosts = 0
+sandbox_hosts_max = 0
+sandbox_hosts_per_tenant = 0
+sandbox_host_idle_ms = 30000
+# Refuse to start without namespaces for the jail (CITADEL_JAIL_REQUIRED).
+jail_required = false
+
+# A silent node is marked down after this, and forgotten after that.
+node_timeout_ms = 10000
+node_retention_ms = 3600000
+# Queued jobs this node runs at once; 0 on `serve` answers the API only.
+worker_concurrency = 2048
+
+# Run limits: defaults, and maxima no tenant or script may exceed.
+[limits.default]
+timeout_ms = 5000
+memory_mb = 64
+log_bytes = 65536
+warm_runs = 1000
+warm_seconds = 60
+
+[limits.max]
+timeout_ms = 60000
+memory_mb = 512
+log_bytes = 1048576
+warm_runs = 100000
+warm_seconds = 3600
+
+# What every tenant may use.
+[quotas]
+runs_per_minute = 600000
+concurrent_runs = 1000
+concurrent_jobs = 1000
+events_per_run = 100
+events_per_minute = 60000
+streams = 100
+kv_key_bytes = 512
+kv_value_bytes = 131072
+kv_bytes = 67108864
+http_calls_per_run = 50
+http_requests_per_minute = 6000
+db_queries_per_run = 100
+
+[secrets]
+# The master key wrapping every tenant's data key (CITADEL_MASTER_KEY_FILE);
+# unset, DATA_DIR/master.key is generated. Keep production's elsewhere.
+# master_key_file = "/etc/citadel/master.key"
+
+[egress]
+# Let scripts reach loopback and private addresses (tests only).
+allow_private = false
+max_request_bytes = 1048576
+max_response_bytes = 5242880
+
+[datasources]
+# Where SQLite data sources live (CITADEL_DATASOURCES_ROOT); unset,
+# DATA_DIR/datasources.
+# root = "/var/lib/citadel/datasources"
+
+[workflows]
+# The highest security profile a run gets (CITADEL_SECURITY_PROFILE; the
+# `--profile` flag overrides): plan_only, restricted, standard, elevated.
+profile = "standard"
+# A step's timeout when it sets none, in seconds (CITADEL_WORKFLOW_TIMEOUT_S).
+default_timeout_s = 300
+# Steps of one run running at once (CITADEL_WORKFLOW_MAX_PARALLEL_STEPS).
+max_parallel_steps = 16
+# Hosts `http` steps may reach (CITADEL_WORKFLOW_ALLOWED_DOMAINS).
+allowed_domains = []
+# Where `script: NAME` and `workflow: NAME` are found
+# (CITADEL_WORKFLOW_WORKSPACE_ROOT); unset, beside the workflow file.
+# workspace_root = "/srv/workflows"
+"#;
+
+/// A problem in a configuration file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Checks a configuration file's text: the configuration, or its first
+/// problem with its line and column (1-based).
+pub fn check(text: &str) -> Result<Config, Located> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Located {
+            line,
+            column,
+            message: shorter(e.message()),
+        }
+    })
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`, …" as "unknown
+/// field `x` (did you mean `a`?)"; other messages as they are.
+fn shorter(message: &str) -> String {
+    let Some((head, expected)) = message.split_once(", expected one of ") else {
+        return message.to_owned();
+    };
+    let Some(field) = head
+        .strip_prefix("unknown field `")
+        .and_then(|f| f.strip_suffix('`'))
+    else {
+        return message.to_owned();
+    };
+    let candidates: Vec<&str> = expected.split(", ").map(|c| c.trim_matches('`')).collect();
+    match citadel_workflow::did_you_mean(field, candidates.iter().copied()) {
+        Some(near) => format!("unknown field `{field}` (did you mean `{near}`?)"),
+        None => format!("unknown field `{field}` (one of {expected})"),
     }
 }
 
@@ -288,6 +500,40 @@ impl Config {
         if let Some(v) = var("CITADEL_DATASOURCES_ROOT") {
             self.datasources.root = Some(PathBuf::from(v));
         }
+        if let Some(v) = var("CITADEL_SECURITY_PROFILE") {
+            self.workflows.profile = parse("CITADEL_SECURITY_PROFILE", v)?;
+        }
+        if let Some(v) = var("CITADEL_WORKFLOW_TIMEOUT_S") {
+            let secs = parse("CITADEL_WORKFLOW_TIMEOUT_S", v)?;
+            self.workflows.default_timeout_s = check_step_seconds(secs)
+                .map_err(|e| ConfigError::Env("CITADEL_WORKFLOW_TIMEOUT_S", e))?;
+        }
+        if let Some(v) = var("CITADEL_WORKFLOW_MAX_PARALLEL_STEPS") {
+            self.workflows.max_parallel_steps =
+                match parse("CITADEL_WORKFLOW_MAX_PARALLEL_STEPS", v)? {
+                    0 => {
+                        return Err(ConfigError::Env(
+                            "CITADEL_WORKFLOW_MAX_PARALLEL_STEPS",
+                            "must be at least 1".into(),
+                        ));
+                    }
+                    n => n,
+                };
+        }
+        if let Some(v) = var("CITADEL_WORKFLOW_ALLOWED_DOMAINS") {
+            let hosts: Vec<String> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect();
+            citadel_egress::Allowlist::parse(&hosts)
+                .map_err(|e| ConfigError::Env("CITADEL_WORKFLOW_ALLOWED_DOMAINS", e.to_string()))?;
+            self.workflows.allowed_domains = hosts;
+        }
+        if let Some(v) = var("CITADEL_WORKFLOW_WORKSPACE_ROOT") {
+            self.workflows.workspace_root = Some(PathBuf::from(v));
+        }
         Ok(())
     }
 
@@ -393,5 +639,92 @@ mod tests {
             }
         );
         assert_eq!(Config::default().http(), HttpSettings::default());
+    }
+
+    #[test]
+    fn the_template_is_the_defaults_and_names_every_key() {
+        assert_eq!(check(TEMPLATE).unwrap(), Config::default());
+        // Every key of the configuration appears in it (set, or commented
+        // out where it has no default).
+        let mut missing = Vec::new();
+        fn keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+            for (k, v) in table {
+                match v {
+                    toml::Value::Table(t) => keys(&format!("{prefix}{k}."), t, out),
+                    _ => out.push(format!("{prefix}{k}")),
+                }
+            }
+        }
+        let mut all = Vec::new();
+        let mut full = Config::default();
+        full.database = Some("postgres://x".into());
+        full.client_address_header = Some("x".into());
+        full.secrets.master_key_file = Some("k".into());
+        full.datasources.root = Some("r".into());
+        full.workflows.workspace_root = Some("w".into());
+        keys("", &toml::Table::try_from(&full).unwrap(), &mut all);
+        for key in &all {
+            let leaf = key.rsplit('.').next().unwrap();
+            let set = TEMPLATE.lines().any(|l| {
+                let l = l.trim_start_matches("# ");
+                l.starts_with(&format!("{leaf} = "))
+            });
+            if !set {
+                missing.push(key.clone());
+            }
+        }
+        assert_eq!(missing, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_bad_file_is_refused_where_it_is_wrong() {
+        for (text, line, column, message) in [
+            (
+                "listen = \"127.0.0.1:8080\"\nlisen = 1\n",
+                2,
+                1,
+                "unknown field `lisen` (did you mean `listen`?)",
+            ),
+            (
+                "[workflows]\nprofile = \"root\"\n",
+                2,
+                11,
+                "unknown variant `root`, expected one of `plan_only`, `restricted`, `standard`, `elevated`",
+            ),
+            (
+                "[workflows]\ndefault_timeout_s = 0\n",
+                2,
+                21,
+                "must be between 1 and 604800 seconds (got 0)",
+            ),
+            (
+                "[workflows]\nmax_parallel_steps = 0\n",
+                2,
+                22,
+                "must be at least 1",
+            ),
+            (
+                "[workflows]\nallowed_domains = [\"ok.example.com\", \"http://\"]\n",
+                2,
+                19,
+                "\"http://\": not a host: empty host",
+            ),
+            (
+                "worker_concurrency = \"many\"\n",
+                1,
+                22,
+                "invalid type: string \"many\", expected usize",
+            ),
+        ] {
+            assert_eq!(
+                check(text),
+                Err(Located {
+                    line,
+                    column,
+                    message: message.to_owned()
+                }),
+                "{text}"
+            );
+        }
     }
 }

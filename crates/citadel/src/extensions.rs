@@ -35,10 +35,15 @@ pub(crate) struct WorkflowArgs {
     /// The workflow, YAML.
     file: PathBuf,
     /// The highest security profile allowed (the workflow may ask for a
-    /// lower one): plan_only, restricted, standard or elevated (also
-    /// CITADEL_SECURITY_PROFILE).
-    #[arg(long, env = "CITADEL_SECURITY_PROFILE", default_value = "standard")]
-    profile: String,
+    /// lower one): plan_only, restricted, standard or elevated. Default:
+    /// `[workflows] profile` of the configuration, CITADEL_SECURITY_PROFILE,
+    /// else standard.
+    #[arg(long)]
+    profile: Option<String>,
+    /// A TOML configuration file (else $CITADEL_CONFIG, else ./citadel.toml
+    /// if present).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -66,16 +71,36 @@ pub(crate) enum PluginCommand {
     },
 }
 
-fn profile(name: &str) -> Result<citadel_workflow::Profile, CliError> {
-    name.parse()
-        .map_err(|e| CliError::usage(format!("--profile: {e}")))
+/// The `[workflows]` configuration (file, then `CITADEL_*` variables).
+pub(crate) fn workflows_config(
+    file: Option<&Path>,
+) -> Result<crate::config::WorkflowsConfig, CliError> {
+    Ok(crate::config::Config::load(file)
+        .map_err(CliError::usage)?
+        .workflows)
+}
+
+/// `--profile` if given, else the configured one.
+pub(crate) fn profile(
+    flag: Option<&str>,
+    config: &crate::config::WorkflowsConfig,
+) -> Result<citadel_workflow::Profile, CliError> {
+    match flag {
+        Some(name) => name
+            .parse()
+            .map_err(|e| CliError::usage(format!("--profile: {e}"))),
+        None => Ok(config.profile),
+    }
 }
 
 /// The workflow in `file`, or the diagnostics reported (exit 1).
 fn load(args: &WorkflowArgs) -> Result<citadel_workflow::Workflow, CliError> {
     let text = std::fs::read_to_string(&args.file)
         .usage(format!("cannot read {}", args.file.display()))?;
-    let profile = profile(&args.profile)?;
+    let profile = profile(
+        args.profile.as_deref(),
+        &workflows_config(args.config.as_deref())?,
+    )?;
     citadel_workflow::validate(&text, profile).map_err(|diagnostics| {
         report_workflow(&args.file, &diagnostics, args.json);
         CliError::Threw
@@ -118,14 +143,21 @@ pub(crate) fn workflow(cmd: WorkflowCommand) -> Result<(), CliError> {
             let w = load(&args)?;
             let inputs: serde_json::Value =
                 serde_json::from_str(&input).usage("--input is not valid JSON")?;
-            let plan =
-                citadel_workflow::plan(&w, &inputs, profile(&args.profile)?).map_err(|errors| {
-                    let text: Vec<String> = errors
-                        .iter()
-                        .map(|e| format!("input `{}`: {} [{}]", e.input, e.message, e.code))
-                        .collect();
-                    CliError::usage(text.join("\n"))
-                })?;
+            let plan = citadel_workflow::plan(
+                &w,
+                &inputs,
+                profile(
+                    args.profile.as_deref(),
+                    &workflows_config(args.config.as_deref())?,
+                )?,
+            )
+            .map_err(|errors| {
+                let text: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("input `{}`: {} [{}]", e.input, e.message, e.code))
+                    .collect();
+                CliError::usage(text.join("\n"))
+            })?;
             if args.json {
                 println!(
                     "{}",

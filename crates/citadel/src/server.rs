@@ -125,6 +125,18 @@ pub(crate) enum ConfigCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Write a commented configuration file: every key with its default.
+    Init {
+        /// Where to write it (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a configuration file: its first problem with line and column
+    /// (exit 1), or that it is valid.
+    Validate { file: PathBuf },
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -536,7 +548,34 @@ pub(crate) fn audit(cmd: AuditCommand) -> Result<(), CliError> {
 }
 
 pub(crate) fn config(cmd: ConfigCommand) -> Result<(), CliError> {
-    let ConfigCommand::Show { data } = cmd;
-    print!("{}", data.config()?.show());
+    match cmd {
+        ConfigCommand::Show { data } => print!("{}", data.config()?.show()),
+        ConfigCommand::Init { out: None, .. } => print!("{}", crate::config::TEMPLATE),
+        ConfigCommand::Init {
+            out: Some(path),
+            force,
+        } => {
+            if path.exists() && !force {
+                return Err(CliError::usage(format!(
+                    "{} exists; --force replaces it",
+                    path.display()
+                )));
+            }
+            std::fs::write(&path, crate::config::TEMPLATE)
+                .failed(format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        ConfigCommand::Validate { file } => {
+            let text =
+                std::fs::read_to_string(&file).usage(format!("cannot read {}", file.display()))?;
+            match crate::config::check(&text) {
+                Ok(_) => println!("{}: valid", file.display()),
+                Err(e) => {
+                    eprintln!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message);
+                    return Err(CliError::Threw);
+                }
+            }
+        }
+    }
     Ok(())
 }

@@ -28,9 +28,6 @@ use tokio::sync::Mutex;
 use crate::run::NetGateway;
 use crate::{CliError, ResultExt};
 
-/// A step's timeout when it sets none.
-const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
-
 #[derive(Args)]
 pub(crate) struct WorkflowRunArgs {
     /// The workflow, YAML.
@@ -39,12 +36,17 @@ pub(crate) struct WorkflowRunArgs {
     #[arg(long, default_value = "{}")]
     input: String,
     /// The highest security profile allowed (the workflow may ask for a
-    /// lower one): restricted, standard or elevated (also
-    /// CITADEL_SECURITY_PROFILE). plan_only never executes.
-    #[arg(long, env = "CITADEL_SECURITY_PROFILE", default_value = "standard")]
-    profile: String,
+    /// lower one): restricted, standard or elevated; plan_only never
+    /// executes. Default: `[workflows] profile` of the configuration,
+    /// CITADEL_SECURITY_PROFILE, else standard.
+    #[arg(long)]
+    profile: Option<String>,
+    /// A TOML configuration file (else $CITADEL_CONFIG, else ./citadel.toml
+    /// if present): its `[workflows]` section.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Hosts `http` steps may reach, comma-separated (as `citadel run
-    /// --allow-net`); none by default.
+    /// --allow-net`), besides `[workflows] allowed_domains`.
     #[arg(long, value_delimiter = ',')]
     allow_net: Vec<String>,
     /// Environment variables templates may read as `env.NAME`,
@@ -77,6 +79,10 @@ struct Local {
     pool: Mutex<Option<Arc<Pool>>>,
     jail: Mutex<Option<Arc<Jail>>>,
     report: Report,
+    /// A step's timeout when it sets none.
+    default_timeout: Duration,
+    /// Steps of one run running at once at most.
+    max_parallel: usize,
 }
 
 /// How progress is shown.
@@ -102,16 +108,17 @@ impl Report {
 }
 
 pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
-    let max: Profile = args
-        .profile
-        .parse()
-        .map_err(|e| CliError::usage(format!("--profile: {e}")))?;
-    let dir = args
-        .file
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let workflow = load(&args.file, max)?;
+    let config = crate::extensions::workflows_config(args.config.as_deref())?;
+    let max = crate::extensions::profile(args.profile.as_deref(), &config)?;
+    let dir = match &config.workspace_root {
+        Some(root) => root.clone(),
+        None => args
+            .file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    let workflow = load(&args.file, &dir, max)?;
     let profile = Profile::effective(max, workflow.profile);
     if !profile.executes() {
         return Err(CliError::usage(format!(
@@ -126,10 +133,16 @@ pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
             .collect();
         CliError::usage(text.join("\n"))
     })?;
-    let net = if args.allow_net.is_empty() {
+    let hosts: Vec<String> = config
+        .allowed_domains
+        .iter()
+        .chain(&args.allow_net)
+        .cloned()
+        .collect();
+    let net = if hosts.is_empty() {
         None
     } else {
-        Some(Arc::new(NetGateway::new(&args.allow_net)?))
+        Some(Arc::new(NetGateway::new(&hosts)?))
     };
     let env: BTreeMap<String, String> = args
         .allow_env
@@ -153,6 +166,8 @@ pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
         pool: Mutex::new(None),
         jail: Mutex::new(None),
         report,
+        default_timeout: Duration::from_secs(config.default_timeout_s),
+        max_parallel: config.max_parallel_steps.max(1),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -227,10 +242,10 @@ pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
     }
 }
 
-/// Validates `file` under `max`, following its sub-workflows beside it.
-fn load(file: &Path, max: Profile) -> Result<Workflow, CliError> {
+/// Validates `file` under `max`, following its sub-workflows in `dir`.
+fn load(file: &Path, dir: &Path, max: Profile) -> Result<Workflow, CliError> {
     let text = std::fs::read_to_string(file).usage(format!("cannot read {}", file.display()))?;
-    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = dir.to_path_buf();
     let resolve = move |name: &str| -> Option<Workflow> {
         let text = std::fs::read_to_string(sub_workflow_path(&dir, name)?).ok()?;
         citadel_workflow::validate(&text, max).ok()
@@ -272,18 +287,12 @@ async fn run_workflow(
     let mut progress = Progress::new(&workflow, inputs, local.profile);
     progress.grant(env.clone(), BTreeMap::new());
     let mut running = tokio::task::JoinSet::new();
+    // Ready steps waiting for one of the run's `max_parallel` places.
+    let mut waiting = std::collections::VecDeque::new();
     loop {
         for ready in progress.ready() {
             match ready {
-                Ready::Run { step, scope } => {
-                    local.report.line(depth, "▶", "started", &step.id);
-                    let (local, step, env) = (Arc::clone(&local), step.clone(), env.clone());
-                    running.spawn(async move {
-                        let t = Instant::now();
-                        let result = run_step(&local, &step, scope, &env, depth).await;
-                        (step.id, result, t.elapsed())
-                    });
-                }
+                Ready::Run { step, scope } => waiting.push_back((step.clone(), scope)),
                 Ready::Skipped { step, reason } => {
                     local
                         .report
@@ -295,6 +304,17 @@ async fn run_workflow(
                         .line(depth, "✗", "refused", &format!("{}: {reason}", step.id));
                 }
             }
+        }
+        while running.len() < local.max_parallel
+            && let Some((step, scope)) = waiting.pop_front()
+        {
+            local.report.line(depth, "▶", "started", &step.id);
+            let (local, env) = (Arc::clone(&local), env.clone());
+            running.spawn(async move {
+                let t = Instant::now();
+                let result = run_step(&local, &step, scope, &env, depth).await;
+                (step.id, result, t.elapsed())
+            });
         }
         let Some(joined) = running.join_next().await else {
             break;
@@ -339,7 +359,7 @@ async fn run_step(
 ) -> StepResult {
     let timeout = step
         .timeout
-        .map_or(DEFAULT_STEP_TIMEOUT, Duration::from_secs);
+        .map_or(local.default_timeout, Duration::from_secs);
     let attempts = step.retry.as_ref().map_or(1, |r| r.attempts.max(1));
     let mut attempt = 1;
     loop {

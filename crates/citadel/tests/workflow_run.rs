@@ -312,3 +312,120 @@ outputs:
         "saved script `missing/thing`: a local run looks for missing/thing.ts or missing/thing.js beside the workflow"
     );
 }
+
+#[test]
+fn the_configuration_sets_the_profile_timeouts_parallelism_and_workspace() {
+    let dir = temp_dir("workflow-config");
+    // `config init` writes the commented template, which validates.
+    let toml = dir.path().join("citadel.toml");
+    let (code, _, stderr) = citadel(&["config", "init", "--out", toml.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let template = std::fs::read_to_string(&toml).unwrap();
+    let (code, printed, _) = citadel(&["config", "init"]);
+    assert_eq!(code, 0);
+    assert_eq!(template, printed, "the file is what init prints");
+    assert!(
+        template.contains("\nprofile = \"standard\"\n"),
+        "{template}"
+    );
+    let (code, stdout, stderr) = citadel(&["config", "validate", toml.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), format!("{}: valid", toml.display()));
+    // A second init does not overwrite it.
+    let (code, _, stderr) = citadel(&["config", "init", "--out", toml.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr.trim(),
+        format!("citadel: {} exists; --force replaces it", toml.display())
+    );
+
+    // A broken file is refused where it is wrong.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[workflows]\nprofile = \"elevated\"\nmax_parralel_steps = 2\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = citadel(&["config", "validate", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "{}:3:1: unknown field `max_parralel_steps` (did you mean `max_parallel_steps`?)",
+            bad.display()
+        )
+    );
+
+    // The file's profile lets the seed's shell step run; the flag still
+    // lowers it.
+    let workspace = dir.path().join("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::write(workspace.join("answer.js"), "return 42;\n").unwrap();
+    let config = dir.path().join("elevated.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[workflows]\nprofile = \"elevated\"\ndefault_timeout_s = 1\nmax_parallel_steps = 1\nworkspace_root = \"{}\"\n",
+            workspace.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (code, stdout, stderr) = citadel(&[
+        "workflow",
+        "run",
+        "examples/workflows/hello-world.yaml",
+        "--config",
+        config,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "Hello Developer!\n");
+    let (code, _, _) = citadel(&[
+        "workflow",
+        "run",
+        "examples/workflows/hello-world.yaml",
+        "--config",
+        config,
+        "--profile",
+        "standard",
+    ]);
+    assert_eq!(code, 1);
+
+    // The default timeout (1 s) ends a step that sets none; one step at a
+    // time runs `a` and `b` one after the other; `script: answer` is found
+    // in the workspace root.
+    let file = dir.path().join("paced.yaml");
+    std::fs::write(
+        &file,
+        "name: paced\nversion: 1\nsteps:\n  - id: a\n    type: shell\n    command: \"echo a\"\n  - id: b\n    type: shell\n    command: \"echo b\"\n  - id: saved\n    type: script\n    script: answer\n  - id: long\n    type: shell\n    command: \"sleep 3\"\n    continue_on_error: true\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = citadel(&[
+        "workflow",
+        "run",
+        file.to_str().unwrap(),
+        "--config",
+        config,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "a\nb\n");
+    let order: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("started ") || l.starts_with("succeeded "))
+        .take(4)
+        .map(|l| l.split(" (").next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["started a", "succeeded a", "started b", "succeeded b"],
+        "{stderr}"
+    );
+    let (code, report) = run_json(&file, &["--config", config]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["steps"]["saved"]["output"], 42);
+    assert_eq!(report["steps"]["long"]["status"], "timed_out");
+    assert_eq!(
+        report["steps"]["long"]["output"]["error"],
+        "did not finish within its timeout of 1 s"
+    );
+}
