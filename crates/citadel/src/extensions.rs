@@ -80,6 +80,15 @@ pub(crate) fn workflows_config(
         .workflows)
 }
 
+/// A run's inputs that do not satisfy the workflow: one line each, exit 2.
+pub(crate) fn input_errors(errors: &[citadel_workflow::InputError]) -> CliError {
+    let text: Vec<String> = errors
+        .iter()
+        .map(|e| format!("input `{}`: {} [{}]", e.input, e.message, e.code))
+        .collect();
+    CliError::usage(text.join("\n"))
+}
+
 /// `--profile` if given, else the configured one.
 pub(crate) fn profile(
     flag: Option<&str>,
@@ -151,13 +160,7 @@ pub(crate) fn workflow(cmd: WorkflowCommand) -> Result<(), CliError> {
                     &workflows_config(args.config.as_deref())?,
                 )?,
             )
-            .map_err(|errors| {
-                let text: Vec<String> = errors
-                    .iter()
-                    .map(|e| format!("input `{}`: {} [{}]", e.input, e.message, e.code))
-                    .collect();
-                CliError::usage(text.join("\n"))
-            })?;
+            .map_err(|errors| input_errors(&errors))?;
             if args.json {
                 println!(
                     "{}",

@@ -126,13 +126,8 @@ pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
         )));
     }
     let given: Value = serde_json::from_str(&args.input).usage("--input is not valid JSON")?;
-    let inputs = citadel_workflow::check_inputs(&workflow, &given).map_err(|errors| {
-        let text: Vec<String> = errors
-            .iter()
-            .map(|e| format!("input `{}`: {} [{}]", e.input, e.message, e.code))
-            .collect();
-        CliError::usage(text.join("\n"))
-    })?;
+    let inputs = citadel_workflow::check_inputs(&workflow, &given)
+        .map_err(|errors| crate::extensions::input_errors(&errors))?;
     let hosts: Vec<String> = config
         .allowed_domains
         .iter()
