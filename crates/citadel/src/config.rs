@@ -656,9 +656,11 @@ mod tests {
             }
         }
         let mut all = Vec::new();
-        let mut full = Config::default();
-        full.database = Some("postgres://x".into());
-        full.client_address_header = Some("x".into());
+        let mut full = Config {
+            database: Some("postgres://x".into()),
+            client_address_header: Some("x".into()),
+            ..Config::default()
+        };
         full.secrets.master_key_file = Some("k".into());
         full.datasources.root = Some("r".into());
         full.workflows.workspace_root = Some("w".into());
