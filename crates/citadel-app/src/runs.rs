@@ -141,6 +141,9 @@ pub async fn start_batch(
 ) -> AppResult<Vec<QueuedRun>> {
     checked_name(name)?;
     let engine = app.engine()?;
+    let tenant = caller
+        .tenant_with(app, Permission::ScriptRun, Some(name))
+        .await?;
     if batch.items.is_empty() || batch.items.len() > MAX_BATCH {
         return Err(AppError::invalid(format!(
             "a batch holds 1 to {MAX_BATCH} items (got {})",
@@ -153,9 +156,6 @@ pub async fn start_batch(
                 .map_err(|e| AppError::invalid(format!("items[{i}]: {}", e.message)))?;
         }
     }
-    let tenant = caller
-        .tenant_with(app, Permission::ScriptRun, Some(name))
-        .await?;
     check_timeout(engine, batch.timeout_ms)?;
     let live = live_or_refuse(app, engine, &tenant, name).await?;
     let spec = RunSpec {

@@ -106,6 +106,15 @@ impl QuotaState {
         take_n(&self.buckets, tenant, q.runs_per_minute, nodes, n as f64).map_err(Some)
     }
 
+    /// Returns `n` runs taken by [`QuotaState::take_many`] for a batch that
+    /// was then not written.
+    pub(crate) fn give_back(&self, tenant: &str, q: &Quotas, nodes: usize, n: usize) {
+        let capacity = capacity(q.runs_per_minute, nodes);
+        if let Some(b) = lock(&self.buckets).get_mut(tenant) {
+            b.tokens = (b.tokens + n as f64).min(capacity);
+        }
+    }
+
     /// This node's share of the tenant's runs per minute, `nodes` being up.
     pub(crate) fn runs_capacity(q: &Quotas, nodes: usize) -> u64 {
         capacity(q.runs_per_minute, nodes) as u64
@@ -250,5 +259,13 @@ mod tests {
         assert_eq!(s.take_many("b", &q, 2, 31), Err(None));
         assert_eq!(QuotaState::runs_capacity(&q, 2), 30);
         assert_eq!(s.take_many("b", &q, 2, 30), Ok(()));
+        // A batch that was not written gives its runs back, never past the
+        // bucket's size.
+        assert!(s.take_many("b", &q, 2, 1).is_err());
+        s.give_back("b", &q, 2, 30);
+        assert_eq!(s.take_many("b", &q, 2, 30), Ok(()));
+        s.give_back("b", &q, 2, 1000);
+        assert_eq!(s.take_many("b", &q, 2, 30), Ok(()));
+        assert!(s.take_many("b", &q, 2, 1).is_err());
     }
 }

@@ -227,8 +227,20 @@ impl Engine {
                     per_node: QuotaState::runs_capacity(&self.config.quotas, nodes),
                 },
             })?;
-        let script_cap = self.script_cap(&spec).await?;
-        let jobs: Vec<NewJob> = items
+        let items_len = items.len();
+        let tenant = spec.tenant_id.clone();
+        let give_back = || {
+            self.quota
+                .give_back(&tenant, &self.config.quotas, nodes, items_len)
+        };
+        let script_cap = match self.script_cap(&spec).await {
+            Ok(cap) => cap,
+            Err(e) => {
+                give_back();
+                return Err(e);
+            }
+        };
+        let mut jobs: Vec<(usize, NewJob)> = items
             .into_iter()
             .map(|item| {
                 let spec = RunSpec {
@@ -241,17 +253,30 @@ impl Engine {
                 };
                 self.new_run_job(spec, &request, script_cap)
             })
+            .enumerate()
             .collect();
+        // Written in key order, so two batches sharing keys take their rows
+        // in the same order and cannot deadlock each other on PostgreSQL;
+        // answered in the items' order.
+        jobs.sort_by(|(_, a), (_, b)| a.idempotency_key.cmp(&b.idempotency_key));
+        let (order, jobs): (Vec<usize>, Vec<NewJob>) = jobs.into_iter().unzip();
         // One transaction, not the group-commit writer: that one may split
         // a batch over two commits, and a batch is atomic.
-        let done = self.store.enqueue_many(&jobs).await?;
+        let done = match self.store.enqueue_many(&jobs).await {
+            Ok(done) => done,
+            Err(e) => {
+                give_back();
+                return Err(e.into());
+            }
+        };
         if done.iter().any(|(_, created)| *created) {
             self.worker.wake.notify_one();
         }
-        Ok(done
-            .into_iter()
-            .map(|(job, created)| (job.id, created))
-            .collect())
+        let mut answers = vec![(String::new(), false); done.len()];
+        for (slot, (job, created)) in order.into_iter().zip(done) {
+            answers[slot] = (job.id, created);
+        }
+        Ok(answers)
     }
 
     fn refuse_if_killed(&self, spec: &RunSpec) -> Result<(), EngineError> {

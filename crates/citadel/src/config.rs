@@ -364,7 +364,10 @@ pub struct Located {
 /// problem with its line and column (1-based).
 pub fn check(text: &str) -> Result<Config, Located> {
     toml::from_str(text).map_err(|e: toml::de::Error| {
-        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let mut at = e.span().map_or(0, |s| s.start).min(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
         let before = &text[..at];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -408,12 +411,24 @@ pub enum ConfigError {
 impl Config {
     /// Loads the file (if any) and applies environment overrides.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_from(file, true)
+    }
+
+    /// As [`Config::load`], but never from a `./citadel.toml` that merely
+    /// happens to be in the working directory: only `--config FILE` or
+    /// `$CITADEL_CONFIG`. Workflow commands load so, since such a file
+    /// could raise the profile of a workflow run in someone's checkout.
+    pub fn load_explicit(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_from(file, false)
+    }
+
+    fn load_from(file: Option<&Path>, implicit: bool) -> Result<Config, ConfigError> {
         let env_file = std::env::var_os("CITADEL_CONFIG").map(PathBuf::from);
         let default_file = Path::new("citadel.toml");
         let path = file
             .map(Path::to_path_buf)
             .or(env_file)
-            .or_else(|| default_file.exists().then(|| default_file.to_path_buf()));
+            .or_else(|| (implicit && default_file.exists()).then(|| default_file.to_path_buf()));
         let mut config = match path {
             Some(p) => {
                 let text =

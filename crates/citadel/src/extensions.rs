@@ -40,8 +40,8 @@ pub(crate) struct WorkflowArgs {
     /// else standard.
     #[arg(long)]
     profile: Option<String>,
-    /// A TOML configuration file (else $CITADEL_CONFIG, else ./citadel.toml
-    /// if present).
+    /// A TOML configuration file (else $CITADEL_CONFIG; a ./citadel.toml is
+    /// not read implicitly here).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Print JSON instead of text.
@@ -71,13 +71,18 @@ pub(crate) enum PluginCommand {
     },
 }
 
-/// The `[workflows]` configuration (file, then `CITADEL_*` variables).
+/// The configuration of workflow commands: `--config FILE` or
+/// `$CITADEL_CONFIG` (never an incidental `./citadel.toml`), then
+/// `CITADEL_*` variables.
+pub(crate) fn workflow_config(file: Option<&Path>) -> Result<crate::config::Config, CliError> {
+    crate::config::Config::load_explicit(file).map_err(CliError::usage)
+}
+
+/// The `[workflows]` part of [`workflow_config`].
 pub(crate) fn workflows_config(
     file: Option<&Path>,
 ) -> Result<crate::config::WorkflowsConfig, CliError> {
-    Ok(crate::config::Config::load(file)
-        .map_err(CliError::usage)?
-        .workflows)
+    Ok(workflow_config(file)?.workflows)
 }
 
 /// A run's inputs that do not satisfy the workflow: one line each, exit 2.

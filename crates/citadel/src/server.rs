@@ -555,13 +555,25 @@ pub(crate) fn config(cmd: ConfigCommand) -> Result<(), CliError> {
             out: Some(path),
             force,
         } => {
-            if path.exists() && !force {
-                return Err(CliError::usage(format!(
-                    "{} exists; --force replaces it",
-                    path.display()
-                )));
+            use std::io::Write as _;
+            // Without --force, never through an existing file or link.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true);
+            if force {
+                options.create(true).truncate(true);
+            } else {
+                options.create_new(true);
             }
-            std::fs::write(&path, crate::config::TEMPLATE)
+            let mut file = match options.open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(CliError::usage(format!(
+                        "{} exists; --force replaces it",
+                        path.display()
+                    )));
+                }
+                other => other.failed(format!("cannot write {}", path.display()))?,
+            };
+            file.write_all(crate::config::TEMPLATE.as_bytes())
                 .failed(format!("cannot write {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }

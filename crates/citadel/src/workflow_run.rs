@@ -41,8 +41,9 @@ pub(crate) struct WorkflowRunArgs {
     /// CITADEL_SECURITY_PROFILE, else standard.
     #[arg(long)]
     profile: Option<String>,
-    /// A TOML configuration file (else $CITADEL_CONFIG, else ./citadel.toml
-    /// if present): its `[workflows]` section.
+    /// A TOML configuration file (else $CITADEL_CONFIG; a ./citadel.toml is
+    /// not read implicitly here): its `[workflows]` section and
+    /// `jail_required`.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Hosts `http` steps may reach, comma-separated (as `citadel run
@@ -69,7 +70,6 @@ pub(crate) struct WorkflowRunArgs {
 /// What every step of one local run shares.
 struct Local {
     dir: PathBuf,
-    profile: Profile,
     approve: bool,
     /// Ask approvals on the terminal.
     interactive: bool,
@@ -83,6 +83,24 @@ struct Local {
     default_timeout: Duration,
     /// Steps of one run running at once at most.
     max_parallel: usize,
+}
+
+/// Where a step stands: how deep in sub-workflows and `foreach` bodies
+/// (for the display's indentation and the depth limit), and the profile of
+/// the workflow it belongs to (a sub-workflow may ask for a lower one).
+#[derive(Clone, Copy)]
+struct At {
+    depth: usize,
+    profile: Profile,
+}
+
+impl At {
+    fn deeper(self) -> At {
+        At {
+            depth: self.depth + 1,
+            ..self
+        }
+    }
 }
 
 /// How progress is shown.
@@ -108,7 +126,9 @@ impl Report {
 }
 
 pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
-    let config = crate::extensions::workflows_config(args.config.as_deref())?;
+    let full = crate::extensions::workflow_config(args.config.as_deref())?;
+    let require_jail = args.require_jail || full.jail_required;
+    let config = full.workflows;
     let max = crate::extensions::profile(args.profile.as_deref(), &config)?;
     let dir = match &config.workspace_root {
         Some(root) => root.clone(),
@@ -153,10 +173,9 @@ pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
     };
     let local = Arc::new(Local {
         dir,
-        profile,
         approve: args.approve,
         interactive: std::io::stdin().is_terminal() && !args.json,
-        require_jail: args.require_jail,
+        require_jail,
         net,
         pool: Mutex::new(None),
         jail: Mutex::new(None),
@@ -179,11 +198,19 @@ pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
         ),
     );
     let started = Instant::now();
-    let (outcome, results) =
-        runtime.block_on(run_workflow(Arc::clone(&local), workflow, inputs, env, 0));
+    let (outcome, results) = runtime.block_on(run_workflow(
+        Arc::clone(&local),
+        workflow,
+        inputs,
+        env,
+        At { depth: 0, profile },
+    ));
     if let Some(pool) = runtime.block_on(local.pool.lock()).take() {
         pool.shutdown();
     }
+    // An approval's question may still wait for a line on stdin (its step
+    // ended without an answer): the process does not wait for it.
+    runtime.shutdown_background();
     let elapsed = started.elapsed();
     if args.json {
         let steps: serde_json::Map<String, Value> = results
@@ -207,7 +234,7 @@ pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
             println!("{}", Value::Object(outcome.outputs.clone()));
         }
         let how = match &outcome.failed_step {
-            _ if outcome.status == StepStatus::Succeeded => "succeeded".to_owned(),
+            _ if outcome.status == StepStatus::Succeeded => outcome.status.as_str().to_owned(),
             Some(step) => format!("failed at step `{step}`"),
             None => "failed: its outputs could not be rendered".to_owned(),
         };
@@ -277,9 +304,9 @@ async fn run_workflow(
     workflow: Workflow,
     inputs: serde_json::Map<String, Value>,
     env: BTreeMap<String, String>,
-    depth: usize,
+    at: At,
 ) -> (Outcome, BTreeMap<String, StepResult>) {
-    let mut progress = Progress::new(&workflow, inputs, local.profile);
+    let mut progress = Progress::new(&workflow, inputs, at.profile);
     progress.grant(env.clone(), BTreeMap::new());
     let mut running = tokio::task::JoinSet::new();
     // Ready steps waiting for one of the run's `max_parallel` places.
@@ -291,23 +318,23 @@ async fn run_workflow(
                 Ready::Skipped { step, reason } => {
                     local
                         .report
-                        .line(depth, "↷", "skipped", &format!("{}: {reason}", step.id));
+                        .line(at.depth, "↷", "skipped", &format!("{}: {reason}", step.id));
                 }
                 Ready::Refused { step, reason } => {
                     local
                         .report
-                        .line(depth, "✗", "refused", &format!("{}: {reason}", step.id));
+                        .line(at.depth, "✗", "refused", &format!("{}: {reason}", step.id));
                 }
             }
         }
         while running.len() < local.max_parallel
             && let Some((step, scope)) = waiting.pop_front()
         {
-            local.report.line(depth, "▶", "started", &step.id);
+            local.report.line(at.depth, "▶", "started", &step.id);
             let (local, env) = (Arc::clone(&local), env.clone());
             running.spawn(async move {
                 let t = Instant::now();
-                let result = run_step(&local, &step, scope, &env, depth).await;
+                let result = run_step(&local, &step, scope, &env, at).await;
                 (step.id, result, t.elapsed())
             });
         }
@@ -323,12 +350,12 @@ async fn run_workflow(
                 break;
             }
         };
-        let (symbol, word) = match result.status {
-            StepStatus::Succeeded => ("✓", "succeeded"),
-            StepStatus::TimedOut => ("⏱", "timed_out"),
-            StepStatus::Rejected => ("✗", "rejected"),
-            _ => ("✗", "failed"),
+        let symbol = match result.status {
+            StepStatus::Succeeded => "✓",
+            StepStatus::TimedOut => "⏱",
+            _ => "✗",
         };
+        let word = result.status.as_str();
         let mut text = format!("{id} ({})", millis(took));
         if result.status != StepStatus::Succeeded
             && let Some(error) = result.output.get("error")
@@ -338,10 +365,15 @@ async fn run_workflow(
                 .map_or_else(|| error.to_string(), str::to_owned);
             text.push_str(&format!(": {error}"));
         }
-        local.report.line(depth, symbol, word, &text);
+        local.report.line(at.depth, symbol, word, &text);
         progress.finish(&id, result);
     }
-    (progress.outcome(), progress.results().clone())
+    let mut outcome = progress.outcome();
+    if !progress.is_finished() {
+        // A step's task panicked and the run stopped short: never a success.
+        outcome.status = StepStatus::Failed;
+    }
+    (outcome, progress.results().clone())
 }
 
 /// Runs one step with its retries, each attempt within the step's timeout.
@@ -350,17 +382,20 @@ async fn run_step(
     step: &Step,
     scope: Scope,
     env: &BTreeMap<String, String>,
-    depth: usize,
+    at: At,
 ) -> StepResult {
-    let timeout = step
-        .timeout
-        .map_or(local.default_timeout, Duration::from_secs);
+    // An approval waits for a person: only a `timeout` it sets ends it.
+    let default = match step.action {
+        Action::Approval { .. } => Duration::from_secs(citadel_workflow::MAX_STEP_SECONDS),
+        _ => local.default_timeout,
+    };
+    let timeout = step.timeout.map_or(default, Duration::from_secs);
     let attempts = step.retry.as_ref().map_or(1, |r| r.attempts.max(1));
     let mut attempt = 1;
     loop {
         let result = match tokio::time::timeout(
             timeout,
-            run_action(local, &step.action, &scope, env, timeout, depth),
+            run_action(local, &step.action, &scope, env, timeout, at),
         )
         .await
         {
@@ -384,7 +419,7 @@ async fn run_step(
         attempt += 1;
         let delay = retry.delay_before(attempt);
         local.report.line(
-            depth,
+            at.depth,
             "↻",
             "retrying",
             &format!(
@@ -420,7 +455,7 @@ fn run_action<'a>(
     scope: &'a Scope,
     env: &'a BTreeMap<String, String>,
     timeout: Duration,
-    depth: usize,
+    at: At,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = StepResult> + Send + 'a>> {
     Box::pin(async move {
         match action {
@@ -458,7 +493,7 @@ fn run_action<'a>(
                 let event = json!({ "type": event, "data": data });
                 local
                     .report
-                    .line(depth + 1, "→", "event", &event.to_string());
+                    .line(at.depth + 1, "→", "event", &event.to_string());
                 success(event)
             }
             Action::Approval { message } => {
@@ -481,7 +516,7 @@ fn run_action<'a>(
                     Ok(v) => v.unwrap_or_else(|| json!({})),
                     Err(e) => return failure(StepStatus::Failed, e.to_string()),
                 };
-                run_sub_workflow(local, workflow, given, env, depth).await
+                run_sub_workflow(local, workflow, given, env, at).await
             }
             Action::Foreach {
                 items,
@@ -493,17 +528,7 @@ fn run_action<'a>(
                     Ok(list) => list,
                     Err(e) => return failure(StepStatus::Failed, e.to_string()),
                 };
-                run_foreach(
-                    local,
-                    action,
-                    list,
-                    *parallelism,
-                    scope,
-                    env,
-                    timeout,
-                    depth,
-                )
-                .await
+                run_foreach(local, action, list, *parallelism, scope, env, timeout, at).await
             }
         }
     })
@@ -749,7 +774,7 @@ async fn run_http(
 /// when nobody can answer.
 async fn approve(local: &Local, message: String) -> StepResult {
     if local.approve {
-        return success(json!({ "approved": true, "by": "--approve" }));
+        return success(json!({ "decision": "approve", "by": "--approve" }));
     }
     if !local.interactive {
         return StepResult {
@@ -770,7 +795,7 @@ async fn approve(local: &Local, message: String) -> StepResult {
     .await
     .unwrap_or(false);
     if answer {
-        success(json!({ "approved": true, "by": "terminal" }))
+        success(json!({ "decision": "approve", "by": "terminal" }))
     } else {
         StepResult {
             status: StepStatus::Rejected,
@@ -785,8 +810,19 @@ async fn run_sub_workflow(
     name: &str,
     given: Value,
     env: &BTreeMap<String, String>,
-    depth: usize,
+    at: At,
 ) -> StepResult {
+    // Validation bounds the depth of the files as they were; this bounds
+    // it for files edited since.
+    if at.depth >= citadel_workflow::MAX_SUBWORKFLOW_DEPTH {
+        return failure(
+            StepStatus::Failed,
+            format!(
+                "sub-workflow `{name}`: workflows nest at most {} deep",
+                citadel_workflow::MAX_SUBWORKFLOW_DEPTH
+            ),
+        );
+    }
     let Some(path) = sub_workflow_path(&local.dir, name) else {
         return failure(
             StepStatus::Failed,
@@ -796,7 +832,7 @@ async fn run_sub_workflow(
     let loaded = std::fs::read_to_string(&path)
         .map_err(|e| e.to_string())
         .and_then(|text| {
-            citadel_workflow::validate(&text, local.profile).map_err(|d| {
+            citadel_workflow::validate(&text, at.profile).map_err(|d| {
                 d.iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
@@ -820,8 +856,18 @@ async fn run_sub_workflow(
             );
         }
     };
-    let (outcome, _) =
-        run_workflow(Arc::clone(local), workflow, inputs, env.clone(), depth + 1).await;
+    let profile = Profile::effective(at.profile, workflow.profile);
+    if !profile.executes() {
+        return failure(
+            StepStatus::Failed,
+            format!("sub-workflow `{name}` asks for the `{profile}` profile, which never executes"),
+        );
+    }
+    let inner = At {
+        depth: at.depth + 1,
+        profile,
+    };
+    let (outcome, _) = run_workflow(Arc::clone(local), workflow, inputs, env.clone(), inner).await;
     let output = Value::Object(outcome.outputs);
     match outcome.status {
         StepStatus::Succeeded => success(output),
@@ -847,14 +893,14 @@ async fn run_foreach(
     scope: &Scope,
     env: &BTreeMap<String, String>,
     timeout: Duration,
-    depth: usize,
+    at: At,
 ) -> StepResult {
     use futures_util::stream::{self, StreamExt};
     let results: Vec<StepResult> = stream::iter(list.into_iter().enumerate())
         .map(|(index, item)| {
             let mut scope = scope.clone();
             scope.item = Some((item, index));
-            async move { run_action(local, action, &scope, env, timeout, depth + 1).await }
+            async move { run_action(local, action, &scope, env, timeout, at.deeper()).await }
         })
         .buffered(parallelism.max(1) as usize)
         .collect()

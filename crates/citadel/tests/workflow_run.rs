@@ -143,7 +143,7 @@ fn specs_deploy_application_runs_with_its_approval_and_stops_without_it() {
     assert_eq!(steps["build"]["output"], json!({ "tag": tag }));
     assert_eq!(
         steps["approve"]["output"],
-        json!({"approved": true, "by": "--approve"})
+        json!({"decision": "approve", "by": "--approve"})
     );
     assert_eq!(
         steps["deploy"]["output"]["stdout"],
@@ -427,5 +427,28 @@ fn the_configuration_sets_the_profile_timeouts_parallelism_and_workspace() {
     assert_eq!(
         report["steps"]["long"]["output"]["error"],
         "did not finish within its timeout of 1 s"
+    );
+}
+
+#[test]
+fn a_sub_workflow_runs_under_the_lower_profile_and_plan_only_never_runs() {
+    let dir = temp_dir("workflow-sub-profile");
+    std::fs::write(
+        dir.path().join("dry.yaml"),
+        "name: dry\nversion: 1\nprofile: plan_only\nsteps:\n  - id: sh\n    type: shell\n    command: \"echo ran\"\n",
+    )
+    .unwrap();
+    let main = dir.path().join("main.yaml");
+    std::fs::write(
+        &main,
+        "name: main\nversion: 1\nsteps:\n  - id: nested\n    type: workflow\n    workflow: dry\n",
+    )
+    .unwrap();
+    let (code, report) = run_json(&main, &["--profile", "elevated"]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["steps"]["nested"]["status"], "failed");
+    assert_eq!(
+        report["steps"]["nested"]["output"]["error"],
+        "sub-workflow `dry` asks for the `plan_only` profile, which never executes"
     );
 }
