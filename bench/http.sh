@@ -13,7 +13,7 @@ cargo build --release -q -p citadel
 bin=$PWD/target/release/citadel
 work=$(mktemp -d)
 chmod 755 "$work"  # the postgres user must reach its data directory
-trap 'kill $(jobs -p) 2>/dev/null; [ -n "${pgdata:-}" ] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${pgdata:-}" ] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 cat > "$work/put.lua" <<'LUA'
 wrk.method = "PUT"

@@ -21,7 +21,7 @@ anchor=${ANCHOR:-$PWD/../shared/anchors/deno-sidecar}
 if [ -z "${CITADEL:-}" ]; then cargo build --release -q -p citadel; fi
 bin=${CITADEL:-$PWD/target/release/citadel}
 work=$(mktemp -d)
-trap '[ -n "${anchor_pid:-}" ] && kill "$anchor_pid" 2>/dev/null; [ -n "${serve_pid:-}" ] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "${anchor_pid:-}" ] && kill "$anchor_pid" 2>/dev/null || true; [ -n "${serve_pid:-}" ] && kill "$serve_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 script='const r = {processed: [1,2,3].map(x => x * 2).length}; return r;'
 
 port=$((20000 + RANDOM % 20000))
