@@ -297,6 +297,27 @@ impl Step {
     pub fn step_type(&self) -> StepType {
         self.action.step_type()
     }
+
+    /// Why `profile` refuses this step (its type, or a `foreach` body's),
+    /// if it does: the plan and a run's progress say it alike.
+    pub fn forbidden_by(&self, profile: Profile) -> Option<String> {
+        let ty = self.step_type();
+        if !profile.allows(ty) {
+            return Some(format!(
+                "{} steps are not allowed under the `{profile}` profile",
+                ty.name()
+            ));
+        }
+        if let Action::Foreach { action, .. } = &self.action
+            && !profile.allows(action.step_type())
+        {
+            return Some(format!(
+                "its {} steps are not allowed under the `{profile}` profile",
+                action.step_type().name()
+            ));
+        }
+        None
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -205,20 +205,8 @@ fn decide(
     scope: &Scope,
     decided: &HashMap<&str, (Decision, bool)>,
 ) -> Decision {
-    let ty = step.step_type();
-    if !profile.allows(ty) {
-        return Decision::Refused(format!(
-            "{} steps are not allowed under the `{profile}` profile",
-            ty.name()
-        ));
-    }
-    if let Action::Foreach { action, .. } = &step.action
-        && !profile.allows(action.step_type())
-    {
-        return Decision::Refused(format!(
-            "its {} steps are not allowed under the `{profile}` profile",
-            action.step_type().name()
-        ));
+    if let Some(reason) = step.forbidden_by(profile) {
+        return Decision::Refused(reason);
     }
     // Its own condition first: a `when` the inputs make false skips the
     // step whatever happens upstream.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::expr::{Scope, StepResult, StepStatus};
-use crate::model::{Action, Step, Workflow};
+use crate::model::{Step, Workflow};
 use crate::profile::Profile;
 
 /// What [`Progress::ready`] decided about a step.
@@ -128,20 +128,7 @@ impl<'w> Progress<'w> {
     }
 
     fn decide(&self, step: &'w Step, deps: &[(&Step, &StepResult)]) -> Ready<'w> {
-        let ty = step.step_type();
-        let forbidden = if !self.profile.allows(ty) {
-            Some(ty)
-        } else if let Action::Foreach { action, .. } = &step.action {
-            (!self.profile.allows(action.step_type())).then(|| action.step_type())
-        } else {
-            None
-        };
-        if let Some(ty) = forbidden {
-            let reason = format!(
-                "{} steps are not allowed under the `{}` profile",
-                ty.name(),
-                self.profile
-            );
+        if let Some(reason) = step.forbidden_by(self.profile) {
             return Ready::Refused { step, reason };
         }
         for (dep, result) in deps {

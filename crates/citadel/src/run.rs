@@ -326,6 +326,15 @@ impl citadel_pool::Gateway for NetGateway {
     }
 }
 
+/// A pool of `size` jailed sandbox hosts running this executable.
+pub(crate) fn pool_config(size: usize, require_jail: bool) -> anyhow::Result<PoolConfig> {
+    use anyhow::Context;
+    let mut config = PoolConfig::new().context("cannot find the citadel executable")?;
+    config.size = size;
+    config.jail.required = require_jail;
+    Ok(config)
+}
+
 /// Starts a pool of jailed sandbox hosts running this executable, for the
 /// CLI's one run at a time.
 pub(crate) fn start_pool(
@@ -333,10 +342,7 @@ pub(crate) fn start_pool(
     require_jail: bool,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Pool> {
-    use anyhow::Context;
-    let mut config = PoolConfig::new().context("cannot find the citadel executable")?;
-    config.size = size;
-    config.jail.required = require_jail;
+    let mut config = pool_config(size, require_jail)?;
     // One run at a time: one isolate thread is all a host needs, and it
     // starts sooner.
     config.isolate_threads_per_host = 1;

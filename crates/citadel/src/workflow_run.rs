@@ -447,6 +447,21 @@ fn success(output: Value) -> StepResult {
     }
 }
 
+/// An optional templated field rendered, `absent` when it is not set; a
+/// failed step when it does not render.
+fn render(
+    field: &Option<citadel_workflow::Templated>,
+    scope: &Scope,
+    absent: Value,
+) -> Result<Value, StepResult> {
+    match field {
+        None => Ok(absent),
+        Some(t) => t
+            .render(scope)
+            .map_err(|e| failure(StepStatus::Failed, e.to_string())),
+    }
+}
+
 /// One attempt of a step's action. Boxed: sub-workflows and `foreach`
 /// recurse.
 fn run_action<'a>(
@@ -459,13 +474,10 @@ fn run_action<'a>(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = StepResult> + Send + 'a>> {
     Box::pin(async move {
         match action {
-            Action::Script { source, input } => {
-                let input = match input.as_ref().map(|i| i.render(scope)).transpose() {
-                    Ok(v) => v.unwrap_or(Value::Null),
-                    Err(e) => return failure(StepStatus::Failed, e.to_string()),
-                };
-                run_script(local, source, input, timeout).await
-            }
+            Action::Script { source, input } => match render(input, scope, Value::Null) {
+                Ok(input) => run_script(local, source, input, timeout).await,
+                Err(failed) => failed,
+            },
             Action::Assert { condition, message } => match condition.eval_bool(scope) {
                 Ok(true) => success(Value::Bool(true)),
                 Ok(false) => {
@@ -484,9 +496,9 @@ fn run_action<'a>(
                 body,
             } => run_http(local, method, url, headers, body.as_ref(), scope, timeout).await,
             Action::Emit { event, payload } => {
-                let data = match payload.as_ref().map(|p| p.render(scope)).transpose() {
-                    Ok(v) => v.unwrap_or(Value::Null),
-                    Err(e) => return failure(StepStatus::Failed, e.to_string()),
+                let data = match render(payload, scope, Value::Null) {
+                    Ok(data) => data,
+                    Err(failed) => return failed,
                 };
                 // No event bus without a server: the event is shown, and is
                 // the step's output.
@@ -511,13 +523,10 @@ fn run_action<'a>(
                 Ok(command) => run_shell(local, command, timeout).await,
                 Err(e) => failure(StepStatus::Failed, e.to_string()),
             },
-            Action::Workflow { workflow, inputs } => {
-                let given = match inputs.as_ref().map(|i| i.render(scope)).transpose() {
-                    Ok(v) => v.unwrap_or_else(|| json!({})),
-                    Err(e) => return failure(StepStatus::Failed, e.to_string()),
-                };
-                run_sub_workflow(local, workflow, given, env, at).await
-            }
+            Action::Workflow { workflow, inputs } => match render(inputs, scope, json!({})) {
+                Ok(given) => run_sub_workflow(local, workflow, given, env, at).await,
+                Err(failed) => failed,
+            },
             Action::Foreach {
                 items,
                 action,
@@ -631,9 +640,8 @@ async fn pool(local: &Local) -> anyhow::Result<Arc<Pool>> {
     if let Some(pool) = &*slot {
         return Ok(Arc::clone(pool));
     }
-    let mut config = citadel_pool::PoolConfig::new()?;
-    config.size = 1;
-    config.jail.required = local.require_jail;
+    // Isolate threads as the machine has: independent steps run at once.
+    let config = crate::run::pool_config(1, local.require_jail)?;
     let pool = Arc::new(Pool::start(config)?);
     *slot = Some(Arc::clone(&pool));
     Ok(pool)
