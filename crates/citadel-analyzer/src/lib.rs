@@ -82,6 +82,20 @@ impl Prepared {
 /// Never panics on any input; oversize sources and parse failures come back
 /// as `syntax` diagnostics.
 pub fn prepare(source: &str, language: Language) -> Prepared {
+    if !language.is_script() {
+        // A workflow's YAML is citadel-workflow's to read; nothing runs it
+        // as a script.
+        return Prepared {
+            diagnostics: vec![Diagnostic {
+                rule: SYNTAX_RULE.into(),
+                severity: Severity::Error,
+                message: "a workflow is not a script: it runs as a workflow".into(),
+                line: 1,
+                column: 1,
+            }],
+            program: None,
+        };
+    }
     if source.len() > MAX_SOURCE_BYTES {
         return Prepared {
             diagnostics: vec![Diagnostic {
@@ -130,7 +144,8 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
     // Sloppy script mode so that `with` parses and is reported by its rule;
     // the sandbox compiles the result in strict mode.
     let source_type = match language {
-        Language::Js => SourceType::script(),
+        // (`Workflow` was refused above.)
+        Language::Js | Language::Workflow => SourceType::script(),
         Language::Ts => SourceType::ts().with_script(true),
     };
     let parsed = Parser::new(&allocator, &wrapped, source_type)
@@ -178,7 +193,7 @@ pub fn prepare(source: &str, language: Language) -> Prepared {
     diagnostics.sort_by_key(|d| (d.line, d.column));
 
     let program = match language {
-        Language::Js => Program {
+        Language::Js | Language::Workflow => Program {
             js: wrapped.clone(),
             positions: PositionMap::identity(),
             globals: globals::reachable(&program),

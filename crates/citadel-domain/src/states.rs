@@ -58,6 +58,8 @@ string_enum! {
         /// A schedule run by hand.
         Manual = "manual",
         Event = "event",
+        /// A step of a workflow run.
+        Workflow = "workflow",
     }
 }
 
@@ -104,10 +106,14 @@ impl Priority {
 }
 
 string_enum! {
-    /// The language a script is written in.
+    /// The language a version's source is written in: a script's
+    /// JavaScript or TypeScript, or a workflow's YAML. Scripts and
+    /// workflows share a tenant's catalog (names, versions, review); the
+    /// language tells them apart.
     Language, "language" {
         Js = "js",
         Ts = "ts",
+        Workflow = "workflow",
     }
 }
 
@@ -201,7 +207,7 @@ mod tests {
             &["low", "normal", "high", "critical"],
             "priority",
         );
-        round_trips(&Language::ALL, &["js", "ts"], "language");
+        round_trips(&Language::ALL, &["js", "ts", "workflow"], "language");
         round_trips(
             &Capability::ALL,
             &["http", "secrets", "kv", "db", "events", "sleep", "echo"],
@@ -275,5 +281,25 @@ string_enum! {
         Cancelled = "cancelled",
         /// An approval step that was rejected.
         Rejected = "rejected",
+        /// A stored step that started and has no result yet (never what an
+        /// expression sees).
+        Running = "running",
+        /// A stored approval step waiting for a decision (never what an
+        /// expression sees).
+        Waiting = "waiting",
+    }
+}
+
+impl StepStatus {
+    /// True once the step has a result.
+    pub fn is_final(self) -> bool {
+        !matches!(self, StepStatus::Running | StepStatus::Waiting)
+    }
+}
+
+impl Language {
+    /// A script's language (JavaScript or TypeScript), not a workflow's.
+    pub fn is_script(self) -> bool {
+        !matches!(self, Language::Workflow)
     }
 }

@@ -23,6 +23,12 @@ pub enum ErrorCode {
     JobFailed,
     /// …or it used up its attempts.
     DeadLetter,
+    /// A workflow run ended because one of its steps failed (the error
+    /// names the step).
+    StepFailed,
+    /// A workflow run could not start: its definition, its inputs or its
+    /// profile do not allow it.
+    InvalidWorkflow,
 }
 
 impl ErrorCode {
@@ -33,6 +39,8 @@ impl ErrorCode {
             ErrorCode::CallerGone => "caller_gone",
             ErrorCode::JobFailed => "job_failed",
             ErrorCode::DeadLetter => "dead_letter",
+            ErrorCode::StepFailed => "step_failed",
+            ErrorCode::InvalidWorkflow => "invalid_workflow",
             ErrorCode::Sandbox(kind) => match kind {
                 ErrorKind::ScriptError => "script_error",
                 ErrorKind::CapabilityDenied => "capability_denied",

@@ -306,7 +306,7 @@ impl Engine {
         }
     }
 
-    async fn emit(
+    pub(crate) async fn emit(
         &self,
         ctx: &CallContext,
         event_type: String,
@@ -407,7 +407,7 @@ impl Engine {
         Ok(Value::String(value))
     }
 
-    async fn http_fetch(
+    pub(crate) async fn http_fetch(
         &self,
         ctx: &CallContext,
         url: String,

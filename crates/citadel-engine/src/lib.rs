@@ -15,7 +15,9 @@ mod gateway;
 mod killswitch;
 mod quota;
 mod scheduler;
+pub mod steps;
 mod worker;
+mod workflows;
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -46,6 +48,7 @@ pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
 pub use scheduler::{LATE_TOLERANCE_MS, SCHEDULE_TRIGGER, occurrence_key};
 pub use worker::{BatchItem, CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
+pub use workflows::{DEFAULT_APPROVAL_TIMEOUT, WORKFLOW_JOB, WorkflowSettings};
 
 /// Every status a run can have, in the order metrics list them.
 pub const RUN_STATUSES: [&str; 7] = [
@@ -79,6 +82,8 @@ pub struct EngineConfig {
     /// Serves `api.db.query` (`None`: the capability answers
     /// `unavailable`).
     pub datasources: Option<DataSourceConfig>,
+    /// What workflow runs may do on this node.
+    pub workflows: WorkflowSettings,
 }
 
 /// Where SQLite data sources live and what one query may take.
@@ -102,6 +107,7 @@ impl Default for EngineConfig {
             vault: None,
             egress: None,
             datasources: None,
+            workflows: WorkflowSettings::default(),
         }
     }
 }

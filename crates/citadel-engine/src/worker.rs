@@ -112,9 +112,9 @@ pub(crate) struct WorkerState {
     running: Mutex<HashSet<String>>,
     /// Jobs of `running` whose run has ended here and whose end is being
     /// written: a renewal that misses them raced that write.
-    finishing: Mutex<HashSet<String>>,
+    pub(crate) finishing: Mutex<HashSet<String>>,
     draining: AtomicBool,
-    wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
 }
 
 impl WorkerState {
@@ -309,7 +309,13 @@ impl Engine {
         NewJob {
             id: new_id("run"),
             tenant_id: spec.tenant_id,
-            kind: RUN_JOB.into(),
+            // A workflow's run is driven step by step, a script's run once.
+            kind: if spec.live.language.is_script() {
+                RUN_JOB
+            } else {
+                crate::WORKFLOW_JOB
+            }
+            .into(),
             payload: serde_json::to_string(&payload).unwrap_or_default(),
             priority: request.priority.as_i64(),
             run_at: request.run_at.unwrap_or_else(now_ms),
@@ -489,7 +495,7 @@ impl Engine {
             }
         };
         let payload: RunPayload = match (job.kind.as_str(), serde_json::from_str(&job.payload)) {
-            (RUN_JOB, Ok(p)) => p,
+            (RUN_JOB | crate::WORKFLOW_JOB, Ok(p)) => p,
             _ => {
                 return end(
                     JobState::Failed,
@@ -535,6 +541,12 @@ impl Engine {
             run_id: Some(job.id.clone()),
             created_at: Some(job.created_at),
         };
+        if job.kind == crate::WORKFLOW_JOB {
+            return match self.drive_workflow_job(&job, spec, payload.depth).await {
+                crate::workflows::JobTurn::Ended(state, error) => end(state, error).await,
+                crate::workflows::JobTurn::Suspended | crate::workflows::JobTurn::Left => {}
+            };
+        }
         let (run, error) = match self.admit(&spec, RunStatus::Running, IfDropped::LeaveToJob) {
             Ok(registration) => match self.execute(registration, spec, payload.depth).await {
                 Ok(Ended { run, error }) => (run, error),
@@ -656,7 +668,7 @@ fn unknown_run(job: &Job) -> Run {
 }
 
 /// A queued run a kill switch refused when its turn came.
-fn refused_run(spec: &RunSpec, switch: &KillSwitch) -> Run {
+pub(crate) fn refused_run(spec: &RunSpec, switch: &KillSwitch) -> Run {
     let now = now_ms();
     Run {
         id: spec.run_id.clone().unwrap_or_else(|| new_id("run")),

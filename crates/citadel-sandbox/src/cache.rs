@@ -87,10 +87,8 @@ impl Script {
 
 fn content_hash(source: &str, language: Language) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(match language {
-        Language::Js => b"js\0",
-        Language::Ts => b"ts\0",
-    });
+    h.update(language.as_str().as_bytes());
+    h.update(b"\0");
     h.update(source.as_bytes());
     h.finalize().into()
 }

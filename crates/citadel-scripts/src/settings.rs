@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::limits::LimitOverrides;
 use crate::names::validate_folder;
 
+/// The workflow security profiles, lowest first (their rules are
+/// citadel-workflow's; this crate only names them).
+pub const WORKFLOW_PROFILES: [&str; 4] = ["plan_only", "restricted", "standard", "elevated"];
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TenantSettings {
@@ -31,6 +35,11 @@ pub struct TenantSettings {
     /// without `timeZone`); UTC when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// The highest security profile this tenant's workflows run under
+    /// (`plan_only`, `restricted`, `standard`, `elevated`), within the
+    /// platform's; the platform's when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_profile: Option<String>,
 }
 
 impl TenantSettings {
@@ -80,6 +89,14 @@ impl TenantSettings {
         {
             return Err(format!(
                 "time_zone: `{zone}` is not an IANA time zone (`Europe/Berlin`, `UTC`)"
+            ));
+        }
+        if let Some(profile) = &self.workflow_profile
+            && !WORKFLOW_PROFILES.contains(&profile.as_str())
+        {
+            return Err(format!(
+                "workflow_profile: `{profile}` is not a profile (one of {})",
+                WORKFLOW_PROFILES.join(", ")
             ));
         }
         if let Some(allow) = &self.http_allow {

@@ -33,6 +33,7 @@ mod secrets;
 mod sql;
 mod sqlite;
 mod text;
+mod workflows;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,6 +49,7 @@ pub use model::*;
 pub use schedules::ScheduleStore;
 pub use scripts::{NextVersion, ScriptStore};
 pub use secrets::{DataKeyRow, SealedVersion, SecretChange, SecretMeta, SecretStore, SecretUse};
+pub use workflows::{StepDecision, WorkflowStep, WorkflowStore};
 
 use sql::SqlStore;
 
@@ -130,6 +132,7 @@ pub trait Store:
     + SecretStore
     + KvStore
     + DataSourceStore
+    + WorkflowStore
     + Send
     + Sync
 {

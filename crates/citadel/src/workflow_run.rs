@@ -14,12 +14,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use citadel_analyzer::Language;
-use citadel_jail::{CommandLimits, CommandSpec, Exit, Jail, JailConfig};
+use citadel_engine::steps::{
+    self, At, DecisionFuture, Driven, HookFuture, HttpFuture, StepEffects, StepFuture, failure,
+    success,
+};
+use citadel_jail::{Jail, JailConfig};
 use citadel_pool::{Gateway, Pool, PoolRun};
 use citadel_sandbox::{ErrorKind, Grants, HostCall, Limits, RunStatus};
 use citadel_workflow::{
-    Action, Outcome, Profile, Progress, Ready, Scope, ScriptSource, Step, StepResult, StepStatus,
-    Workflow,
+    Outcome, Profile, Progress, ScriptSource, Step, StepResult, StepStatus, Workflow,
 };
 use clap::Args;
 use serde_json::{Value, json};
@@ -69,6 +72,10 @@ pub(crate) struct WorkflowRunArgs {
 
 /// What every step of one local run shares.
 struct Local {
+    /// Itself, for the sub-workflows its steps run.
+    this: std::sync::Weak<Local>,
+    /// The environment variables templates may read.
+    env: BTreeMap<String, String>,
     dir: PathBuf,
     approve: bool,
     /// Ask approvals on the terminal.
@@ -83,24 +90,6 @@ struct Local {
     default_timeout: Duration,
     /// Steps of one run running at once at most.
     max_parallel: usize,
-}
-
-/// Where a step stands: how deep in sub-workflows and `foreach` bodies
-/// (for the display's indentation and the depth limit), and the profile of
-/// the workflow it belongs to (a sub-workflow may ask for a lower one).
-#[derive(Clone, Copy)]
-struct At {
-    depth: usize,
-    profile: Profile,
-}
-
-impl At {
-    fn deeper(self) -> At {
-        At {
-            depth: self.depth + 1,
-            ..self
-        }
-    }
 }
 
 /// How progress is shown.
@@ -171,7 +160,9 @@ pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
     } else {
         Report::Plain
     };
-    let local = Arc::new(Local {
+    let local = Arc::new_cyclic(|this| Local {
+        this: this.clone(),
+        env,
         dir,
         approve: args.approve,
         interactive: std::io::stdin().is_terminal() && !args.json,
@@ -202,7 +193,7 @@ pub(crate) fn run(args: WorkflowRunArgs) -> Result<(), CliError> {
         Arc::clone(&local),
         workflow,
         inputs,
-        env,
+        local.env.clone(),
         At { depth: 0, profile },
     ));
     if let Some(pool) = runtime.block_on(local.pool.lock()).take() {
@@ -307,56 +298,144 @@ async fn run_workflow(
     at: At,
 ) -> (Outcome, BTreeMap<String, StepResult>) {
     let mut progress = Progress::new(&workflow, inputs, at.profile);
-    progress.grant(env.clone(), BTreeMap::new());
-    let mut running = tokio::task::JoinSet::new();
-    // Ready steps waiting for one of the run's `max_parallel` places.
-    let mut waiting = std::collections::VecDeque::new();
-    loop {
-        for ready in progress.ready() {
-            match ready {
-                Ready::Run { step, scope } => waiting.push_back((step.clone(), scope)),
-                Ready::Skipped { step, reason } => {
-                    local
-                        .report
-                        .line(at.depth, "↷", "skipped", &format!("{}: {reason}", step.id));
-                }
-                Ready::Refused { step, reason } => {
-                    local
-                        .report
-                        .line(at.depth, "✗", "refused", &format!("{}: {reason}", step.id));
-                }
+    progress.grant(env, BTreeMap::new());
+    let (max_parallel, default_timeout) = (local.max_parallel, local.default_timeout);
+    let driven = steps::drive(
+        &local,
+        &mut progress,
+        at,
+        max_parallel,
+        default_timeout,
+        std::future::pending(),
+    )
+    .await;
+    let outcome = match driven {
+        Driven::Finished(outcome) => outcome,
+        // Approvals are decided at once here and nothing stops the run,
+        // so neither happens; never a success if it did.
+        Driven::Waiting | Driven::Stopped => Outcome {
+            status: StepStatus::Failed,
+            ..progress.outcome()
+        },
+    };
+    (outcome, progress.results().clone())
+}
+
+impl StepEffects for Local {
+    fn script<'a>(
+        &'a self,
+        source: &'a ScriptSource,
+        input: Value,
+        timeout: Duration,
+    ) -> StepFuture<'a> {
+        Box::pin(run_script(self, source, input, timeout))
+    }
+
+    fn shell<'a>(&'a self, command: String, timeout: Duration) -> StepFuture<'a> {
+        Box::pin(async move {
+            let jail = match jail(self).await {
+                Ok(jail) => jail,
+                Err(e) => return failure(StepStatus::Failed, e.to_string()),
+            };
+            let result = steps::shell_in_jail(&jail, command, timeout).await;
+            if !matches!(self.report, Report::Quiet) {
+                let text = |k: &str| {
+                    result
+                        .output
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                print!("{}", text("stdout"));
+                eprint!("{}", text("stderr"));
             }
-        }
-        while running.len() < local.max_parallel
-            && let Some((step, scope)) = waiting.pop_front()
-        {
-            local.report.line(at.depth, "▶", "started", &step.id);
-            let (local, env) = (Arc::clone(&local), env.clone());
-            running.spawn(async move {
-                let t = Instant::now();
-                let result = run_step(&local, &step, scope, &env, at).await;
-                (step.id, result, t.elapsed())
-            });
-        }
-        let Some(joined) = running.join_next().await else {
-            break;
-        };
-        let (id, result, took) = match joined {
-            Ok(done) => done,
-            // A step's task panicked: nothing to record it under, so the
-            // run cannot go on. (Steps do not panic; this is the backstop.)
-            Err(e) => {
-                eprintln!("citadel: a step's task failed: {e}");
-                break;
+            result
+        })
+    }
+
+    fn http<'a>(&'a self, url: String, options: Value, timeout: Duration) -> HttpFuture<'a> {
+        Box::pin(async move {
+            let Some(net) = &self.net else {
+                return Err(
+                    "no host is allowed: name the hosts http steps may reach with --allow-net"
+                        .to_owned(),
+                );
+            };
+            let gateway = net.with_deadline(Instant::now() + timeout);
+            gateway
+                .call(HostCall::HttpFetch { url, options })
+                .await
+                .map_err(|e| format!("{}: {}", e.code, e.message))
+        })
+    }
+
+    fn emit<'a>(&'a self, event: &'a str, data: Value, at: At) -> StepFuture<'a> {
+        Box::pin(async move {
+            // No event bus without a server: the event is shown, and is the
+            // step's output.
+            let event = json!({ "type": event, "data": data });
+            self.report
+                .line(at.depth + 1, "→", "event", &event.to_string());
+            success(event)
+        })
+    }
+
+    fn approval<'a>(
+        &'a self,
+        _step: Option<&'a Step>,
+        message: String,
+        _at: At,
+    ) -> DecisionFuture<'a> {
+        Box::pin(async move { Some(approve(self, message).await) })
+    }
+
+    fn sub_workflow<'a>(&'a self, name: &'a str, given: Value, at: At) -> StepFuture<'a> {
+        Box::pin(async move {
+            match self.this.upgrade() {
+                Some(local) => run_sub_workflow(&local, name, given, at).await,
+                None => failure(StepStatus::Failed, "the run is over"),
             }
+        })
+    }
+
+    fn on_decided<'a>(
+        &'a self,
+        at: At,
+        step: &'a Step,
+        result: &'a StepResult,
+        reason: &'a str,
+    ) -> HookFuture<'a> {
+        let (symbol, word) = if result.status == StepStatus::Skipped {
+            ("↷", "skipped")
+        } else {
+            ("✗", "refused")
         };
+        self.report
+            .line(at.depth, symbol, word, &format!("{}: {reason}", step.id));
+        Box::pin(async {})
+    }
+
+    fn on_started<'a>(&'a self, at: At, step: &'a Step, attempt: u32) -> HookFuture<'a> {
+        if attempt == 1 {
+            self.report.line(at.depth, "▶", "started", &step.id);
+        }
+        Box::pin(async {})
+    }
+
+    fn on_finished<'a>(
+        &'a self,
+        at: At,
+        step: &'a Step,
+        result: &'a StepResult,
+        took: Duration,
+    ) -> HookFuture<'a> {
         let symbol = match result.status {
             StepStatus::Succeeded => "✓",
             StepStatus::TimedOut => "⏱",
             _ => "✗",
         };
-        let word = result.status.as_str();
-        let mut text = format!("{id} ({})", millis(took));
+        let mut text = format!("{} ({})", step.id, millis(took));
         if result.status != StepStatus::Succeeded
             && let Some(error) = result.output.get("error")
         {
@@ -365,182 +444,22 @@ async fn run_workflow(
                 .map_or_else(|| error.to_string(), str::to_owned);
             text.push_str(&format!(": {error}"));
         }
-        local.report.line(at.depth, symbol, word, &text);
-        progress.finish(&id, result);
+        self.report
+            .line(at.depth, symbol, result.status.as_str(), &text);
+        Box::pin(async {})
     }
-    let mut outcome = progress.outcome();
-    if !progress.is_finished() {
-        // A step's task panicked and the run stopped short: never a success.
-        outcome.status = StepStatus::Failed;
-    }
-    (outcome, progress.results().clone())
-}
 
-/// Runs one step with its retries, each attempt within the step's timeout.
-async fn run_step(
-    local: &Arc<Local>,
-    step: &Step,
-    scope: Scope,
-    env: &BTreeMap<String, String>,
-    at: At,
-) -> StepResult {
-    // An approval waits for a person: only a `timeout` it sets ends it.
-    let default = match step.action {
-        Action::Approval { .. } => Duration::from_secs(citadel_workflow::MAX_STEP_SECONDS),
-        _ => local.default_timeout,
-    };
-    let timeout = step.timeout.map_or(default, Duration::from_secs);
-    let attempts = step.retry.as_ref().map_or(1, |r| r.attempts.max(1));
-    let mut attempt = 1;
-    loop {
-        let result = match tokio::time::timeout(
-            timeout,
-            run_action(local, &step.action, &scope, env, timeout, at),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => failure(
-                StepStatus::TimedOut,
-                format!(
-                    "did not finish within its timeout of {} s",
-                    timeout.as_secs()
-                ),
-            ),
-        };
-        let retryable = matches!(result.status, StepStatus::Failed | StepStatus::TimedOut);
-        let Some(retry) = step
-            .retry
-            .as_ref()
-            .filter(|_| retryable && attempt < attempts)
-        else {
-            return result;
-        };
-        attempt += 1;
-        let delay = retry.delay_before(attempt);
-        local.report.line(
+    fn on_retrying(&self, at: At, step: &Step, attempt: u32, attempts: u32, delay_s: u64) {
+        self.report.line(
             at.depth,
             "↻",
             "retrying",
             &format!(
-                "{} (attempt {attempt} of {attempts}, in {delay} s)",
+                "{} (attempt {attempt} of {attempts}, in {delay_s} s)",
                 step.id
             ),
         );
-        tokio::time::sleep(Duration::from_secs(delay)).await;
     }
-}
-
-fn failure(status: StepStatus, error: impl Into<String>) -> StepResult {
-    StepResult {
-        status,
-        output: json!({ "error": error.into() }),
-        exit_code: None,
-    }
-}
-
-fn success(output: Value) -> StepResult {
-    StepResult {
-        status: StepStatus::Succeeded,
-        output,
-        exit_code: None,
-    }
-}
-
-/// An optional templated field rendered, `absent` when it is not set; a
-/// failed step when it does not render.
-fn render(
-    field: &Option<citadel_workflow::Templated>,
-    scope: &Scope,
-    absent: Value,
-) -> Result<Value, StepResult> {
-    match field {
-        None => Ok(absent),
-        Some(t) => t
-            .render(scope)
-            .map_err(|e| failure(StepStatus::Failed, e.to_string())),
-    }
-}
-
-/// One attempt of a step's action. Boxed: sub-workflows and `foreach`
-/// recurse.
-fn run_action<'a>(
-    local: &'a Arc<Local>,
-    action: &'a Action,
-    scope: &'a Scope,
-    env: &'a BTreeMap<String, String>,
-    timeout: Duration,
-    at: At,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = StepResult> + Send + 'a>> {
-    Box::pin(async move {
-        match action {
-            Action::Script { source, input } => match render(input, scope, Value::Null) {
-                Ok(input) => run_script(local, source, input, timeout).await,
-                Err(failed) => failed,
-            },
-            Action::Assert { condition, message } => match condition.eval_bool(scope) {
-                Ok(true) => success(Value::Bool(true)),
-                Ok(false) => {
-                    let text = message
-                        .as_ref()
-                        .and_then(|m| m.render(scope).ok())
-                        .unwrap_or_else(|| format!("`{}` is false", condition.source()));
-                    failure(StepStatus::Failed, text)
-                }
-                Err(e) => failure(StepStatus::Failed, e.to_string()),
-            },
-            Action::Http {
-                method,
-                url,
-                headers,
-                body,
-            } => run_http(local, method, url, headers, body.as_ref(), scope, timeout).await,
-            Action::Emit { event, payload } => {
-                let data = match render(payload, scope, Value::Null) {
-                    Ok(data) => data,
-                    Err(failed) => return failed,
-                };
-                // No event bus without a server: the event is shown, and is
-                // the step's output.
-                let event = json!({ "type": event, "data": data });
-                local
-                    .report
-                    .line(at.depth + 1, "→", "event", &event.to_string());
-                success(event)
-            }
-            Action::Approval { message } => {
-                let text = message
-                    .as_ref()
-                    .and_then(|m| m.render(scope).ok())
-                    .unwrap_or_else(|| "continue?".to_owned());
-                approve(local, text).await
-            }
-            Action::Sleep { seconds } => {
-                tokio::time::sleep(Duration::from_secs(*seconds)).await;
-                success(json!({ "slept_seconds": seconds }))
-            }
-            Action::Shell { command } => match command.render(scope) {
-                Ok(command) => run_shell(local, command, timeout).await,
-                Err(e) => failure(StepStatus::Failed, e.to_string()),
-            },
-            Action::Workflow { workflow, inputs } => match render(inputs, scope, json!({})) {
-                Ok(given) => run_sub_workflow(local, workflow, given, env, at).await,
-                Err(failed) => failed,
-            },
-            Action::Foreach {
-                items,
-                action,
-                parallelism,
-                max_items,
-            } => {
-                let list = match items.resolve(scope, *max_items) {
-                    Ok(list) => list,
-                    Err(e) => return failure(StepStatus::Failed, e.to_string()),
-                };
-                run_foreach(local, action, list, *parallelism, scope, env, timeout, at).await
-            }
-        }
-    })
 }
 
 async fn run_script(
@@ -660,124 +579,6 @@ async fn jail(local: &Local) -> Result<Arc<Jail>, citadel_jail::JailError> {
     Ok(jail)
 }
 
-/// A `shell` step: `/bin/sh -c COMMAND` in a fresh process jail with no
-/// network, its stdout shown as it is.
-async fn run_shell(local: &Local, command: String, timeout: Duration) -> StepResult {
-    let jail = match jail(local).await {
-        Ok(jail) => jail,
-        Err(e) => return failure(StepStatus::Failed, e.to_string()),
-    };
-    let spec = CommandSpec {
-        program: "/bin/sh".into(),
-        args: vec!["-c".into(), command],
-        limits: CommandLimits {
-            wall: timeout,
-            cpu_seconds: timeout.as_secs().max(1),
-            ..CommandLimits::default()
-        },
-        ..CommandSpec::default()
-    };
-    let out = match jail.run(&spec).await {
-        Ok(out) => out,
-        Err(e) => return failure(StepStatus::Failed, e.to_string()),
-    };
-    let (stdout, stderr) = (out.stdout_text(), out.stderr_text());
-    if !matches!(local.report, Report::Quiet) {
-        print!("{stdout}");
-        eprint!("{stderr}");
-    }
-    let output = json!({ "stdout": stdout, "stderr": stderr });
-    match out.exit {
-        Exit::Code(0) => StepResult {
-            status: StepStatus::Succeeded,
-            output,
-            exit_code: Some(0),
-        },
-        Exit::Code(code) => StepResult {
-            status: StepStatus::Failed,
-            output: json!({ "stdout": stdout, "stderr": stderr, "error": format!("exited with code {code}") }),
-            exit_code: Some(i64::from(code)),
-        },
-        Exit::Signal(signal) => StepResult {
-            status: StepStatus::Failed,
-            output: json!({ "stdout": stdout, "stderr": stderr, "error": format!("killed by signal {signal}") }),
-            exit_code: Some(128 + i64::from(signal)),
-        },
-        Exit::TimedOut => StepResult {
-            status: StepStatus::TimedOut,
-            output: json!({ "stdout": stdout, "stderr": stderr, "error": "killed at its timeout" }),
-            exit_code: Some(124),
-        },
-    }
-}
-
-/// An `http` step through the egress guard, to the `--allow-net` hosts.
-async fn run_http(
-    local: &Local,
-    method: &str,
-    url: &citadel_workflow::Template,
-    headers: &[(String, citadel_workflow::Template)],
-    body: Option<&citadel_workflow::Templated>,
-    scope: &Scope,
-    timeout: Duration,
-) -> StepResult {
-    let Some(net) = &local.net else {
-        return failure(
-            StepStatus::Failed,
-            "no host is allowed: name the hosts http steps may reach with --allow-net",
-        );
-    };
-    let rendered = (|| -> Result<(String, Value), citadel_workflow::EvalError> {
-        let url = url.render(scope)?;
-        let mut header_map = serde_json::Map::new();
-        for (name, value) in headers {
-            header_map.insert(name.clone(), Value::String(value.render(scope)?));
-        }
-        let body = match body.map(|b| b.render(scope)).transpose()? {
-            None => Value::Null,
-            Some(Value::String(s)) => Value::String(s),
-            Some(other) => {
-                header_map
-                    .entry("content-type")
-                    .or_insert_with(|| Value::String("application/json".into()));
-                Value::String(other.to_string())
-            }
-        };
-        Ok((
-            url,
-            json!({ "method": method, "headers": header_map, "body": body }),
-        ))
-    })();
-    let (url, options) = match rendered {
-        Ok(r) => r,
-        Err(e) => return failure(StepStatus::Failed, e.to_string()),
-    };
-    let gateway = net.with_deadline(Instant::now() + timeout);
-    match gateway.call(HostCall::HttpFetch { url, options }).await {
-        Ok(response) => {
-            let status = response.get("status").and_then(Value::as_u64).unwrap_or(0);
-            let mut output = response;
-            // A JSON body is given as JSON to the steps after.
-            if let Some(Value::String(text)) = output.get("body")
-                && let Ok(parsed) = serde_json::from_str::<Value>(text)
-            {
-                output["body"] = parsed;
-            }
-            if (200..400).contains(&status) {
-                success(output)
-            } else {
-                output["error"] = Value::String(format!("HTTP {status}"));
-                StepResult {
-                    status: StepStatus::Failed,
-                    output,
-                    exit_code: None,
-                }
-            }
-        }
-        Err(e) => failure(StepStatus::Failed, format!("{}: {}", e.code, e.message)),
-    }
-}
-
 /// An `approval` step: `--approve`, or asked on the terminal; rejected
 /// when nobody can answer.
 async fn approve(local: &Local, message: String) -> StepResult {
@@ -813,13 +614,7 @@ async fn approve(local: &Local, message: String) -> StepResult {
     }
 }
 
-async fn run_sub_workflow(
-    local: &Arc<Local>,
-    name: &str,
-    given: Value,
-    env: &BTreeMap<String, String>,
-    at: At,
-) -> StepResult {
+async fn run_sub_workflow(local: &Arc<Local>, name: &str, given: Value, at: At) -> StepResult {
     // Validation bounds the depth of the files as they were; this bounds
     // it for files edited since.
     if at.depth >= citadel_workflow::MAX_SUBWORKFLOW_DEPTH {
@@ -875,7 +670,14 @@ async fn run_sub_workflow(
         depth: at.depth + 1,
         profile,
     };
-    let (outcome, _) = run_workflow(Arc::clone(local), workflow, inputs, env.clone(), inner).await;
+    let (outcome, _) = run_workflow(
+        Arc::clone(local),
+        workflow,
+        inputs,
+        local.env.clone(),
+        inner,
+    )
+    .await;
     let output = Value::Object(outcome.outputs);
     match outcome.status {
         StepStatus::Succeeded => success(output),
@@ -885,43 +687,6 @@ async fn run_sub_workflow(
                 "outputs": output,
                 "error": format!("sub-workflow `{name}` failed at {}", outcome.failed_step.as_deref().unwrap_or("its outputs")),
             }),
-            exit_code: None,
-        },
-    }
-}
-
-/// A `foreach`: the action once per item, at most `parallelism` at once,
-/// `item` and `index` in scope; its output is the items' outputs in order.
-#[allow(clippy::too_many_arguments)]
-async fn run_foreach(
-    local: &Arc<Local>,
-    action: &Action,
-    list: Vec<Value>,
-    parallelism: u32,
-    scope: &Scope,
-    env: &BTreeMap<String, String>,
-    timeout: Duration,
-    at: At,
-) -> StepResult {
-    use futures_util::stream::{self, StreamExt};
-    let results: Vec<StepResult> = stream::iter(list.into_iter().enumerate())
-        .map(|(index, item)| {
-            let mut scope = scope.clone();
-            scope.item = Some((item, index));
-            async move { run_action(local, action, &scope, env, timeout, at.deeper()).await }
-        })
-        .buffered(parallelism.max(1) as usize)
-        .collect()
-        .await;
-    let outputs: Vec<Value> = results.iter().map(|r| r.output.clone()).collect();
-    match results
-        .iter()
-        .position(|r| r.status != StepStatus::Succeeded)
-    {
-        None => success(Value::Array(outputs)),
-        Some(i) => StepResult {
-            status: StepStatus::Failed,
-            output: json!({ "items": outputs, "error": format!("item {i} {}", results[i].status) }),
             exit_code: None,
         },
     }
