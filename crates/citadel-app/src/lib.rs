@@ -31,6 +31,7 @@ pub mod tenants;
 mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod workflows;
 
 use std::sync::Arc;
 

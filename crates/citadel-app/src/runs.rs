@@ -61,6 +61,18 @@ pub(crate) async fn live_or_refuse(
     }
 }
 
+/// A workflow is started with `POST /v1/workflows/{name}/run`, not as a
+/// script.
+fn refuse_workflow(live: &LiveScript, name: &str) -> AppResult<()> {
+    if live.language.is_script() {
+        return Ok(());
+    }
+    Err(AppError::invalid(format!(
+        "`{name}` is a workflow: start it with POST /v1/workflows/{}/run",
+        name.replace('/', "%2F")
+    )))
+}
+
 /// Runs the script's live version, waiting for it or queueing it. A kill
 /// switch covering the script answers `killed`.
 pub async fn start(app: &App, caller: &Caller, name: &str, body: StartRun) -> AppResult<Started> {
@@ -71,6 +83,7 @@ pub async fn start(app: &App, caller: &Caller, name: &str, body: StartRun) -> Ap
         .await?;
     check_timeout(engine, body.timeout_ms)?;
     let live = live_or_refuse(app, engine, &tenant, name).await?;
+    refuse_workflow(&live, name)?;
     let spec = RunSpec {
         tenant_id: tenant,
         live,
@@ -158,6 +171,7 @@ pub async fn start_batch(
     }
     check_timeout(engine, batch.timeout_ms)?;
     let live = live_or_refuse(app, engine, &tenant, name).await?;
+    refuse_workflow(&live, name)?;
     let spec = RunSpec {
         tenant_id: tenant,
         live,
@@ -195,7 +209,7 @@ fn check_timeout(engine: &Engine, timeout_ms: Option<u64>) -> AppResult<()> {
     }
 }
 
-fn check_idempotency_key(key: &str) -> AppResult<()> {
+pub(crate) fn check_idempotency_key(key: &str) -> AppResult<()> {
     if key.is_empty() || key.len() > 200 {
         return Err(AppError::invalid("idempotency_key must be 1–200 bytes"));
     }
@@ -356,7 +370,7 @@ impl RunListing {
 
 /// The caller's tenant and one of its runs (in flight here, or recorded),
 /// once the caller holds `permission` on the run's script.
-async fn run_with(
+pub(crate) async fn run_with(
     app: &App,
     caller: &Caller,
     permission: Permission,

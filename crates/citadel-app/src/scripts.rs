@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use citadel_analyzer::{Diagnostic, Language, MAX_SOURCE_BYTES, Severity};
+use citadel_domain::ScriptKind;
 use citadel_scripts::{
     Bump, CapabilitySpec, LimitOverrides, ReviewAction, ReviewError, SemVer, TEMPLATES, Template,
     TenantSettings, VersionState, content_hash, unified_diff,
@@ -56,6 +57,18 @@ pub struct Saved {
 /// the existing version; without required approval the version goes live
 /// at once, with it, it starts as a draft.
 pub async fn save(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Saved> {
+    if !body.language.is_script() {
+        return Err(AppError::invalid(
+            "language `workflow` is not a script's: save workflows with POST /v1/workflows",
+        ));
+    }
+    save_entry(app, caller, body).await
+}
+
+/// Saves a version of a script or (language `workflow`) a workflow: the
+/// catalog, review and audit are the same for both; what checks the source
+/// differs.
+pub(crate) async fn save_entry(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Saved> {
     let engine = app.engine()?;
     checked_name(&body.name)?;
     let tenant = caller
@@ -86,11 +99,23 @@ pub async fn save(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Sav
         .map_err(|e| AppError::invalid(format!("limits.{e}")))?;
 
     let settings = engine.settings(&tenant).await?;
-    let diagnostics = settings
-        .policy
-        .apply(&engine.analyze(&body.source, body.language));
+    let diagnostics = if body.language.is_script() {
+        settings
+            .policy
+            .apply(&engine.analyze(&body.source, body.language))
+    } else {
+        crate::workflows::diagnostics(engine, &settings, &body.source)
+    };
     if settings.policy.blocks(&diagnostics) {
-        return Err(rejected(app, caller, &tenant, &body.name, &diagnostics).await);
+        return Err(rejected(
+            app,
+            caller,
+            &tenant,
+            &body.name,
+            body.language,
+            &diagnostics,
+        )
+        .await);
     }
 
     let language = body.language.as_str();
@@ -126,6 +151,10 @@ pub async fn save(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Sav
             other => other.into(),
         })?;
     match outcome {
+        SaveOutcome::OtherKind(kind) => Err(AppError::conflict(format!(
+            "`{}` is a {kind}: a name keeps the kind of its first version",
+            body.name
+        ))),
         SaveOutcome::Unchanged(v) => {
             let live_seq = app
                 .store
@@ -146,7 +175,7 @@ pub async fn save(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Sav
                 .record_change(
                     app,
                     &tenant,
-                    "script.save",
+                    save_action(body.language),
                     &body.name,
                     json!({ "version": v.version, "hash": v.hash, "state": v.state, "live": new.make_live }),
                 )
@@ -170,6 +199,7 @@ async fn rejected(
     caller: &Caller,
     tenant: &str,
     name: &str,
+    language: Language,
     diagnostics: &[Diagnostic],
 ) -> AppError {
     let blocking: Vec<&Diagnostic> = diagnostics
@@ -183,7 +213,7 @@ async fn rejected(
     app.audit_event(
         Some(&caller.principal),
         Some(tenant),
-        "script.save",
+        save_action(language),
         name,
         "rejected",
         &caller.request_id,
@@ -193,12 +223,21 @@ async fn rejected(
     AppError::new(
         ErrorCode::Rejected,
         format!(
-            "static analysis rejected the script ({} blocking finding{}){first}",
+            "static analysis rejected the {} ({} blocking finding{}){first}",
+            ScriptKind::of(language),
             blocking.len(),
             if blocking.len() == 1 { "" } else { "s" }
         ),
     )
     .with_details(json!({ "diagnostics": diagnostics }))
+}
+
+/// The audit action of saving a version in `language`.
+fn save_action(language: Language) -> &'static str {
+    match ScriptKind::of(language) {
+        ScriptKind::Script => "script.save",
+        ScriptKind::Workflow => "workflow.save",
+    }
 }
 
 /// A script and its live version's semantic version.
@@ -210,6 +249,15 @@ pub struct ScriptSummary {
 
 /// The scripts the caller may read, by name.
 pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<ScriptSummary>> {
+    list_kind(app, caller, ScriptKind::Script).await
+}
+
+/// The catalog entries of one kind the caller may read, by name.
+pub(crate) async fn list_kind(
+    app: &App,
+    caller: &Caller,
+    kind: ScriptKind,
+) -> AppResult<Vec<ScriptSummary>> {
     let tenant = caller.tenant(app).await?;
     let readable: Vec<Script> = app
         .store
@@ -217,9 +265,10 @@ pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<ScriptSummary>> {
         .await?
         .into_iter()
         .filter(|s| {
-            caller
-                .principal
-                .allows(Permission::ScriptRead, Some(&s.name))
+            s.kind == kind
+                && caller
+                    .principal
+                    .allows(Permission::ScriptRead, Some(&s.name))
         })
         .collect();
     if readable.is_empty() {

@@ -297,6 +297,26 @@ impl StepStatus {
     }
 }
 
+string_enum! {
+    /// What a catalog entry is: a script, or a workflow. A name keeps the
+    /// kind of its first version.
+    ScriptKind, "kind" {
+        Script = "script",
+        Workflow = "workflow",
+    }
+}
+
+impl ScriptKind {
+    /// The kind of an entry whose versions are written in `language`.
+    pub fn of(language: Language) -> ScriptKind {
+        if language.is_script() {
+            ScriptKind::Script
+        } else {
+            ScriptKind::Workflow
+        }
+    }
+}
+
 impl Language {
     /// A script's language (JavaScript or TypeScript), not a workflow's.
     pub fn is_script(self) -> bool {

@@ -397,6 +397,9 @@ impl Engine {
                     .to_json(),
                 );
                 run.finished_at = Some(now_ms());
+                if job.kind == crate::WORKFLOW_JOB {
+                    self.cancel_waiting_steps(tenant_id, id).await;
+                }
                 if let Err(e) = self.recorder.record(run.clone()).await {
                     tracing::error!(error = %e, run = %id, "cannot record a cancelled run");
                 }
@@ -464,6 +467,7 @@ impl Engine {
             id: p.script_id.clone(),
             tenant_id: tenant_id.to_owned(),
             name: p.script_name.clone(),
+            kind: citadel_domain::ScriptKind::of(version.language),
             live_seq: None,
             latest_seq: 0,
             created_at: 0,

@@ -152,6 +152,33 @@ impl Engine {
         Ok(decided)
     }
 
+    /// Marks the steps of a queued workflow run that was cancelled, which
+    /// wait for an approval, as cancelled.
+    pub(crate) async fn cancel_waiting_steps(&self, tenant_id: &str, run_id: &str) {
+        let output = json!({ "error": "the workflow run was cancelled" }).to_string();
+        let steps = match self.store.workflow_steps(tenant_id, run_id).await {
+            Ok(steps) => steps,
+            Err(e) => {
+                tracing::warn!(error = %e, run = %run_id, "cannot read a cancelled run's steps");
+                return;
+            }
+        };
+        for step in steps.iter().filter(|s| s.status == StepStatus::Waiting) {
+            let decision = StepDecision {
+                tenant_id,
+                run_id,
+                step_id: &step.step_id,
+                status: StepStatus::Cancelled,
+                output: &output,
+                decided_by: None,
+                at: now_ms(),
+            };
+            if let Err(e) = self.store.decide_step(&decision).await {
+                tracing::warn!(error = %e, run = %run_id, "cannot cancel a waiting step");
+            }
+        }
+    }
+
     /// One turn of a workflow job: resume the run from its stored steps
     /// and drive it until it ends, waits, or this node loses it.
     pub(crate) async fn drive_workflow_job(&self, job: &Job, spec: RunSpec, depth: i64) -> JobTurn {
@@ -183,6 +210,13 @@ impl Engine {
                 return JobTurn::Left;
             }
         };
+        // The run's log lines are its step timeline, kept within the
+        // tenant's log limit like a script's.
+        lock(&flight.live_logs).limit = self
+            .config
+            .platform
+            .effective(&settings.limits, &spec.live.limits, None)
+            .log_bytes;
         let max = self.workflow_profile(&settings);
         let prepared = prepare(&spec.live.version.source, &spec.input_json, max);
         let (workflow, inputs, profile) = match prepared {
@@ -312,12 +346,13 @@ impl Engine {
                     .await
             }
             Driven::Waiting => {
-                let deadline = durable.earliest_deadline().unwrap_or_else(now_ms);
+                let (deadline, waiting) = durable.waiting();
+                let deadline = deadline.unwrap_or_else(now_ms);
                 durable.log(LogLevel::Info, "waiting for an approval".to_owned());
                 lock(&self.worker.finishing).insert(job.id.clone());
                 let suspended = self
                     .store
-                    .suspend_job(&job.id, self.worker.node_id(), deadline, now_ms())
+                    .suspend_job(&job.id, self.worker.node_id(), deadline, &waiting, now_ms())
                     .await;
                 drop(registration);
                 match suspended {
@@ -510,12 +545,12 @@ impl Durable {
         }
     }
 
-    fn earliest_deadline(&self) -> Option<i64> {
-        lock(&self.rows)
-            .values()
-            .filter(|r| r.status == StepStatus::Waiting)
-            .filter_map(|r| r.deadline_at)
-            .min()
+    /// The steps waiting for a decision, and the first of their deadlines.
+    fn waiting(&self) -> (Option<i64>, Vec<String>) {
+        let rows = lock(&self.rows);
+        let waiting = rows.values().filter(|r| r.status == StepStatus::Waiting);
+        let deadline = waiting.clone().filter_map(|r| r.deadline_at).min();
+        (deadline, waiting.map(|r| r.step_id.clone()).collect())
     }
 
     /// Marks the steps still running or waiting as cancelled.

@@ -66,6 +66,9 @@ domain_enum_schemas! {
     Missed => domain::Missed::ALL.map(domain::Missed::as_str);
     /// A node's state.
     NodeState => domain::NodeState::ALL.map(domain::NodeState::as_str);
+    /// A workflow step's state: `running` or `waiting` (an approval) until
+    /// it has a result.
+    StepStatus => domain::StepStatus::ALL.map(domain::StepStatus::as_str);
 }
 
 /// Every run status, then the job states that are not also run statuses.

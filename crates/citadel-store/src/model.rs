@@ -6,7 +6,7 @@
 //! decode is an error, never a default.
 
 use citadel_domain::{
-    JobState, KillScope, Language, Missed, NodeState, RunStatus, Trigger, VersionState,
+    JobState, KillScope, Language, Missed, NodeState, RunStatus, ScriptKind, Trigger, VersionState,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -200,6 +200,9 @@ pub struct Script {
     pub id: String,
     pub tenant_id: String,
     pub name: String,
+    /// A script or a workflow (the language of its versions says which).
+    #[sqlx(try_from = "Text<ScriptKind>")]
+    pub kind: ScriptKind,
     /// The `seq` of the live version; `None` until one goes live.
     pub live_seq: Option<i64>,
     /// The highest `seq` saved.
@@ -249,6 +252,9 @@ pub enum SaveOutcome {
     Created(ScriptVersion),
     /// The content equals the latest version's; nothing was stored.
     Unchanged(ScriptVersion),
+    /// The name is taken by an entry of the other kind (a workflow's name
+    /// for a script, or the reverse); nothing was stored.
+    OtherKind(ScriptKind),
 }
 
 /// A version to save. The store assigns `seq` and compares `hash` with the

@@ -4,6 +4,8 @@
 
 use std::sync::LazyLock;
 
+use citadel_domain::ScriptKind;
+
 use crate::sql::{Dialect, SqlStore, conflict, params};
 use crate::{
     Backend, KillSwitch, NewVersion, Run, RunQuery, SaveOutcome, Script, ScriptVersion,
@@ -94,7 +96,8 @@ pub trait ScriptStore: Send + Sync {
     fn kill_switches(&self) -> StoreFuture<'_, Vec<KillSwitch>>;
 }
 
-const SCRIPT_COLUMNS: &str = "id, tenant_id, name, live_seq, latest_seq, created_at, updated_at";
+const SCRIPT_COLUMNS: &str =
+    "id, tenant_id, name, kind, live_seq, latest_seq, created_at, updated_at";
 const VERSION_COLUMNS: &str = "script_id, tenant_id, seq, version, hash, source, language, \
      capabilities, limits, diagnostics, change_note, author, state, reviewed_by, review_reason, \
      reviewed_at, created_at";
@@ -156,6 +159,8 @@ struct LiveRow {
     s_id: String,
     s_tenant_id: String,
     s_name: String,
+    #[sqlx(try_from = "crate::text::Text<ScriptKind>")]
+    s_kind: ScriptKind,
     s_live_seq: Option<i64>,
     s_latest_seq: i64,
     s_created_at: i64,
@@ -209,14 +214,15 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
             let now = now_ms();
             let mut tx = self.write_tx().await?;
             D::query(
-                "INSERT INTO scripts (id, tenant_id, name, live_seq, latest_seq, created_at, \
-                 updated_at) VALUES ($1, $2, $3, NULL, 0, $4, $4) \
+                "INSERT INTO scripts (id, tenant_id, name, kind, live_seq, latest_seq, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $5, NULL, 0, $4, $4) \
                  ON CONFLICT (tenant_id, name) DO NOTHING",
             )
             .bind(new_id("scr"))
             .bind(&new.tenant_id)
             .bind(&new.name)
             .bind(now)
+            .bind(ScriptKind::of(new.language).as_str())
             .execute(&mut tx)
             .await
             .map_err(|e| conflict(e, format!("tenant `{}`", new.tenant_id)))?;
@@ -232,6 +238,10 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                 .bind(&new.name)
                 .fetch_one(&mut tx)
                 .await?;
+            if script.kind != ScriptKind::of(new.language) {
+                tx.rollback().await?;
+                return Ok(SaveOutcome::OtherKind(script.kind));
+            }
             let latest: Option<ScriptVersion> = if script.latest_seq > 0 {
                 Some(
                     D::query(&VERSION_BY_SEQ)
@@ -337,7 +347,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
             let mut conn = self.conn().await?;
             let row: Option<LiveRow> = D::query(
                 "SELECT s.id AS s_id, s.tenant_id AS s_tenant_id, s.name AS s_name, \
-                 s.live_seq AS s_live_seq, s.latest_seq AS s_latest_seq, \
+                 s.kind AS s_kind, s.live_seq AS s_live_seq, s.latest_seq AS s_latest_seq, \
                  s.created_at AS s_created_at, s.updated_at AS s_updated_at, \
                  v.script_id, v.tenant_id, v.seq, v.version, v.hash, v.source, v.language, \
                  v.capabilities, v.limits, v.diagnostics, v.change_note, v.author, v.state, \
@@ -354,6 +364,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                     id: r.s_id,
                     tenant_id: r.s_tenant_id,
                     name: r.s_name,
+                    kind: r.s_kind,
                     live_seq: r.s_live_seq,
                     latest_seq: r.s_latest_seq,
                     created_at: r.s_created_at,

@@ -57,6 +57,7 @@ unwrap_text!(
     citadel_domain::Missed,
     citadel_domain::NodeState,
     citadel_domain::RunStatus,
+    citadel_domain::ScriptKind,
     citadel_domain::StepStatus,
     citadel_domain::Trigger,
     citadel_domain::VersionState

@@ -68,14 +68,17 @@ pub trait WorkflowStore: Send + Sync {
     /// up again.
     fn decide_step<'a>(&'a self, decision: &'a StepDecision<'a>) -> StoreFuture<'a, bool>;
     /// Puts a running job `node` holds back in the queue until `run_at`
-    /// without spending an attempt: a workflow run that waits (for an
-    /// approval) holds no worker meanwhile. False when the node no longer
-    /// holds the job.
+    /// without spending an attempt: a workflow run that waits for the
+    /// approval steps `waiting` holds no worker meanwhile. When one of them
+    /// was decided since (before the job was queued, so its decision could
+    /// not wake it), the job is due `now` instead. False when the node no
+    /// longer holds the job.
     fn suspend_job<'a>(
         &'a self,
         id: &'a str,
         node: &'a str,
         run_at: i64,
+        waiting: &'a [String],
         now: i64,
     ) -> StoreFuture<'a, bool>;
 }
@@ -179,10 +182,13 @@ impl<D: Dialect> WorkflowStore for SqlStore<D> {
         id: &'a str,
         node: &'a str,
         run_at: i64,
+        waiting: &'a [String],
         now: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut tx = self.write_tx().await?;
+            // The job's row first: a decision committed after this reads the
+            // job queued and wakes it; one committed before is read below.
             let done = D::query(
                 "UPDATE jobs SET state = 'queued', run_at = $1, \
                  attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
@@ -193,8 +199,26 @@ impl<D: Dialect> WorkflowStore for SqlStore<D> {
             .bind(now)
             .bind(id)
             .bind(node)
-            .execute(&mut conn)
+            .execute(&mut tx)
             .await?;
+            if done == 1 {
+                let statuses: Vec<(String, String)> =
+                    D::query("SELECT step_id, status FROM workflow_steps WHERE run_id = $1")
+                        .bind(id)
+                        .fetch_all(&mut tx)
+                        .await?;
+                let decided = statuses.iter().any(|(step, status)| {
+                    waiting.contains(step) && status != StepStatus::Waiting.as_str()
+                });
+                if decided {
+                    D::query("UPDATE jobs SET run_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
             Ok(done == 1)
         })
     }

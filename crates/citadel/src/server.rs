@@ -221,6 +221,29 @@ fn init_logs() {
         .init();
 }
 
+/// What workflow runs may do on this node, from `[workflows]`: `shell`
+/// steps get the process jail when the kernel allows one.
+fn workflow_settings(config: &Config) -> citadel_engine::WorkflowSettings {
+    let w = &config.workflows;
+    let jail = match citadel_jail::Jail::new(citadel_jail::JailConfig {
+        required: config.jail_required,
+        ..citadel_jail::JailConfig::default()
+    }) {
+        Ok(jail) => Some(Arc::new(jail)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no process jail: workflow shell steps will fail");
+            None
+        }
+    };
+    citadel_engine::WorkflowSettings {
+        max_profile: w.profile,
+        default_timeout: std::time::Duration::from_secs(w.default_timeout_s),
+        max_parallel_steps: w.max_parallel_steps.max(1),
+        allowed_hosts: w.allowed_domains.clone(),
+        jail,
+    }
+}
+
 /// Opens the store and starts the sandbox hosts and the engine (which works
 /// the queue as a node with `role`).
 async fn start_node(
@@ -246,6 +269,7 @@ async fn start_node(
     let egress = citadel_egress::Egress::new(config.egress())
         .map_err(|e| CliError::failed(anyhow::anyhow!("cannot set up outgoing HTTP: {e}")))?;
     let pool = Pool::start(pool_config).failed("cannot start the sandbox hosts")?;
+    let workflows = workflow_settings(config);
     let engine = Engine::start(
         Arc::clone(&store),
         Executor::Pool(pool.clone()),
@@ -267,6 +291,7 @@ async fn start_node(
                 node_retention: std::time::Duration::from_millis(config.node_retention_ms),
                 ..WorkerConfig::default()
             }),
+            workflows,
             ..EngineConfig::default()
         },
     );

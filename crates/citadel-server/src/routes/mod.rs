@@ -18,6 +18,7 @@ mod system;
 mod tenants;
 mod tokens;
 mod users;
+mod workflows;
 
 use serde_json::value::RawValue;
 use utoipa_axum::router::OpenApiRouter;
@@ -48,6 +49,7 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .merge(secrets::routes())
         .merge(kv::routes())
         .merge(datasources::routes())
+        .merge(workflows::routes())
 }
 
 /// JSON `null`.

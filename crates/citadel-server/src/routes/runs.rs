@@ -115,11 +115,11 @@ fn yes() -> bool {
 }
 
 #[derive(Serialize, ToSchema)]
-struct Accepted {
-    run_id: String,
+pub(super) struct Accepted {
+    pub(super) run_id: String,
     /// True when an earlier request with the same idempotency key enqueued
     /// this run.
-    duplicate: bool,
+    pub(super) duplicate: bool,
 }
 
 /// Runs the script's live version. With `wait: true` (the default) answers

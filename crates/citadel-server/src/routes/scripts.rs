@@ -36,7 +36,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// A script: its name and which version is live.
 #[derive(Serialize, ToSchema)]
-struct ScriptView {
+pub(super) struct ScriptView {
     name: String,
     /// The live semantic version; none until a version goes live.
     live_version: Option<String>,
@@ -48,7 +48,7 @@ struct ScriptView {
 
 /// One version of a script.
 #[derive(Serialize, ToSchema)]
-struct VersionView {
+pub(super) struct VersionView {
     script: String,
     version: String,
     /// 1, 2, 3… in save order.
@@ -83,7 +83,7 @@ struct VersionView {
 }
 
 impl VersionView {
-    fn new(name: &str, v: VersionOf, with_source: bool) -> Self {
+    pub(super) fn new(name: &str, v: VersionOf, with_source: bool) -> Self {
         let VersionOf { version: v, live } = v;
         VersionView {
             script: name.to_owned(),
@@ -180,21 +180,23 @@ async fn list_scripts(
     Authed(caller): Authed,
 ) -> ApiResult<axum::Json<Vec<ScriptView>>> {
     let list = scripts::list(&state.app, &caller).await?;
-    Ok(axum::Json(
-        list.into_iter()
-            .map(|s| ScriptView {
-                name: s.script.name,
-                live_version: s.live_version,
-                versions: s.script.latest_seq,
-                created_at: s.script.created_at,
-                updated_at: s.script.updated_at,
-            })
-            .collect(),
-    ))
+    Ok(axum::Json(list.into_iter().map(ScriptView::from).collect()))
+}
+
+impl From<scripts::ScriptSummary> for ScriptView {
+    fn from(s: scripts::ScriptSummary) -> Self {
+        ScriptView {
+            name: s.script.name,
+            live_version: s.live_version,
+            versions: s.script.latest_seq,
+            created_at: s.script.created_at,
+            updated_at: s.script.updated_at,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
-struct ScriptDetail {
+pub(super) struct ScriptDetail {
     #[serde(flatten)]
     script: ScriptView,
     /// The live version with its source.
@@ -210,23 +212,33 @@ async fn get_script(
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<ScriptDetail>> {
     let (script, live) = scripts::get(&state.app, &caller, &name).await?;
-    let live = live.map(|v| {
-        let live = VersionOf {
-            live: script.live_seq == Some(v.seq),
-            version: v,
-        };
-        VersionView::new(&name, live, true)
-    });
-    Ok(axum::Json(ScriptDetail {
-        script: ScriptView {
-            live_version: live.as_ref().map(|v| v.version.clone()),
-            versions: script.latest_seq,
-            created_at: script.created_at,
-            updated_at: script.updated_at,
-            name,
-        },
-        live,
-    }))
+    Ok(axum::Json(ScriptDetail::new(name, script, live)))
+}
+
+impl ScriptDetail {
+    pub(super) fn new(
+        name: String,
+        script: citadel_store::Script,
+        live: Option<citadel_store::ScriptVersion>,
+    ) -> Self {
+        let live = live.map(|v| {
+            let live = VersionOf {
+                live: script.live_seq == Some(v.seq),
+                version: v,
+            };
+            VersionView::new(&name, live, true)
+        });
+        ScriptDetail {
+            script: ScriptView {
+                live_version: live.as_ref().map(|v| v.version.clone()),
+                versions: script.latest_seq,
+                created_at: script.created_at,
+                updated_at: script.updated_at,
+                name,
+            },
+            live,
+        }
+    }
 }
 
 /// Every version of a script, oldest first (without sources).
@@ -261,13 +273,13 @@ async fn get_version(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct DiffQuery {
-    from: String,
-    to: String,
+pub(super) struct DiffQuery {
+    pub(super) from: String,
+    pub(super) to: String,
 }
 
 #[derive(Serialize, ToSchema)]
-struct Diff {
+pub(super) struct Diff {
     from: String,
     to: String,
     /// A unified line diff of the sources; empty when they are equal.
@@ -287,13 +299,19 @@ async fn diff_versions(
 ) -> ApiResult<axum::Json<Diff>> {
     let Query(q) = query?;
     let d = scripts::diff(&state.app, &caller, &name, &q.from, &q.to).await?;
-    Ok(axum::Json(Diff {
-        from: d.from,
-        to: d.to,
-        diff: d.diff,
-        capabilities_changed: d.capabilities_changed,
-        limits_changed: d.limits_changed,
-    }))
+    Ok(axum::Json(Diff::from(d)))
+}
+
+impl From<scripts::VersionDiff> for Diff {
+    fn from(d: scripts::VersionDiff) -> Self {
+        Diff {
+            from: d.from,
+            to: d.to,
+            diff: d.diff,
+            capabilities_changed: d.capabilities_changed,
+            limits_changed: d.limits_changed,
+        }
+    }
 }
 
 async fn review(
@@ -340,8 +358,8 @@ async fn approve_version(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Rejection {
-    reason: String,
+pub(super) struct Rejection {
+    pub(super) reason: String,
 }
 
 /// Rejects a submitted version (not your own), with a reason.
@@ -367,8 +385,8 @@ async fn reject_version(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RollbackBody {
-    version: String,
+pub(super) struct RollbackBody {
+    pub(super) version: String,
 }
 
 /// Makes an earlier approved version live again. Where approval is

@@ -1,3 +1,7 @@
+-- Scripts and workflows share a tenant's catalog (names, versions,
+-- review); a name keeps the kind of its first save.
+ALTER TABLE scripts ADD COLUMN kind TEXT NOT NULL DEFAULT 'script';
+
 -- The steps of workflow runs. A workflow run is a run (in `runs`, its job
 -- in `jobs`, both keyed by the run's id); each of its steps keeps its state,
 -- attempts and output here, so whichever node holds the run's job resumes

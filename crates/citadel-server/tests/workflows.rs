@@ -1,0 +1,629 @@
+//! Workflows through the API on a fresh SQLite file with isolates run in
+//! process: versions, review and rollback as for scripts, checking and
+//! planning, durable runs with their step timeline, approvals that wait
+//! holding no worker, rejections, cancellation, and the refusals each
+//! wrong request gets.
+
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use citadel_engine::{EngineConfig, WorkflowSettings};
+use citadel_server::HttpSettings;
+use citadel_store::Store;
+use citadel_testkit::{Api, TestDb, eventually};
+use citadel_workflow::Profile;
+use serde_json::{Value, json};
+
+struct World {
+    api: Api,
+    store: Arc<dyn Store>,
+    _db: TestDb,
+}
+
+async fn world() -> World {
+    let db = TestDb::new().await;
+    let store = Arc::clone(&db.store);
+    let acme = db.tenant("acme").await;
+    let other = db.tenant("other").await;
+    let roles = ["owner", "developer", "approver", "viewer"];
+    let mut tokens = citadel_testkit::tokens(store.as_ref(), &acme, &roles).await;
+    tokens.push((
+        "other_owner",
+        citadel_testkit::token(store.as_ref(), &other, "owner").await,
+    ));
+    let engine = citadel_testkit::engine(
+        &store,
+        2,
+        EngineConfig {
+            workflows: WorkflowSettings {
+                max_profile: Profile::Standard,
+                ..WorkflowSettings::default()
+            },
+            ..EngineConfig::default()
+        },
+    );
+    let api =
+        Api::new(Arc::clone(&store), Some(engine), &HttpSettings::default()).with_callers(tokens);
+    World {
+        api,
+        store,
+        _db: db,
+    }
+}
+
+impl World {
+    async fn call(
+        &self,
+        as_: &str,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let body = (!body.is_null()).then_some(body);
+        self.api.call_json(as_, method, path, body).await
+    }
+
+    async fn save(&self, name: &str, yaml: &str) -> (StatusCode, Value) {
+        self.call(
+            "developer",
+            Method::POST,
+            "/v1/workflows",
+            json!({ "name": name, "source": yaml, "change_note": "test" }),
+        )
+        .await
+    }
+
+    async fn save_script(&self, name: &str, source: &str) {
+        let (status, body) = self
+            .call(
+                "developer",
+                Method::POST,
+                "/v1/scripts",
+                json!({ "name": name, "source": source }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    async fn start(&self, name: &str, input: Value) -> String {
+        let path = format!("/v1/workflows/{}/run", name.replace('/', "%2F"));
+        let (status, body) = self
+            .call("developer", Method::POST, &path, json!({ "input": input }))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body["run_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The run once its status is `status`.
+    async fn run_when(&self, id: &str, status: &str) -> Value {
+        eventually(&format!("run {id} {status}"), || async {
+            let (code, run) = self
+                .call(
+                    "viewer",
+                    Method::GET,
+                    &format!("/v1/runs/{id}"),
+                    Value::Null,
+                )
+                .await;
+            assert_eq!(code, StatusCode::OK, "{run}");
+            (run["status"] == status).then_some(run)
+        })
+        .await
+    }
+
+    async fn steps(&self, id: &str) -> Value {
+        let (code, steps) = self
+            .call(
+                "viewer",
+                Method::GET,
+                &format!("/v1/runs/{id}/steps"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{steps}");
+        steps
+    }
+
+    /// The step once its status is `status`.
+    async fn step_when(&self, id: &str, step: &str, status: &str) -> Value {
+        eventually(&format!("step {step} {status}"), || async {
+            let steps = self.steps(id).await;
+            steps
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == step && s["status"] == status)
+                .cloned()
+        })
+        .await
+    }
+}
+
+const PIPELINE: &str = r#"
+name: pipeline
+version: 1.0
+inputs:
+  name: { type: string, required: true, validation: { min_length: 2 } }
+steps:
+  - id: greet
+    type: script
+    script: greeter
+    input: { name: "{{ inputs.name }}" }
+  - id: shout
+    type: script
+    depends_on: [greet]
+    code: "return input.text.toUpperCase();"
+    input: { text: "{{ steps.greet.output.greeting }}" }
+  - id: check
+    type: assert
+    depends_on: [shout]
+    condition: "steps.shout.output == 'HELLO ADA'"
+  - id: skipped
+    type: assert
+    depends_on: [check]
+    when: "inputs.name == 'nobody'"
+    condition: "false"
+outputs:
+  loud: "{{ steps.shout.output }}"
+"#;
+
+#[tokio::test]
+async fn a_workflow_runs_durably_step_by_step_and_answers_its_outputs() {
+    let w = world().await;
+    w.save_script("greeter", "return { greeting: `hello ${input.name}` };")
+        .await;
+    let (status, saved) = w.save("pipeline", PIPELINE).await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    assert_eq!(saved["language"], "workflow");
+    assert_eq!(saved["version"], "1.0.0");
+    assert_eq!(saved["live"], true);
+
+    let id = w.start("pipeline", json!({ "name": "ada" })).await;
+    let run = w.run_when(&id, "succeeded").await;
+    assert_eq!(run["result"], json!({ "loud": "HELLO ADA" }));
+    assert_eq!(run["script"], "pipeline");
+    assert_eq!(run["trigger"], "api_async");
+    let logs: Vec<&str> = run["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        logs[0].starts_with("workflow pipeline 1.0 started"),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("step shout succeeded in ")),
+        "{logs:?}"
+    );
+
+    let steps = w.steps(&id).await;
+    let summary: Vec<(String, String, i64)> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+                s["attempts"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("greet".into(), "succeeded".into(), 1),
+            ("shout".into(), "succeeded".into(), 1),
+            ("check".into(), "succeeded".into(), 1),
+            ("skipped".into(), "skipped".into(), 0),
+        ]
+    );
+    assert_eq!(steps[0]["kind"], "script");
+    assert_eq!(steps[0]["output"], json!({ "greeting": "hello ada" }));
+
+    // The script step's own run is a run like any, started by the workflow.
+    let (_, runs) = w
+        .call(
+            "viewer",
+            Method::GET,
+            "/v1/runs?script=greeter",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(runs[0]["trigger"], "workflow");
+    assert_eq!(runs[0]["result"], json!({ "greeting": "hello ada" }));
+
+    // Listing separates workflows from scripts.
+    let (_, workflows) = w
+        .call("viewer", Method::GET, "/v1/workflows", Value::Null)
+        .await;
+    let names: Vec<&str> = workflows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pipeline"]);
+    let (_, scripts) = w
+        .call("viewer", Method::GET, "/v1/scripts", Value::Null)
+        .await;
+    let names: Vec<&str> = scripts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["greeter"]);
+}
+
+#[tokio::test]
+async fn a_failing_step_fails_the_run_naming_it_and_its_dependents_are_skipped() {
+    let w = world().await;
+    let yaml = r#"
+name: breaks
+version: 1
+steps:
+  - id: boom
+    type: script
+    code: "throw new Error('no luck');"
+  - id: after
+    type: assert
+    depends_on: [boom]
+    condition: "true"
+"#;
+    assert_eq!(w.save("breaks", yaml).await.0, StatusCode::CREATED);
+    let id = w.start("breaks", json!({})).await;
+    let run = w.run_when(&id, "failed").await;
+    assert_eq!(run["error"]["code"], "step_failed");
+    assert_eq!(
+        run["error"]["message"],
+        "step `boom` failed: Error: no luck"
+    );
+    let steps = w.steps(&id).await;
+    assert_eq!(steps[0]["status"], "failed");
+    assert_eq!(steps[0]["output"]["code"], "script_error");
+    assert_eq!(steps[1]["status"], "skipped");
+}
+
+const GATED: &str = r#"
+name: gated
+version: 2
+steps:
+  - id: build
+    type: script
+    code: "return 'built';"
+  - id: gate
+    type: approval
+    depends_on: [build]
+    message: "ship {{ steps.build.output }}?"
+  - id: ship
+    type: script
+    depends_on: [gate]
+    code: "return 'shipped';"
+outputs:
+  result: "{{ steps.ship.output }}"
+"#;
+
+#[tokio::test]
+async fn an_approval_waits_without_a_worker_until_someone_with_the_permission_decides() {
+    let w = world().await;
+    assert_eq!(w.save("ops/gated", GATED).await.0, StatusCode::CREATED);
+    let id = w.start("ops/gated", json!({})).await;
+    let gate = w.step_when(&id, "gate", "waiting").await;
+    assert_eq!(gate["output"], json!({ "message": "ship built?" }));
+    assert!(gate["deadline_at"].as_i64().unwrap() > gate["started_at"].as_i64().unwrap());
+    // Waiting holds no worker: the run is back in the queue.
+    let run = w.run_when(&id, "queued").await;
+    assert!(run["finished_at"].is_null());
+
+    let approve = format!("/v1/runs/{id}/steps/gate/approve");
+    // A viewer may not decide; another tenant does not see the run.
+    let (code, err) = w.call("viewer", Method::POST, &approve, json!({})).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (code, _) = w
+        .call("other_owner", Method::POST, &approve, json!({}))
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    // Not an approval step.
+    let (code, err) = w
+        .call(
+            "approver",
+            Method::POST,
+            &format!("/v1/runs/{id}/steps/build/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid"))
+    );
+
+    let (code, decided) = w
+        .call(
+            "approver",
+            Method::POST,
+            &approve,
+            json!({ "reason": "looks good" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{decided}");
+    assert_eq!(decided["status"], "succeeded");
+    assert_eq!(decided["output"]["decision"], "approve");
+    assert_eq!(decided["output"]["reason"], "looks good");
+    assert!(decided["decided_by"].is_string());
+    // Twice is a conflict: it is not waiting any more.
+    let (code, err) = w.call("approver", Method::POST, &approve, json!({})).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+
+    let run = w.run_when(&id, "succeeded").await;
+    assert_eq!(run["result"], json!({ "result": "shipped" }));
+    assert_eq!(w.steps(&id).await[2]["status"], "succeeded");
+    let audited = citadel_testkit::audit(w.store.as_ref(), "workflow.step.approve").await;
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].entry.target, id);
+}
+
+#[tokio::test]
+async fn a_rejected_approval_fails_the_run_and_a_waiting_run_can_be_cancelled() {
+    let w = world().await;
+    assert_eq!(w.save("gated", GATED).await.0, StatusCode::CREATED);
+    let id = w.start("gated", json!({})).await;
+    w.step_when(&id, "gate", "waiting").await;
+    let (code, _) = w
+        .call(
+            "approver",
+            Method::POST,
+            &format!("/v1/runs/{id}/steps/gate/reject"),
+            json!({ "reason": "not today" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let run = w.run_when(&id, "failed").await;
+    let message = run["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("step `gate` was rejected: rejected by "),
+        "{message}"
+    );
+    assert!(message.ends_with(": not today"), "{message}");
+    assert_eq!(w.steps(&id).await[2]["status"], "skipped");
+
+    let second = w.start("gated", json!({})).await;
+    w.step_when(&second, "gate", "waiting").await;
+    w.run_when(&second, "queued").await;
+    let (code, cancelled) = w
+        .call(
+            "developer",
+            Method::POST,
+            &format!("/v1/runs/{second}/cancel"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    let (code, err) = w
+        .call(
+            "approver",
+            Method::POST,
+            &format!("/v1/runs/{second}/steps/gate/approve"),
+            json!({}),
+        )
+        .await;
+    // Its run is over: no decision is taken, and the step shows why.
+    assert_eq!(code, StatusCode::CONFLICT, "{err}");
+    assert_eq!(
+        err["error"]["message"],
+        format!("run `{second}` is already cancelled")
+    );
+    assert_eq!(w.steps(&second).await[1]["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn bad_definitions_inputs_and_kinds_are_refused_with_what_is_wrong() {
+    let w = world().await;
+    // Every problem at once, located.
+    let bad = "name: x\nversion: 1\nsteps:\n  - id: a\n    type: script\n    cod: 'return 1'\n  - id: a\n    type: assert\n    condition: 'true'\n";
+    let (code, err) = w.save("bad", bad).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("rejected"))
+    );
+    let diags = err["error"]["details"]["diagnostics"].as_array().unwrap();
+    assert!(diags.len() >= 2, "{diags:?}");
+    assert!(diags.iter().all(|d| d["line"].as_u64().unwrap() > 0));
+    // The same through the validator, which saves nothing.
+    let (code, checked) = w
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/workflows:validate",
+            json!({ "source": bad }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(checked["valid"], false);
+    assert_eq!(
+        checked["diagnostics"].as_array().unwrap().len(),
+        diags.len()
+    );
+    let (_, listed) = w
+        .call("viewer", Method::GET, "/v1/workflows", Value::Null)
+        .await;
+    assert_eq!(listed, json!([]));
+
+    // A shell step is beyond the tenant's `standard` profile.
+    let shell =
+        "name: s\nversion: 1\nsteps:\n  - id: sh\n    type: shell\n    command: 'echo hi'\n";
+    let (code, err) = w.save("shell", shell).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("profile"),
+        "{err}"
+    );
+
+    // Inline code is analysed as a script's source.
+    let evil = "name: e\nversion: 1\nsteps:\n  - id: e\n    type: script\n    code: 'return eval(\"1\")'\n";
+    let (code, err) = w.save("evil", evil).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("step `e`"),
+        "{err}"
+    );
+
+    // Inputs are checked before anything is queued.
+    assert_eq!(w.save("pipeline", PIPELINE).await.0, StatusCode::CREATED);
+    let (code, err) = w
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/workflows/pipeline/run",
+            json!({ "input": { "name": "a" } }),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid"))
+    );
+    assert_eq!(err["error"]["details"]["inputs"][0]["input"], "name");
+    let (code, _) = w
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/workflows/pipeline/run",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+
+    // A name keeps its kind; scripts and workflows run by their own routes.
+    w.save_script("greeter", "return 1;").await;
+    let (code, err) = w.save("greeter", PIPELINE).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let (code, _) = w
+        .call("viewer", Method::GET, "/v1/workflows/greeter", Value::Null)
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, err) = w
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/scripts/pipeline/run",
+            json!({ "input": {} }),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid"))
+    );
+    let (code, err) = w
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/scripts",
+            json!({ "name": "y", "source": "a: 1", "language": "workflow" }),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid"))
+    );
+    // Another tenant sees none of it.
+    let (code, _) = w
+        .call(
+            "other_owner",
+            Method::GET,
+            "/v1/workflows/pipeline",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn versions_diff_rollback_and_plan_work_as_for_scripts() {
+    let w = world().await;
+    assert_eq!(w.save("pipeline", PIPELINE).await.0, StatusCode::CREATED);
+    let v2 = PIPELINE.replace("HELLO ADA", "HELLO BOB");
+    let (code, saved) = w.save("pipeline", &v2).await;
+    assert_eq!(
+        (code, saved["version"].as_str()),
+        (StatusCode::CREATED, Some("1.0.1"))
+    );
+    // Saving the same content again stores nothing.
+    assert_eq!(w.save("pipeline", &v2).await.0, StatusCode::OK);
+
+    let (_, versions) = w
+        .call(
+            "viewer",
+            Method::GET,
+            "/v1/workflows/pipeline/versions",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    let (code, diff) = w
+        .call(
+            "viewer",
+            Method::GET,
+            "/v1/workflows/pipeline/diff?from=1.0.0&to=1.0.1",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        diff["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+    condition: \"steps.shout.output == 'HELLO BOB'\""),
+        "{diff}"
+    );
+
+    let (code, rolled) = w
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/workflows/pipeline/rollback",
+            json!({ "version": "1.0.0" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{rolled}");
+    let (_, detail) = w
+        .call("viewer", Method::GET, "/v1/workflows/pipeline", Value::Null)
+        .await;
+    assert_eq!(detail["live_version"], "1.0.0");
+
+    let (code, plan) = w
+        .call(
+            "viewer",
+            Method::POST,
+            "/v1/workflows/pipeline/plan",
+            json!({ "input": { "name": "ada" } }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{plan}");
+    assert_eq!(plan["profile"], "standard");
+    assert_eq!(
+        plan["levels"],
+        json!([["greet"], ["shout"], ["check"], ["skipped"]])
+    );
+    // Planning runs nothing.
+    let (_, runs) = w.call("viewer", Method::GET, "/v1/runs", Value::Null).await;
+    assert_eq!(runs, json!([]));
+}
