@@ -7,7 +7,7 @@
 //! fails instead).
 
 use citadel_domain::{
-    JobState, KillScope, Language, Missed, NodeState, RunStatus, Trigger, VersionState,
+    JobState, KillScope, Language, Missed, NodeState, RunStatus, StepStatus, Trigger, VersionState,
 };
 use citadel_testkit::pg;
 use std::path::PathBuf;
@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use citadel_store::{
     AuditQuery, AuditVerdict, Backend, CustomRole, Job, KillSwitch, NewAuditEntry, NewJob,
-    NewToken, NewUser, NewVersion, Node, RoleBinding, Run, RunQuery, SaveOutcome, Schedule, Store,
-    StoreError, Tenant, TokenOrigin, VersionTransition, connect, new_id, now_ms,
+    NewToken, NewUser, NewVersion, Node, RoleBinding, Run, RunQuery, SaveOutcome, Schedule,
+    StepDecision, Store, StoreError, Tenant, TokenOrigin, VersionTransition, WorkflowStep, connect,
+    new_id, now_ms,
 };
 
 /// A fresh, migrated database and a store on it.
@@ -776,7 +777,7 @@ fn bump(prev: Option<&str>) -> String {
 fn created(outcome: SaveOutcome) -> citadel_store::ScriptVersion {
     match outcome {
         SaveOutcome::Created(v) => v,
-        SaveOutcome::Unchanged(v) => panic!("expected a new version, got unchanged {v:?}"),
+        other => panic!("expected a new version, got {other:?}"),
     }
 }
 
@@ -2548,4 +2549,188 @@ async fn schedules(db: Db) {
         due(T + 100_000_000, 100).await,
         [theirs.id.as_str(), hourly.id.as_str()]
     );
+}
+
+fn workflow_step(run_id: &str, tenant: &str, step_id: &str, position: i64) -> WorkflowStep {
+    WorkflowStep {
+        run_id: run_id.into(),
+        tenant_id: tenant.into(),
+        step_id: step_id.into(),
+        position,
+        kind: "approval".into(),
+        status: StepStatus::Waiting,
+        attempts: 1,
+        output: r#"{"message":"ship?"}"#.into(),
+        exit_code: None,
+        started_at: Some(10),
+        finished_at: None,
+        deadline_at: Some(1_000_000),
+        decided_by: None,
+    }
+}
+
+fn decision<'a>(run_id: &'a str, tenant: &'a str, status: StepStatus) -> StepDecision<'a> {
+    StepDecision {
+        tenant_id: tenant,
+        run_id,
+        step_id: "gate",
+        status,
+        output: r#"{"decision":"approve"}"#,
+        decided_by: Some("usr_1"),
+        at: 500,
+    }
+}
+
+/// Workflow steps: rows in the workflow's order, replaced in place, never
+/// seen by another tenant; an approval decided once by compare-and-set,
+/// waking its suspended job; suspending gives the attempt back.
+async fn workflow_steps(db: Db) {
+    let store = db.store.as_ref();
+    let (acme, other) = two_tenants(store).await;
+    let far = now_ms() + 3_600_000;
+    let new_job = NewJob {
+        id: new_id("run"),
+        tenant_id: acme.id.clone(),
+        kind: "workflow".into(),
+        payload: "{}".into(),
+        priority: 1,
+        run_at: 0,
+        max_attempts: 3,
+        timeout_ms: 1000,
+        idempotency_key: None,
+        script_key: None,
+        script_cap: None,
+    };
+    let run = enqueue(store, new_job).await;
+    let claimed = store.claim("n1", now_ms(), 30_000, 10).await.unwrap();
+    assert_eq!(ids(&claimed), [run.id.as_str()]);
+    assert_eq!(claimed[0].attempts, 1);
+
+    let mut build = workflow_step(&run.id, &acme.id, "build", 0);
+    build.kind = "script".into();
+    build.status = StepStatus::Running;
+    store.put_step(&build).await.unwrap();
+    store
+        .put_step(&workflow_step(&run.id, &acme.id, "gate", 1))
+        .await
+        .unwrap();
+    build.status = StepStatus::Succeeded;
+    build.output = "42".into();
+    build.finished_at = Some(20);
+    store.put_step(&build).await.unwrap();
+    let steps = store.workflow_steps(&acme.id, &run.id).await.unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0], build);
+    assert_eq!(steps[1].status, StepStatus::Waiting);
+    assert!(
+        store
+            .workflow_steps(&other.id, &run.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Suspending: queued until the deadline, the attempt given back.
+    let waiting = vec!["gate".to_owned()];
+    assert!(
+        store
+            .suspend_job(&run.id, "n1", far, &waiting, now_ms())
+            .await
+            .unwrap()
+    );
+    let j = job(store, &acme, &run.id).await;
+    assert_eq!((j.state, j.attempts, j.run_at), (JobState::Queued, 0, far));
+    // Only the node holding it suspends it.
+    assert!(
+        !store
+            .suspend_job(&run.id, "n1", far, &waiting, now_ms())
+            .await
+            .unwrap()
+    );
+
+    // Another tenant cannot decide it; the tenant decides it once.
+    let decide = |tenant, status| decision(&run.id, tenant, status);
+    assert!(
+        !store
+            .decide_step(&decide(&other.id, StepStatus::Succeeded))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .decide_step(&decide(&acme.id, StepStatus::Succeeded))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .decide_step(&decide(&acme.id, StepStatus::Rejected))
+            .await
+            .unwrap()
+    );
+    let gate = &store.workflow_steps(&acme.id, &run.id).await.unwrap()[1];
+    assert_eq!(gate.status, StepStatus::Succeeded);
+    assert_eq!(
+        (gate.decided_by.as_deref(), gate.finished_at),
+        (Some("usr_1"), Some(500))
+    );
+    // The decision made the job due.
+    assert_eq!(job(store, &acme, &run.id).await.run_at, 500);
+
+    // A decision that came before the job was suspended makes it due at
+    // once instead of at the deadline.
+    let claimed = store.claim("n2", now_ms(), 30_000, 10).await.unwrap();
+    assert_eq!(ids(&claimed), [run.id.as_str()]);
+    let before = now_ms();
+    assert!(
+        store
+            .suspend_job(&run.id, "n2", far, &waiting, before)
+            .await
+            .unwrap()
+    );
+    assert_eq!(job(store, &acme, &run.id).await.run_at, before);
+
+    // A name keeps the kind of its first version.
+    let script = new_version(&acme.id, "ops/deploy", "h1");
+    created(store.save_version(&script, &bump).await.unwrap());
+    let workflow = NewVersion {
+        language: Language::Workflow,
+        hash: "h2".into(),
+        ..new_version(&acme.id, "ops/deploy", "h2")
+    };
+    match store.save_version(&workflow, &bump).await.unwrap() {
+        SaveOutcome::OtherKind(kind) => assert_eq!(kind, citadel_domain::ScriptKind::Script),
+        other => panic!("expected OtherKind, got {other:?}"),
+    }
+    let flow = NewVersion {
+        name: "ops/flow".into(),
+        ..workflow
+    };
+    created(store.save_version(&flow, &bump).await.unwrap());
+    let kinds: Vec<_> = store
+        .list_scripts(&acme.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name, s.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("ops/deploy".to_owned(), citadel_domain::ScriptKind::Script),
+            ("ops/flow".to_owned(), citadel_domain::ScriptKind::Workflow),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_workflow_steps() {
+    workflow_steps(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_workflow_steps() {
+    if let Some(db) = postgres("workflow_steps").await {
+        workflow_steps(db).await;
+    }
 }

@@ -307,3 +307,89 @@ fn a_database_restart_under_load_loses_no_job() {
     }
     every_job_ran_once(port, &token, &ids);
 }
+
+/// A workflow run whose node dies mid-step is resumed by another node from
+/// the last finished step: the steps that finished are not run again, the
+/// one that was running starts over, and the run succeeds once.
+#[test]
+fn a_killed_node_s_workflow_resumes_elsewhere_from_its_last_finished_step() {
+    let dir = temp_dir("nodes-workflow");
+    let d = dir.path();
+    let token = owner_token(d, &[]);
+    let port = free_port();
+    // The serving node only answers the API; workers run the workflow.
+    let _serve = spawn(
+        d,
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        &[("CITADEL_WORKER_CONCURRENCY", "0")],
+    );
+    let mut first = spawn(d, &["worker"], &[]);
+    wait_for("the API", 30, || {
+        common::request(port, "GET", "/health", None, None).0 == 200
+    });
+    for (name, ms) in [("quick", 10), ("slow", 3000)] {
+        let source = format!("await api.sleep({ms});\nreturn input;");
+        let body = json!({"name": name, "source": source, "capabilities": {"sleep": true}});
+        let (status, v) = request(port, "POST", "/v1/scripts", &token, Some(&body));
+        assert_eq!(status, 201, "{v}");
+    }
+    let yaml = "name: relay\nversion: 1\nsteps:\n\
+        \x20 - { id: one, type: script, script: quick, input: 1 }\n\
+        \x20 - { id: two, type: script, script: slow, input: 2, depends_on: [one] }\n\
+        \x20 - { id: three, type: script, script: quick, input: 3, depends_on: [two] }\n\
+        outputs:\n  sum: \"{{ steps.one.output + steps.two.output + steps.three.output }}\"\n";
+    let body = json!({"name": "relay", "source": yaml});
+    let (status, v) = request(port, "POST", "/v1/workflows", &token, Some(&body));
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = request(
+        port,
+        "POST",
+        "/v1/workflows/relay/run",
+        &token,
+        Some(&json!({})),
+    );
+    assert_eq!(status, 202, "{v}");
+    let id = v["run_id"].as_str().unwrap().to_owned();
+    let steps = || {
+        let (status, steps) = request(port, "GET", &format!("/v1/runs/{id}/steps"), &token, None);
+        assert_eq!(status, 200, "{steps}");
+        steps
+    };
+    wait_for("step two to run", 60, || {
+        let s = steps();
+        s[0]["status"] == "succeeded" && s[1]["status"] == "running"
+    });
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let _second = spawn(d, &["worker"], &[]);
+    wait_for("the run to succeed elsewhere", 120, || {
+        let (_, run) = request(port, "GET", &format!("/v1/runs/{id}"), &token, None);
+        run["status"] == "succeeded"
+    });
+    let (_, run) = request(port, "GET", &format!("/v1/runs/{id}"), &token, None);
+    assert_eq!(run["result"], json!({ "sum": 6 }), "{run}");
+    let logs = run["logs"].to_string();
+    assert!(logs.contains("workflow relay 1 resumed"), "{logs}");
+    let attempts: Vec<(String, i64)> = steps()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["attempts"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            ("one".to_owned(), 1),
+            ("two".to_owned(), 2),
+            ("three".to_owned(), 1)
+        ]
+    );
+    // Step one ran once: one run of `quick` for it, one for step three.
+    let (_, quick) = request(port, "GET", "/v1/runs?script=quick", &token, None);
+    assert_eq!(quick.as_array().unwrap().len(), 2, "{quick}");
+}
