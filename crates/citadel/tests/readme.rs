@@ -272,7 +272,7 @@ fn the_readme_has_its_walkthroughs() {
     let readme = std::fs::read_to_string(readme_path()).unwrap();
     let w = walkthroughs(&readme);
     let names: Vec<&str> = w.keys().map(String::as_str).collect();
-    assert_eq!(names, ["capabilities", "main", "two-nodes"]);
+    assert_eq!(names, ["capabilities", "main", "two-nodes", "workflows"]);
     // Annotations are read where they stand: a few the README must keep.
     let main = &w["main"];
     let expected: Vec<&Expect> = main.expectations.values().collect();
@@ -383,6 +383,27 @@ fn the_capabilities_walkthrough_runs_as_written() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+/// "Workflows": the seed's workflows through the API, an approval decided
+/// by another person, against a server the walkthrough starts itself.
+#[test]
+fn the_workflows_walkthrough_runs_as_written() {
+    let readme = std::fs::read_to_string(readme_path()).unwrap();
+    let w = walkthroughs(&readme);
+    let dir = temp_dir("workflows");
+    let data = dir.path().join("citadel-data");
+    let port = citadel_testkit::free_port();
+    run(
+        "workflows",
+        &w["workflows"],
+        dir.path(),
+        &[("CITADEL_DATA_DIR", data.display().to_string())],
+        &[
+            ("localhost:8083", format!("127.0.0.1:{port}")),
+            ("127.0.0.1:8083", format!("127.0.0.1:{port}")),
+        ],
+    );
 }
 
 /// "The queue and many nodes": two nodes on one PostgreSQL database, one
