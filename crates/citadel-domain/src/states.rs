@@ -197,8 +197,30 @@ mod tests {
         );
         round_trips(
             &Trigger::ALL,
-            &["api", "api_async", "schedule", "manual", "event"],
+            &[
+                "api",
+                "api_async",
+                "schedule",
+                "manual",
+                "event",
+                "workflow",
+            ],
             "trigger",
+        );
+        round_trips(&ScriptKind::ALL, &["script", "workflow"], "kind");
+        round_trips(
+            &StepStatus::ALL,
+            &[
+                "succeeded",
+                "failed",
+                "skipped",
+                "timed_out",
+                "cancelled",
+                "rejected",
+                "running",
+                "waiting",
+            ],
+            "step status",
         );
         round_trips(&NodeState::ALL, &["up", "draining", "down"], "node state");
         round_trips(&Missed::ALL, &["skip", "catch_up"], "missed-run policy");

@@ -537,11 +537,22 @@ impl Durable {
 
     /// Writes a step's row, patiently: a row that is not written is a step
     /// a resumed run does again.
+    /// Writes a step's row while this node holds the run (patiently: a row
+    /// that is not written is a step a resumed run does again). A node
+    /// that no longer holds it stops its copy of the run.
     async fn put(&self, row: WorkflowStep) {
         lock(&self.rows).insert(row.step_id.clone(), row.clone());
         let store = &self.engine.store;
-        if let Err(e) = patiently(Duration::from_secs(10), || store.put_step(&row)).await {
-            tracing::error!(error = %e, run = %self.run_id, step = %row.step_id, "cannot store a workflow step");
+        let node = self.engine.worker.node_id();
+        match patiently(Duration::from_secs(10), || store.put_step(&row, node)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(run = %self.run_id, "the workflow run's lease was lost; stopping it here");
+                self.flight.stop(STOP_ABANDONED, None);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, run = %self.run_id, step = %row.step_id, "cannot store a workflow step")
+            }
         }
     }
 

@@ -627,3 +627,62 @@ async fn versions_diff_rollback_and_plan_work_as_for_scripts() {
     let (_, runs) = w.call("viewer", Method::GET, "/v1/runs", Value::Null).await;
     assert_eq!(runs, json!([]));
 }
+
+#[tokio::test]
+async fn an_event_subscription_starts_a_workflow_whose_emit_step_publishes() {
+    let w = world().await;
+    let yaml = r#"
+name: on-order
+version: 1
+inputs:
+  id: { type: string }
+  type: { type: string }
+  data: { type: object, required: true }
+steps:
+  - id: big
+    type: assert
+    condition: "inputs.data.amount > 10"
+  - id: tell
+    type: emit
+    depends_on: [big]
+    event: order.checked
+    payload: { amount: "{{ inputs.data.amount }}" }
+outputs:
+  amount: "{{ inputs.data.amount }}"
+"#;
+    assert_eq!(w.save("on-order", yaml).await.0, StatusCode::CREATED);
+    let (code, sub) = w
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/subscriptions/orders",
+            json!({ "event": "order.paid", "script": "on-order" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{sub}");
+    let (code, event) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/events",
+            json!({ "type": "order.paid", "data": { "amount": 42 } }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{event}");
+    let id = event["deliveries"][0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = w.run_when(&id, "succeeded").await;
+    assert_eq!(run["trigger"], "event");
+    assert_eq!(run["result"], json!({ "amount": 42 }));
+    let tell = &w.steps(&id).await[1];
+    assert_eq!(tell["output"]["type"], "order.checked");
+    assert_eq!(tell["output"]["data"], json!({ "amount": 42 }));
+    let (_, events) = w
+        .call("owner", Method::GET, "/v1/events?limit=1", Value::Null)
+        .await;
+    assert_eq!(events[0]["type"], "order.checked", "{events}");
+    assert_eq!(events[0]["data"], json!({ "amount": 42 }), "{events}");
+    assert_eq!(events[0]["source"], id);
+}

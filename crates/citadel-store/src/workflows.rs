@@ -54,8 +54,10 @@ pub struct StepDecision<'a> {
 
 /// The steps of workflow runs. Every method is scoped by tenant.
 pub trait WorkflowStore: Send + Sync {
-    /// Inserts or replaces a step's row.
-    fn put_step<'a>(&'a self, step: &'a WorkflowStep) -> StoreFuture<'a, ()>;
+    /// Inserts or replaces a step's row while `node` holds the run's job
+    /// (running, its lease `node`'s); false, and nothing written, when it
+    /// does not: another node owns the run now.
+    fn put_step<'a>(&'a self, step: &'a WorkflowStep, node: &'a str) -> StoreFuture<'a, bool>;
     /// A run's steps in the workflow's order.
     fn workflow_steps<'a>(
         &'a self,
@@ -89,7 +91,9 @@ const STEP_COLUMNS: &str = "run_id, tenant_id, step_id, position, kind, status, 
 static PUT_STEP: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO workflow_steps ({STEP_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+         WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND tenant_id = $2 \
+         AND state = 'running' AND lease_owner = $14) \
          ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, \
          attempts = excluded.attempts, output = excluded.output, \
          exit_code = excluded.exit_code, started_at = excluded.started_at, \
@@ -106,10 +110,10 @@ static STEPS_OF_RUN: LazyLock<String> = LazyLock::new(|| {
 });
 
 impl<D: Dialect> WorkflowStore for SqlStore<D> {
-    fn put_step<'a>(&'a self, s: &'a WorkflowStep) -> StoreFuture<'a, ()> {
+    fn put_step<'a>(&'a self, s: &'a WorkflowStep, node: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
-            D::query(&PUT_STEP)
+            let written = D::query(&PUT_STEP)
                 .bind(&s.run_id)
                 .bind(&s.tenant_id)
                 .bind(&s.step_id)
@@ -123,9 +127,10 @@ impl<D: Dialect> WorkflowStore for SqlStore<D> {
                 .bind(s.finished_at)
                 .bind(s.deadline_at)
                 .bind(s.decided_by.as_deref())
+                .bind(node)
                 .execute(&mut conn)
                 .await?;
-            Ok(())
+            Ok(written == 1)
         })
     }
 

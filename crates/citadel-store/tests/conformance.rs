@@ -2609,15 +2609,20 @@ async fn workflow_steps(db: Db) {
     let mut build = workflow_step(&run.id, &acme.id, "build", 0);
     build.kind = "script".into();
     build.status = StepStatus::Running;
-    store.put_step(&build).await.unwrap();
-    store
-        .put_step(&workflow_step(&run.id, &acme.id, "gate", 1))
-        .await
-        .unwrap();
+    assert!(store.put_step(&build, "n1").await.unwrap());
+    let gate = workflow_step(&run.id, &acme.id, "gate", 1);
+    assert!(store.put_step(&gate, "n1").await.unwrap());
     build.status = StepStatus::Succeeded;
     build.output = "42".into();
     build.finished_at = Some(20);
-    store.put_step(&build).await.unwrap();
+    // Only the node holding the run's job writes its steps.
+    assert!(!store.put_step(&build, "n2").await.unwrap());
+    let other_row = WorkflowStep {
+        tenant_id: other.id.clone(),
+        ..build.clone()
+    };
+    assert!(!store.put_step(&other_row, "n1").await.unwrap());
+    assert!(store.put_step(&build, "n1").await.unwrap());
     let steps = store.workflow_steps(&acme.id, &run.id).await.unwrap();
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[0], build);

@@ -83,8 +83,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkflowsConfig {
-    /// The highest security profile a workflow run gets (also
-    /// CITADEL_SECURITY_PROFILE; `--profile` overrides both): `plan_only`,
+    /// The highest security profile a workflow run gets, on a server and
+    /// locally (also CITADEL_SECURITY_PROFILE; `workflow run --profile`
+    /// overrides both): `plan_only`,
     /// `restricted`, `standard` or `elevated`. A workflow may ask for less.
     pub profile: citadel_workflow::Profile,
     /// A step's timeout when it sets none, in seconds (also
@@ -338,8 +339,10 @@ max_response_bytes = 5242880
 # root = "/var/lib/citadel/datasources"
 
 [workflows]
-# The highest security profile a run gets (CITADEL_SECURITY_PROFILE; the
-# `--profile` flag overrides): plan_only, restricted, standard, elevated.
+# The highest security profile a run gets, on this server (a tenant's
+# `workflow_profile` setting may lower it) and in `citadel workflow run`
+# (CITADEL_SECURITY_PROFILE; its `--profile` flag overrides): plan_only,
+# restricted, standard, elevated.
 profile = "standard"
 # A step's timeout when it sets none, in seconds (CITADEL_WORKFLOW_TIMEOUT_S).
 default_timeout_s = 300
@@ -347,8 +350,9 @@ default_timeout_s = 300
 max_parallel_steps = 16
 # Hosts `http` steps may reach (CITADEL_WORKFLOW_ALLOWED_DOMAINS).
 allowed_domains = []
-# Where `script: NAME` and `workflow: NAME` are found
-# (CITADEL_WORKFLOW_WORKSPACE_ROOT); unset, beside the workflow file.
+# Where `citadel workflow run` finds `script: NAME` and `workflow: NAME`
+# (CITADEL_WORKFLOW_WORKSPACE_ROOT); unset, beside the workflow file. A
+# server finds them in the tenant's catalog.
 # workspace_root = "/srv/workflows"
 "#;
 

@@ -33,13 +33,13 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(save_workflow, list_workflows))
         .routes(routes!(check_workflow))
         .routes(routes!(get_workflow))
-        .routes(routes!(list_versions))
-        .routes(routes!(get_version))
-        .routes(routes!(diff_versions))
-        .routes(routes!(submit_version))
-        .routes(routes!(approve_version))
-        .routes(routes!(reject_version))
-        .routes(routes!(rollback))
+        .routes(routes!(list_workflow_versions))
+        .routes(routes!(get_workflow_version))
+        .routes(routes!(diff_workflow_versions))
+        .routes(routes!(submit_workflow_version))
+        .routes(routes!(approve_workflow_version))
+        .routes(routes!(reject_workflow_version))
+        .routes(routes!(rollback_workflow))
         .routes(routes!(plan_workflow))
         .routes(routes!(run_workflow))
         .routes(routes!(run_steps))
@@ -152,7 +152,7 @@ async fn get_workflow(
 /// Every version of a workflow, oldest first (without sources).
 #[utoipa::path(get, path = "/v1/workflows/{name}/versions", params(("name" = String, Path)),
     responses((status = 200, body = Vec<VersionView>), (status = 404, body = ErrorBody)))]
-async fn list_versions(
+async fn list_workflow_versions(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path(name): Path<String>,
@@ -169,7 +169,7 @@ async fn list_versions(
 /// One workflow version with its source.
 #[utoipa::path(get, path = "/v1/workflows/{name}/versions/{version}", params(("name" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody)))]
-async fn get_version(
+async fn get_workflow_version(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path((name, version)): Path<(String, String)>,
@@ -181,7 +181,7 @@ async fn get_version(
 /// The difference between two workflow versions.
 #[utoipa::path(get, path = "/v1/workflows/{name}/diff", params(("name" = String, Path), DiffQuery),
     responses((status = 200, body = Diff), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn diff_versions(
+async fn diff_workflow_versions(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path(name): Path<String>,
@@ -207,7 +207,7 @@ async fn review(
 /// Submits a workflow draft for review.
 #[utoipa::path(post, path = "/v1/workflows/{name}/versions/{version}/submit", params(("name" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = VersionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn submit_version(
+async fn submit_workflow_version(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path((name, version)): Path<(String, String)>,
@@ -218,7 +218,7 @@ async fn submit_version(
 /// Approves a submitted workflow version (not your own); it goes live.
 #[utoipa::path(post, path = "/v1/workflows/{name}/versions/{version}/approve", params(("name" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = VersionView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn approve_version(
+async fn approve_workflow_version(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path((name, version)): Path<(String, String)>,
@@ -231,7 +231,7 @@ async fn approve_version(
 #[utoipa::path(post, path = "/v1/workflows/{name}/versions/{version}/reject", params(("name" = String, Path), ("version" = String, Path)),
     request_body = Rejection,
     responses((status = 200, body = VersionView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn reject_version(
+async fn reject_workflow_version(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path((name, version)): Path<(String, String)>,
@@ -252,7 +252,7 @@ async fn reject_version(
 /// Makes an earlier approved workflow version live again.
 #[utoipa::path(post, path = "/v1/workflows/{name}/rollback", params(("name" = String, Path)), request_body = RollbackBody,
     responses((status = 200, body = VersionView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn rollback(
+async fn rollback_workflow(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Path(name): Path<String>,
