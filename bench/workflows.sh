@@ -11,6 +11,13 @@
 # (start-up, the sandbox host's start, every step) and of the workflow
 # alone (`duration_ms` of its report) are printed.
 #
+# Then the same two shapes run durably on a `citadel serve` (SQLite in a
+# fresh data directory, or the database of $BENCH_DATABASE_URL, e.g. a
+# PostgreSQL URL): each step a job-driven run of its own, every step's state
+# written as it starts and ends. Printed: the median and best time from the
+# run's creation to its record (`finished_at - created_at`, both written by
+# the server) and the client's wall time from POST to seeing it finished.
+#
 #   bench/workflows.sh [RUNS]      (default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,3 +59,42 @@ print(f"  {label:<24} whole command: median {med(wall)} ms, best {min(wall)} ms 
 echo "citadel workflow run (local runner, jailed sandbox host, not durable)"
 measure "40-step linear chain" "$work/linear40.yaml"
 measure "fan-out 1 -> 500 -> 1" "$work/fan500.yaml"
+
+# Durable runs on a server.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export CITADEL_DATA_DIR=$work/data
+if [ -n "${BENCH_DATABASE_URL:-}" ]; then export CITADEL_DATABASE_URL=$BENCH_DATABASE_URL; backend=postgres; else unset CITADEL_DATABASE_URL; backend=sqlite; fi
+tenant=bench-$RANDOM$RANDOM
+"$bin" admin create-tenant "$tenant" >/dev/null
+token=$("$bin" admin create-token --tenant "$tenant" --role owner 2>/dev/null | tail -1)
+"$bin" serve --listen 127.0.0.1:$port >"$work/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+until curl -sf localhost:$port/ready >/dev/null; do sleep 0.2; done
+python3 - "$port" "$token" "$runs" "$work" "$backend" <<'PY'
+import json, sys, time, urllib.request
+port, token, runs, work, backend = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+def call(method, path, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+med = lambda xs: sorted(xs)[(len(xs) - 1) // 2]
+print(f"citadel serve, durable runs on {backend} (each step a run of its own, every step stored)")
+for name, label in [("linear40", "40-step linear chain"), ("fan500", "fan-out 1 -> 500 -> 1")]:
+    call("POST", "/v1/workflows", {"name": name, "source": open(f"{work}/{name}.yaml").read()})
+    server_ms, client_ms = [], []
+    for i in range(runs):
+        t0 = time.monotonic()
+        run_id = call("POST", f"/v1/workflows/{name}/run", {})["run_id"]
+        while True:
+            run = call("GET", f"/v1/runs/{run_id}")
+            if run["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.002)
+        client_ms.append(round((time.monotonic() - t0) * 1000))
+        assert run["status"] == "succeeded", run
+        server_ms.append(run["finished_at"] - run["created_at"])
+    print(f"  {label:<24} created -> recorded: median {med(server_ms)} ms, best {min(server_ms)} ms   client wall: median {med(client_ms)} ms, best {min(client_ms)} ms   ({runs} runs)")
+PY

@@ -686,3 +686,43 @@ outputs:
     assert_eq!(events[0]["data"], json!({ "amount": 42 }), "{events}");
     assert_eq!(events[0]["source"], id);
 }
+
+#[tokio::test]
+async fn an_approval_nobody_decides_times_out_and_a_running_run_is_cancelled() {
+    let w = world().await;
+    let yaml = "name: t\nversion: 1\nsteps:\n  - id: gate\n    type: approval\n    timeout: 1\n  - id: after\n    type: assert\n    depends_on: [gate]\n    condition: 'true'\n";
+    assert_eq!(w.save("timeout", yaml).await.0, StatusCode::CREATED);
+    let id = w.start("timeout", json!({})).await;
+    w.step_when(&id, "gate", "waiting").await;
+    // The job was queued until the deadline; it wakes, and the step times out.
+    let run = w.run_when(&id, "timed_out").await;
+    assert_eq!(run["error"]["code"], "step_failed");
+    assert_eq!(
+        run["error"]["message"],
+        "step `gate` timed out: nobody approved it before its timeout"
+    );
+    let steps = w.steps(&id).await;
+    assert_eq!(
+        (steps[0]["status"].as_str(), steps[1]["status"].as_str()),
+        (Some("timed_out"), Some("skipped"))
+    );
+
+    let yaml = "name: s\nversion: 1\nsteps:\n  - id: nap\n    type: sleep\n    seconds: 30\n  - id: after\n    type: assert\n    depends_on: [nap]\n    condition: 'true'\n";
+    assert_eq!(w.save("sleepy", yaml).await.0, StatusCode::CREATED);
+    let id = w.start("sleepy", json!({})).await;
+    w.step_when(&id, "nap", "running").await;
+    let (code, run) = w
+        .call(
+            "developer",
+            Method::POST,
+            &format!("/v1/runs/{id}/cancel"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "cancelled");
+    assert_eq!(run["error"]["message"], "the workflow run was cancelled");
+    let steps = w.steps(&id).await;
+    assert_eq!(steps.as_array().unwrap().len(), 1, "{steps}");
+    assert_eq!(steps[0]["status"], "cancelled");
+}
