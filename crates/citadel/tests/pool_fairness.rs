@@ -219,10 +219,24 @@ async fn the_watchdog_ends_only_the_run_that_overran_its_limits() {
     until(&pool, |s| s.hosts == 1).await;
 }
 
-/// A calm run and a run blocking the same (only) isolate thread; returns
+/// `echo`, counting the calls it served.
+#[derive(Default)]
+struct CountingEcho(std::sync::atomic::AtomicUsize);
+
+impl Gateway for CountingEcho {
+    fn call(&self, call: HostCall) -> GatewayFuture {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        EchoGateway.call(call)
+    }
+}
+
+/// A calm run and a run blocking the same (only) isolate thread, sent once
+/// the calm run has made `calls` capability calls (so whether it had an
+/// effect outside its host is decided by the test, not by timing); returns
 /// the blocking run's outcome and the calm one's.
 async fn stuck_thread(
     calm_source: &str,
+    calls: usize,
 ) -> (citadel_sandbox::RunOutcome, citadel_sandbox::RunOutcome) {
     let pool = Pool::start(PoolConfig {
         size: 1,
@@ -232,11 +246,19 @@ async fn stuck_thread(
     .unwrap();
     let mut calm = job("t", calm_source);
     calm.limits.timeout = Duration::from_secs(30);
+    let gateway = Arc::new(CountingEcho::default());
     let calm = tokio::spawn({
-        let pool = pool.clone();
-        async move { pool.run(calm, Arc::new(EchoGateway)).await }
+        let (pool, gateway) = (pool.clone(), Arc::clone(&gateway));
+        async move { pool.run(calm, gateway).await }
     });
     until(&pool, |s| s.runs_in_flight == 1).await;
+    for _ in 0..600 {
+        if gateway.0.load(std::sync::atomic::Ordering::SeqCst) >= calls {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(gateway.0.load(std::sync::atomic::Ordering::SeqCst), calls);
     let mut noisy = job("t", "return 1");
     noisy.fault = Some(Fault::Block);
     noisy.limits.timeout = Duration::from_millis(300);
@@ -249,7 +271,7 @@ async fn stuck_thread(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_sharing_a_stuck_thread_without_effects_yet_is_run_again_elsewhere() {
-    let (noisy, calm) = stuck_thread("await api.sleep(1500); return 'calm'").await;
+    let (noisy, calm) = stuck_thread("await api.sleep(1500); return 'calm'", 0).await;
     assert_eq!(
         noisy.error_kind(),
         Some(ErrorKind::Timeout),
@@ -264,7 +286,7 @@ async fn a_run_sharing_a_stuck_thread_without_effects_yet_is_run_again_elsewhere
 async fn a_run_sharing_a_stuck_thread_after_a_capability_call_fails_and_says_why() {
     // It already made a call: running it again could repeat the call.
     let (noisy, calm) =
-        stuck_thread("await api.echo(1); await api.sleep(1500); return 'calm'").await;
+        stuck_thread("await api.echo(1); await api.sleep(1500); return 'calm'", 1).await;
     assert_eq!(
         noisy.error_kind(),
         Some(ErrorKind::Timeout),
