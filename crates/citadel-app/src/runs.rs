@@ -252,6 +252,7 @@ pub(crate) fn refusal(e: EngineError, script: &str) -> AppError {
         EngineError::TooDeep(_) => AppError::internal("an API run has no event depth"),
         // No wait would admit it: the caller splits the batch.
         e @ EngineError::BatchOverRate { .. } => AppError::invalid(e.to_string()),
+        EngineError::NotRerunnable(why) => AppError::conflict(why),
     }
 }
 

@@ -310,6 +310,37 @@ pub async fn plan(app: &App, caller: &Caller, name: &str, input_json: &str) -> A
     citadel_workflow::plan(&workflow, &given, max).map_err(|e| inputs_refused(&e))
 }
 
+/// Re-runs a finished workflow run from `from` (by default the step that
+/// failed it): a new run of the same version and input that keeps the old
+/// run's results upstream of that step. Answers the new run's id;
+/// `conflict` when the run has not finished, is not a workflow's, or has
+/// no failed step and none is named.
+pub async fn rerun(
+    app: &App,
+    caller: &Caller,
+    run_id: &str,
+    from: Option<&str>,
+) -> AppResult<String> {
+    let (tenant, run) = crate::runs::run_with(app, caller, Permission::ScriptRun, run_id).await?;
+    let engine = app.engine()?;
+    let principal = Some(caller.principal.actor().to_owned());
+    let new = engine
+        .rerun_workflow(&tenant, run_id, from, principal)
+        .await
+        .map_err(|e| crate::runs::refusal(e, &run.script_name))?
+        .ok_or_else(|| AppError::not_found(format!("run `{run_id}` not found")))?;
+    caller
+        .record_change(
+            app,
+            &tenant,
+            "workflow.rerun",
+            run_id,
+            json!({ "workflow": run.script_name, "run": new, "from_step": from }),
+        )
+        .await?;
+    Ok(new)
+}
+
 /// A workflow run's steps as they stand, in the workflow's order (steps
 /// not reached yet have no row).
 pub async fn steps(app: &App, caller: &Caller, run_id: &str) -> AppResult<Vec<WorkflowStep>> {

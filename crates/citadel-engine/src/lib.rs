@@ -138,6 +138,9 @@ pub enum EngineError {
         "a batch of {asked} runs is more than the {per_node} runs per minute this node admits for the tenant"
     )]
     BatchOverRate { asked: usize, per_node: u64 },
+    /// A workflow run that cannot be re-run as asked (why).
+    #[error("{0}")]
+    NotRerunnable(String),
 }
 
 /// A script with its live version, decoded once and shared by its runs.

@@ -92,18 +92,18 @@ pub struct BatchItem {
 
 /// What a run job carries: enough to run the exact version asked for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct RunPayload {
-    script_id: String,
-    script_name: String,
-    version: String,
+pub(crate) struct RunPayload {
+    pub(crate) script_id: String,
+    pub(crate) script_name: String,
+    pub(crate) version: String,
     /// JSON text.
-    input: String,
-    trigger: Trigger,
-    principal: Option<String>,
-    timeout_ms: Option<u64>,
+    pub(crate) input: String,
+    pub(crate) trigger: Trigger,
+    pub(crate) principal: Option<String>,
+    pub(crate) timeout_ms: Option<u64>,
     /// Event-chain depth (see `events.rs`).
     #[serde(default)]
-    depth: i64,
+    pub(crate) depth: i64,
 }
 
 pub(crate) struct WorkerState {
@@ -307,7 +307,7 @@ impl Engine {
             .as_ref()
             .map_or(WorkerConfig::default().max_attempts, |w| w.max_attempts);
         NewJob {
-            id: new_id("run"),
+            id: spec.run_id.clone().unwrap_or_else(|| new_id("run")),
             tenant_id: spec.tenant_id,
             // A workflow's run is driven step by step, a script's run once.
             kind: if spec.live.language.is_script() {
@@ -451,7 +451,7 @@ impl Engine {
         }
     }
 
-    async fn version_of(
+    pub(crate) async fn version_of(
         &self,
         tenant_id: &str,
         p: &RunPayload,

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use citadel_domain::{Language, StepStatus, Trigger};
+use citadel_domain::{JobState, Language, StepStatus, Trigger};
 use citadel_jail::Jail;
 use citadel_sandbox::{LogLevel, LogLine};
 use citadel_scripts::{CapabilitySpec, EventsGrant, HttpGrant, LimitOverrides};
@@ -150,6 +150,110 @@ impl Engine {
             self.worker.wake.notify_one();
         }
         Ok(decided)
+    }
+
+    /// Starts a new run of a finished workflow run's exact version and
+    /// input that starts at step `from` (by default the first step that
+    /// failed the run): the new run begins with the old run's results for
+    /// every step that is neither `from` nor downstream of it, so only
+    /// those run again. Answers the new run's id; `None` when the tenant
+    /// has no such run.
+    pub async fn rerun_workflow(
+        &self,
+        tenant_id: &str,
+        run_id: &str,
+        from: Option<&str>,
+        principal: Option<String>,
+    ) -> Result<Option<String>, EngineError> {
+        let refuse = |why: String| Err(EngineError::NotRerunnable(why));
+        let Some(job) = self.store.job(tenant_id, run_id).await? else {
+            return Ok(None);
+        };
+        if job.kind != WORKFLOW_JOB {
+            return refuse(format!(
+                "run `{run_id}` is a script's run, not a workflow's"
+            ));
+        }
+        if matches!(job.state, JobState::Queued | JobState::Running) {
+            return refuse(format!("run `{run_id}` has not finished"));
+        }
+        let payload: crate::worker::RunPayload =
+            serde_json::from_str(&job.payload).map_err(|e| {
+                EngineError::NotRerunnable(format!("run `{run_id}` is unreadable: {e}"))
+            })?;
+        let Some(live) = self.version_of(tenant_id, &payload).await? else {
+            return refuse(format!(
+                "version {} of `{}` no longer exists",
+                payload.version, payload.script_name
+            ));
+        };
+        let settings = self.settings(tenant_id).await?;
+        let workflow =
+            citadel_workflow::validate(&live.version.source, self.workflow_profile(&settings))
+                .map_err(|d| {
+                    EngineError::NotRerunnable(format!(
+                        "version {} no longer validates: {}",
+                        payload.version,
+                        d.first().map(ToString::to_string).unwrap_or_default()
+                    ))
+                })?;
+        let rows = self.store.workflow_steps(tenant_id, run_id).await?;
+        let start = match from {
+            Some(step) if workflow.step(step).is_some() => step.to_owned(),
+            Some(step) => return refuse(format!("`{}` has no step `{step}`", workflow.name)),
+            None => match workflow.steps.iter().find(|s| {
+                !s.continue_on_error
+                    && rows.iter().any(|r| {
+                        r.step_id == s.id
+                            && !matches!(r.status, StepStatus::Succeeded | StepStatus::Skipped)
+                    })
+            }) {
+                Some(step) => step.id.clone(),
+                None => {
+                    return refuse(format!(
+                        "run `{run_id}` has no failed step: name the step to start from"
+                    ));
+                }
+            },
+        };
+        // The step and everything downstream of it run again.
+        let mut again = std::collections::BTreeSet::from([start.clone()]);
+        loop {
+            let more: Vec<String> = workflow
+                .steps
+                .iter()
+                .filter(|s| {
+                    !again.contains(&s.id) && s.depends_on.iter().any(|d| again.contains(d))
+                })
+                .map(|s| s.id.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            again.extend(more);
+        }
+        let new_id = citadel_store::new_id("run");
+        let kept: Vec<WorkflowStep> = rows
+            .into_iter()
+            .filter(|r| r.status.is_final() && !again.contains(&r.step_id))
+            .map(|r| WorkflowStep {
+                run_id: new_id.clone(),
+                ..r
+            })
+            .collect();
+        self.store.seed_steps(&kept).await?;
+        let spec = RunSpec {
+            tenant_id: tenant_id.to_owned(),
+            live,
+            input_json: payload.input,
+            trigger: Trigger::ApiAsync,
+            principal,
+            timeout_ms: payload.timeout_ms,
+            run_id: Some(new_id),
+            created_at: None,
+        };
+        let (id, _) = self.enqueue_run(spec, crate::JobRequest::default()).await?;
+        Ok(Some(id))
     }
 
     /// Marks the steps of a queued workflow run that was cancelled, which

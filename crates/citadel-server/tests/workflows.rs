@@ -726,3 +726,179 @@ async fn an_approval_nobody_decides_times_out_and_a_running_run_is_cancelled() {
     assert_eq!(steps.as_array().unwrap().len(), 1, "{steps}");
     assert_eq!(steps[0]["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn a_failed_run_is_re_run_from_its_failed_step_keeping_the_steps_before_it() {
+    let w = world().await;
+    // `flaky` fails; fixed, the re-run's second step sees the fix.
+    w.save_script("flaky", "throw new Error('down');").await;
+    let yaml = r#"
+name: repair
+version: 1
+steps:
+  - id: first
+    type: script
+    code: "return 1;"
+  - id: second
+    type: script
+    depends_on: [first]
+    script: flaky
+  - id: third
+    type: script
+    depends_on: [second]
+    code: "return 3;"
+outputs:
+  got: "{{ steps.second.output }}"
+"#;
+    assert_eq!(w.save("repair", yaml).await.0, StatusCode::CREATED);
+    let id = w.start("repair", json!({})).await;
+    w.run_when(&id, "failed").await;
+    let rerun = format!("/v1/runs/{id}/rerun");
+    w.save_script("flaky", "return 2;").await;
+    let (code, body) = w.call("developer", Method::POST, &rerun, json!({})).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+    let again = body["run_id"].as_str().unwrap().to_owned();
+    assert_ne!(again, id);
+    let run = w.run_when(&again, "succeeded").await;
+    assert_eq!(run["result"], json!({ "got": 2 }));
+    let attempts: Vec<(String, String, i64)> = w
+        .steps(&again)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().into(),
+                s["status"].as_str().unwrap().into(),
+                s["attempts"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            ("first".into(), "succeeded".into(), 1),
+            ("second".into(), "succeeded".into(), 1),
+            ("third".into(), "succeeded".into(), 1),
+        ]
+    );
+    // `first` was carried over, not run again.
+    let logs = run["logs"].to_string();
+    assert!(!logs.contains("step first started"), "{logs}");
+    assert!(logs.contains("step second started"), "{logs}");
+
+    // A succeeded run has no failed step; naming one works, naming none
+    // that exists does not.
+    let (code, err) = w
+        .call(
+            "developer",
+            Method::POST,
+            &format!("/v1/runs/{again}/rerun"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let (code, _) = w
+        .call(
+            "developer",
+            Method::POST,
+            &format!("/v1/runs/{again}/rerun"),
+            json!({ "from_step": "third" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let (code, err) = w
+        .call(
+            "developer",
+            Method::POST,
+            &format!("/v1/runs/{again}/rerun"),
+            json!({ "from_step": "nope" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["error"]["message"], "`repair` has no step `nope`");
+    let (code, _) = w.call("viewer", Method::POST, &rerun, json!({})).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, _) = w.call("other_owner", Method::POST, &rerun, json!({})).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(
+        citadel_testkit::audit(w.store.as_ref(), "workflow.rerun")
+            .await
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_lowers_its_own_profile_and_cannot_raise_it() {
+    let w = world().await;
+    let http = "name: h\nversion: 1\nsteps:\n  - id: get\n    type: http\n    url: https://api.example.com/\n";
+    assert_eq!(w.save("fetcher", http).await.0, StatusCode::CREATED);
+    let (code, err) = w
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/settings",
+            json!({ "workflow_profile": "root" }),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid"))
+    );
+    let (code, _) = w
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/settings",
+            json!({ "workflow_profile": "restricted" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    // Under `restricted` an http step is refused at save, and the live
+    // version that has one no longer starts.
+    let (code, err) = w.save("fetcher2", http).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let (code, err) = w
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/workflows/fetcher/run",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid")),
+        "{err}"
+    );
+    let (_, plan) = w
+        .call(
+            "viewer",
+            Method::POST,
+            "/v1/workflows/fetcher/plan",
+            json!({}),
+        )
+        .await;
+    assert_eq!(plan["error"]["code"], "invalid");
+    // Asking for more than the platform's `standard` changes nothing.
+    let (code, _) = w
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/settings",
+            json!({ "workflow_profile": "elevated" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let shell =
+        "name: s\nversion: 1\nsteps:\n  - id: sh\n    type: shell\n    command: 'echo hi'\n";
+    assert_eq!(
+        w.save("shell", shell).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}

@@ -58,6 +58,9 @@ pub trait WorkflowStore: Send + Sync {
     /// (running, its lease `node`'s); false, and nothing written, when it
     /// does not: another node owns the run now.
     fn put_step<'a>(&'a self, step: &'a WorkflowStep, node: &'a str) -> StoreFuture<'a, bool>;
+    /// Writes the steps a re-run starts with, before its job exists (so no
+    /// node holds it yet), in one transaction.
+    fn seed_steps<'a>(&'a self, steps: &'a [WorkflowStep]) -> StoreFuture<'a, ()>;
     /// A run's steps in the workflow's order.
     fn workflow_steps<'a>(
         &'a self,
@@ -102,6 +105,12 @@ static PUT_STEP: LazyLock<String> = LazyLock::new(|| {
          WHERE workflow_steps.tenant_id = excluded.tenant_id"
     )
 });
+static SEED_STEP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO workflow_steps ({STEP_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    )
+});
 static STEPS_OF_RUN: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {STEP_COLUMNS} FROM workflow_steps WHERE tenant_id = $1 AND run_id = $2 \
@@ -131,6 +140,32 @@ impl<D: Dialect> WorkflowStore for SqlStore<D> {
                 .execute(&mut conn)
                 .await?;
             Ok(written == 1)
+        })
+    }
+
+    fn seed_steps<'a>(&'a self, steps: &'a [WorkflowStep]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.write_tx().await?;
+            for s in steps {
+                D::query(&SEED_STEP)
+                    .bind(&s.run_id)
+                    .bind(&s.tenant_id)
+                    .bind(&s.step_id)
+                    .bind(s.position)
+                    .bind(&s.kind)
+                    .bind(s.status.as_str())
+                    .bind(s.attempts)
+                    .bind(&s.output)
+                    .bind(s.exit_code)
+                    .bind(s.started_at)
+                    .bind(s.finished_at)
+                    .bind(s.deadline_at)
+                    .bind(s.decided_by.as_deref())
+                    .execute(&mut tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
         })
     }
 

@@ -45,6 +45,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(run_steps))
         .routes(routes!(approve_step))
         .routes(routes!(reject_step))
+        .routes(routes!(rerun))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -435,4 +436,32 @@ async fn reject_step(
     ApiJson(body): ApiJson<Rejection>,
 ) -> ApiResult<axum::Json<StepView>> {
     decide(&state, &caller, at, false, Some(body.reason)).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RerunBody {
+    /// The step to start from; by default the step that failed the run.
+    from_step: Option<String>,
+}
+
+/// Re-runs a finished workflow run from a step (by default the one that
+/// failed it): a new run of the same version and input that keeps the old
+/// run's results for every step not downstream of it. 202 with the new
+/// run's id; 409 when the run has not finished, is a script's, or has no
+/// failed step and none is named.
+#[utoipa::path(post, path = "/v1/runs/{id}/rerun", params(("id" = String, Path)), request_body = RerunBody,
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn rerun(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RerunBody>,
+) -> ApiResult<(StatusCode, axum::Json<Accepted>)> {
+    let run_id = workflows::rerun(&state.app, &caller, &id, body.from_step.as_deref()).await?;
+    let accepted = Accepted {
+        run_id,
+        duplicate: false,
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
 }
