@@ -902,3 +902,44 @@ async fn a_tenant_lowers_its_own_profile_and_cannot_raise_it() {
         StatusCode::UNPROCESSABLE_ENTITY
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_run_streams_its_step_timeline_as_server_sent_events() {
+    use http_body_util::BodyExt;
+    let w = world().await;
+    let yaml = "name: slowish\nversion: 1\nsteps:\n  - id: one\n    type: assert\n    condition: 'true'\n  - id: nap\n    type: sleep\n    seconds: 1\n    depends_on: [one]\n";
+    assert_eq!(w.save("slowish", yaml).await.0, StatusCode::CREATED);
+    let id = w.start("slowish", json!({})).await;
+    let res = w
+        .api
+        .response(
+            Some("viewer"),
+            Method::GET,
+            &format!("/v1/runs/{id}/events"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let logs: Vec<String> = text
+        .split("\n\n")
+        .filter(|b| b.lines().any(|l| l == "event: log"))
+        .filter_map(|b| b.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| {
+            serde_json::from_str::<Value>(d).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        logs.iter().any(|l| l == "step nap started (attempt 1)"),
+        "{text}"
+    );
+    assert!(
+        logs.iter().any(|l| l.starts_with("step nap succeeded in ")),
+        "{text}"
+    );
+    assert!(text.trim_end().lines().any(|l| l == "event: run"), "{text}");
+}
