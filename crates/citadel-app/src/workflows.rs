@@ -42,6 +42,12 @@ pub async fn save(app: &App, caller: &Caller, body: SaveWorkflow) -> AppResult<S
             "change_note is longer than {MAX_CHANGE_NOTE} bytes"
         )));
     }
+    // The secrets a workflow declares are its version's grant: reviewed
+    // with it, and only saved by someone who may use them. (A definition
+    // that does not validate is refused with its diagnostics below.)
+    let secrets = citadel_workflow::validate(&body.source, Profile::Elevated)
+        .map(|w| w.secrets)
+        .unwrap_or_default();
     scripts::save_entry(
         app,
         caller,
@@ -49,7 +55,10 @@ pub async fn save(app: &App, caller: &Caller, body: SaveWorkflow) -> AppResult<S
             name: body.name,
             source: body.source,
             language: Language::Workflow,
-            capabilities: CapabilitySpec::default(),
+            capabilities: CapabilitySpec {
+                secrets,
+                ..CapabilitySpec::default()
+            },
             limits: LimitOverrides::default(),
             change_note: body.change_note,
             bump: body.bump,

@@ -351,7 +351,11 @@ impl Engine {
         }
     }
 
-    async fn secret_get(&self, ctx: &CallContext, name: String) -> Result<Value, HostError> {
+    pub(crate) async fn secret_get(
+        &self,
+        ctx: &CallContext,
+        name: String,
+    ) -> Result<Value, HostError> {
         if !citadel_scripts::is_secret_name(&name) {
             return Err(invalid(format!(
                 "`{}` is not a secret name (A-Z, 0-9 and _, starting with a letter)",

@@ -361,6 +361,8 @@ impl Engine {
                 events: Some(EventsGrant {
                     emit: vec!["*".into()],
                 }),
+                // The secrets it declares, granted with its version.
+                secrets: spec.live.capabilities.secrets.clone(),
                 ..CapabilitySpec::default()
             },
             limits: LimitOverrides::default(),
@@ -386,6 +388,32 @@ impl Engine {
                 .map(|(i, s)| (s.id.clone(), i as i64))
                 .collect(),
         });
+        // Templates read the declared secrets; what a run read is redacted
+        // from everything it leaves, as for a script.
+        let mut secrets = BTreeMap::new();
+        for name in &workflow.secrets {
+            let ctx = durable.call_context(Duration::from_secs(30));
+            match self.secret_get(&ctx, name.clone()).await {
+                Ok(Value::String(value)) => {
+                    secrets.insert(name.clone(), value);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let why = format!("secret `{name}`: {}: {}", e.code, e.message);
+                    let error =
+                        StoredError::new(ErrorCode::InvalidWorkflow, "SecretUnavailable", &why);
+                    return self
+                        .end_workflow(
+                            registration,
+                            None,
+                            citadel_domain::RunStatus::Failed,
+                            Some(error),
+                        )
+                        .await;
+                }
+            }
+        }
+        progress.grant(BTreeMap::new(), secrets);
         durable.log(
             LogLevel::Info,
             format!(
@@ -734,10 +762,20 @@ impl Durable {
                 })
             }
         };
+        let input_json = input.to_string();
+        // A script's input is kept in its run's record, which the script's
+        // own redaction does not cover: a secret is granted to the script
+        // instead.
+        if self.flight.redact_json(input_json.clone()) != input_json {
+            return failure(
+                StepStatus::Failed,
+                "a script step's input may not carry a secret: grant the script the secret instead",
+            );
+        }
         let spec = RunSpec {
             tenant_id: self.tenant_id.clone(),
             live,
-            input_json: input.to_string(),
+            input_json,
             trigger: Trigger::Workflow,
             principal: self.principal.clone(),
             timeout_ms: Some(timeout.as_millis() as u64),

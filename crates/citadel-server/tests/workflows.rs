@@ -31,6 +31,12 @@ async fn world() -> World {
         "other_owner",
         citadel_testkit::token(store.as_ref(), &other, "owner").await,
     ));
+    let vault = citadel_secrets::Vault::open(
+        Arc::clone(&store),
+        citadel_secrets::MasterKey::generate().unwrap(),
+    )
+    .await
+    .unwrap();
     let engine = citadel_testkit::engine(
         &store,
         2,
@@ -39,6 +45,7 @@ async fn world() -> World {
                 max_profile: Profile::Standard,
                 ..WorkflowSettings::default()
             },
+            vault: Some(Arc::new(vault)),
             ..EngineConfig::default()
         },
     );
@@ -942,4 +949,103 @@ async fn a_workflow_run_streams_its_step_timeline_as_server_sent_events() {
         "{text}"
     );
     assert!(text.trim_end().lines().any(|l| l == "event: run"), "{text}");
+}
+
+#[tokio::test]
+async fn declared_secrets_reach_templates_and_never_what_the_run_leaves() {
+    let w = world().await;
+    let (code, _) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/secrets",
+            json!({ "name": "DEPLOY_TOKEN", "value": "tok-5ecret-93411" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let yaml = r#"
+name: uses-secret
+version: 1
+secrets: [DEPLOY_TOKEN]
+steps:
+  - id: has
+    type: assert
+    condition: "secrets.DEPLOY_TOKEN | length == 16"
+  - id: tell
+    type: emit
+    depends_on: [has]
+    event: deploy.started
+    payload: { auth: "Bearer {{ secrets.DEPLOY_TOKEN }}" }
+outputs:
+  leaked: "{{ secrets.DEPLOY_TOKEN }}"
+"#;
+    let (code, saved) = w.save("uses-secret", yaml).await;
+    assert_eq!(code, StatusCode::CREATED, "{saved}");
+    // The declared secrets are the version's grant, reviewed with it.
+    assert_eq!(
+        saved["capabilities"],
+        json!({ "secrets": ["DEPLOY_TOKEN"] })
+    );
+    let id = w.start("uses-secret", json!({})).await;
+    let run = w.run_when(&id, "succeeded").await;
+    assert_eq!(
+        run["result"],
+        json!({ "leaked": "[REDACTED:DEPLOY_TOKEN]" })
+    );
+    let tell = &w.steps(&id).await[1];
+    assert_eq!(
+        tell["output"]["data"],
+        json!({ "auth": "Bearer [REDACTED:DEPLOY_TOKEN]" })
+    );
+    let (_, events) = w
+        .call("owner", Method::GET, "/v1/events?limit=1", Value::Null)
+        .await;
+    assert_eq!(
+        events[0]["data"],
+        json!({ "auth": "Bearer [REDACTED:DEPLOY_TOKEN]" })
+    );
+    let (_, usage) = w
+        .call(
+            "owner",
+            Method::GET,
+            "/v1/secrets/DEPLOY_TOKEN/usage",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(usage[0]["run_id"], id, "{usage}");
+
+    // A script step's input may not carry one: its run record would.
+    let yaml = "name: passes\nversion: 1\nsecrets: [DEPLOY_TOKEN]\nsteps:\n  - id: s\n    type: script\n    code: 'return 1;'\n    input: { t: '{{ secrets.DEPLOY_TOKEN }}' }\n";
+    assert_eq!(w.save("passes", yaml).await.0, StatusCode::CREATED);
+    let id = w.start("passes", json!({})).await;
+    let run = w.run_when(&id, "failed").await;
+    assert_eq!(
+        run["error"]["message"],
+        "step `s` failed: a script step's input may not carry a secret: grant the script the secret instead"
+    );
+    let (_, runs) = w
+        .call("owner", Method::GET, "/v1/runs?limit=100", Value::Null)
+        .await;
+    assert!(!runs.to_string().contains("tok-5ecret-93411"));
+
+    // Someone who may not read secrets cannot save a workflow that does.
+    let (code, _) = w
+        .call(
+            "viewer",
+            Method::POST,
+            "/v1/workflows",
+            json!({ "name": "x", "source": yaml }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    // A secret the tenant does not have fails the run before any step.
+    let missing = "name: m\nversion: 1\nsecrets: [NOPE]\nsteps:\n  - id: a\n    type: assert\n    condition: 'true'\n";
+    assert_eq!(w.save("missing", missing).await.0, StatusCode::CREATED);
+    let id = w.start("missing", json!({})).await;
+    let run = w.run_when(&id, "failed").await;
+    assert_eq!(run["error"]["code"], "invalid_workflow");
+    assert_eq!(
+        run["error"]["message"],
+        "secret `NOPE`: secret_not_found: the tenant has no secret `NOPE`"
+    );
 }
