@@ -10,7 +10,7 @@ use citadel_domain::StepStatus;
 use serde::Serialize;
 
 use crate::StoreFuture;
-use crate::sql::{Dialect, SqlStore};
+use crate::sql::{Dialect, SqlStore, Stmt};
 use crate::text::Text;
 
 /// One step of a workflow run as it stands.
@@ -118,24 +118,28 @@ static STEPS_OF_RUN: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A step's thirteen columns bound as `$1`…`$13`, in [`STEP_COLUMNS`] order.
+fn bind_step<'q, D: Dialect>(stmt: Stmt<'q, D>, s: &'q WorkflowStep) -> Stmt<'q, D> {
+    stmt.bind(&s.run_id)
+        .bind(&s.tenant_id)
+        .bind(&s.step_id)
+        .bind(s.position)
+        .bind(&s.kind)
+        .bind(s.status.as_str())
+        .bind(s.attempts)
+        .bind(&s.output)
+        .bind(s.exit_code)
+        .bind(s.started_at)
+        .bind(s.finished_at)
+        .bind(s.deadline_at)
+        .bind(s.decided_by.as_deref())
+}
+
 impl<D: Dialect> WorkflowStore for SqlStore<D> {
     fn put_step<'a>(&'a self, s: &'a WorkflowStep, node: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
-            let written = D::query(&PUT_STEP)
-                .bind(&s.run_id)
-                .bind(&s.tenant_id)
-                .bind(&s.step_id)
-                .bind(s.position)
-                .bind(&s.kind)
-                .bind(s.status.as_str())
-                .bind(s.attempts)
-                .bind(&s.output)
-                .bind(s.exit_code)
-                .bind(s.started_at)
-                .bind(s.finished_at)
-                .bind(s.deadline_at)
-                .bind(s.decided_by.as_deref())
+            let written = bind_step(D::query(&PUT_STEP), s)
                 .bind(node)
                 .execute(&mut conn)
                 .await?;
@@ -147,22 +151,7 @@ impl<D: Dialect> WorkflowStore for SqlStore<D> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
             for s in steps {
-                D::query(&SEED_STEP)
-                    .bind(&s.run_id)
-                    .bind(&s.tenant_id)
-                    .bind(&s.step_id)
-                    .bind(s.position)
-                    .bind(&s.kind)
-                    .bind(s.status.as_str())
-                    .bind(s.attempts)
-                    .bind(&s.output)
-                    .bind(s.exit_code)
-                    .bind(s.started_at)
-                    .bind(s.finished_at)
-                    .bind(s.deadline_at)
-                    .bind(s.decided_by.as_deref())
-                    .execute(&mut tx)
-                    .await?;
+                bind_step(D::query(&SEED_STEP), s).execute(&mut tx).await?;
             }
             tx.commit().await?;
             Ok(())
