@@ -269,6 +269,24 @@ pub fn success(output: Value) -> StepResult {
     }
 }
 
+/// A `workflow` step's result from the sub-workflow's outcome: its
+/// outputs, and which of its steps failed it.
+pub fn sub_workflow_result(name: &str, outcome: Outcome) -> StepResult {
+    let outputs = Value::Object(outcome.outputs);
+    if outcome.status == StepStatus::Succeeded {
+        return success(outputs);
+    }
+    let at = outcome.failed_step.as_deref().unwrap_or("its outputs");
+    StepResult {
+        status: StepStatus::Failed,
+        output: json!({
+            "outputs": outputs,
+            "error": format!("sub-workflow `{name}` failed at {at}"),
+        }),
+        exit_code: None,
+    }
+}
+
 /// An optional templated field rendered, `absent` when it is not set; a
 /// failed step when it does not render.
 fn render(field: &Option<Templated>, scope: &Scope, absent: Value) -> Result<Value, StepResult> {

@@ -999,17 +999,7 @@ impl StepEffects for Durable {
             )
             .await;
             match driven {
-                Driven::Finished(outcome) if outcome.status == StepStatus::Succeeded => {
-                    success(Value::Object(outcome.outputs))
-                }
-                Driven::Finished(outcome) => StepResult {
-                    status: StepStatus::Failed,
-                    output: json!({
-                        "outputs": Value::Object(outcome.outputs),
-                        "error": format!("sub-workflow `{name}` failed at {}", outcome.failed_step.as_deref().unwrap_or("its outputs")),
-                    }),
-                    exit_code: None,
-                },
+                Driven::Finished(outcome) => steps::sub_workflow_result(name, outcome),
                 Driven::Waiting | Driven::Stopped => failure(
                     StepStatus::Failed,
                     format!("sub-workflow `{name}` did not finish"),

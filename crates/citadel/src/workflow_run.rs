@@ -678,18 +678,7 @@ async fn run_sub_workflow(local: &Arc<Local>, name: &str, given: Value, at: At) 
         inner,
     )
     .await;
-    let output = Value::Object(outcome.outputs);
-    match outcome.status {
-        StepStatus::Succeeded => success(output),
-        _ => StepResult {
-            status: StepStatus::Failed,
-            output: json!({
-                "outputs": output,
-                "error": format!("sub-workflow `{name}` failed at {}", outcome.failed_step.as_deref().unwrap_or("its outputs")),
-            }),
-            exit_code: None,
-        },
-    }
+    steps::sub_workflow_result(name, outcome)
 }
 
 fn millis(d: Duration) -> String {
