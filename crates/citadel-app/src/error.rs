@@ -49,6 +49,13 @@ pub enum ErrorCode {
     ConcurrencyLimit,
     /// Too many run event streams open for the tenant.
     TooManyStreams,
+    /// The route exists, not with this method.
+    MethodNotAllowed,
+    /// A plugin's route handler threw, or answered something that is not
+    /// a response (the run's id in the details, never a stack trace).
+    HandlerFailed,
+    /// A plugin's route handler did not answer within its timeout.
+    HandlerTimeout,
     /// The database or the sandbox cannot serve just now; retry.
     Unavailable,
     /// A bug or an unexpected failure; details went to the log only.
@@ -77,6 +84,9 @@ impl ErrorCode {
             ErrorCode::VersionMismatch => "version_mismatch",
             ErrorCode::ConcurrencyLimit => "concurrency_limit",
             ErrorCode::TooManyStreams => "too_many_streams",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::HandlerFailed => "handler_failed",
+            ErrorCode::HandlerTimeout => "handler_timeout",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -147,6 +157,12 @@ impl AppError {
             format!("missing permission `{permission}`"),
         )
         .with_details(json!({ "permission": permission.as_str() }))
+    }
+
+    /// A denial that is not about a permission (what is refused, and why,
+    /// in the details).
+    pub fn forbidden_with(message: impl Into<String>, details: Value) -> Self {
+        Self::new(ErrorCode::Forbidden, message).with_details(details)
     }
 
     /// A denial for a principal that holds `permission`, but only in

@@ -121,6 +121,7 @@ pub async fn put_subscription(
 ) -> AppResult<Subscription> {
     checked_name(name).map_err(|e| AppError::invalid(format!("subscription: {}", e.message)))?;
     checked_name(script)?;
+    crate::scripts::refuse_reserved(script)?;
     validate_pattern(pattern).map_err(AppError::invalid)?;
     let tenant = caller.tenant_with(app, READ_EVENTS, None).await?;
     caller

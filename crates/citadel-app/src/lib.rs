@@ -22,6 +22,7 @@ pub mod events;
 pub mod jobs;
 pub mod killswitch;
 pub mod kv;
+pub mod plugins;
 pub mod roles;
 pub mod runs;
 pub mod schedules;
@@ -55,6 +56,7 @@ pub struct AppInner {
     pub engine: Option<Engine>,
     auth_cache: authn::AuthCache,
     auth_failures: throttle::AuthFailures,
+    manifests: plugins::Manifests,
 }
 
 impl std::ops::Deref for App {
@@ -71,6 +73,7 @@ impl App {
             engine,
             auth_cache: authn::AuthCache::default(),
             auth_failures: throttle::AuthFailures::default(),
+            manifests: plugins::Manifests::default(),
         }))
     }
 

@@ -64,6 +64,11 @@ pub(crate) async fn live_or_refuse(
 /// A workflow is started with `POST /v1/workflows/{name}/run`, not as a
 /// script.
 fn refuse_workflow(live: &LiveScript, name: &str) -> AppResult<()> {
+    if live.script.kind == citadel_domain::ScriptKind::Plugin {
+        return Err(AppError::invalid(format!(
+            "`{name}` is a plugin's handler module: its hooks, routes and jobs run it"
+        )));
+    }
     if live.language.is_script() {
         return Ok(());
     }

@@ -63,6 +63,9 @@ pub async fn put(
 ) -> AppResult<(Schedule, bool)> {
     checked_schedule_name(name)?;
     checked_name(&spec.script)?;
+    // A plugin's jobs are scheduled by the plugin.
+    crate::scripts::refuse_reserved(name)?;
+    crate::scripts::refuse_reserved(&spec.script)?;
     let cron = CronSchedule::parse(&spec.cron, &spec.timezone).map_err(AppError::invalid)?;
     let tenant = caller
         .tenant_with(app, Permission::ScriptRun, Some(&spec.script))
@@ -144,6 +147,7 @@ pub async fn get(app: &App, caller: &Caller, name: &str) -> AppResult<Schedule> 
 
 /// Deletes a schedule (needs `script.run` on its script).
 pub async fn delete(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
+    crate::scripts::refuse_reserved(name)?;
     let (tenant, schedule) = schedule_with(app, caller, Permission::ScriptRun, name).await?;
     if !app.store.delete_schedule(&tenant, name).await? {
         return Err(AppError::not_found(format!("schedule `{name}` not found")));

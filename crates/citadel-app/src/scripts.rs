@@ -71,6 +71,7 @@ pub async fn save(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Sav
 pub(crate) async fn save_entry(app: &App, caller: &Caller, body: SaveScript) -> AppResult<Saved> {
     let engine = app.engine()?;
     checked_name(&body.name)?;
+    refuse_reserved(&body.name)?;
     let tenant = caller
         .tenant_with(app, Permission::ScriptWrite, Some(&body.name))
         .await?;
@@ -125,6 +126,7 @@ pub(crate) async fn save_entry(app: &App, caller: &Caller, body: SaveScript) -> 
         name: body.name.clone(),
         hash: content_hash(&body.source, language, &body.capabilities, &body.limits),
         language: body.language,
+        kind: ScriptKind::of(body.language),
         capabilities: serde_json::to_string(&body.capabilities).map_err(AppError::internal)?,
         limits: serde_json::to_string(&body.limits).map_err(AppError::internal)?,
         diagnostics: serde_json::to_string(&diagnostics).map_err(AppError::internal)?,
@@ -235,9 +237,21 @@ async fn rejected(
 /// The audit action of saving a version in `language`.
 fn save_action(language: Language) -> &'static str {
     match ScriptKind::of(language) {
-        ScriptKind::Script => "script.save",
         ScriptKind::Workflow => "workflow.save",
+        ScriptKind::Script | ScriptKind::Plugin => "script.save",
     }
+}
+
+/// Refuses a name in the plugins' folder: only installing a plugin puts
+/// anything there.
+pub(crate) fn refuse_reserved(name: &str) -> AppResult<()> {
+    if citadel_scripts::is_reserved_name(name) {
+        return Err(AppError::invalid(format!(
+            "`{name}` is in the `{}` folder, which holds installed plugins (manage them with /v1/plugins)",
+            citadel_scripts::PLUGIN_FOLDER
+        )));
+    }
+    Ok(())
 }
 
 /// A script and its live version's semantic version.
@@ -309,6 +323,13 @@ async fn script_with(
         .script(&tenant, name)
         .await?
         .ok_or_else(|| AppError::not_found(format!("script `{name}` not found")))?;
+    // A plugin's handler module can be read here; it changes only with its
+    // plugin.
+    if script.kind == ScriptKind::Plugin && permission != Permission::ScriptRead {
+        return Err(AppError::invalid(format!(
+            "`{name}` is a plugin's handler module: manage it with /v1/plugins"
+        )));
+    }
     Ok((tenant, script))
 }
 

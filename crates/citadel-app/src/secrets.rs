@@ -54,7 +54,7 @@ impl SecretView {
     }
 }
 
-fn vault(app: &App) -> AppResult<&Vault> {
+pub(crate) fn vault(app: &App) -> AppResult<&Vault> {
     app.engine()?
         .vault()
         .map(|v| v.as_ref())
@@ -72,7 +72,7 @@ fn checked_secret_name(name: &str) -> AppResult<()> {
     .with_details(json!({ "field": "name" })))
 }
 
-fn checked_value(value: &str) -> AppResult<()> {
+pub(crate) fn checked_value(value: &str) -> AppResult<()> {
     if value.len() < MIN_SECRET_BYTES {
         // Redaction matches values verbatim: a short one would redact
         // ordinary text and could be guessed from what it hides.
@@ -110,7 +110,7 @@ fn checked_expiry(expires_at: Option<i64>, now: i64) -> AppResult<()> {
     Ok(())
 }
 
-fn vault_error(e: VaultError) -> AppError {
+pub(crate) fn vault_error(e: VaultError) -> AppError {
     match e {
         VaultError::Store(e) => e.into(),
         VaultError::NotFound(name) => AppError::not_found(format!("secret `{name}` not found")),

@@ -207,7 +207,7 @@ mod tests {
             ],
             "trigger",
         );
-        round_trips(&ScriptKind::ALL, &["script", "workflow"], "kind");
+        round_trips(&ScriptKind::ALL, &["script", "workflow", "plugin"], "kind");
         round_trips(
             &StepStatus::ALL,
             &[
@@ -320,16 +320,20 @@ impl StepStatus {
 }
 
 string_enum! {
-    /// What a catalog entry is: a script, or a workflow. A name keeps the
-    /// kind of its first version.
+    /// What a catalog entry is: a script, a workflow, or an installed
+    /// plugin's handler module (`plugins/{slug}`, managed only through the
+    /// plugin's lifecycle). A name keeps the kind of its first version.
     ScriptKind, "kind" {
         Script = "script",
         Workflow = "workflow",
+        Plugin = "plugin",
     }
 }
 
 impl ScriptKind {
-    /// The kind of an entry whose versions are written in `language`.
+    /// The kind of a script or workflow entry whose versions are written in
+    /// `language` (a plugin's entry is JavaScript or TypeScript too, and
+    /// says so itself).
     pub fn of(language: Language) -> ScriptKind {
         if language.is_script() {
             ScriptKind::Script

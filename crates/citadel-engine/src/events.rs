@@ -166,12 +166,79 @@ impl Engine {
             }
             deliveries.push(delivery);
         }
+        self.deliver_to_plugins(&event, &mut deliveries).await?;
         self.store.put_deliveries(&deliveries).await?;
         Ok((event, deliveries))
     }
 }
 
 impl Engine {
+    /// Enqueues one run per enabled plugin with hooks matching the event
+    /// (all its matching hooks in that run), recorded as a delivery to
+    /// subscription `plugin:{slug}`: hooks take the queue's path, so they
+    /// are idempotent per event, fair and retried like any queued run.
+    async fn deliver_to_plugins(
+        &self,
+        event: &Event,
+        deliveries: &mut Vec<Delivery>,
+    ) -> Result<(), EngineError> {
+        let plugins = self.store.plugins(&event.tenant_id).await?;
+        let data = || serde_json::from_str::<serde_json::Value>(&event.data).unwrap_or_default();
+        for plugin in plugins.into_iter().filter(|p| p.enabled) {
+            let hooks: Vec<String> = serde_json::from_str::<Vec<String>>(&plugin.hooks)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|h| citadel_plugin::event_matches(h, &event.event_type))
+                .collect();
+            if hooks.is_empty() {
+                continue;
+            }
+            let entry = citadel_scripts::plugin_entry(&plugin.slug);
+            let subscription = format!("plugin:{}", plugin.slug);
+            let mut delivery = Delivery {
+                event_id: event.id.clone(),
+                tenant_id: event.tenant_id.clone(),
+                subscription: subscription.clone(),
+                script_name: entry.clone(),
+                run_id: None,
+                error: None,
+            };
+            match self.live(&event.tenant_id, &entry).await? {
+                None => delivery.error = Some(format!("plugin `{}` has no version in use", plugin.slug)),
+                Some(live) => {
+                    let config = serde_json::from_str(&plugin.config).unwrap_or_default();
+                    let input = citadel_plugin::hook_input(
+                        &hooks,
+                        json!({ "id": event.id, "type": event.event_type, "data": data() }),
+                        config,
+                    );
+                    let spec = RunSpec {
+                        tenant_id: event.tenant_id.clone(),
+                        live,
+                        input_json: input.to_string(),
+                        trigger: citadel_domain::Trigger::Event,
+                        principal: Some(event.source.clone()),
+                        timeout_ms: None,
+                        run_id: None,
+                        created_at: None,
+                    };
+                    let request = JobRequest {
+                        idempotency_key: Some(format!("event:{}:{subscription}", event.id)),
+                        depth: event.depth,
+                        ..JobRequest::default()
+                    };
+                    match self.enqueue_run(spec, request).await {
+                        Ok((run_id, _)) => delivery.run_id = Some(run_id),
+                        Err(EngineError::Store(e)) => return Err(e.into()),
+                        Err(other) => delivery.error = Some(other.to_string()),
+                    }
+                }
+            }
+            deliveries.push(delivery);
+        }
+        Ok(())
+    }
+
     /// Counts one event emitted by a run against its quotas: the run's own
     /// (`events_per_run`, breadth of a fan-out) and its tenant's rate
     /// (`events_per_minute`, shared among the nodes up).

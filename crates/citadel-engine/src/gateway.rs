@@ -227,11 +227,30 @@ fn options_object<'a>(options: &'a Value, what: &str) -> Result<&'a Value, HostE
     }
 }
 
-fn entry_json(e: KvEntry) -> Result<Value, HostError> {
+/// The key prefix a run's key-value calls are confined to: a plugin's
+/// runs see only their plugin's entries, under keys without the prefix.
+fn kv_scope(ctx: &CallContext) -> String {
+    if ctx.live.script.kind != citadel_domain::ScriptKind::Plugin {
+        return String::new();
+    }
+    citadel_scripts::plugin_of_entry(&ctx.live.script.name)
+        .map(citadel_scripts::plugin_kv_prefix)
+        .unwrap_or_default()
+}
+
+fn scoped(scope: &str, key: String) -> String {
+    if scope.is_empty() {
+        key
+    } else {
+        format!("{scope}{key}")
+    }
+}
+
+fn entry_json(e: KvEntry, scope: &str) -> Result<Value, HostError> {
     let value: Value = serde_json::from_str(&e.value)
         .map_err(|err| HostError::new("internal", format!("a stored value is not JSON: {err}")))?;
     Ok(json!({
-        "key": e.key,
+        "key": e.key.strip_prefix(scope).unwrap_or(&e.key),
         "value": value,
         "version": e.version,
         "expires_at": e.expires_at,
@@ -266,12 +285,14 @@ impl Engine {
             HostCall::SecretGet { name } => self.secret_get(ctx, name).await,
             HostCall::KvGet { key } => {
                 self.kv_key(&key)?;
+                let scope = kv_scope(ctx);
+                let key = scoped(&scope, key);
                 let entry = self
                     .store()
                     .kv_get(&ctx.tenant_id, &key, now_ms())
                     .await
                     .map_err(store_unavailable)?;
-                entry.map_or(Ok(Value::Null), entry_json)
+                entry.map_or(Ok(Value::Null), |e| entry_json(e, &scope))
             }
             HostCall::KvSet {
                 key,
@@ -280,6 +301,7 @@ impl Engine {
             } => self.kv_set(ctx, key, value, options).await,
             HostCall::KvDelete { key, options } => {
                 self.kv_key(&key)?;
+                let key = scoped(&kv_scope(ctx), key);
                 let options = options_object(&options, "kv.delete")?;
                 let if_version = int_option(options, "if_version", "kv.delete")?;
                 let outcome = self
@@ -371,13 +393,21 @@ impl Engine {
         if let Some(value) = ctx.flight.revealed_value(&name) {
             return Ok(Value::String(value));
         }
+        // A plugin's secrets are the tenant's secrets in its own namespace.
+        let stored = match ctx.live.script.kind {
+            citadel_domain::ScriptKind::Plugin => {
+                citadel_scripts::plugin_of_entry(&ctx.live.script.name)
+                    .map_or_else(|| name.clone(), |slug| citadel_scripts::plugin_secret_name(slug, &name))
+            }
+            _ => name.clone(),
+        };
         let Some(vault) = self.config.vault.as_ref() else {
             return Err(HostError::unavailable(
                 "secrets are not configured on this node (no master key)",
             ));
         };
         let now = now_ms();
-        let revealed = match vault.reveal(&ctx.tenant_id, &name, now).await {
+        let revealed = match vault.reveal(&ctx.tenant_id, &stored, now).await {
             Ok(r) => r,
             Err(VaultError::NotFound(_)) => {
                 return Err(HostError::new(
@@ -394,7 +424,7 @@ impl Engine {
             Err(e) => return Err(HostError::unavailable(format!("secret `{name}`: {e}"))),
         };
         let used = SecretUse {
-            name: name.clone(),
+            name: stored,
             version: revealed.version,
             script_name: ctx.live.script.name.clone(),
             script_version: ctx.live.version.version.clone(),
@@ -647,6 +677,7 @@ impl Engine {
         options: Value,
     ) -> Result<Value, HostError> {
         self.kv_key(&key)?;
+        let key = scoped(&kv_scope(ctx), key);
         let options = options_object(&options, "kv.set")?;
         let ttl_s = int_option(options, "ttl_s", "kv.set")?;
         let if_version = int_option(options, "if_version", "kv.set")?;
@@ -706,8 +737,9 @@ impl Engine {
                 Some(_) => Err(invalid(format!("kv.list: `{field}` must be a string"))),
             }
         };
-        let prefix = text("prefix")?.unwrap_or_default();
-        let cursor = text("cursor")?;
+        let scope = kv_scope(ctx);
+        let prefix = scoped(&scope, text("prefix")?.unwrap_or_default());
+        let cursor = text("cursor")?.map(|c| scoped(&scope, c));
         let max = self.config.quotas.kv_key_bytes as usize;
         if prefix.len() > max || cursor.as_ref().is_some_and(|c| c.len() > max) {
             return Err(HostError::new(
@@ -727,10 +759,13 @@ impl Engine {
             .await
             .map_err(store_unavailable)?;
         // A full page may have more after it: its last key is the cursor.
-        let next = (page.len() as i64 == limit).then(|| page.last().map(|e| e.key.clone()));
+        let next = (page.len() as i64 == limit).then(|| {
+            page.last()
+                .map(|e| e.key.strip_prefix(&scope).unwrap_or(&e.key).to_owned())
+        });
         let entries = page
             .into_iter()
-            .map(entry_json)
+            .map(|e| entry_json(e, &scope))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(json!({ "entries": entries, "cursor": next.flatten() }))
     }

@@ -467,7 +467,12 @@ impl Engine {
             id: p.script_id.clone(),
             tenant_id: tenant_id.to_owned(),
             name: p.script_name.clone(),
-            kind: citadel_domain::ScriptKind::of(version.language),
+            // The plugins' folder holds only plugins' handler modules.
+            kind: if citadel_scripts::plugin_of_entry(&p.script_name).is_some() {
+                citadel_domain::ScriptKind::Plugin
+            } else {
+                citadel_domain::ScriptKind::of(version.language)
+            },
             live_seq: None,
             latest_seq: 0,
             created_at: 0,

@@ -28,6 +28,7 @@ async fn live(
         hash: name.into(),
         source: source.into(),
         language: Language::Js,
+        kind: citadel_domain::ScriptKind::Script,
         capabilities: "{}".into(),
         limits: limits.into(),
         diagnostics: "[]".into(),

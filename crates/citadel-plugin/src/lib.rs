@@ -31,6 +31,7 @@ mod endpoint;
 mod entry;
 mod manifest;
 pub mod retry;
+mod runtime;
 mod schema;
 pub mod signature;
 mod validate;
@@ -46,6 +47,7 @@ pub use manifest::{
     RouteDecl, check_route_path, event_matches, is_event_pattern, is_slug, route_shape,
 };
 pub use retry::{RetryPolicy, next_attempt};
+pub use runtime::{RouteMatch, handler_module, hook_input, job_input, match_route, route_input};
 pub use schema::{MAX_SCHEMA_BYTES, check_schema, validate_config};
 pub use validate::{ValidPlugin, validate};
 

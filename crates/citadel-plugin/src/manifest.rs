@@ -60,6 +60,19 @@ pub struct Manifest {
     pub config: Option<serde_json::Value>,
 }
 
+impl Manifest {
+    /// Reads a stored manifest's text again (`file` names its format);
+    /// every error when it does not decode.
+    pub fn parse(file: &str, text: &str) -> Result<Manifest, Vec<Diagnostic>> {
+        let (manifest, _, diags) = decode(file, text);
+        if diags.iter().any(Diagnostic::is_error) {
+            Err(diags)
+        } else {
+            Ok(manifest)
+        }
+    }
+}
+
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }

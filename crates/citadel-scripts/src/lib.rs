@@ -21,7 +21,10 @@ pub use limits::{
     LimitError, LimitOverrides, LimitValues, MAX_SCRIPT_CONCURRENCY, MAX_WARM_RUNS,
     MAX_WARM_SECONDS, PlatformLimits,
 };
-pub use names::{NameError, folder_of, validate_folder, validate_name};
+pub use names::{
+    NameError, PLUGIN_FOLDER, folder_of, is_reserved_name, plugin_entry, plugin_kv_prefix,
+    plugin_of_entry, plugin_secret_name, validate_folder, validate_name,
+};
 pub use review::{ReviewAction, ReviewError, VersionState};
 pub use schedule::{CronSchedule, MAX_CRON_BYTES};
 pub use semver::{Bump, SemVer};

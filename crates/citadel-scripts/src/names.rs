@@ -59,6 +59,39 @@ pub fn validate_folder(folder: &str) -> Result<(), NameError> {
     }
 }
 
+/// The folder that holds installed plugins' handler modules
+/// (`plugins/{slug}`) and their jobs' schedules (`plugins/{slug}/{job}`);
+/// nothing else may be saved or scheduled in it.
+pub const PLUGIN_FOLDER: &str = "plugins/";
+
+/// True for a name in [`PLUGIN_FOLDER`] (or the folder itself).
+pub fn is_reserved_name(name: &str) -> bool {
+    name == "plugins" || name.starts_with(PLUGIN_FOLDER)
+}
+
+/// The catalog entry of plugin `slug`'s handler module.
+pub fn plugin_entry(slug: &str) -> String {
+    format!("{PLUGIN_FOLDER}{slug}")
+}
+
+/// The plugin whose handler module `name` is, if it is one.
+pub fn plugin_of_entry(name: &str) -> Option<&str> {
+    name.strip_prefix(PLUGIN_FOLDER).filter(|s| !s.is_empty() && !s.contains('/'))
+}
+
+/// The key prefix of plugin `slug`'s key-value entries: its runs read and
+/// write only below it (the gateway adds it), and uninstalling removes it.
+pub fn plugin_kv_prefix(slug: &str) -> String {
+    format!("plugin:{slug}:")
+}
+
+/// The tenant secret that holds plugin `slug`'s secret `name`
+/// (`welcome-email`, `API_KEY` → `PLUGIN_WELCOME_EMAIL__API_KEY`): a
+/// plugin's code asks for `API_KEY`, and reaches only its own.
+pub fn plugin_secret_name(slug: &str, name: &str) -> String {
+    format!("PLUGIN_{}__{name}", slug.to_ascii_uppercase().replace('-', "_"))
+}
+
 /// The folder a script is in (`billing/` for `billing/on-paid`), or `""`.
 pub fn folder_of(name: &str) -> &str {
     name.rfind('/').map_or("", |i| &name[..=i])

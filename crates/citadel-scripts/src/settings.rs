@@ -40,6 +40,11 @@ pub struct TenantSettings {
     /// platform's; the platform's when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workflow_profile: Option<String>,
+    /// The tenant's ceiling on what plugins may be granted: the capability
+    /// names (`http`, `kv`, …) a plugin's `permissions` may use. `None`:
+    /// any; `[]`: none (a plugin that asks for one is refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_capabilities: Option<Vec<String>>,
 }
 
 impl TenantSettings {
@@ -108,6 +113,16 @@ impl TenantSettings {
                     "http_allow: `{bad}` is not a host pattern (`api.example.com`, `*.example.com`, `*`, `http://host`, `host:port`)"
                 ));
             }
+        }
+        if let Some(bad) = self
+            .plugin_capabilities
+            .iter()
+            .flatten()
+            .find(|c| c.parse::<citadel_domain::Capability>().is_err())
+        {
+            return Err(format!(
+                "plugin_capabilities: `{bad}` is not a capability (http, secrets, kv, db, events, sleep, echo)"
+            ));
         }
         self.policy.validate().map_err(|e| format!("policy: {e}"))
     }

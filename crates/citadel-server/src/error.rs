@@ -84,6 +84,9 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::RateLimited | ErrorCode::ConcurrencyLimit | ErrorCode::TooManyStreams => {
             StatusCode::TOO_MANY_REQUESTS
         }
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::HandlerFailed => StatusCode::BAD_GATEWAY,
+        ErrorCode::HandlerTimeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -148,6 +148,16 @@ pub fn router(state: AppState, config: &HttpSettings) -> (Router, utoipa::openap
             "/v1/openapi.json",
             axum::routing::get(move || std::future::ready(axum::Json(spec.clone()))),
         )
+        // Plugins' own routes: each plugin declares them, so they are not
+        // in the document.
+        .route(
+            "/ext/{tenant}/{slug}",
+            axum::routing::any(routes::plugins::ext_route),
+        )
+        .route(
+            "/ext/{tenant}/{slug}/{*path}",
+            axum::routing::any(routes::plugins::ext_route),
+        )
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             error::ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

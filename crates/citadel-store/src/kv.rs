@@ -113,7 +113,7 @@ fn entry_bytes(key: &str, value: &str) -> i64 {
 impl<D: Dialect> SqlStore<D> {
     /// In a write transaction: the tenant's used bytes (its count locked
     /// until the transaction ends) after dropping its expired entries.
-    async fn kv_lock_usage(
+    pub(crate) async fn kv_lock_usage(
         conn: &mut D::Connection,
         tenant_id: &str,
         now: i64,
@@ -151,7 +151,7 @@ impl<D: Dialect> SqlStore<D> {
         Ok(used - expired)
     }
 
-    async fn kv_add_usage(
+    pub(crate) async fn kv_add_usage(
         conn: &mut D::Connection,
         tenant_id: &str,
         delta: i64,

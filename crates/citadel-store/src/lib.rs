@@ -26,6 +26,7 @@ mod events;
 mod jobs;
 mod kv;
 mod model;
+mod plugins;
 mod postgres;
 mod schedules;
 mod scripts;
@@ -46,6 +47,7 @@ pub use events::{Delivery, Event, EventStore, Subscription};
 pub use jobs::JobStore;
 pub use kv::{KvEntry, KvOutcome, KvStore, KvWrite};
 pub use model::*;
+pub use plugins::{Plugin, PluginStore, PluginSwitch, PluginVersion, plugin_schedule_prefix};
 pub use schedules::ScheduleStore;
 pub use scripts::{NextVersion, ScriptStore};
 pub use secrets::{DataKeyRow, SealedVersion, SecretChange, SecretMeta, SecretStore, SecretUse};
@@ -133,6 +135,7 @@ pub trait Store:
     + KvStore
     + DataSourceStore
     + WorkflowStore
+    + PluginStore
     + Send
     + Sync
 {

@@ -264,6 +264,8 @@ pub enum SaveOutcome {
 pub struct NewVersion {
     pub tenant_id: String,
     pub name: String,
+    /// The entry's kind; a save into an entry of another kind is refused.
+    pub kind: ScriptKind,
     pub hash: String,
     pub source: String,
     pub language: Language,

@@ -222,7 +222,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
             .bind(&new.tenant_id)
             .bind(&new.name)
             .bind(now)
-            .bind(ScriptKind::of(new.language).as_str())
+            .bind(new.kind.as_str())
             .execute(&mut tx)
             .await
             .map_err(|e| conflict(e, format!("tenant `{}`", new.tenant_id)))?;
@@ -238,7 +238,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                 .bind(&new.name)
                 .fetch_one(&mut tx)
                 .await?;
-            if script.kind != ScriptKind::of(new.language) {
+            if script.kind != new.kind {
                 tx.rollback().await?;
                 return Ok(SaveOutcome::OtherKind(script.kind));
             }

@@ -753,6 +753,7 @@ fn new_version(tenant: &str, name: &str, hash: &str) -> NewVersion {
         hash: hash.into(),
         source: format!("export default () => '{hash}';"),
         language: Language::Ts,
+        kind: citadel_domain::ScriptKind::Script,
         capabilities: r#"["http"]"#.into(),
         limits: r#"{"timeout_ms":500}"#.into(),
         diagnostics: "[]".into(),
@@ -2700,6 +2701,7 @@ async fn workflow_steps(db: Db) {
     created(store.save_version(&script, &bump).await.unwrap());
     let workflow = NewVersion {
         language: Language::Workflow,
+        kind: citadel_domain::ScriptKind::Workflow,
         hash: "h2".into(),
         ..new_version(&acme.id, "ops/deploy", "h2")
     };

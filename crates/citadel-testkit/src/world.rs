@@ -188,12 +188,14 @@ pub const NAP: Version<'static> = Version {
 
 /// Saves `version` as the tenant's live version 1.0.0 of its script.
 pub async fn save_live(store: &dyn Store, tenant: &str, version: &Version<'_>) {
+    let language = version.language.parse().expect("a known language");
     let new = NewVersion {
         tenant_id: tenant.to_owned(),
         name: version.name.into(),
         hash: version.hash.into(),
         source: version.source.into(),
-        language: version.language.parse().expect("a known language"),
+        language,
+        kind: citadel_domain::ScriptKind::of(language),
         capabilities: version.capabilities.into(),
         limits: version.limits.into(),
         diagnostics: "[]".into(),

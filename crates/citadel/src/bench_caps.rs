@@ -72,6 +72,7 @@ async fn save(
         hash: name.into(),
         source: source.into(),
         language: citadel_domain::Language::Js,
+        kind: citadel_domain::ScriptKind::Script,
         capabilities: caps.into(),
         limits: r#"{"timeout_ms": 60000}"#.into(),
         diagnostics: "[]".into(),

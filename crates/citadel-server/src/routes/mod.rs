@@ -9,6 +9,7 @@ mod events;
 mod jobs;
 mod killswitch;
 mod kv;
+pub(crate) mod plugins;
 mod roles;
 mod runs;
 mod schedules;
@@ -50,6 +51,7 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .merge(kv::routes())
         .merge(datasources::routes())
         .merge(workflows::routes())
+        .merge(plugins::routes())
 }
 
 /// JSON `null`.
