@@ -2741,3 +2741,184 @@ async fn postgres_workflow_steps() {
         workflow_steps(db).await;
     }
 }
+
+/// Plugins: versions stored once per content, a switch that moves the
+/// row, the entry's live version and the schedules together (and refuses
+/// a version the entry lacks without changing anything), and an uninstall
+/// that takes its rows, schedules, entry and key-value entries with it.
+async fn plugins(db: Db) {
+    use citadel_store::{KvWrite, Plugin, PluginSwitch, PluginVersion, Schedule};
+    let store = db.store.as_ref();
+    let (acme, other) = two_tenants(store).await;
+    let version = |v: &str, sha: &str| PluginVersion {
+        tenant_id: acme.id.clone(),
+        slug: "greeter".into(),
+        version: v.into(),
+        manifest_file: "citadel-plugin.json".into(),
+        manifest: format!("{{\"version\": \"{v}\"}}"),
+        sha256: sha.into(),
+        installed_by: "tok_owner".into(),
+        created_at: 1,
+    };
+    store.put_plugin_version(&version("1.0.0", "aa"), b"bundle-1").await.unwrap();
+    // The same content again is a no-op; other content is a conflict.
+    store.put_plugin_version(&version("1.0.0", "aa"), b"bundle-1").await.unwrap();
+    assert!(matches!(
+        store.put_plugin_version(&version("1.0.0", "bb"), b"other").await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.put_plugin_version(&version("1.1.0", "cc"), b"bundle-2").await.unwrap();
+    assert_eq!(
+        store.plugin_bundle(&acme.id, "greeter", "1.1.0").await.unwrap().as_deref(),
+        Some(&b"bundle-2"[..])
+    );
+    assert!(store.plugin_bundle(&other.id, "greeter", "1.1.0").await.unwrap().is_none());
+    let listed: Vec<String> = store
+        .plugin_versions(&acme.id, "greeter")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(listed, ["1.0.0", "1.1.0"]);
+
+    // The handler module's entry, with both versions.
+    let entry = |hash: &str| NewVersion {
+        name: "plugins/greeter".into(),
+        kind: citadel_domain::ScriptKind::Plugin,
+        state: VersionState::Approved,
+        ..new_version(&acme.id, "plugins/greeter", hash)
+    };
+    created(store.save_version(&entry("p1"), &bump).await.unwrap());
+    created(store.save_version(&entry("p2"), &bump).await.unwrap());
+    let script = store.script(&acme.id, "plugins/greeter").await.unwrap().unwrap();
+    assert_eq!(script.kind, citadel_domain::ScriptKind::Plugin);
+    let schedule = |name: &str| Schedule {
+        id: new_id("sch"),
+        tenant_id: acme.id.clone(),
+        name: name.into(),
+        script_name: "plugins/greeter".into(),
+        cron: "0 6 * * *".into(),
+        timezone: "UTC".into(),
+        input: "{}".into(),
+        missed: citadel_domain::Missed::Skip,
+        enabled: true,
+        next_fire_at: 100,
+        last_fired_at: None,
+        created_at: 1,
+        updated_at: 1,
+    };
+    let mut plugin = Plugin {
+        tenant_id: acme.id.clone(),
+        slug: "greeter".into(),
+        script_id: script.id.clone(),
+        version: "1.0.0".into(),
+        enabled: false,
+        config: "{}".into(),
+        hooks: "[]".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    let first = [schedule("plugins/greeter/tick")];
+    store
+        .switch_plugin(&PluginSwitch { plugin: &plugin, schedules: &first, create: true })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .switch_plugin(&PluginSwitch { plugin: &plugin, schedules: &first, create: true })
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (_, live) = store.live_version(&acme.id, "plugins/greeter").await.unwrap().unwrap();
+    assert_eq!(live.version, "1.0.0");
+    // A tenant's own schedule outside the plugin's folder is left alone.
+    store.put_schedule(&schedule("mine")).await.unwrap();
+
+    // Switching to 1.0.1 replaces the schedules and the live version.
+    plugin.version = "1.0.1".into();
+    plugin.enabled = true;
+    plugin.hooks = r#"["order.*"]"#.into();
+    let second = [schedule("plugins/greeter/tock")];
+    store
+        .switch_plugin(&PluginSwitch { plugin: &plugin, schedules: &second, create: false })
+        .await
+        .unwrap();
+    let (_, live) = store.live_version(&acme.id, "plugins/greeter").await.unwrap().unwrap();
+    assert_eq!(live.version, "1.0.1");
+    let names: Vec<String> = store
+        .list_schedules(&acme.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["mine", "plugins/greeter/tock"]);
+    assert_eq!(store.plugin(&acme.id, "greeter").await.unwrap().unwrap(), plugin);
+    assert!(store.plugin(&other.id, "greeter").await.unwrap().is_none());
+    assert!(store.plugins(&other.id).await.unwrap().is_empty());
+
+    // A version the entry does not have changes nothing.
+    let mut missing = plugin.clone();
+    missing.version = "9.9.9".into();
+    missing.enabled = false;
+    assert!(matches!(
+        store
+            .switch_plugin(&PluginSwitch { plugin: &missing, schedules: &[], create: false })
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.plugin(&acme.id, "greeter").await.unwrap().unwrap(), plugin);
+    assert_eq!(store.list_schedules(&acme.id).await.unwrap().len(), 2);
+
+    // Uninstalling takes its key-value entries, not the tenant's others.
+    let kv = |key: &'static str| KvWrite {
+        tenant_id: &acme.id,
+        key,
+        value: "\"v\"",
+        expires_at: None,
+        if_version: None,
+        quota_bytes: 1 << 20,
+        now: 1,
+    };
+    for key in ["plugin:greeter:a", "plugin:greeter:b", "plugin:greeterx:c", "mine"] {
+        store.kv_set(&kv(key)).await.unwrap();
+    }
+    let before = store.kv_usage(&acme.id).await.unwrap();
+    assert!(!store.uninstall_plugin(&other.id, "greeter", "plugin:greeter:").await.unwrap());
+    assert!(store.uninstall_plugin(&acme.id, "greeter", "plugin:greeter:").await.unwrap());
+    assert!(!store.uninstall_plugin(&acme.id, "greeter", "plugin:greeter:").await.unwrap());
+    assert!(store.plugin(&acme.id, "greeter").await.unwrap().is_none());
+    assert!(store.plugin_versions(&acme.id, "greeter").await.unwrap().is_empty());
+    assert!(store.script(&acme.id, "plugins/greeter").await.unwrap().is_none());
+    let names: Vec<String> = store
+        .list_schedules(&acme.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["mine"]);
+    let keys: Vec<String> = store
+        .kv_list(&acme.id, "", None, 100, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(keys, ["mine", "plugin:greeterx:c"]);
+    let freed = ("plugin:greeter:a".len() + 3) as i64 * 2;
+    assert_eq!(store.kv_usage(&acme.id).await.unwrap(), before - freed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_plugins() {
+    plugins(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_plugins() {
+    if let Some(db) = postgres("plugins").await {
+        plugins(db).await;
+    }
+}

@@ -50,11 +50,11 @@ pub(crate) struct PluginBody {
     version: String,
     enabled: bool,
     /// Its configuration (the schema's defaults filled in).
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     config: Value,
     /// The version in use's manifest: permissions, events, routes, jobs,
     /// secrets and configuration schema.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     manifest: Value,
     secrets: Vec<SecretBody>,
     jobs: Vec<JobBody>,
@@ -62,7 +62,7 @@ pub(crate) struct PluginBody {
     /// secrets); empty when it can run.
     problems: Vec<String>,
     /// Warnings from validating the uploaded bundle (installs, upgrades).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<serde_json::Value>)]
     warnings: Vec<Value>,
     created_at: i64,
     updated_at: i64,
@@ -200,8 +200,20 @@ async fn list_plugins(
 struct StatusBody {
     installed: usize,
     enabled: usize,
-    #[schema(value_type = Vec<Object>)]
-    plugins: Vec<Value>,
+    plugins: Vec<PluginStatusEntry>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct PluginStatusEntry {
+    slug: String,
+    version: String,
+    enabled: bool,
+    /// Events it hooks, routes and jobs it declares.
+    hooks: usize,
+    routes: usize,
+    jobs: usize,
+    /// What keeps it from running (empty when it can).
+    problems: Vec<String>,
 }
 
 impl From<Status> for StatusBody {
@@ -211,8 +223,16 @@ impl From<Status> for StatusBody {
             enabled: s.enabled,
             plugins: s
                 .plugins
-                .iter()
-                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+                .into_iter()
+                .map(|p| PluginStatusEntry {
+                    slug: p.slug,
+                    version: p.version,
+                    enabled: p.enabled,
+                    hooks: p.hooks,
+                    routes: p.routes,
+                    jobs: p.jobs,
+                    problems: p.problems,
+                })
                 .collect(),
         }
     }
@@ -424,7 +444,7 @@ struct TestEventBody {
     #[serde(rename = "type")]
     event_type: String,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     data: Value,
     /// Only this plugin's hooks (enabled or not); every enabled plugin's
     /// otherwise.
@@ -441,11 +461,11 @@ struct HookOutcomeBody {
     run_id: String,
     #[schema(value_type = crate::openapi::RunStatus)]
     status: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     result: Option<Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     error: Option<Value>,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<serde_json::Value>)]
     logs: Value,
     duration_ms: Option<i64>,
 }

@@ -21,7 +21,7 @@ CREATE TABLE plugins (
     slug       TEXT NOT NULL,
     script_id  TEXT NOT NULL,                 -- the handler module's entry
     version    TEXT NOT NULL,                 -- the version in use
-    enabled    INTEGER NOT NULL,              -- 0 or 1
+    enabled    BOOLEAN NOT NULL,
     config     TEXT NOT NULL,                 -- JSON object
     hooks      TEXT NOT NULL,                 -- JSON: the event patterns its handlers hook
     created_at BIGINT NOT NULL,
