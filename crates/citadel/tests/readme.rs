@@ -272,7 +272,7 @@ fn the_readme_has_its_walkthroughs() {
     let readme = std::fs::read_to_string(readme_path()).unwrap();
     let w = walkthroughs(&readme);
     let names: Vec<&str> = w.keys().map(String::as_str).collect();
-    assert_eq!(names, ["capabilities", "main", "two-nodes", "workflows"]);
+    assert_eq!(names, ["capabilities", "main", "plugins", "two-nodes", "workflows"]);
     // Annotations are read where they stand: a few the README must keep.
     let main = &w["main"];
     let expected: Vec<&Expect> = main.expectations.values().collect();
@@ -402,6 +402,27 @@ fn the_workflows_walkthrough_runs_as_written() {
         &[
             ("localhost:8083", format!("127.0.0.1:{port}")),
             ("127.0.0.1:8083", format!("127.0.0.1:{port}")),
+        ],
+    );
+}
+
+/// "Plugins": the welcome-email example installed, configured, enabled,
+/// its route called and its hook fired against a local mail-API stand-in.
+#[test]
+fn the_plugins_walkthrough_runs_as_written() {
+    let readme = std::fs::read_to_string(readme_path()).unwrap();
+    let w = walkthroughs(&readme);
+    let dir = temp_dir("plugins");
+    let data = dir.path().join("citadel-data");
+    let port = citadel_testkit::free_port();
+    run(
+        "plugins",
+        &w["plugins"],
+        dir.path(),
+        &[("CITADEL_DATA_DIR", data.display().to_string())],
+        &[
+            ("localhost:8084", format!("127.0.0.1:{port}")),
+            ("127.0.0.1:8084", format!("127.0.0.1:{port}")),
         ],
     );
 }
