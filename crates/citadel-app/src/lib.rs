@@ -32,6 +32,7 @@ pub mod tenants;
 mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod workflows;
 
 use std::sync::Arc;

@@ -83,7 +83,7 @@ pub use ids::{JobId, NodeId, RunId, ScriptId, TenantId, TokenId, UserId, Version
 pub use limits::{DEFAULT_WARM_RUNS, DEFAULT_WARM_TTL_SECONDS, Isolation, Limits, TimeZoneName};
 pub use permission::Permission;
 pub use states::{
-    JobState, KillScope, Missed, NodeState, Priority, RunStatus, ScriptKind, StepStatus, Trigger,
+    DeliveryState, JobState, KillScope, Missed, NodeState, Priority, RunStatus, ScriptKind, StepStatus, Trigger,
     VersionState,
 };
 

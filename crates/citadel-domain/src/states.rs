@@ -207,6 +207,11 @@ mod tests {
             ],
             "trigger",
         );
+        round_trips(
+            &DeliveryState::ALL,
+            &["pending", "delivered", "failed"],
+            "delivery state",
+        );
         round_trips(&ScriptKind::ALL, &["script", "workflow", "plugin"], "kind");
         round_trips(
             &StepStatus::ALL,
@@ -316,6 +321,17 @@ impl StepStatus {
     /// True once the step has a result.
     pub fn is_final(self) -> bool {
         !matches!(self, StepStatus::Running | StepStatus::Waiting)
+    }
+}
+
+string_enum! {
+    /// Where an outgoing webhook delivery stands: attempts left to make, or
+    /// done one way or the other.
+    DeliveryState, "delivery state" {
+        Pending = "pending",
+        Delivered = "delivered",
+        /// Out of attempts, or its endpoint answered 410 or was disabled.
+        Failed = "failed",
     }
 }
 

@@ -21,6 +21,8 @@ const STATE_WORDS: &[&str] = &[
     "draining",
     "catch_up",
     "api_async",
+    "pending",
+    "delivered",
 ];
 
 /// Crates whose code may spell them: the domain names them, the store maps

@@ -167,6 +167,7 @@ impl Engine {
             deliveries.push(delivery);
         }
         self.deliver_to_plugins(&event, &mut deliveries).await?;
+        self.deliver_to_endpoints(&event, &mut deliveries).await?;
         self.store.put_deliveries(&deliveries).await?;
         Ok((event, deliveries))
     }

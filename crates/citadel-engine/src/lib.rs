@@ -16,6 +16,7 @@ mod killswitch;
 mod quota;
 mod scheduler;
 pub mod steps;
+mod webhooks;
 mod worker;
 mod workflows;
 
@@ -48,6 +49,7 @@ pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
 pub use scheduler::{LATE_TOLERANCE_MS, SCHEDULE_TRIGGER, occurrence_key};
 pub use worker::{BatchItem, CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
+pub use webhooks::{Attempted, WEBHOOK_JOB, parse_endpoint};
 pub use workflows::{DEFAULT_APPROVAL_TIMEOUT, WORKFLOW_JOB, WorkflowSettings};
 
 /// Every status a run can have, in the order metrics list them.
@@ -437,6 +439,9 @@ pub struct EngineCounters {
     /// Jobs this node was running when it found their lease taken (another
     /// node reclaimed them): their local runs were stopped.
     pub leases_lost: AtomicU64,
+    /// Webhook delivery attempts by the state they left the delivery in
+    /// (`pending`: another attempt is due).
+    deliveries: [AtomicU64; domain::DeliveryState::ALL.len()],
 }
 
 impl EngineCounters {
@@ -446,6 +451,20 @@ impl EngineCounters {
             .iter()
             .zip(&self.runs)
             .map(|(s, n)| (*s, n.load(Ordering::Relaxed)))
+    }
+
+    /// Webhook delivery attempts per state they left their delivery in.
+    pub fn deliveries(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        domain::DeliveryState::ALL
+            .iter()
+            .zip(&self.deliveries)
+            .map(|(s, n)| (s.as_str(), n.load(Ordering::Relaxed)))
+    }
+
+    pub(crate) fn count_delivery(&self, state: domain::DeliveryState) {
+        if let Some(i) = domain::DeliveryState::ALL.iter().position(|s| *s == state) {
+            self.deliveries[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn count(&self, status: domain::RunStatus) {
@@ -482,6 +501,9 @@ pub struct EngineInner {
     pub gateway_metrics: GatewayMetrics,
     /// PostgreSQL connections kept for `api.db.query`, bounded.
     db_pools: citadel_datasource::Pools,
+    /// The egress of webhook deliveries: the node's, following no
+    /// redirects (a receiver cannot send a delivery elsewhere).
+    delivery_egress: Option<Arc<citadel_egress::Egress>>,
 }
 
 /// The engine. Cheap to clone.
@@ -527,6 +549,14 @@ impl Engine {
             quota: quota::QuotaState::default(),
             gateway_metrics: GatewayMetrics::default(),
             db_pools: citadel_datasource::Pools::new(),
+            delivery_egress: config.egress.as_ref().and_then(|e| {
+                citadel_egress::Egress::new(citadel_egress::EgressConfig {
+                    max_redirects: 0,
+                    ..e.config().clone()
+                })
+                .ok()
+                .map(Arc::new)
+            }),
             config,
         }));
         killswitch::spawn_poller(Arc::downgrade(&engine.0));

@@ -503,6 +503,9 @@ impl Engine {
                 }
             }
         };
+        if job.kind == crate::WEBHOOK_JOB {
+            return self.run_webhook_job(&job).await;
+        }
         let payload: RunPayload = match (job.kind.as_str(), serde_json::from_str(&job.payload)) {
             (RUN_JOB | crate::WORKFLOW_JOB, Ok(p)) => p,
             _ => {

@@ -47,7 +47,9 @@ pub use manifest::{
     RouteDecl, check_route_path, event_matches, is_event_pattern, is_slug, route_shape,
 };
 pub use retry::{RetryPolicy, next_attempt};
-pub use runtime::{RouteMatch, handler_module, hook_input, job_input, match_route, route_input};
+pub use runtime::{
+    RouteMatch, handler_module, hook_input, job_input, match_route, route_input, transform_module,
+};
 pub use schema::{MAX_SCHEMA_BYTES, check_schema, validate_config};
 pub use validate::{ValidPlugin, validate};
 

@@ -61,6 +61,27 @@ pub fn handler_module(plugin: &ValidPlugin) -> String {
     out
 }
 
+/// A webhook transform as a script: its file with `export` dropped from
+/// its top-level declarations (a script has no module scope to export
+/// from), then a call of the exported function with the run's input, the
+/// event. Lines keep their numbers.
+pub fn transform_module(source: &str, export: &str) -> String {
+    let mut out = String::with_capacity(source.len() + 64);
+    for line in source.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        match trimmed.strip_prefix("export ") {
+            Some(rest) if indent.is_empty() => {
+                let rest = rest.strip_prefix("default ").unwrap_or(rest);
+                out.push_str(rest);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out.push_str(&format!("\n;return await {export}(input);\n"));
+    out
+}
+
 /// The input of a run of the hooks registered under `hooks` (the
 /// registrations whose pattern matches the event) for one event.
 pub fn hook_input(hooks: &[String], event: Value, config: Value) -> Value {
@@ -180,6 +201,16 @@ mod tests {
             path: path.into(),
             auth: RouteAuth::Public,
         }
+    }
+
+    #[test]
+    fn transforms_lose_their_exports_and_keep_their_lines() {
+        let src = "// shapes it\nexport function transform(e) {\n  return { text: e.type };\n}\nexport const x = 1;\n";
+        let module = transform_module(src, "transform");
+        assert_eq!(
+            module,
+            "// shapes it\nfunction transform(e) {\n  return { text: e.type };\n}\nconst x = 1;\n\n;return await transform(input);\n"
+        );
     }
 
     #[test]

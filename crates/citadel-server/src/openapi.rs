@@ -69,6 +69,8 @@ domain_enum_schemas! {
     /// A workflow step's state: `running` or `waiting` (an approval) until
     /// it has a result.
     StepStatus => domain::StepStatus::ALL.map(domain::StepStatus::as_str);
+    /// Where an outgoing webhook delivery stands.
+    DeliveryState => domain::DeliveryState::ALL.map(domain::DeliveryState::as_str);
 }
 
 /// Every run status, then the job states that are not also run statuses.

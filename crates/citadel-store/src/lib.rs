@@ -34,6 +34,7 @@ mod secrets;
 mod sql;
 mod sqlite;
 mod text;
+mod webhooks;
 mod workflows;
 
 use std::future::Future;
@@ -51,6 +52,10 @@ pub use plugins::{Plugin, PluginStore, PluginSwitch, PluginVersion, plugin_sched
 pub use schedules::ScheduleStore;
 pub use scripts::{NextVersion, ScriptStore};
 pub use secrets::{DataKeyRow, SealedVersion, SecretChange, SecretMeta, SecretStore, SecretUse};
+pub use webhooks::{
+    EndpointSave, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointVersion,
+    WebhookStore,
+};
 pub use workflows::{StepDecision, WorkflowStep, WorkflowStore};
 
 use sql::SqlStore;
@@ -136,6 +141,7 @@ pub trait Store:
     + DataSourceStore
     + WorkflowStore
     + PluginStore
+    + WebhookStore
     + Send
     + Sync
 {

@@ -51,6 +51,7 @@ macro_rules! unwrap_text {
 }
 
 unwrap_text!(
+    citadel_domain::DeliveryState,
     citadel_domain::JobState,
     citadel_domain::KillScope,
     citadel_domain::Language,

@@ -19,6 +19,7 @@ mod system;
 mod tenants;
 mod tokens;
 mod users;
+mod webhooks;
 mod workflows;
 
 use serde_json::value::RawValue;
@@ -52,6 +53,7 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .merge(datasources::routes())
         .merge(workflows::routes())
         .merge(plugins::routes())
+        .merge(webhooks::routes())
 }
 
 /// JSON `null`.
