@@ -2922,3 +2922,110 @@ async fn postgres_plugins() {
         plugins(db).await;
     }
 }
+
+/// Webhook endpoints keep a version per change; deliveries and attempts
+/// are the tenant's own; the failure clock starts once and a success
+/// clears it; deleting an endpoint takes its log with it.
+async fn webhooks(db: Db) {
+    use citadel_domain::DeliveryState;
+    use citadel_store::{EndpointSave, WebhookAttempt, WebhookDelivery};
+    let store = db.store.as_ref();
+    let (acme, other) = two_tenants(store).await;
+    let saved = |s: EndpointSave| match s {
+        EndpointSave::Created(e) => (e, true),
+        EndpointSave::Unchanged(e) => (e, false),
+    };
+    let (e, created) = saved(store.save_endpoint(&acme.id, "slack", "on: [a]", None, "tok_1", 10).await.unwrap());
+    assert!(created);
+    assert_eq!((e.version, e.enabled, e.created_at), (1, true, 10));
+    let (e, created) = saved(store.save_endpoint(&acme.id, "slack", "on: [a]", None, "tok_1", 11).await.unwrap());
+    assert!(!created);
+    assert_eq!(e.version, 1);
+    let (e, created) = saved(
+        store
+            .save_endpoint(&acme.id, "slack", "on: [a]", Some("export function transform(e) { return e; }"), "tok_2", 12)
+            .await
+            .unwrap(),
+    );
+    assert!(created);
+    assert_eq!((e.version, e.created_at, e.updated_at), (2, 10, 12));
+    let versions = store.endpoint_versions(&acme.id, "slack").await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    assert!(store.endpoint(&other.id, "slack").await.unwrap().is_none());
+    assert!(store.endpoints(&other.id).await.unwrap().is_empty());
+
+    // The failure clock.
+    assert_eq!(store.note_endpoint_outcome(&acme.id, "slack", false, 100).await.unwrap(), Some(100));
+    assert_eq!(store.note_endpoint_outcome(&acme.id, "slack", false, 200).await.unwrap(), Some(100));
+    assert_eq!(store.note_endpoint_outcome(&acme.id, "slack", true, 300).await.unwrap(), None);
+    assert_eq!(store.note_endpoint_outcome(&acme.id, "nope", false, 300).await.unwrap(), None);
+    store.note_endpoint_outcome(&acme.id, "slack", false, 400).await.unwrap();
+    assert!(store.set_endpoint_enabled(&acme.id, "slack", false, Some("410"), 500).await.unwrap());
+    let e = store.endpoint(&acme.id, "slack").await.unwrap().unwrap();
+    assert_eq!((e.enabled, e.disabled_reason.as_deref(), e.failing_since), (false, Some("410"), Some(400)));
+    assert!(store.set_endpoint_enabled(&acme.id, "slack", true, Some("ignored"), 600).await.unwrap());
+    let e = store.endpoint(&acme.id, "slack").await.unwrap().unwrap();
+    assert_eq!((e.enabled, e.disabled_reason, e.failing_since), (true, None, None));
+    assert!(!store.set_endpoint_enabled(&other.id, "slack", false, None, 600).await.unwrap());
+
+    // Deliveries and attempts.
+    let delivery = |id: &str, at: i64| WebhookDelivery {
+        id: id.into(),
+        tenant_id: acme.id.clone(),
+        endpoint: "slack".into(),
+        event_id: "evt_1".into(),
+        event_type: "a".into(),
+        payload: "{}".into(),
+        state: DeliveryState::Pending,
+        attempts: 0,
+        last_status: None,
+        last_error: None,
+        created_at: at,
+        updated_at: at,
+    };
+    store.insert_delivery(&delivery("msg_1", 1)).await.unwrap();
+    store.insert_delivery(&delivery("msg_2", 2)).await.unwrap();
+    assert!(matches!(store.insert_delivery(&delivery("msg_1", 3)).await, Err(StoreError::Conflict(_))));
+    let attempt = |n: i64, status: Option<i64>| WebhookAttempt {
+        delivery_id: "msg_1".into(),
+        tenant_id: acme.id.clone(),
+        attempt: n,
+        at: 10 + n,
+        status,
+        latency_ms: 5,
+        response: "r".into(),
+        error: status.is_none().then(|| "timeout".to_owned()),
+    };
+    store.record_attempt(&attempt(1, None), DeliveryState::Pending).await.unwrap();
+    store.record_attempt(&attempt(2, Some(200)), DeliveryState::Delivered).await.unwrap();
+    let d = store.delivery(&acme.id, "msg_1").await.unwrap().unwrap();
+    assert_eq!((d.state, d.attempts, d.last_status, d.last_error), (DeliveryState::Delivered, 2, Some(200), None));
+    assert!(store.delivery(&other.id, "msg_1").await.unwrap().is_none());
+    let attempts = store.attempts(&acme.id, "msg_1").await.unwrap();
+    assert_eq!(attempts.iter().map(|a| a.status).collect::<Vec<_>>(), [None, Some(200)]);
+    assert!(store.attempts(&other.id, "msg_1").await.unwrap().is_empty());
+    let ids: Vec<String> = store.deliveries_of(&acme.id, "slack", 10).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(ids, ["msg_2", "msg_1"]);
+    store.fail_delivery(&acme.id, "msg_2", "endpoint disabled", 9).await.unwrap();
+    let d = store.delivery(&acme.id, "msg_2").await.unwrap().unwrap();
+    assert_eq!((d.state, d.last_error.as_deref()), (DeliveryState::Failed, Some("endpoint disabled")));
+
+    assert!(!store.delete_endpoint(&other.id, "slack").await.unwrap());
+    assert!(store.delete_endpoint(&acme.id, "slack").await.unwrap());
+    assert!(store.endpoint(&acme.id, "slack").await.unwrap().is_none());
+    assert!(store.delivery(&acme.id, "msg_1").await.unwrap().is_none());
+    assert!(store.attempts(&acme.id, "msg_1").await.unwrap().is_empty());
+    assert!(store.endpoint_versions(&acme.id, "slack").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_webhooks() {
+    webhooks(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_webhooks() {
+    if let Some(db) = postgres("webhooks").await {
+        webhooks(db).await;
+    }
+}
