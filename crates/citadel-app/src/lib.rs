@@ -19,6 +19,7 @@ pub mod authn;
 pub mod datasources;
 mod error;
 pub mod events;
+pub mod inbound;
 pub mod jobs;
 pub mod killswitch;
 pub mod kv;

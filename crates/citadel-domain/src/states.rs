@@ -60,6 +60,8 @@ string_enum! {
         Event = "event",
         /// A step of a workflow run.
         Workflow = "workflow",
+        /// A verified request to an inbound webhook.
+        Webhook = "webhook",
     }
 }
 
@@ -204,6 +206,7 @@ mod tests {
                 "manual",
                 "event",
                 "workflow",
+                "webhook",
             ],
             "trigger",
         );

@@ -158,6 +158,10 @@ pub fn router(state: AppState, config: &HttpSettings) -> (Router, utoipa::openap
             "/ext/{tenant}/{slug}/{*path}",
             axum::routing::any(routes::plugins::ext_route),
         )
+        .route(
+            "/hooks/{tenant}/{name}",
+            axum::routing::post(routes::webhooks::receive_inbound),
+        )
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             error::ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -355,3 +355,122 @@ async fn endpoints_refuse_what_is_wrong() {
     let (status, _) = w.call("owner", Method::GET, "/v1/webhooks/nosecret/deliveries", Value::Null).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+fn hmac_hex(key: &str, body: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl World {
+    async fn hook(&self, path: &str, headers: &[(&str, String)], body: &str) -> (StatusCode, Value) {
+        let mut req = self.api.builder(None, Method::POST, path).header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let res = self.api.send(req.body(axum::body::Body::from(body.to_owned())).unwrap()).await;
+        citadel_testkit::http::json(res).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_webhooks_verify_and_refuse_replays() {
+    let w = world().await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/scripts",
+            json!({ "name": "hooks/github", "source": "return { got: input.body.n, id: input.id, event: input.headers['x-github-event'] };" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    w.secret("GH_SECRET", "github-shared-secret").await;
+    let whsec = citadel_plugin::signature::secret_from_key(&[9u8; 32]);
+    w.secret("WH_SECRET", &whsec).await;
+
+    // Who may expose what.
+    let spec = json!({ "target": "hooks/github", "verify": "hmac", "secret": "GH_SECRET",
+        "signature_header": "X-Hub-Signature-256", "id_header": "X-GitHub-Delivery" });
+    let (status, _) = w.call("developer", Method::PUT, "/v1/inbound-webhooks/gh", spec.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (bad, code) in [
+        (json!({ "target": "nope", "secret": "GH_SECRET" }), StatusCode::NOT_FOUND),
+        (json!({ "target": "hooks/github", "secret": "GH_SECRET", "verify": "md5" }), StatusCode::BAD_REQUEST),
+        (json!({ "target": "hooks/github", "secret": "GH_SECRET", "verify": "hmac" }), StatusCode::BAD_REQUEST),
+        (json!({ "target": "hooks/github", "secret": "GH_SECRET", "mode": "later" }), StatusCode::BAD_REQUEST),
+        (json!({ "target": "hooks/github", "secret": "lower" }), StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = w.call("owner", Method::PUT, "/v1/inbound-webhooks/gh", bad.clone()).await;
+        assert_eq!(status, code, "{bad}: {body}");
+    }
+    let (status, body) = w.call("owner", Method::PUT, "/v1/inbound-webhooks/gh", spec).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["signature_header"], "x-hub-signature-256");
+
+    // A shared-secret HMAC header, de-duplicated on the delivery id.
+    let payload = r#"{"n":7}"#;
+    let sig = format!("sha256={}", hmac_hex("github-shared-secret", payload));
+    let headers = |id: &str, sig: &str| {
+        vec![
+            ("x-hub-signature-256", sig.to_owned()),
+            ("x-github-delivery", id.to_owned()),
+            ("x-github-event", "push".to_owned()),
+        ]
+    };
+    let (status, body) = w.hook("/hooks/acme/gh", &headers("d-1", &sig), payload).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "succeeded");
+    assert_eq!(body["result"], json!({ "got": 7, "id": "d-1", "event": "push" }));
+    let run = body["run_id"].as_str().unwrap().to_owned();
+    let (_, run) = w.call("owner", Method::GET, &format!("/v1/runs/{run}"), Value::Null).await;
+    assert_eq!(run["trigger"], "webhook");
+    let (status, body) = w.hook("/hooks/acme/gh", &headers("d-1", &sig), payload).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["details"]["reason"], "replayed");
+    let forged = format!("sha256={}", hmac_hex("another-secret", payload));
+    let (status, body) = w.hook("/hooks/acme/gh", &headers("d-2", &forged), payload).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["details"]["reason"], "invalid_signature");
+    let (status, body) = w.hook("/hooks/acme/gh", &[], payload).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["details"]["reason"], "missing_signature_header");
+    let (status, _) = w.hook("/hooks/acme/nope", &[], payload).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Standard Webhooks, queued.
+    let (status, body) = w
+        .call("owner", Method::PUT, "/v1/inbound-webhooks/std", json!({ "target": "hooks/github", "secret": "WH_SECRET", "mode": "async" }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = citadel_store::now_ms() / 1000;
+    let signed = |id: &str, ts: i64| -> Vec<(&'static str, String)> {
+        citadel_plugin::signature::signed_headers(&[whsec.as_str()], id, ts, payload.as_bytes())
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let (status, body) = w.hook("/hooks/acme/std", &signed("m-1", now), payload).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["run_id"].as_str().unwrap().to_owned();
+    let run = eventually("the queued run", || async {
+        let (_, run) = w.call("owner", Method::GET, &format!("/v1/runs/{id}"), Value::Null).await;
+        (run["status"] == "succeeded").then_some(run)
+    })
+    .await;
+    assert_eq!(run["result"]["id"], "m-1");
+    let (status, body) = w.hook("/hooks/acme/std", &signed("m-1", now), payload).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["details"]["reason"], "replayed");
+    let (status, body) = w.hook("/hooks/acme/std", &signed("m-2", now - 3600), payload).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["details"]["reason"], "timestamp_too_old");
+
+    let (_, list) = w.call("owner", Method::GET, "/v1/inbound-webhooks", Value::Null).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (status, _) = w.call("owner", Method::DELETE, "/v1/inbound-webhooks/std", Value::Null).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = w.hook("/hooks/acme/std", &signed("m-3", now), payload).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -53,7 +53,7 @@ pub use schedules::ScheduleStore;
 pub use scripts::{NextVersion, ScriptStore};
 pub use secrets::{DataKeyRow, SealedVersion, SecretChange, SecretMeta, SecretStore, SecretUse};
 pub use webhooks::{
-    EndpointSave, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointVersion,
+    EndpointSave, InboundWebhook, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointVersion,
     WebhookStore,
 };
 pub use workflows::{StepDecision, WorkflowStep, WorkflowStore};

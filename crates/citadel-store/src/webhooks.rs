@@ -78,6 +78,27 @@ pub struct WebhookAttempt {
     pub error: Option<String>,
 }
 
+/// A script or workflow exposed as an inbound webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct InboundWebhook {
+    pub tenant_id: String,
+    pub name: String,
+    /// The script's or workflow's name.
+    pub target: String,
+    /// `standard_webhooks` or `hmac`.
+    pub verify: String,
+    /// The tenant secret the signature is checked with.
+    pub secret: String,
+    /// `hmac`: the header holding the signature.
+    pub signature_header: Option<String>,
+    /// `hmac`: the header whose value is de-duplicated on.
+    pub id_header: Option<String>,
+    /// `sync` (the run's result is the answer) or `async` (202).
+    pub mode: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// Whether a save made a new version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndpointSave {
@@ -164,6 +185,18 @@ pub trait WebhookStore: Send + Sync {
         tenant_id: &'a str,
         delivery_id: &'a str,
     ) -> StoreFuture<'a, Vec<WebhookAttempt>>;
+    /// Creates or replaces an inbound webhook (keeping its `created_at`).
+    fn put_inbound<'a>(&'a self, hook: &'a InboundWebhook) -> StoreFuture<'a, InboundWebhook>;
+    fn inbound<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<InboundWebhook>>;
+    /// A tenant's inbound webhooks, by name.
+    fn inbounds<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<InboundWebhook>>;
+    /// False when there is none.
+    fn delete_inbound<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, bool>;
+
     /// Marks a delivery failed without an attempt (its endpoint was
     /// disabled or deleted before it went out).
     fn fail_delivery<'a>(
@@ -204,7 +237,79 @@ static ATTEMPTS_OF_DELIVERY: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+const INBOUND_COLUMNS: &str = "tenant_id, name, target, verify, secret, signature_header, \
+     id_header, mode, created_at, updated_at";
+
 impl<D: Dialect> WebhookStore for SqlStore<D> {
+    fn put_inbound<'a>(&'a self, h: &'a InboundWebhook) -> StoreFuture<'a, InboundWebhook> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            D::query(&format!(
+                "INSERT INTO inbound_webhooks ({INBOUND_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (tenant_id, name) DO UPDATE SET target = excluded.target, \
+                 verify = excluded.verify, secret = excluded.secret, \
+                 signature_header = excluded.signature_header, id_header = excluded.id_header, \
+                 mode = excluded.mode, updated_at = excluded.updated_at \
+                 RETURNING {INBOUND_COLUMNS}"
+            ))
+            .bind(&h.tenant_id)
+            .bind(&h.name)
+            .bind(&h.target)
+            .bind(&h.verify)
+            .bind(&h.secret)
+            .bind(h.signature_header.as_deref())
+            .bind(h.id_header.as_deref())
+            .bind(&h.mode)
+            .bind(h.created_at)
+            .bind(h.updated_at)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| conflict(e, format!("inbound webhook `{}`", h.name)))
+        })
+    }
+
+    fn inbound<'a>(
+        &'a self,
+        tenant_id: &'a str,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<InboundWebhook>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            Ok(D::query(&format!(
+                "SELECT {INBOUND_COLUMNS} FROM inbound_webhooks WHERE tenant_id = $1 AND name = $2"
+            ))
+            .bind(tenant_id)
+            .bind(name)
+            .fetch_optional(&mut conn)
+            .await?)
+        })
+    }
+
+    fn inbounds<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<InboundWebhook>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            Ok(D::query(&format!(
+                "SELECT {INBOUND_COLUMNS} FROM inbound_webhooks WHERE tenant_id = $1 ORDER BY name"
+            ))
+            .bind(tenant_id)
+            .fetch_all(&mut conn)
+            .await?)
+        })
+    }
+
+    fn delete_inbound<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let done = D::query("DELETE FROM inbound_webhooks WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant_id)
+                .bind(name)
+                .execute(&mut conn)
+                .await?;
+            Ok(done == 1)
+        })
+    }
+
     fn save_endpoint<'a>(
         &'a self,
         tenant_id: &'a str,

@@ -19,7 +19,7 @@ mod system;
 mod tenants;
 mod tokens;
 mod users;
-mod webhooks;
+pub(crate) mod webhooks;
 mod workflows;
 
 use serde_json::value::RawValue;
@@ -54,6 +54,7 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .merge(workflows::routes())
         .merge(plugins::routes())
         .merge(webhooks::routes())
+        .merge(webhooks::inbound_routes())
 }
 
 /// JSON `null`.

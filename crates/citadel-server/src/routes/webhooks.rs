@@ -353,3 +353,171 @@ async fn test_webhook(
     let (d, attempt) = webhooks::test_send(&state.app, &caller, &name, &event_type, body.data).await?;
     Ok(axum::Json(delivery_body(d, Some(vec![attempt]))))
 }
+
+/// A script or workflow exposed at `/hooks/{tenant}/{name}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = InboundWebhook)]
+struct InboundBody {
+    name: String,
+    /// The script's or workflow's name.
+    target: String,
+    /// `standard_webhooks` or `hmac`.
+    verify: String,
+    /// The tenant secret the signature is checked with.
+    secret: String,
+    signature_header: Option<String>,
+    id_header: Option<String>,
+    /// `sync` or `async`.
+    mode: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<citadel_store::InboundWebhook> for InboundBody {
+    fn from(h: citadel_store::InboundWebhook) -> Self {
+        InboundBody {
+            name: h.name,
+            target: h.target,
+            verify: h.verify,
+            secret: h.secret,
+            signature_header: h.signature_header,
+            id_header: h.id_header,
+            mode: h.mode,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct InboundSpecBody {
+    /// The script or workflow a verified request runs.
+    target: String,
+    /// `standard_webhooks` (the default) or `hmac`.
+    #[serde(default = "standard")]
+    verify: String,
+    /// The tenant secret to verify with (a `whsec_…` for
+    /// `standard_webhooks`, the shared key for `hmac`).
+    secret: String,
+    /// `hmac`: the header with the signature (`X-Hub-Signature-256`).
+    #[serde(default)]
+    signature_header: Option<String>,
+    /// `hmac`: a header with a message id to refuse replays on.
+    #[serde(default)]
+    id_header: Option<String>,
+    /// `sync` (answer the run's result; the default) or `async` (202).
+    #[serde(default = "sync")]
+    mode: String,
+}
+
+fn standard() -> String {
+    "standard_webhooks".into()
+}
+
+fn sync() -> String {
+    "sync".into()
+}
+
+pub(super) fn inbound_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_inbound_webhooks))
+        .routes(routes!(put_inbound_webhook, delete_inbound_webhook))
+}
+
+/// Creates or replaces an inbound webhook. Needs `plugin.install`, and
+/// `script.run` on the target.
+#[utoipa::path(put, path = "/v1/inbound-webhooks/{name}", params(("name" = String, Path)), request_body = InboundSpecBody,
+    responses((status = 200, body = InboundBody), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn put_inbound_webhook(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<InboundSpecBody>,
+) -> ApiResult<axum::Json<InboundBody>> {
+    let spec = citadel_app::inbound::InboundSpec {
+        target: body.target,
+        verify: body.verify,
+        secret: body.secret,
+        signature_header: body.signature_header,
+        id_header: body.id_header,
+        mode: body.mode,
+    };
+    Ok(axum::Json(
+        citadel_app::inbound::put(&state.app, &caller, &name, spec)
+            .await?
+            .into(),
+    ))
+}
+
+/// The tenant's inbound webhooks.
+#[utoipa::path(get, path = "/v1/inbound-webhooks", responses((status = 200, body = Vec<InboundBody>), (status = 403, body = ErrorBody)))]
+async fn list_inbound_webhooks(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<axum::Json<Vec<InboundBody>>> {
+    let list = citadel_app::inbound::list(&state.app, &caller).await?;
+    Ok(axum::Json(list.into_iter().map(Into::into).collect()))
+}
+
+/// Removes an inbound webhook.
+#[utoipa::path(delete, path = "/v1/inbound-webhooks/{name}", params(("name" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_inbound_webhook(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    citadel_app::inbound::delete(&state.app, &caller, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /hooks/{tenant}/{name}`: a signed request to an inbound webhook.
+/// A sync hook answers `{run_id, status, result, error}` (200 when the run
+/// succeeded, 502 `handler_failed` otherwise); an async one 202 `{run_id}`.
+pub(crate) async fn receive_inbound(
+    State(state): State<AppState>,
+    Path((tenant, name)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let request = citadel_app::inbound::InboundRequest {
+        tenant,
+        name,
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: body.to_vec(),
+    };
+    match citadel_app::inbound::receive(&state.app, request).await {
+        Ok(citadel_app::inbound::Received::Queued(run_id)) => (
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({ "run_id": run_id })),
+        )
+            .into_response(),
+        Ok(citadel_app::inbound::Received::Finished(run)) => {
+            let status = if run.status == citadel_domain::RunStatus::Succeeded {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let parse = |t: Option<&str>| t.and_then(|t| serde_json::from_str::<Value>(t).ok());
+            let error_code = parse(run.error.as_deref())
+                .and_then(|e| e.get("code").cloned());
+            (
+                status,
+                axum::Json(serde_json::json!({
+                    "run_id": run.id,
+                    "status": run.status.as_str(),
+                    "result": parse(run.result.as_deref()),
+                    "error": error_code,
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => crate::error::ApiError::from(e).into_response(),
+    }
+}

@@ -54,3 +54,19 @@ CREATE TABLE webhook_attempts (
     error       TEXT,
     PRIMARY KEY (delivery_id, attempt)
 );
+
+-- Inbound webhooks: a script or workflow exposed at /hooks/{tenant}/{name},
+-- each request verified before it runs.
+CREATE TABLE inbound_webhooks (
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+    name             TEXT NOT NULL,
+    target           TEXT NOT NULL,           -- the script's or workflow's name
+    verify           TEXT NOT NULL,           -- standard_webhooks, hmac
+    secret           TEXT NOT NULL,           -- the tenant secret it verifies with
+    signature_header TEXT,                    -- hmac: the header with the signature
+    id_header        TEXT,                    -- hmac: the header de-duplicated on
+    mode             TEXT NOT NULL,           -- sync, async
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
