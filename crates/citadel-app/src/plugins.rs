@@ -1074,7 +1074,7 @@ pub async fn test_event(
             tenant_id: tenant.clone(),
             live: live_of(engine, &plugin).await?,
             input_json: input.to_string(),
-            trigger: Trigger::Manual,
+            trigger: Trigger::Event,
             principal: Some(caller.principal.actor().to_owned()),
             timeout_ms: None,
             run_id: None,

@@ -49,7 +49,7 @@ pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
 pub use scheduler::{LATE_TOLERANCE_MS, SCHEDULE_TRIGGER, occurrence_key};
 pub use worker::{BatchItem, CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
-pub use webhooks::{Attempted, WEBHOOK_JOB, parse_endpoint};
+pub use webhooks::{Attempted, ExtensionMetrics, WEBHOOK_JOB, parse_endpoint};
 pub use workflows::{DEFAULT_APPROVAL_TIMEOUT, WORKFLOW_JOB, WorkflowSettings};
 
 /// Every status a run can have, in the order metrics list them.
@@ -439,9 +439,6 @@ pub struct EngineCounters {
     /// Jobs this node was running when it found their lease taken (another
     /// node reclaimed them): their local runs were stopped.
     pub leases_lost: AtomicU64,
-    /// Webhook delivery attempts by the state they left the delivery in
-    /// (`pending`: another attempt is due).
-    deliveries: [AtomicU64; domain::DeliveryState::ALL.len()],
 }
 
 impl EngineCounters {
@@ -451,20 +448,6 @@ impl EngineCounters {
             .iter()
             .zip(&self.runs)
             .map(|(s, n)| (*s, n.load(Ordering::Relaxed)))
-    }
-
-    /// Webhook delivery attempts per state they left their delivery in.
-    pub fn deliveries(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        domain::DeliveryState::ALL
-            .iter()
-            .zip(&self.deliveries)
-            .map(|(s, n)| (s.as_str(), n.load(Ordering::Relaxed)))
-    }
-
-    pub(crate) fn count_delivery(&self, state: domain::DeliveryState) {
-        if let Some(i) = domain::DeliveryState::ALL.iter().position(|s| *s == state) {
-            self.deliveries[i].fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     fn count(&self, status: domain::RunStatus) {
@@ -499,6 +482,9 @@ pub struct EngineInner {
     quota: quota::QuotaState,
     /// Capability calls counted for `/metrics`.
     pub gateway_metrics: GatewayMetrics,
+    /// Plugin hook, route and job runs and webhook deliveries, per plugin
+    /// and endpoint, for `/metrics`.
+    pub extension_metrics: webhooks::ExtensionMetrics,
     /// PostgreSQL connections kept for `api.db.query`, bounded.
     db_pools: citadel_datasource::Pools,
     /// The egress of webhook deliveries: the node's, following no
@@ -548,6 +534,7 @@ impl Engine {
             worker,
             quota: quota::QuotaState::default(),
             gateway_metrics: GatewayMetrics::default(),
+            extension_metrics: webhooks::ExtensionMetrics::default(),
             db_pools: citadel_datasource::Pools::new(),
             delivery_egress: config.egress.as_ref().and_then(|e| {
                 citadel_egress::Egress::new(citadel_egress::EgressConfig {
@@ -849,6 +836,37 @@ impl Engine {
     /// Answers the run once its record is committed, or `Unavailable` when
     /// the record could not be written (the run is not answered as done).
     async fn execute(
+        &self,
+        registration: Registration,
+        spec: RunSpec,
+        depth: i64,
+    ) -> Result<Ended, EngineError> {
+        // A plugin's runs are counted by what ran: its hooks run on events,
+        // its jobs on schedules (or by hand), its routes on requests.
+        let plugin = (spec.live.script.kind == domain::ScriptKind::Plugin).then(|| {
+            let kind = match spec.trigger {
+                domain::Trigger::Event => "hook",
+                domain::Trigger::Schedule | domain::Trigger::Manual => "job",
+                _ => "route",
+            };
+            (spec.tenant_id.clone(), spec.live.script.name.clone(), kind)
+        });
+        let started = std::time::Instant::now();
+        let ended = self.execute_run(registration, spec, depth).await;
+        if let (Some((tenant, name, kind)), Ok(e)) = (plugin, &ended) {
+            let slug = citadel_scripts::plugin_of_entry(&name).unwrap_or(&name);
+            self.extension_metrics.observe(
+                &tenant,
+                slug,
+                kind,
+                e.run.status == domain::RunStatus::Succeeded,
+                started.elapsed(),
+            );
+        }
+        ended
+    }
+
+    async fn execute_run(
         &self,
         mut registration: Registration,
         spec: RunSpec,

@@ -27,9 +27,87 @@ use citadel_store::{
     Delivery, Event, FinishedJob, Job, NewAuditEntry, NewJob, Script, ScriptVersion, WebhookAttempt,
     WebhookDelivery, WebhookEndpoint, new_id, now_ms,
 };
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use serde_json::{Value, json};
 
 use crate::{Engine, EngineError, LiveScript, RunSpec, lock};
+
+/// Runs of plugins' hooks, routes and jobs and attempts of webhook
+/// deliveries, by tenant and plugin slug or endpoint name: counters by
+/// outcome and latency histograms (`citadel_extension_*` in `/metrics`).
+/// Their labels are bounded by what tenants install.
+pub struct ExtensionMetrics {
+    calls: Family<ExtensionOutcome, Counter>,
+    latency: Family<ExtensionLabels, Histogram, fn() -> Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExtensionLabels {
+    tenant: String,
+    /// The plugin's slug, or the endpoint's name.
+    name: String,
+    /// `hook`, `route`, `job` or `delivery`.
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExtensionOutcome {
+    tenant: String,
+    name: String,
+    kind: &'static str,
+    /// `ok` or `failed`.
+    outcome: &'static str,
+}
+
+fn extension_histogram() -> Histogram {
+    Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0])
+}
+
+impl Default for ExtensionMetrics {
+    fn default() -> Self {
+        ExtensionMetrics {
+            calls: Family::default(),
+            latency: Family::new_with_constructor(extension_histogram as fn() -> Histogram),
+        }
+    }
+}
+
+impl ExtensionMetrics {
+    pub(crate) fn observe(&self, tenant: &str, name: &str, kind: &'static str, ok: bool, took: Duration) {
+        self.calls
+            .get_or_create(&ExtensionOutcome {
+                tenant: tenant.to_owned(),
+                name: name.to_owned(),
+                kind,
+                outcome: if ok { "ok" } else { "failed" },
+            })
+            .inc();
+        self.latency
+            .get_or_create(&ExtensionLabels {
+                tenant: tenant.to_owned(),
+                name: name.to_owned(),
+                kind,
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Adds the metrics to a registry.
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "citadel_extension_runs",
+            "Plugin hook, route and job runs and webhook delivery attempts, by outcome",
+            self.calls.clone(),
+        );
+        registry.register(
+            "citadel_extension_duration_seconds",
+            "Plugin hook, route and job runs and webhook delivery attempts, latency",
+            self.latency.clone(),
+        );
+    }
+}
 
 /// The job kind of a webhook delivery.
 pub const WEBHOOK_JOB: &str = "webhook";
@@ -234,7 +312,6 @@ impl Engine {
         if let Err(e) = self.store.record_attempt(&tried.attempt, state).await {
             tracing::error!(error = %e, delivery = %delivery.id, "cannot record a delivery attempt");
         }
-        self.counters.count_delivery(state);
         match (state, next) {
             (DeliveryState::Pending, Some(wait)) => {
                 lock(&self.worker.finishing).insert(job.id.clone());
@@ -339,6 +416,13 @@ impl Engine {
             Err(why) => (None, String::new(), Some(why), None),
         };
         let outcome = classify(status);
+        self.extension_metrics.observe(
+            &delivery.tenant_id,
+            &delivery.endpoint,
+            "delivery",
+            outcome == Outcome::Delivered,
+            started.elapsed(),
+        );
         Attempted {
             attempt: WebhookAttempt {
                 delivery_id: delivery.id.clone(),

@@ -58,6 +58,7 @@ impl Metrics {
         let mut m = Metrics::default();
         if let Some(engine) = engine {
             engine.gateway_metrics.register(&mut m.registry);
+            engine.extension_metrics.register(&mut m.registry);
         }
         m
     }

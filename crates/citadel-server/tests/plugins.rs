@@ -356,6 +356,16 @@ async fn the_welcome_email_plugin_end_to_end() {
         assert_eq!(types.iter().filter(|x| **x == t).count(), 1, "{t} in {types:?}");
     }
 
+    // Per plugin and kind, in /metrics.
+    let metrics = w.api.metrics().await;
+    for (kind, n) in [("route", 2), ("hook", 2)] {
+        let line = format!(
+            "citadel_extension_runs_total{{tenant=\"{}\",name=\"welcome-email\",kind=\"{kind}\",outcome=\"ok\"}} {n}",
+            w.acme
+        );
+        assert!(metrics.contains(&line), "no `{line}` in\n{metrics}");
+    }
+
     // Disabled: no route answers, no hook runs.
     let (status, body) = w.call("owner", Method::POST, "/v1/plugins/welcome-email/disable", Value::Null).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -238,6 +238,11 @@ async fn signed_transformed_deliveries_with_their_log() {
     assert_eq!(body["attempt_log"][0]["status"], 200);
     let (_, list) = w.call("owner", Method::GET, "/v1/webhooks/slack/deliveries", Value::Null).await;
     assert_eq!(list.as_array().unwrap().len(), 3);
+    let metrics = w.api.metrics().await;
+    assert!(
+        metrics.contains("name=\"slack\",kind=\"delivery\",outcome=\"ok\"} 3"),
+        "{metrics}"
+    );
     // Developers may not read deliveries (they hold event data).
     let (status, _) = w.call("developer", Method::GET, "/v1/webhooks/slack/deliveries", Value::Null).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
