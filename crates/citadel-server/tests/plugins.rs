@@ -23,6 +23,8 @@ struct World {
     api: Api,
     store: Arc<dyn Store>,
     acme: String,
+    /// The data sources' root.
+    sources: tempfile::TempDir,
     _db: TestDb,
 }
 
@@ -48,12 +50,17 @@ async fn world() -> World {
         ..citadel_egress::EgressConfig::default()
     })
     .unwrap();
+    let sources = citadel_testkit::temp_dir("plugin-sources");
     let engine = citadel_testkit::engine(
         &store,
         2,
         EngineConfig {
             vault: Some(Arc::new(vault)),
             egress: Some(Arc::new(egress)),
+            datasources: Some(citadel_engine::DataSourceConfig {
+                root: sources.path().to_path_buf(),
+                limits: citadel_datasource::QueryLimits::default(),
+            }),
             ..EngineConfig::default()
         },
     );
@@ -63,6 +70,7 @@ async fn world() -> World {
         api,
         store,
         acme,
+        sources,
         _db: db,
     }
 }
@@ -653,4 +661,189 @@ async fn plugin_requests_name_their_media_type() {
         .unwrap();
     let (status, _) = citadel_testkit::http::json(w.api.send(req).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// A chat-service stand-in: records each POST (path and JSON body) and
+/// answers 200.
+async fn chat_api() -> (u16, Arc<Mutex<Vec<(String, Value)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: String| {
+        let record = Arc::clone(&record);
+        async move {
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            record.lock().unwrap().push((uri.path().to_owned(), body));
+            (StatusCode::OK, "ok")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, seen)
+}
+
+/// The seed's Slack-style notifier: its hooks post to the chat stand-in,
+/// its signed slash-command route answers, its key-value entries are read
+/// back through its token route, and its outgoing webhook endpoint (the
+/// example's YAML and transform) delivers the same events, signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slack_notifier_example_end_to_end() {
+    let w = world().await;
+    let (port, posts) = chat_api().await;
+    let files = example("slack-notifier", "127.0.0.1:9000", &format!("127.0.0.1:{port}"));
+    let (status, body) = w.install(packed(&files)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let signing = citadel_plugin::signature::secret_from_key(&[3u8; 32]);
+    for (name, value) in [
+        ("SLACK_WEBHOOK_URL", format!("http://127.0.0.1:{port}/chat")),
+        ("SLACK_SIGNING_SECRET", signing.clone()),
+    ] {
+        let (status, body) = w
+            .call("owner", Method::POST, "/v1/plugins/slack-notifier/secrets", json!({ "name": name, "value": value }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, _) = w
+        .call("owner", Method::PUT, "/v1/plugins/slack-notifier/config", json!({ "min_amount_cents": 1000 }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/slack-notifier/enable", Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Its outgoing webhook endpoint, as code, with tenant secrets.
+    for (name, value) in [
+        ("SLACK_WEBHOOK_URL", format!("http://127.0.0.1:{port}/endpoint")),
+        ("WEBHOOK_SIGNING_KEY", citadel_plugin::signature::secret_from_key(&[4u8; 32])),
+    ] {
+        let (status, body) = w.call("owner", Method::POST, "/v1/secrets", json!({ "name": name, "value": value })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let file = |rel: &str| files.iter().find(|(n, _)| n == rel).unwrap().1.clone();
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/webhooks/notifications",
+            json!({ "source": file("webhooks/notifications.yaml"), "transform": file("transforms/slack.ts") }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // A large paid order: the hook posts, the endpoint delivers; a small
+    // one is skipped by the hook (below min_amount_cents).
+    w.call("owner", Method::POST, "/v1/events", json!({ "type": "order.paid", "data": { "order_id": "o-9", "amount_cents": 4200 } }))
+        .await;
+    w.call("owner", Method::POST, "/v1/events", json!({ "type": "build.completed", "data": { "id": "b-1", "ok": true } }))
+        .await;
+    let (_, small) = w
+        .call("owner", Method::POST, "/v1/events", json!({ "type": "order.paid", "data": { "order_id": "o-1", "amount_cents": 100 } }))
+        .await;
+    let run = small["deliveries"].as_array().unwrap().iter().find(|d| d["subscription"] == "plugin:slack-notifier").unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let skipped = w.run_when(&run, "succeeded").await;
+    assert_eq!(skipped["result"], json!({ "skipped": true }));
+    let seen = eventually("five posts", || async {
+        let seen = posts.lock().unwrap().clone();
+        (seen.len() == 5).then_some(seen)
+    })
+    .await;
+    let chat: Vec<&Value> = seen.iter().filter(|(p, _)| p == "/chat").map(|(_, b)| b).collect();
+    let mut texts: Vec<&str> = chat.iter().map(|b| b["text"].as_str().unwrap()).collect();
+    texts.sort();
+    assert_eq!(texts, ["Build b-1 passed", "Order o-9 paid: 42"]);
+    assert!(chat.iter().all(|b| b["channel"] == "#ops"));
+    let endpoint: Vec<&Value> = seen.iter().filter(|(p, _)| p == "/endpoint").map(|(_, b)| b).collect();
+    assert_eq!(endpoint.len(), 3, "every order.paid and build.completed: {seen:?}");
+    assert!(endpoint.iter().any(|b| b["text"] == "order.paid: {\"amount_cents\":4200,\"order_id\":\"o-9\"}"), "{endpoint:?}");
+
+    // Its slash commands: signed by the chat service.
+    let payload = r#"{"text":"hello"}"#;
+    let headers = citadel_plugin::signature::signed_headers(&[signing.as_str()], "cmd-1", citadel_store::now_ms() / 1000, payload.as_bytes()).unwrap();
+    let mut h: Vec<(&str, &str)> = headers.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    h.push(("content-type", "application/json"));
+    let (status, _, text) = w.ext(None, Method::POST, "/ext/acme/slack-notifier/commands", &h, payload).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({ "response_type": "ephemeral", "text": "echo: hello" }));
+
+    // What it kept, in its own key-value namespace, read through its route.
+    let (_, kv) = w.call("owner", Method::GET, "/v1/kv?prefix=plugin%3Aslack-notifier%3Alast%3A", Value::Null).await;
+    let keys: Vec<&str> = kv["entries"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["plugin:slack-notifier:last:b-1", "plugin:slack-notifier:last:o-9"], "{kv}");
+    let (status, _, text) = w.ext(Some("viewer"), Method::GET, "/ext/acme/slack-notifier/messages/o-9", &[], "").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({ "text": "Order o-9 paid: 42" }));
+    let (status, _, _) = w.ext(Some("viewer"), Method::GET, "/ext/acme/slack-notifier/messages/o-1", &[], "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The seed's daily KPI job: run now, it reads yesterday's orders from the
+/// tenant's reporting data source, keeps the KPIs in its key-value
+/// namespace, emits `kpi.computed`, and its token route reads them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_kpi_example_end_to_end() {
+    let w = world().await;
+    let yesterday = jiff::Timestamp::from_millisecond(citadel_store::now_ms() - 24 * 3600 * 1000)
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    {
+        use sqlx::ConnectOptions;
+        let path = w.sources.path().join("reporting.db");
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE orders (id INTEGER PRIMARY KEY, day TEXT, amount_cents INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for (day, cents) in [(yesterday.as_str(), 1500), (yesterday.as_str(), 2500), ("2000-01-01", 9999)] {
+            sqlx::query("INSERT INTO orders (day, amount_cents) VALUES (?, ?)")
+                .bind(day)
+                .bind(cents)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    let (status, body) = w
+        .call("owner", Method::PUT, "/v1/datasources/reporting", json!({ "kind": "sqlite", "location": "reporting.db" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = w.install(packed(&example("daily-kpi", "\0", "\0"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["jobs"][0]["timezone"], "Europe/Berlin");
+    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/daily-kpi/enable", Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let next = body["jobs"][0]["next_fire_at"].as_i64().unwrap();
+    let local = jiff::Timestamp::from_millisecond(next).unwrap().in_tz("Europe/Berlin").unwrap();
+    assert_eq!((local.hour(), local.minute()), (6, 0), "06:00 Berlin time");
+
+    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/daily-kpi/jobs/daily_kpi/run-now", Value::Null).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["run_id"].as_str().unwrap().to_owned();
+    let run = eventually("the job's run", || async {
+        let (_, run) = w.call("viewer", Method::GET, &format!("/v1/runs/{id}"), Value::Null).await;
+        matches!(run["status"].as_str(), Some("succeeded" | "failed")).then_some(run)
+    })
+    .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let kpi = json!({ "day": yesterday, "orders": 2, "revenue_cents": 4000 });
+    assert_eq!(run["result"], kpi);
+    let (status, _, text) = w
+        .ext(Some("viewer"), Method::GET, &format!("/ext/acme/daily-kpi/kpi/{yesterday}"), &[], "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), kpi);
+    let (status, _, _) = w.ext(Some("viewer"), Method::GET, "/ext/acme/daily-kpi/kpi/1999-01-01", &[], "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = w.ext(None, Method::GET, &format!("/ext/acme/daily-kpi/kpi/{yesterday}"), &[], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, events) = w.call("owner", Method::GET, "/v1/events", Value::Null).await;
+    let computed = events.as_array().unwrap().iter().find(|e| e["type"] == "kpi.computed").cloned();
+    assert_eq!(computed.unwrap()["data"], kpi);
 }

@@ -7,10 +7,10 @@ function yesterday() {
 
 job("daily_kpi", async (ctx) => {
   const day = yesterday();
-  const rows = await ctx.db.query(
-    "reporting",
+  const { rows } = await ctx.db.query(
     "SELECT count(*) AS orders, coalesce(sum(amount_cents), 0) AS revenue FROM orders WHERE day = ?",
     [day],
+    { source: "reporting" },
   );
   const kpi = { day, orders: rows[0].orders, revenue_cents: rows[0].revenue };
   await ctx.kv.set(`kpi:${day}`, kpi);
