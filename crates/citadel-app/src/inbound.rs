@@ -61,12 +61,18 @@ fn header_name(h: &str, field: &str) -> AppResult<String> {
     if ok {
         Ok(lower)
     } else {
-        Err(AppError::invalid(format!("`{field}` is not a header name")).with_details(json!({ "field": field })))
+        Err(AppError::invalid(format!("`{field}` is not a header name"))
+            .with_details(json!({ "field": field })))
     }
 }
 
 /// Creates or replaces an inbound webhook.
-pub async fn put(app: &App, caller: &Caller, name: &str, spec: InboundSpec) -> AppResult<InboundWebhook> {
+pub async fn put(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    spec: InboundSpec,
+) -> AppResult<InboundWebhook> {
     checked_hook_name(name)?;
     checked_name(&spec.target)?;
     let tenant = caller
@@ -76,12 +82,17 @@ pub async fn put(app: &App, caller: &Caller, name: &str, spec: InboundSpec) -> A
         .require(app, Permission::ScriptRun, Some(&spec.target))
         .await?;
     if app.store.script(&tenant, &spec.target).await?.is_none() {
-        return Err(AppError::not_found(format!("script or workflow `{}` not found", spec.target)));
+        return Err(AppError::not_found(format!(
+            "script or workflow `{}` not found",
+            spec.target
+        )));
     }
     crate::scripts::refuse_reserved(&spec.target)?;
     if !is_secret_name(&spec.secret) {
-        return Err(AppError::invalid("`secret` is not a secret name (A-Z, 0-9, _)")
-            .with_details(json!({ "field": "secret" })));
+        return Err(
+            AppError::invalid("`secret` is not a secret name (A-Z, 0-9, _)")
+                .with_details(json!({ "field": "secret" })),
+        );
     }
     let (signature_header, id_header) = match spec.verify.as_str() {
         "standard_webhooks" => {
@@ -113,7 +124,8 @@ pub async fn put(app: &App, caller: &Caller, name: &str, spec: InboundSpec) -> A
         }
     };
     if !matches!(spec.mode.as_str(), "sync" | "async") {
-        return Err(AppError::invalid("`mode` is `sync` or `async`").with_details(json!({ "field": "mode" })));
+        return Err(AppError::invalid("`mode` is `sync` or `async`")
+            .with_details(json!({ "field": "mode" })));
     }
     let now = now_ms();
     let created_at = app
@@ -159,10 +171,18 @@ pub async fn delete(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
         .tenant_with(app, Permission::PluginInstall, None)
         .await?;
     if !app.store.delete_inbound(&tenant, name).await? {
-        return Err(AppError::not_found(format!("inbound webhook `{name}` not found")));
+        return Err(AppError::not_found(format!(
+            "inbound webhook `{name}` not found"
+        )));
     }
     caller
-        .record_change(app, &tenant, "inbound.delete", &format!("inbound:{name}"), json!({}))
+        .record_change(
+            app,
+            &tenant,
+            "inbound.delete",
+            &format!("inbound:{name}"),
+            json!({}),
+        )
         .await
 }
 
@@ -192,7 +212,12 @@ fn refuse(code: &str, message: String) -> AppError {
 /// Verifies a request and starts its run.
 pub async fn receive(app: &App, req: InboundRequest) -> AppResult<Received> {
     let engine = app.engine()?;
-    let unknown = || AppError::not_found(format!("no inbound webhook at /hooks/{}/{}", req.tenant, req.name));
+    let unknown = || {
+        AppError::not_found(format!(
+            "no inbound webhook at /hooks/{}/{}",
+            req.tenant, req.name
+        ))
+    };
     let Some(tenant) = app.store.tenant_by_name(&req.tenant).await? else {
         return Err(unknown());
     };
@@ -202,7 +227,10 @@ pub async fn receive(app: &App, req: InboundRequest) -> AppResult<Received> {
     if req.body.len() > crate::plugins::MAX_ROUTE_BODY_BYTES {
         return Err(AppError::new(
             ErrorCode::TooLarge,
-            format!("an inbound request body is at most {} bytes", crate::plugins::MAX_ROUTE_BODY_BYTES),
+            format!(
+                "an inbound request body is at most {} bytes",
+                crate::plugins::MAX_ROUTE_BODY_BYTES
+            ),
         ));
     }
     let vault = crate::secrets::vault(app)?;
@@ -212,7 +240,10 @@ pub async fn receive(app: &App, req: InboundRequest) -> AppResult<Received> {
         Err(VaultError::NotFound(_)) => {
             return Err(AppError::new(
                 ErrorCode::InvalidState,
-                format!("the secret `{}` this webhook verifies with is not set", hook.secret),
+                format!(
+                    "the secret `{}` this webhook verifies with is not set",
+                    hook.secret
+                ),
             ));
         }
         Err(e) => return Err(crate::secrets::vault_error(e)),
@@ -224,21 +255,53 @@ pub async fn receive(app: &App, req: InboundRequest) -> AppResult<Received> {
             .map(|(_, v)| v.as_str())
     };
     let message_id = if hook.verify == "hmac" {
-        let name = hook.signature_header.as_deref().unwrap_or("x-hub-signature-256");
-        let sig = header(name).ok_or_else(|| refuse("missing_signature_header", format!("the request has no `{name}` header")))?;
-        signature::verify_shared_hmac(secret.as_bytes(), sig, &req.body)
-            .map_err(|e| refuse(e.code(), format!("the signature does not verify: {}", e.code())))?;
-        hook.id_header.as_deref().and_then(header).map(str::to_owned)
+        let name = hook
+            .signature_header
+            .as_deref()
+            .unwrap_or("x-hub-signature-256");
+        let sig = header(name).ok_or_else(|| {
+            refuse(
+                "missing_signature_header",
+                format!("the request has no `{name}` header"),
+            )
+        })?;
+        signature::verify_shared_hmac(secret.as_bytes(), sig, &req.body).map_err(|e| {
+            refuse(
+                e.code(),
+                format!("the signature does not verify: {}", e.code()),
+            )
+        })?;
+        hook.id_header
+            .as_deref()
+            .and_then(header)
+            .map(str::to_owned)
     } else {
-        let signed = SignedHeaders::from_pairs(req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .map_err(|e| refuse(e.code(), format!("the request is not signed: {}", e.code())))?;
-        signature::verify(&[secret.as_str()], &signed, &req.body, now / 1000, signature::DEFAULT_TOLERANCE)
-            .map_err(|e| refuse(e.code(), format!("the signature does not verify: {}", e.code())))?;
+        let signed =
+            SignedHeaders::from_pairs(req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(|e| {
+                    refuse(e.code(), format!("the request is not signed: {}", e.code()))
+                })?;
+        signature::verify(
+            &[secret.as_str()],
+            &signed,
+            &req.body,
+            now / 1000,
+            signature::DEFAULT_TOLERANCE,
+        )
+        .map_err(|e| {
+            refuse(
+                e.code(),
+                format!("the signature does not verify: {}", e.code()),
+            )
+        })?;
         Some(signed.id.to_owned())
     };
     if let Some(id) = &message_id {
         if id.is_empty() || id.len() > 256 {
-            return Err(refuse("invalid_id", "a message id is 1 to 256 bytes".into()));
+            return Err(refuse(
+                "invalid_id",
+                "a message id is 1 to 256 bytes".into(),
+            ));
         }
         // Remembered for twice the tolerance: past it the timestamp check
         // refuses the message anyway (and an HMAC hook's ids as long).
@@ -255,7 +318,10 @@ pub async fn receive(app: &App, req: InboundRequest) -> AppResult<Received> {
         match app.store.kv_set(&write).await? {
             KvOutcome::Done { .. } => {}
             KvOutcome::VersionMismatch { .. } => {
-                return Err(refuse("replayed", format!("message `{id}` was received already")));
+                return Err(refuse(
+                    "replayed",
+                    format!("message `{id}` was received already"),
+                ));
             }
             KvOutcome::QuotaExceeded { .. } => {
                 return Err(AppError::new(
@@ -272,7 +338,9 @@ pub async fn receive(app: &App, req: InboundRequest) -> AppResult<Received> {
         if k == "authorization" || k == "cookie" {
             continue;
         }
-        headers.entry(k.clone()).or_insert_with(|| Value::String(v.clone()));
+        headers
+            .entry(k.clone())
+            .or_insert_with(|| Value::String(v.clone()));
     }
     let body = match std::str::from_utf8(&req.body) {
         Ok("") => Value::Null,

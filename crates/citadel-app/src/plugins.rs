@@ -113,7 +113,11 @@ impl Manifests {
     const CAPACITY: usize = 1024;
 
     fn get(&self, key: &(String, String, String)) -> Option<Arc<Manifest>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
     }
 
     fn put(&self, key: (String, String, String), m: Arc<Manifest>) {
@@ -200,7 +204,9 @@ fn check_ceiling(settings: &TenantSettings, manifest: &Manifest) -> AppResult<()
     if let (Some(allow), Some(http)) = (&settings.http_allow, &manifest.permissions.http) {
         for host in &http.allow {
             if !host_allowed(host, allow) {
-                beyond.push(format!("http host `{host}` (not in the tenant's http_allow)"));
+                beyond.push(format!(
+                    "http host `{host}` (not in the tenant's http_allow)"
+                ));
             }
         }
     }
@@ -302,7 +308,12 @@ async fn installed(app: &App, tenant: &str, slug: &str) -> AppResult<Plugin> {
 }
 
 /// The manifest of one stored version.
-async fn manifest_of(app: &App, tenant: &str, slug: &str, version: &str) -> AppResult<Arc<Manifest>> {
+async fn manifest_of(
+    app: &App,
+    tenant: &str,
+    slug: &str,
+    version: &str,
+) -> AppResult<Arc<Manifest>> {
     let key = (tenant.to_owned(), slug.to_owned(), version.to_owned());
     if let Some(m) = app.manifests.get(&key) {
         return Ok(m);
@@ -386,7 +397,11 @@ async fn store_version(
     // The entry already has this version when the same bundle was stored
     // before (a reinstall of a version, a retried upload).
     if let Some(script) = app.store.script(tenant, &entry).await?
-        && app.store.version(tenant, &script.id, &version).await?.is_some()
+        && app
+            .store
+            .version(tenant, &script.id, &version)
+            .await?
+            .is_some()
     {
         return Ok(script.id);
     }
@@ -416,7 +431,9 @@ async fn store_version(
             )));
         }
         Err(StoreError::Conflict(_)) => {
-            return Err(AppError::conflict("another change of this plugin won the race; retry"));
+            return Err(AppError::conflict(
+                "another change of this plugin won the race; retry",
+            ));
         }
         Err(e) => return Err(e.into()),
     }
@@ -429,7 +446,12 @@ async fn store_version(
 }
 
 /// Whether each of the manifest's secrets is set.
-async fn secret_states(app: &App, tenant: &str, slug: &str, m: &Manifest) -> AppResult<Vec<SecretState>> {
+async fn secret_states(
+    app: &App,
+    tenant: &str,
+    slug: &str,
+    m: &Manifest,
+) -> AppResult<Vec<SecretState>> {
     let mut out = Vec::with_capacity(m.secrets.len());
     for name in &m.secrets {
         let meta = app
@@ -537,7 +559,13 @@ async fn changed(
     details: Value,
 ) -> AppResult<()> {
     caller
-        .record_change(app, tenant, action, &format!("plugin:{slug}"), details.clone())
+        .record_change(
+            app,
+            tenant,
+            action,
+            &format!("plugin:{slug}"),
+            details.clone(),
+        )
         .await?;
     if let Ok(engine) = app.engine() {
         let mut data = details;
@@ -601,7 +629,12 @@ pub async fn install(app: &App, caller: &Caller, bytes: &[u8]) -> AppResult<Plug
 /// (with the new version's defaults) and secrets are kept, its routes,
 /// hooks and schedules switch at once. An enabled plugin whose
 /// configuration does not fit the new version's schema is not switched.
-pub async fn upgrade(app: &App, caller: &Caller, slug: &str, bytes: &[u8]) -> AppResult<PluginView> {
+pub async fn upgrade(
+    app: &App,
+    caller: &Caller,
+    slug: &str,
+    bytes: &[u8],
+) -> AppResult<PluginView> {
     let tenant = caller
         .tenant_with(app, Permission::PluginInstall, None)
         .await?;
@@ -668,7 +701,12 @@ async fn refuse_unready(app: &App, tenant: &str, m: &Manifest, config: &Value) -
 }
 
 /// Rolls a plugin back (or forward) to one of its stored versions.
-pub async fn rollback(app: &App, caller: &Caller, slug: &str, version: &str) -> AppResult<PluginView> {
+pub async fn rollback(
+    app: &App,
+    caller: &Caller,
+    slug: &str,
+    version: &str,
+) -> AppResult<PluginView> {
     let tenant = caller
         .tenant_with(app, Permission::PluginInstall, None)
         .await?;
@@ -718,7 +756,12 @@ pub async fn rollback(app: &App, caller: &Caller, slug: &str, version: &str) -> 
 
 /// Enables or disables a plugin. Enabling needs a valid configuration and
 /// every secret set.
-pub async fn set_enabled(app: &App, caller: &Caller, slug: &str, enabled: bool) -> AppResult<PluginView> {
+pub async fn set_enabled(
+    app: &App,
+    caller: &Caller,
+    slug: &str,
+    enabled: bool,
+) -> AppResult<PluginView> {
     let tenant = caller
         .tenant_with(app, Permission::PluginInstall, None)
         .await?;
@@ -742,20 +785,36 @@ pub async fn set_enabled(app: &App, caller: &Caller, slug: &str, enabled: bool) 
     } else {
         ("plugin.disable", "plugin.disabled")
     };
-    changed(app, caller, &tenant, action, event, slug, json!({ "version": plugin.version })).await?;
+    changed(
+        app,
+        caller,
+        &tenant,
+        action,
+        event,
+        slug,
+        json!({ "version": plugin.version }),
+    )
+    .await?;
     view(app, plugin, Vec::new()).await
 }
 
 /// Replaces a plugin's configuration (checked against its schema, with the
 /// schema's defaults filled in); its jobs' schedules get it at once.
-pub async fn configure(app: &App, caller: &Caller, slug: &str, config: Value) -> AppResult<PluginView> {
+pub async fn configure(
+    app: &App,
+    caller: &Caller,
+    slug: &str,
+    config: Value,
+) -> AppResult<PluginView> {
     let tenant = caller
         .tenant_with(app, Permission::PluginInstall, None)
         .await?;
     let current = installed(app, &tenant, slug).await?;
     let m = manifest_of(app, &tenant, slug, &current.version).await?;
     if !config.is_object() {
-        return Err(AppError::invalid("a plugin's configuration is a JSON object"));
+        return Err(AppError::invalid(
+            "a plugin's configuration is a JSON object",
+        ));
     }
     let config = with_defaults(m.config.as_ref(), &config);
     let found = config_problems(&m, &config);
@@ -773,15 +832,32 @@ pub async fn configure(app: &App, caller: &Caller, slug: &str, config: Value) ->
     };
     switch(app, &m, &plugin, false).await?;
     // The values are the tenant's; the audit keeps which keys changed.
-    let keys: Vec<&String> = config.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-    changed(app, caller, &tenant, "plugin.configure", "plugin.configured", slug, json!({ "keys": keys }))
-        .await?;
+    let keys: Vec<&String> = config
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    changed(
+        app,
+        caller,
+        &tenant,
+        "plugin.configure",
+        "plugin.configured",
+        slug,
+        json!({ "keys": keys }),
+    )
+    .await?;
     view(app, plugin, Vec::new()).await
 }
 
 /// Sets one of a plugin's secrets (creating or rotating the tenant secret
 /// that holds it). The value is never answered nor audited.
-pub async fn put_secret(app: &App, caller: &Caller, slug: &str, name: &str, value: &str) -> AppResult<PluginView> {
+pub async fn put_secret(
+    app: &App,
+    caller: &Caller,
+    slug: &str,
+    name: &str,
+    value: &str,
+) -> AppResult<PluginView> {
     let tenant = caller
         .tenant_with(app, Permission::PluginInstall, None)
         .await?;
@@ -791,7 +867,11 @@ pub async fn put_secret(app: &App, caller: &Caller, slug: &str, name: &str, valu
         return Err(AppError::invalid(format!(
             "plugin `{slug}` declares no secret `{}` (it declares: {})",
             name.chars().take(64).collect::<String>(),
-            if m.secrets.is_empty() { "none".to_owned() } else { m.secrets.join(", ") }
+            if m.secrets.is_empty() {
+                "none".to_owned()
+            } else {
+                m.secrets.join(", ")
+            }
         ))
         .with_details(json!({ "field": "name" })));
     }
@@ -849,7 +929,9 @@ pub async fn uninstall(app: &App, caller: &Caller, slug: &str) -> AppResult<()> 
         .uninstall_plugin(&tenant, slug, &plugin_kv_prefix(slug))
         .await?
     {
-        return Err(AppError::not_found(format!("plugin `{slug}` is not installed")));
+        return Err(AppError::not_found(format!(
+            "plugin `{slug}` is not installed"
+        )));
     }
     for name in &secrets {
         app.store
@@ -882,7 +964,9 @@ async fn readable(app: &App, caller: &Caller, slug: &str) -> AppResult<String> {
 /// The tenant's plugins the caller may read, by slug.
 pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<PluginView>> {
     let tenant = caller.tenant(app).await?;
-    caller.require_somewhere(app, Permission::ScriptRead).await?;
+    caller
+        .require_somewhere(app, Permission::ScriptRead)
+        .await?;
     let mut out = Vec::new();
     for p in app.store.plugins(&tenant).await? {
         if caller
@@ -966,7 +1050,9 @@ async fn live_of(engine: &Engine, plugin: &Plugin) -> AppResult<Arc<LiveScript>>
     engine
         .live(&plugin.tenant_id, &plugin_entry(&plugin.slug))
         .await?
-        .ok_or_else(|| AppError::internal(format!("plugin `{}` has no version in use", plugin.slug)))
+        .ok_or_else(|| {
+            AppError::internal(format!("plugin `{}` has no version in use", plugin.slug))
+        })
 }
 
 /// Queues a run of one of a plugin's jobs now (as its schedule would).
@@ -978,7 +1064,9 @@ pub async fn run_job(app: &App, caller: &Caller, slug: &str, job: &str) -> AppRe
     let plugin = installed(app, &tenant, slug).await?;
     let m = manifest_of(app, &tenant, slug, &plugin.version).await?;
     if !m.jobs.iter().any(|j| j.name == job) {
-        return Err(AppError::not_found(format!("plugin `{slug}` has no job `{job}`")));
+        return Err(AppError::not_found(format!(
+            "plugin `{slug}` has no job `{job}`"
+        )));
     }
     if !plugin.enabled {
         return Err(AppError::new(
@@ -1088,8 +1176,14 @@ pub async fn test_event(
             slug: plugin.slug.clone(),
             hooks,
             status: run.status.as_str().to_owned(),
-            result: run.result.as_deref().and_then(|r| serde_json::from_str(r).ok()),
-            error: run.error.as_deref().and_then(|r| serde_json::from_str(r).ok()),
+            result: run
+                .result
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok()),
+            error: run
+                .error
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok()),
             logs: serde_json::from_str(&run.logs).unwrap_or_default(),
             duration_ms: run.duration_ms,
             run_id: run.id,
@@ -1148,7 +1242,12 @@ const RESERVED_RESPONSE_HEADERS: &[&str] = &[
 /// Runs the route handler a request reaches and answers its response.
 pub async fn call_route(app: &App, req: RouteRequest) -> AppResult<RouteResponse> {
     let engine = app.engine()?;
-    let unknown = || AppError::not_found(format!("no plugin route at /ext/{}/{}{}", req.tenant, req.slug, req.path));
+    let unknown = || {
+        AppError::not_found(format!(
+            "no plugin route at /ext/{}/{}{}",
+            req.tenant, req.slug, req.path
+        ))
+    };
     let Some(tenant) = app.store.tenant_by_name(&req.tenant).await? else {
         return Err(unknown());
     };
@@ -1160,7 +1259,10 @@ pub async fn call_route(app: &App, req: RouteRequest) -> AppResult<RouteResponse
     }
     let m = manifest_of(app, &tenant.id, &req.slug, &plugin.version).await?;
     let method = Method::parse(&req.method).ok_or_else(|| {
-        AppError::new(ErrorCode::MethodNotAllowed, format!("method {} is not served", req.method))
+        AppError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("method {} is not served", req.method),
+        )
     })?;
     let (decl, params) = match citadel_plugin::match_route(&m.routes, method, &req.path) {
         RouteMatch::Found(decl, params) => (decl, params),
@@ -1168,7 +1270,11 @@ pub async fn call_route(app: &App, req: RouteRequest) -> AppResult<RouteResponse
             let allowed: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
             return Err(AppError::new(
                 ErrorCode::MethodNotAllowed,
-                format!("{} is not served here (allowed: {})", method.as_str(), allowed.join(", ")),
+                format!(
+                    "{} is not served here (allowed: {})",
+                    method.as_str(),
+                    allowed.join(", ")
+                ),
             )
             .with_details(json!({ "allowed": allowed })));
         }
@@ -1238,8 +1344,9 @@ async fn verify_signature(
     let refuse = |code: &str, message: String| {
         AppError::unauthorized(message).with_details(json!({ "reason": code }))
     };
-    let headers = SignedHeaders::from_pairs(req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-        .map_err(|e| refuse(e.code(), format!("the request is not signed: {}", e.code())))?;
+    let headers =
+        SignedHeaders::from_pairs(req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+            .map_err(|e| refuse(e.code(), format!("the request is not signed: {}", e.code())))?;
     let vault = crate::secrets::vault(app)?;
     let now = now_ms();
     let value = match vault
@@ -1250,7 +1357,10 @@ async fn verify_signature(
         Err(VaultError::NotFound(_)) => {
             return Err(AppError::new(
                 ErrorCode::InvalidState,
-                format!("plugin `{}` has no secret `{secret}` set to verify signatures with", req.slug),
+                format!(
+                    "plugin `{}` has no secret `{secret}` set to verify signatures with",
+                    req.slug
+                ),
             ));
         }
         Err(e) => return Err(crate::secrets::vault_error(e)),
@@ -1262,10 +1372,18 @@ async fn verify_signature(
         now / 1000,
         signature::DEFAULT_TOLERANCE,
     )
-    .map_err(|e| refuse(e.code(), format!("the signature does not verify: {}", e.code())))?;
+    .map_err(|e| {
+        refuse(
+            e.code(),
+            format!("the signature does not verify: {}", e.code()),
+        )
+    })?;
     let id = headers.id;
     if id.is_empty() || id.len() > 256 {
-        return Err(refuse("invalid_id", "a webhook-id is 1 to 256 bytes".into()));
+        return Err(refuse(
+            "invalid_id",
+            "a webhook-id is 1 to 256 bytes".into(),
+        ));
     }
     let key = format!("{}webhook-id:{id}", plugin_kv_prefix(&req.slug));
     let tolerance = signature::DEFAULT_TOLERANCE.as_millis() as i64;
@@ -1296,7 +1414,9 @@ async fn verify_signature(
 fn request_json(req: &RouteRequest, method: Method, params: &[(String, String)]) -> Value {
     let mut query = Map::new();
     for (k, v) in &req.query {
-        query.entry(k.clone()).or_insert_with(|| Value::String(v.clone()));
+        query
+            .entry(k.clone())
+            .or_insert_with(|| Value::String(v.clone()));
     }
     let mut headers = Map::new();
     for (k, v) in &req.headers {
@@ -1304,7 +1424,9 @@ fn request_json(req: &RouteRequest, method: Method, params: &[(String, String)])
         if k == "authorization" || k == "cookie" {
             continue;
         }
-        headers.entry(k.clone()).or_insert_with(|| Value::String(v.clone()));
+        headers
+            .entry(k.clone())
+            .or_insert_with(|| Value::String(v.clone()));
     }
     let is_json = req
         .headers
@@ -1314,7 +1436,9 @@ fn request_json(req: &RouteRequest, method: Method, params: &[(String, String)])
         Value::Null
     } else {
         match std::str::from_utf8(&req.body) {
-            Ok(text) if is_json => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())),
+            Ok(text) if is_json => {
+                serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+            }
             Ok(text) => Value::String(text.to_owned()),
             Err(_) => Value::Null,
         }
@@ -1402,7 +1526,9 @@ fn response_of(run: &Run) -> AppResult<RouteResponse> {
                     && name
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-                let clean = value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+                let clean = value
+                    .bytes()
+                    .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
                 if !token || !clean {
                     return Err(invalid("a header is a token name with visible ASCII text"));
                 }
@@ -1439,7 +1565,10 @@ mod tests {
 
     #[test]
     fn plugin_hosts_within_the_tenants_allow_list() {
-        let allow = vec!["*.example.com".to_owned(), "http://127.0.0.1:9000".to_owned()];
+        let allow = vec![
+            "*.example.com".to_owned(),
+            "http://127.0.0.1:9000".to_owned(),
+        ];
         assert!(host_allowed("api.example.com", &allow));
         assert!(host_allowed("https://api.example.com", &allow));
         assert!(host_allowed("http://127.0.0.1:9000", &allow));

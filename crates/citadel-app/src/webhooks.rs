@@ -8,8 +8,8 @@
 use citadel_engine::parse_endpoint;
 use citadel_plugin::{Diagnostic, Endpoint};
 use citadel_store::{
-    EndpointSave, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointVersion,
-    new_id, now_ms,
+    EndpointSave, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointVersion, new_id,
+    now_ms,
 };
 use serde_json::{Value, json};
 
@@ -61,8 +61,11 @@ fn rejected(what: &str, diagnostics: &[Diagnostic]) -> AppError {
         .iter()
         .find(|d| d.is_error())
         .map_or(String::new(), |d| format!(": {d}"));
-    AppError::new(ErrorCode::Rejected, format!("the {what} is not valid{first}"))
-        .with_details(json!({ "diagnostics": diagnostics }))
+    AppError::new(
+        ErrorCode::Rejected,
+        format!("the {what} is not valid{first}"),
+    )
+    .with_details(json!({ "diagnostics": diagnostics }))
 }
 
 /// Saves an endpoint: its first version, or its next one when the
@@ -82,10 +85,13 @@ pub async fn save(
     if source.len() > MAX_SOURCE_BYTES || transform.is_some_and(|t| t.len() > MAX_SOURCE_BYTES) {
         return Err(AppError::new(
             ErrorCode::TooLarge,
-            format!("an endpoint document and its transform are at most {MAX_SOURCE_BYTES} bytes each"),
+            format!(
+                "an endpoint document and its transform are at most {MAX_SOURCE_BYTES} bytes each"
+            ),
         ));
     }
-    let parsed = Endpoint::parse(&format!("{name}.yaml"), source).map_err(|d| rejected("endpoint", &d))?;
+    let parsed =
+        Endpoint::parse(&format!("{name}.yaml"), source).map_err(|d| rejected("endpoint", &d))?;
     match (&parsed.transform, transform) {
         (Some(t), None) => {
             return Err(AppError::invalid(format!(
@@ -118,7 +124,14 @@ pub async fn save(
     }
     let saved = app
         .store
-        .save_endpoint(&tenant, name, source, transform, caller.principal.actor(), now_ms())
+        .save_endpoint(
+            &tenant,
+            name,
+            source,
+            transform,
+            caller.principal.actor(),
+            now_ms(),
+        )
         .await?;
     let (endpoint, created) = match saved {
         EndpointSave::Created(e) => (e, true),
@@ -158,7 +171,11 @@ pub async fn get(app: &App, caller: &Caller, name: &str) -> AppResult<EndpointVi
     Ok(view(endpoint_of(app, &tenant, name).await?))
 }
 
-pub async fn versions(app: &App, caller: &Caller, name: &str) -> AppResult<Vec<WebhookEndpointVersion>> {
+pub async fn versions(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+) -> AppResult<Vec<WebhookEndpointVersion>> {
     let tenant = caller
         .tenant_with(app, Permission::PluginInstall, None)
         .await?;
@@ -173,16 +190,29 @@ pub async fn delete(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
         .await?;
     checked_name(name)?;
     if !app.store.delete_endpoint(&tenant, name).await? {
-        return Err(AppError::not_found(format!("webhook endpoint `{name}` not found")));
+        return Err(AppError::not_found(format!(
+            "webhook endpoint `{name}` not found"
+        )));
     }
     caller
-        .record_change(app, &tenant, "webhook.delete", &format!("webhook:{name}"), json!({}))
+        .record_change(
+            app,
+            &tenant,
+            "webhook.delete",
+            &format!("webhook:{name}"),
+            json!({}),
+        )
         .await
 }
 
 /// Enables an endpoint (also one the platform disabled: its failure clock
 /// starts afresh) or disables it by hand.
-pub async fn set_enabled(app: &App, caller: &Caller, name: &str, enabled: bool) -> AppResult<EndpointView> {
+pub async fn set_enabled(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    enabled: bool,
+) -> AppResult<EndpointView> {
     let tenant = caller
         .tenant_with(app, Permission::PluginInstall, None)
         .await?;
@@ -190,7 +220,11 @@ pub async fn set_enabled(app: &App, caller: &Caller, name: &str, enabled: bool) 
     app.store
         .set_endpoint_enabled(&tenant, name, enabled, Some("disabled by hand"), now_ms())
         .await?;
-    let action = if enabled { "webhook.enable" } else { "webhook.disable" };
+    let action = if enabled {
+        "webhook.enable"
+    } else {
+        "webhook.disable"
+    };
     caller
         .record_change(app, &tenant, action, &format!("webhook:{name}"), json!({}))
         .await?;
@@ -198,7 +232,12 @@ pub async fn set_enabled(app: &App, caller: &Caller, name: &str, enabled: bool) 
 }
 
 /// An endpoint's deliveries, newest first.
-pub async fn deliveries(app: &App, caller: &Caller, name: &str, limit: Option<i64>) -> AppResult<Vec<WebhookDelivery>> {
+pub async fn deliveries(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    limit: Option<i64>,
+) -> AppResult<Vec<WebhookDelivery>> {
     let tenant = caller
         .tenant_with(app, Permission::PluginInstall, None)
         .await?;

@@ -83,8 +83,8 @@ pub use ids::{JobId, NodeId, RunId, ScriptId, TenantId, TokenId, UserId, Version
 pub use limits::{DEFAULT_WARM_RUNS, DEFAULT_WARM_TTL_SECONDS, Isolation, Limits, TimeZoneName};
 pub use permission::Permission;
 pub use states::{
-    DeliveryState, JobState, KillScope, Missed, NodeState, Priority, RunStatus, ScriptKind, StepStatus, Trigger,
-    VersionState,
+    DeliveryState, JobState, KillScope, Missed, NodeState, Priority, RunStatus, ScriptKind,
+    StepStatus, Trigger, VersionState,
 };
 
 /// A string that names no variant of a domain enum.

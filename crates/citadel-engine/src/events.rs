@@ -205,7 +205,9 @@ impl Engine {
                 error: None,
             };
             match self.live(&event.tenant_id, &entry).await? {
-                None => delivery.error = Some(format!("plugin `{}` has no version in use", plugin.slug)),
+                None => {
+                    delivery.error = Some(format!("plugin `{}` has no version in use", plugin.slug))
+                }
                 Some(live) => {
                     let config = serde_json::from_str(&plugin.config).unwrap_or_default();
                     let input = citadel_plugin::hook_input(

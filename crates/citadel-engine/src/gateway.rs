@@ -396,8 +396,10 @@ impl Engine {
         // A plugin's secrets are the tenant's secrets in its own namespace.
         let stored = match ctx.live.script.kind {
             citadel_domain::ScriptKind::Plugin => {
-                citadel_scripts::plugin_of_entry(&ctx.live.script.name)
-                    .map_or_else(|| name.clone(), |slug| citadel_scripts::plugin_secret_name(slug, &name))
+                citadel_scripts::plugin_of_entry(&ctx.live.script.name).map_or_else(
+                    || name.clone(),
+                    |slug| citadel_scripts::plugin_secret_name(slug, &name),
+                )
             }
             _ => name.clone(),
         };

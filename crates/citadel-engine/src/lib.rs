@@ -48,8 +48,8 @@ pub use gateway::{
 pub use killswitch::{KillScope, covers};
 pub use quota::Quotas;
 pub use scheduler::{LATE_TOLERANCE_MS, SCHEDULE_TRIGGER, occurrence_key};
-pub use worker::{BatchItem, CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
 pub use webhooks::{Attempted, ExtensionMetrics, WEBHOOK_JOB, parse_endpoint};
+pub use worker::{BatchItem, CancelOutcome, JobRequest, Priority, RUN_JOB, WorkerConfig};
 pub use workflows::{DEFAULT_APPROVAL_TIMEOUT, WORKFLOW_JOB, WorkflowSettings};
 
 /// Every status a run can have, in the order metrics list them.

@@ -24,8 +24,8 @@ use citadel_egress::{Allowlist, FetchRequest};
 use citadel_plugin::retry::{Outcome, classify, parse_retry_after, should_disable};
 use citadel_plugin::{Endpoint, signature};
 use citadel_store::{
-    Delivery, Event, FinishedJob, Job, NewAuditEntry, NewJob, Script, ScriptVersion, WebhookAttempt,
-    WebhookDelivery, WebhookEndpoint, new_id, now_ms,
+    Delivery, Event, FinishedJob, Job, NewAuditEntry, NewJob, Script, ScriptVersion,
+    WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_id, now_ms,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -63,7 +63,9 @@ struct ExtensionOutcome {
 }
 
 fn extension_histogram() -> Histogram {
-    Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0])
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+    ])
 }
 
 impl Default for ExtensionMetrics {
@@ -76,7 +78,14 @@ impl Default for ExtensionMetrics {
 }
 
 impl ExtensionMetrics {
-    pub(crate) fn observe(&self, tenant: &str, name: &str, kind: &'static str, ok: bool, took: Duration) {
+    pub(crate) fn observe(
+        &self,
+        tenant: &str,
+        name: &str,
+        kind: &'static str,
+        ok: bool,
+        took: Duration,
+    ) {
         self.calls
             .get_or_create(&ExtensionOutcome {
                 tenant: tenant.to_owned(),
@@ -155,7 +164,14 @@ impl Engine {
             }
             let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
             let id = self
-                .enqueue_delivery(&endpoint, &parsed, &event.id, &event.event_type, data, event.created_at)
+                .enqueue_delivery(
+                    &endpoint,
+                    &parsed,
+                    &event.id,
+                    &event.event_type,
+                    data,
+                    event.created_at,
+                )
                 .await?;
             deliveries.push(Delivery {
                 event_id: event.id.clone(),
@@ -232,7 +248,11 @@ impl Engine {
             let id = job.id.clone();
             async move {
                 lock(&self.worker.finishing).insert(id.clone());
-                let done = FinishedJob { id: id.clone(), state, error };
+                let done = FinishedJob {
+                    id: id.clone(),
+                    state,
+                    error,
+                };
                 if let Err(e) = self.finisher.finish(done).await {
                     tracing::error!(error = %e, job = %id, "cannot finish a delivery job");
                 }
@@ -245,7 +265,14 @@ impl Engine {
             Err(e) => {
                 let _ = self
                     .store
-                    .requeue_job(&job.id, &node, now_ms() + 1_000, Some(&e.to_string()), true, now_ms())
+                    .requeue_job(
+                        &job.id,
+                        &node,
+                        now_ms() + 1_000,
+                        Some(&e.to_string()),
+                        true,
+                        now_ms(),
+                    )
                     .await;
                 return;
             }
@@ -257,13 +284,23 @@ impl Engine {
             Ok(Some(e)) if e.enabled => e,
             Ok(_) => {
                 let why = "the endpoint is disabled or deleted";
-                let _ = self.store.fail_delivery(tenant, &delivery.id, why, now_ms()).await;
+                let _ = self
+                    .store
+                    .fail_delivery(tenant, &delivery.id, why, now_ms())
+                    .await;
                 return finish(JobState::Cancelled, Some(why.into())).await;
             }
             Err(e) => {
                 let _ = self
                     .store
-                    .requeue_job(&job.id, &node, now_ms() + 1_000, Some(&e.to_string()), true, now_ms())
+                    .requeue_job(
+                        &job.id,
+                        &node,
+                        now_ms() + 1_000,
+                        Some(&e.to_string()),
+                        true,
+                        now_ms(),
+                    )
                     .await;
                 return;
             }
@@ -271,7 +308,10 @@ impl Engine {
         let parsed = match parse_endpoint(&endpoint) {
             Ok(p) => p,
             Err(why) => {
-                let _ = self.store.fail_delivery(tenant, &delivery.id, &why, now_ms()).await;
+                let _ = self
+                    .store
+                    .fail_delivery(tenant, &delivery.id, &why, now_ms())
+                    .await;
                 return finish(JobState::Failed, Some(why)).await;
             }
         };
@@ -281,11 +321,15 @@ impl Engine {
         let error = tried.attempt.error.clone();
         let (state, next) = match tried.outcome {
             Outcome::Delivered => {
-                let _ = self.store.note_endpoint_outcome(tenant, &endpoint.name, true, now).await;
+                let _ = self
+                    .store
+                    .note_endpoint_outcome(tenant, &endpoint.name, true, now)
+                    .await;
                 (DeliveryState::Delivered, None)
             }
             Outcome::Gone => {
-                self.disable_endpoint(&endpoint, "the receiver answered 410 Gone").await;
+                self.disable_endpoint(&endpoint, "the receiver answered 410 Gone")
+                    .await;
                 (DeliveryState::Failed, None)
             }
             Outcome::Retry => {
@@ -295,11 +339,11 @@ impl Engine {
                     .await
                     .ok()
                     .flatten();
-                let failing_too_long = since.is_some_and(|s| {
-                    should_disable(s / 1000, now / 1000, parsed.disable_after)
-                });
+                let failing_too_long = since
+                    .is_some_and(|s| should_disable(s / 1000, now / 1000, parsed.disable_after));
                 if failing_too_long {
-                    self.disable_endpoint(&endpoint, "it kept failing past its disable_after").await;
+                    self.disable_endpoint(&endpoint, "it kept failing past its disable_after")
+                        .await;
                     (DeliveryState::Failed, None)
                 } else {
                     match parsed.retry.next_attempt(number as u32, tried.retry_after) {
@@ -326,7 +370,8 @@ impl Engine {
             }
             (DeliveryState::Delivered, _) => finish(JobState::Succeeded, None).await,
             _ => {
-                self.audit_failed(&delivery, &endpoint, number, error.as_deref()).await;
+                self.audit_failed(&delivery, &endpoint, number, error.as_deref())
+                    .await;
                 finish(JobState::Failed, error).await
             }
         }
@@ -386,7 +431,13 @@ impl Engine {
         }
         let data = json!({ "endpoint": e.name, "reason": reason }).to_string();
         if let Err(err) = self
-            .publish(&e.tenant_id, "webhook.endpoint.disabled", data, 1, "citadel")
+            .publish(
+                &e.tenant_id,
+                "webhook.endpoint.disabled",
+                data,
+                1,
+                "citadel",
+            )
             .await
         {
             tracing::warn!(error = %err, "cannot publish webhook.endpoint.disabled");
@@ -408,9 +459,11 @@ impl Engine {
         let latency_ms = started.elapsed().as_millis() as i64;
         let (status, response, error, retry_after) = match result {
             Ok((status, body, retry_after)) => {
-                let excerpt = String::from_utf8_lossy(&body[..body.len().min(RESPONSE_EXCERPT_BYTES)])
-                    .into_owned();
-                let error = (!(200..300).contains(&status)).then(|| format!("the receiver answered {status}"));
+                let excerpt =
+                    String::from_utf8_lossy(&body[..body.len().min(RESPONSE_EXCERPT_BYTES)])
+                        .into_owned();
+                let error = (!(200..300).contains(&status))
+                    .then(|| format!("the receiver answered {status}"));
                 (Some(status), excerpt, error, retry_after)
             }
             Err(why) => (None, String::new(), Some(why), None),
@@ -452,11 +505,19 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| "outgoing HTTP is not configured on this node".to_owned())?;
         let body = match (&parsed.transform, &endpoint.transform) {
-            (Some(t), Some(source)) => self.transform(endpoint, &t.export, t.language.analyzer(), source, delivery).await?,
+            (Some(t), Some(source)) => {
+                self.transform(endpoint, &t.export, t.language.analyzer(), source, delivery)
+                    .await?
+            }
             _ => delivery.payload.clone(),
         };
         let secrets = self.endpoint_secrets(&delivery.tenant_id, parsed).await?;
-        let lookup = |name: &str| secrets.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let lookup = |name: &str| {
+            secrets
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
         let url = parsed.resolve_url(lookup)?;
         let signing = parsed
             .delivery
@@ -464,9 +525,15 @@ impl Engine {
             .render(lookup)
             .map_err(|name| format!("secret `{name}` is not set"))?;
         let timestamp = now_ms() / 1000;
-        let signed = signature::signed_headers(&[signing.as_str()], &delivery.id, timestamp, body.as_bytes())
-            .map_err(|e| format!("cannot sign: {}", e.code()))?;
-        let mut headers: Vec<(String, String)> = vec![("content-type".into(), "application/json".into())];
+        let signed = signature::signed_headers(
+            &[signing.as_str()],
+            &delivery.id,
+            timestamp,
+            body.as_bytes(),
+        )
+        .map_err(|e| format!("cannot sign: {}", e.code()))?;
+        let mut headers: Vec<(String, String)> =
+            vec![("content-type".into(), "application/json".into())];
         for (name, value) in &parsed.delivery.headers {
             let value = value
                 .render(lookup)
@@ -529,11 +596,10 @@ impl Engine {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let vault = self
-            .config
-            .vault
-            .as_ref()
-            .ok_or_else(|| "secrets are not configured on this node (no master key)".to_owned())?;
+        let vault =
+            self.config.vault.as_ref().ok_or_else(|| {
+                "secrets are not configured on this node (no master key)".to_owned()
+            })?;
         let mut out = Vec::with_capacity(names.len());
         for name in names {
             let revealed = vault
@@ -616,7 +682,10 @@ impl Engine {
             return Err(format!("the transform failed ({code}); see run {}", run.id));
         }
         match run.result.as_deref() {
-            None | Some("null") => Err(format!("the transform answered nothing; see run {}", run.id)),
+            None | Some("null") => Err(format!(
+                "the transform answered nothing; see run {}",
+                run.id
+            )),
             Some(body) => Ok(body.to_owned()),
         }
     }

@@ -76,7 +76,8 @@ pub fn plugin_entry(slug: &str) -> String {
 
 /// The plugin whose handler module `name` is, if it is one.
 pub fn plugin_of_entry(name: &str) -> Option<&str> {
-    name.strip_prefix(PLUGIN_FOLDER).filter(|s| !s.is_empty() && !s.contains('/'))
+    name.strip_prefix(PLUGIN_FOLDER)
+        .filter(|s| !s.is_empty() && !s.contains('/'))
 }
 
 /// The key prefix of plugin `slug`'s key-value entries: its runs read and
@@ -89,7 +90,10 @@ pub fn plugin_kv_prefix(slug: &str) -> String {
 /// (`welcome-email`, `API_KEY` → `PLUGIN_WELCOME_EMAIL__API_KEY`): a
 /// plugin's code asks for `API_KEY`, and reaches only its own.
 pub fn plugin_secret_name(slug: &str, name: &str) -> String {
-    format!("PLUGIN_{}__{name}", slug.to_ascii_uppercase().replace('-', "_"))
+    format!(
+        "PLUGIN_{}__{name}",
+        slug.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 /// The folder a script is in (`billing/` for `billing/on-paid`), or `""`.

@@ -76,12 +76,24 @@ async fn world() -> World {
 }
 
 impl World {
-    async fn call(&self, as_: &str, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        as_: &str,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let body = (!body.is_null()).then_some(body);
         self.api.call_json(as_, method, path, body).await
     }
 
-    async fn upload(&self, as_: &str, path: &str, bytes: Vec<u8>, content_type: &str) -> (StatusCode, Value) {
+    async fn upload(
+        &self,
+        as_: &str,
+        path: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> (StatusCode, Value) {
         let req = self
             .api
             .builder(Some(as_), Method::POST, path)
@@ -92,7 +104,8 @@ impl World {
     }
 
     async fn install(&self, bytes: Vec<u8>) -> (StatusCode, Value) {
-        self.upload("owner", "/v1/plugins", bytes, "application/gzip").await
+        self.upload("owner", "/v1/plugins", bytes, "application/gzip")
+            .await
     }
 
     /// A request to a plugin route: status, headers, body text.
@@ -108,7 +121,10 @@ impl World {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let res = self.api.send(req.body(Body::from(body.to_owned())).unwrap()).await;
+        let res = self
+            .api
+            .send(req.body(Body::from(body.to_owned())).unwrap())
+            .await;
         let (status, headers) = (res.status(), res.headers().clone());
         (status, headers, citadel_testkit::http::text(res).await)
     }
@@ -116,7 +132,12 @@ impl World {
     async fn run_when(&self, id: &str, status: &str) -> Value {
         eventually(&format!("run {id} {status}"), || async {
             let (code, run) = self
-                .call("viewer", Method::GET, &format!("/v1/runs/{id}"), Value::Null)
+                .call(
+                    "viewer",
+                    Method::GET,
+                    &format!("/v1/runs/{id}"),
+                    Value::Null,
+                )
                 .await;
             (code == StatusCode::OK && run["status"] == status).then_some(run)
         })
@@ -124,7 +145,9 @@ impl World {
     }
 
     async fn settings(&self, settings: Value) {
-        let (status, body) = self.call("owner", Method::PUT, "/v1/settings", settings).await;
+        let (status, body) = self
+            .call("owner", Method::PUT, "/v1/settings", settings)
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 }
@@ -145,7 +168,11 @@ fn example(name: &str, from: &str, to: &str) -> Vec<(String, String)> {
         .join(name);
     let mut out = Vec::new();
     for entry in walk(&dir) {
-        let rel = entry.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+        let rel = entry
+            .strip_prefix(&dir)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let text = std::fs::read_to_string(&entry).unwrap().replace(from, to);
         out.push((rel, text));
     }
@@ -166,7 +193,10 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 fn packed(files: &[(String, String)]) -> Vec<u8> {
-    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     bundle(&refs)
 }
 
@@ -186,7 +216,10 @@ async fn mail_api() -> (u16, Arc<Mutex<Vec<Value>>>) {
                     .unwrap_or("")
                     .to_owned();
                 let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                record.lock().unwrap().push(json!({ "authorization": auth, "body": body }));
+                record
+                    .lock()
+                    .unwrap()
+                    .push(json!({ "authorization": auth, "body": body }));
                 (StatusCode::ACCEPTED, axum::Json(json!({ "id": "msg_1" })))
             }
         }),
@@ -201,7 +234,11 @@ const MAIL_KEY: &str = "mail-key-0123456789";
 
 /// The welcome-email example, pointed at the stand-in on `port`.
 fn welcome_email(port: u16) -> Vec<(String, String)> {
-    example("welcome-email", "127.0.0.1:8025", &format!("127.0.0.1:{port}"))
+    example(
+        "welcome-email",
+        "127.0.0.1:8025",
+        &format!("127.0.0.1:{port}"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,21 +256,48 @@ async fn the_welcome_email_plugin_end_to_end() {
         body["config"],
         json!({ "mail_api_url": "https://api.mail.example.com/v1/send", "subject": "Welcome aboard" })
     );
-    assert_eq!(body["secrets"], json!([{ "name": "MAIL_API_KEY", "set": false, "version": null }]));
+    assert_eq!(
+        body["secrets"],
+        json!([{ "name": "MAIL_API_KEY", "set": false, "version": null }])
+    );
     let problems = body["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 2, "{body}");
-    assert!(problems[0].as_str().unwrap().starts_with("config: "), "{body}");
-    assert!(problems[1].as_str().unwrap().contains("MAIL_API_KEY"), "{body}");
+    assert!(
+        problems[0].as_str().unwrap().starts_with("config: "),
+        "{body}"
+    );
+    assert!(
+        problems[1].as_str().unwrap().contains("MAIL_API_KEY"),
+        "{body}"
+    );
 
     // Not enabled while it cannot run.
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/welcome-email/enable", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/welcome-email/enable",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "invalid_state");
-    assert_eq!(body["error"]["details"]["problems"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        body["error"]["details"]["problems"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // A configuration that breaks the schema is refused with its problems.
     let (status, body) = w
-        .call("owner", Method::PUT, "/v1/plugins/welcome-email/config", json!({ "from": "x" }))
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/plugins/welcome-email/config",
+            json!({ "from": "x" }),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "invalid");
@@ -249,47 +313,106 @@ async fn the_welcome_email_plugin_end_to_end() {
     assert_eq!(body["config"]["subject"], "Welcome aboard");
     // Only declared secrets; values never come back.
     let (status, body) = w
-        .call("owner", Method::POST, "/v1/plugins/welcome-email/secrets", json!({ "name": "OTHER", "value": MAIL_KEY }))
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/welcome-email/secrets",
+            json!({ "name": "OTHER", "value": MAIL_KEY }),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = w
-        .call("owner", Method::POST, "/v1/plugins/welcome-email/secrets", json!({ "name": "MAIL_API_KEY", "value": MAIL_KEY }))
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/welcome-email/secrets",
+            json!({ "name": "MAIL_API_KEY", "value": MAIL_KEY }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["secrets"], json!([{ "name": "MAIL_API_KEY", "set": true, "version": 1 }]));
+    assert_eq!(
+        body["secrets"],
+        json!([{ "name": "MAIL_API_KEY", "set": true, "version": 1 }])
+    );
     assert!(!body.to_string().contains(MAIL_KEY));
     // A developer may not manage plugins.
-    let (status, body) = w.call("developer", Method::POST, "/v1/plugins/welcome-email/enable", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/plugins/welcome-email/enable",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["details"]["permission"], "plugin.install");
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/welcome-email/enable", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/welcome-email/enable",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["enabled"], true);
     assert_eq!(body["problems"], json!([]));
 
     // A public route, and a token route that needs `plugin.install`.
-    let (status, headers, text) = w.ext(None, Method::GET, "/ext/acme/welcome-email/ping", &[], "").await;
+    let (status, headers, text) = w
+        .ext(None, Method::GET, "/ext/acme/welcome-email/ping", &[], "")
+        .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(headers["content-type"], "application/json");
     assert!(headers.contains_key("citadel-run-id"));
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({ "status": "ok", "plugin": "welcome-email" }));
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({ "status": "ok", "plugin": "welcome-email" })
+    );
     let (status, _, text) = w
-        .ext(None, Method::POST, "/ext/acme/welcome-email/send-test", &[("content-type", "application/json")], r#"{"email":"a@b.test"}"#)
+        .ext(
+            None,
+            Method::POST,
+            "/ext/acme/welcome-email/send-test",
+            &[("content-type", "application/json")],
+            r#"{"email":"a@b.test"}"#,
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
     let (status, _, text) = w
-        .ext(Some("developer"), Method::POST, "/ext/acme/welcome-email/send-test", &[("content-type", "application/json")], r#"{"email":"a@b.test"}"#)
+        .ext(
+            Some("developer"),
+            Method::POST,
+            "/ext/acme/welcome-email/send-test",
+            &[("content-type", "application/json")],
+            r#"{"email":"a@b.test"}"#,
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
     let (status, _, text) = w
-        .ext(Some("other_owner"), Method::POST, "/ext/acme/welcome-email/send-test", &[("content-type", "application/json")], r#"{"email":"a@b.test"}"#)
+        .ext(
+            Some("other_owner"),
+            Method::POST,
+            "/ext/acme/welcome-email/send-test",
+            &[("content-type", "application/json")],
+            r#"{"email":"a@b.test"}"#,
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
     let (status, _, text) = w
-        .ext(Some("owner"), Method::POST, "/ext/acme/welcome-email/send-test", &[("content-type", "application/json")], r#"{"email":"a@b.test"}"#)
+        .ext(
+            Some("owner"),
+            Method::POST,
+            "/ext/acme/welcome-email/send-test",
+            &[("content-type", "application/json")],
+            r#"{"email":"a@b.test"}"#,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({ "status": 202 }));
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({ "status": 202 })
+    );
     {
         let mails = mails.lock().unwrap();
         assert_eq!(mails.len(), 1);
@@ -298,12 +421,18 @@ async fn the_welcome_email_plugin_end_to_end() {
         assert_eq!(mails[0]["body"]["from"], "hello@acme.test");
     }
     // Unknown paths and methods.
-    let (status, _, text) = w.ext(None, Method::GET, "/ext/acme/welcome-email/nope", &[], "").await;
+    let (status, _, text) = w
+        .ext(None, Method::GET, "/ext/acme/welcome-email/nope", &[], "")
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
-    let (status, _, text) = w.ext(None, Method::POST, "/ext/acme/welcome-email/ping", &[], "").await;
+    let (status, _, text) = w
+        .ext(None, Method::POST, "/ext/acme/welcome-email/ping", &[], "")
+        .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{text}");
     assert!(text.contains("\"method_not_allowed\""), "{text}");
-    let (status, _, _) = w.ext(None, Method::GET, "/ext/nobody/welcome-email/ping", &[], "").await;
+    let (status, _, _) = w
+        .ext(None, Method::GET, "/ext/nobody/welcome-email/ping", &[], "")
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Its hook, through the event path: a queued run per event.
@@ -323,7 +452,9 @@ async fn the_welcome_email_plugin_end_to_end() {
         .find(|d| d["subscription"] == "plugin:welcome-email")
         .cloned()
         .unwrap_or_else(|| panic!("no plugin delivery in {body}"));
-    let run = w.run_when(delivery["run_id"].as_str().unwrap(), "succeeded").await;
+    let run = w
+        .run_when(delivery["run_id"].as_str().unwrap(), "succeeded")
+        .await;
     assert_eq!(run["result"], json!({ "sent": true }));
     assert_eq!(run["script"], "plugins/welcome-email");
     assert_eq!(run["trigger"], "event");
@@ -336,7 +467,12 @@ async fn the_welcome_email_plugin_end_to_end() {
 
     // A test event: what the hook did, without storing the event.
     let (status, body) = w
-        .call("owner", Method::POST, "/v1/plugins/test-event", json!({ "type": "auth.user.created", "data": { "user": {} } }))
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/test-event",
+            json!({ "type": "auth.user.created", "data": { "user": {} } }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let outcomes = body.as_array().unwrap();
@@ -345,23 +481,49 @@ async fn the_welcome_email_plugin_end_to_end() {
     assert_eq!(outcomes[0]["hooks"], json!(["auth.user.created"]));
     assert_eq!(outcomes[0]["status"], "succeeded");
     assert_eq!(outcomes[0]["result"], json!({ "sent": false }));
-    assert_eq!(outcomes[0]["logs"][0]["message"], "user without an email, nothing sent");
+    assert_eq!(
+        outcomes[0]["logs"][0]["message"],
+        "user without an email, nothing sent"
+    );
 
     // Status, audit and `plugin.*` events.
-    let (status, body) = w.call("viewer", Method::GET, "/v1/plugins/status", Value::Null).await;
+    let (status, body) = w
+        .call("viewer", Method::GET, "/v1/plugins/status", Value::Null)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["installed"], 1);
     assert_eq!(body["enabled"], 1);
-    for action in ["plugin.install", "plugin.configure", "plugin.secret.set", "plugin.enable"] {
+    for action in [
+        "plugin.install",
+        "plugin.configure",
+        "plugin.secret.set",
+        "plugin.enable",
+    ] {
         let entries = citadel_testkit::audit(w.store.as_ref(), action).await;
         assert_eq!(entries.len(), 1, "{action}");
         assert_eq!(entries[0].entry.target, "plugin:welcome-email");
         assert!(!entries[0].entry.details.contains(MAIL_KEY));
     }
-    let (_, events) = w.call("owner", Method::GET, "/v1/events", Value::Null).await;
-    let types: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
-    for t in ["plugin.installed", "plugin.configured", "plugin.enabled", "auth.user.created"] {
-        assert_eq!(types.iter().filter(|x| **x == t).count(), 1, "{t} in {types:?}");
+    let (_, events) = w
+        .call("owner", Method::GET, "/v1/events", Value::Null)
+        .await;
+    let types: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for t in [
+        "plugin.installed",
+        "plugin.configured",
+        "plugin.enabled",
+        "auth.user.created",
+    ] {
+        assert_eq!(
+            types.iter().filter(|x| **x == t).count(),
+            1,
+            "{t} in {types:?}"
+        );
     }
 
     // Per plugin and kind, in /metrics.
@@ -375,25 +537,69 @@ async fn the_welcome_email_plugin_end_to_end() {
     }
 
     // Disabled: no route answers, no hook runs.
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/welcome-email/disable", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/welcome-email/disable",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _, _) = w.ext(None, Method::GET, "/ext/acme/welcome-email/ping", &[], "").await;
+    let (status, _, _) = w
+        .ext(None, Method::GET, "/ext/acme/welcome-email/ping", &[], "")
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, body) = w
-        .call("owner", Method::POST, "/v1/events", json!({ "type": "auth.user.created", "data": {} }))
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/events",
+            json!({ "type": "auth.user.created", "data": {} }),
+        )
         .await;
     assert!(
-        !body["deliveries"].as_array().unwrap().iter().any(|d| d["subscription"] == "plugin:welcome-email"),
+        !body["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["subscription"] == "plugin:welcome-email"),
         "{body}"
     );
 
     // Uninstalled: gone with its secret.
-    let (status, _) = w.call("owner", Method::DELETE, "/v1/plugins/welcome-email", Value::Null).await;
+    let (status, _) = w
+        .call(
+            "owner",
+            Method::DELETE,
+            "/v1/plugins/welcome-email",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = w.call("owner", Method::GET, "/v1/plugins/welcome-email", Value::Null).await;
+    let (status, _) = w
+        .call(
+            "owner",
+            Method::GET,
+            "/v1/plugins/welcome-email",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(w.store.secret(&w.acme, "PLUGIN_WELCOME_EMAIL__MAIL_API_KEY").await.unwrap().is_none());
-    assert!(w.store.script(&w.acme, "plugins/welcome-email").await.unwrap().is_none());
+    assert!(
+        w.store
+            .secret(&w.acme, "PLUGIN_WELCOME_EMAIL__MAIL_API_KEY")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        w.store
+            .script(&w.acme, "plugins/welcome-email")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Reinstalling starts afresh.
     let (status, body) = w.install(packed(&welcome_email(port))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -426,88 +632,220 @@ async fn upgrades_roll_back_and_jobs_keep_their_namespace() {
     let (status, body) = w.install(v1.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["jobs"][0]["schedule"], "plugins/greeter/tick");
-    assert_eq!(body["jobs"][0]["next_fire_at"], Value::Null, "disabled: not scheduled");
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/greeter/enable", Value::Null).await;
+    assert_eq!(
+        body["jobs"][0]["next_fire_at"],
+        Value::Null,
+        "disabled: not scheduled"
+    );
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/greeter/enable",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["jobs"][0]["next_fire_at"].as_i64().unwrap() > 0);
-    let (_, _, text) = w.ext(None, Method::GET, "/ext/acme/greeter/hello/Ada%20L", &[], "").await;
+    let (_, _, text) = w
+        .ext(
+            None,
+            Method::GET,
+            "/ext/acme/greeter/hello/Ada%20L",
+            &[],
+            "",
+        )
+        .await;
     assert_eq!(text, "Hello, Ada L (v1)");
     // The same bundle again is a conflict (it is installed).
     let (status, body) = w.install(v1.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
     // Configuration is kept across an upgrade; the route switches.
-    let (status, _) = w.call("owner", Method::PUT, "/v1/plugins/greeter/config", json!({ "greeting": "Hi" })).await;
+    let (status, _) = w
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/plugins/greeter/config",
+            json!({ "greeting": "Hi" }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = w
-        .upload("owner", "/v1/plugins/greeter/versions", greeter("1.1.0", "`${ctx.config.greeting}, ${req.params.name} (v2)`"), "application/gzip")
+        .upload(
+            "owner",
+            "/v1/plugins/greeter/versions",
+            greeter("1.1.0", "`${ctx.config.greeting}, ${req.params.name} (v2)`"),
+            "application/gzip",
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["version"], "1.1.0");
     assert_eq!(body["config"], json!({ "greeting": "Hi" }));
-    let (_, _, text) = w.ext(None, Method::GET, "/ext/acme/greeter/hello/Bo", &[], "").await;
+    let (_, _, text) = w
+        .ext(None, Method::GET, "/ext/acme/greeter/hello/Bo", &[], "")
+        .await;
     assert_eq!(text, "Hi, Bo (v2)");
     // Not downwards, and not another plugin's bundle.
     let (status, body) = w
-        .upload("owner", "/v1/plugins/greeter/versions", greeter("1.0.5", "'x'"), "application/gzip")
+        .upload(
+            "owner",
+            "/v1/plugins/greeter/versions",
+            greeter("1.0.5", "'x'"),
+            "application/gzip",
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, body) = w
-        .upload("owner", "/v1/plugins/greeter/versions", greeter("1.1.0", "'changed'"), "application/gzip")
+        .upload(
+            "owner",
+            "/v1/plugins/greeter/versions",
+            greeter("1.1.0", "'changed'"),
+            "application/gzip",
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
     // Jobs: run now, in the plugin's key-value namespace.
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/greeter/jobs/tick/run-now", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/greeter/jobs/tick/run-now",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let run = w.run_when(body["run_id"].as_str().unwrap(), "succeeded").await;
+    let run = w
+        .run_when(body["run_id"].as_str().unwrap(), "succeeded")
+        .await;
     assert_eq!(run["result"], json!({ "ticked": "1.1.0" }));
     assert_eq!(run["trigger"], "manual");
-    let (_, _, text) = w.ext(None, Method::GET, "/ext/acme/greeter/last", &[], "").await;
+    let (_, _, text) = w
+        .ext(None, Method::GET, "/ext/acme/greeter/last", &[], "")
+        .await;
     assert_eq!(text, "1.1.0");
-    let (status, body) = w.call("owner", Method::GET, "/v1/kv/plugin%3Agreeter%3Alast", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::GET,
+            "/v1/kv/plugin%3Agreeter%3Alast",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["value"], "1.1.0");
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/greeter/jobs/nope/run-now", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/greeter/jobs/nope/run-now",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     // Its schedule is the plugin's: listed, but not the tenant's to edit.
-    let (_, schedules) = w.call("owner", Method::GET, "/v1/schedules", Value::Null).await;
+    let (_, schedules) = w
+        .call("owner", Method::GET, "/v1/schedules", Value::Null)
+        .await;
     assert_eq!(schedules[0]["name"], "plugins/greeter/tick");
     assert_eq!(schedules[0]["timezone"], "Europe/Berlin");
-    assert_eq!(schedules[0]["input"], json!({ "kind": "job", "job": "tick", "config": { "greeting": "Hi" } }));
-    let (status, body) = w.call("owner", Method::DELETE, "/v1/schedules/plugins%2Fgreeter%2Ftick", Value::Null).await;
+    assert_eq!(
+        schedules[0]["input"],
+        json!({ "kind": "job", "job": "tick", "config": { "greeting": "Hi" } })
+    );
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::DELETE,
+            "/v1/schedules/plugins%2Fgreeter%2Ftick",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     // Nor is its handler module a script to save or run.
     let (status, body) = w
-        .call("developer", Method::POST, "/v1/scripts", json!({ "name": "plugins/greeter", "source": "return 1" }))
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/scripts",
+            json!({ "name": "plugins/greeter", "source": "return 1" }),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = w.call("owner", Method::POST, "/v1/scripts/plugins%2Fgreeter/run", json!({})).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/scripts/plugins%2Fgreeter/run",
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // Rolled back to 1.0.0, configuration kept.
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/greeter/rollback", json!({ "version": "1.0.0" })).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/greeter/rollback",
+            json!({ "version": "1.0.0" }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["version"], "1.0.0");
-    let (_, _, text) = w.ext(None, Method::GET, "/ext/acme/greeter/hello/Bo", &[], "").await;
+    let (_, _, text) = w
+        .ext(None, Method::GET, "/ext/acme/greeter/hello/Bo", &[], "")
+        .await;
     assert_eq!(text, "Hi, Bo (v1)");
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/greeter/rollback", json!({ "version": "9.9.9" })).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/greeter/rollback",
+            json!({ "version": "9.9.9" }),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (_, versions) = w.call("viewer", Method::GET, "/v1/plugins/greeter/versions", Value::Null).await;
+    let (_, versions) = w
+        .call(
+            "viewer",
+            Method::GET,
+            "/v1/plugins/greeter/versions",
+            Value::Null,
+        )
+        .await;
     let listed: Vec<(Value, Value)> = versions
         .as_array()
         .unwrap()
         .iter()
         .map(|v| (v["version"].clone(), v["current"].clone()))
         .collect();
-    assert_eq!(listed, [(json!("1.0.0"), json!(true)), (json!("1.1.0"), json!(false))]);
+    assert_eq!(
+        listed,
+        [
+            (json!("1.0.0"), json!(true)),
+            (json!("1.1.0"), json!(false))
+        ]
+    );
 
     // Uninstalling removes its key-value entries and its schedule.
-    let (status, _) = w.call("owner", Method::DELETE, "/v1/plugins/greeter", Value::Null).await;
+    let (status, _) = w
+        .call("owner", Method::DELETE, "/v1/plugins/greeter", Value::Null)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = w.call("owner", Method::GET, "/v1/kv/plugin%3Agreeter%3Alast", Value::Null).await;
+    let (status, _) = w
+        .call(
+            "owner",
+            Method::GET,
+            "/v1/kv/plugin%3Agreeter%3Alast",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, schedules) = w.call("owner", Method::GET, "/v1/schedules", Value::Null).await;
+    let (_, schedules) = w
+        .call("owner", Method::GET, "/v1/schedules", Value::Null)
+        .await;
     assert_eq!(schedules, json!([]));
 }
 
@@ -521,14 +859,31 @@ const SIGNED_MANIFEST: &str = r#"{
 async fn signed_routes_verify_and_refuse_replays() {
     let w = world().await;
     let main = "route(\"POST\", \"/hook\", async (ctx, req) => ({ status: 200, body: { got: req.body.n, signed: 'webhook-signature' in req.headers } }));\n";
-    let (status, body) = w.install(bundle(&[("citadel-plugin.json", SIGNED_MANIFEST), ("main.js", main)])).await;
+    let (status, body) = w
+        .install(bundle(&[
+            ("citadel-plugin.json", SIGNED_MANIFEST),
+            ("main.js", main),
+        ]))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let secret = citadel_plugin::signature::secret_from_key(&[7u8; 32]);
     let (status, body) = w
-        .call("owner", Method::POST, "/v1/plugins/inbox/secrets", json!({ "name": "SIGNING_SECRET", "value": secret }))
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/inbox/secrets",
+            json!({ "name": "SIGNING_SECRET", "value": secret }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/inbox/enable", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/inbox/enable",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let payload = r#"{"n":1}"#;
@@ -539,33 +894,56 @@ async fn signed_routes_verify_and_refuse_replays() {
     let send = |headers: Vec<(String, String)>| {
         let w = &w;
         async move {
-            let mut h: Vec<(&str, &str)> = headers.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let mut h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
             h.push(("content-type", "application/json"));
-            w.ext(None, Method::POST, "/ext/acme/inbox/hook", &h, payload).await
+            w.ext(None, Method::POST, "/ext/acme/inbox/hook", &h, payload)
+                .await
         }
     };
-    let to_pairs = |h: [(&'static str, String); 3]| h.into_iter().map(|(a, b)| (a.to_owned(), b)).collect::<Vec<_>>();
+    let to_pairs = |h: [(&'static str, String); 3]| {
+        h.into_iter()
+            .map(|(a, b)| (a.to_owned(), b))
+            .collect::<Vec<_>>()
+    };
 
     let (status, _, text) = send(to_pairs(signed("msg_1", now, &secret))).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({ "got": 1, "signed": true }));
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({ "got": 1, "signed": true })
+    );
     // The same message again: a replay.
     let (status, _, text) = send(to_pairs(signed("msg_1", now, &secret))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error"]["details"]["reason"], "replayed");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["details"]["reason"],
+        "replayed"
+    );
     // Signed with another key: forged.
     let forged = citadel_plugin::signature::secret_from_key(&[8u8; 32]);
     let (status, _, text) = send(to_pairs(signed("msg_2", now, &forged))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error"]["details"]["reason"], "invalid_signature");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["details"]["reason"],
+        "invalid_signature"
+    );
     // Too old.
     let (status, _, text) = send(to_pairs(signed("msg_3", now - 3600, &secret))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error"]["details"]["reason"], "timestamp_too_old");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["details"]["reason"],
+        "timestamp_too_old"
+    );
     // Unsigned.
     let (status, _, text) = send(Vec::new()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error"]["details"]["reason"], "missing_signature_header");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["details"]["reason"],
+        "missing_signature_header"
+    );
 }
 
 /// The hostile corpus: each case a bundle (or a handler) and its answer.
@@ -574,13 +952,24 @@ async fn the_hostile_plugin_corpus() {
     let w = world().await;
     let corpus: Value = serde_json::from_str(include_str!("plugins/hostile.json")).unwrap();
     // Installed once, for the route and slug cases.
-    let (status, body) = w.install(bundle(&[
-        ("citadel-plugin.json", include_str!("plugins/routes/citadel-plugin.json")),
-        ("main.js", include_str!("plugins/routes/main.js")),
-    ]))
-    .await;
+    let (status, body) = w
+        .install(bundle(&[
+            (
+                "citadel-plugin.json",
+                include_str!("plugins/routes/citadel-plugin.json"),
+            ),
+            ("main.js", include_str!("plugins/routes/main.js")),
+        ]))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/hostile/enable", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/hostile/enable",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     w.settings(json!({ "limits": { "timeout_ms": 500 }, "plugin_capabilities": ["kv", "http"], "http_allow": ["*.example.com"] }))
         .await;
@@ -588,7 +977,15 @@ async fn the_hostile_plugin_corpus() {
     for case in corpus["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let (status, text) = if let Some(route) = case["route"].as_str() {
-            let (status, _, text) = w.ext(None, Method::GET, &format!("/ext/acme/hostile{route}"), &[], "").await;
+            let (status, _, text) = w
+                .ext(
+                    None,
+                    Method::GET,
+                    &format!("/ext/acme/hostile{route}"),
+                    &[],
+                    "",
+                )
+                .await;
             (status, text)
         } else {
             let bytes = archive(&case["bundle"]);
@@ -597,7 +994,11 @@ async fn the_hostile_plugin_corpus() {
             (status, body.to_string())
         };
         let expect = &case["expect"];
-        assert_eq!(status.as_u16() as u64, expect["status"].as_u64().unwrap(), "{name}: {text}");
+        assert_eq!(
+            status.as_u16() as u64,
+            expect["status"].as_u64().unwrap(),
+            "{name}: {text}"
+        );
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         assert_eq!(body["error"]["code"], expect["code"], "{name}: {text}");
         if let Some(d) = expect.get("diagnostic") {
@@ -608,7 +1009,10 @@ async fn the_hostile_plugin_corpus() {
             assert!(codes.contains(&d), "{name}: no diagnostic {d} in {text}");
         }
         if let Some(absent) = expect.get("absent").and_then(Value::as_str) {
-            assert!(!text.contains(absent), "{name}: `{absent}` leaked in {text}");
+            assert!(
+                !text.contains(absent),
+                "{name}: `{absent}` leaked in {text}"
+            );
         }
     }
 }
@@ -632,8 +1036,12 @@ fn archive(spec: &Value) -> Vec<u8> {
             zip.write_all(text.as_str().unwrap().as_bytes()).unwrap();
         }
         if let Some(link) = spec["symlink"].as_array() {
-            zip.add_symlink(link[0].as_str().unwrap(), link[1].as_str().unwrap(), options)
-                .unwrap();
+            zip.add_symlink(
+                link[0].as_str().unwrap(),
+                link[1].as_str().unwrap(),
+                options,
+            )
+            .unwrap();
         }
         if let Some(z) = spec["zeros"].as_array() {
             zip.start_file(z[0].as_str().unwrap(), options).unwrap();
@@ -650,10 +1058,14 @@ fn archive(spec: &Value) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_requests_name_their_media_type() {
     let w = world().await;
-    let (status, body) = w.upload("owner", "/v1/plugins", b"{}".to_vec(), "application/json").await;
+    let (status, body) = w
+        .upload("owner", "/v1/plugins", b"{}".to_vec(), "application/json")
+        .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     assert_eq!(body["error"]["code"], "unsupported_media_type");
-    let (status, body) = w.upload("owner", "/v1/plugins", Vec::new(), "application/zip").await;
+    let (status, body) = w
+        .upload("owner", "/v1/plugins", Vec::new(), "application/zip")
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let req = Request::post("/v1/plugins")
         .header("content-type", "application/zip")
@@ -690,7 +1102,11 @@ async fn chat_api() -> (u16, Arc<Mutex<Vec<(String, Value)>>>) {
 async fn the_slack_notifier_example_end_to_end() {
     let w = world().await;
     let (port, posts) = chat_api().await;
-    let files = example("slack-notifier", "127.0.0.1:9000", &format!("127.0.0.1:{port}"));
+    let files = example(
+        "slack-notifier",
+        "127.0.0.1:9000",
+        &format!("127.0.0.1:{port}"),
+    );
     let (status, body) = w.install(packed(&files)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let signing = citadel_plugin::signature::secret_from_key(&[3u8; 32]);
@@ -699,23 +1115,53 @@ async fn the_slack_notifier_example_end_to_end() {
         ("SLACK_SIGNING_SECRET", signing.clone()),
     ] {
         let (status, body) = w
-            .call("owner", Method::POST, "/v1/plugins/slack-notifier/secrets", json!({ "name": name, "value": value }))
+            .call(
+                "owner",
+                Method::POST,
+                "/v1/plugins/slack-notifier/secrets",
+                json!({ "name": name, "value": value }),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (status, _) = w
-        .call("owner", Method::PUT, "/v1/plugins/slack-notifier/config", json!({ "min_amount_cents": 1000 }))
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/plugins/slack-notifier/config",
+            json!({ "min_amount_cents": 1000 }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/slack-notifier/enable", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/slack-notifier/enable",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Its outgoing webhook endpoint, as code, with tenant secrets.
     for (name, value) in [
-        ("SLACK_WEBHOOK_URL", format!("http://127.0.0.1:{port}/endpoint")),
-        ("WEBHOOK_SIGNING_KEY", citadel_plugin::signature::secret_from_key(&[4u8; 32])),
+        (
+            "SLACK_WEBHOOK_URL",
+            format!("http://127.0.0.1:{port}/endpoint"),
+        ),
+        (
+            "WEBHOOK_SIGNING_KEY",
+            citadel_plugin::signature::secret_from_key(&[4u8; 32]),
+        ),
     ] {
-        let (status, body) = w.call("owner", Method::POST, "/v1/secrets", json!({ "name": name, "value": value })).await;
+        let (status, body) = w
+            .call(
+                "owner",
+                Method::POST,
+                "/v1/secrets",
+                json!({ "name": name, "value": value }),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let file = |rel: &str| files.iter().find(|(n, _)| n == rel).unwrap().1.clone();
@@ -731,14 +1177,34 @@ async fn the_slack_notifier_example_end_to_end() {
 
     // A large paid order: the hook posts, the endpoint delivers; a small
     // one is skipped by the hook (below min_amount_cents).
-    w.call("owner", Method::POST, "/v1/events", json!({ "type": "order.paid", "data": { "order_id": "o-9", "amount_cents": 4200 } }))
-        .await;
-    w.call("owner", Method::POST, "/v1/events", json!({ "type": "build.completed", "data": { "id": "b-1", "ok": true } }))
-        .await;
+    w.call(
+        "owner",
+        Method::POST,
+        "/v1/events",
+        json!({ "type": "order.paid", "data": { "order_id": "o-9", "amount_cents": 4200 } }),
+    )
+    .await;
+    w.call(
+        "owner",
+        Method::POST,
+        "/v1/events",
+        json!({ "type": "build.completed", "data": { "id": "b-1", "ok": true } }),
+    )
+    .await;
     let (_, small) = w
-        .call("owner", Method::POST, "/v1/events", json!({ "type": "order.paid", "data": { "order_id": "o-1", "amount_cents": 100 } }))
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/events",
+            json!({ "type": "order.paid", "data": { "order_id": "o-1", "amount_cents": 100 } }),
+        )
         .await;
-    let run = small["deliveries"].as_array().unwrap().iter().find(|d| d["subscription"] == "plugin:slack-notifier").unwrap()["run_id"]
+    let run = small["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["subscription"] == "plugin:slack-notifier")
+        .unwrap()["run_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -749,32 +1215,104 @@ async fn the_slack_notifier_example_end_to_end() {
         (seen.len() == 5).then_some(seen)
     })
     .await;
-    let chat: Vec<&Value> = seen.iter().filter(|(p, _)| p == "/chat").map(|(_, b)| b).collect();
+    let chat: Vec<&Value> = seen
+        .iter()
+        .filter(|(p, _)| p == "/chat")
+        .map(|(_, b)| b)
+        .collect();
     let mut texts: Vec<&str> = chat.iter().map(|b| b["text"].as_str().unwrap()).collect();
     texts.sort();
     assert_eq!(texts, ["Build b-1 passed", "Order o-9 paid: 42"]);
     assert!(chat.iter().all(|b| b["channel"] == "#ops"));
-    let endpoint: Vec<&Value> = seen.iter().filter(|(p, _)| p == "/endpoint").map(|(_, b)| b).collect();
-    assert_eq!(endpoint.len(), 3, "every order.paid and build.completed: {seen:?}");
-    assert!(endpoint.iter().any(|b| b["text"] == "order.paid: {\"amount_cents\":4200,\"order_id\":\"o-9\"}"), "{endpoint:?}");
+    let endpoint: Vec<&Value> = seen
+        .iter()
+        .filter(|(p, _)| p == "/endpoint")
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(
+        endpoint.len(),
+        3,
+        "every order.paid and build.completed: {seen:?}"
+    );
+    assert!(
+        endpoint
+            .iter()
+            .any(|b| b["text"] == "order.paid: {\"amount_cents\":4200,\"order_id\":\"o-9\"}"),
+        "{endpoint:?}"
+    );
 
     // Its slash commands: signed by the chat service.
     let payload = r#"{"text":"hello"}"#;
-    let headers = citadel_plugin::signature::signed_headers(&[signing.as_str()], "cmd-1", citadel_store::now_ms() / 1000, payload.as_bytes()).unwrap();
+    let headers = citadel_plugin::signature::signed_headers(
+        &[signing.as_str()],
+        "cmd-1",
+        citadel_store::now_ms() / 1000,
+        payload.as_bytes(),
+    )
+    .unwrap();
     let mut h: Vec<(&str, &str)> = headers.iter().map(|(a, b)| (*a, b.as_str())).collect();
     h.push(("content-type", "application/json"));
-    let (status, _, text) = w.ext(None, Method::POST, "/ext/acme/slack-notifier/commands", &h, payload).await;
+    let (status, _, text) = w
+        .ext(
+            None,
+            Method::POST,
+            "/ext/acme/slack-notifier/commands",
+            &h,
+            payload,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({ "response_type": "ephemeral", "text": "echo: hello" }));
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({ "response_type": "ephemeral", "text": "echo: hello" })
+    );
 
     // What it kept, in its own key-value namespace, read through its route.
-    let (_, kv) = w.call("owner", Method::GET, "/v1/kv?prefix=plugin%3Aslack-notifier%3Alast%3A", Value::Null).await;
-    let keys: Vec<&str> = kv["entries"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
-    assert_eq!(keys, ["plugin:slack-notifier:last:b-1", "plugin:slack-notifier:last:o-9"], "{kv}");
-    let (status, _, text) = w.ext(Some("viewer"), Method::GET, "/ext/acme/slack-notifier/messages/o-9", &[], "").await;
+    let (_, kv) = w
+        .call(
+            "owner",
+            Method::GET,
+            "/v1/kv?prefix=plugin%3Aslack-notifier%3Alast%3A",
+            Value::Null,
+        )
+        .await;
+    let keys: Vec<&str> = kv["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "plugin:slack-notifier:last:b-1",
+            "plugin:slack-notifier:last:o-9"
+        ],
+        "{kv}"
+    );
+    let (status, _, text) = w
+        .ext(
+            Some("viewer"),
+            Method::GET,
+            "/ext/acme/slack-notifier/messages/o-9",
+            &[],
+            "",
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({ "text": "Order o-9 paid: 42" }));
-    let (status, _, _) = w.ext(Some("viewer"), Method::GET, "/ext/acme/slack-notifier/messages/o-1", &[], "").await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({ "text": "Order o-9 paid: 42" })
+    );
+    let (status, _, _) = w
+        .ext(
+            Some("viewer"),
+            Method::GET,
+            "/ext/acme/slack-notifier/messages/o-1",
+            &[],
+            "",
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -801,7 +1339,11 @@ async fn the_daily_kpi_example_end_to_end() {
             .execute(&mut conn)
             .await
             .unwrap();
-        for (day, cents) in [(yesterday.as_str(), 1500), (yesterday.as_str(), 2500), ("2000-01-01", 9999)] {
+        for (day, cents) in [
+            (yesterday.as_str(), 1500),
+            (yesterday.as_str(), 2500),
+            ("2000-01-01", 9999),
+        ] {
             sqlx::query("INSERT INTO orders (day, amount_cents) VALUES (?, ?)")
                 .bind(day)
                 .bind(cents)
@@ -811,23 +1353,52 @@ async fn the_daily_kpi_example_end_to_end() {
         }
     }
     let (status, body) = w
-        .call("owner", Method::PUT, "/v1/datasources/reporting", json!({ "kind": "sqlite", "location": "reporting.db" }))
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/datasources/reporting",
+            json!({ "kind": "sqlite", "location": "reporting.db" }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = w.install(packed(&example("daily-kpi", "\0", "\0"))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["jobs"][0]["timezone"], "Europe/Berlin");
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/daily-kpi/enable", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/daily-kpi/enable",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let next = body["jobs"][0]["next_fire_at"].as_i64().unwrap();
-    let local = jiff::Timestamp::from_millisecond(next).unwrap().in_tz("Europe/Berlin").unwrap();
+    let local = jiff::Timestamp::from_millisecond(next)
+        .unwrap()
+        .in_tz("Europe/Berlin")
+        .unwrap();
     assert_eq!((local.hour(), local.minute()), (6, 0), "06:00 Berlin time");
 
-    let (status, body) = w.call("owner", Method::POST, "/v1/plugins/daily-kpi/jobs/daily_kpi/run-now", Value::Null).await;
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/plugins/daily-kpi/jobs/daily_kpi/run-now",
+            Value::Null,
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let id = body["run_id"].as_str().unwrap().to_owned();
     let run = eventually("the job's run", || async {
-        let (_, run) = w.call("viewer", Method::GET, &format!("/v1/runs/{id}"), Value::Null).await;
+        let (_, run) = w
+            .call(
+                "viewer",
+                Method::GET,
+                &format!("/v1/runs/{id}"),
+                Value::Null,
+            )
+            .await;
         matches!(run["status"].as_str(), Some("succeeded" | "failed")).then_some(run)
     })
     .await;
@@ -835,15 +1406,44 @@ async fn the_daily_kpi_example_end_to_end() {
     let kpi = json!({ "day": yesterday, "orders": 2, "revenue_cents": 4000 });
     assert_eq!(run["result"], kpi);
     let (status, _, text) = w
-        .ext(Some("viewer"), Method::GET, &format!("/ext/acme/daily-kpi/kpi/{yesterday}"), &[], "")
+        .ext(
+            Some("viewer"),
+            Method::GET,
+            &format!("/ext/acme/daily-kpi/kpi/{yesterday}"),
+            &[],
+            "",
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), kpi);
-    let (status, _, _) = w.ext(Some("viewer"), Method::GET, "/ext/acme/daily-kpi/kpi/1999-01-01", &[], "").await;
+    let (status, _, _) = w
+        .ext(
+            Some("viewer"),
+            Method::GET,
+            "/ext/acme/daily-kpi/kpi/1999-01-01",
+            &[],
+            "",
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = w.ext(None, Method::GET, &format!("/ext/acme/daily-kpi/kpi/{yesterday}"), &[], "").await;
+    let (status, _, _) = w
+        .ext(
+            None,
+            Method::GET,
+            &format!("/ext/acme/daily-kpi/kpi/{yesterday}"),
+            &[],
+            "",
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (_, events) = w.call("owner", Method::GET, "/v1/events", Value::Null).await;
-    let computed = events.as_array().unwrap().iter().find(|e| e["type"] == "kpi.computed").cloned();
+    let (_, events) = w
+        .call("owner", Method::GET, "/v1/events", Value::Null)
+        .await;
+    let computed = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "kpi.computed")
+        .cloned();
     assert_eq!(computed.unwrap()["data"], kpi);
 }

@@ -53,8 +53,8 @@ pub use schedules::ScheduleStore;
 pub use scripts::{NextVersion, ScriptStore};
 pub use secrets::{DataKeyRow, SealedVersion, SecretChange, SecretMeta, SecretStore, SecretUse};
 pub use webhooks::{
-    EndpointSave, InboundWebhook, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointVersion,
-    WebhookStore,
+    EndpointSave, InboundWebhook, WebhookAttempt, WebhookDelivery, WebhookEndpoint,
+    WebhookEndpointVersion, WebhookStore,
 };
 pub use workflows::{StepDecision, WorkflowStep, WorkflowStore};
 

@@ -87,8 +87,7 @@ pub trait PluginStore: Send + Sync {
         slug: &'a str,
         version: &'a str,
     ) -> StoreFuture<'a, Option<Vec<u8>>>;
-    fn plugin<'a>(&'a self, tenant_id: &'a str, slug: &'a str)
-    -> StoreFuture<'a, Option<Plugin>>;
+    fn plugin<'a>(&'a self, tenant_id: &'a str, slug: &'a str) -> StoreFuture<'a, Option<Plugin>>;
     /// A tenant's plugins, by slug.
     fn plugins<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<Plugin>>;
     /// Writes a plugin's row, makes its version the entry's live one and
@@ -250,11 +249,7 @@ impl<D: Dialect> PluginStore for SqlStore<D> {
         })
     }
 
-    fn plugin<'a>(
-        &'a self,
-        tenant_id: &'a str,
-        slug: &'a str,
-    ) -> StoreFuture<'a, Option<Plugin>> {
+    fn plugin<'a>(&'a self, tenant_id: &'a str, slug: &'a str) -> StoreFuture<'a, Option<Plugin>> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
             Ok(D::query(&PLUGIN_BY_SLUG)

@@ -622,7 +622,10 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
             .execute(&mut tx)
             .await?;
             if updated != 1 {
-                return Err(StoreError::NotFound(format!("delivery `{}`", a.delivery_id)));
+                return Err(StoreError::NotFound(format!(
+                    "delivery `{}`",
+                    a.delivery_id
+                )));
             }
             tx.commit().await?;
             Ok(())

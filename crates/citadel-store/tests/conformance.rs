@@ -2760,19 +2760,40 @@ async fn plugins(db: Db) {
         installed_by: "tok_owner".into(),
         created_at: 1,
     };
-    store.put_plugin_version(&version("1.0.0", "aa"), b"bundle-1").await.unwrap();
+    store
+        .put_plugin_version(&version("1.0.0", "aa"), b"bundle-1")
+        .await
+        .unwrap();
     // The same content again is a no-op; other content is a conflict.
-    store.put_plugin_version(&version("1.0.0", "aa"), b"bundle-1").await.unwrap();
+    store
+        .put_plugin_version(&version("1.0.0", "aa"), b"bundle-1")
+        .await
+        .unwrap();
     assert!(matches!(
-        store.put_plugin_version(&version("1.0.0", "bb"), b"other").await,
+        store
+            .put_plugin_version(&version("1.0.0", "bb"), b"other")
+            .await,
         Err(StoreError::Conflict(_))
     ));
-    store.put_plugin_version(&version("1.1.0", "cc"), b"bundle-2").await.unwrap();
+    store
+        .put_plugin_version(&version("1.1.0", "cc"), b"bundle-2")
+        .await
+        .unwrap();
     assert_eq!(
-        store.plugin_bundle(&acme.id, "greeter", "1.1.0").await.unwrap().as_deref(),
+        store
+            .plugin_bundle(&acme.id, "greeter", "1.1.0")
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"bundle-2"[..])
     );
-    assert!(store.plugin_bundle(&other.id, "greeter", "1.1.0").await.unwrap().is_none());
+    assert!(
+        store
+            .plugin_bundle(&other.id, "greeter", "1.1.0")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let listed: Vec<String> = store
         .plugin_versions(&acme.id, "greeter")
         .await
@@ -2791,7 +2812,11 @@ async fn plugins(db: Db) {
     };
     created(store.save_version(&entry("p1"), &bump).await.unwrap());
     created(store.save_version(&entry("p2"), &bump).await.unwrap());
-    let script = store.script(&acme.id, "plugins/greeter").await.unwrap().unwrap();
+    let script = store
+        .script(&acme.id, "plugins/greeter")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(script.kind, citadel_domain::ScriptKind::Plugin);
     let schedule = |name: &str| Schedule {
         id: new_id("sch"),
@@ -2821,16 +2846,28 @@ async fn plugins(db: Db) {
     };
     let first = [schedule("plugins/greeter/tick")];
     store
-        .switch_plugin(&PluginSwitch { plugin: &plugin, schedules: &first, create: true })
+        .switch_plugin(&PluginSwitch {
+            plugin: &plugin,
+            schedules: &first,
+            create: true,
+        })
         .await
         .unwrap();
     assert!(matches!(
         store
-            .switch_plugin(&PluginSwitch { plugin: &plugin, schedules: &first, create: true })
+            .switch_plugin(&PluginSwitch {
+                plugin: &plugin,
+                schedules: &first,
+                create: true
+            })
             .await,
         Err(StoreError::Conflict(_))
     ));
-    let (_, live) = store.live_version(&acme.id, "plugins/greeter").await.unwrap().unwrap();
+    let (_, live) = store
+        .live_version(&acme.id, "plugins/greeter")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(live.version, "1.0.0");
     // A tenant's own schedule outside the plugin's folder is left alone.
     store.put_schedule(&schedule("mine")).await.unwrap();
@@ -2841,10 +2878,18 @@ async fn plugins(db: Db) {
     plugin.hooks = r#"["order.*"]"#.into();
     let second = [schedule("plugins/greeter/tock")];
     store
-        .switch_plugin(&PluginSwitch { plugin: &plugin, schedules: &second, create: false })
+        .switch_plugin(&PluginSwitch {
+            plugin: &plugin,
+            schedules: &second,
+            create: false,
+        })
         .await
         .unwrap();
-    let (_, live) = store.live_version(&acme.id, "plugins/greeter").await.unwrap().unwrap();
+    let (_, live) = store
+        .live_version(&acme.id, "plugins/greeter")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(live.version, "1.0.1");
     let names: Vec<String> = store
         .list_schedules(&acme.id)
@@ -2854,7 +2899,10 @@ async fn plugins(db: Db) {
         .map(|s| s.name)
         .collect();
     assert_eq!(names, ["mine", "plugins/greeter/tock"]);
-    assert_eq!(store.plugin(&acme.id, "greeter").await.unwrap().unwrap(), plugin);
+    assert_eq!(
+        store.plugin(&acme.id, "greeter").await.unwrap().unwrap(),
+        plugin
+    );
     assert!(store.plugin(&other.id, "greeter").await.unwrap().is_none());
     assert!(store.plugins(&other.id).await.unwrap().is_empty());
 
@@ -2864,11 +2912,18 @@ async fn plugins(db: Db) {
     missing.enabled = false;
     assert!(matches!(
         store
-            .switch_plugin(&PluginSwitch { plugin: &missing, schedules: &[], create: false })
+            .switch_plugin(&PluginSwitch {
+                plugin: &missing,
+                schedules: &[],
+                create: false
+            })
             .await,
         Err(StoreError::NotFound(_))
     ));
-    assert_eq!(store.plugin(&acme.id, "greeter").await.unwrap().unwrap(), plugin);
+    assert_eq!(
+        store.plugin(&acme.id, "greeter").await.unwrap().unwrap(),
+        plugin
+    );
     assert_eq!(store.list_schedules(&acme.id).await.unwrap().len(), 2);
 
     // Uninstalling takes its key-value entries, not the tenant's others.
@@ -2881,16 +2936,48 @@ async fn plugins(db: Db) {
         quota_bytes: 1 << 20,
         now: 1,
     };
-    for key in ["plugin:greeter:a", "plugin:greeter:b", "plugin:greeterx:c", "mine"] {
+    for key in [
+        "plugin:greeter:a",
+        "plugin:greeter:b",
+        "plugin:greeterx:c",
+        "mine",
+    ] {
         store.kv_set(&kv(key)).await.unwrap();
     }
     let before = store.kv_usage(&acme.id).await.unwrap();
-    assert!(!store.uninstall_plugin(&other.id, "greeter", "plugin:greeter:").await.unwrap());
-    assert!(store.uninstall_plugin(&acme.id, "greeter", "plugin:greeter:").await.unwrap());
-    assert!(!store.uninstall_plugin(&acme.id, "greeter", "plugin:greeter:").await.unwrap());
+    assert!(
+        !store
+            .uninstall_plugin(&other.id, "greeter", "plugin:greeter:")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .uninstall_plugin(&acme.id, "greeter", "plugin:greeter:")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .uninstall_plugin(&acme.id, "greeter", "plugin:greeter:")
+            .await
+            .unwrap()
+    );
     assert!(store.plugin(&acme.id, "greeter").await.unwrap().is_none());
-    assert!(store.plugin_versions(&acme.id, "greeter").await.unwrap().is_empty());
-    assert!(store.script(&acme.id, "plugins/greeter").await.unwrap().is_none());
+    assert!(
+        store
+            .plugin_versions(&acme.id, "greeter")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .script(&acme.id, "plugins/greeter")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let names: Vec<String> = store
         .list_schedules(&acme.id)
         .await
@@ -2935,38 +3022,106 @@ async fn webhooks(db: Db) {
         EndpointSave::Created(e) => (e, true),
         EndpointSave::Unchanged(e) => (e, false),
     };
-    let (e, created) = saved(store.save_endpoint(&acme.id, "slack", "on: [a]", None, "tok_1", 10).await.unwrap());
+    let (e, created) = saved(
+        store
+            .save_endpoint(&acme.id, "slack", "on: [a]", None, "tok_1", 10)
+            .await
+            .unwrap(),
+    );
     assert!(created);
     assert_eq!((e.version, e.enabled, e.created_at), (1, true, 10));
-    let (e, created) = saved(store.save_endpoint(&acme.id, "slack", "on: [a]", None, "tok_1", 11).await.unwrap());
+    let (e, created) = saved(
+        store
+            .save_endpoint(&acme.id, "slack", "on: [a]", None, "tok_1", 11)
+            .await
+            .unwrap(),
+    );
     assert!(!created);
     assert_eq!(e.version, 1);
     let (e, created) = saved(
         store
-            .save_endpoint(&acme.id, "slack", "on: [a]", Some("export function transform(e) { return e; }"), "tok_2", 12)
+            .save_endpoint(
+                &acme.id,
+                "slack",
+                "on: [a]",
+                Some("export function transform(e) { return e; }"),
+                "tok_2",
+                12,
+            )
             .await
             .unwrap(),
     );
     assert!(created);
     assert_eq!((e.version, e.created_at, e.updated_at), (2, 10, 12));
     let versions = store.endpoint_versions(&acme.id, "slack").await.unwrap();
-    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
     assert!(store.endpoint(&other.id, "slack").await.unwrap().is_none());
     assert!(store.endpoints(&other.id).await.unwrap().is_empty());
 
     // The failure clock.
-    assert_eq!(store.note_endpoint_outcome(&acme.id, "slack", false, 100).await.unwrap(), Some(100));
-    assert_eq!(store.note_endpoint_outcome(&acme.id, "slack", false, 200).await.unwrap(), Some(100));
-    assert_eq!(store.note_endpoint_outcome(&acme.id, "slack", true, 300).await.unwrap(), None);
-    assert_eq!(store.note_endpoint_outcome(&acme.id, "nope", false, 300).await.unwrap(), None);
-    store.note_endpoint_outcome(&acme.id, "slack", false, 400).await.unwrap();
-    assert!(store.set_endpoint_enabled(&acme.id, "slack", false, Some("410"), 500).await.unwrap());
+    assert_eq!(
+        store
+            .note_endpoint_outcome(&acme.id, "slack", false, 100)
+            .await
+            .unwrap(),
+        Some(100)
+    );
+    assert_eq!(
+        store
+            .note_endpoint_outcome(&acme.id, "slack", false, 200)
+            .await
+            .unwrap(),
+        Some(100)
+    );
+    assert_eq!(
+        store
+            .note_endpoint_outcome(&acme.id, "slack", true, 300)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .note_endpoint_outcome(&acme.id, "nope", false, 300)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .note_endpoint_outcome(&acme.id, "slack", false, 400)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .set_endpoint_enabled(&acme.id, "slack", false, Some("410"), 500)
+            .await
+            .unwrap()
+    );
     let e = store.endpoint(&acme.id, "slack").await.unwrap().unwrap();
-    assert_eq!((e.enabled, e.disabled_reason.as_deref(), e.failing_since), (false, Some("410"), Some(400)));
-    assert!(store.set_endpoint_enabled(&acme.id, "slack", true, Some("ignored"), 600).await.unwrap());
+    assert_eq!(
+        (e.enabled, e.disabled_reason.as_deref(), e.failing_since),
+        (false, Some("410"), Some(400))
+    );
+    assert!(
+        store
+            .set_endpoint_enabled(&acme.id, "slack", true, Some("ignored"), 600)
+            .await
+            .unwrap()
+    );
     let e = store.endpoint(&acme.id, "slack").await.unwrap().unwrap();
-    assert_eq!((e.enabled, e.disabled_reason, e.failing_since), (true, None, None));
-    assert!(!store.set_endpoint_enabled(&other.id, "slack", false, None, 600).await.unwrap());
+    assert_eq!(
+        (e.enabled, e.disabled_reason, e.failing_since),
+        (true, None, None)
+    );
+    assert!(
+        !store
+            .set_endpoint_enabled(&other.id, "slack", false, None, 600)
+            .await
+            .unwrap()
+    );
 
     // Deliveries and attempts.
     let delivery = |id: &str, at: i64| WebhookDelivery {
@@ -2985,7 +3140,10 @@ async fn webhooks(db: Db) {
     };
     store.insert_delivery(&delivery("msg_1", 1)).await.unwrap();
     store.insert_delivery(&delivery("msg_2", 2)).await.unwrap();
-    assert!(matches!(store.insert_delivery(&delivery("msg_1", 3)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.insert_delivery(&delivery("msg_1", 3)).await,
+        Err(StoreError::Conflict(_))
+    ));
     let attempt = |n: i64, status: Option<i64>| WebhookAttempt {
         delivery_id: "msg_1".into(),
         tenant_id: acme.id.clone(),
@@ -2996,26 +3154,56 @@ async fn webhooks(db: Db) {
         response: "r".into(),
         error: status.is_none().then(|| "timeout".to_owned()),
     };
-    store.record_attempt(&attempt(1, None), DeliveryState::Pending).await.unwrap();
-    store.record_attempt(&attempt(2, Some(200)), DeliveryState::Delivered).await.unwrap();
+    store
+        .record_attempt(&attempt(1, None), DeliveryState::Pending)
+        .await
+        .unwrap();
+    store
+        .record_attempt(&attempt(2, Some(200)), DeliveryState::Delivered)
+        .await
+        .unwrap();
     let d = store.delivery(&acme.id, "msg_1").await.unwrap().unwrap();
-    assert_eq!((d.state, d.attempts, d.last_status, d.last_error), (DeliveryState::Delivered, 2, Some(200), None));
+    assert_eq!(
+        (d.state, d.attempts, d.last_status, d.last_error),
+        (DeliveryState::Delivered, 2, Some(200), None)
+    );
     assert!(store.delivery(&other.id, "msg_1").await.unwrap().is_none());
     let attempts = store.attempts(&acme.id, "msg_1").await.unwrap();
-    assert_eq!(attempts.iter().map(|a| a.status).collect::<Vec<_>>(), [None, Some(200)]);
+    assert_eq!(
+        attempts.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [None, Some(200)]
+    );
     assert!(store.attempts(&other.id, "msg_1").await.unwrap().is_empty());
-    let ids: Vec<String> = store.deliveries_of(&acme.id, "slack", 10).await.unwrap().into_iter().map(|d| d.id).collect();
+    let ids: Vec<String> = store
+        .deliveries_of(&acme.id, "slack", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(ids, ["msg_2", "msg_1"]);
-    store.fail_delivery(&acme.id, "msg_2", "endpoint disabled", 9).await.unwrap();
+    store
+        .fail_delivery(&acme.id, "msg_2", "endpoint disabled", 9)
+        .await
+        .unwrap();
     let d = store.delivery(&acme.id, "msg_2").await.unwrap().unwrap();
-    assert_eq!((d.state, d.last_error.as_deref()), (DeliveryState::Failed, Some("endpoint disabled")));
+    assert_eq!(
+        (d.state, d.last_error.as_deref()),
+        (DeliveryState::Failed, Some("endpoint disabled"))
+    );
 
     assert!(!store.delete_endpoint(&other.id, "slack").await.unwrap());
     assert!(store.delete_endpoint(&acme.id, "slack").await.unwrap());
     assert!(store.endpoint(&acme.id, "slack").await.unwrap().is_none());
     assert!(store.delivery(&acme.id, "msg_1").await.unwrap().is_none());
     assert!(store.attempts(&acme.id, "msg_1").await.unwrap().is_empty());
-    assert!(store.endpoint_versions(&acme.id, "slack").await.unwrap().is_empty());
+    assert!(
+        store
+            .endpoint_versions(&acme.id, "slack")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

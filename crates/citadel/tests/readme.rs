@@ -272,7 +272,10 @@ fn the_readme_has_its_walkthroughs() {
     let readme = std::fs::read_to_string(readme_path()).unwrap();
     let w = walkthroughs(&readme);
     let names: Vec<&str> = w.keys().map(String::as_str).collect();
-    assert_eq!(names, ["capabilities", "main", "plugins", "two-nodes", "workflows"]);
+    assert_eq!(
+        names,
+        ["capabilities", "main", "plugins", "two-nodes", "workflows"]
+    );
     // Annotations are read where they stand: a few the README must keep.
     let main = &w["main"];
     let expected: Vec<&Expect> = main.expectations.values().collect();

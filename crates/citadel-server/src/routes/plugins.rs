@@ -25,7 +25,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     let uploads = OpenApiRouter::new()
         .routes(routes!(install_plugin, list_plugins))
         .routes(routes!(upgrade_plugin, list_plugin_versions))
-        .layer(axum::extract::DefaultBodyLimit::max(plugins::MAX_BUNDLE_BYTES));
+        .layer(axum::extract::DefaultBodyLimit::max(
+            plugins::MAX_BUNDLE_BYTES,
+        ));
     OpenApiRouter::new()
         .merge(uploads)
         .routes(routes!(plugin_status))
@@ -245,7 +247,9 @@ async fn plugin_status(
     State(state): State<AppState>,
     Authed(caller): Authed,
 ) -> ApiResult<axum::Json<StatusBody>> {
-    Ok(axum::Json(plugins::status(&state.app, &caller).await?.into()))
+    Ok(axum::Json(
+        plugins::status(&state.app, &caller).await?.into(),
+    ))
 }
 
 /// One plugin.
@@ -256,7 +260,9 @@ async fn get_plugin(
     Authed(caller): Authed,
     Path(slug): Path<String>,
 ) -> ApiResult<axum::Json<PluginBody>> {
-    Ok(axum::Json(plugins::get(&state.app, &caller, &slug).await?.into()))
+    Ok(axum::Json(
+        plugins::get(&state.app, &caller, &slug).await?.into(),
+    ))
 }
 
 /// Uninstalls a plugin: its schedules, hooks, routes, key-value entries
@@ -288,7 +294,11 @@ async fn upgrade_plugin(
     body: Bytes,
 ) -> ApiResult<axum::Json<PluginBody>> {
     bundle_of(&headers, &body)?;
-    Ok(axum::Json(plugins::upgrade(&state.app, &caller, &slug, &body).await?.into()))
+    Ok(axum::Json(
+        plugins::upgrade(&state.app, &caller, &slug, &body)
+            .await?
+            .into(),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -338,7 +348,11 @@ async fn enable_plugin(
     Authed(caller): Authed,
     Path(slug): Path<String>,
 ) -> ApiResult<axum::Json<PluginBody>> {
-    Ok(axum::Json(plugins::set_enabled(&state.app, &caller, &slug, true).await?.into()))
+    Ok(axum::Json(
+        plugins::set_enabled(&state.app, &caller, &slug, true)
+            .await?
+            .into(),
+    ))
 }
 
 /// Disables a plugin: no hook, route or job of it runs until it is
@@ -350,7 +364,11 @@ async fn disable_plugin(
     Authed(caller): Authed,
     Path(slug): Path<String>,
 ) -> ApiResult<axum::Json<PluginBody>> {
-    Ok(axum::Json(plugins::set_enabled(&state.app, &caller, &slug, false).await?.into()))
+    Ok(axum::Json(
+        plugins::set_enabled(&state.app, &caller, &slug, false)
+            .await?
+            .into(),
+    ))
 }
 
 /// Replaces a plugin's configuration, checked against its schema (400
@@ -365,7 +383,11 @@ async fn configure_plugin(
     Path(slug): Path<String>,
     ApiJson(config): ApiJson<Value>,
 ) -> ApiResult<axum::Json<PluginBody>> {
-    Ok(axum::Json(plugins::configure(&state.app, &caller, &slug, config).await?.into()))
+    Ok(axum::Json(
+        plugins::configure(&state.app, &caller, &slug, config)
+            .await?
+            .into(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -431,10 +453,13 @@ async fn run_plugin_job(
     Path((slug, job)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, axum::Json<Accepted>)> {
     let run_id = plugins::run_job(&state.app, &caller, &slug, &job).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(Accepted {
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
             run_id,
             duplicate: false,
-        })))
+        }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -581,4 +606,3 @@ pub(crate) async fn ext_route(
         Err(e) => ApiError::from(e).into_response(),
     }
 }
-

@@ -116,7 +116,11 @@ async fn save_webhook(
         body.transform.as_deref(),
     )
     .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(view.into())))
 }
 
@@ -138,7 +142,9 @@ async fn get_webhook(
     Authed(caller): Authed,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<EndpointBody>> {
-    Ok(axum::Json(webhooks::get(&state.app, &caller, &name).await?.into()))
+    Ok(axum::Json(
+        webhooks::get(&state.app, &caller, &name).await?.into(),
+    ))
 }
 
 /// Deletes an endpoint with its versions and delivery log.
@@ -195,7 +201,11 @@ async fn enable_webhook(
     Authed(caller): Authed,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<EndpointBody>> {
-    Ok(axum::Json(webhooks::set_enabled(&state.app, &caller, &name, true).await?.into()))
+    Ok(axum::Json(
+        webhooks::set_enabled(&state.app, &caller, &name, true)
+            .await?
+            .into(),
+    ))
 }
 
 /// Disables an endpoint: no event is delivered to it.
@@ -206,7 +216,11 @@ async fn disable_webhook(
     Authed(caller): Authed,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<EndpointBody>> {
-    Ok(axum::Json(webhooks::set_enabled(&state.app, &caller, &name, false).await?.into()))
+    Ok(axum::Json(
+        webhooks::set_enabled(&state.app, &caller, &name, false)
+            .await?
+            .into(),
+    ))
 }
 
 /// One delivery of an event to an endpoint.
@@ -293,7 +307,9 @@ async fn list_webhook_deliveries(
     Query(q): Query<DeliveriesQuery>,
 ) -> ApiResult<axum::Json<Vec<DeliveryBody>>> {
     let list = webhooks::deliveries(&state.app, &caller, &name, q.limit).await?;
-    Ok(axum::Json(list.into_iter().map(|d| delivery_body(d, None)).collect()))
+    Ok(axum::Json(
+        list.into_iter().map(|d| delivery_body(d, None)).collect(),
+    ))
 }
 
 /// One delivery with every attempt (status, latency, response excerpt).
@@ -324,7 +340,10 @@ async fn redeliver_webhook_delivery(
     Path((name, id)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, axum::Json<Redelivered>)> {
     let delivery_id = webhooks::redeliver(&state.app, &caller, &name, &id).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(Redelivered { delivery_id })))
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Redelivered { delivery_id }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -350,7 +369,8 @@ async fn test_webhook(
     ApiJson(body): ApiJson<TestBody>,
 ) -> ApiResult<axum::Json<DeliveryBody>> {
     let event_type = body.event_type.unwrap_or_else(|| "webhook.test".to_owned());
-    let (d, attempt) = webhooks::test_send(&state.app, &caller, &name, &event_type, body.data).await?;
+    let (d, attempt) =
+        webhooks::test_send(&state.app, &caller, &name, &event_type, body.data).await?;
     Ok(axum::Json(delivery_body(d, Some(vec![attempt]))))
 }
 
@@ -505,8 +525,7 @@ pub(crate) async fn receive_inbound(
                 StatusCode::BAD_GATEWAY
             };
             let parse = |t: Option<&str>| t.and_then(|t| serde_json::from_str::<Value>(t).ok());
-            let error_code = parse(run.error.as_deref())
-                .and_then(|e| e.get("code").cloned());
+            let error_code = parse(run.error.as_deref()).and_then(|e| e.get("code").cloned());
             (
                 status,
                 axum::Json(serde_json::json!({
