@@ -9,11 +9,13 @@
 # 2. Signed deliveries/s: ENDPOINTS outgoing endpoints (default 50) on one
 #    event type, EVENTS events published (default 200), so ENDPOINTS x EVENTS
 #    deliveries, each signed per Standard Webhooks and POSTed to a local
-#    receiver (Deno.serve, counting). Time from the first publish to the
-#    last delivery received.
+#    receiver (Deno.serve, counting), the events published by PUBLISHERS
+#    clients at once (default 4). Time from the first publish to the last
+#    delivery received.
 #
 #   bench/plugins.sh [DURATION]    (needs wrk and Deno: npm @deno/linux-x64-glibc, or $DENO)
 set -euo pipefail
+[ -n "${TRACE:-}" ] && set -x
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 endpoints=${ENDPOINTS:-50}
@@ -91,15 +93,15 @@ receiver_pid=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$rport/stats" >/dev/null && break; sleep 0.1; done
 key=$(python3 -c 'import base64, os; print("whsec_" + base64.b64encode(os.urandom(32)).decode())')
 curl -sf "${H[@]}" "${J[@]}" "$api/v1/secrets" -d "{\"name\":\"BENCH_KEY\",\"value\":\"$key\"}" >/dev/null
+endpoint=$(python3 -c 'import json, sys; print(json.dumps({"source": "api_version: v1\non: [\"bench.tick\"]\ndelivery:\n  url: \"http://127.0.0.1:%s/in\"\n  signing:\n    secret: \"${SECRET:BENCH_KEY}\"\n" % sys.argv[1]}))' "$rport")
 for i in $(seq "$endpoints"); do
-  yaml="api_version: v1\non: [\"bench.tick\"]\ndelivery:\n  url: \"http://127.0.0.1:$rport/in\"\n  signing:\n    secret: \"\${SECRET:BENCH_KEY}\"\n"
-  curl -sf "${H[@]}" "${J[@]}" -X PUT "$api/v1/webhooks/e$i" -d "{\"source\": \"$yaml\"}" >/dev/null
+  curl -sf "${H[@]}" "${J[@]}" -X PUT "$api/v1/webhooks/e$i" -d "$endpoint" >/dev/null
 done
 total=$((endpoints * events))
 start=$(date +%s%3N)
-for i in $(seq "$events"); do
-  curl -sf "${H[@]}" "${J[@]}" "$api/v1/events" -d "{\"type\":\"bench.tick\",\"data\":{\"i\":$i}}" >/dev/null
-done
+# PUBLISHERS clients publish at once (default 4).
+seq "$events" | xargs -P "${PUBLISHERS:-4}" -I{} curl -sf "${H[@]}" "${J[@]}" "$api/v1/events" \
+  -d '{"type":"bench.tick","data":{"i":{}}}' -o /dev/null
 published=$(date +%s%3N)
 for _ in $(seq 600); do
   n=$(curl -sf "127.0.0.1:$rport/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["n"])')

@@ -265,12 +265,18 @@ pub async fn receive(app: &App, req: InboundRequest) -> AppResult<Received> {
                 format!("the request has no `{name}` header"),
             )
         })?;
-        signature::verify_shared_hmac(secret.as_bytes(), sig, &req.body).map_err(|e| {
-            refuse(
-                e.code(),
-                format!("the signature does not verify: {}", e.code()),
-            )
-        })?;
+        // The secret as it is, or (during a rotation) each of its keys.
+        std::iter::once(secret.as_str())
+            .chain(secret.split_whitespace())
+            .map(|key| signature::verify_shared_hmac(key.as_bytes(), sig, &req.body))
+            .find(Result::is_ok)
+            .unwrap_or(Err(signature::SignatureError::NoMatch))
+            .map_err(|e| {
+                refuse(
+                    e.code(),
+                    format!("the signature does not verify: {}", e.code()),
+                )
+            })?;
         hook.id_header
             .as_deref()
             .and_then(header)
@@ -282,7 +288,8 @@ pub async fn receive(app: &App, req: InboundRequest) -> AppResult<Received> {
                     refuse(e.code(), format!("the request is not signed: {}", e.code()))
                 })?;
         signature::verify(
-            &[secret.as_str()],
+            // A secret being rotated holds the new and the old key.
+            &secret.split_whitespace().collect::<Vec<_>>(),
             &signed,
             &req.body,
             now / 1000,

@@ -1366,7 +1366,8 @@ async fn verify_signature(
         Err(e) => return Err(crate::secrets::vault_error(e)),
     };
     signature::verify(
-        &[value.as_str()],
+        // A secret being rotated holds the new and the old key.
+        &value.split_whitespace().collect::<Vec<_>>(),
         &headers,
         &req.body,
         now / 1000,

@@ -342,13 +342,17 @@ pub async fn test_send(
         created_at: now,
         updated_at: now,
     };
-    app.store.insert_delivery(&delivery).await?;
+    app.store
+        .insert_deliveries(std::slice::from_ref(&delivery))
+        .await?;
     let tried = engine.attempt(&endpoint, &parsed, &delivery, 1).await;
     let state = match tried.outcome {
         citadel_plugin::retry::Outcome::Delivered => citadel_domain::DeliveryState::Delivered,
         _ => citadel_domain::DeliveryState::Failed,
     };
-    app.store.record_attempt(&tried.attempt, state).await?;
+    app.store
+        .record_attempts(&[(tried.attempt.clone(), state)])
+        .await?;
     delivery.state = state;
     delivery.attempts = 1;
     delivery.last_status = tried.attempt.status;

@@ -1,4 +1,5 @@
-//! Group commit. Run records and enqueued jobs are written in batches:
+//! Group commit. Run records, enqueued jobs, finished jobs and webhook
+//! delivery attempts are written in batches:
 //! everything submitted while a write is under way joins the next one, so a
 //! busy node commits many per transaction and a quiet one commits each at
 //! once. A caller's submission returns after its item is durable.
@@ -6,7 +7,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use citadel_store::{FinishedJob, Job, NewJob, Run, Store, StoreError, now_ms};
+use citadel_domain::DeliveryState;
+use citadel_store::{FinishedJob, Job, NewJob, Run, Store, StoreError, WebhookAttempt, now_ms};
 use tokio::sync::{mpsc, oneshot};
 
 /// Items written per transaction at most.
@@ -172,5 +174,36 @@ impl Finisher {
             .submit(job)
             .await
             .unwrap_or_else(|| Err("the job finisher stopped".to_owned()))
+    }
+}
+
+/// Records webhook delivery attempts.
+pub(crate) struct AttemptRecorder(Batcher<(WebhookAttempt, DeliveryState), Result<(), String>>);
+
+impl AttemptRecorder {
+    pub(crate) fn start(store: Arc<dyn Store>) -> AttemptRecorder {
+        AttemptRecorder(Batcher::start(
+            move |attempts: Vec<(WebhookAttempt, DeliveryState)>| {
+                let store = Arc::clone(&store);
+                async move {
+                    let result = crate::patiently(PATIENCE, || store.record_attempts(&attempts))
+                        .await
+                        .map_err(|e| e.to_string());
+                    vec![result; attempts.len()]
+                }
+            },
+        ))
+    }
+
+    /// Returns once the attempt is committed, or the database's error.
+    pub(crate) async fn record(
+        &self,
+        attempt: WebhookAttempt,
+        state: DeliveryState,
+    ) -> Result<(), String> {
+        self.0
+            .submit((attempt, state))
+            .await
+            .unwrap_or_else(|| Err("the attempt recorder stopped".to_owned()))
     }
 }

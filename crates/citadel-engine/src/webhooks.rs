@@ -142,6 +142,18 @@ pub struct Attempted {
 }
 
 impl Engine {
+    /// An endpoint's document parsed, from a cache keyed by its tenant,
+    /// name and version (a version never changes).
+    pub(crate) fn parsed_endpoint(&self, e: &WebhookEndpoint) -> Result<Arc<Endpoint>, String> {
+        let key = (e.tenant_id.clone(), e.name.clone(), e.version);
+        if let Some(p) = lock(&self.endpoints).get(&key) {
+            return Ok(Arc::clone(p));
+        }
+        let parsed = Arc::new(parse_endpoint(e)?);
+        lock(&self.endpoints).put(key, Arc::clone(&parsed));
+        Ok(parsed)
+    }
+
     /// Offers a published event to the tenant's enabled endpoints: one
     /// delivery (and its job) per endpoint whose `on` matches, listed among
     /// the event's deliveries as `webhook:{name}`.
@@ -151,28 +163,35 @@ impl Engine {
         deliveries: &mut Vec<Delivery>,
     ) -> Result<(), EngineError> {
         let endpoints = self.store.endpoints(&event.tenant_id).await?;
+        let mut batch = Vec::new();
         for endpoint in endpoints.into_iter().filter(|e| e.enabled) {
-            let Ok(parsed) = parse_endpoint(&endpoint) else {
+            let Ok(parsed) = self.parsed_endpoint(&endpoint) else {
                 continue;
             };
-            if !parsed
+            if parsed
                 .on
                 .iter()
                 .any(|p| citadel_plugin::event_matches(p, &event.event_type))
             {
-                continue;
+                batch.push((endpoint, parsed));
             }
-            let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
-            let id = self
-                .enqueue_delivery(
-                    &endpoint,
-                    &parsed,
-                    &event.id,
-                    &event.event_type,
-                    data,
-                    event.created_at,
-                )
-                .await?;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
+        let pairs: Vec<(&WebhookEndpoint, &Endpoint)> =
+            batch.iter().map(|(e, p)| (e, p.as_ref())).collect();
+        let ids = self
+            .enqueue_deliveries(
+                &pairs,
+                &event.id,
+                &event.event_type,
+                &data,
+                event.created_at,
+            )
+            .await?;
+        for ((endpoint, _), id) in batch.iter().zip(ids) {
             deliveries.push(Delivery {
                 event_id: event.id.clone(),
                 tenant_id: event.tenant_id.clone(),
@@ -196,48 +215,71 @@ impl Engine {
         data: Value,
         event_at: i64,
     ) -> Result<String, EngineError> {
+        let ids = self
+            .enqueue_deliveries(&[(endpoint, parsed)], event_id, event_type, &data, event_at)
+            .await?;
+        Ok(ids.into_iter().next().unwrap_or_default())
+    }
+
+    /// Records one delivery of an event per endpoint (one transaction) and
+    /// queues their first attempts now (another). Returns their ids, in
+    /// order.
+    async fn enqueue_deliveries(
+        &self,
+        endpoints: &[(&WebhookEndpoint, &Endpoint)],
+        event_id: &str,
+        event_type: &str,
+        data: &Value,
+        event_at: i64,
+    ) -> Result<Vec<String>, EngineError> {
         let now = now_ms();
-        let delivery = WebhookDelivery {
-            id: new_id("msg"),
-            tenant_id: endpoint.tenant_id.clone(),
-            endpoint: endpoint.name.clone(),
-            event_id: event_id.to_owned(),
-            event_type: event_type.to_owned(),
-            payload: json!({
-                "id": event_id,
-                "type": event_type,
-                "timestamp": jiff::Timestamp::from_millisecond(event_at)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
-                "data": data,
-            })
-            .to_string(),
-            state: DeliveryState::Pending,
-            attempts: 0,
-            last_status: None,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-        };
-        self.store.insert_delivery(&delivery).await?;
-        let job = NewJob {
-            id: delivery.id.clone(),
-            tenant_id: delivery.tenant_id.clone(),
-            kind: WEBHOOK_JOB.into(),
-            payload: json!({ "endpoint": endpoint.name }).to_string(),
-            priority: citadel_domain::Priority::Normal.as_i64(),
-            run_at: now,
-            // The delivery decides when it is done; the queue only keeps
-            // it alive across nodes.
-            max_attempts: parsed.retry.max_attempts() as i64 + 1,
-            timeout_ms: parsed.delivery.timeout_ms as i64 + 30_000,
-            idempotency_key: None,
-            script_key: None,
-            script_cap: None,
-        };
-        self.enqueuer.enqueue(job).await?;
+        let payload = json!({
+            "id": event_id,
+            "type": event_type,
+            "timestamp": jiff::Timestamp::from_millisecond(event_at)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            "data": data,
+        })
+        .to_string();
+        let mut rows = Vec::with_capacity(endpoints.len());
+        let mut jobs = Vec::with_capacity(endpoints.len());
+        for (endpoint, parsed) in endpoints {
+            let id = new_id("msg");
+            jobs.push(NewJob {
+                id: id.clone(),
+                tenant_id: endpoint.tenant_id.clone(),
+                kind: WEBHOOK_JOB.into(),
+                payload: json!({ "endpoint": endpoint.name }).to_string(),
+                priority: citadel_domain::Priority::Normal.as_i64(),
+                run_at: now,
+                // The delivery decides when it is done; the queue only
+                // keeps it alive across nodes.
+                max_attempts: parsed.retry.max_attempts() as i64 + 1,
+                timeout_ms: parsed.delivery.timeout_ms as i64 + 30_000,
+                idempotency_key: None,
+                script_key: None,
+                script_cap: None,
+            });
+            rows.push(WebhookDelivery {
+                id,
+                tenant_id: endpoint.tenant_id.clone(),
+                endpoint: endpoint.name.clone(),
+                event_id: event_id.to_owned(),
+                event_type: event_type.to_owned(),
+                payload: payload.clone(),
+                state: DeliveryState::Pending,
+                attempts: 0,
+                last_status: None,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        self.store.insert_deliveries(&rows).await?;
+        self.store.enqueue_many(&jobs).await?;
         self.worker.wake.notify_one();
-        Ok(delivery.id)
+        Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
     /// One delivery job: an attempt, then done or queued again for the
@@ -305,7 +347,7 @@ impl Engine {
                 return;
             }
         };
-        let parsed = match parse_endpoint(&endpoint) {
+        let parsed = match self.parsed_endpoint(&endpoint) {
             Ok(p) => p,
             Err(why) => {
                 let _ = self
@@ -321,10 +363,13 @@ impl Engine {
         let error = tried.attempt.error.clone();
         let (state, next) = match tried.outcome {
             Outcome::Delivered => {
-                let _ = self
-                    .store
-                    .note_endpoint_outcome(tenant, &endpoint.name, true, now)
-                    .await;
+                // Only an endpoint that was failing has a clock to stop.
+                if endpoint.failing_since.is_some() {
+                    let _ = self
+                        .store
+                        .note_endpoint_outcome(tenant, &endpoint.name, true, now)
+                        .await;
+                }
                 (DeliveryState::Delivered, None)
             }
             Outcome::Gone => {
@@ -353,7 +398,7 @@ impl Engine {
                 }
             }
         };
-        if let Err(e) = self.store.record_attempt(&tried.attempt, state).await {
+        if let Err(e) = self.attempts.record(tried.attempt.clone(), state).await {
             tracing::error!(error = %e, delivery = %delivery.id, "cannot record a delivery attempt");
         }
         match (state, next) {
@@ -525,13 +570,11 @@ impl Engine {
             .render(lookup)
             .map_err(|name| format!("secret `{name}` is not set"))?;
         let timestamp = now_ms() / 1000;
-        let signed = signature::signed_headers(
-            &[signing.as_str()],
-            &delivery.id,
-            timestamp,
-            body.as_bytes(),
-        )
-        .map_err(|e| format!("cannot sign: {}", e.code()))?;
+        // During a rotation the secret holds the new and the old key,
+        // separated by a space: each signs, so receivers on either verify.
+        let keys: Vec<&str> = signing.split_whitespace().collect();
+        let signed = signature::signed_headers(&keys, &delivery.id, timestamp, body.as_bytes())
+            .map_err(|e| format!("cannot sign: {}", e.code()))?;
         let mut headers: Vec<(String, String)> =
             vec![("content-type".into(), "application/json".into())];
         for (name, value) in &parsed.delivery.headers {

@@ -290,6 +290,44 @@ async fn signed_transformed_deliveries_with_their_log() {
         .is_err()
     );
 
+    // A rotation: the secret holds the new and the old key; each signs.
+    let new_key = citadel_plugin::signature::secret_from_key(&[43u8; 32]);
+    let (status, body) = w
+        .call(
+            "owner",
+            Method::PUT,
+            "/v1/secrets/SIGNING_KEY",
+            json!({ "value": format!("{new_key} {key}") }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, sent) = w
+        .call(
+            "owner",
+            Method::POST,
+            "/v1/webhooks/slack/test",
+            json!({ "type": "order.paid" }),
+        )
+        .await;
+    assert_eq!(sent["state"], "delivered", "{sent}");
+    let (_, headers, body) = seen.lock().unwrap().last().cloned().unwrap();
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+        .collect();
+    let signed = citadel_plugin::signature::SignedHeaders::from_pairs(pairs).unwrap();
+    assert_eq!(signed.signature.split(' ').count(), 2);
+    for k in [&new_key, &key] {
+        citadel_plugin::signature::verify(
+            &[k.as_str()],
+            &signed,
+            body.as_bytes(),
+            now,
+            Duration::from_secs(300),
+        )
+        .expect("each key verifies during the rotation");
+    }
+
     // Redelivered: a new delivery of the same event.
     let (status, body) = w
         .call(
@@ -324,10 +362,10 @@ async fn signed_transformed_deliveries_with_their_log() {
             Value::Null,
         )
         .await;
-    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(list.as_array().unwrap().len(), 4);
     let metrics = w.api.metrics().await;
     assert!(
-        metrics.contains("name=\"slack\",kind=\"delivery\",outcome=\"ok\"} 3"),
+        metrics.contains("name=\"slack\",kind=\"delivery\",outcome=\"ok\"} 4"),
         "{metrics}"
     );
     // Developers may not read deliveries (they hold event data).

@@ -159,7 +159,8 @@ pub trait WebhookStore: Send + Sync {
         at: i64,
     ) -> StoreFuture<'a, Option<i64>>;
 
-    fn insert_delivery<'a>(&'a self, d: &'a WebhookDelivery) -> StoreFuture<'a, ()>;
+    /// Inserts deliveries, all in one transaction.
+    fn insert_deliveries<'a>(&'a self, d: &'a [WebhookDelivery]) -> StoreFuture<'a, ()>;
     fn delivery<'a>(
         &'a self,
         tenant_id: &'a str,
@@ -172,12 +173,11 @@ pub trait WebhookStore: Send + Sync {
         endpoint: &'a str,
         limit: i64,
     ) -> StoreFuture<'a, Vec<WebhookDelivery>>;
-    /// Records an attempt and the delivery's state after it, in one
-    /// transaction.
-    fn record_attempt<'a>(
+    /// Records attempts and each delivery's state after its attempt, all
+    /// in one transaction.
+    fn record_attempts<'a>(
         &'a self,
-        attempt: &'a WebhookAttempt,
-        state: DeliveryState,
+        attempts: &'a [(WebhookAttempt, DeliveryState)],
     ) -> StoreFuture<'a, ()>;
     /// A delivery's attempts, in order.
     fn attempts<'a>(
@@ -220,6 +220,21 @@ static ENDPOINT_BY_NAME: LazyLock<String> = LazyLock::new(|| {
 });
 static ENDPOINTS_OF_TENANT: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 ORDER BY name")
+});
+static INSERT_DELIVERY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )
+});
+static INSERT_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO webhook_attempts ({ATTEMPT_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (delivery_id, attempt) DO UPDATE SET at = excluded.at, \
+         status = excluded.status, latency_ms = excluded.latency_ms, \
+         response = excluded.response, error = excluded.error"
+    )
 });
 static DELIVERY_BY_ID: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2")
@@ -526,28 +541,28 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
         })
     }
 
-    fn insert_delivery<'a>(&'a self, d: &'a WebhookDelivery) -> StoreFuture<'a, ()> {
+    fn insert_deliveries<'a>(&'a self, all: &'a [WebhookDelivery]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
-            D::query(&format!(
-                "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            ))
-            .bind(&d.id)
-            .bind(&d.tenant_id)
-            .bind(&d.endpoint)
-            .bind(&d.event_id)
-            .bind(&d.event_type)
-            .bind(&d.payload)
-            .bind(d.state.as_str())
-            .bind(d.attempts)
-            .bind(d.last_status)
-            .bind(d.last_error.as_deref())
-            .bind(d.created_at)
-            .bind(d.updated_at)
-            .execute(&mut conn)
-            .await
-            .map_err(|e| conflict(e, format!("delivery `{}`", d.id)))?;
+            let mut tx = self.write_tx().await?;
+            for d in all {
+                D::query(&INSERT_DELIVERY)
+                    .bind(&d.id)
+                    .bind(&d.tenant_id)
+                    .bind(&d.endpoint)
+                    .bind(&d.event_id)
+                    .bind(&d.event_type)
+                    .bind(&d.payload)
+                    .bind(d.state.as_str())
+                    .bind(d.attempts)
+                    .bind(d.last_status)
+                    .bind(d.last_error.as_deref())
+                    .bind(d.created_at)
+                    .bind(d.updated_at)
+                    .execute(&mut tx)
+                    .await
+                    .map_err(|e| conflict(e, format!("delivery `{}`", d.id)))?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -584,48 +599,43 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
         })
     }
 
-    fn record_attempt<'a>(
+    fn record_attempts<'a>(
         &'a self,
-        a: &'a WebhookAttempt,
-        state: DeliveryState,
+        all: &'a [(WebhookAttempt, DeliveryState)],
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
-            D::query(&format!(
-                "INSERT INTO webhook_attempts ({ATTEMPT_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (delivery_id, attempt) DO UPDATE SET at = excluded.at, \
-                 status = excluded.status, latency_ms = excluded.latency_ms, \
-                 response = excluded.response, error = excluded.error"
-            ))
-            .bind(&a.delivery_id)
-            .bind(&a.tenant_id)
-            .bind(a.attempt)
-            .bind(a.at)
-            .bind(a.status)
-            .bind(a.latency_ms)
-            .bind(&a.response)
-            .bind(a.error.as_deref())
-            .execute(&mut tx)
-            .await?;
-            let updated = D::query(
-                "UPDATE webhook_deliveries SET state = $1, attempts = $2, last_status = $3, \
-                 last_error = $4, updated_at = $5 WHERE tenant_id = $6 AND id = $7",
-            )
-            .bind(state.as_str())
-            .bind(a.attempt)
-            .bind(a.status)
-            .bind(a.error.as_deref())
-            .bind(a.at)
-            .bind(&a.tenant_id)
-            .bind(&a.delivery_id)
-            .execute(&mut tx)
-            .await?;
-            if updated != 1 {
-                return Err(StoreError::NotFound(format!(
-                    "delivery `{}`",
-                    a.delivery_id
-                )));
+            for (a, state) in all {
+                D::query(&INSERT_ATTEMPT)
+                    .bind(&a.delivery_id)
+                    .bind(&a.tenant_id)
+                    .bind(a.attempt)
+                    .bind(a.at)
+                    .bind(a.status)
+                    .bind(a.latency_ms)
+                    .bind(&a.response)
+                    .bind(a.error.as_deref())
+                    .execute(&mut tx)
+                    .await?;
+                let updated = D::query(
+                    "UPDATE webhook_deliveries SET state = $1, attempts = $2, last_status = $3, \
+                     last_error = $4, updated_at = $5 WHERE tenant_id = $6 AND id = $7",
+                )
+                .bind(state.as_str())
+                .bind(a.attempt)
+                .bind(a.status)
+                .bind(a.error.as_deref())
+                .bind(a.at)
+                .bind(&a.tenant_id)
+                .bind(&a.delivery_id)
+                .execute(&mut tx)
+                .await?;
+                if updated != 1 {
+                    return Err(StoreError::NotFound(format!(
+                        "delivery `{}`",
+                        a.delivery_id
+                    )));
+                }
             }
             tx.commit().await?;
             Ok(())

@@ -3138,12 +3138,18 @@ async fn webhooks(db: Db) {
         created_at: at,
         updated_at: at,
     };
-    store.insert_delivery(&delivery("msg_1", 1)).await.unwrap();
-    store.insert_delivery(&delivery("msg_2", 2)).await.unwrap();
+    store
+        .insert_deliveries(&[delivery("msg_1", 1), delivery("msg_2", 2)])
+        .await
+        .unwrap();
+    // All or nothing: a batch with a taken id stores none of it.
     assert!(matches!(
-        store.insert_delivery(&delivery("msg_1", 3)).await,
+        store
+            .insert_deliveries(&[delivery("msg_3", 3), delivery("msg_1", 3)])
+            .await,
         Err(StoreError::Conflict(_))
     ));
+    assert!(store.delivery(&acme.id, "msg_3").await.unwrap().is_none());
     let attempt = |n: i64, status: Option<i64>| WebhookAttempt {
         delivery_id: "msg_1".into(),
         tenant_id: acme.id.clone(),
@@ -3155,11 +3161,11 @@ async fn webhooks(db: Db) {
         error: status.is_none().then(|| "timeout".to_owned()),
     };
     store
-        .record_attempt(&attempt(1, None), DeliveryState::Pending)
+        .record_attempts(&[(attempt(1, None), DeliveryState::Pending)])
         .await
         .unwrap();
     store
-        .record_attempt(&attempt(2, Some(200)), DeliveryState::Delivered)
+        .record_attempts(&[(attempt(2, Some(200)), DeliveryState::Delivered)])
         .await
         .unwrap();
     let d = store.delivery(&acme.id, "msg_1").await.unwrap().unwrap();
