@@ -544,6 +544,7 @@ async fn switch(app: &App, manifest: &Manifest, plugin: &Plugin, create: bool) -
         })?;
     if let Ok(engine) = app.engine() {
         engine.invalidate_live(&plugin.tenant_id, &plugin_entry(&plugin.slug));
+        engine.forget_extensions(&plugin.tenant_id);
     }
     Ok(())
 }
@@ -897,6 +898,9 @@ pub async fn put_secret(
             .map_err(crate::secrets::vault_error)?,
         Err(e) => return Err(crate::secrets::vault_error(e)),
     };
+    if let Ok(engine) = app.engine() {
+        engine.forget_secret(&tenant, &stored);
+    }
     caller
         .record_change(
             app,
@@ -940,6 +944,7 @@ pub async fn uninstall(app: &App, caller: &Caller, slug: &str) -> AppResult<()> 
     }
     if let Ok(engine) = app.engine() {
         engine.invalidate_live(&tenant, &plugin_entry(slug));
+        engine.forget_extensions(&tenant);
     }
     changed(
         app,

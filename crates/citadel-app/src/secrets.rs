@@ -214,6 +214,7 @@ pub async fn rotate(
         .rotate(&tenant, name, value, &change, now)
         .await
         .map_err(vault_error)?;
+    app.engine()?.forget_secret(&tenant, name);
     caller
         .record_change(
             app,
@@ -249,6 +250,7 @@ pub async fn rollback(
             "secret `{name}` keeps no version {version} (the last {KEPT_VERSIONS} are kept)"
         )));
     }
+    app.engine()?.forget_secret(&tenant, name);
     caller
         .record_change(
             app,
@@ -269,6 +271,9 @@ pub async fn delete(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
     checked_secret_name(name)?;
     if !app.store.delete_secret(&tenant, name).await? {
         return Err(AppError::not_found(format!("secret `{name}` not found")));
+    }
+    if let Ok(engine) = app.engine() {
+        engine.forget_secret(&tenant, name);
     }
     caller
         .record_change(app, &tenant, "secret.delete", name, json!({}))

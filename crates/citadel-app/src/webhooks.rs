@@ -133,6 +133,7 @@ pub async fn save(
             now_ms(),
         )
         .await?;
+    engine.forget_extensions(&tenant);
     let (endpoint, created) = match saved {
         EndpointSave::Created(e) => (e, true),
         EndpointSave::Unchanged(e) => (e, false),
@@ -194,6 +195,9 @@ pub async fn delete(app: &App, caller: &Caller, name: &str) -> AppResult<()> {
             "webhook endpoint `{name}` not found"
         )));
     }
+    if let Ok(engine) = app.engine() {
+        engine.forget_extensions(&tenant);
+    }
     caller
         .record_change(
             app,
@@ -220,6 +224,9 @@ pub async fn set_enabled(
     app.store
         .set_endpoint_enabled(&tenant, name, enabled, Some("disabled by hand"), now_ms())
         .await?;
+    if let Ok(engine) = app.engine() {
+        engine.forget_extensions(&tenant);
+    }
     let action = if enabled {
         "webhook.enable"
     } else {

@@ -183,9 +183,9 @@ impl Engine {
         event: &Event,
         deliveries: &mut Vec<Delivery>,
     ) -> Result<(), EngineError> {
-        let plugins = self.store.plugins(&event.tenant_id).await?;
+        let plugins = self.tenant_plugins(&event.tenant_id).await?;
         let data = || serde_json::from_str::<serde_json::Value>(&event.data).unwrap_or_default();
-        for plugin in plugins.into_iter().filter(|p| p.enabled) {
+        for plugin in plugins.iter().filter(|p| p.enabled) {
             let hooks: Vec<String> = serde_json::from_str::<Vec<String>>(&plugin.hooks)
                 .unwrap_or_default()
                 .into_iter()

@@ -472,6 +472,13 @@ pub struct EngineInner {
     finisher: Finisher,
     attempts: batch::AttemptRecorder,
     analyses: Mutex<LruCache<[u8; 32], Arc<Vec<Diagnostic>>>>,
+    /// Tenants' webhook endpoints and plugins, as events and deliveries
+    /// read them (for `cache_ttl`; changes through this node apply at once).
+    endpoint_lists: Mutex<LruCache<String, (Instant, Arc<Vec<citadel_store::WebhookEndpoint>>)>>,
+    plugin_lists: Mutex<LruCache<String, (Instant, Arc<Vec<citadel_store::Plugin>>)>>,
+    /// Secret values webhook deliveries use, by tenant and name, kept for
+    /// `cache_ttl`.
+    delivery_secrets: Mutex<LruCache<(String, String), (Instant, zeroize::Zeroizing<String>)>>,
     /// Parsed webhook endpoint documents by tenant, name and version.
     endpoints: Mutex<LruCache<(String, String, i64), Arc<citadel_plugin::Endpoint>>>,
     live: Mutex<LiveCache>,
@@ -531,6 +538,9 @@ impl Engine {
             switches: Mutex::new(Arc::new(Vec::new())),
             analyses: Mutex::new(LruCache::new(cap(4096))),
             endpoints: Mutex::new(LruCache::new(cap(4096))),
+            endpoint_lists: Mutex::new(LruCache::new(cap(4096))),
+            delivery_secrets: Mutex::new(LruCache::new(cap(4096))),
+            plugin_lists: Mutex::new(LruCache::new(cap(4096))),
             live: Mutex::new(LruCache::new(cap(16384))),
             settings: Mutex::new(LruCache::new(cap(4096))),
             counters: EngineCounters::default(),

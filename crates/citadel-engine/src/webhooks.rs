@@ -132,6 +132,16 @@ pub fn parse_endpoint(e: &WebhookEndpoint) -> Result<Endpoint, String> {
     })
 }
 
+/// What a delivery's job carries.
+#[derive(serde::Deserialize)]
+struct DeliveryJob {
+    endpoint: String,
+    event_id: String,
+    event_type: String,
+    payload: String,
+    created_at: i64,
+}
+
 /// What one attempt came to.
 #[derive(Debug, Clone)]
 pub struct Attempted {
@@ -142,6 +152,48 @@ pub struct Attempted {
 }
 
 impl Engine {
+    /// A tenant's webhook endpoints, cached for `cache_ttl`.
+    pub(crate) async fn tenant_endpoints(
+        &self,
+        tenant: &str,
+    ) -> Result<Arc<Vec<WebhookEndpoint>>, citadel_store::StoreError> {
+        if let Some((at, list)) = lock(&self.endpoint_lists).get(tenant)
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(Arc::clone(list));
+        }
+        let list = Arc::new(self.store.endpoints(tenant).await?);
+        lock(&self.endpoint_lists).put(tenant.to_owned(), (Instant::now(), Arc::clone(&list)));
+        Ok(list)
+    }
+
+    /// A tenant's plugins, cached for `cache_ttl`.
+    pub(crate) async fn tenant_plugins(
+        &self,
+        tenant: &str,
+    ) -> Result<Arc<Vec<citadel_store::Plugin>>, citadel_store::StoreError> {
+        if let Some((at, list)) = lock(&self.plugin_lists).get(tenant)
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(Arc::clone(list));
+        }
+        let list = Arc::new(self.store.plugins(tenant).await?);
+        lock(&self.plugin_lists).put(tenant.to_owned(), (Instant::now(), Arc::clone(&list)));
+        Ok(list)
+    }
+
+    /// Forgets the cached endpoints and plugins of a tenant: after a change
+    /// through this node.
+    pub fn forget_extensions(&self, tenant: &str) {
+        lock(&self.endpoint_lists).pop(tenant);
+        lock(&self.plugin_lists).pop(tenant);
+    }
+
+    /// Forgets a secret's cached value: after it changed through this node.
+    pub fn forget_secret(&self, tenant: &str, name: &str) {
+        lock(&self.delivery_secrets).pop(&(tenant.to_owned(), name.to_owned()));
+    }
+
     /// An endpoint's document parsed, from a cache keyed by its tenant,
     /// name and version (a version never changes).
     pub(crate) fn parsed_endpoint(&self, e: &WebhookEndpoint) -> Result<Arc<Endpoint>, String> {
@@ -162,9 +214,9 @@ impl Engine {
         event: &Event,
         deliveries: &mut Vec<Delivery>,
     ) -> Result<(), EngineError> {
-        let endpoints = self.store.endpoints(&event.tenant_id).await?;
+        let endpoints = self.tenant_endpoints(&event.tenant_id).await?;
         let mut batch = Vec::new();
-        for endpoint in endpoints.into_iter().filter(|e| e.enabled) {
+        for endpoint in endpoints.iter().filter(|e| e.enabled).cloned() {
             let Ok(parsed) = self.parsed_endpoint(&endpoint) else {
                 continue;
             };
@@ -250,7 +302,15 @@ impl Engine {
                 id: id.clone(),
                 tenant_id: endpoint.tenant_id.clone(),
                 kind: WEBHOOK_JOB.into(),
-                payload: json!({ "endpoint": endpoint.name }).to_string(),
+                // What an attempt needs, so it reads no delivery row.
+                payload: json!({
+                    "endpoint": endpoint.name,
+                    "event_id": event_id,
+                    "event_type": event_type,
+                    "payload": payload,
+                    "created_at": now,
+                })
+                .to_string(),
                 priority: citadel_domain::Priority::Normal.as_i64(),
                 run_at: now,
                 // The delivery decides when it is done; the queue only
@@ -301,28 +361,32 @@ impl Engine {
             }
         };
         let tenant = &job.tenant_id;
-        let delivery = match self.store.delivery(tenant, &job.id).await {
-            Ok(Some(d)) => d,
-            Ok(None) => return finish(JobState::Failed, Some("the delivery is gone".into())).await,
-            Err(e) => {
-                let _ = self
-                    .store
-                    .requeue_job(
-                        &job.id,
-                        &node,
-                        now_ms() + 1_000,
-                        Some(&e.to_string()),
-                        true,
-                        now_ms(),
-                    )
-                    .await;
-                return;
+        let carried: Option<DeliveryJob> = serde_json::from_str(&job.payload).ok();
+        let delivery = match carried {
+            // The attempt's number is the job's: each claim is one attempt.
+            Some(d) => WebhookDelivery {
+                id: job.id.clone(),
+                tenant_id: tenant.clone(),
+                endpoint: d.endpoint,
+                event_id: d.event_id,
+                event_type: d.event_type,
+                payload: d.payload,
+                state: DeliveryState::Pending,
+                attempts: (job.attempts - 1).max(0),
+                last_status: None,
+                last_error: None,
+                created_at: d.created_at,
+                updated_at: d.created_at,
+            },
+            None => {
+                return finish(JobState::Failed, Some("an unreadable delivery job".into())).await;
             }
         };
-        if delivery.state != DeliveryState::Pending {
-            return finish(JobState::Succeeded, None).await;
-        }
-        let endpoint = match self.store.endpoint(tenant, &delivery.endpoint).await {
+        let found = self
+            .tenant_endpoints(tenant)
+            .await
+            .map(|list| list.iter().find(|e| e.name == delivery.endpoint).cloned());
+        let endpoint = match found {
             Ok(Some(e)) if e.enabled => e,
             Ok(_) => {
                 let why = "the endpoint is disabled or deleted";
@@ -384,6 +448,10 @@ impl Engine {
                     .await
                     .ok()
                     .flatten();
+                // A success here must see the clock running to stop it.
+                if endpoint.failing_since.is_none() {
+                    self.forget_extensions(tenant);
+                }
                 let failing_too_long = since
                     .is_some_and(|s| should_disable(s / 1000, now / 1000, parsed.disable_after));
                 if failing_too_long {
@@ -454,7 +522,7 @@ impl Engine {
             .set_endpoint_enabled(&e.tenant_id, &e.name, false, Some(reason), now)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => self.forget_extensions(&e.tenant_id),
             Ok(false) => return,
             Err(err) => {
                 tracing::error!(error = %err, endpoint = %e.name, "cannot disable an endpoint");
@@ -645,10 +713,21 @@ impl Engine {
             })?;
         let mut out = Vec::with_capacity(names.len());
         for name in names {
+            // Values are kept for `cache_ttl` (a rotation reaches deliveries
+            // that much later), so a busy endpoint does not read its secrets
+            // once per attempt.
+            let key = (tenant.to_owned(), name.to_owned());
+            if let Some((at, value)) = lock(&self.delivery_secrets).get(&key)
+                && at.elapsed() < self.config.cache_ttl
+            {
+                out.push((name.to_owned(), value.to_string()));
+                continue;
+            }
             let revealed = vault
                 .reveal(tenant, name, now_ms())
                 .await
                 .map_err(|e| format!("secret `{name}`: {e}"))?;
+            lock(&self.delivery_secrets).put(key, (Instant::now(), revealed.value.clone()));
             out.push((name.to_owned(), revealed.value.to_string()));
         }
         Ok(out)
