@@ -1253,10 +1253,12 @@ pub async fn call_route(app: &App, req: RouteRequest) -> AppResult<RouteResponse
             req.tenant, req.slug, req.path
         ))
     };
-    let Some(tenant) = app.store.tenant_by_name(&req.tenant).await? else {
+    // Both cached for the engine's cache TTL: a route is the hot path.
+    let Some(tenant) = engine.tenant_named(&req.tenant).await? else {
         return Err(unknown());
     };
-    let Some(plugin) = app.store.plugin(&tenant.id, &req.slug).await? else {
+    let plugins = engine.tenant_plugins(&tenant.id).await?;
+    let Some(plugin) = plugins.iter().find(|p| p.slug == req.slug).cloned() else {
         return Err(unknown());
     };
     if !plugin.enabled {

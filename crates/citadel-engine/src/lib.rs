@@ -476,6 +476,7 @@ pub struct EngineInner {
     /// read them (for `cache_ttl`; changes through this node apply at once).
     endpoint_lists: Mutex<LruCache<String, (Instant, Arc<Vec<citadel_store::WebhookEndpoint>>)>>,
     plugin_lists: Mutex<LruCache<String, (Instant, Arc<Vec<citadel_store::Plugin>>)>>,
+    tenant_names: Mutex<LruCache<String, (Instant, Option<citadel_store::Tenant>)>>,
     /// Secret values webhook deliveries use, by tenant and name, kept for
     /// `cache_ttl`.
     delivery_secrets: Mutex<LruCache<(String, String), (Instant, zeroize::Zeroizing<String>)>>,
@@ -541,6 +542,7 @@ impl Engine {
             endpoint_lists: Mutex::new(LruCache::new(cap(4096))),
             delivery_secrets: Mutex::new(LruCache::new(cap(4096))),
             plugin_lists: Mutex::new(LruCache::new(cap(4096))),
+            tenant_names: Mutex::new(LruCache::new(cap(4096))),
             live: Mutex::new(LruCache::new(cap(16384))),
             settings: Mutex::new(LruCache::new(cap(4096))),
             counters: EngineCounters::default(),

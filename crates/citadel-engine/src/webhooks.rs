@@ -167,8 +167,24 @@ impl Engine {
         Ok(list)
     }
 
+    /// A tenant by its name, cached for `cache_ttl` (names of tenants are
+    /// never reused for another id).
+    pub async fn tenant_named(
+        &self,
+        name: &str,
+    ) -> Result<Option<citadel_store::Tenant>, citadel_store::StoreError> {
+        if let Some((at, t)) = lock(&self.tenant_names).get(name)
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(t.clone());
+        }
+        let t = self.store.tenant_by_name(name).await?;
+        lock(&self.tenant_names).put(name.to_owned(), (Instant::now(), t.clone()));
+        Ok(t)
+    }
+
     /// A tenant's plugins, cached for `cache_ttl`.
-    pub(crate) async fn tenant_plugins(
+    pub async fn tenant_plugins(
         &self,
         tenant: &str,
     ) -> Result<Arc<Vec<citadel_store::Plugin>>, citadel_store::StoreError> {
