@@ -26,7 +26,7 @@ deno=${DENO:-/tmp/deno/node_modules/@deno/linux-x64-glibc/deno}
 if [ -z "${CITADEL:-}" ]; then cargo build --release -q -p citadel; fi
 bin=${CITADEL:-$PWD/target/release/citadel}
 work=$(mktemp -d)
-trap 'for p in ${serve_pid:-} ${receiver_pid:-}; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+trap 'for p in ${serve_pid:-} ${receiver_pid:-} ${anchor_pid:-}; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
 port=$((20000 + RANDOM % 20000))
 rport=$((port + 1))
@@ -74,6 +74,18 @@ measure() { # NAME URL ARGS...
 ext=$(measure "plugin route /ext/…" "http://$api/ext/bench/bench/ping")
 run=$(measure "sync script run" "http://$api/v1/scripts/hello/run" -s "$work/run.lua" "${H[@]}")
 awk -v e="$ext" -v r="$run" 'BEGIN { printf "ratio: route / sync run = %.2f\n", e / r }'
+# The Deno-sidecar anchor on the same machine in the same run (ANCHOR_SKIP=1
+# leaves it out): a worker per execution, as bench/runs.sh measures it.
+anchor=${ANCHOR:-$PWD/../shared/anchors/deno-sidecar}
+if [ -z "${ANCHOR_SKIP:-}" ] && [ -f "$anchor/server.js" ]; then
+  aport=$((port + 2))
+  (cd "$anchor" && PORT=$aport exec "$deno" run --unstable-worker-options --allow-net=127.0.0.1 --allow-read --allow-env server.js >"$work/anchor.log" 2>&1) &
+  anchor_pid=$!
+  for _ in $(seq 100); do curl -sf "127.0.0.1:$aport/health" >/dev/null && break; sleep 0.1; done
+  deno_rps=$(measure "anchor (Deno worker per run)" "http://127.0.0.1:$aport/execute" -s "$anchor/post.lua")
+  kill "$anchor_pid" 2>/dev/null || true
+  awk -v e="$ext" -v d="$deno_rps" 'BEGIN { printf "ratio: route / anchor = %.1fx\n", e / d }'
+fi
 
 # Deliveries: a counting receiver, ENDPOINTS endpoints, EVENTS events.
 cat > "$work/receiver.ts" <<'TS'

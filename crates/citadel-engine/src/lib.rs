@@ -461,6 +461,9 @@ type Cached<T> = (Instant, T);
 /// (tenant id, script name) → the live version as of the instant.
 type LiveCache = LruCache<(String, String), Cached<Option<Arc<LiveScript>>>>;
 
+/// Entries read at a time, kept for `cache_ttl`.
+type TtlCache<K, V> = Mutex<LruCache<K, Cached<V>>>;
+
 pub struct EngineInner {
     store: Arc<dyn Store>,
     executor: Executor,
@@ -474,12 +477,12 @@ pub struct EngineInner {
     analyses: Mutex<LruCache<[u8; 32], Arc<Vec<Diagnostic>>>>,
     /// Tenants' webhook endpoints and plugins, as events and deliveries
     /// read them (for `cache_ttl`; changes through this node apply at once).
-    endpoint_lists: Mutex<LruCache<String, (Instant, Arc<Vec<citadel_store::WebhookEndpoint>>)>>,
-    plugin_lists: Mutex<LruCache<String, (Instant, Arc<Vec<citadel_store::Plugin>>)>>,
-    tenant_names: Mutex<LruCache<String, (Instant, Option<citadel_store::Tenant>)>>,
+    endpoint_lists: TtlCache<String, Arc<Vec<citadel_store::WebhookEndpoint>>>,
+    plugin_lists: TtlCache<String, Arc<Vec<citadel_store::Plugin>>>,
+    tenant_names: TtlCache<String, Option<citadel_store::Tenant>>,
     /// Secret values webhook deliveries use, by tenant and name, kept for
     /// `cache_ttl`.
-    delivery_secrets: Mutex<LruCache<(String, String), (Instant, zeroize::Zeroizing<String>)>>,
+    delivery_secrets: TtlCache<(String, String), zeroize::Zeroizing<String>>,
     /// Parsed webhook endpoint documents by tenant, name and version.
     endpoints: Mutex<LruCache<(String, String, i64), Arc<citadel_plugin::Endpoint>>>,
     live: Mutex<LiveCache>,

@@ -105,11 +105,14 @@ pub fn route_input(method: Method, route: &str, request: Value, config: Value) -
     })
 }
 
+/// A route's parameters, name and percent-decoded value, in path order.
+pub type Params = Vec<(String, String)>;
+
 /// How a request path matched a plugin's routes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteMatch<'m> {
     /// The route, and its parameters (percent-decoded) in path order.
-    Found(&'m RouteDecl, Vec<(String, String)>),
+    Found(&'m RouteDecl, Params),
     /// Some route has this path, none this method (the allowed ones).
     MethodNotAllowed(Vec<Method>),
     NotFound,
@@ -119,7 +122,7 @@ pub enum RouteMatch<'m> {
 /// parameter where both could match (`/a/new` before `/a/:id`).
 pub fn match_route<'m>(routes: &'m [RouteDecl], method: Method, path: &str) -> RouteMatch<'m> {
     let segments: Vec<&str> = split(path);
-    let mut found: Option<(&RouteDecl, Vec<(String, String)>, usize)> = None;
+    let mut found: Option<(&RouteDecl, Params, usize)> = None;
     let mut methods = Vec::new();
     for decl in routes {
         let pattern = split(&decl.path);
