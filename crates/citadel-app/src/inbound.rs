@@ -15,7 +15,6 @@ use citadel_domain::Trigger;
 use citadel_engine::{JobRequest, RunSpec};
 use citadel_plugin::signature::{self, SignedHeaders};
 use citadel_scripts::is_secret_name;
-use citadel_secrets::VaultError;
 use citadel_store::{InboundWebhook, KvOutcome, KvWrite, now_ms};
 use serde_json::{Map, Value, json};
 
@@ -37,19 +36,7 @@ pub struct InboundSpec {
 }
 
 fn checked_hook_name(name: &str) -> AppResult<()> {
-    let ok = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::invalid(format!(
-            "`{}` is not an inbound webhook name: 1 to 64 of a-z, 0-9, `_`, `.`, `-`",
-            name.chars().take(64).collect::<String>()
-        )))
-    }
+    crate::checked_short_name(name, "an inbound webhook")
 }
 
 fn header_name(h: &str, field: &str) -> AppResult<String> {
@@ -233,21 +220,14 @@ pub async fn receive(app: &App, req: InboundRequest) -> AppResult<Received> {
             ),
         ));
     }
-    let vault = crate::secrets::vault(app)?;
     let now = now_ms();
-    let secret = match vault.reveal(&tenant.id, &hook.secret, now).await {
-        Ok(v) => v.value,
-        Err(VaultError::NotFound(_)) => {
-            return Err(AppError::new(
-                ErrorCode::InvalidState,
-                format!(
-                    "the secret `{}` this webhook verifies with is not set",
-                    hook.secret
-                ),
-            ));
-        }
-        Err(e) => return Err(crate::secrets::vault_error(e)),
-    };
+    let secret = crate::secrets::reveal_to_verify(app, &tenant.id, &hook.secret, || {
+        format!(
+            "the secret `{}` this webhook verifies with is not set",
+            hook.secret
+        )
+    })
+    .await?;
     let header = |name: &str| {
         req.headers
             .iter()

@@ -259,6 +259,23 @@ pub(crate) fn checked_name(name: &str) -> AppResult<()> {
     citadel_scripts::validate_name(name).map_err(|e| AppError::invalid(e.to_string()))
 }
 
+/// Checks the name of a webhook endpoint or inbound webhook (`what`):
+/// 1 to 64 of `a-z`, `0-9`, `_`, `.`, `-`, starting with a letter or digit.
+pub(crate) fn checked_short_name(name: &str, what: &str) -> AppResult<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if ok {
+        return Ok(());
+    }
+    Err(AppError::invalid(format!(
+        "`{}` is not {what} name: 1 to 64 of a-z, 0-9, `_`, `.`, `-`, starting with a letter or digit",
+        name.chars().take(64).collect::<String>()
+    )))
+}
+
 /// `limit` of a listing, `1..=max` (default `default`).
 pub(crate) fn page_limit(limit: Option<i64>, default: i64, message: &str) -> AppResult<i64> {
     let limit = limit.unwrap_or(default);

@@ -307,6 +307,21 @@ async fn installed(app: &App, tenant: &str, slug: &str) -> AppResult<Plugin> {
         .ok_or_else(|| AppError::not_found(format!("plugin `{slug}` is not installed")))
 }
 
+/// The preamble of managing a plugin: the caller's tenant once it holds
+/// `plugin.install`, the plugin, and the manifest of its version in use.
+async fn managed(
+    app: &App,
+    caller: &Caller,
+    slug: &str,
+) -> AppResult<(String, Plugin, Arc<Manifest>)> {
+    let tenant = caller
+        .tenant_with(app, Permission::PluginInstall, None)
+        .await?;
+    let plugin = installed(app, &tenant, slug).await?;
+    let m = manifest_of(app, &tenant, slug, &plugin.version).await?;
+    Ok((tenant, plugin, m))
+}
+
 /// The manifest of one stored version.
 async fn manifest_of(
     app: &App,
@@ -763,11 +778,7 @@ pub async fn set_enabled(
     slug: &str,
     enabled: bool,
 ) -> AppResult<PluginView> {
-    let tenant = caller
-        .tenant_with(app, Permission::PluginInstall, None)
-        .await?;
-    let current = installed(app, &tenant, slug).await?;
-    let m = manifest_of(app, &tenant, slug, &current.version).await?;
+    let (tenant, current, m) = managed(app, caller, slug).await?;
     if enabled {
         let config: Value = serde_json::from_str(&current.config).unwrap_or_default();
         refuse_unready(app, &tenant, &m, &config).await?;
@@ -807,11 +818,7 @@ pub async fn configure(
     slug: &str,
     config: Value,
 ) -> AppResult<PluginView> {
-    let tenant = caller
-        .tenant_with(app, Permission::PluginInstall, None)
-        .await?;
-    let current = installed(app, &tenant, slug).await?;
-    let m = manifest_of(app, &tenant, slug, &current.version).await?;
+    let (tenant, current, m) = managed(app, caller, slug).await?;
     if !config.is_object() {
         return Err(AppError::invalid(
             "a plugin's configuration is a JSON object",
@@ -859,11 +866,7 @@ pub async fn put_secret(
     name: &str,
     value: &str,
 ) -> AppResult<PluginView> {
-    let tenant = caller
-        .tenant_with(app, Permission::PluginInstall, None)
-        .await?;
-    let current = installed(app, &tenant, slug).await?;
-    let m = manifest_of(app, &tenant, slug, &current.version).await?;
+    let (tenant, current, m) = managed(app, caller, slug).await?;
     if !m.secrets.iter().any(|s| s == name) {
         return Err(AppError::invalid(format!(
             "plugin `{slug}` declares no secret `{}` (it declares: {})",
@@ -1062,12 +1065,8 @@ async fn live_of(engine: &Engine, plugin: &Plugin) -> AppResult<Arc<LiveScript>>
 
 /// Queues a run of one of a plugin's jobs now (as its schedule would).
 pub async fn run_job(app: &App, caller: &Caller, slug: &str, job: &str) -> AppResult<String> {
-    let tenant = caller
-        .tenant_with(app, Permission::PluginInstall, None)
-        .await?;
     let engine = app.engine()?;
-    let plugin = installed(app, &tenant, slug).await?;
-    let m = manifest_of(app, &tenant, slug, &plugin.version).await?;
+    let (tenant, plugin, m) = managed(app, caller, slug).await?;
     if !m.jobs.iter().any(|j| j.name == job) {
         return Err(AppError::not_found(format!(
             "plugin `{slug}` has no job `{job}`"
@@ -1354,24 +1353,19 @@ async fn verify_signature(
     let headers =
         SignedHeaders::from_pairs(req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
             .map_err(|e| refuse(e.code(), format!("the request is not signed: {}", e.code())))?;
-    let vault = crate::secrets::vault(app)?;
     let now = now_ms();
-    let value = match vault
-        .reveal(tenant, &plugin_secret_name(&req.slug, secret), now)
-        .await
-    {
-        Ok(v) => v.value,
-        Err(VaultError::NotFound(_)) => {
-            return Err(AppError::new(
-                ErrorCode::InvalidState,
-                format!(
-                    "plugin `{}` has no secret `{secret}` set to verify signatures with",
-                    req.slug
-                ),
-            ));
-        }
-        Err(e) => return Err(crate::secrets::vault_error(e)),
-    };
+    let value = crate::secrets::reveal_to_verify(
+        app,
+        tenant,
+        &plugin_secret_name(&req.slug, secret),
+        || {
+            format!(
+                "plugin `{}` has no secret `{secret}` set to verify signatures with",
+                req.slug
+            )
+        },
+    )
+    .await?;
     signature::verify(
         // A secret being rotated holds the new and the old key.
         &value.split_whitespace().collect::<Vec<_>>(),

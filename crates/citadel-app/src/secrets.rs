@@ -118,6 +118,24 @@ pub(crate) fn vault_error(e: VaultError) -> AppError {
     }
 }
 
+/// The value of a secret that verifies incoming signatures; `invalid_state`
+/// with `missing()` as the message when it is not set.
+pub(crate) async fn reveal_to_verify(
+    app: &App,
+    tenant: &str,
+    name: &str,
+    missing: impl FnOnce() -> String,
+) -> AppResult<zeroize::Zeroizing<String>> {
+    match vault(app)?.reveal(tenant, name, now_ms()).await {
+        Ok(v) => Ok(v.value),
+        Err(VaultError::NotFound(_)) => Err(AppError::new(
+            crate::error::ErrorCode::InvalidState,
+            missing(),
+        )),
+        Err(e) => Err(vault_error(e)),
+    }
+}
+
 /// Creates a secret (its version 1). Needs `secret.write`.
 pub async fn create(app: &App, caller: &Caller, new: NewSecret) -> AppResult<SecretView> {
     let tenant = caller

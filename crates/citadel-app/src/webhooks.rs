@@ -29,18 +29,7 @@ pub struct EndpointView {
 }
 
 fn checked_name(name: &str) -> AppResult<()> {
-    let ok = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
-    if ok {
-        return Ok(());
-    }
-    Err(AppError::invalid(format!(
-        "`{}` is not an endpoint name: 1 to 64 of a-z, 0-9, `_`, `.`, `-`, starting with a letter or digit",
-        name.chars().take(64).collect::<String>()
-    )))
+    crate::checked_short_name(name, "an endpoint")
 }
 
 fn view(endpoint: WebhookEndpoint) -> EndpointView {

@@ -42,7 +42,7 @@ pub struct Registration {
 
 /// A capability the code reaches through `ctx` (`ctx.kv`, `ctx.http`, …),
 /// with the literal name it asks for where there is one
-/// (`ctx.secrets.get("KEY")`, `ctx.db.query("reporting", …)`,
+/// (`ctx.secrets.get("KEY")`, `ctx.db.query(sql, params, { source: "reporting" })`,
 /// `ctx.events.emit("order.large", …)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Use {
@@ -150,6 +150,25 @@ fn literal<'a>(arg: Option<&'a Argument<'a>>) -> Option<&'a str> {
     }
 }
 
+/// The literal `source` of an options object (`{ source: "reporting" }`),
+/// as `ctx.db.query(sql, params, options)` names its data source.
+fn source_option<'a>(arg: Option<&'a Argument<'a>>) -> Option<&'a str> {
+    let Expression::ObjectExpression(obj) = arg?.as_expression()? else {
+        return None;
+    };
+    obj.properties.iter().find_map(|p| match p {
+        oxc::ast::ast::ObjectPropertyKind::ObjectProperty(p)
+            if p.key.static_name().is_some_and(|k| k == "source") =>
+        {
+            match &p.value {
+                Expression::StringLiteral(s) => Some(s.value.as_str()),
+                _ => None,
+            }
+        }
+        _ => None,
+    })
+}
+
 fn is_function(arg: Option<&Argument<'_>>) -> bool {
     // A named handler (`hook("x", onX)`) is fine; only what is surely not
     // callable is refused.
@@ -189,13 +208,14 @@ impl<'a> Visit<'a> for Scanner<'_> {
 
     fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
         // `ctx.secrets.get("KEY")` and the like: the name asked for.
+        // A query names its data source in its options (`{source}`).
         if let Expression::StaticMemberExpression(m) = &it.callee
             && let Some(capability) = ctx_capability(&m.object)
-            && matches!(
-                (capability, m.property.name.as_str()),
-                ("secrets", "get") | ("db", "query") | ("events", "emit")
-            )
-            && let Some(name) = literal(it.arguments.first())
+            && let Some(name) = match (capability, m.property.name.as_str()) {
+                ("secrets", "get") | ("events", "emit") => literal(it.arguments.first()),
+                ("db", "query") => source_option(it.arguments.get(2)),
+                _ => None,
+            }
         {
             let (line, column) = self.lines.position(it.span.start);
             self.uses.push(Use {
@@ -364,7 +384,7 @@ mod tests {
 
     #[test]
     fn capability_uses() {
-        let src = "hook(\"a.b\", async (ctx) => {\n  await ctx.kv.get(\"k\");\n  await ctx.secrets.get(\"API_KEY\");\n  await ctx.db.query(name, []);\n  other.kv.get(1);\n});\n";
+        let src = "hook(\"a.b\", async (ctx) => {\n  await ctx.kv.get(\"k\");\n  await ctx.secrets.get(\"API_KEY\");\n  await ctx.db.query(name, []);\n  await ctx.db.query(\"SELECT 1\", [], { source: \"reporting\" });\n  other.kv.get(1);\n});\n";
         let uses: Vec<_> = scan(src, EntryLanguage::Js)
             .uses
             .into_iter()
@@ -377,6 +397,8 @@ mod tests {
                 ("secrets", Some("API_KEY".to_owned()), 3, 9),
                 ("secrets", None, 3, 9),
                 ("db", None, 4, 9),
+                ("db", Some("reporting".to_owned()), 5, 9),
+                ("db", None, 5, 9),
             ]
         );
     }

@@ -298,7 +298,9 @@ fn check_grants(
                 format!("`ctx.secrets.get(\"{n}\")`: `permissions.secrets` does not list `{n}`")
             }
             ("db", Some(n)) => {
-                format!("`ctx.db.query(\"{n}\", …)`: `permissions.db` does not list `{n}`")
+                format!(
+                    "`ctx.db.query(…, {{ source: \"{n}\" }})`: `permissions.db` does not list `{n}`"
+                )
             }
             ("events", Some(n)) => format!(
                 "`ctx.events.emit(\"{n}\", …)`: no `permissions.events.emit` pattern matches `{n}`"
