@@ -1017,6 +1017,10 @@ pub async fn versions(app: &App, caller: &Caller, slug: &str) -> AppResult<Vec<V
 pub struct Status {
     pub installed: usize,
     pub enabled: usize,
+    /// Outgoing webhook endpoints enabled.
+    pub webhooks_active: usize,
+    /// Jobs of enabled plugins, each a schedule.
+    pub jobs_scheduled: usize,
     pub plugins: Vec<PluginStatus>,
 }
 
@@ -1035,9 +1039,24 @@ pub struct PluginStatus {
 pub async fn status(app: &App, caller: &Caller) -> AppResult<Status> {
     let plugins = list(app, caller).await?;
     let enabled = plugins.iter().filter(|p| p.enabled).count();
+    let tenant = caller.tenant(app).await?;
+    let webhooks_active = app
+        .store
+        .endpoints(&tenant)
+        .await?
+        .iter()
+        .filter(|e| e.enabled)
+        .count();
+    let jobs_scheduled = plugins
+        .iter()
+        .filter(|p| p.enabled)
+        .map(|p| p.manifest.jobs.len())
+        .sum();
     Ok(Status {
         installed: plugins.len(),
         enabled,
+        webhooks_active,
+        jobs_scheduled,
         plugins: plugins
             .into_iter()
             .map(|p| PluginStatus {

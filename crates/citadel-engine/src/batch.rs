@@ -1,5 +1,5 @@
-//! Group commit. Run records, enqueued jobs, finished jobs and webhook
-//! delivery attempts are written in batches:
+//! Group commit. Run records, enqueued jobs, finished jobs, webhook
+//! delivery attempts and execution audit entries are written in batches:
 //! everything submitted while a write is under way joins the next one, so a
 //! busy node commits many per transaction and a quiet one commits each at
 //! once. A caller's submission returns after its item is durable.
@@ -8,7 +8,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use citadel_domain::DeliveryState;
-use citadel_store::{FinishedJob, Job, NewJob, Run, Store, StoreError, WebhookAttempt, now_ms};
+use citadel_store::{
+    FinishedJob, Job, NewAuditEntry, NewJob, Run, Store, StoreError, WebhookAttempt, now_ms,
+};
 use tokio::sync::{mpsc, oneshot};
 
 /// Items written per transaction at most.
@@ -205,5 +207,33 @@ impl AttemptRecorder {
             .submit((attempt, state))
             .await
             .unwrap_or_else(|| Err("the attempt recorder stopped".to_owned()))
+    }
+}
+
+/// Appends audit entries of executions (plugin runs, webhook deliveries),
+/// which nothing waits for.
+pub(crate) struct AuditWriter(Batcher<NewAuditEntry, Result<(), String>>);
+
+impl AuditWriter {
+    pub(crate) fn start(store: Arc<dyn Store>) -> AuditWriter {
+        AuditWriter(Batcher::start(move |entries: Vec<NewAuditEntry>| {
+            let store = Arc::clone(&store);
+            async move {
+                let result = crate::patiently(PATIENCE, || store.append_audits(&entries))
+                    .await
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, entries = entries.len(), "cannot append audit entries");
+                }
+                vec![result; entries.len()]
+            }
+        }))
+    }
+
+    /// Hands the entry to the writer; it is appended with the next batch.
+    pub(crate) fn append(&self, entry: NewAuditEntry) {
+        if !self.0.submit_detached(entry, |_| {}) {
+            tracing::error!("the audit writer stopped");
+        }
     }
 }

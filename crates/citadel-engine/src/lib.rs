@@ -474,6 +474,7 @@ pub struct EngineInner {
     enqueuer: Enqueuer,
     finisher: Finisher,
     attempts: batch::AttemptRecorder,
+    audit_log: batch::AuditWriter,
     analyses: Mutex<LruCache<[u8; 32], Arc<Vec<Diagnostic>>>>,
     /// Tenants' webhook endpoints and plugins, as events and deliveries
     /// read them (for `cache_ttl`; changes through this node apply at once).
@@ -536,6 +537,7 @@ impl Engine {
             enqueuer: Enqueuer::start(Arc::clone(&store)),
             finisher: Finisher::start(Arc::clone(&store), worker.node_id().to_owned()),
             attempts: batch::AttemptRecorder::start(Arc::clone(&store)),
+            audit_log: batch::AuditWriter::start(Arc::clone(&store)),
             store,
             executor,
             in_flight: Mutex::new(HashMap::new()),
@@ -875,13 +877,31 @@ impl Engine {
         let ended = self.execute_run(registration, spec, depth).await;
         if let (Some((tenant, name, kind)), Ok(e)) = (plugin, &ended) {
             let slug = citadel_scripts::plugin_of_entry(&name).unwrap_or(&name);
-            self.extension_metrics.observe(
-                &tenant,
-                slug,
-                kind,
-                e.run.status == domain::RunStatus::Succeeded,
-                started.elapsed(),
-            );
+            let ok = e.run.status == domain::RunStatus::Succeeded;
+            self.extension_metrics
+                .observe(&tenant, slug, kind, ok, started.elapsed());
+            // The seed's execution events, on the audit record.
+            let action = match kind {
+                "hook" => "hook.executed",
+                "job" => "job.executed",
+                _ => "route.accessed",
+            };
+            self.audit_log.append(citadel_store::NewAuditEntry {
+                at: now_ms(),
+                tenant_id: Some(tenant),
+                principal: e.run.principal.clone(),
+                action: action.into(),
+                target: format!("plugin:{slug}"),
+                outcome: if ok { "ok" } else { "failed" }.into(),
+                request_id: e.run.id.clone(),
+                details: serde_json::json!({
+                    "run_id": e.run.id,
+                    "status": e.run.status.as_str(),
+                    "version": e.run.version,
+                    "duration_ms": e.run.duration_ms,
+                })
+                .to_string(),
+            });
         }
         ended
     }

@@ -497,36 +497,50 @@ impl Engine {
                     tracing::error!(error = %e, delivery = %delivery.id, "cannot requeue a delivery");
                 }
             }
-            (DeliveryState::Delivered, _) => finish(JobState::Succeeded, None).await,
+            (DeliveryState::Delivered, _) => {
+                self.audit_outcome(&delivery, number, tried.attempt.status, None);
+                finish(JobState::Succeeded, None).await
+            }
             _ => {
-                self.audit_failed(&delivery, &endpoint, number, error.as_deref())
-                    .await;
+                let why = error.as_deref().unwrap_or("failed");
+                self.audit_outcome(&delivery, number, tried.attempt.status, Some(why));
                 finish(JobState::Failed, error).await
             }
         }
     }
 
-    async fn audit_failed(
+    /// `webhook.delivered` or `webhook.failed` on the audit record, once a
+    /// delivery is done.
+    fn audit_outcome(
         &self,
         d: &WebhookDelivery,
-        e: &WebhookEndpoint,
         attempts: i64,
+        status: Option<i64>,
         error: Option<&str>,
     ) {
-        let entry = NewAuditEntry {
+        let delivered = error.is_none();
+        self.audit_log.append(NewAuditEntry {
             at: now_ms(),
             tenant_id: Some(d.tenant_id.clone()),
             principal: None,
-            action: "webhook.failed".into(),
-            target: format!("webhook:{}", e.name),
-            outcome: "failed".into(),
+            action: if delivered {
+                "webhook.delivered"
+            } else {
+                "webhook.failed"
+            }
+            .into(),
+            target: format!("webhook:{}", d.endpoint),
+            outcome: if delivered { "ok" } else { "failed" }.into(),
             request_id: d.id.clone(),
-            details: json!({ "delivery": d.id, "event_id": d.event_id, "attempts": attempts, "error": error })
-                .to_string(),
-        };
-        if let Err(err) = self.store.append_audit(&entry).await {
-            tracing::error!(error = %err, "cannot audit a failed delivery");
-        }
+            details: json!({
+                "delivery": d.id,
+                "event_id": d.event_id,
+                "attempts": attempts,
+                "status": status,
+                "error": error,
+            })
+            .to_string(),
+        });
     }
 
     /// Disables an endpoint, audits it and publishes

@@ -493,6 +493,9 @@ async fn the_welcome_email_plugin_end_to_end() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["installed"], 1);
     assert_eq!(body["enabled"], 1);
+    assert_eq!(body["webhooks_active"], 0);
+    assert_eq!(body["jobs_scheduled"], 0);
+    assert_eq!(body["plugins"][0]["routes"], 2);
     for action in [
         "plugin.install",
         "plugin.configure",
@@ -534,6 +537,20 @@ async fn the_welcome_email_plugin_end_to_end() {
             w.acme
         );
         assert!(metrics.contains(&line), "no `{line}` in\n{metrics}");
+    }
+
+    // Each execution on the audit record (appended in the background).
+    for (action, n) in [("route.accessed", 2), ("hook.executed", 2)] {
+        let entries = eventually(action, || async {
+            let entries = citadel_testkit::audit(w.store.as_ref(), action).await;
+            (entries.len() == n).then_some(entries)
+        })
+        .await;
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.entry.target == "plugin:welcome-email")
+        );
     }
 
     // Disabled: no route answers, no hook runs.

@@ -368,6 +368,19 @@ async fn signed_transformed_deliveries_with_their_log() {
         metrics.contains("name=\"slack\",kind=\"delivery\",outcome=\"ok\"} 4"),
         "{metrics}"
     );
+    eventually("webhook.delivered on the audit record", || async {
+        let (_, audit) = w
+            .call(
+                "owner",
+                Method::GET,
+                "/v1/audit?action=webhook.delivered",
+                Value::Null,
+            )
+            .await;
+        // The two queued deliveries; test sends are audited as `webhook.test`.
+        (audit["entries"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    })
+    .await;
     // Developers may not read deliveries (they hold event data).
     let (status, _) = w
         .call(
@@ -528,15 +541,19 @@ async fn failures_retry_disable_and_never_follow_redirects() {
         .to_owned();
     let d = w.delivery_when("down", &id, "failed").await;
     assert_eq!(d["attempts"], 2);
-    let (_, audit) = w
-        .call(
-            "owner",
-            Method::GET,
-            "/v1/audit?action=webhook.failed",
-            Value::Null,
-        )
-        .await;
-    assert!(audit.to_string().contains(&id), "{audit}");
+    // Appended in the background, soon after.
+    eventually("webhook.failed on the audit record", || async {
+        let (_, audit) = w
+            .call(
+                "owner",
+                Method::GET,
+                "/v1/audit?action=webhook.failed",
+                Value::Null,
+            )
+            .await;
+        audit.to_string().contains(&id).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

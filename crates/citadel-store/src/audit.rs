@@ -14,6 +14,8 @@ pub trait AuditStore: Send + Sync {
     /// Appends to the audit chain; appends are serialised so the chain has
     /// no forks.
     fn append_audit<'a>(&'a self, entry: &'a NewAuditEntry) -> StoreFuture<'a, AuditEntry>;
+    /// Appends entries in order, all in one transaction.
+    fn append_audits<'a>(&'a self, entries: &'a [NewAuditEntry]) -> StoreFuture<'a, ()>;
     fn audit_page<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditEntry>>;
     /// Recomputes every hash of the chain.
     fn verify_audit(&self) -> StoreFuture<'_, AuditVerdict>;
@@ -73,6 +75,47 @@ impl<D: Dialect> AuditStore for SqlStore<D> {
                 prev_hash,
                 hash,
             })
+        })
+    }
+
+    fn append_audits<'a>(&'a self, entries: &'a [NewAuditEntry]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _one_writer_here = self.audit_lock.lock().await;
+            let mut tx = self.write_tx().await?;
+            D::lock_audit_chain(&mut tx).await?;
+            let head: Option<(i64, String)> =
+                D::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut tx)
+                    .await?;
+            let (mut seq, mut prev_hash) = match head {
+                Some((seq, hash)) => (seq, hash),
+                None => (0, GENESIS_HASH.to_owned()),
+            };
+            for e in entries {
+                seq += 1;
+                let hash = audit_hash(&prev_hash, seq, e);
+                D::query(
+                    "INSERT INTO audit (seq, at, tenant_id, principal, action, target, outcome, \
+                     request_id, details, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(seq)
+                .bind(e.at)
+                .bind(&e.tenant_id)
+                .bind(&e.principal)
+                .bind(&e.action)
+                .bind(&e.target)
+                .bind(&e.outcome)
+                .bind(&e.request_id)
+                .bind(&e.details)
+                .bind(&prev_hash)
+                .bind(&hash)
+                .execute(&mut tx)
+                .await?;
+                prev_hash = hash;
+            }
+            tx.commit().await?;
+            Ok(())
         })
     }
 

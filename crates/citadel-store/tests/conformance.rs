@@ -494,6 +494,30 @@ async fn audit_chain(db: Db) {
         store.verify_audit().await.unwrap(),
         AuditVerdict::Intact { entries: 3 }
     );
+    // A batch continues the chain, in order.
+    let batch = [
+        audit(Some(&acme.id), "hook.executed", "ok"),
+        audit(Some(&acme.id), "route.accessed", "ok"),
+    ];
+    store.append_audits(&batch).await.unwrap();
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact { entries: 5 }
+    );
+    let newest = store
+        .audit_page(&AuditQuery {
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        newest
+            .iter()
+            .map(|e| (e.seq, e.entry.action.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(5, "route.accessed"), (4, "hook.executed")]
+    );
 
     // Concurrent appends never fork the chain, also while other writes land
     // between an append's read of the chain's head and its insert.
@@ -521,7 +545,7 @@ async fn audit_chain(db: Db) {
     }
     assert_eq!(
         store.verify_audit().await.unwrap(),
-        AuditVerdict::Intact { entries: 23 }
+        AuditVerdict::Intact { entries: 25 }
     );
 
     // Editing a row by hand is detected at that row; deleting one too.
@@ -536,7 +560,7 @@ async fn audit_chain(db: Db) {
     tamper(url, "UPDATE audit SET outcome = 'denied' WHERE seq = 3").await;
     assert_eq!(
         store.verify_audit().await.unwrap(),
-        AuditVerdict::Intact { entries: 23 }
+        AuditVerdict::Intact { entries: 25 }
     );
     tamper(url, "DELETE FROM audit WHERE seq = 5").await;
     match store.verify_audit().await.unwrap() {

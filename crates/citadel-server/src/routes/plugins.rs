@@ -202,6 +202,10 @@ async fn list_plugins(
 struct StatusBody {
     installed: usize,
     enabled: usize,
+    /// Outgoing webhook endpoints enabled.
+    webhooks_active: usize,
+    /// Jobs of enabled plugins, each a schedule.
+    jobs_scheduled: usize,
     plugins: Vec<PluginStatusEntry>,
 }
 
@@ -223,6 +227,8 @@ impl From<Status> for StatusBody {
         StatusBody {
             installed: s.installed,
             enabled: s.enabled,
+            webhooks_active: s.webhooks_active,
+            jobs_scheduled: s.jobs_scheduled,
             plugins: s
                 .plugins
                 .into_iter()
