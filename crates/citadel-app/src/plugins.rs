@@ -499,10 +499,21 @@ fn problems(m: &Manifest, config: &Value, secrets: &[SecretState]) -> Vec<String
 }
 
 async fn view(app: &App, plugin: Plugin, warnings: Vec<Diagnostic>) -> AppResult<PluginView> {
+    let schedules = app.store.list_schedules(&plugin.tenant_id).await?;
+    view_with(app, plugin, warnings, &schedules).await
+}
+
+/// [`view`] with the tenant's schedules already read (a listing reads them
+/// once for all its plugins).
+async fn view_with(
+    app: &App,
+    plugin: Plugin,
+    warnings: Vec<Diagnostic>,
+    schedules: &[Schedule],
+) -> AppResult<PluginView> {
     let m = manifest_of(app, &plugin.tenant_id, &plugin.slug, &plugin.version).await?;
     let config: Value = serde_json::from_str(&plugin.config).unwrap_or_default();
     let secrets = secret_states(app, &plugin.tenant_id, &plugin.slug, &m).await?;
-    let schedules = app.store.list_schedules(&plugin.tenant_id).await?;
     let prefix = plugin_schedule_prefix(&plugin.slug);
     let jobs = m
         .jobs
@@ -975,13 +986,14 @@ pub async fn list(app: &App, caller: &Caller) -> AppResult<Vec<PluginView>> {
     caller
         .require_somewhere(app, Permission::ScriptRead)
         .await?;
+    let schedules = app.store.list_schedules(&tenant).await?;
     let mut out = Vec::new();
     for p in app.store.plugins(&tenant).await? {
         if caller
             .principal
             .allows(Permission::ScriptRead, Some(&plugin_entry(&p.slug)))
         {
-            out.push(view(app, p, Vec::new()).await?);
+            out.push(view_with(app, p, Vec::new(), &schedules).await?);
         }
     }
     Ok(out)

@@ -4,6 +4,7 @@ use std::sync::LazyLock;
 
 use futures_util::TryStreamExt;
 
+use crate::StoreError;
 use crate::sql::{Dialect, SqlStore};
 use crate::{
     AuditEntry, AuditQuery, AuditVerdict, GENESIS_HASH, NewAuditEntry, StoreFuture, audit_hash,
@@ -35,20 +36,25 @@ static AUDIT_PAGE: LazyLock<String> = LazyLock::new(|| {
 static WHOLE_CHAIN: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"));
 
-impl<D: Dialect> AuditStore for SqlStore<D> {
-    fn append_audit<'a>(&'a self, e: &'a NewAuditEntry) -> StoreFuture<'a, AuditEntry> {
-        Box::pin(async move {
-            let _one_writer_here = self.audit_lock.lock().await;
-            let mut tx = self.write_tx().await?;
-            D::lock_audit_chain(&mut tx).await?;
-            let head: Option<(i64, String)> =
-                D::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut tx)
-                    .await?;
-            let (seq, prev_hash) = match head {
-                Some((seq, hash)) => (seq + 1, hash),
-                None => (1, GENESIS_HASH.to_owned()),
-            };
+impl<D: Dialect> SqlStore<D> {
+    /// Appends entries in order after the chain's head, in one transaction
+    /// that holds the chain; each entry's sequence number, previous hash
+    /// and hash.
+    async fn append_chain(
+        &self,
+        entries: &[NewAuditEntry],
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let _one_writer_here = self.audit_lock.lock().await;
+        let mut tx = self.write_tx().await?;
+        D::lock_audit_chain(&mut tx).await?;
+        let head: Option<(i64, String)> =
+            D::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut tx)
+                .await?;
+        let (mut seq, mut prev_hash) = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            seq += 1;
             let hash = audit_hash(&prev_hash, seq, e);
             D::query(
                 "INSERT INTO audit (seq, at, tenant_id, principal, action, target, outcome, \
@@ -68,7 +74,21 @@ impl<D: Dialect> AuditStore for SqlStore<D> {
             .bind(&hash)
             .execute(&mut tx)
             .await?;
-            tx.commit().await?;
+            out.push((seq, std::mem::replace(&mut prev_hash, hash.clone()), hash));
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+impl<D: Dialect> AuditStore for SqlStore<D> {
+    fn append_audit<'a>(&'a self, e: &'a NewAuditEntry) -> StoreFuture<'a, AuditEntry> {
+        Box::pin(async move {
+            let (seq, prev_hash, hash) = self
+                .append_chain(std::slice::from_ref(e))
+                .await?
+                .pop()
+                .ok_or_else(|| StoreError::NotFound("the appended entry".into()))?;
             Ok(AuditEntry {
                 seq,
                 entry: e.clone(),
@@ -80,41 +100,7 @@ impl<D: Dialect> AuditStore for SqlStore<D> {
 
     fn append_audits<'a>(&'a self, entries: &'a [NewAuditEntry]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let _one_writer_here = self.audit_lock.lock().await;
-            let mut tx = self.write_tx().await?;
-            D::lock_audit_chain(&mut tx).await?;
-            let head: Option<(i64, String)> =
-                D::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-                    .fetch_optional(&mut tx)
-                    .await?;
-            let (mut seq, mut prev_hash) = match head {
-                Some((seq, hash)) => (seq, hash),
-                None => (0, GENESIS_HASH.to_owned()),
-            };
-            for e in entries {
-                seq += 1;
-                let hash = audit_hash(&prev_hash, seq, e);
-                D::query(
-                    "INSERT INTO audit (seq, at, tenant_id, principal, action, target, outcome, \
-                     request_id, details, prev_hash, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(seq)
-                .bind(e.at)
-                .bind(&e.tenant_id)
-                .bind(&e.principal)
-                .bind(&e.action)
-                .bind(&e.target)
-                .bind(&e.outcome)
-                .bind(&e.request_id)
-                .bind(&e.details)
-                .bind(&prev_hash)
-                .bind(&hash)
-                .execute(&mut tx)
-                .await?;
-                prev_hash = hash;
-            }
-            tx.commit().await?;
+            self.append_chain(entries).await?;
             Ok(())
         })
     }

@@ -255,32 +255,42 @@ static ATTEMPTS_OF_DELIVERY: LazyLock<String> = LazyLock::new(|| {
 const INBOUND_COLUMNS: &str = "tenant_id, name, target, verify, secret, signature_header, \
      id_header, mode, created_at, updated_at";
 
+static PUT_INBOUND: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO inbound_webhooks ({INBOUND_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (tenant_id, name) DO UPDATE SET target = excluded.target, \
+         verify = excluded.verify, secret = excluded.secret, \
+         signature_header = excluded.signature_header, id_header = excluded.id_header, \
+         mode = excluded.mode, updated_at = excluded.updated_at \
+         RETURNING {INBOUND_COLUMNS}"
+    )
+});
+static INBOUND_BY_NAME: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {INBOUND_COLUMNS} FROM inbound_webhooks WHERE tenant_id = $1 AND name = $2")
+});
+static INBOUNDS_OF_TENANT: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {INBOUND_COLUMNS} FROM inbound_webhooks WHERE tenant_id = $1 ORDER BY name")
+});
+
 impl<D: Dialect> WebhookStore for SqlStore<D> {
     fn put_inbound<'a>(&'a self, h: &'a InboundWebhook) -> StoreFuture<'a, InboundWebhook> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
-            D::query(&format!(
-                "INSERT INTO inbound_webhooks ({INBOUND_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (tenant_id, name) DO UPDATE SET target = excluded.target, \
-                 verify = excluded.verify, secret = excluded.secret, \
-                 signature_header = excluded.signature_header, id_header = excluded.id_header, \
-                 mode = excluded.mode, updated_at = excluded.updated_at \
-                 RETURNING {INBOUND_COLUMNS}"
-            ))
-            .bind(&h.tenant_id)
-            .bind(&h.name)
-            .bind(&h.target)
-            .bind(&h.verify)
-            .bind(&h.secret)
-            .bind(h.signature_header.as_deref())
-            .bind(h.id_header.as_deref())
-            .bind(&h.mode)
-            .bind(h.created_at)
-            .bind(h.updated_at)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| conflict(e, format!("inbound webhook `{}`", h.name)))
+            D::query(&PUT_INBOUND)
+                .bind(&h.tenant_id)
+                .bind(&h.name)
+                .bind(&h.target)
+                .bind(&h.verify)
+                .bind(&h.secret)
+                .bind(h.signature_header.as_deref())
+                .bind(h.id_header.as_deref())
+                .bind(&h.mode)
+                .bind(h.created_at)
+                .bind(h.updated_at)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| conflict(e, format!("inbound webhook `{}`", h.name)))
         })
     }
 
@@ -291,25 +301,21 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
     ) -> StoreFuture<'a, Option<InboundWebhook>> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
-            Ok(D::query(&format!(
-                "SELECT {INBOUND_COLUMNS} FROM inbound_webhooks WHERE tenant_id = $1 AND name = $2"
-            ))
-            .bind(tenant_id)
-            .bind(name)
-            .fetch_optional(&mut conn)
-            .await?)
+            Ok(D::query(&INBOUND_BY_NAME)
+                .bind(tenant_id)
+                .bind(name)
+                .fetch_optional(&mut conn)
+                .await?)
         })
     }
 
     fn inbounds<'a>(&'a self, tenant_id: &'a str) -> StoreFuture<'a, Vec<InboundWebhook>> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
-            Ok(D::query(&format!(
-                "SELECT {INBOUND_COLUMNS} FROM inbound_webhooks WHERE tenant_id = $1 ORDER BY name"
-            ))
-            .bind(tenant_id)
-            .fetch_all(&mut conn)
-            .await?)
+            Ok(D::query(&INBOUNDS_OF_TENANT)
+                .bind(tenant_id)
+                .fetch_all(&mut conn)
+                .await?)
         })
     }
 
