@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use citadel_domain::DeliveryState;
 use citadel_store::{
-    FinishedJob, Job, NewAuditEntry, NewJob, Run, Store, StoreError, WebhookAttempt, now_ms,
+    FinishedDelivery, FinishedJob, Job, NewAuditEntry, NewJob, Published, Run, Store, StoreError,
+    WebhookAttempt, now_ms,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -207,6 +208,85 @@ impl AttemptRecorder {
             .submit((attempt, state))
             .await
             .unwrap_or_else(|| Err("the attempt recorder stopped".to_owned()))
+    }
+}
+
+/// Writes published events with what they set going: publishes made at
+/// once share a transaction. Each caller gets its publish back.
+pub(crate) struct PublishWriter(Batcher<Published, Result<Published, StoreError>>);
+
+impl PublishWriter {
+    pub(crate) fn start(store: Arc<dyn Store>) -> PublishWriter {
+        PublishWriter(Batcher::start(move |all: Vec<Published>| {
+            let store = Arc::clone(&store);
+            async move {
+                match store.put_published(&all).await {
+                    Ok(()) => all.into_iter().map(Ok).collect(),
+                    // The batch failed whole: each alone, so that one bad
+                    // publish fails only its own caller.
+                    Err(_) if all.len() > 1 => {
+                        let mut out = Vec::with_capacity(all.len());
+                        for p in all {
+                            let written = store.put_published(std::slice::from_ref(&p)).await;
+                            out.push(written.map(|()| p));
+                        }
+                        out
+                    }
+                    Err(e) => vec![Err(e)],
+                }
+            }
+        }))
+    }
+
+    /// The publish, once it and everything it set going is committed.
+    pub(crate) async fn write(&self, published: Published) -> Result<Published, StoreError> {
+        self.0
+            .submit(published)
+            .await
+            .unwrap_or_else(|| Err(StoreError::NotFound("the event writer stopped".to_owned())))
+    }
+}
+
+/// Ends deliveries: a finished delivery's last attempt, its job's end and
+/// its audit entry go in one transaction, so a busy node commits once per
+/// batch where three writers would take turns on SQLite's write lock.
+pub(crate) struct DeliveryFinisher(Batcher<FinishedDelivery, Result<bool, String>>);
+
+impl DeliveryFinisher {
+    pub(crate) fn start(store: Arc<dyn Store>, node: String) -> DeliveryFinisher {
+        DeliveryFinisher(Batcher::start(move |done: Vec<FinishedDelivery>| {
+            let (store, node) = (Arc::clone(&store), node.clone());
+            async move {
+                let all = || store.finish_deliveries(&node, &done, now_ms());
+                match crate::patiently(PATIENCE, all).await {
+                    Ok(held) => held.into_iter().map(Ok).collect(),
+                    // The batch failed whole: each alone, so that one
+                    // delivery gone meanwhile fails only itself.
+                    Err(_) if done.len() > 1 => {
+                        let mut out = Vec::with_capacity(done.len());
+                        for d in &done {
+                            let one =
+                                store.finish_deliveries(&node, std::slice::from_ref(d), now_ms());
+                            out.push(match one.await {
+                                Ok(held) => Ok(held.first().copied().unwrap_or(false)),
+                                Err(e) => Err(e.to_string()),
+                            });
+                        }
+                        out
+                    }
+                    Err(e) => vec![Err(e.to_string())],
+                }
+            }
+        }))
+    }
+
+    /// Whether this node still held the delivery's job, once everything
+    /// is committed.
+    pub(crate) async fn finish(&self, done: FinishedDelivery) -> Result<bool, String> {
+        self.0
+            .submit(done)
+            .await
+            .unwrap_or_else(|| Err("the delivery finisher stopped".to_owned()))
     }
 }
 

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use citadel_sandbox::HostError;
-use citadel_store::{Delivery, Event, new_id, now_ms};
+use citadel_store::{Delivery, Event, Published, new_id, now_ms};
 use serde_json::json;
 
 use crate::{Engine, EngineError, InFlight, JobRequest, RunSpec};
@@ -124,7 +124,8 @@ impl Engine {
             source: source.to_owned(),
             created_at: now_ms(),
         };
-        self.store.insert_event(&event).await?;
+        // The event's row is written last, with its webhook deliveries
+        // and their jobs, in one group commit with other publishes.
         let subscriptions = self.store.subscriptions(tenant_id).await?;
         let mut deliveries = Vec::new();
         for sub in subscriptions
@@ -167,9 +168,18 @@ impl Engine {
             deliveries.push(delivery);
         }
         self.deliver_to_plugins(&event, &mut deliveries).await?;
-        self.deliver_to_endpoints(&event, &mut deliveries).await?;
-        self.store.put_deliveries(&deliveries).await?;
-        Ok((event, deliveries))
+        let (webhook_deliveries, jobs) = self.deliver_to_endpoints(&event, &mut deliveries).await?;
+        let published = Published {
+            event,
+            webhook_deliveries,
+            jobs,
+            deliveries,
+        };
+        let published = self.published.write(published).await?;
+        if !published.jobs.is_empty() {
+            self.worker.wake.notify_one();
+        }
+        Ok((published.event, published.deliveries))
     }
 }
 

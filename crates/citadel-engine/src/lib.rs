@@ -474,6 +474,8 @@ pub struct EngineInner {
     enqueuer: Enqueuer,
     finisher: Finisher,
     attempts: batch::AttemptRecorder,
+    deliveries_done: batch::DeliveryFinisher,
+    published: batch::PublishWriter,
     audit_log: batch::AuditWriter,
     analyses: Mutex<LruCache<[u8; 32], Arc<Vec<Diagnostic>>>>,
     /// Tenants' webhook endpoints and plugins, as events and deliveries
@@ -537,6 +539,11 @@ impl Engine {
             enqueuer: Enqueuer::start(Arc::clone(&store)),
             finisher: Finisher::start(Arc::clone(&store), worker.node_id().to_owned()),
             attempts: batch::AttemptRecorder::start(Arc::clone(&store)),
+            published: batch::PublishWriter::start(Arc::clone(&store)),
+            deliveries_done: batch::DeliveryFinisher::start(
+                Arc::clone(&store),
+                worker.node_id().to_owned(),
+            ),
             audit_log: batch::AuditWriter::start(Arc::clone(&store)),
             store,
             executor,

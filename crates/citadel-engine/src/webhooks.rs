@@ -24,8 +24,8 @@ use citadel_egress::{Allowlist, FetchRequest};
 use citadel_plugin::retry::{Outcome, classify, parse_retry_after, should_disable};
 use citadel_plugin::{Endpoint, signature};
 use citadel_store::{
-    Delivery, Event, FinishedJob, Job, NewAuditEntry, NewJob, Script, ScriptVersion,
-    WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_id, now_ms,
+    Delivery, Event, FinishedDelivery, FinishedJob, Job, NewAuditEntry, NewJob, Script,
+    ScriptVersion, WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_id, now_ms,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -224,12 +224,13 @@ impl Engine {
 
     /// Offers a published event to the tenant's enabled endpoints: one
     /// delivery (and its job) per endpoint whose `on` matches, listed among
-    /// the event's deliveries as `webhook:{name}`.
+    /// the event's deliveries as `webhook:{name}`. The deliveries and jobs
+    /// are for the caller to write, with the event.
     pub(crate) async fn deliver_to_endpoints(
         &self,
         event: &Event,
         deliveries: &mut Vec<Delivery>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(Vec<WebhookDelivery>, Vec<NewJob>), EngineError> {
         let endpoints = self.tenant_endpoints(&event.tenant_id).await?;
         let mut batch = Vec::new();
         for endpoint in endpoints.iter().filter(|e| e.enabled).cloned() {
@@ -245,31 +246,29 @@ impl Engine {
             }
         }
         if batch.is_empty() {
-            return Ok(());
+            return Ok((Vec::new(), Vec::new()));
         }
         let data: Value = serde_json::from_str(&event.data).unwrap_or_default();
         let pairs: Vec<(&WebhookEndpoint, &Endpoint)> =
             batch.iter().map(|(e, p)| (e, p.as_ref())).collect();
-        let ids = self
-            .enqueue_deliveries(
-                &pairs,
-                &event.id,
-                &event.event_type,
-                &data,
-                event.created_at,
-            )
-            .await?;
-        for ((endpoint, _), id) in batch.iter().zip(ids) {
+        let (rows, jobs) = delivery_rows(
+            &pairs,
+            &event.id,
+            &event.event_type,
+            &data,
+            event.created_at,
+        );
+        for ((endpoint, _), row) in batch.iter().zip(&rows) {
             deliveries.push(Delivery {
                 event_id: event.id.clone(),
                 tenant_id: event.tenant_id.clone(),
                 subscription: format!("webhook:{}", endpoint.name),
                 script_name: String::new(),
-                run_id: Some(id),
+                run_id: Some(row.id.clone()),
                 error: None,
             });
         }
-        Ok(())
+        Ok((rows, jobs))
     }
 
     /// Records a delivery of an event to an endpoint and queues its first
@@ -300,58 +299,8 @@ impl Engine {
         data: &Value,
         event_at: i64,
     ) -> Result<Vec<String>, EngineError> {
-        let now = now_ms();
-        let payload = json!({
-            "id": event_id,
-            "type": event_type,
-            "timestamp": jiff::Timestamp::from_millisecond(event_at)
-                .map(|t| t.to_string())
-                .unwrap_or_default(),
-            "data": data,
-        })
-        .to_string();
-        let mut rows = Vec::with_capacity(endpoints.len());
-        let mut jobs = Vec::with_capacity(endpoints.len());
-        for (endpoint, parsed) in endpoints {
-            let id = new_id("msg");
-            jobs.push(NewJob {
-                id: id.clone(),
-                tenant_id: endpoint.tenant_id.clone(),
-                kind: WEBHOOK_JOB.into(),
-                // What an attempt needs, so it reads no delivery row.
-                payload: json!({
-                    "endpoint": endpoint.name,
-                    "event_id": event_id,
-                    "event_type": event_type,
-                    "payload": payload,
-                    "created_at": now,
-                })
-                .to_string(),
-                priority: citadel_domain::Priority::Normal.as_i64(),
-                run_at: now,
-                // The delivery decides when it is done; the queue only
-                // keeps it alive across nodes.
-                max_attempts: parsed.retry.max_attempts() as i64 + 1,
-                timeout_ms: parsed.delivery.timeout_ms as i64 + 30_000,
-                idempotency_key: None,
-                script_key: None,
-                script_cap: None,
-            });
-            rows.push(WebhookDelivery {
-                id,
-                tenant_id: endpoint.tenant_id.clone(),
-                endpoint: endpoint.name.clone(),
-                event_id: event_id.to_owned(),
-                event_type: event_type.to_owned(),
-                payload: payload.clone(),
-                state: DeliveryState::Pending,
-                attempts: 0,
-                last_status: None,
-                last_error: None,
-                created_at: now,
-                updated_at: now,
-            });
-        }
+        let (rows, jobs) = delivery_rows(endpoints, event_id, event_type, data, event_at);
+        // The rows before the jobs: an attempt updates its row.
         self.store.insert_deliveries(&rows).await?;
         self.store.enqueue_many(&jobs).await?;
         self.worker.wake.notify_one();
@@ -482,65 +431,44 @@ impl Engine {
                 }
             }
         };
-        if let Err(e) = self.attempts.record(tried.attempt.clone(), state).await {
-            tracing::error!(error = %e, delivery = %delivery.id, "cannot record a delivery attempt");
+        if let (DeliveryState::Pending, Some(wait)) = (state, next) {
+            if let Err(e) = self.attempts.record(tried.attempt, state).await {
+                tracing::error!(error = %e, delivery = %delivery.id, "cannot record a delivery attempt");
+            }
+            lock(&self.worker.finishing).insert(job.id.clone());
+            let at = now + wait.as_millis().min(i64::MAX as u128) as i64;
+            if let Err(e) = self
+                .store
+                .requeue_job(&job.id, &node, at, error.as_deref(), false, now)
+                .await
+            {
+                tracing::error!(error = %e, delivery = %delivery.id, "cannot requeue a delivery");
+            }
+            return;
         }
-        match (state, next) {
-            (DeliveryState::Pending, Some(wait)) => {
-                lock(&self.worker.finishing).insert(job.id.clone());
-                let at = now + wait.as_millis().min(i64::MAX as u128) as i64;
-                if let Err(e) = self
-                    .store
-                    .requeue_job(&job.id, &node, at, error.as_deref(), false, now)
-                    .await
-                {
-                    tracing::error!(error = %e, delivery = %delivery.id, "cannot requeue a delivery");
-                }
-            }
-            (DeliveryState::Delivered, _) => {
-                self.audit_outcome(&delivery, number, tried.attempt.status, None);
-                finish(JobState::Succeeded, None).await
-            }
-            _ => {
-                let why = error.as_deref().unwrap_or("failed");
-                self.audit_outcome(&delivery, number, tried.attempt.status, Some(why));
-                finish(JobState::Failed, error).await
-            }
+        // Done, delivered or not: its attempt, job end and audit entry in
+        // one commit.
+        let (state, job_state) = match state {
+            DeliveryState::Delivered => (state, JobState::Succeeded),
+            _ => (DeliveryState::Failed, JobState::Failed),
+        };
+        let failure = (job_state == JobState::Failed)
+            .then(|| error.clone().unwrap_or_else(|| "failed".to_owned()));
+        let audit = audit_entry(&delivery, number, tried.attempt.status, failure.as_deref());
+        lock(&self.worker.finishing).insert(job.id.clone());
+        let done = FinishedDelivery {
+            attempt: tried.attempt,
+            state,
+            job: FinishedJob {
+                id: job.id.clone(),
+                state: job_state,
+                error,
+            },
+            audit,
+        };
+        if let Err(e) = self.deliveries_done.finish(done).await {
+            tracing::error!(error = %e, delivery = %delivery.id, "cannot finish a delivery");
         }
-    }
-
-    /// `webhook.delivered` or `webhook.failed` on the audit record, once a
-    /// delivery is done.
-    fn audit_outcome(
-        &self,
-        d: &WebhookDelivery,
-        attempts: i64,
-        status: Option<i64>,
-        error: Option<&str>,
-    ) {
-        let delivered = error.is_none();
-        self.audit_log.append(NewAuditEntry {
-            at: now_ms(),
-            tenant_id: Some(d.tenant_id.clone()),
-            principal: None,
-            action: if delivered {
-                "webhook.delivered"
-            } else {
-                "webhook.failed"
-            }
-            .into(),
-            target: format!("webhook:{}", d.endpoint),
-            outcome: if delivered { "ok" } else { "failed" }.into(),
-            request_id: d.id.clone(),
-            details: json!({
-                "delivery": d.id,
-                "event_id": d.event_id,
-                "attempts": attempts,
-                "status": status,
-                "error": error,
-            })
-            .to_string(),
-        });
     }
 
     /// Disables an endpoint, audits it and publishes
@@ -841,4 +769,101 @@ impl Engine {
             Some(body) => Ok(body.to_owned()),
         }
     }
+}
+
+/// `webhook.delivered` or `webhook.failed` on the audit record, once a
+/// delivery is done (`error` when it failed).
+fn audit_entry(
+    d: &WebhookDelivery,
+    attempts: i64,
+    status: Option<i64>,
+    error: Option<&str>,
+) -> NewAuditEntry {
+    let delivered = error.is_none();
+    NewAuditEntry {
+        at: now_ms(),
+        tenant_id: Some(d.tenant_id.clone()),
+        principal: None,
+        action: if delivered {
+            "webhook.delivered"
+        } else {
+            "webhook.failed"
+        }
+        .into(),
+        target: format!("webhook:{}", d.endpoint),
+        outcome: if delivered { "ok" } else { "failed" }.into(),
+        request_id: d.id.clone(),
+        details: json!({
+            "delivery": d.id,
+            "event_id": d.event_id,
+            "attempts": attempts,
+            "status": status,
+            "error": error,
+        })
+        .to_string(),
+    }
+}
+
+/// One delivery of an event per endpoint, and the job of its first attempt
+/// (due now).
+fn delivery_rows(
+    endpoints: &[(&WebhookEndpoint, &Endpoint)],
+    event_id: &str,
+    event_type: &str,
+    data: &Value,
+    event_at: i64,
+) -> (Vec<WebhookDelivery>, Vec<NewJob>) {
+    let now = now_ms();
+    let payload = json!({
+        "id": event_id,
+        "type": event_type,
+        "timestamp": jiff::Timestamp::from_millisecond(event_at)
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+        "data": data,
+    })
+    .to_string();
+    let mut rows = Vec::with_capacity(endpoints.len());
+    let mut jobs = Vec::with_capacity(endpoints.len());
+    for (endpoint, parsed) in endpoints {
+        let id = new_id("msg");
+        jobs.push(NewJob {
+            id: id.clone(),
+            tenant_id: endpoint.tenant_id.clone(),
+            kind: WEBHOOK_JOB.into(),
+            // What an attempt needs, so it reads no delivery row.
+            payload: json!({
+                "endpoint": endpoint.name,
+                "event_id": event_id,
+                "event_type": event_type,
+                "payload": payload,
+                "created_at": now,
+            })
+            .to_string(),
+            priority: citadel_domain::Priority::Normal.as_i64(),
+            run_at: now,
+            // The delivery decides when it is done; the queue only
+            // keeps it alive across nodes.
+            max_attempts: parsed.retry.max_attempts() as i64 + 1,
+            timeout_ms: parsed.delivery.timeout_ms as i64 + 30_000,
+            idempotency_key: None,
+            script_key: None,
+            script_cap: None,
+        });
+        rows.push(WebhookDelivery {
+            id,
+            tenant_id: endpoint.tenant_id.clone(),
+            endpoint: endpoint.name.clone(),
+            event_id: event_id.to_owned(),
+            event_type: event_type.to_owned(),
+            payload: payload.clone(),
+            state: DeliveryState::Pending,
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        });
+    }
+    (rows, jobs)
 }

@@ -112,9 +112,9 @@ async fn a_run_dropped_before_it_starts_frees_its_slot() {
 }
 
 /// Publishing whose caller goes away part-way (an HTTP client that
-/// disconnects, a run stopped while it emits) still records every delivery
-/// of the event: once the event is stored, its fan-out finishes, so no run
-/// is enqueued for it without its delivery.
+/// disconnects, a run stopped while it emits) still records the event and
+/// every delivery of it: once its fan-out has begun it finishes, so no run
+/// is enqueued for it without the event and its delivery.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_publish_still_records_every_delivery() {
     const SUBSCRIPTIONS: usize = 20;
@@ -134,20 +134,26 @@ async fn a_dropped_publish_still_records_every_delivery() {
     // Enqueue only: the deliveries' runs stay queued.
     let engine = citadel_testkit::engine(&store, 1, citadel_testkit::without_worker());
 
-    // The publisher goes away once the event is stored, while its
-    // deliveries are being enqueued.
+    // The publisher goes away once the first delivery's run is queued,
+    // while the others are being enqueued.
     let publish = engine.publish(&tenant, "order.paid", "{}".into(), 0, "test");
-    let event = tokio::select! {
+    tokio::select! {
         done = publish => panic!("the fan-out ended first: {done:?}"),
-        event = async {
-            loop {
-                if let Some(e) = store.list_events(&tenant, 1).await.unwrap().pop() {
-                    return e;
-                }
+        () = async {
+            while store.list_jobs(&tenant, None, None, 1).await.unwrap().is_empty() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-        } => event,
+        } => {}
     };
+    let mut event = None;
+    for _ in 0..1000 {
+        event = store.list_events(&tenant, 1).await.unwrap().pop();
+        if event.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let event = event.expect("the event is stored");
 
     let mut deliveries = Vec::new();
     for _ in 0..1000 {

@@ -150,7 +150,7 @@ impl<D: Dialect> TenantStore for SqlStore<D> {
                 name: name.to_owned(),
                 created_at: now_ms(),
             };
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             D::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
                 .bind(&tenant.id)
                 .bind(&tenant.name)
@@ -294,7 +294,7 @@ impl<D: Dialect> AccessStore for SqlStore<D> {
         at: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query(
                 "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) \
                  WHERE tenant_id = $1 AND id = $2",
@@ -470,7 +470,7 @@ impl<D: Dialect> AccessStore for SqlStore<D> {
 
     fn create_binding<'a>(&'a self, b: &'a RoleBinding) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             // The token must belong to the binding's tenant.
             let owned: Option<(i32,)> =
                 D::query("SELECT 1 AS one FROM tokens WHERE id = $1 AND tenant_id = $2")
@@ -499,7 +499,7 @@ impl<D: Dialect> AccessStore for SqlStore<D> {
         Box::pin(async move {
             let permissions =
                 serde_json::to_string(&role.permissions).unwrap_or_else(|_| "[]".into());
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             D::query(
                 "INSERT INTO roles (tenant_id, name, permissions, created_at) \
                  VALUES ($1, $2, $3, $4) \
@@ -532,7 +532,7 @@ impl<D: Dialect> AccessStore for SqlStore<D> {
 
     fn delete_role<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query("DELETE FROM roles WHERE tenant_id = $1 AND name = $2")
                 .bind(tenant_id)
                 .bind(name)

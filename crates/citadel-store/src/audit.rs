@@ -46,10 +46,22 @@ impl<D: Dialect> SqlStore<D> {
     ) -> Result<Vec<(i64, String, String)>, StoreError> {
         let _one_writer_here = self.audit_lock.lock().await;
         let mut tx = self.write_tx().await?;
-        D::lock_audit_chain(&mut tx).await?;
+        let out = Self::append_chain_in(&mut tx, entries).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// [`Self::append_chain`] inside the caller's write transaction, which
+    /// must hold `audit_lock` (taken before the transaction began, as every
+    /// appender takes them).
+    pub(crate) async fn append_chain_in(
+        tx: &mut D::Connection,
+        entries: &[NewAuditEntry],
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        D::lock_audit_chain(&mut *tx).await?;
         let head: Option<(i64, String)> =
             D::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut tx)
+                .fetch_optional(&mut *tx)
                 .await?;
         let (mut seq, mut prev_hash) = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
         let mut out = Vec::with_capacity(entries.len());
@@ -72,11 +84,10 @@ impl<D: Dialect> SqlStore<D> {
             .bind(&e.details)
             .bind(&prev_hash)
             .bind(&hash)
-            .execute(&mut tx)
+            .execute(&mut *tx)
             .await?;
             out.push((seq, std::mem::replace(&mut prev_hash, hash.clone()), hash));
         }
-        tx.commit().await?;
         Ok(out)
     }
 }

@@ -101,7 +101,7 @@ impl<D: Dialect> DataSourceStore for SqlStore<D> {
 
     fn delete_datasource<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let gone = D::query("DELETE FROM datasources WHERE tenant_id = $1 AND name = $2")
                 .bind(tenant_id)
                 .bind(name)

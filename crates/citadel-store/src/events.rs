@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::StoreFuture;
 use crate::sql::{Dialect, SqlStore, conflict};
+use crate::{NewJob, StoreError, StoreFuture, WebhookDelivery};
 
 /// Something that happened in a tenant's world (`order.paid`), with data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -47,6 +47,19 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
+/// A published event with what it sets going (see
+/// [`EventStore::put_published`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub event: Event,
+    /// One per endpoint the event goes to.
+    pub webhook_deliveries: Vec<WebhookDelivery>,
+    /// The first attempts of those deliveries.
+    pub jobs: Vec<NewJob>,
+    /// The event's record of where it went.
+    pub deliveries: Vec<Delivery>,
+}
+
 /// Events and their routing. Every method is scoped by tenant.
 pub trait EventStore: Send + Sync {
     /// Creates or replaces a subscription (by tenant and name).
@@ -63,6 +76,10 @@ pub trait EventStore: Send + Sync {
     fn list_events<'a>(&'a self, tenant_id: &'a str, limit: i64) -> StoreFuture<'a, Vec<Event>>;
     /// Inserts deliveries (replacing one for the same event and subscription).
     fn put_deliveries<'a>(&'a self, d: &'a [Delivery]) -> StoreFuture<'a, ()>;
+    /// Published events with everything they set going, all in one
+    /// transaction: each event, its webhook deliveries, their jobs and its
+    /// deliveries' record.
+    fn put_published<'a>(&'a self, all: &'a [Published]) -> StoreFuture<'a, ()>;
     /// An event's deliveries, by subscription name.
     fn deliveries<'a>(
         &'a self,
@@ -83,10 +100,51 @@ static EVENTS_OF_TENANT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+impl<D: Dialect> SqlStore<D> {
+    async fn insert_event_in(conn: &mut D::Connection, e: &Event) -> Result<(), StoreError> {
+        D::query(
+            "INSERT INTO events (id, tenant_id, event_type, data, depth, source, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&e.id)
+        .bind(&e.tenant_id)
+        .bind(&e.event_type)
+        .bind(&e.data)
+        .bind(e.depth)
+        .bind(&e.source)
+        .bind(e.created_at)
+        .execute(conn)
+        .await
+        .map_err(|err| conflict(err, format!("event `{}`", e.id)))?;
+        Ok(())
+    }
+
+    async fn put_deliveries_in(conn: &mut D::Connection, d: &[Delivery]) -> Result<(), StoreError> {
+        for x in d {
+            D::query(
+                "INSERT INTO deliveries (event_id, tenant_id, subscription, script_name, \
+                 run_id, error) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (event_id, subscription) DO UPDATE SET run_id = excluded.run_id, \
+                 error = excluded.error",
+            )
+            .bind(&x.event_id)
+            .bind(&x.tenant_id)
+            .bind(&x.subscription)
+            .bind(&x.script_name)
+            .bind(&x.run_id)
+            .bind(&x.error)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| conflict(e, format!("event `{}`", x.event_id)))?;
+        }
+        Ok(())
+    }
+}
+
 impl<D: Dialect> EventStore for SqlStore<D> {
     fn put_subscription<'a>(&'a self, s: &'a Subscription) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             D::query(
                 "INSERT INTO subscriptions (tenant_id, name, pattern, script_name, created_at) \
                  VALUES ($1, $2, $3, $4, $5) \
@@ -124,7 +182,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
         name: &'a str,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND name = $2")
                 .bind(tenant_id)
                 .bind(name)
@@ -136,22 +194,8 @@ impl<D: Dialect> EventStore for SqlStore<D> {
 
     fn insert_event<'a>(&'a self, e: &'a Event) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
-            D::query(
-                "INSERT INTO events (id, tenant_id, event_type, data, depth, source, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&e.id)
-            .bind(&e.tenant_id)
-            .bind(&e.event_type)
-            .bind(&e.data)
-            .bind(e.depth)
-            .bind(&e.source)
-            .bind(e.created_at)
-            .execute(&mut conn)
-            .await
-            .map_err(|err| conflict(err, format!("event `{}`", e.id)))?;
-            Ok(())
+            let mut conn = self.write_conn().await?;
+            Self::insert_event_in(&mut conn, e).await
         })
     }
 
@@ -183,22 +227,20 @@ impl<D: Dialect> EventStore for SqlStore<D> {
                 return Ok(());
             }
             let mut tx = self.tx().await?;
-            for x in d {
-                D::query(
-                    "INSERT INTO deliveries (event_id, tenant_id, subscription, script_name, \
-                     run_id, error) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (event_id, subscription) DO UPDATE SET run_id = excluded.run_id, \
-                     error = excluded.error",
-                )
-                .bind(&x.event_id)
-                .bind(&x.tenant_id)
-                .bind(&x.subscription)
-                .bind(&x.script_name)
-                .bind(&x.run_id)
-                .bind(&x.error)
-                .execute(&mut tx)
-                .await
-                .map_err(|e| conflict(e, format!("event `{}`", x.event_id)))?;
+            Self::put_deliveries_in(&mut tx, d).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn put_published<'a>(&'a self, all: &'a [Published]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.write_tx().await?;
+            for p in all {
+                Self::insert_event_in(&mut tx, &p.event).await?;
+                Self::insert_deliveries_in(&mut tx, &p.webhook_deliveries).await?;
+                Self::enqueue_in(&mut tx, &p.jobs).await?;
+                Self::put_deliveries_in(&mut tx, &p.deliveries).await?;
             }
             tx.commit().await?;
             Ok(())

@@ -380,7 +380,7 @@ pub(crate) async fn claim_postgres(
         .bind(lease_ms)
         .bind(limit)
         .bind(tenant_cap)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
     tx.commit().await?;
     // Decoded once committed: a row that does not decode fails this call
@@ -445,86 +445,122 @@ pub(crate) async fn claim_sqlite(
     Ok(claimed)
 }
 
+impl<D: Dialect> SqlStore<D> {
+    /// [`JobStore::enqueue_many`] inside the caller's write transaction.
+    pub(crate) async fn enqueue_in(
+        tx: &mut D::Connection,
+        new: &[NewJob],
+    ) -> Result<Vec<(Job, bool)>, StoreError> {
+        let now = crate::now_ms();
+        let mut out = Vec::with_capacity(new.len());
+        for new in new {
+            let job = Job {
+                id: new.id.clone(),
+                tenant_id: new.tenant_id.clone(),
+                kind: new.kind.clone(),
+                payload: new.payload.clone(),
+                priority: new.priority,
+                state: JobState::Queued,
+                run_at: new.run_at,
+                attempts: 0,
+                max_attempts: new.max_attempts,
+                timeout_ms: new.timeout_ms,
+                idempotency_key: new.idempotency_key.clone(),
+                lease_owner: None,
+                lease_expires_at: None,
+                cancel_requested: false,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+                finished_at: None,
+                script_key: new.script_key.clone(),
+                script_cap: new.script_cap,
+            };
+            // A racing enqueue with the same key either inserts first
+            // (this one then does nothing and reads it) or waits for
+            // this one; so does a second job with the key in this batch.
+            let done = D::query(INSERT_JOB)
+                .bind(&job.id)
+                .bind(&job.tenant_id)
+                .bind(&job.kind)
+                .bind(&job.payload)
+                .bind(job.priority)
+                .bind(job.state.as_str())
+                .bind(job.run_at)
+                .bind(job.attempts)
+                .bind(job.max_attempts)
+                .bind(job.timeout_ms)
+                .bind(&job.idempotency_key)
+                .bind(&job.lease_owner)
+                .bind(job.lease_expires_at)
+                .bind(job.cancel_requested)
+                .bind(&job.last_error)
+                .bind(job.created_at)
+                .bind(job.updated_at)
+                .bind(job.finished_at)
+                .bind(&job.script_key)
+                .bind(job.script_cap)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        conflict(e, format!("tenant `{}`", new.tenant_id))
+                    }
+                    _ => conflict(e, format!("job `{}`", new.id)),
+                })?;
+            if done == 1 {
+                out.push((job, true));
+                continue;
+            }
+            let key = new.idempotency_key.as_deref().unwrap_or_default();
+            let existing: Option<Job> = D::query(&JOB_BY_KEY)
+                .bind(&new.tenant_id)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match existing {
+                Some(job) => out.push((job, false)),
+                None => {
+                    return Err(StoreError::Conflict(format!(
+                        "job with idempotency key `{key}`"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`JobStore::finish_jobs`] inside the caller's write transaction.
+    pub(crate) async fn finish_jobs_in(
+        tx: &mut D::Connection,
+        node: &str,
+        jobs: &[FinishedJob],
+        now: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|a, b| jobs[*a].id.cmp(&jobs[*b].id));
+        let mut held = vec![false; jobs.len()];
+        for i in order {
+            let job = &jobs[i];
+            let done = D::query(FINISH_JOB)
+                .bind(job.state.as_str())
+                .bind(&job.error)
+                .bind(now)
+                .bind(&job.id)
+                .bind(node)
+                .execute(&mut *tx)
+                .await?;
+            held[i] = done == 1;
+        }
+        Ok(held)
+    }
+}
+
 impl<D: Dialect> JobStore for SqlStore<D> {
     fn enqueue_many<'a>(&'a self, new: &'a [NewJob]) -> StoreFuture<'a, Vec<(Job, bool)>> {
         Box::pin(async move {
-            let now = crate::now_ms();
-            let mut out = Vec::with_capacity(new.len());
             let mut tx = self.write_tx().await?;
-            for new in new {
-                let job = Job {
-                    id: new.id.clone(),
-                    tenant_id: new.tenant_id.clone(),
-                    kind: new.kind.clone(),
-                    payload: new.payload.clone(),
-                    priority: new.priority,
-                    state: JobState::Queued,
-                    run_at: new.run_at,
-                    attempts: 0,
-                    max_attempts: new.max_attempts,
-                    timeout_ms: new.timeout_ms,
-                    idempotency_key: new.idempotency_key.clone(),
-                    lease_owner: None,
-                    lease_expires_at: None,
-                    cancel_requested: false,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                    finished_at: None,
-                    script_key: new.script_key.clone(),
-                    script_cap: new.script_cap,
-                };
-                // A racing enqueue with the same key either inserts first
-                // (this one then does nothing and reads it) or waits for
-                // this one; so does a second job with the key in this batch.
-                let done = D::query(INSERT_JOB)
-                    .bind(&job.id)
-                    .bind(&job.tenant_id)
-                    .bind(&job.kind)
-                    .bind(&job.payload)
-                    .bind(job.priority)
-                    .bind(job.state.as_str())
-                    .bind(job.run_at)
-                    .bind(job.attempts)
-                    .bind(job.max_attempts)
-                    .bind(job.timeout_ms)
-                    .bind(&job.idempotency_key)
-                    .bind(&job.lease_owner)
-                    .bind(job.lease_expires_at)
-                    .bind(job.cancel_requested)
-                    .bind(&job.last_error)
-                    .bind(job.created_at)
-                    .bind(job.updated_at)
-                    .bind(job.finished_at)
-                    .bind(&job.script_key)
-                    .bind(job.script_cap)
-                    .execute(&mut tx)
-                    .await
-                    .map_err(|e| match &e {
-                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                            conflict(e, format!("tenant `{}`", new.tenant_id))
-                        }
-                        _ => conflict(e, format!("job `{}`", new.id)),
-                    })?;
-                if done == 1 {
-                    out.push((job, true));
-                    continue;
-                }
-                let key = new.idempotency_key.as_deref().unwrap_or_default();
-                let existing: Option<Job> = D::query(&JOB_BY_KEY)
-                    .bind(&new.tenant_id)
-                    .bind(key)
-                    .fetch_optional(&mut tx)
-                    .await?;
-                match existing {
-                    Some(job) => out.push((job, false)),
-                    None => {
-                        return Err(StoreError::Conflict(format!(
-                            "job with idempotency key `{key}`"
-                        )));
-                    }
-                }
-            }
+            let out = Self::enqueue_in(&mut tx, new).await?;
             tx.commit().await?;
             Ok(out)
         })
@@ -561,7 +597,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
                 Backend::Sqlite => "",
             };
             let mut held = HashSet::with_capacity(ids.len());
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             for chunk in ids.chunks(CHUNK) {
                 let sql = format!(
                     "UPDATE jobs SET lease_expires_at = $1 \
@@ -595,22 +631,8 @@ impl<D: Dialect> JobStore for SqlStore<D> {
             // Rows are locked in id order, as other writers of many running
             // jobs take them, which keeps deadlocks rare (callers retry the
             // one PostgreSQL breaks).
-            let mut order: Vec<usize> = (0..jobs.len()).collect();
-            order.sort_by(|a, b| jobs[*a].id.cmp(&jobs[*b].id));
-            let mut held = vec![false; jobs.len()];
             let mut tx = self.write_tx().await?;
-            for i in order {
-                let job = &jobs[i];
-                let done = D::query(FINISH_JOB)
-                    .bind(job.state.as_str())
-                    .bind(&job.error)
-                    .bind(now)
-                    .bind(&job.id)
-                    .bind(node)
-                    .execute(&mut tx)
-                    .await?;
-                held[i] = done == 1;
-            }
+            let held = Self::finish_jobs_in(&mut tx, node, jobs, now).await?;
             tx.commit().await?;
             Ok(held)
         })
@@ -626,7 +648,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
         now: i64,
     ) -> StoreFuture<'a, Option<JobState>> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             // `$1 AND attempts >= max_attempts`: it gives up.
             let state: Option<(String,)> = D::query(
                 "UPDATE jobs SET \
@@ -654,7 +676,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
 
     fn reclaim_expired(&self, now: i64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             // A lease renewed or a job finished meanwhile no longer matches
             // (PostgreSQL re-checks the condition on the row it waited for),
             // so a live node keeps its jobs.
@@ -747,7 +769,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
         now: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query(
                 "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $3, finished_at = NULL, \
                  lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE, \
@@ -777,7 +799,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
 
     fn register_node<'a>(&'a self, node: &'a Node) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             D::query(&REGISTER_NODE)
                 .bind(&node.id)
                 .bind(&node.role)
@@ -801,7 +823,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
         state: &'a str,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query(
                 "UPDATE nodes SET heartbeat_at = $2, running = $3, state = $4 \
                  WHERE id = $1 AND state <> 'down'",
@@ -860,7 +882,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
 
     fn prune_nodes(&self, cutoff: i64) -> StoreFuture<'_, u64> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query("DELETE FROM nodes WHERE state = 'down' AND heartbeat_at < $1")
                 .bind(cutoff)
                 .execute(&mut conn)
@@ -876,7 +898,7 @@ impl<D: Dialect> JobStore for SqlStore<D> {
 
     fn probe_write<'a>(&'a self, node: &'a str, now: i64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             D::query(
                 "INSERT INTO write_probes (node, at) VALUES ($1, $2) \
                  ON CONFLICT (node) DO UPDATE SET at = excluded.at",

@@ -44,7 +44,7 @@ use std::sync::Arc;
 pub use access::{AccessStore, TenantStore};
 pub use audit::AuditStore;
 pub use datasources::{DataSource, DataSourceStore};
-pub use events::{Delivery, Event, EventStore, Subscription};
+pub use events::{Delivery, Event, EventStore, Published, Subscription};
 pub use jobs::JobStore;
 pub use kv::{KvEntry, KvOutcome, KvStore, KvWrite};
 pub use model::*;
@@ -53,8 +53,8 @@ pub use schedules::ScheduleStore;
 pub use scripts::{NextVersion, ScriptStore};
 pub use secrets::{DataKeyRow, SealedVersion, SecretChange, SecretMeta, SecretStore, SecretUse};
 pub use webhooks::{
-    EndpointSave, InboundWebhook, WebhookAttempt, WebhookDelivery, WebhookEndpoint,
-    WebhookEndpointVersion, WebhookStore,
+    EndpointSave, FinishedDelivery, InboundWebhook, WebhookAttempt, WebhookDelivery,
+    WebhookEndpoint, WebhookEndpointVersion, WebhookStore,
 };
 pub use workflows::{StepDecision, WorkflowStep, WorkflowStore};
 

@@ -126,7 +126,7 @@ impl<D: Dialect> ScheduleStore for SqlStore<D> {
 
     fn delete_schedule<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query("DELETE FROM schedules WHERE tenant_id = $1 AND name = $2")
                 .bind(tenant_id)
                 .bind(name)
@@ -156,7 +156,7 @@ impl<D: Dialect> ScheduleStore for SqlStore<D> {
         fired_at: Option<i64>,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             // One conditional statement: atomic on both backends (PostgreSQL
             // re-checks the condition on a row it waited for, so the second
             // of two racing advances matches none).

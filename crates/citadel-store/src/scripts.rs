@@ -189,7 +189,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
         at: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             D::query(
                 "INSERT INTO tenant_settings (tenant_id, settings, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, \
@@ -459,7 +459,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
         at: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query(
                 "UPDATE scripts SET live_seq = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2 \
                  AND EXISTS (SELECT 1 FROM script_versions v \
@@ -568,7 +568,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
 
     fn engage_kill_switch<'a>(&'a self, k: &'a KillSwitch) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query(
                 "INSERT INTO kill_switches (scope, tenant_id, target, reason, engaged_by, \
                  engaged_at) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -593,7 +593,7 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
         target: &'a str,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query(
                 "DELETE FROM kill_switches WHERE scope = $1 AND tenant_id = $2 AND target = $3",
             )

@@ -227,7 +227,7 @@ impl<D: Dialect> SecretStore for SqlStore<D> {
 
     fn put_data_key<'a>(&'a self, k: &'a DataKeyRow) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             D::query(
                 "INSERT INTO data_keys (tenant_id, id, master_key_id, nonce, wrapped, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -392,7 +392,7 @@ impl<D: Dialect> SecretStore for SqlStore<D> {
         at: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let changed = D::query(
                 "UPDATE secrets SET version = $3, rotated_at = $4 \
                  WHERE tenant_id = $1 AND name = $2 AND EXISTS (SELECT 1 FROM secret_versions v \

@@ -78,6 +78,19 @@ pub struct WebhookAttempt {
     pub error: Option<String>,
 }
 
+/// A delivery's last attempt with everything that ends it, written in one
+/// transaction (see [`WebhookStore::finish_deliveries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedDelivery {
+    pub attempt: WebhookAttempt,
+    /// `Delivered` or `Failed`.
+    pub state: DeliveryState,
+    /// The delivery's queue job, ended.
+    pub job: crate::FinishedJob,
+    /// `webhook.delivered` or `webhook.failed`.
+    pub audit: crate::NewAuditEntry,
+}
+
 /// A script or workflow exposed as an inbound webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct InboundWebhook {
@@ -179,6 +192,17 @@ pub trait WebhookStore: Send + Sync {
         &'a self,
         attempts: &'a [(WebhookAttempt, DeliveryState)],
     ) -> StoreFuture<'a, ()>;
+    /// Ends deliveries of `node`'s running jobs: each one's last attempt,
+    /// its state, its job's end and its audit entry, all in one
+    /// transaction (one commit where four writers would each take the
+    /// database's write lock); for each, whether the node still held the
+    /// job.
+    fn finish_deliveries<'a>(
+        &'a self,
+        node: &'a str,
+        done: &'a [FinishedDelivery],
+        now: i64,
+    ) -> StoreFuture<'a, Vec<bool>>;
     /// A delivery's attempts, in order.
     fn attempts<'a>(
         &'a self,
@@ -273,6 +297,75 @@ static INBOUNDS_OF_TENANT: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {INBOUND_COLUMNS} FROM inbound_webhooks WHERE tenant_id = $1 ORDER BY name")
 });
 
+impl<D: Dialect> SqlStore<D> {
+    /// [`WebhookStore::insert_deliveries`] inside the caller's write
+    /// transaction.
+    pub(crate) async fn insert_deliveries_in(
+        tx: &mut D::Connection,
+        all: &[WebhookDelivery],
+    ) -> Result<(), StoreError> {
+        for d in all {
+            D::query(&INSERT_DELIVERY)
+                .bind(&d.id)
+                .bind(&d.tenant_id)
+                .bind(&d.endpoint)
+                .bind(&d.event_id)
+                .bind(&d.event_type)
+                .bind(&d.payload)
+                .bind(d.state.as_str())
+                .bind(d.attempts)
+                .bind(d.last_status)
+                .bind(d.last_error.as_deref())
+                .bind(d.created_at)
+                .bind(d.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict(e, format!("delivery `{}`", d.id)))?;
+        }
+        Ok(())
+    }
+
+    /// An attempt and its delivery's state after it, inside the caller's
+    /// write transaction.
+    async fn record_attempt_in(
+        tx: &mut D::Connection,
+        a: &WebhookAttempt,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        D::query(&INSERT_ATTEMPT)
+            .bind(&a.delivery_id)
+            .bind(&a.tenant_id)
+            .bind(a.attempt)
+            .bind(a.at)
+            .bind(a.status)
+            .bind(a.latency_ms)
+            .bind(&a.response)
+            .bind(a.error.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        let updated = D::query(
+            "UPDATE webhook_deliveries SET state = $1, attempts = $2, last_status = $3, \
+             last_error = $4, updated_at = $5 WHERE tenant_id = $6 AND id = $7",
+        )
+        .bind(state.as_str())
+        .bind(a.attempt)
+        .bind(a.status)
+        .bind(a.error.as_deref())
+        .bind(a.at)
+        .bind(&a.tenant_id)
+        .bind(&a.delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        if updated != 1 {
+            return Err(StoreError::NotFound(format!(
+                "delivery `{}`",
+                a.delivery_id
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl<D: Dialect> WebhookStore for SqlStore<D> {
     fn put_inbound<'a>(&'a self, h: &'a InboundWebhook) -> StoreFuture<'a, InboundWebhook> {
         Box::pin(async move {
@@ -321,7 +414,7 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
 
     fn delete_inbound<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query("DELETE FROM inbound_webhooks WHERE tenant_id = $1 AND name = $2")
                 .bind(tenant_id)
                 .bind(name)
@@ -497,7 +590,7 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
         at: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let done = D::query(
                 "UPDATE webhook_endpoints SET enabled = $1, disabled_reason = $2, \
                  failing_since = CASE WHEN $1 THEN NULL ELSE failing_since END, updated_at = $3 \
@@ -522,7 +615,7 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
         at: i64,
     ) -> StoreFuture<'a, Option<i64>> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let row: Option<(Option<i64>,)> = if ok {
                 D::query(
                     "UPDATE webhook_endpoints SET failing_since = NULL \
@@ -550,24 +643,7 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
     fn insert_deliveries<'a>(&'a self, all: &'a [WebhookDelivery]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
-            for d in all {
-                D::query(&INSERT_DELIVERY)
-                    .bind(&d.id)
-                    .bind(&d.tenant_id)
-                    .bind(&d.endpoint)
-                    .bind(&d.event_id)
-                    .bind(&d.event_type)
-                    .bind(&d.payload)
-                    .bind(d.state.as_str())
-                    .bind(d.attempts)
-                    .bind(d.last_status)
-                    .bind(d.last_error.as_deref())
-                    .bind(d.created_at)
-                    .bind(d.updated_at)
-                    .execute(&mut tx)
-                    .await
-                    .map_err(|e| conflict(e, format!("delivery `{}`", d.id)))?;
-            }
+            Self::insert_deliveries_in(&mut tx, all).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -612,39 +688,33 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
         Box::pin(async move {
             let mut tx = self.write_tx().await?;
             for (a, state) in all {
-                D::query(&INSERT_ATTEMPT)
-                    .bind(&a.delivery_id)
-                    .bind(&a.tenant_id)
-                    .bind(a.attempt)
-                    .bind(a.at)
-                    .bind(a.status)
-                    .bind(a.latency_ms)
-                    .bind(&a.response)
-                    .bind(a.error.as_deref())
-                    .execute(&mut tx)
-                    .await?;
-                let updated = D::query(
-                    "UPDATE webhook_deliveries SET state = $1, attempts = $2, last_status = $3, \
-                     last_error = $4, updated_at = $5 WHERE tenant_id = $6 AND id = $7",
-                )
-                .bind(state.as_str())
-                .bind(a.attempt)
-                .bind(a.status)
-                .bind(a.error.as_deref())
-                .bind(a.at)
-                .bind(&a.tenant_id)
-                .bind(&a.delivery_id)
-                .execute(&mut tx)
-                .await?;
-                if updated != 1 {
-                    return Err(StoreError::NotFound(format!(
-                        "delivery `{}`",
-                        a.delivery_id
-                    )));
-                }
+                Self::record_attempt_in(&mut tx, a, *state).await?;
             }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    fn finish_deliveries<'a>(
+        &'a self,
+        node: &'a str,
+        done: &'a [FinishedDelivery],
+        now: i64,
+    ) -> StoreFuture<'a, Vec<bool>> {
+        Box::pin(async move {
+            // The audit chain's lock before the transaction, as every
+            // appender takes them.
+            let _one_writer_here = self.audit_lock.lock().await;
+            let mut tx = self.write_tx().await?;
+            for d in done {
+                Self::record_attempt_in(&mut tx, &d.attempt, d.state).await?;
+            }
+            let jobs: Vec<crate::FinishedJob> = done.iter().map(|d| d.job.clone()).collect();
+            let held = Self::finish_jobs_in(&mut tx, node, &jobs, now).await?;
+            let entries: Vec<crate::NewAuditEntry> = done.iter().map(|d| d.audit.clone()).collect();
+            Self::append_chain_in(&mut tx, &entries).await?;
+            tx.commit().await?;
+            Ok(held)
         })
     }
 
@@ -671,7 +741,7 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
         at: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             D::query(
                 "UPDATE webhook_deliveries SET state = $1, last_error = $2, updated_at = $3 \
                  WHERE tenant_id = $4 AND id = $5",

@@ -138,7 +138,7 @@ fn bind_step<'q, D: Dialect>(stmt: Stmt<'q, D>, s: &'q WorkflowStep) -> Stmt<'q,
 impl<D: Dialect> WorkflowStore for SqlStore<D> {
     fn put_step<'a>(&'a self, s: &'a WorkflowStep, node: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let written = bind_step(D::query(&PUT_STEP), s)
                 .bind(node)
                 .execute(&mut conn)

@@ -745,6 +745,37 @@ async fn events(db: Db) {
         ]
     );
     assert_eq!(store.deliveries(&other.id, "evt_1").await.unwrap(), vec![]);
+
+    // Published events: each event, its jobs and its deliveries' record in
+    // one transaction, all or nothing.
+    use citadel_store::Published;
+    let published = |id: &str| Published {
+        event: event(id, 40),
+        webhook_deliveries: Vec::new(),
+        jobs: vec![new_job(&format!("job_{id}"), &acme.id, 0, 40, 3, None)],
+        deliveries: vec![Delivery {
+            event_id: id.into(),
+            ..delivery("paid", Some("run_3"), None)
+        }],
+    };
+    store
+        .put_published(&[published("evt_3"), published("evt_4")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.event(&acme.id, "evt_4").await.unwrap(),
+        Some(event("evt_4", 40))
+    );
+    assert_eq!(job(store, acme, "job_evt_3").await.state, JobState::Queued);
+    assert_eq!(store.deliveries(&acme.id, "evt_3").await.unwrap().len(), 1);
+    assert!(matches!(
+        store
+            .put_published(&[published("evt_5"), published("evt_1")])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.event(&acme.id, "evt_5").await.unwrap(), None);
+    assert_eq!(store.job(&acme.id, "job_evt_5").await.unwrap(), None);
 }
 
 async fn tenant_settings(db: Db) {
@@ -3039,7 +3070,9 @@ async fn postgres_plugins() {
 /// clears it; deleting an endpoint takes its log with it.
 async fn webhooks(db: Db) {
     use citadel_domain::DeliveryState;
-    use citadel_store::{EndpointSave, WebhookAttempt, WebhookDelivery};
+    use citadel_store::{
+        EndpointSave, FinishedDelivery, FinishedJob, WebhookAttempt, WebhookDelivery,
+    };
     let store = db.store.as_ref();
     let (acme, other) = two_tenants(store).await;
     let saved = |s: EndpointSave| match s {
@@ -3220,6 +3253,112 @@ async fn webhooks(db: Db) {
     assert_eq!(
         (d.state, d.last_error.as_deref()),
         (DeliveryState::Failed, Some("endpoint disabled"))
+    );
+
+    // A finished delivery: its attempt, state, job end and audit entry in
+    // one transaction; a job the node no longer holds answers false.
+    store
+        .insert_deliveries(&[delivery("msg_4", 4), delivery("msg_5", 5)])
+        .await
+        .unwrap();
+    for id in ["msg_4", "msg_5"] {
+        let mut j = new_job(id, &acme.id, 0, 1, 3, None);
+        j.kind = "webhook".into();
+        enqueue(store, j).await;
+    }
+    let claimed = store.claim("n1", 10, 60_000, 10).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        ["msg_4", "msg_5"]
+    );
+    assert!(
+        store
+            .finish_job("msg_5", "n1", JobState::Cancelled, None, 11)
+            .await
+            .unwrap()
+    );
+    let before = match store.verify_audit().await.unwrap() {
+        AuditVerdict::Intact { entries } => entries,
+        broken => panic!("{broken:?}"),
+    };
+    let finished = |id: &str, state: DeliveryState, status: Option<i64>| FinishedDelivery {
+        attempt: WebhookAttempt {
+            delivery_id: id.into(),
+            status,
+            ..attempt(1, status)
+        },
+        state,
+        job: FinishedJob {
+            id: id.into(),
+            state: if status.is_some() {
+                JobState::Succeeded
+            } else {
+                JobState::Failed
+            },
+            error: status.is_none().then(|| "timeout".to_owned()),
+        },
+        audit: NewAuditEntry {
+            at: 20,
+            tenant_id: Some(acme.id.clone()),
+            principal: None,
+            action: "webhook.delivered".into(),
+            target: "webhook:slack".into(),
+            outcome: "ok".into(),
+            request_id: id.into(),
+            details: "{}".into(),
+        },
+    };
+    let held = store
+        .finish_deliveries(
+            "n1",
+            &[
+                finished("msg_4", DeliveryState::Delivered, Some(204)),
+                finished("msg_5", DeliveryState::Failed, None),
+            ],
+            21,
+        )
+        .await
+        .unwrap();
+    assert_eq!(held, [true, false]);
+    let d = store.delivery(&acme.id, "msg_4").await.unwrap().unwrap();
+    assert_eq!(
+        (d.state, d.attempts, d.last_status),
+        (DeliveryState::Delivered, 1, Some(204))
+    );
+    let d = store.delivery(&acme.id, "msg_5").await.unwrap().unwrap();
+    assert_eq!(
+        (d.state, d.last_error.as_deref()),
+        (DeliveryState::Failed, Some("timeout"))
+    );
+    let j = job(store, &acme, "msg_4").await;
+    assert_eq!((j.state, j.finished_at), (JobState::Succeeded, Some(21)));
+    assert_eq!(job(store, &acme, "msg_5").await.state, JobState::Cancelled);
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact {
+            entries: before + 2
+        }
+    );
+    // All or nothing: a delivery that is not there writes none of the batch.
+    assert!(matches!(
+        store
+            .finish_deliveries(
+                "n1",
+                &[
+                    finished("msg_4", DeliveryState::Delivered, Some(200)),
+                    finished("msg_none", DeliveryState::Delivered, Some(200)),
+                ],
+                22,
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.attempts(&acme.id, "msg_4").await.unwrap().len(), 1);
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerdict::Intact {
+            entries: before + 2
+        }
     );
 
     assert!(!store.delete_endpoint(&other.id, "slack").await.unwrap());
