@@ -10,7 +10,7 @@ use std::sync::Arc;
 use citadel_domain::DeliveryState;
 use citadel_store::{
     FinishedDelivery, FinishedJob, Job, NewAuditEntry, NewJob, Published, Run, Store, StoreError,
-    WebhookAttempt, now_ms,
+    StoreFuture, WebhookAttempt, now_ms,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -85,6 +85,29 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     }
 }
 
+/// Writes a batch with one call of `write` (one output per item); when
+/// that fails, each item with a call of its own, so that one bad item fails
+/// only its own caller.
+async fn whole_or_each<'a, I, O>(
+    items: &'a [I],
+    write: impl Fn(&'a [I]) -> StoreFuture<'a, Vec<O>>,
+) -> Vec<Result<O, StoreError>> {
+    match write(items).await {
+        Ok(out) => out.into_iter().map(Ok).collect(),
+        Err(_) if items.len() > 1 => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(write(std::slice::from_ref(item)).await.and_then(|mut one| {
+                    one.pop()
+                        .ok_or_else(|| StoreError::NotFound("the written item".to_owned()))
+                }));
+            }
+            out
+        }
+        Err(e) => vec![Err(e)],
+    }
+}
+
 /// Records finished runs.
 pub(crate) struct Recorder(Batcher<Run, Result<(), String>>);
 
@@ -127,21 +150,7 @@ impl Enqueuer {
     pub(crate) fn start(store: Arc<dyn Store>) -> Enqueuer {
         Enqueuer(Batcher::start(move |jobs: Vec<NewJob>| {
             let store = Arc::clone(&store);
-            async move {
-                match store.enqueue_many(&jobs).await {
-                    Ok(done) => done.into_iter().map(Ok).collect(),
-                    // The batch failed whole: each alone, so that one bad
-                    // job fails only its own caller.
-                    Err(_) if jobs.len() > 1 => {
-                        let mut out = Vec::with_capacity(jobs.len());
-                        for job in &jobs {
-                            out.push(store.enqueue(job).await);
-                        }
-                        out
-                    }
-                    Err(e) => vec![Err(e)],
-                }
-            }
+            async move { whole_or_each(&jobs, |some| store.enqueue_many(some)).await }
         }))
     }
 
@@ -220,20 +229,19 @@ impl PublishWriter {
         PublishWriter(Batcher::start(move |all: Vec<Published>| {
             let store = Arc::clone(&store);
             async move {
-                match store.put_published(&all).await {
-                    Ok(()) => all.into_iter().map(Ok).collect(),
-                    // The batch failed whole: each alone, so that one bad
-                    // publish fails only its own caller.
-                    Err(_) if all.len() > 1 => {
-                        let mut out = Vec::with_capacity(all.len());
-                        for p in all {
-                            let written = store.put_published(std::slice::from_ref(&p)).await;
-                            out.push(written.map(|()| p));
-                        }
-                        out
-                    }
-                    Err(e) => vec![Err(e)],
-                }
+                let written = whole_or_each(&all, |some| {
+                    let store = Arc::clone(&store);
+                    Box::pin(async move {
+                        store.put_published(some).await?;
+                        Ok(vec![(); some.len()])
+                    })
+                })
+                .await;
+                written
+                    .into_iter()
+                    .zip(all)
+                    .map(|(w, p)| w.map(|()| p))
+                    .collect()
             }
         }))
     }
@@ -257,25 +265,18 @@ impl DeliveryFinisher {
         DeliveryFinisher(Batcher::start(move |done: Vec<FinishedDelivery>| {
             let (store, node) = (Arc::clone(&store), node.clone());
             async move {
-                let all = || store.finish_deliveries(&node, &done, now_ms());
-                match crate::patiently(PATIENCE, all).await {
-                    Ok(held) => held.into_iter().map(Ok).collect(),
-                    // The batch failed whole: each alone, so that one
-                    // delivery gone meanwhile fails only itself.
-                    Err(_) if done.len() > 1 => {
-                        let mut out = Vec::with_capacity(done.len());
-                        for d in &done {
-                            let one =
-                                store.finish_deliveries(&node, std::slice::from_ref(d), now_ms());
-                            out.push(match one.await {
-                                Ok(held) => Ok(held.first().copied().unwrap_or(false)),
-                                Err(e) => Err(e.to_string()),
-                            });
-                        }
-                        out
-                    }
-                    Err(e) => vec![Err(e.to_string())],
-                }
+                let finish = |some| -> StoreFuture<'_, Vec<bool>> {
+                    let (store, node) = (Arc::clone(&store), node.clone());
+                    Box::pin(async move {
+                        let write = || store.finish_deliveries(&node, some, now_ms());
+                        crate::patiently(PATIENCE, write).await
+                    })
+                };
+                whole_or_each(&done, finish)
+                    .await
+                    .into_iter()
+                    .map(|r| r.map_err(|e| e.to_string()))
+                    .collect()
             }
         }))
     }
@@ -315,5 +316,51 @@ impl AuditWriter {
         if !self.0.submit_detached(entry, |_| {}) {
             tracing::error!("the audit writer stopped");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch that fails whole is written item by item: the bad item fails
+    /// alone, the others get their own outputs, in order.
+    #[tokio::test]
+    async fn a_failed_batch_is_written_item_by_item() {
+        let calls = std::sync::Mutex::new(Vec::new());
+        let write = |some: &[i64]| -> StoreFuture<'_, Vec<i64>> {
+            calls.lock().unwrap().push(some.len());
+            let bad = some.contains(&2);
+            let out: Vec<i64> = some.iter().map(|n| n * 10).collect();
+            Box::pin(async move {
+                if bad {
+                    Err(StoreError::Conflict("item 2".into()))
+                } else {
+                    Ok(out)
+                }
+            })
+        };
+        let out = whole_or_each(&[1, 2, 3], write).await;
+        let shown: Vec<Result<i64, String>> = out
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                Ok(10),
+                Err(StoreError::Conflict("item 2".into()).to_string()),
+                Ok(30)
+            ]
+        );
+        assert_eq!(*calls.lock().unwrap(), [3, 1, 1, 1]);
+        // A batch that is written whole is one call.
+        calls.lock().unwrap().clear();
+        let out = whole_or_each(&[1, 3], write).await;
+        assert_eq!(
+            out.into_iter().map(|r| r.ok()).collect::<Vec<_>>(),
+            [Some(10), Some(30)]
+        );
+        assert_eq!(*calls.lock().unwrap(), [2]);
     }
 }
