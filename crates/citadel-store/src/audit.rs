@@ -1,5 +1,6 @@
 //! [`AuditStore`]: the audit chain, each entry hashing the one before it.
 
+use std::borrow::Borrow;
 use std::sync::LazyLock;
 
 use futures_util::TryStreamExt;
@@ -54,9 +55,9 @@ impl<D: Dialect> SqlStore<D> {
     /// [`Self::append_chain`] inside the caller's write transaction, which
     /// must hold `audit_lock` (taken before the transaction began, as every
     /// appender takes them).
-    pub(crate) async fn append_chain_in(
+    pub(crate) async fn append_chain_in<E: Borrow<NewAuditEntry>>(
         tx: &mut D::Connection,
-        entries: &[NewAuditEntry],
+        entries: &[E],
     ) -> Result<Vec<(i64, String, String)>, StoreError> {
         D::lock_audit_chain(&mut *tx).await?;
         let head: Option<(i64, String)> =
@@ -66,6 +67,7 @@ impl<D: Dialect> SqlStore<D> {
         let (mut seq, mut prev_hash) = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
+            let e = e.borrow();
             seq += 1;
             let hash = audit_hash(&prev_hash, seq, e);
             D::query(

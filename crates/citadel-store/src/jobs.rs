@@ -531,17 +531,17 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// [`JobStore::finish_jobs`] inside the caller's write transaction.
-    pub(crate) async fn finish_jobs_in(
+    pub(crate) async fn finish_jobs_in<J: std::borrow::Borrow<FinishedJob>>(
         tx: &mut D::Connection,
         node: &str,
-        jobs: &[FinishedJob],
+        jobs: &[J],
         now: i64,
     ) -> Result<Vec<bool>, StoreError> {
         let mut order: Vec<usize> = (0..jobs.len()).collect();
-        order.sort_by(|a, b| jobs[*a].id.cmp(&jobs[*b].id));
+        order.sort_by(|a, b| jobs[*a].borrow().id.cmp(&jobs[*b].borrow().id));
         let mut held = vec![false; jobs.len()];
         for i in order {
-            let job = &jobs[i];
+            let job = jobs[i].borrow();
             let done = D::query(FINISH_JOB)
                 .bind(job.state.as_str())
                 .bind(&job.error)

@@ -709,9 +709,9 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
             for d in done {
                 Self::record_attempt_in(&mut tx, &d.attempt, d.state).await?;
             }
-            let jobs: Vec<crate::FinishedJob> = done.iter().map(|d| d.job.clone()).collect();
+            let jobs: Vec<&crate::FinishedJob> = done.iter().map(|d| &d.job).collect();
             let held = Self::finish_jobs_in(&mut tx, node, &jobs, now).await?;
-            let entries: Vec<crate::NewAuditEntry> = done.iter().map(|d| d.audit.clone()).collect();
+            let entries: Vec<&crate::NewAuditEntry> = done.iter().map(|d| &d.audit).collect();
             Self::append_chain_in(&mut tx, &entries).await?;
             tx.commit().await?;
             Ok(held)
