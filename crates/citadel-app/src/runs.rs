@@ -266,6 +266,11 @@ pub(crate) fn refusal(e: EngineError, script: &str) -> AppError {
 pub struct RunFilter {
     pub script: Option<String>,
     pub status: Option<String>,
+    pub trigger: Option<String>,
+    /// Runs created at or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// Runs created before this time (ms since the epoch).
+    pub until: Option<i64>,
     /// Runs older than this run id (paging).
     pub before: Option<String>,
     /// Page size, 1–1000 (default 100).
@@ -310,6 +315,20 @@ pub async fn listing(app: &App, caller: &Caller, filter: RunFilter) -> AppResult
         })?),
         None => None,
     };
+    let trigger = match &filter.trigger {
+        Some(t) => Some(t.parse::<Trigger>().map_err(|_| {
+            AppError::invalid(format!(
+                "unknown trigger `{t}` (one of {})",
+                Trigger::ALL.map(Trigger::as_str).join(", ")
+            ))
+        })?),
+        None => None,
+    };
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && since > until
+    {
+        return Err(AppError::invalid("since must not be after until"));
+    }
     let limit = page_limit(filter.limit, 100, "limit must be 1..=1000")?;
     let tenant = match &filter.script {
         Some(name) => {
@@ -332,6 +351,9 @@ pub async fn listing(app: &App, caller: &Caller, filter: RunFilter) -> AppResult
             tenant_id: tenant,
             script_name: filter.script,
             status,
+            trigger,
+            since: filter.since,
+            until: filter.until,
             before: filter.before,
             limit: 0,
         },
@@ -563,5 +585,193 @@ impl RunFollower {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return engine.find_run(tenant, id).await.ok().flatten();
         }
+    }
+}
+
+/// The span a dashboard looks back over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsWindow {
+    /// The last hour, per minute.
+    Hour,
+    /// The last day, per 15 minutes.
+    Day,
+}
+
+impl StatsWindow {
+    pub fn parse(s: &str) -> AppResult<Self> {
+        match s {
+            "hour" => Ok(StatsWindow::Hour),
+            "day" => Ok(StatsWindow::Day),
+            other => Err(AppError::invalid(format!(
+                "unknown window `{other}` (one of hour, day)"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatsWindow::Hour => "hour",
+            StatsWindow::Day => "day",
+        }
+    }
+
+    pub fn span_ms(self) -> i64 {
+        match self {
+            StatsWindow::Hour => 3_600_000,
+            StatsWindow::Day => 86_400_000,
+        }
+    }
+
+    pub fn bucket_ms(self) -> i64 {
+        match self {
+            StatsWindow::Hour => 60_000,
+            StatsWindow::Day => 900_000,
+        }
+    }
+}
+
+/// How many of a window's newest runs the percentiles read: enough for a
+/// steady p99, few enough that a busy tenant's dashboard stays cheap.
+pub const STATS_SAMPLE_LIMIT: i64 = 20_000;
+
+/// One script's finished runs in a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptStats {
+    pub script: String,
+    pub finished: i64,
+    pub failed: i64,
+    pub p50_duration_ms: Option<i64>,
+    pub p99_duration_ms: Option<i64>,
+    pub p50_cpu_ms: Option<i64>,
+    pub p99_cpu_ms: Option<i64>,
+}
+
+/// A tenant's runs over a window: counts per bucket, and per-script
+/// percentiles of the newest runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStatsView {
+    pub window: StatsWindow,
+    pub since: i64,
+    pub bucket_ms: i64,
+    pub buckets: Vec<citadel_store::RunBucket>,
+    /// Busiest first.
+    pub scripts: Vec<ScriptStats>,
+    /// How many runs the per-script figures read (at most
+    /// [`STATS_SAMPLE_LIMIT`], the newest).
+    pub sampled: usize,
+    /// True when the window holds more runs than were read.
+    pub truncated: bool,
+}
+
+/// The caller's dashboard: the runs of the scripts it may read. A caller
+/// scoped to folders gets buckets counted from the sampled runs of its
+/// folders only.
+pub async fn stats(app: &App, caller: &Caller, window: StatsWindow) -> AppResult<RunStatsView> {
+    let tenant = caller.tenant(app).await?;
+    caller
+        .require_somewhere(app, Permission::ScriptRead)
+        .await?;
+    let since = citadel_store::now_ms() - window.span_ms();
+    let bucket_ms = window.bucket_ms();
+    let raw = app
+        .store
+        .run_stats(&citadel_store::RunStatsQuery {
+            tenant_id: tenant,
+            since,
+            bucket_ms,
+            sample_limit: STATS_SAMPLE_LIMIT,
+        })
+        .await?;
+    let truncated = raw.samples.len() as i64 >= STATS_SAMPLE_LIMIT;
+    let tenant_wide = caller.principal.allows(Permission::ScriptRead, None);
+    let samples: Vec<citadel_store::RunSample> = raw
+        .samples
+        .into_iter()
+        .filter(|s| {
+            tenant_wide
+                || caller
+                    .principal
+                    .allows(Permission::ScriptRead, Some(&s.script_name))
+        })
+        .collect();
+    let buckets = if tenant_wide {
+        raw.buckets
+    } else {
+        // Counted from what the caller may see; the samples carry no time,
+        // so a scoped dashboard shows its share in one bucket per window.
+        let failed = samples
+            .iter()
+            .filter(|s| s.status != RunStatus::Succeeded)
+            .count() as i64;
+        if samples.is_empty() {
+            Vec::new()
+        } else {
+            vec![citadel_store::RunBucket {
+                start: since - since.rem_euclid(bucket_ms),
+                finished: samples.len() as i64,
+                failed,
+            }]
+        }
+    };
+    let mut by_script: std::collections::BTreeMap<&str, Vec<&citadel_store::RunSample>> =
+        std::collections::BTreeMap::new();
+    for s in &samples {
+        by_script.entry(&s.script_name).or_default().push(s);
+    }
+    let mut scripts: Vec<ScriptStats> = by_script
+        .into_iter()
+        .map(|(script, runs)| {
+            let mut durations: Vec<i64> = runs.iter().filter_map(|r| r.duration_ms).collect();
+            let mut cpu: Vec<i64> = runs.iter().filter_map(|r| r.cpu_ms).collect();
+            durations.sort_unstable();
+            cpu.sort_unstable();
+            ScriptStats {
+                script: script.to_owned(),
+                finished: runs.len() as i64,
+                failed: runs
+                    .iter()
+                    .filter(|r| r.status != RunStatus::Succeeded)
+                    .count() as i64,
+                p50_duration_ms: percentile(&durations, 50),
+                p99_duration_ms: percentile(&durations, 99),
+                p50_cpu_ms: percentile(&cpu, 50),
+                p99_cpu_ms: percentile(&cpu, 99),
+            }
+        })
+        .collect();
+    scripts.sort_by(|a, b| b.finished.cmp(&a.finished).then(a.script.cmp(&b.script)));
+    Ok(RunStatsView {
+        window,
+        since,
+        bucket_ms,
+        buckets,
+        scripts,
+        sampled: samples.len(),
+        truncated,
+    })
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    Some(sorted[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        assert_eq!(percentile(&[], 50), None);
+        assert_eq!(percentile(&[7], 99), Some(7));
+        let values: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&values, 50), Some(50));
+        assert_eq!(percentile(&values, 99), Some(99));
+        assert_eq!(percentile(&[1, 2, 3], 50), Some(2));
+        assert_eq!(percentile(&[1, 2, 3], 99), Some(3));
     }
 }

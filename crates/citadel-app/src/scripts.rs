@@ -698,3 +698,55 @@ pub async fn put_settings(
 pub fn templates() -> &'static [Template] {
     TEMPLATES
 }
+
+/// What analyzing a source without saving it finds: every diagnostic as
+/// the tenant's policy grades it, and whether a save would be refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    pub diagnostics: Vec<Diagnostic>,
+    pub blocked: bool,
+}
+
+/// Analyzes a source as saving it would, and saves nothing (the editor's
+/// diagnostics as one types). Needs the right to save a script: at `name`
+/// when given, else somewhere.
+pub async fn analyze(
+    app: &App,
+    caller: &Caller,
+    name: Option<&str>,
+    source: &str,
+    language: Language,
+) -> AppResult<Analysis> {
+    let engine = app.engine()?;
+    let tenant = match name {
+        Some(name) => {
+            checked_name(name)?;
+            caller
+                .tenant_with(app, Permission::ScriptWrite, Some(name))
+                .await?
+        }
+        None => {
+            let tenant = caller.tenant(app).await?;
+            caller
+                .require_somewhere(app, Permission::ScriptWrite)
+                .await?;
+            tenant
+        }
+    };
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(AppError::new(
+            ErrorCode::TooLarge,
+            format!("the source is larger than {MAX_SOURCE_BYTES} bytes"),
+        ));
+    }
+    let settings = engine.settings(&tenant).await?;
+    let diagnostics = if language.is_script() {
+        settings.policy.apply(&engine.analyze(source, language))
+    } else {
+        crate::workflows::diagnostics(engine, &settings, source)
+    };
+    Ok(Analysis {
+        blocked: settings.policy.blocks(&diagnostics),
+        diagnostics,
+    })
+}

@@ -195,3 +195,75 @@ pub async fn revoke(app: &App, caller: &Caller, id: &str) -> AppResult<()> {
         .record_change(app, &tenant, "token.revoke", id, json!({}))
         .await
 }
+
+/// Who the caller is, as a console shows it and decides which actions to
+/// offer (the server still checks each one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhoAmI {
+    pub token_id: String,
+    /// Who acts: the user behind a session, else the token.
+    pub actor: String,
+    /// The person authorship and review compare (a version's `author`).
+    pub person: String,
+    pub user_id: Option<String>,
+    /// The session's user's name.
+    pub username: Option<String>,
+    /// `None` for a platform admin.
+    pub tenant: Option<citadel_store::Tenant>,
+    /// Every permission held, with the folder it is scoped to (empty:
+    /// the whole tenant), sorted.
+    pub grants: Vec<(String, String)>,
+    /// True for a login session (which logging out revokes).
+    pub session: bool,
+}
+
+/// The caller's identity and grants.
+pub async fn whoami(app: &App, caller: &Caller) -> AppResult<WhoAmI> {
+    let p = &caller.principal;
+    let tenant = match &p.tenant_id {
+        Some(id) => app.store.tenant(id).await?,
+        None => None,
+    };
+    let mut grants: Vec<(String, String)> = p
+        .grants
+        .iter()
+        .map(|g| (g.permission.as_str().to_owned(), g.path_prefix.clone()))
+        .collect();
+    grants.sort();
+    grants.dedup();
+    let username = match (&p.tenant_id, &p.user_id) {
+        (Some(t), Some(u)) => app.store.user(t, u).await?.map(|u| u.username),
+        _ => None,
+    };
+    Ok(WhoAmI {
+        username,
+        token_id: p.token_id.clone(),
+        actor: p.actor().to_owned(),
+        person: p.person.clone(),
+        user_id: p.user_id.clone(),
+        tenant,
+        grants,
+        session: p.user_id.is_some(),
+    })
+}
+
+/// Ends the caller's login session: its token is revoked and audited.
+/// An API token is not a session and stays valid (false): revoke it with
+/// `DELETE /v1/tokens/{id}`.
+pub async fn logout(app: &App, caller: &Caller) -> AppResult<bool> {
+    let p = &caller.principal;
+    let (Some(tenant), Some(_)) = (&p.tenant_id, &p.user_id) else {
+        return Ok(false);
+    };
+    let revoked = app
+        .store
+        .revoke_token(tenant, &p.token_id, now_ms())
+        .await?;
+    app.forget_principals();
+    if revoked {
+        caller
+            .record_change(app, tenant, "auth.logout", &p.token_id, json!({}))
+            .await?;
+    }
+    Ok(revoked)
+}

@@ -8,6 +8,7 @@
 //! and its error to a status ([`error::ApiError`]).
 
 pub mod auth;
+mod console;
 pub mod edge;
 pub mod error;
 mod json;
@@ -162,6 +163,7 @@ pub fn router(state: AppState, config: &HttpSettings) -> (Router, utoipa::openap
             "/hooks/{tenant}/{name}",
             axum::routing::post(routes::webhooks::receive_inbound),
         )
+        .merge(console::routes())
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             error::ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

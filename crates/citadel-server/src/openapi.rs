@@ -58,6 +58,8 @@ domain_enum_schemas! {
     ReviewState => domain::VersionState::ALL.map(domain::VersionState::as_str);
     /// A script's language.
     Language => domain::Language::ALL.map(domain::Language::as_str);
+    /// What started a run (`GET /v1/runs?trigger=` filters by it).
+    Trigger => domain::Trigger::ALL.map(domain::Trigger::as_str);
     /// A queue priority.
     Priority => domain::Priority::ALL.map(domain::Priority::as_str);
     /// Which part of a semantic version a save bumps.

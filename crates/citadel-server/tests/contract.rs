@@ -376,9 +376,8 @@ async fn a_generated_client_drives_the_walkthrough() {
         .list_runs(&citadel_store::RunQuery {
             tenant_id: w.acme.clone(),
             script_name: Some("billing/on-paid".into()),
-            status: None,
-            before: None,
             limit: 10,
+            ..Default::default()
         })
         .await
         .unwrap();

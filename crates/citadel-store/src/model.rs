@@ -334,9 +334,53 @@ pub struct RunQuery {
     pub tenant_id: String,
     pub script_name: Option<String>,
     pub status: Option<RunStatus>,
+    pub trigger: Option<Trigger>,
+    /// Runs created at or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// Runs created before this time (ms since the epoch).
+    pub until: Option<i64>,
     /// Runs created before this one (its id), for paging.
     pub before: Option<String>,
     pub limit: i64,
+}
+
+/// What a tenant's dashboard asks of its runs: those created at or after
+/// `since`, counted per `bucket_ms`, and the latest `sample_limit` of them
+/// for percentiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStatsQuery {
+    pub tenant_id: String,
+    pub since: i64,
+    pub bucket_ms: i64,
+    pub sample_limit: i64,
+}
+
+/// Finished runs counted per time bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunBucket {
+    /// The bucket's start (ms since the epoch, a multiple of the bucket).
+    pub start: i64,
+    pub finished: i64,
+    /// Finished any other way than `succeeded`.
+    pub failed: i64,
+}
+
+/// One finished run, as the dashboard's percentiles read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSample {
+    pub script_name: String,
+    pub status: RunStatus,
+    pub duration_ms: Option<i64>,
+    pub cpu_ms: Option<i64>,
+}
+
+/// The answer to a [`RunStatsQuery`]: exact counts, sampled usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStats {
+    /// Oldest first; buckets with no finished run are absent.
+    pub buckets: Vec<RunBucket>,
+    /// The newest finished runs first, at most `sample_limit`.
+    pub samples: Vec<RunSample>,
 }
 
 /// An engaged kill switch. `scope` is `platform`, `tenant`, `folder` or

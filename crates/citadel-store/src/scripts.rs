@@ -4,12 +4,12 @@
 
 use std::sync::LazyLock;
 
-use citadel_domain::ScriptKind;
+use citadel_domain::{RunStatus, ScriptKind};
 
 use crate::sql::{Dialect, SqlStore, conflict, params};
 use crate::{
-    Backend, KillSwitch, NewVersion, Run, RunQuery, SaveOutcome, Script, ScriptVersion,
-    StoreFuture, VersionTransition, new_id, now_ms,
+    Backend, KillSwitch, NewVersion, Run, RunBucket, RunQuery, RunSample, RunStats, RunStatsQuery,
+    SaveOutcome, Script, ScriptVersion, StoreFuture, VersionTransition, new_id, now_ms,
 };
 
 /// Computes the semantic version of a new script version from the latest
@@ -81,6 +81,9 @@ pub trait ScriptStore: Send + Sync {
     /// pages to the runs strictly older than that run of the tenant (an
     /// unknown id gives an empty page); `limit` is clamped to 1..=1000.
     fn list_runs<'a>(&'a self, query: &'a RunQuery) -> StoreFuture<'a, Vec<Run>>;
+    /// A tenant's finished runs since a time: counted per bucket (exactly)
+    /// and the newest of them as samples.
+    fn run_stats<'a>(&'a self, query: &'a RunStatsQuery) -> StoreFuture<'a, RunStats>;
 
     /// Engages a kill switch; false when that switch was already engaged
     /// (the first engagement is kept).
@@ -538,6 +541,10 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                 n += 1;
                 let _ = write!(sql, " AND status = ${n}");
             }
+            if q.trigger.is_some() {
+                n += 1;
+                let _ = write!(sql, " AND trigger_kind = ${n}");
+            }
             if q.before.is_some() {
                 // Strictly older in (created_at, id) order; an unknown run
                 // compares as NULL, which selects nothing.
@@ -548,21 +555,91 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                      WHERE b.tenant_id = $1 AND b.id = ${n})"
                 );
             }
+            if q.since.is_some() {
+                n += 1;
+                let _ = write!(sql, " AND created_at >= ${n}");
+            }
+            if q.until.is_some() {
+                n += 1;
+                let _ = write!(sql, " AND created_at < ${n}");
+            }
             n += 1;
             let _ = write!(sql, " ORDER BY created_at DESC, id DESC LIMIT ${n}");
             let mut query = D::query(&sql).bind(&q.tenant_id);
             let status = q.status.map(|s| s.as_str());
-            for value in [q.script_name.as_deref(), status, q.before.as_deref()]
-                .into_iter()
-                .flatten()
+            let trigger = q.trigger.map(|t| t.as_str());
+            for value in [
+                q.script_name.as_deref(),
+                status,
+                trigger,
+                q.before.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 query = query.bind(value);
+            }
+            for time in [q.since, q.until].into_iter().flatten() {
+                query = query.bind(time);
             }
             let mut conn = self.conn().await?;
             Ok(query
                 .bind(q.limit.clamp(1, 1000))
                 .fetch_all(&mut conn)
                 .await?)
+        })
+    }
+
+    fn run_stats<'a>(&'a self, q: &'a RunStatsQuery) -> StoreFuture<'a, RunStats> {
+        Box::pin(async move {
+            let bucket = q.bucket_ms.max(1);
+            let mut conn = self.conn().await?;
+            let counts: Vec<(i64, i64, i64)> = D::query(
+                "SELECT (created_at / $3) * $3 AS start, COUNT(*), \
+                 COUNT(CASE WHEN status <> $4 THEN 1 END) \
+                 FROM runs WHERE tenant_id = $1 AND created_at >= $2 AND finished_at IS NOT NULL \
+                 GROUP BY start ORDER BY start",
+            )
+            .bind(&q.tenant_id)
+            .bind(q.since)
+            .bind(bucket)
+            .bind(RunStatus::Succeeded.as_str())
+            .fetch_all(&mut conn)
+            .await?;
+            let rows: Vec<(String, String, Option<i64>, Option<i64>)> = D::query(
+                "SELECT script_name, status, duration_ms, cpu_ms FROM runs \
+                 WHERE tenant_id = $1 AND created_at >= $2 AND finished_at IS NOT NULL \
+                 ORDER BY created_at DESC, id DESC LIMIT $3",
+            )
+            .bind(&q.tenant_id)
+            .bind(q.since)
+            .bind(q.sample_limit.max(0))
+            .fetch_all(&mut conn)
+            .await?;
+            let samples = rows
+                .into_iter()
+                .map(|(script_name, status, duration_ms, cpu_ms)| {
+                    Ok(RunSample {
+                        script_name,
+                        status: status
+                            .parse()
+                            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                        duration_ms,
+                        cpu_ms,
+                    })
+                })
+                .collect::<sqlx::Result<_>>()?;
+            Ok(RunStats {
+                buckets: counts
+                    .into_iter()
+                    .map(|(start, finished, failed)| RunBucket {
+                        start,
+                        finished,
+                        failed,
+                    })
+                    .collect(),
+                samples,
+            })
         })
     }
 

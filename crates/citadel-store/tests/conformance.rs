@@ -1259,6 +1259,7 @@ async fn runs(db: Db) {
             status: status.map(|s| s.parse().unwrap()),
             before: before.map(str::to_owned),
             limit,
+            ..RunQuery::default()
         };
         async move {
             store

@@ -24,6 +24,7 @@ use crate::routes::{json_text, raw};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(run_stats))
         .routes(routes!(run_script))
         .routes(routes!(run_batch))
         .routes(routes!(list_runs))
@@ -232,6 +233,13 @@ struct RunsQuery {
     /// Only runs with this status.
     #[param(value_type = Option<crate::openapi::RunStatus>)]
     status: Option<String>,
+    /// Only runs started this way.
+    #[param(value_type = Option<crate::openapi::Trigger>)]
+    trigger: Option<String>,
+    /// Only runs created at or after this time (ms since the epoch).
+    since: Option<i64>,
+    /// Only runs created before this time (ms since the epoch).
+    until: Option<i64>,
     /// Runs older than this run id (paging: the previous page's
     /// `X-Next-Cursor`).
     before: Option<String>,
@@ -255,6 +263,9 @@ async fn list_runs(
     let filter = RunFilter {
         script: q.script,
         status: q.status,
+        trigger: q.trigger,
+        since: q.since,
+        until: q.until,
         before: q.before,
         limit: q.limit,
     };
@@ -444,4 +455,94 @@ async fn run_events(
     Ok(Sse::new(events.boxed())
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct StatsQuery {
+    /// `hour` (default: per minute) or `day` (per 15 minutes).
+    window: Option<String>,
+}
+
+/// Finished runs in one time bucket.
+#[derive(Serialize, ToSchema)]
+struct BucketView {
+    /// The bucket's start, ms since the epoch.
+    start: i64,
+    finished: i64,
+    /// Finished any other way than `succeeded`.
+    failed: i64,
+}
+
+/// One script's finished runs in the window.
+#[derive(Serialize, ToSchema)]
+struct ScriptStatsView {
+    script: String,
+    finished: i64,
+    failed: i64,
+    p50_duration_ms: Option<i64>,
+    p99_duration_ms: Option<i64>,
+    p50_cpu_ms: Option<i64>,
+    p99_cpu_ms: Option<i64>,
+}
+
+/// The dashboard's figures.
+#[derive(Serialize, ToSchema)]
+struct StatsView {
+    window: String,
+    /// The window's start, ms since the epoch.
+    since: i64,
+    bucket_ms: i64,
+    /// Oldest first; buckets without finished runs are absent.
+    buckets: Vec<BucketView>,
+    /// Busiest first.
+    scripts: Vec<ScriptStatsView>,
+    /// How many of the newest runs the per-script figures read.
+    sampled: usize,
+    /// True when the window holds more runs than were read.
+    truncated: bool,
+}
+
+/// Runs per bucket, failures, and per-script p50/p99 duration and CPU
+/// over the last hour or day, for the scripts the caller may read.
+#[utoipa::path(get, path = "/v1/stats", params(StatsQuery),
+    responses((status = 200, body = StatsView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn run_stats(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<StatsView>> {
+    let Query(q) = query?;
+    let window = runs::StatsWindow::parse(q.window.as_deref().unwrap_or("hour"))?;
+    let s = runs::stats(&state.app, &caller, window).await?;
+    Ok(axum::Json(StatsView {
+        window: s.window.as_str().to_owned(),
+        since: s.since,
+        bucket_ms: s.bucket_ms,
+        buckets: s
+            .buckets
+            .into_iter()
+            .map(|b| BucketView {
+                start: b.start,
+                finished: b.finished,
+                failed: b.failed,
+            })
+            .collect(),
+        scripts: s
+            .scripts
+            .into_iter()
+            .map(|x| ScriptStatsView {
+                script: x.script,
+                finished: x.finished,
+                failed: x.failed,
+                p50_duration_ms: x.p50_duration_ms,
+                p99_duration_ms: x.p99_duration_ms,
+                p50_cpu_ms: x.p50_cpu_ms,
+                p99_cpu_ms: x.p99_cpu_ms,
+            })
+            .collect(),
+        sampled: s.sampled,
+        truncated: s.truncated,
+    }))
 }

@@ -32,6 +32,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rollback))
         .routes(routes!(get_settings, put_settings))
         .routes(routes!(list_templates))
+        .routes(routes!(analyze_source))
 }
 
 /// A script: its name and which version is live.
@@ -452,4 +453,72 @@ async fn list_templates(_caller: Authed) -> axum::Json<Vec<TemplateView>> {
             })
             .collect(),
     )
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AnalyzeBody {
+    /// The script the source is for: the right to save is checked there
+    /// (else anywhere in the tenant).
+    name: Option<String>,
+    source: String,
+    /// `js` (default), `ts` or `workflow`.
+    #[serde(default = "default_language")]
+    #[schema(value_type = crate::openapi::Language)]
+    language: Language,
+}
+
+/// One finding, at its 1-based line and column in the source.
+#[derive(Serialize, ToSchema)]
+struct DiagnosticView {
+    /// The rule that fired, e.g. `no-eval`; `syntax` for parse errors.
+    rule: String,
+    /// `error` (blocks a save), `warning` or `info`.
+    severity: String,
+    message: String,
+    line: u32,
+    column: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AnalysisView {
+    diagnostics: Vec<DiagnosticView>,
+    /// True when saving this source would be refused (422 `rejected`).
+    blocked: bool,
+}
+
+/// Analyzes a source as a save would, under the tenant's policy, and saves
+/// nothing: the editor's diagnostics as one types.
+#[utoipa::path(post, path = "/v1/scripts:analyze", request_body = AnalyzeBody,
+    responses((status = 200, body = AnalysisView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn analyze_source(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    ApiJson(body): ApiJson<AnalyzeBody>,
+) -> ApiResult<axum::Json<AnalysisView>> {
+    let found = scripts::analyze(
+        &state.app,
+        &caller,
+        body.name.as_deref(),
+        &body.source,
+        body.language,
+    )
+    .await?;
+    Ok(axum::Json(AnalysisView {
+        blocked: found.blocked,
+        diagnostics: found
+            .diagnostics
+            .into_iter()
+            .map(|d| DiagnosticView {
+                severity: serde_json::to_value(d.severity)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                rule: d.rule,
+                message: d.message,
+                line: d.line,
+                column: d.column,
+            })
+            .collect(),
+    }))
 }

@@ -18,6 +18,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_user, list_users))
         .routes(routes!(disable_user))
         .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(whoami))
 }
 
 /// A user (never its password hash).
@@ -131,5 +133,87 @@ async fn login(
         token_id: token.id,
         token: secret,
         expires_at: token.expires_at,
+    }))
+}
+
+/// Ends the caller's login session.
+#[derive(Serialize, ToSchema)]
+struct LoggedOut {
+    /// True when a session token was revoked; false for an API token,
+    /// which stays valid (revoke it with `DELETE /v1/tokens/{id}`).
+    revoked: bool,
+}
+
+/// Logs out: revokes the caller's session token.
+#[utoipa::path(post, path = "/v1/logout",
+    responses((status = 200, body = LoggedOut), (status = 401, body = ErrorBody)))]
+async fn logout(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<axum::Json<LoggedOut>> {
+    let revoked = citadel_app::tokens::logout(&state.app, &caller).await?;
+    Ok(axum::Json(LoggedOut { revoked }))
+}
+
+/// The caller's tenant.
+#[derive(Serialize, ToSchema)]
+struct TenantRef {
+    id: String,
+    name: String,
+}
+
+/// A permission held, in a folder (empty: the whole tenant).
+#[derive(Serialize, ToSchema)]
+struct GrantView {
+    permission: String,
+    path_prefix: String,
+}
+
+/// Who the caller is.
+#[derive(Serialize, ToSchema)]
+struct WhoAmIView {
+    token_id: String,
+    /// Who acts: the user behind a session, else the token.
+    actor: String,
+    /// The person a version's `author` and `reviewed_by` name: the user,
+    /// else the root token of the chain that minted the token.
+    person: String,
+    user_id: Option<String>,
+    username: Option<String>,
+    /// None for a platform admin.
+    tenant: Option<TenantRef>,
+    grants: Vec<GrantView>,
+    /// True for a login session.
+    session: bool,
+}
+
+/// Who the caller is and what it may do (a console offers only those
+/// actions; the server still checks each).
+#[utoipa::path(get, path = "/v1/me",
+    responses((status = 200, body = WhoAmIView), (status = 401, body = ErrorBody)))]
+async fn whoami(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<axum::Json<WhoAmIView>> {
+    let me = citadel_app::tokens::whoami(&state.app, &caller).await?;
+    Ok(axum::Json(WhoAmIView {
+        token_id: me.token_id,
+        actor: me.actor,
+        person: me.person,
+        user_id: me.user_id,
+        username: me.username,
+        tenant: me.tenant.map(|t| TenantRef {
+            id: t.id,
+            name: t.name,
+        }),
+        grants: me
+            .grants
+            .into_iter()
+            .map(|(permission, path_prefix)| GrantView {
+                permission,
+                path_prefix,
+            })
+            .collect(),
+        session: me.session,
     }))
 }
