@@ -13,6 +13,7 @@ import { Runs, RunPage } from "./runs.jsx";
 import { KillSwitches, Schedules, Jobs, Events, Audit, Tokens, Users } from "./ops.jsx";
 import { Dashboard } from "./dashboard.jsx";
 import { Failure } from "./ui.jsx";
+import { EmbedApp } from "./embed.jsx";
 
 /** True when the caller holds `permission` (for `path`, or anywhere). */
 export function can(me, permission, path) {
@@ -192,4 +193,5 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById("app"));
+const embedded = location.pathname.startsWith("/embed/");
+render(embedded ? <EmbedApp /> : <App />, document.getElementById("app"));

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { get, post, scriptPath, enc, follow } from "./api.js";
 import { can } from "./main.jsx";
 import { scriptEditor, plainEditor, diffView } from "./editor.js";
-import { Failure, Status, Table, json, logLine, useAction, useLoad, when } from "./ui.jsx";
+import { Failure, Status, Table, announce, json, logLine, useAction, useLoad, when } from "./ui.jsx";
 
 const folderOf = (name) => (name.includes("/") ? name.slice(0, name.lastIndexOf("/") + 1) : "");
 
@@ -65,8 +65,8 @@ console.log("greeting", who);
 return { hello: who };
 `;
 
-export function NewScript({ me }) {
-  const [name, setName] = useState("");
+export function NewScript({ me, folder }) {
+  const [name, setName] = useState(folder || "");
   return (
     <section>
       <h2>New script</h2>
@@ -181,6 +181,7 @@ function Editor({ me, name, initial, isNew, onSaved, versions, saved }) {
         change_note: note,
       });
       setNote("");
+      announce("saved", { script: name, version: v.version, state: v.state });
       if (isNew) location.hash = "#/scripts/" + scriptPath(name);
       else onSaved && onSaved(v);
       return v;
@@ -288,6 +289,7 @@ function RunPanel({ name, live, jumpTo, onInput }) {
         else if (event === "run") {
           setRun(data);
           setStatus(data.status);
+          announce("ran", { script: name, run_id: data.id, status: data.status });
         }
       });
     });
@@ -377,7 +379,17 @@ function Versions({ name, me, versions, onChange }) {
             (v) => (
               <span class="actions" data-version={v.version}>
                 {v.state === "draft" && mayWrite && (
-                  <button type="button" class="submit" disabled={busy} onClick={() => step(() => post(`${base}/versions/${enc(v.version)}/submit`))}>
+                  <button
+                    type="button"
+                    class="submit"
+                    disabled={busy}
+                    onClick={() =>
+                      step(async () => {
+                        await post(`${base}/versions/${enc(v.version)}/submit`);
+                        announce("submitted", { script: name, version: v.version });
+                      })
+                    }
+                  >
                     Submit
                   </button>
                 )}

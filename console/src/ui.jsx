@@ -2,6 +2,15 @@
 
 import { useEffect, useState } from "preact/hooks";
 
+/**
+ * What happened in the console (`saved`, `ran`, `submitted`), for the
+ * embedded editor to tell its host page.
+ */
+export const happenings = new EventTarget();
+export function announce(type, detail) {
+  happenings.dispatchEvent(new CustomEvent("happened", { detail: { type, ...detail } }));
+}
+
 export function Failure({ error }) {
   if (!error) return null;
   return (

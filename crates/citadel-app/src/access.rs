@@ -137,6 +137,8 @@ pub struct Principal {
     /// `None` for a platform admin.
     pub tenant_id: Option<String>,
     pub grants: Vec<Grant>,
+    /// For an embed session: the host product's end user it acts for.
+    pub end_user: Option<String>,
 }
 
 impl Principal {
@@ -150,9 +152,13 @@ impl Principal {
     }
 
     /// Who acts, as recorded in the audit log and on runs: the user behind
-    /// a session, else the token.
+    /// a session, the host product's end user behind an embed session,
+    /// else the token.
     pub fn actor(&self) -> &str {
-        self.user_id.as_deref().unwrap_or(&self.token_id)
+        self.user_id
+            .as_deref()
+            .or(self.end_user.as_deref())
+            .unwrap_or(&self.token_id)
     }
 
     /// The folders this principal holds `permission` in, when it holds it
@@ -199,6 +205,7 @@ mod tests {
             person: "t".into(),
             user_id: None,
             tenant_id: Some("x".into()),
+            end_user: None,
             grants: vec![Grant {
                 permission: Permission::ScriptRun,
                 path_prefix: "billing/".into(),
@@ -244,6 +251,7 @@ mod tests {
             person: "t".into(),
             user_id: None,
             tenant_id: Some("x".into()),
+            end_user: None,
             grants: builtin_role("developer")
                 .unwrap()
                 .iter()

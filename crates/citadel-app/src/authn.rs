@@ -135,6 +135,7 @@ pub async fn authenticate(
         person: token.person,
         user_id: token.user_id,
         tenant_id: token.tenant_id,
+        end_user: token.end_user,
         grants,
     };
     app.auth_cache

@@ -17,6 +17,7 @@ pub mod access;
 pub mod audit;
 pub mod authn;
 pub mod datasources;
+pub mod embed;
 mod error;
 pub mod events;
 pub mod inbound;

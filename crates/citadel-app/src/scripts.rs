@@ -499,6 +499,7 @@ async fn author_may_grant(
         person: v.author.clone(),
         user_id: None,
         tenant_id: Some(tenant.to_owned()),
+        end_user: None,
         grants: person_grants(app, tenant, &v.author).await?,
     };
     let script = target.split_once('@').map_or(target, |(name, _)| name);

@@ -66,6 +66,7 @@ pub async fn create(
     let origin = TokenOrigin {
         created_by: actor.map(|a| a.token_id.clone()),
         person: actor.map(|a| a.person.clone()),
+        end_user: None,
     };
     let new = NewToken {
         user_id: None,

@@ -28,7 +28,7 @@ pub use names::{
 pub use review::{ReviewAction, ReviewError, VersionState};
 pub use schedule::{CronSchedule, MAX_CRON_BYTES};
 pub use semver::{Bump, SemVer};
-pub use settings::TenantSettings;
+pub use settings::{EmbedSettings, EmbedTheme, MAX_EMBED_ORIGINS, TenantSettings, is_origin};
 pub use templates::{TEMPLATES, Template, template};
 
 use sha2::{Digest, Sha256};

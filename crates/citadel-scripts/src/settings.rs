@@ -45,6 +45,115 @@ pub struct TenantSettings {
     /// any; `[]`: none (a plugin that asks for one is refused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_capabilities: Option<Vec<String>>,
+    /// The embedded editor: which origins may frame it, and its theme.
+    /// `None`: no embed sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embed: Option<EmbedSettings>,
+}
+
+/// How the host product embeds the editor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedSettings {
+    /// The origins (`https://app.example.com`, `http://localhost:3000`)
+    /// that may frame `/embed` and receive its messages; at most 16.
+    pub origins: Vec<String>,
+    pub theme: EmbedTheme,
+}
+
+/// The embedded editor's look. Every value is checked against a strict
+/// shape, so none can carry CSS or markup of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedTheme {
+    /// `#rrggbb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accent: Option<String>,
+    /// `#rrggbb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<String>,
+    /// `#rrggbb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A font family name: letters, digits, spaces and `-`, at most 40.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub font: Option<String>,
+    /// An `https://` image URL, at most 512 bytes, of URL-safe characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+}
+
+/// The most origins a tenant may let frame its embedded editor.
+pub const MAX_EMBED_ORIGINS: usize = 16;
+
+impl EmbedSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.origins.len() > MAX_EMBED_ORIGINS {
+            return Err(format!("embed.origins: at most {MAX_EMBED_ORIGINS}"));
+        }
+        if let Some(bad) = self.origins.iter().find(|o| !is_origin(o)) {
+            return Err(format!(
+                "embed.origins: `{bad}` is not an origin (`https://app.example.com`, `http://localhost:3000`)"
+            ));
+        }
+        let t = &self.theme;
+        for (field, value) in [
+            ("accent", &t.accent),
+            ("background", &t.background),
+            ("text", &t.text),
+        ] {
+            if let Some(v) = value
+                && !is_hex_colour(v)
+            {
+                return Err(format!(
+                    "embed.theme.{field}: `{v}` is not a #rrggbb colour"
+                ));
+            }
+        }
+        if let Some(f) = &t.font
+            && (f.is_empty()
+                || f.len() > 40
+                || !f
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-'))
+        {
+            return Err(format!(
+                "embed.theme.font: `{f}` is not a font family name (letters, digits, spaces, `-`; at most 40)"
+            ));
+        }
+        if let Some(u) = &t.logo_url
+            && !is_logo_url(u)
+        {
+            return Err(format!(
+                "embed.theme.logo_url: `{u}` is not an https:// URL of at most 512 URL-safe characters"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]` with scheme `http` or `https`, nothing after.
+pub fn is_origin(s: &str) -> bool {
+    let Ok(url) = url::Url::parse(s) else {
+        return false;
+    };
+    matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.origin().ascii_serialization() == s
+}
+
+fn is_hex_colour(s: &str) -> bool {
+    s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn is_logo_url(s: &str) -> bool {
+    s.len() <= 512
+        && s.starts_with("https://")
+        && url::Url::parse(s).is_ok()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&*+,;=%".contains(&b))
 }
 
 impl TenantSettings {
@@ -124,6 +233,9 @@ impl TenantSettings {
                 "plugin_capabilities: `{bad}` is not a capability (http, secrets, kv, db, events, sleep, echo)"
             ));
         }
+        if let Some(embed) = &self.embed {
+            embed.validate()?;
+        }
         self.policy.validate().map_err(|e| format!("policy: {e}"))
     }
 }
@@ -131,6 +243,77 @@ impl TenantSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embed_settings_take_only_strict_shapes() {
+        let ok = EmbedSettings {
+            origins: vec![
+                "https://app.example.com".into(),
+                "http://localhost:3000".into(),
+            ],
+            theme: EmbedTheme {
+                accent: Some("#0a7cff".into()),
+                font: Some("IBM Plex Sans".into()),
+                logo_url: Some("https://cdn.example.com/logo.png".into()),
+                ..EmbedTheme::default()
+            },
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let bad_origin = |o: &str| EmbedSettings {
+            origins: vec![o.into()],
+            ..EmbedSettings::default()
+        };
+        for o in [
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "javascript:alert(1)",
+            "https://user@app.example.com",
+            "*",
+            "app.example.com",
+        ] {
+            assert!(
+                bad_origin(o)
+                    .validate()
+                    .unwrap_err()
+                    .starts_with("embed.origins:"),
+                "{o}"
+            );
+        }
+        let theme = |t: EmbedTheme| EmbedSettings {
+            theme: t,
+            ..EmbedSettings::default()
+        };
+        for t in [
+            EmbedTheme {
+                accent: Some("red".into()),
+                ..EmbedTheme::default()
+            },
+            EmbedTheme {
+                background: Some("#fff;}body{x:y".into()),
+                ..EmbedTheme::default()
+            },
+            EmbedTheme {
+                font: Some("x';}</style>".into()),
+                ..EmbedTheme::default()
+            },
+            EmbedTheme {
+                logo_url: Some("https://x.example/a.png\");x".into()),
+                ..EmbedTheme::default()
+            },
+            EmbedTheme {
+                logo_url: Some("http://x.example/a.png".into()),
+                ..EmbedTheme::default()
+            },
+        ] {
+            assert!(
+                theme(t.clone())
+                    .validate()
+                    .unwrap_err()
+                    .starts_with("embed.theme."),
+                "{t:?}"
+            );
+        }
+    }
 
     #[test]
     fn folders_require_approval() {

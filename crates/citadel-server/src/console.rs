@@ -7,7 +7,7 @@
 //! to be framed, and sends no referrer.
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -46,10 +46,10 @@ const NONCE_SLOT: &str = "__STYLE_NONCE__";
 /// The page's policy: as the assets', plus one style nonce per response.
 /// The editor writes its theme into a `<style>` element, which only a
 /// nonce admits; scripts stay `'self'` only.
-fn page_csp(nonce: &str, frame_ancestors: &str) -> String {
+fn page_csp(nonce: &str, frame_ancestors: &str, img_src: &str) -> String {
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; \
-         img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; \
+         img-src {img_src}; font-src 'self'; connect-src 'self'; base-uri 'none'; \
          form-action 'none'; frame-ancestors {frame_ancestors}"
     )
 }
@@ -61,21 +61,41 @@ fn nonce() -> String {
 }
 
 /// `index.html` with a fresh style nonce, and its policy.
-pub(crate) fn index_page(frame_ancestors: &str) -> (String, String) {
+fn index_page(frame_ancestors: &str, img_src: &str) -> (String, String) {
     let nonce = nonce();
     let html = String::from_utf8_lossy(INDEX).replace(NONCE_SLOT, &nonce);
-    (html, page_csp(&nonce, frame_ancestors))
+    (html, page_csp(&nonce, frame_ancestors, img_src))
 }
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", axum::routing::get(index))
         .route("/console/{file}", axum::routing::get(asset))
+        .route("/embed/{tenant}", axum::routing::get(embed))
 }
 
 async fn index() -> Response {
-    let (html, csp) = index_page("'none'");
+    let (html, csp) = index_page("'none'", "'self' data:");
     page(html, "text/html; charset=utf-8", &csp, true)
+}
+
+/// The embedded editor: the same page, framable only by the tenant's
+/// `embed.origins` (by none when it has none). Its logo may come from any
+/// `https:` host, as the tenant's theme names it.
+async fn embed(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    let origins = match citadel_app::embed::frame_origins(&state.app, &tenant).await {
+        Ok(o) => o,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    // Each origin was checked to be exactly `scheme://host[:port]` when the
+    // settings were saved, so none can break out of the header.
+    let ancestors = if origins.is_empty() {
+        "'none'".to_owned()
+    } else {
+        origins.join(" ")
+    };
+    let (html, csp) = index_page(&ancestors, "'self' data: https:");
+    page(html, "text/html; charset=utf-8", &csp, origins.is_empty())
 }
 
 async fn asset(Path(file): Path<String>) -> Response {

@@ -239,12 +239,12 @@ pub(crate) fn finish(doc: &mut OpenApi) {
 
 /// Routes that need no token.
 fn is_public(path: &str) -> bool {
-    !path.starts_with("/v1/") || path == "/v1/login"
+    !path.starts_with("/v1/") || path == "/v1/login" || path == "/v1/embed/exchange"
 }
 
 /// Routes any valid token may call (no permission is checked).
 fn checks_no_permission(path: &str) -> bool {
-    path == "/v1/templates"
+    matches!(path, "/v1/templates" | "/v1/me" | "/v1/logout")
 }
 
 fn complete(path: &str, op: &mut Operation) {
@@ -263,7 +263,7 @@ fn complete(path: &str, op: &mut Operation) {
         if !checks_no_permission(path) {
             errors.push("403");
         }
-    } else if path == "/v1/login" {
+    } else if path == "/v1/login" || path == "/v1/embed/exchange" {
         // Failed logins are counted per client, like bad tokens.
         errors.extend(["401", "429", "503"]);
     }

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use crate::sql::{Dialect, SqlStore, conflict, undecodable};
 use crate::{
-    CustomRole, NewToken, NewUser, RoleBinding, StoreError, StoreFuture, Tenant, Token,
+    CustomRole, EmbedCode, NewToken, NewUser, RoleBinding, StoreError, StoreFuture, Tenant, Token,
     TokenOrigin, User, new_id, now_ms,
 };
 
@@ -27,6 +27,7 @@ pub trait AccessStore: Send + Sync {
         static UNMINTED: TokenOrigin = TokenOrigin {
             created_by: None,
             person: None,
+            end_user: None,
         };
         self.create_token_by(new, &UNMINTED)
     }
@@ -47,6 +48,17 @@ pub trait AccessStore: Send + Sync {
         id: &'a str,
         at: i64,
     ) -> StoreFuture<'a, bool>;
+
+    /// Stores a one-time embed code (and forgets the expired ones).
+    fn put_embed_code<'a>(&'a self, code: &'a EmbedCode) -> StoreFuture<'a, ()>;
+    /// Takes the code with this hash: it is deleted, and answered if it had
+    /// not expired by `now`. A code is taken at most once, even by racing
+    /// callers on several nodes.
+    fn take_embed_code<'a>(
+        &'a self,
+        code_hash: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Option<EmbedCode>>;
 
     fn create_user<'a>(&'a self, new: &'a NewUser) -> StoreFuture<'a, User>;
     fn user_by_name<'a>(
@@ -90,8 +102,8 @@ pub trait AccessStore: Send + Sync {
     fn delete_role<'a>(&'a self, tenant_id: &'a str, name: &'a str) -> StoreFuture<'a, bool>;
 }
 
-const TOKEN_COLUMNS: &str =
-    "id, tenant_id, user_id, name, hash, created_at, expires_at, revoked_at, created_by, person";
+const TOKEN_COLUMNS: &str = "id, tenant_id, user_id, name, hash, created_at, expires_at, revoked_at, created_by, person, \
+     end_user";
 const USER_COLUMNS: &str = "id, tenant_id, username, password_hash, created_at, disabled_at";
 
 static TOKEN_BY_HASH: LazyLock<String> =
@@ -199,6 +211,55 @@ impl<D: Dialect> TenantStore for SqlStore<D> {
 }
 
 impl<D: Dialect> AccessStore for SqlStore<D> {
+    fn put_embed_code<'a>(&'a self, code: &'a EmbedCode) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.write_tx().await?;
+            D::query("DELETE FROM embed_codes WHERE expires_at <= $1")
+                .bind(code.created_at)
+                .execute(&mut tx)
+                .await?;
+            D::query(
+                "INSERT INTO embed_codes (code_hash, tenant_id, end_user, folder, role, \
+                 session_ms, created_by, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&code.code_hash)
+            .bind(&code.tenant_id)
+            .bind(&code.end_user)
+            .bind(&code.folder)
+            .bind(&code.role)
+            .bind(code.session_ms)
+            .bind(&code.created_by)
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .execute(&mut tx)
+            .await
+            .map_err(|e| conflict(e, "embed code"))?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn take_embed_code<'a>(
+        &'a self,
+        code_hash: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Option<EmbedCode>> {
+        Box::pin(async move {
+            let mut conn = self.write_conn().await?;
+            // One statement deletes and answers: of two racing takers, only
+            // one gets the row.
+            let taken: Option<EmbedCode> = D::query(
+                "DELETE FROM embed_codes WHERE code_hash = $1 RETURNING code_hash, tenant_id, \
+                 end_user, folder, role, session_ms, created_by, created_at, expires_at",
+            )
+            .bind(code_hash)
+            .fetch_optional(&mut conn)
+            .await?;
+            Ok(taken.filter(|c| c.expires_at > now))
+        })
+    }
+
     fn create_token_by<'a>(
         &'a self,
         new: &'a NewToken,
@@ -222,11 +283,12 @@ impl<D: Dialect> AccessStore for SqlStore<D> {
                 created_at: now_ms(),
                 expires_at: new.expires_at,
                 revoked_at: None,
+                end_user: origin.end_user.clone(),
             };
             let mut tx = self.tx().await?;
             D::query(
                 "INSERT INTO tokens (id, tenant_id, name, hash, created_at, expires_at, user_id, \
-                 created_by, person) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 created_by, person, end_user) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(&token.id)
             .bind(&token.tenant_id)
@@ -237,6 +299,7 @@ impl<D: Dialect> AccessStore for SqlStore<D> {
             .bind(&token.user_id)
             .bind(&token.created_by)
             .bind(&token.person)
+            .bind(&token.end_user)
             .execute(&mut tx)
             .await
             .map_err(|e| conflict(e, "token"))?;

@@ -40,6 +40,8 @@ pub struct Token {
     /// The person this token acts for: the user (for sessions and what they
     /// mint), else the root token of its minting chain (itself if none).
     pub person: String,
+    /// For an embed session: the host product's end user it acts for.
+    pub end_user: Option<String>,
 }
 
 impl Token {
@@ -70,6 +72,27 @@ pub struct TokenOrigin {
     pub created_by: Option<String>,
     /// `None`: the new token's user, else the new token itself.
     pub person: Option<String>,
+    /// For an embed session: the host product's end user it acts for.
+    pub end_user: Option<String>,
+}
+
+/// A one-time code for an embed session, stored by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EmbedCode {
+    pub code_hash: String,
+    pub tenant_id: String,
+    /// The host product's id for its end user.
+    pub end_user: String,
+    /// The folder the session may act in (ends in `/`).
+    pub folder: String,
+    pub role: String,
+    /// How long the session's token lives once the code is exchanged.
+    pub session_ms: i64,
+    /// The token that minted the code.
+    pub created_by: String,
+    pub created_at: i64,
+    /// After this the code exchanges for nothing.
+    pub expires_at: i64,
 }
 
 /// A person in a tenant who logs in with a password.

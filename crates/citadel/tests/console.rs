@@ -177,11 +177,13 @@ async fn snap(c: &Client, name: &str) {
 const WAIT: Duration = Duration::from_secs(15);
 
 async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
+    match c.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+        Ok(e) => e,
+        Err(e) => {
+            snap(c, "failure").await;
+            panic!("no `{css}` on the page: {e}")
+        }
+    }
 }
 
 /// Waits until the text of `css` contains `want`; that text.
@@ -548,4 +550,218 @@ fn the_console_is_served_with_a_strict_policy() {
     }
     let (status, _) = headers("/console/missing.js");
     assert_eq!(status, 404);
+}
+
+/// A page of the host product, served from its own origin: it frames
+/// `frame_src` and writes every message it receives into `#messages`.
+struct HostPage {
+    listener: Option<std::net::TcpListener>,
+    port: u16,
+}
+
+impl HostPage {
+    /// Takes a port: the page's origin is known before it serves.
+    fn bind() -> HostPage {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        HostPage {
+            listener: Some(listener),
+            port,
+        }
+    }
+
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn serve(mut self, frame_src: String) -> HostPage {
+        let listener = self.listener.take().unwrap();
+        let html = format!(
+            "<!doctype html><html><body><pre id=\"messages\"></pre>\
+             <iframe id=\"citadel\" src=\"{frame_src}\" width=\"1300\" height=\"800\"></iframe>\
+             <script>addEventListener('message', (e) => {{\
+               document.getElementById('messages').textContent +=\
+                 e.origin + ' ' + JSON.stringify(e.data) + '\\n'; }});</script>\
+             </body></html>"
+        );
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+            }
+        });
+        self
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+}
+
+#[test]
+fn a_host_page_embeds_the_editor_for_one_end_user_and_folder() {
+    if !browser_present() {
+        return;
+    }
+    let server = Server::start();
+    // The host product's origin, configured before its page serves.
+    let host = HostPage::bind();
+    let host_origin = host.origin();
+    let (status, body) = server.api(
+        "PUT",
+        "/v1/settings",
+        Some(&json!({"embed": {"origins": [host_origin], "theme": {"accent": "#aa00aa", "font": "DejaVu Sans"}}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = server.api(
+        "POST",
+        "/v1/scripts",
+        Some(&json!({"name": "billing/secret", "source": "return 1;"})),
+    );
+    assert_eq!(status, 201);
+    let mint = || {
+        let (status, offer) = server.api(
+            "POST",
+            "/v1/embed/sessions",
+            Some(&json!({"user": "cust-42", "folder": "customers/42/"})),
+        );
+        assert_eq!(status, 201, "{offer}");
+        offer
+    };
+    let offer = mint();
+    let path = offer["path"].as_str().unwrap();
+    assert!(path.starts_with("/embed/acme#code=cem_"), "{path}");
+
+    let host = host.serve(server.url(path));
+    let driver = Driver::start();
+    run_async(async {
+        let c = driver.browser().await;
+        c.goto(&host.url()).await.unwrap();
+        c.enter_frame(0).await.unwrap();
+        text_contains(&c, "#who", "embed:cust-42 · customers/42/").await;
+        // Only the session's folder: the other script is not listed.
+        let list = text_contains(&c, "main", "Scripts").await;
+        assert!(!list.contains("billing/secret"), "{list}");
+        click(&c, "#new-script").await;
+        let name = find(&c, "#script-name").await;
+        assert_eq!(
+            name.prop("value").await.unwrap().as_deref(),
+            Some("customers/42/")
+        );
+        name.send_keys("hello").await.unwrap();
+        set_code(
+            &c,
+            "#editor",
+            "console.log('hi from', input.name);\nreturn { ok: input.name };",
+        )
+        .await;
+        text_contains(&c, "#diagnostic-count", "no blocking findings").await;
+        click(&c, "#save").await;
+        text_contains(&c, "#script-title", "customers/42/hello").await;
+        set_code(&c, "#run-input", "{\"name\": \"Eve\"}").await;
+        click(&c, "#run").await;
+        text_contains(&c, "#run-logs", "hi from Eve").await;
+        snap(&c, "embed").await;
+        // Outside its folder the end user is offered no save, and the
+        // server refuses the session's token there anyway.
+        c.execute("location.hash = '#/new'", vec![]).await.unwrap();
+        type_into(&c, "#script-name", "billing/evil").await;
+        find(&c, "#editor .cm-content").await;
+        assert!(absent(&c, "#save").await);
+        let session = c
+            .execute("return sessionStorage.getItem('citadel.session')", vec![])
+            .await
+            .unwrap();
+        let session = session.as_str().unwrap().to_owned();
+        let (status, body) = request(
+            server.port,
+            "POST",
+            "/v1/scripts",
+            Some(&session),
+            Some(&json!({"name": "billing/evil", "source": "return 2;"})),
+        );
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{body}"
+        );
+        let (status, _) = request(
+            server.port,
+            "GET",
+            "/v1/scripts/billing%2Fsecret",
+            Some(&session),
+            None,
+        );
+        assert_eq!(status, 403);
+
+        // The host page heard what happened, from Citadel's origin.
+        c.enter_parent_frame().await.unwrap();
+        let heard = text_contains(&c, "#messages", "\"type\":\"ran\"").await;
+        let citadel_origin = format!("http://127.0.0.1:{}", server.port);
+        assert!(
+            heard.contains(&format!("{citadel_origin} {{\"source\":\"citadel\",\"type\":\"saved\",\"script\":\"customers/42/hello\"")),
+            "{heard}"
+        );
+        assert!(!heard.contains("billing/evil"), "{heard}");
+        c.close().await.unwrap();
+    });
+
+    // The code was spent; the end user is on the record under the host's id.
+    let code = offer["code"].as_str().unwrap();
+    let (status, body) = request(
+        server.port,
+        "POST",
+        "/v1/embed/exchange",
+        None,
+        Some(&json!({"code": code, "tenant": "acme"})),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (_, audit) = server.api(
+        "GET",
+        "/v1/audit?principal=embed:cust-42&action=script.save",
+        None,
+    );
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["target"], "customers/42/hello");
+    let (_, runs) = server.api("GET", "/v1/runs?script=customers/42/hello", None);
+    assert_eq!(runs[0]["principal"], "embed:cust-42", "{runs}");
+
+    // A page of an origin not in the tenant's list cannot frame the editor,
+    // and no page can frame the console.
+    let other_offer = mint();
+    let stranger = HostPage::bind().serve(server.url(other_offer["path"].as_str().unwrap()));
+    let console_framer = HostPage::bind().serve(server.url("/"));
+    run_async(async {
+        let c = driver.browser().await;
+        for page in [&stranger, &console_framer] {
+            c.goto(&page.url()).await.unwrap();
+            find(&c, "#citadel").await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            c.enter_frame(0).await.unwrap();
+            assert!(absent(&c, "#app").await, "{} framed Citadel", page.url());
+            c.enter_parent_frame().await.unwrap();
+        }
+        snap(&c, "embed-refused").await;
+        c.close().await.unwrap();
+    });
+    // The stranger's page never opened the session: its code is unspent.
+    let (status, _) = request(
+        server.port,
+        "POST",
+        "/v1/embed/exchange",
+        None,
+        Some(&json!({"code": other_offer["code"], "tenant": "acme"})),
+    );
+    assert_eq!(status, 200);
 }

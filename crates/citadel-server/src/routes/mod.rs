@@ -5,6 +5,7 @@
 
 mod audit;
 mod datasources;
+mod embed;
 mod events;
 mod jobs;
 mod killswitch;
@@ -42,6 +43,7 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .merge(roles::routes())
         .merge(audit::routes())
         .merge(users::routes())
+        .merge(embed::routes())
         .merge(scripts::routes())
         .merge(runs::routes())
         .merge(killswitch::routes())
