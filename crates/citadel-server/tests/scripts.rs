@@ -45,6 +45,14 @@ async fn world_with(quotas: citadel_engine::Quotas) -> World {
         ..TokenSpec::default()
     };
     tokens.push(("platform", mint(store.as_ref(), platform).await));
+    let billing_dev = TokenSpec {
+        tenant: Some(&acme),
+        name: "billing_dev",
+        role: Some("developer"),
+        path_prefix: "billing/",
+        ..TokenSpec::default()
+    };
+    tokens.push(("billing_dev", mint(store.as_ref(), billing_dev).await));
     let vault = citadel_secrets::Vault::open(
         Arc::clone(&store),
         citadel_secrets::MasterKey::generate().unwrap(),
@@ -76,6 +84,9 @@ impl World {
         path: &str,
         body: Option<String>,
     ) -> (StatusCode, Value) {
+        if as_ == "anonymous" {
+            return self.api.call_anonymous(method, path, body).await;
+        }
         self.api.call(as_, method, path, body).await
     }
 
@@ -110,6 +121,14 @@ fn expand_body(v: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scripts_scenario() {
     walk(&world().await, "scripts.json").await;
+}
+
+/// What the web console uses beyond the rest of the API: analysis without
+/// saving, who-am-I, logout, stats, run filters and embed sessions
+/// (`tests/api/console.json`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_scenario() {
+    walk(&world().await, "console.json").await;
 }
 
 /// Secrets, the key-value store and data sources over the API, and scripts

@@ -14,10 +14,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use citadel_store::{
-    AuditQuery, AuditVerdict, Backend, CustomRole, Job, KillSwitch, NewAuditEntry, NewJob,
-    NewToken, NewUser, NewVersion, Node, RoleBinding, Run, RunQuery, SaveOutcome, Schedule,
-    StepDecision, Store, StoreError, Tenant, TokenOrigin, VersionTransition, WorkflowStep, connect,
-    new_id, now_ms,
+    AuditQuery, AuditVerdict, Backend, CustomRole, EmbedCode, Job, KillSwitch, NewAuditEntry,
+    NewJob, NewToken, NewUser, NewVersion, Node, RoleBinding, Run, RunBucket, RunQuery, RunSample,
+    RunStatsQuery, SaveOutcome, Schedule, StepDecision, Store, StoreError, Tenant, TokenOrigin,
+    VersionTransition, WorkflowStep, connect, new_id, now_ms,
 };
 
 /// A fresh, migrated database and a store on it.
@@ -596,6 +596,7 @@ async fn token_origins(store: &dyn Store, acme: &Tenant, other: &Tenant) {
             &TokenOrigin {
                 created_by: Some(root.id.clone()),
                 person: Some(root.person.clone()),
+                end_user: None,
             },
         )
         .await
@@ -1334,6 +1335,171 @@ async fn runs(db: Db) {
         .await
         .unwrap();
     assert_eq!(theirs_only, vec![theirs]);
+
+    // Filters by trigger and creation time (since inclusive, until not).
+    let scheduled = Run {
+        trigger: Trigger::Schedule,
+        ..queued_run(&acme.id, "run_6", "nightly", 500)
+    };
+    store.put_runs(&[scheduled]).await.unwrap();
+    let page = |q: RunQuery| async move {
+        store
+            .list_runs(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    let q = |trigger: Option<Trigger>, since: Option<i64>, until: Option<i64>| RunQuery {
+        tenant_id: acme.id.clone(),
+        trigger,
+        since,
+        until,
+        limit: 10,
+        ..RunQuery::default()
+    };
+    assert_eq!(
+        page(q(Some(Trigger::Schedule), None, None)).await,
+        vec!["run_6"]
+    );
+    assert_eq!(
+        page(q(Some(Trigger::Api), None, None)).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        page(q(Some(Trigger::ApiAsync), None, None)).await,
+        vec!["run_4", "run_3", "run_2", "run_1"]
+    );
+    assert_eq!(page(q(None, None, Some(1_000))).await, vec!["run_6"]);
+    assert_eq!(page(q(None, Some(2_000), Some(3_000))).await, vec!["run_2"]);
+    assert_eq!(
+        page(q(Some(Trigger::ApiAsync), Some(3_000), None)).await,
+        vec!["run_4", "run_3"]
+    );
+    assert_eq!(page(q(None, Some(3_001), None)).await, Vec::<String>::new());
+
+    // Stats: finished runs only, counted per bucket; samples newest first.
+    let stats = store
+        .run_stats(&RunStatsQuery {
+            tenant_id: acme.id.clone(),
+            since: 0,
+            bucket_ms: 1_000,
+            sample_limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        stats.buckets,
+        vec![
+            RunBucket {
+                start: 1_000,
+                finished: 1,
+                failed: 0
+            },
+            RunBucket {
+                start: 2_000,
+                finished: 1,
+                failed: 1
+            }
+        ]
+    );
+    assert_eq!(
+        stats.samples,
+        vec![
+            RunSample {
+                script_name: "alpha".into(),
+                status: RunStatus::Failed,
+                duration_ms: Some(1),
+                cpu_ms: None,
+            },
+            RunSample {
+                script_name: "billing/on-paid".into(),
+                status: RunStatus::Succeeded,
+                duration_ms: Some(12),
+                cpu_ms: Some(0),
+            },
+        ]
+    );
+    let later = store
+        .run_stats(&RunStatsQuery {
+            tenant_id: acme.id.clone(),
+            since: 1_500,
+            bucket_ms: 60_000,
+            sample_limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (later.buckets, later.samples.len()),
+        (
+            vec![RunBucket {
+                start: 0,
+                finished: 1,
+                failed: 1
+            }],
+            1
+        )
+    );
+}
+
+async fn embed_codes(db: Db) {
+    let store = &*db.store;
+    let (acme, _) = &two_tenants(store).await;
+    let code = |hash: &str, expires_at: i64| EmbedCode {
+        code_hash: hash.into(),
+        tenant_id: acme.id.clone(),
+        end_user: "embed:cust-42".into(),
+        folder: "customers/42/".into(),
+        role: "developer".into(),
+        session_ms: 900_000,
+        created_by: "tok_minter".into(),
+        created_at: 1_000,
+        expires_at,
+    };
+    store.put_embed_code(&code("h1", 5_000)).await.unwrap();
+    store.put_embed_code(&code("h2", 2_000)).await.unwrap();
+    assert!(matches!(
+        store.put_embed_code(&code("h1", 5_000)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Taken once: the second take finds nothing.
+    assert_eq!(
+        store.take_embed_code("h1", 4_999).await.unwrap(),
+        Some(code("h1", 5_000))
+    );
+    assert_eq!(store.take_embed_code("h1", 4_999).await.unwrap(), None);
+    // An expired code answers nothing, and is gone.
+    assert_eq!(store.take_embed_code("h2", 2_000).await.unwrap(), None);
+    assert_eq!(store.take_embed_code("missing", 0).await.unwrap(), None);
+
+    // A session token remembers its end user.
+    let token = store
+        .create_token_by(
+            &NewToken {
+                user_id: None,
+                tenant_id: Some(acme.id.clone()),
+                name: "embed:cust-42".into(),
+                hash: "h-embed-session".into(),
+                expires_at: Some(i64::MAX),
+                role: Some(("developer".into(), "customers/42/".into())),
+            },
+            &TokenOrigin {
+                created_by: Some("tok_minter".into()),
+                person: None,
+                end_user: Some("embed:cust-42".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(token.person, token.id);
+    let found = store
+        .token_by_hash("h-embed-session")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.end_user.as_deref(), Some("embed:cust-42"));
+    assert_eq!(found, token);
 }
 
 async fn kill_switches(db: Db) {
@@ -2343,6 +2509,18 @@ async fn sqlite_runs() {
 async fn postgres_runs() {
     if let Some(db) = postgres("runs").await {
         runs(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_embed_codes() {
+    embed_codes(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_embed_codes() {
+    if let Some(db) = postgres("embed_codes").await {
+        embed_codes(db).await;
     }
 }
 

@@ -42,6 +42,7 @@ pub(crate) struct RunView {
     #[schema(value_type = crate::openapi::RunStatus)]
     status: String,
     /// What started it: `api` (sync), `api_async`, …
+    #[schema(value_type = crate::openapi::Trigger)]
     trigger: String,
     principal: Option<String>,
     /// The run's input: any JSON value, `null` included.
