@@ -4,7 +4,10 @@
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 
-const out = new URL("../crates/citadel-server/console/", import.meta.url).pathname;
+// CONSOLE_OUT builds elsewhere (CI compares that with what is committed).
+const out = process.env.CONSOLE_OUT
+  ? process.env.CONSOLE_OUT.replace(/\/?$/, "/")
+  : new URL("../crates/citadel-server/console/", import.meta.url).pathname;
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
