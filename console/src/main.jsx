@@ -12,6 +12,7 @@ import { Scripts, ScriptPage, NewScript } from "./scripts.jsx";
 import { Runs, RunPage } from "./runs.jsx";
 import { KillSwitches, Schedules, Jobs, Events, Audit, Tokens, Users } from "./ops.jsx";
 import { Dashboard } from "./dashboard.jsx";
+import { Nodes, Plugins, Roles, Secrets, Settings, Webhooks, Workflows } from "./more.jsx";
 import { Failure } from "./ui.jsx";
 import { EmbedApp } from "./embed.jsx";
 
@@ -106,8 +107,15 @@ const NAV = [
   ["/events", "Events", "script.read"],
   ["/jobs", "Jobs", "script.read"],
   ["/audit", "Audit", "audit.read"],
+  ["/workflows", "Workflows", "script.read"],
+  ["/plugins", "Plugins", "script.read"],
+  ["/webhooks", "Webhooks", "script.read"],
+  ["/secrets", "Secrets", "secret.read"],
   ["/tokens", "Tokens", "token.read"],
   ["/users", "Users", "user.read"],
+  ["/roles", "Roles", "role.read"],
+  ["/settings", "Settings", "script.read"],
+  ["/nodes", "Nodes", "platform.admin"],
 ];
 
 function View({ route, me }) {
@@ -136,6 +144,20 @@ function View({ route, me }) {
       return <Tokens me={me} />;
     case "users":
       return <Users me={me} />;
+    case "roles":
+      return <Roles me={me} />;
+    case "secrets":
+      return <Secrets me={me} />;
+    case "settings":
+      return <Settings me={me} />;
+    case "nodes":
+      return <Nodes me={me} />;
+    case "workflows":
+      return <Workflows me={me} />;
+    case "plugins":
+      return <Plugins me={me} />;
+    case "webhooks":
+      return <Webhooks me={me} />;
     default:
       return <p>No such page.</p>;
   }

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { get, page, path, post, enc, follow } from "./api.js";
 import { can } from "./main.jsx";
 import { RunError } from "./scripts.jsx";
+import { Steps } from "./more.jsx";
 import { Failure, Status, Table, json, logLine, useAction, when } from "./ui.jsx";
 
 const STATUSES = ["", "queued", "running", "succeeded", "failed", "timed_out", "cancelled", "killed"];
@@ -149,6 +150,7 @@ export function RunPage({ id, me }) {
         </>
       )}
       {run.error && <RunError error={run.error} />}
+      <Steps runId={run.id} />
     </section>
   );
 }

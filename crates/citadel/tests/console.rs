@@ -765,3 +765,78 @@ fn a_host_page_embeds_the_editor_for_one_end_user_and_folder() {
     );
     assert_eq!(status, 200);
 }
+
+#[test]
+fn an_owner_sees_every_operations_view_and_secret_values_stay_write_only() {
+    if !browser_present() {
+        return;
+    }
+    let server = Server::start();
+    server.user("olga", "owner", None);
+    let driver = Driver::start();
+    run_async(async {
+        let c = driver.browser().await;
+        log_in(&c, &server, "olga").await;
+        for (route, title) in [
+            ("kill-switches", "Kill switches"),
+            ("schedules", "Schedules"),
+            ("events", "Events"),
+            ("jobs", "Jobs"),
+            ("audit", "Audit log"),
+            ("workflows", "Workflows"),
+            ("plugins", "Plugins"),
+            ("webhooks", "Webhooks"),
+            ("secrets", "Secrets"),
+            ("tokens", "Tokens"),
+            ("users", "Users"),
+            ("roles", "Roles"),
+            ("settings", "Tenant settings"),
+        ] {
+            c.goto(&server.url(&format!("/#/{route}"))).await.unwrap();
+            text_contains(&c, "main h2", title).await;
+            assert!(absent(&c, "main .failure").await, "{route} shows an error");
+        }
+        // A platform view is not offered to a tenant's owner.
+        assert!(absent(&c, "nav a[href='#/nodes']").await);
+        // The audit page links its chain.
+        c.goto(&server.url("/#/audit")).await.unwrap();
+        text_contains(&c, "#chain", "links up").await;
+
+        // A secret's value is written, never shown.
+        c.goto(&server.url("/#/secrets")).await.unwrap();
+        type_into(&c, "input[placeholder=NAME]", "STRIPE_KEY").await;
+        type_into(&c, "input[placeholder=value]", "sk_live_do_not_show").await;
+        click(&c, "main form button").await;
+        text_contains(&c, "main table", "STRIPE_KEY").await;
+        let page = c.source().await.unwrap();
+        assert!(
+            !page.contains("sk_live_do_not_show"),
+            "the value is on the page"
+        );
+        snap(&c, "secrets").await;
+
+        // A custom role from the permission picker.
+        c.goto(&server.url("/#/roles")).await.unwrap();
+        type_into(&c, "input[placeholder=name]", "auditor").await;
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath("//label[contains(., 'audit.read')]/input"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        click(&c, "main form button[type=submit]").await;
+        text_contains(&c, "main table", "auditor").await;
+        c.close().await.unwrap();
+    });
+    let (_, roles) = server.api("GET", "/v1/roles", None);
+    let auditor = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "auditor")
+        .cloned()
+        .unwrap();
+    assert_eq!(auditor["permissions"], json!(["audit.read"]));
+}
