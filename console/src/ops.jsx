@@ -199,12 +199,18 @@ export function Audit() {
     setFilter({ ...filter, [k]: e.target.value });
   };
   const entries = list.data && list.data.entries;
-  // The chain as this page shows it: each entry's prev_hash is the hash of
-  // the one before it.
-  const broken = entries ? entries.slice(1).findIndex((e, i) => entries[i].prev_hash !== e.hash) : -1;
+  const chain = useLoad(() => get("/v1/audit/verify"), []);
   return (
     <section>
       <h2>Audit log</h2>
+      {chain.data && (
+        <p id="chain" class={chain.data.intact ? "good" : "bad"}>
+          {chain.data.intact
+            ? "The hash chain verifies: no entry was edited or deleted."
+            : `The hash chain breaks at entry ${chain.data.broken_at}: an entry was edited or deleted.`}
+        </p>
+      )}
+      <Failure error={chain.error} />
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
         <input placeholder="action" value={filter.action} onChange={field("action")} />
         <input placeholder="principal" value={filter.principal} onChange={field("principal")} />
@@ -214,11 +220,6 @@ export function Audit() {
           ))}
         </select>
       </form>
-      {entries && !filter.action && !filter.principal && !filter.outcome && (
-        <p id="chain" class={broken >= 0 ? "bad" : "good"}>
-          {broken >= 0 ? `The chain breaks after entry ${entries[broken].seq}.` : "This page's hash chain links up."}
-        </p>
-      )}
       <Failure error={list.error} />
       <Table
         id="audit"
@@ -245,6 +246,9 @@ export function Audit() {
 export function Tokens({ me }) {
   const list = useLoad(() => get("/v1/tokens"), []);
   const [act, busy, error] = useAction();
+  const [form, setForm] = useState({ name: "", role: "developer", path_prefix: "" });
+  const [minted, setMinted] = useState(null);
+  const field = (k) => (e) => setForm({ ...form, [k]: e.target.value });
   return (
     <section>
       <h2>Tokens</h2>
@@ -270,6 +274,31 @@ export function Tokens({ me }) {
           ],
         ]}
       />
+      {can(me, "token.write") && (
+        <form
+          class="inline"
+          id="new-token"
+          onSubmit={(e) => {
+            e.preventDefault();
+            act(async () => {
+              setMinted(await post("/v1/tokens", form));
+              list.reload();
+            });
+          }}
+        >
+          <input placeholder="name" value={form.name} onInput={field("name")} required />
+          <input placeholder="role" value={form.role} onInput={field("role")} required />
+          <input placeholder="folder (billing/), empty: the tenant" value={form.path_prefix} onInput={field("path_prefix")} />
+          <button type="submit" disabled={busy}>
+            Create token
+          </button>
+        </form>
+      )}
+      {minted && (
+        <p class="good" id="minted">
+          Token {minted.name}: <code>{minted.secret}</code> — shown this once; copy it now.
+        </p>
+      )}
     </section>
   );
 }

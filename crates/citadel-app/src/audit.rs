@@ -47,3 +47,39 @@ pub async fn page(
         .flatten();
     Ok((entries, next_before))
 }
+
+/// Whether the hash chain is intact, as a console shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainStatus {
+    pub intact: bool,
+    /// The first entry that does not verify.
+    pub broken_at: Option<i64>,
+    /// Platform admins only: how many entries verified, and why the chain
+    /// breaks (the chain is the platform's, so a tenant learns only
+    /// whether it holds).
+    pub entries: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// Verifies the whole chain (what `citadel audit verify` does). Needs
+/// `audit.read`, or a platform admin.
+pub async fn verify(app: &App, caller: &Caller) -> AppResult<ChainStatus> {
+    let admin = caller.principal.is_platform_admin();
+    if !admin {
+        caller.require(app, Permission::AuditRead, None).await?;
+    }
+    Ok(match app.store.verify_audit().await? {
+        citadel_store::AuditVerdict::Intact { entries } => ChainStatus {
+            intact: true,
+            broken_at: None,
+            entries: admin.then_some(entries),
+            reason: None,
+        },
+        citadel_store::AuditVerdict::Broken { seq, reason } => ChainStatus {
+            intact: false,
+            broken_at: Some(seq),
+            entries: None,
+            reason: admin.then_some(reason),
+        },
+    })
+}

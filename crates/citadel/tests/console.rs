@@ -800,7 +800,15 @@ fn an_owner_sees_every_operations_view_and_secret_values_stay_write_only() {
         assert!(absent(&c, "nav a[href='#/nodes']").await);
         // The audit page links its chain.
         c.goto(&server.url("/#/audit")).await.unwrap();
-        text_contains(&c, "#chain", "links up").await;
+        text_contains(&c, "#chain", "The hash chain verifies").await;
+
+        // A token scoped to a folder; its secret shown once.
+        c.goto(&server.url("/#/tokens")).await.unwrap();
+        type_into(&c, "#new-token input[placeholder=name]", "ci-billing").await;
+        type_into(&c, "#new-token input[placeholder^=folder]", "billing/").await;
+        click(&c, "#new-token button").await;
+        let minted = text_contains(&c, "#minted", "ctk_").await;
+        assert!(minted.contains("ci-billing"), "{minted}");
 
         // A secret's value is written, never shown.
         c.goto(&server.url("/#/secrets")).await.unwrap();
@@ -839,4 +847,17 @@ fn an_owner_sees_every_operations_view_and_secret_values_stay_write_only() {
         .cloned()
         .unwrap();
     assert_eq!(auditor["permissions"], json!(["audit.read"]));
+    let (_, tokens) = server.api("GET", "/v1/tokens", None);
+    let minted = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci-billing")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (minted["role"].as_str(), minted["path_prefix"].as_str()),
+        (Some("developer"), Some("billing/")),
+        "{minted}"
+    );
 }
