@@ -303,12 +303,37 @@ export function Tokens({ me }) {
   );
 }
 
-export function Users() {
+export function Users({ me }) {
   const list = useLoad(() => get("/v1/users"), []);
+  const [form, setForm] = useState({ username: "", password: "", role: "developer", path_prefix: "" });
+  const [act, busy, error] = useAction();
+  const field = (k) => (e) => setForm({ ...form, [k]: e.target.value });
   return (
     <section>
       <h2>Users</h2>
-      <Failure error={list.error} />
+      <Failure error={list.error || error} />
+      {can(me, "user.write") && (
+        <form
+          class="inline"
+          id="new-user"
+          onSubmit={(e) => {
+            e.preventDefault();
+            act(async () => {
+              await post("/v1/users", form);
+              setForm({ ...form, username: "", password: "" });
+              list.reload();
+            });
+          }}
+        >
+          <input placeholder="username" value={form.username} onInput={field("username")} required />
+          <input type="password" placeholder="password (12+ characters)" value={form.password} onInput={field("password")} required autocomplete="new-password" />
+          <input placeholder="role" value={form.role} onInput={field("role")} required />
+          <input placeholder="folder (billing/), empty: the tenant" value={form.path_prefix} onInput={field("path_prefix")} />
+          <button type="submit" disabled={busy}>
+            Add user
+          </button>
+        </form>
+      )}
       <Table
         rows={list.data}
         columns={[

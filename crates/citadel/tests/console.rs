@@ -810,6 +810,14 @@ fn an_owner_sees_every_operations_view_and_secret_values_stay_write_only() {
         let minted = text_contains(&c, "#minted", "ctk_").await;
         assert!(minted.contains("ci-billing"), "{minted}");
 
+        // A user with a role bound to a folder, who can then log in.
+        c.goto(&server.url("/#/users")).await.unwrap();
+        type_into(&c, "#new-user input[placeholder=username]", "bea").await;
+        type_into(&c, "#new-user input[type=password]", PASSWORD).await;
+        type_into(&c, "#new-user input[placeholder^=folder]", "billing/").await;
+        click(&c, "#new-user button").await;
+        text_contains(&c, "main table", "bea").await;
+
         // A secret's value is written, never shown.
         c.goto(&server.url("/#/secrets")).await.unwrap();
         type_into(&c, "input[placeholder=NAME]", "STRIPE_KEY").await;
@@ -860,4 +868,20 @@ fn an_owner_sees_every_operations_view_and_secret_values_stay_write_only() {
         (Some("developer"), Some("billing/")),
         "{minted}"
     );
+    let (status, session) = request(
+        server.port,
+        "POST",
+        "/v1/login",
+        None,
+        Some(&json!({"tenant": "acme", "username": "bea", "password": PASSWORD})),
+    );
+    assert_eq!(status, 200, "{session}");
+    let (_, me) = request(
+        server.port,
+        "GET",
+        "/v1/me",
+        session["token"].as_str(),
+        None,
+    );
+    assert_eq!(me["grants"][0]["path_prefix"], "billing/", "{me}");
 }
