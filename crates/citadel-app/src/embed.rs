@@ -48,6 +48,8 @@ pub struct EmbedRequest {
 
 /// A minted code, shown once.
 pub struct EmbedOffer {
+    /// The tenant's name (its page is `/embed/{tenant}`).
+    pub tenant: String,
     pub code: String,
     pub code_expires_at: i64,
     pub session_seconds: u64,
@@ -84,12 +86,12 @@ pub async fn create_session(
             "session_seconds must be 1..={MAX_SESSION_S}"
         )));
     }
-    let tenant = if caller.principal.is_platform_admin() {
+    let (tenant, tenant_name) = if caller.principal.is_platform_admin() {
         let Some(name) = &req.tenant else {
             return Err(AppError::invalid("a platform admin names the tenant"));
         };
         match app.store.tenant_by_name(name).await? {
-            Some(t) => t.id,
+            Some(t) => (t.id, t.name),
             None => return Err(AppError::not_found(format!("tenant `{name}` not found"))),
         }
     } else {
@@ -98,9 +100,16 @@ pub async fn create_session(
                 "tenant is for platform admins; a tenant's token mints for its own tenant",
             ));
         }
-        caller
+        let id = caller
             .tenant_with(app, Permission::TokenWrite, Some(&req.folder))
+            .await?;
+        let name = app
+            .store
+            .tenant(&id)
             .await?
+            .map(|t| t.name)
+            .ok_or_else(|| AppError::not_found("the caller's tenant no longer exists"))?;
+        (id, name)
     };
     let Some(permissions) = role_permissions(app.store.as_ref(), &tenant, &req.role).await? else {
         return Err(AppError::invalid(format!("unknown role `{}`", req.role)));
@@ -154,6 +163,7 @@ pub async fn create_session(
         )
         .await?;
     Ok(EmbedOffer {
+        tenant: tenant_name,
         code,
         code_expires_at: row.expires_at,
         session_seconds,
@@ -236,15 +246,11 @@ pub async fn exchange(
         .embed
         .clone()
         .unwrap_or_default();
-    let tenant = app
-        .store
-        .tenant(&c.tenant_id)
-        .await?
-        .map_or_else(|| c.tenant_id.clone(), |t| t.name);
     Ok(EmbedSession {
         token: secret,
         expires_at,
-        tenant,
+        // Checked above to be the code's tenant.
+        tenant: tenant_name.to_owned(),
         folder: c.folder,
         end_user: c.end_user,
         settings,

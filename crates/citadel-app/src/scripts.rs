@@ -75,12 +75,7 @@ pub(crate) async fn save_entry(app: &App, caller: &Caller, body: SaveScript) -> 
     let tenant = caller
         .tenant_with(app, Permission::ScriptWrite, Some(&body.name))
         .await?;
-    if body.source.len() > MAX_SOURCE_BYTES {
-        return Err(AppError::new(
-            ErrorCode::TooLarge,
-            format!("the source is larger than {MAX_SOURCE_BYTES} bytes"),
-        ));
-    }
+    checked_source_size(&body.source)?;
     if body.change_note.len() > MAX_CHANGE_NOTE {
         return Err(AppError::invalid(format!(
             "change_note is longer than {MAX_CHANGE_NOTE} bytes"
@@ -700,6 +695,17 @@ pub fn templates() -> &'static [Template] {
     TEMPLATES
 }
 
+/// Refuses a source over the analyzer's size limit before any parsing.
+fn checked_source_size(source: &str) -> AppResult<()> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(AppError::new(
+            ErrorCode::TooLarge,
+            format!("the source is larger than {MAX_SOURCE_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// What analyzing a source without saving it finds: every diagnostic as
 /// the tenant's policy grades it, and whether a save would be refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -734,12 +740,7 @@ pub async fn analyze(
             tenant
         }
     };
-    if source.len() > MAX_SOURCE_BYTES {
-        return Err(AppError::new(
-            ErrorCode::TooLarge,
-            format!("the source is larger than {MAX_SOURCE_BYTES} bytes"),
-        ));
-    }
+    checked_source_size(source)?;
     let settings = engine.settings(&tenant).await?;
     let diagnostics = if language.is_script() {
         settings.policy.apply(&engine.analyze(source, language))

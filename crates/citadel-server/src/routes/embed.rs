@@ -75,18 +75,10 @@ async fn create_session(
         tenant: body.tenant,
     };
     let offer = embed::create_session(&state.app, &caller, &req).await?;
-    let tenant = match &req.tenant {
-        Some(t) => t.clone(),
-        None => citadel_app::tokens::whoami(&state.app, &caller)
-            .await?
-            .tenant
-            .map(|t| t.name)
-            .unwrap_or_default(),
-    };
     Ok((
         StatusCode::CREATED,
         axum::Json(SessionOffer {
-            path: format!("/embed/{tenant}#code={}", offer.code),
+            path: format!("/embed/{}#code={}", offer.tenant, offer.code),
             code: offer.code,
             code_expires_at: offer.code_expires_at,
             session_seconds: offer.session_seconds,
