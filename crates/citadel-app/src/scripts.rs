@@ -328,7 +328,7 @@ async fn script_with(
     Ok((tenant, script))
 }
 
-async fn version_of(
+pub(crate) async fn version_of(
     app: &App,
     tenant: &str,
     script: &Script,

@@ -12,6 +12,8 @@ use citadel_domain::{ScriptKind, Trigger};
 use citadel_engine::{Engine, JobRequest, Priority, RunSpec};
 use citadel_scripts::{Bump, CapabilitySpec, LimitOverrides, ReviewAction, TenantSettings};
 use citadel_store::{Script, ScriptVersion, WorkflowStep};
+/// A workflow step's type, as a run's graph names it.
+pub use citadel_workflow::StepType;
 use citadel_workflow::{Action, Plan, Profile, ScriptSource, Workflow};
 use serde_json::{Value, json};
 
@@ -355,6 +357,63 @@ pub async fn rerun(
 pub async fn steps(app: &App, caller: &Caller, run_id: &str) -> AppResult<Vec<WorkflowStep>> {
     let (tenant, _) = crate::runs::run_with(app, caller, Permission::ScriptRead, run_id).await?;
     Ok(app.engine()?.workflow_steps(&tenant, run_id).await?)
+}
+
+/// One step of a run's graph: where it stands in the DAG and, once the
+/// run has reached it, its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphStep {
+    pub id: String,
+    pub step_type: StepType,
+    /// One more than its deepest dependency's (0 for a root).
+    pub level: usize,
+    pub depends_on: Vec<String>,
+    /// `None` until the run reaches the step.
+    pub status: Option<citadel_domain::StepStatus>,
+}
+
+/// The DAG of the version a workflow run runs, every step with its
+/// dependencies and, where reached, its state: what a console draws.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunGraph {
+    pub workflow: String,
+    pub version: String,
+    pub steps: Vec<GraphStep>,
+}
+
+/// The graph of a workflow run (`script.read` on the workflow); 404 for a
+/// run that is not a workflow's.
+pub async fn graph(app: &App, caller: &Caller, run_id: &str) -> AppResult<RunGraph> {
+    let (tenant, run) = crate::runs::run_with(app, caller, Permission::ScriptRead, run_id).await?;
+    let not_workflow = || AppError::not_found(format!("run `{run_id}` is not a workflow run"));
+    let script = match app.store.script(&tenant, &run.script_name).await? {
+        Some(s) if s.kind == ScriptKind::Workflow => s,
+        _ => return Err(not_workflow()),
+    };
+    let version = scripts::version_of(app, &tenant, &script, &run.version).await?;
+    // The structure only: the profile that ran it decided what each step
+    // may do, and that is in the steps' states.
+    let workflow = citadel_workflow::validate(&version.source, Profile::Elevated)
+        .map_err(|_| not_workflow())?;
+    let rows = app.engine()?.workflow_steps(&tenant, run_id).await?;
+    let levels = workflow.levels();
+    let level_of = |id: &str| levels.iter().position(|l| l.contains(&id)).unwrap_or(0);
+    let steps = workflow
+        .steps
+        .iter()
+        .map(|s| GraphStep {
+            id: s.id.clone(),
+            step_type: s.step_type(),
+            level: level_of(&s.id),
+            depends_on: s.depends_on.clone(),
+            status: rows.iter().find(|r| r.step_id == s.id).map(|r| r.status),
+        })
+        .collect();
+    Ok(RunGraph {
+        workflow: run.script_name,
+        version: run.version,
+        steps,
+    })
 }
 
 /// Approves or rejects a waiting approval step of a run (`script.approve`

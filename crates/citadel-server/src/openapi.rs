@@ -71,6 +71,8 @@ domain_enum_schemas! {
     /// A workflow step's state: `running` or `waiting` (an approval) until
     /// it has a result.
     StepStatus => domain::StepStatus::ALL.map(domain::StepStatus::as_str);
+    /// A workflow step's type.
+    StepType => citadel_app::workflows::StepType::ALL.map(citadel_app::workflows::StepType::name);
     /// Where an outgoing webhook delivery stands.
     DeliveryState => domain::DeliveryState::ALL.map(domain::DeliveryState::as_str);
 }

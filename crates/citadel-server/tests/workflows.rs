@@ -326,6 +326,29 @@ async fn an_approval_waits_without_a_worker_until_someone_with_the_permission_de
     let run = w.run_when(&id, "queued").await;
     assert!(run["finished_at"].is_null());
 
+    // The graph: every step of the version, reached or not.
+    let graph_path = format!("/v1/runs/{id}/graph");
+    let (code, graph) = w
+        .call("viewer", Method::GET, &graph_path, Value::Null)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{graph}");
+    assert_eq!(
+        graph,
+        json!({
+            "workflow": "ops/gated",
+            "version": "1.0.0",
+            "steps": [
+                { "id": "build", "type": "script", "level": 0, "depends_on": [], "status": "succeeded" },
+                { "id": "gate", "type": "approval", "level": 1, "depends_on": ["build"], "status": "waiting" },
+                { "id": "ship", "type": "script", "level": 2, "depends_on": ["gate"], "status": null },
+            ]
+        })
+    );
+    let (code, _) = w
+        .call("other_owner", Method::GET, &graph_path, Value::Null)
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
     let approve = format!("/v1/runs/{id}/steps/gate/approve");
     // A viewer may not decide; another tenant does not see the run.
     let (code, err) = w.call("viewer", Method::POST, &approve, json!({})).await;
@@ -518,6 +541,33 @@ async fn bad_definitions_inputs_and_kinds_are_refused_with_what_is_wrong() {
 
     // A name keeps its kind; scripts and workflows run by their own routes.
     w.save_script("greeter", "return 1;").await;
+    // A script's run has no graph.
+    let (code, run) = w
+        .call(
+            "developer",
+            Method::POST,
+            "/v1/scripts/greeter/run",
+            json!({ "input": {} }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{run}");
+    let graph_path = format!("/v1/runs/{}/graph", run["id"].as_str().unwrap());
+    let (code, err) = w
+        .call("viewer", Method::GET, &graph_path, Value::Null)
+        .await;
+    assert_eq!(
+        (code, err["error"]["message"].as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            Some(
+                format!(
+                    "run `{}` is not a workflow run",
+                    run["id"].as_str().unwrap()
+                )
+                .as_str()
+            )
+        )
+    );
     let (code, err) = w.save("greeter", PIPELINE).await;
     assert_eq!(
         (code, err["error"]["code"].as_str()),

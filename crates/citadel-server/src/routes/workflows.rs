@@ -43,6 +43,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(plan_workflow))
         .routes(routes!(run_workflow))
         .routes(routes!(run_steps))
+        .routes(routes!(run_graph))
         .routes(routes!(approve_step))
         .routes(routes!(reject_step))
         .routes(routes!(rerun))
@@ -389,6 +390,59 @@ async fn run_steps(
 ) -> ApiResult<axum::Json<Vec<StepView>>> {
     let steps = workflows::steps(&state.app, &caller, &id).await?;
     Ok(axum::Json(steps.into_iter().map(StepView::from).collect()))
+}
+
+/// One step of a run's graph.
+#[derive(Serialize, ToSchema)]
+struct GraphStepView {
+    id: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = crate::openapi::StepType)]
+    step_type: &'static str,
+    /// One more than its deepest dependency's (0 for a root).
+    level: usize,
+    /// The steps it waits for (the graph's edges point from them to it).
+    depends_on: Vec<String>,
+    /// `null` until the run reaches the step.
+    #[schema(value_type = Option<crate::openapi::StepStatus>)]
+    status: Option<&'static str>,
+}
+
+/// The DAG of the version a workflow run runs.
+#[derive(Serialize, ToSchema)]
+struct RunGraphView {
+    workflow: String,
+    version: String,
+    /// Every step of the version, in the file's order.
+    steps: Vec<GraphStepView>,
+}
+
+/// A workflow run's DAG: every step of the version it runs, with its
+/// dependencies and, once reached, its state (what the console draws).
+/// 404 for a run that is not a workflow's.
+#[utoipa::path(get, path = "/v1/runs/{id}/graph", params(("id" = String, Path)),
+    responses((status = 200, body = RunGraphView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn run_graph(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RunGraphView>> {
+    let graph = workflows::graph(&state.app, &caller, &id).await?;
+    Ok(axum::Json(RunGraphView {
+        workflow: graph.workflow,
+        version: graph.version,
+        steps: graph
+            .steps
+            .into_iter()
+            .map(|s| GraphStepView {
+                id: s.id,
+                step_type: s.step_type.name(),
+                level: s.level,
+                depends_on: s.depends_on,
+                status: s.status.map(|st| st.as_str()),
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
