@@ -2,7 +2,8 @@
 // picker, tenant settings, nodes, workflows' steps, plugins and webhook
 // deliveries.
 
-import { useState } from "preact/hooks";
+import dagre from "@dagrejs/dagre";
+import { useEffect, useState } from "preact/hooks";
 import { get, post, put, enc } from "./api.js";
 import { can } from "./main.jsx";
 import { Failure, Status, Table, json, useAction, useLoad, when } from "./ui.jsx";
@@ -175,16 +176,88 @@ export function Workflows() {
   );
 }
 
-/** A workflow run's steps with their states (shown on its run page). */
-export function Steps({ runId }) {
-  const steps = useLoad(() => get(`/v1/runs/${enc(runId)}/steps`), [runId]);
-  if (steps.error || !steps.data || steps.data.length === 0) return null;
+const NODE_W = 160;
+const NODE_H = 46;
+
+/** Lays a run's graph out with dagre: node boxes and edge polylines. */
+function layout(graph) {
+  const g = new dagre.graphlib.Graph();
+  g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 44, marginx: 6, marginy: 6 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const s of graph.steps) g.setNode(s.id, { width: NODE_W, height: NODE_H });
+  for (const s of graph.steps) for (const d of s.depends_on) g.setEdge(d, s.id);
+  dagre.layout(g);
+  const nodes = graph.steps.map((s) => ({ step: s, ...g.node(s.id) }));
+  const edges = g.edges().map((e) => ({ from: e.v, to: e.w, points: g.edge(e).points }));
+  return { nodes, edges, width: g.graph().width, height: g.graph().height };
+}
+
+/** A step id cut to fit its box (the whole id is the box's title). */
+function fit(text, max) {
+  return text.length > max ? text.slice(0, max - 1) + "\u2026" : text;
+}
+
+/** A workflow run's DAG, each step boxed with its state (`not reached`
+ * before the run gets to it). */
+export function Dag({ graph }) {
+  const { nodes, edges, width, height } = layout(graph);
+  return (
+    <svg id="dag" class="dag" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`The steps of ${graph.workflow}`}>
+      <defs>
+        <marker id="dag-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto">
+          <path d="M0,0 L10,5 L0,10 z" class="dag-arrowhead" />
+        </marker>
+      </defs>
+      {edges.map((e) => (
+        <polyline class="dag-edge" data-from={e.from} data-to={e.to} points={e.points.map((p) => `${p.x},${p.y}`).join(" ")} marker-end="url(#dag-arrow)" />
+      ))}
+      {nodes.map(({ step, x, y }) => {
+        const state = step.status || "not_reached";
+        return (
+          <g class={"dag-node n-" + state} data-step={step.id} data-state={state} transform={`translate(${x - NODE_W / 2},${y - NODE_H / 2})`}>
+            <title>{`${step.id} (${step.type}): ${state.replace("_", " ")}`}</title>
+            <rect width={NODE_W} height={NODE_H} rx="6" />
+            <text x="10" y="19" class="dag-id">{fit(step.id, 20)}</text>
+            <text x="10" y="36" class="dag-meta">{`${step.type} \u00b7 ${state.replace("_", " ")}`}</text>
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
+
+/** A workflow run's DAG and its steps' details (shown on its run page;
+ * nothing for a script's run). `refresh` changes as the run moves on. */
+export function Steps({ runId, refresh }) {
+  const [graph, setGraph] = useState(null);
+  const [steps, setSteps] = useState([]);
+  useEffect(() => {
+    let live = true;
+    get(`/v1/runs/${enc(runId)}/graph`)
+      .then(async (g) => {
+        const s = await get(`/v1/runs/${enc(runId)}/steps`);
+        if (live) {
+          setGraph(g);
+          setSteps(s);
+        }
+      })
+      // 404: not a workflow's run, so there is no graph to show.
+      .catch(() => live && setGraph(null));
+    return () => {
+      live = false;
+    };
+  }, [runId, refresh]);
+  if (!graph) return null;
   return (
     <div>
       <h3>Steps</h3>
+      <div class="dag-frame">
+        <Dag graph={graph} />
+      </div>
       <Table
         id="steps"
-        rows={steps.data}
+        rows={steps}
+        empty="No step has started yet."
         columns={[
           ["Step", (s) => s.id],
           ["Kind", (s) => s.kind],

@@ -341,6 +341,17 @@ export function Users({ me }) {
           ["Id", (u) => u.id],
           ["Created", (u) => when(u.created_at)],
           ["Disabled", (u) => when(u.disabled_at)],
+          [
+            "",
+            (u) =>
+              can(me, "user.write") &&
+              !u.disabled_at &&
+              u.id !== me.user_id && (
+                <button type="button" class="disable-user" data-user={u.username} disabled={busy} onClick={() => act(async () => (await del(`/v1/users/${enc(u.id)}`), list.reload()))}>
+                  Disable
+                </button>
+              ),
+          ],
         ]}
       />
     </section>

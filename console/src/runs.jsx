@@ -150,7 +150,7 @@ export function RunPage({ id, me }) {
         </>
       )}
       {run.error && <RunError error={run.error} />}
-      <Steps runId={run.id} />
+      <Steps runId={run.id} refresh={`${status}:${(logs || []).length}`} />
     </section>
   );
 }

@@ -511,6 +511,99 @@ fn the_dashboard_charts_runs_from_the_stats_endpoint() {
     });
 }
 
+const GATED_WORKFLOW: &str = r#"
+name: release
+version: 1
+steps:
+  - id: build
+    type: script
+    code: "return 'built';"
+  - id: lint
+    type: assert
+    depends_on: [build]
+    condition: "true"
+  - id: gate
+    type: approval
+    depends_on: [build]
+    message: "ship it?"
+  - id: ship
+    type: script
+    depends_on: [gate, lint]
+    code: "return 'shipped';"
+"#;
+
+/// A state attribute of one step's box in the drawn DAG, once it is `want`.
+async fn step_state(c: &Client, step: &str, want: &str) {
+    let css = format!("#dag g[data-step='{step}']");
+    let deadline = Instant::now() + WAIT;
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Ok(e) = c.find(Locator::Css(&css)).await {
+            last = e.attr("data-state").await.unwrap();
+            if last.as_deref() == Some(want) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    snap(c, "failure").await;
+    panic!("step `{step}` never drew as `{want}`; last: {last:?}");
+}
+
+#[test]
+fn a_workflow_run_draws_its_dag_and_each_step_state_as_it_moves() {
+    if !browser_present() {
+        return;
+    }
+    let server = Server::start();
+    server.user("alice", "developer", None);
+    let (status, body) = server.api(
+        "POST",
+        "/v1/workflows",
+        Some(&json!({"name": "release", "source": GATED_WORKFLOW})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.api("POST", "/v1/workflows/release/run", Some(&json!({})));
+    assert_eq!(status, 202, "{body}");
+    let id = body["run_id"].as_str().unwrap().to_owned();
+    let driver = Driver::start();
+    run_async(async {
+        let c = driver.browser().await;
+        log_in(&c, &server, "alice").await;
+        c.goto(&server.url(&format!("/#/runs/{id}"))).await.unwrap();
+        step_state(&c, "gate", "waiting").await;
+        step_state(&c, "build", "succeeded").await;
+        step_state(&c, "lint", "succeeded").await;
+        step_state(&c, "ship", "not_reached").await;
+        // One arrow per dependency, drawn from it to its dependent.
+        let edges = c.find_all(Locator::Css("#dag .dag-edge")).await.unwrap();
+        let mut drawn = Vec::new();
+        for e in edges {
+            drawn.push(format!(
+                "{}>{}",
+                e.attr("data-from").await.unwrap().unwrap(),
+                e.attr("data-to").await.unwrap().unwrap()
+            ));
+        }
+        drawn.sort();
+        assert_eq!(
+            drawn,
+            ["build>gate", "build>lint", "gate>ship", "lint>ship"]
+        );
+        snap(&c, "workflow-dag").await;
+        // A decision elsewhere: the open page follows the run to its end.
+        let (status, body) = server.api(
+            "POST",
+            &format!("/v1/runs/{id}/steps/gate/approve"),
+            Some(&json!({})),
+        );
+        assert_eq!(status, 200, "{body}");
+        step_state(&c, "ship", "succeeded").await;
+        step_state(&c, "gate", "succeeded").await;
+        c.close().await.unwrap();
+    });
+}
+
 /// Citadel's own console page: every response carries the policy that
 /// keeps tenant text inert and the page unframable.
 #[test]
@@ -773,6 +866,7 @@ fn an_owner_sees_every_operations_view_and_secret_values_stay_write_only() {
     }
     let server = Server::start();
     server.user("olga", "owner", None);
+    server.user("dan", "viewer", None);
     let driver = Driver::start();
     run_async(async {
         let c = driver.browser().await;
@@ -817,6 +911,20 @@ fn an_owner_sees_every_operations_view_and_secret_values_stay_write_only() {
         type_into(&c, "#new-user input[placeholder^=folder]", "billing/").await;
         click(&c, "#new-user button").await;
         text_contains(&c, "main table", "bea").await;
+        let login = json!({"tenant": "acme", "username": "dan", "password": PASSWORD});
+        assert_eq!(server.api("POST", "/v1/login", Some(&login)).0, 200);
+        // Disabled from its row: its next login is refused.
+        click(&c, "button.disable-user[data-user=dan]").await;
+        let deadline = Instant::now() + WAIT;
+        while !absent(&c, "button.disable-user[data-user=dan]").await {
+            assert!(Instant::now() < deadline, "dan still has a Disable button");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (status, body) = server.api("POST", "/v1/login", Some(&login));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("unauthorized"))
+        );
 
         // A secret's value is written, never shown.
         c.goto(&server.url("/#/secrets")).await.unwrap();
