@@ -50,6 +50,51 @@ pub(crate) fn probe() -> Option<CgroupKind> {
     None
 }
 
+/// Starts, on a thread of its own, a write of this process into the
+/// cgroup it is already in: a no-op move that takes the kernel's global
+/// cgroup-migration lock. That lock's first writer waits out an RCU grace
+/// period (5–15 ms measured here) holding the cgroup mutex, which every
+/// cgroup `mkdir` waits for too; writers soon after it do not wait. Done
+/// once, early, the wait overlaps the process's start-up instead of
+/// sitting between a jail's cgroup set-up and its child's join. Anything
+/// that fails here is ignored: the join itself still works.
+pub(crate) fn warm_attach() {
+    let _ = std::thread::Builder::new()
+        .name("cgroup-warm".into())
+        .spawn(|| {
+            let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else {
+                return;
+            };
+            let Some(procs) = own_procs_file(&own) else {
+                return;
+            };
+            let _ = std::fs::write(procs, "0");
+        });
+}
+
+/// The `cgroup.procs` of the cgroup `/proc/self/cgroup` puts this process
+/// in: its v1 memory controller's, else its v2 unified hierarchy's.
+fn own_procs_file(own: &str) -> Option<PathBuf> {
+    let mut unified = None;
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let path = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == "memory") {
+            return Some(
+                Path::new(ROOT)
+                    .join("memory")
+                    .join(path)
+                    .join("cgroup.procs"),
+            );
+        }
+        if controllers.is_empty() {
+            unified = Some(Path::new(ROOT).join(path).join("cgroup.procs"));
+        }
+    }
+    unified
+}
+
 /// One jail's cgroup(s); removed on drop after killing whatever is left.
 #[derive(Debug)]
 pub(crate) struct Cgroup {
@@ -159,5 +204,33 @@ impl Drop for Cgroup {
             }
             std::thread::sleep(Duration::from_millis(if attempt < 10 { 1 } else { 10 }));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_own_cgroup_is_the_v1_memory_controllers_else_the_unified_one() {
+        let v1 = "9:name=systemd:/\n4:memory:/ci/job\n0::/ignored\n";
+        assert_eq!(
+            own_procs_file(v1),
+            Some(PathBuf::from("/sys/fs/cgroup/memory/ci/job/cgroup.procs"))
+        );
+        let v1_joined = "3:cpu,memory:/\n";
+        assert_eq!(
+            own_procs_file(v1_joined),
+            Some(PathBuf::from("/sys/fs/cgroup/memory/cgroup.procs"))
+        );
+        let v2 = "0::/user.slice/session-1.scope\n";
+        assert_eq!(
+            own_procs_file(v2),
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/user.slice/session-1.scope/cgroup.procs"
+            ))
+        );
+        assert_eq!(own_procs_file("garbage"), None);
+        assert_eq!(own_procs_file(""), None);
     }
 }

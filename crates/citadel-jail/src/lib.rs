@@ -24,6 +24,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use probe::Isolation;
+
+/// For a short-lived process about to start its first jail (a one-shot
+/// `citadel run`): call it first thing, so the kernel's first-migration
+/// wait overlaps the start-up instead of the jail's set-up. Once per
+/// process; a no-op without writable cgroups.
+pub fn warm_cgroup_attach() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(cgroup::warm_attach);
+}
 pub use seccomp::Profile;
 pub use spawn::{JailedProcess, ProcessSpec, restrict_self};
 

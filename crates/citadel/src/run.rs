@@ -136,6 +136,9 @@ fn parse_grants(names: &[String]) -> Result<Grants, CliError> {
 }
 
 pub(crate) fn run(args: RunArgs) -> Result<(), CliError> {
+    if !args.in_process {
+        citadel_jail::warm_cgroup_attach();
+    }
     let source = read_source(&args.file)?;
     let policy = read_policy(args.policy.as_deref())?;
     serde_json::from_str::<serde::de::IgnoredAny>(&args.input)
