@@ -30,7 +30,8 @@ use citadel_scripts::{
 use citadel_secrets::VaultError;
 use citadel_store::{
     KvOutcome, KvWrite, NewVersion, Plugin, PluginSwitch, PluginVersion, Run, SaveOutcome,
-    Schedule, SecretChange, SecretMeta, StoreError, new_id, now_ms, plugin_schedule_prefix,
+    Schedule, SecretChange, SecretMeta, StoreError, new_id, new_time_ordered_id, now_ms,
+    plugin_schedule_prefix,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -1176,7 +1177,7 @@ pub async fn test_event(
             .filter(|p| p.enabled)
             .collect(),
     };
-    let id = new_id("evt");
+    let id = new_time_ordered_id("evt");
     let mut out = Vec::new();
     for plugin in plugins {
         let hooks: Vec<String> = serde_json::from_str::<Vec<String>>(&plugin.hooks)

@@ -8,8 +8,8 @@
 use citadel_engine::parse_endpoint;
 use citadel_plugin::{Diagnostic, Endpoint};
 use citadel_store::{
-    EndpointSave, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointVersion, new_id,
-    now_ms,
+    EndpointSave, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointVersion,
+    new_time_ordered_id, now_ms,
 };
 use serde_json::{Value, json};
 
@@ -316,9 +316,9 @@ pub async fn test_send(
     let endpoint = endpoint_of(app, &tenant, name).await?;
     let parsed = parse_endpoint(&endpoint).map_err(AppError::internal)?;
     let now = now_ms();
-    let event_id = new_id("evt");
+    let event_id = new_time_ordered_id("evt");
     let mut delivery = WebhookDelivery {
-        id: new_id("msg"),
+        id: new_time_ordered_id("msg"),
         tenant_id: tenant.clone(),
         endpoint: name.to_owned(),
         event_id: event_id.clone(),

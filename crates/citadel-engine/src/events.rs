@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use citadel_sandbox::HostError;
-use citadel_store::{Delivery, Event, Published, new_id, now_ms};
+use citadel_store::{Delivery, Event, Published, new_time_ordered_id, now_ms};
 use serde_json::json;
 
 use crate::{Engine, EngineError, InFlight, JobRequest, RunSpec};
@@ -116,7 +116,7 @@ impl Engine {
         source: &str,
     ) -> Result<(Event, Vec<Delivery>), EngineError> {
         let event = Event {
-            id: new_id("evt"),
+            id: new_time_ordered_id("evt"),
             tenant_id: tenant_id.to_owned(),
             event_type: event_type.to_owned(),
             data: data_json,

@@ -31,7 +31,9 @@ use citadel_domain as domain;
 use citadel_pool::PoolRun;
 use citadel_sandbox::{CancelToken, LogLine, RunOutcome, RunStatus};
 use citadel_scripts::{CapabilitySpec, LimitOverrides, PlatformLimits, TenantSettings};
-use citadel_store::{KillSwitch, Run, Script, ScriptVersion, Store, StoreError, new_id, now_ms};
+use citadel_store::{
+    KillSwitch, Run, Script, ScriptVersion, Store, StoreError, new_time_ordered_id, now_ms,
+};
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -783,7 +785,10 @@ impl Engine {
         }
         let now = now_ms();
         let run = Run {
-            id: spec.run_id.clone().unwrap_or_else(|| new_id("run")),
+            id: spec
+                .run_id
+                .clone()
+                .unwrap_or_else(|| new_time_ordered_id("run")),
             tenant_id: spec.tenant_id.clone(),
             script_id: spec.live.script.id.clone(),
             script_name: spec.live.script.name.clone(),

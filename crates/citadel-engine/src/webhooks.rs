@@ -25,7 +25,7 @@ use citadel_plugin::retry::{Outcome, classify, parse_retry_after, should_disable
 use citadel_plugin::{Endpoint, signature};
 use citadel_store::{
     Delivery, Event, FinishedDelivery, FinishedJob, Job, NewAuditEntry, NewJob, Script,
-    ScriptVersion, WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_id, now_ms,
+    ScriptVersion, WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_time_ordered_id, now_ms,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -826,7 +826,7 @@ fn delivery_rows(
     let mut rows = Vec::with_capacity(endpoints.len());
     let mut jobs = Vec::with_capacity(endpoints.len());
     for (endpoint, parsed) in endpoints {
-        let id = new_id("msg");
+        let id = new_time_ordered_id("msg");
         jobs.push(NewJob {
             id: id.clone(),
             tenant_id: endpoint.tenant_id.clone(),

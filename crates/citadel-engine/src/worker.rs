@@ -13,7 +13,8 @@ use std::time::Duration;
 use citadel_domain::{JobState, NodeState, RunStatus, Trigger};
 use citadel_sandbox::ErrorKind;
 use citadel_store::{
-    FinishedJob, Job, KillSwitch, NewJob, Node, Run, Script, StoreError, new_id, now_ms,
+    FinishedJob, Job, KillSwitch, NewJob, Node, Run, Script, StoreError, new_id,
+    new_time_ordered_id, now_ms,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
@@ -307,7 +308,10 @@ impl Engine {
             .as_ref()
             .map_or(WorkerConfig::default().max_attempts, |w| w.max_attempts);
         NewJob {
-            id: spec.run_id.clone().unwrap_or_else(|| new_id("run")),
+            id: spec
+                .run_id
+                .clone()
+                .unwrap_or_else(|| new_time_ordered_id("run")),
             tenant_id: spec.tenant_id,
             // A workflow's run is driven step by step, a script's run once.
             kind: if spec.live.language.is_script() {
@@ -683,7 +687,10 @@ fn unknown_run(job: &Job) -> Run {
 pub(crate) fn refused_run(spec: &RunSpec, switch: &KillSwitch) -> Run {
     let now = now_ms();
     Run {
-        id: spec.run_id.clone().unwrap_or_else(|| new_id("run")),
+        id: spec
+            .run_id
+            .clone()
+            .unwrap_or_else(|| new_time_ordered_id("run")),
         tenant_id: spec.tenant_id.clone(),
         script_id: spec.live.script.id.clone(),
         script_name: spec.live.script.name.clone(),

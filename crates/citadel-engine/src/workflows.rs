@@ -232,7 +232,7 @@ impl Engine {
             }
             again.extend(more);
         }
-        let new_id = citadel_store::new_id("run");
+        let new_id = citadel_store::new_time_ordered_id("run");
         let kept: Vec<WorkflowStep> = rows
             .into_iter()
             .filter(|r| r.status.is_final() && !again.contains(&r.step_id))

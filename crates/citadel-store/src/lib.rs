@@ -197,11 +197,70 @@ pub fn now_ms() -> i64 {
 pub fn new_id(prefix: &str) -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the operating system provides randomness");
+    prefixed_hex(prefix, &bytes)
+}
+
+/// A new id for rows written at a high rate (runs, events, messages):
+/// 48 bits of the current Unix millisecond, then 80 random bits, as hex
+/// (`run_0193…`, the same shape as [`new_id`]). Ids made one after another
+/// sort together, so a batch of inserts lands on the rightmost pages of the
+/// primary-key index instead of one random page per row (fewer pages read,
+/// written to the WAL and checkpointed); 80 random bits keep them
+/// unguessable.
+pub fn new_time_ordered_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    let ms = u64::try_from(now_ms()).unwrap_or(0);
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    getrandom::fill(&mut bytes[6..]).expect("the operating system provides randomness");
+    prefixed_hex(prefix, &bytes)
+}
+
+fn prefixed_hex(prefix: &str, bytes: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity(prefix.len() + 33);
     id.push_str(prefix);
     id.push('_');
     for b in bytes {
-        id.push_str(&format!("{b:02x}"));
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     id
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    fn is_id(id: &str, prefix: &str) -> bool {
+        id.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|hex| {
+                hex.len() == 32
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
+    }
+
+    #[test]
+    fn ids_are_a_prefix_and_32_lowercase_hex_digits() {
+        assert!(is_id(&new_id("tnt"), "tnt"));
+        assert!(is_id(&new_time_ordered_id("run"), "run"));
+        assert_ne!(new_id("tnt"), new_id("tnt"));
+        assert_ne!(new_time_ordered_id("run"), new_time_ordered_id("run"));
+    }
+
+    #[test]
+    fn time_ordered_ids_start_with_their_millisecond_and_sort_by_it() {
+        let before = now_ms();
+        let first = new_time_ordered_id("run");
+        let stamp = i64::from_str_radix(&first["run_".len().."run_".len() + 12], 16).unwrap();
+        assert!(
+            stamp >= before && stamp <= now_ms(),
+            "{stamp} outside [{before}, now]"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later = new_time_ordered_id("run");
+        assert!(later > first, "{later} sorts before {first}");
+    }
 }

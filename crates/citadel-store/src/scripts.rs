@@ -2,7 +2,7 @@
 //! kill switches. The SQL is shared by both databases; what differs is how
 //! the script row is locked while a version is saved (below).
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use citadel_domain::{RunStatus, ScriptKind};
 
@@ -144,16 +144,34 @@ static RUN_BY_ID: LazyLock<String> =
 /// Inserts a run, or updates what changes while it runs (an existing run of
 /// another tenant is left alone). Spelled out (not built from
 /// [`RUN_COLUMNS`]) as it is on the run path.
-const UPSERT_RUN: &str = "INSERT INTO runs (id, tenant_id, script_id, script_name, version, \
-     status, trigger_kind, principal, input, result, logs, logs_truncated, error, duration_ms, \
-     cpu_ms, peak_memory_bytes, created_at, started_at, finished_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-     ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result, \
-     logs = excluded.logs, logs_truncated = excluded.logs_truncated, error = excluded.error, \
-     duration_ms = excluded.duration_ms, cpu_ms = excluded.cpu_ms, \
-     peak_memory_bytes = excluded.peak_memory_bytes, started_at = excluded.started_at, \
-     finished_at = excluded.finished_at \
-     WHERE runs.tenant_id = excluded.tenant_id";
+/// Runs one upsert statement writes at most (19 parameters each, well
+/// inside both databases' limits on parameters per statement).
+const RUNS_PER_UPSERT: usize = 64;
+
+/// The upsert of `n` runs (1..=[`RUNS_PER_UPSERT`]): one row of values per
+/// run. A run already recorded is updated with its end, unless the id
+/// belongs to another tenant. The texts are made once, so each size is one
+/// cached prepared statement per connection.
+fn upsert_runs(n: usize) -> &'static str {
+    static TEXTS: [OnceLock<String>; RUNS_PER_UPSERT] =
+        [const { OnceLock::new() }; RUNS_PER_UPSERT];
+    TEXTS[n - 1].get_or_init(|| {
+        let rows: Vec<String> = (0..n).map(|i| format!("({})", params(i * 19 + 1, 19))).collect();
+        format!(
+            "INSERT INTO runs (id, tenant_id, script_id, script_name, version, \
+             status, trigger_kind, principal, input, result, logs, logs_truncated, error, \
+             duration_ms, cpu_ms, peak_memory_bytes, created_at, started_at, finished_at) \
+             VALUES {} \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, result = excluded.result, \
+             logs = excluded.logs, logs_truncated = excluded.logs_truncated, error = excluded.error, \
+             duration_ms = excluded.duration_ms, cpu_ms = excluded.cpu_ms, \
+             peak_memory_bytes = excluded.peak_memory_bytes, started_at = excluded.started_at, \
+             finished_at = excluded.finished_at \
+             WHERE runs.tenant_id = excluded.tenant_id",
+            rows.join(", ")
+        )
+    })
+}
 
 /// A script and its live version, from one join: the script's columns
 /// carry an `s_` prefix.
@@ -484,31 +502,48 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
                 return Ok(());
             }
             let mut tx = self.write_tx().await?;
-            // One statement text, so the connection's cached prepared
-            // statement serves every row.
-            for r in runs {
-                D::query(UPSERT_RUN)
-                    .bind(&r.id)
-                    .bind(&r.tenant_id)
-                    .bind(&r.script_id)
-                    .bind(&r.script_name)
-                    .bind(&r.version)
-                    .bind(r.status.as_str())
-                    .bind(r.trigger.as_str())
-                    .bind(&r.principal)
-                    .bind(&r.input)
-                    .bind(&r.result)
-                    .bind(&r.logs)
-                    .bind(r.logs_truncated)
-                    .bind(&r.error)
-                    .bind(r.duration_ms)
-                    .bind(r.cpu_ms)
-                    .bind(r.peak_memory_bytes)
-                    .bind(r.created_at)
-                    .bind(r.started_at)
-                    .bind(r.finished_at)
-                    .execute(&mut tx)
-                    .await?;
+            // Many rows per statement: each statement is a round trip to
+            // the database (for SQLite, to its connection's thread), and a
+            // batch of finished runs is written on every busy node's hot
+            // path. A chunk that names one run twice is written row by row
+            // (PostgreSQL refuses to update one row twice in a statement).
+            for chunk in runs.chunks(RUNS_PER_UPSERT) {
+                let distinct = chunk.len() == 1 || {
+                    let mut ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+                    ids.sort_unstable();
+                    ids.windows(2).all(|w| w[0] != w[1])
+                };
+                let rows: Vec<&[Run]> = if distinct {
+                    vec![chunk]
+                } else {
+                    chunk.chunks(1).collect()
+                };
+                for rows in rows {
+                    let mut q = D::query(upsert_runs(rows.len()));
+                    for r in rows {
+                        q = q
+                            .bind(&r.id)
+                            .bind(&r.tenant_id)
+                            .bind(&r.script_id)
+                            .bind(&r.script_name)
+                            .bind(&r.version)
+                            .bind(r.status.as_str())
+                            .bind(r.trigger.as_str())
+                            .bind(&r.principal)
+                            .bind(&r.input)
+                            .bind(&r.result)
+                            .bind(&r.logs)
+                            .bind(r.logs_truncated)
+                            .bind(&r.error)
+                            .bind(r.duration_ms)
+                            .bind(r.cpu_ms)
+                            .bind(r.peak_memory_bytes)
+                            .bind(r.created_at)
+                            .bind(r.started_at)
+                            .bind(r.finished_at);
+                    }
+                    q.execute(&mut tx).await?;
+                }
             }
             tx.commit().await?;
             Ok(())

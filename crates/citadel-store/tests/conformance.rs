@@ -2512,6 +2512,68 @@ async fn postgres_runs() {
     }
 }
 
+/// A batch larger than one statement's rows, with a run that starts and
+/// ends in the same batch: every run is written, the later row wins.
+async fn run_batches(db: Db) {
+    let store = &*db.store;
+    let (acme, _) = &two_tenants(store).await;
+    let mut batch: Vec<Run> = (0..150)
+        .map(|i| {
+            queued_run(
+                &acme.id,
+                &format!("run_{i:03}"),
+                "bulk",
+                10_000 + i64::from(i),
+            )
+        })
+        .collect();
+    let ended = Run {
+        status: RunStatus::Succeeded,
+        result: Some("7".into()),
+        finished_at: Some(20_000),
+        ..batch[70].clone()
+    };
+    batch.push(ended.clone());
+    store.put_runs(&batch).await.unwrap();
+    for run in &batch[..150] {
+        let expected = if run.id == ended.id { &ended } else { run };
+        assert_eq!(
+            store.run(&acme.id, &run.id).await.unwrap().as_ref(),
+            Some(expected),
+            "run {}",
+            run.id
+        );
+    }
+    let all = store
+        .list_runs(&RunQuery {
+            tenant_id: acme.id.clone(),
+            script_name: None,
+            status: None,
+            trigger: None,
+            since: None,
+            until: None,
+            before: None,
+            limit: 1000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 150);
+    assert_eq!(all[0].id, "run_149");
+    assert_eq!(all[149].id, "run_000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_run_batches() {
+    run_batches(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_run_batches() {
+    if let Some(db) = postgres("run_batches").await {
+        run_batches(db).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_embed_codes() {
     embed_codes(sqlite().await).await;
