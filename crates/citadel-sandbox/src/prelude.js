@@ -86,8 +86,9 @@
       if (own && hasOwn(own, "value")) defineProperty(target, "stack", hidden(withoutPrelude(own.value)));
     }),
   );
-  // The prelude's functions show no source: any text that is part of the
-  // prelude's own (read once, when first needed) is hidden.
+  // The prelude's functions show no source: it is loaded without source
+  // text, and, as a second guard, any text that is part of the prelude's
+  // own (read once, when first needed) is hidden.
   let preludeSource;
   defineProperty(
     FunctionPrototype,
