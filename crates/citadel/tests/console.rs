@@ -209,14 +209,39 @@ async fn absent(c: &Client, css: &str) -> bool {
     c.find_all(Locator::Css(css)).await.unwrap().is_empty()
 }
 
+/// Clicks the element once it is there. A page that re-renders between the
+/// lookup and the click leaves a stale reference: look it up again.
 async fn click(c: &Client, css: &str) {
-    find(c, css).await.click().await.unwrap();
+    for _ in 0..50 {
+        match find(c, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if e.is_stale_element_reference() => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("clicking `{css}`: {e}"),
+        }
+    }
+    panic!("`{css}` went stale on every click");
 }
 
+/// Replaces the text of an input, looking it up again if it re-rendered.
 async fn type_into(c: &Client, css: &str, text: &str) {
-    let e = find(c, css).await;
-    e.clear().await.unwrap();
-    e.send_keys(text).await.unwrap();
+    for _ in 0..50 {
+        let e = find(c, css).await;
+        match async {
+            e.clear().await?;
+            e.send_keys(text).await
+        }
+        .await
+        {
+            Ok(()) => return,
+            Err(e) if e.is_stale_element_reference() => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("typing into `{css}`: {e}"),
+        }
+    }
+    panic!("`{css}` went stale on every attempt to type into it");
 }
 
 /// Replaces the whole text of the CodeMirror editor inside `css`: selects
