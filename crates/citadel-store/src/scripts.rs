@@ -6,7 +6,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use citadel_domain::{RunStatus, ScriptKind};
 
-use crate::sql::{Dialect, SqlStore, conflict, params};
+use crate::sql::{Dialect, SqlStore, Stmt, conflict, params};
 use crate::{
     Backend, KillSwitch, NewVersion, Run, RunBucket, RunQuery, RunSample, RunStats, RunStatsQuery,
     SaveOutcome, Script, ScriptVersion, StoreFuture, VersionTransition, new_id, now_ms,
@@ -144,6 +144,44 @@ static RUN_BY_ID: LazyLock<String> =
 /// Inserts a run, or updates what changes while it runs (an existing run of
 /// another tenant is left alone). Spelled out (not built from
 /// [`RUN_COLUMNS`]) as it is on the run path.
+/// Whether no two runs share an id.
+fn distinct_ids(runs: &[Run]) -> bool {
+    if runs.len() < 2 {
+        return true;
+    }
+    let mut ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.windows(2).all(|w| w[0] != w[1])
+}
+
+/// Binds the values of `runs` to an [`upsert_runs`] statement of their
+/// count, row after row.
+fn bind_runs<'q, D: Dialect>(mut q: Stmt<'q, D>, runs: &'q [Run]) -> Stmt<'q, D> {
+    for r in runs {
+        q = q
+            .bind(&r.id)
+            .bind(&r.tenant_id)
+            .bind(&r.script_id)
+            .bind(&r.script_name)
+            .bind(&r.version)
+            .bind(r.status.as_str())
+            .bind(r.trigger.as_str())
+            .bind(&r.principal)
+            .bind(&r.input)
+            .bind(&r.result)
+            .bind(&r.logs)
+            .bind(r.logs_truncated)
+            .bind(&r.error)
+            .bind(r.duration_ms)
+            .bind(r.cpu_ms)
+            .bind(r.peak_memory_bytes)
+            .bind(r.created_at)
+            .bind(r.started_at)
+            .bind(r.finished_at);
+    }
+    q
+}
+
 /// Runs one upsert statement writes at most (19 parameters each, well
 /// inside both databases' limits on parameters per statement).
 const RUNS_PER_UPSERT: usize = 64;
@@ -501,48 +539,32 @@ impl<D: Dialect> ScriptStore for SqlStore<D> {
             if runs.is_empty() {
                 return Ok(());
             }
-            let mut tx = self.write_tx().await?;
             // Many rows per statement: each statement is a round trip to
             // the database (for SQLite, to its connection's thread), and a
             // batch of finished runs is written on every busy node's hot
-            // path. A chunk that names one run twice is written row by row
-            // (PostgreSQL refuses to update one row twice in a statement).
+            // path. A batch that fits one statement is written by that
+            // statement alone, which is atomic by itself (no BEGIN and
+            // COMMIT round trips). A chunk that names one run twice is
+            // written row by row (PostgreSQL refuses to update one row
+            // twice in a statement).
+            if runs.len() <= RUNS_PER_UPSERT && distinct_ids(runs) {
+                let mut conn = self.write_conn().await?;
+                bind_runs(D::query(upsert_runs(runs.len())), runs)
+                    .execute(&mut conn)
+                    .await?;
+                return Ok(());
+            }
+            let mut tx = self.write_tx().await?;
             for chunk in runs.chunks(RUNS_PER_UPSERT) {
-                let distinct = chunk.len() == 1 || {
-                    let mut ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
-                    ids.sort_unstable();
-                    ids.windows(2).all(|w| w[0] != w[1])
-                };
-                let rows: Vec<&[Run]> = if distinct {
+                let rows: Vec<&[Run]> = if distinct_ids(chunk) {
                     vec![chunk]
                 } else {
                     chunk.chunks(1).collect()
                 };
                 for rows in rows {
-                    let mut q = D::query(upsert_runs(rows.len()));
-                    for r in rows {
-                        q = q
-                            .bind(&r.id)
-                            .bind(&r.tenant_id)
-                            .bind(&r.script_id)
-                            .bind(&r.script_name)
-                            .bind(&r.version)
-                            .bind(r.status.as_str())
-                            .bind(r.trigger.as_str())
-                            .bind(&r.principal)
-                            .bind(&r.input)
-                            .bind(&r.result)
-                            .bind(&r.logs)
-                            .bind(r.logs_truncated)
-                            .bind(&r.error)
-                            .bind(r.duration_ms)
-                            .bind(r.cpu_ms)
-                            .bind(r.peak_memory_bytes)
-                            .bind(r.created_at)
-                            .bind(r.started_at)
-                            .bind(r.finished_at);
-                    }
-                    q.execute(&mut tx).await?;
+                    bind_runs(D::query(upsert_runs(rows.len())), rows)
+                        .execute(&mut tx)
+                        .await?;
                 }
             }
             tx.commit().await?;
