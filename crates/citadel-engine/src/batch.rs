@@ -72,7 +72,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                 if busy {
                     for _ in 0..LINGER_YIELDS {
                         tokio::task::yield_now().await;
-                        if items.len() >= MAX_BATCH || !drain(&mut items, &mut acks) {
+                        if !drain(&mut items, &mut acks) {
                             break;
                         }
                     }

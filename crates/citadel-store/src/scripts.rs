@@ -141,9 +141,6 @@ static INSERT_VERSION: LazyLock<String> = LazyLock::new(|| {
 static RUN_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = $1 AND id = $2"));
 
-/// Inserts a run, or updates what changes while it runs (an existing run of
-/// another tenant is left alone). Spelled out (not built from
-/// [`RUN_COLUMNS`]) as it is on the run path.
 /// Whether no two runs share an id.
 fn distinct_ids(runs: &[Run]) -> bool {
     if runs.len() < 2 {
@@ -186,10 +183,11 @@ fn bind_runs<'q, D: Dialect>(mut q: Stmt<'q, D>, runs: &'q [Run]) -> Stmt<'q, D>
 /// inside both databases' limits on parameters per statement).
 const RUNS_PER_UPSERT: usize = 64;
 
-/// The upsert of `n` runs (1..=[`RUNS_PER_UPSERT`]): one row of values per
-/// run. A run already recorded is updated with its end, unless the id
-/// belongs to another tenant. The texts are made once, so each size is one
-/// cached prepared statement per connection.
+/// The upsert of `n` runs (1..=[`RUNS_PER_UPSERT`]): inserts each run, or
+/// updates what changes while it runs (an existing run of another tenant is
+/// left alone). Spelled out (not built from [`RUN_COLUMNS`]) as it is on the
+/// run path; each text is made once, so each size is one cached prepared
+/// statement per connection.
 fn upsert_runs(n: usize) -> &'static str {
     static TEXTS: [OnceLock<String>; RUNS_PER_UPSERT] =
         [const { OnceLock::new() }; RUNS_PER_UPSERT];

@@ -209,39 +209,37 @@ async fn absent(c: &Client, css: &str) -> bool {
     c.find_all(Locator::Css(css)).await.unwrap().is_empty()
 }
 
-/// Clicks the element once it is there. A page that re-renders between the
-/// lookup and the click leaves a stale reference: look it up again.
-async fn click(c: &Client, css: &str) {
+/// Does `act` to the element once it is there. A page that re-renders
+/// between the lookup and the action leaves a stale reference: look it up
+/// again. Any other error fails the test.
+async fn on_element<F, Fut>(c: &Client, css: &str, act: F)
+where
+    F: Fn(fantoccini::elements::Element) -> Fut,
+    Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+{
     for _ in 0..50 {
-        match find(c, css).await.click().await {
+        match act(find(c, css).await).await {
             Ok(()) => return,
             Err(e) if e.is_stale_element_reference() => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(e) => panic!("clicking `{css}`: {e}"),
+            Err(e) => panic!("acting on `{css}`: {e}"),
         }
     }
-    panic!("`{css}` went stale on every click");
+    panic!("`{css}` went stale on every attempt");
 }
 
-/// Replaces the text of an input, looking it up again if it re-rendered.
+async fn click(c: &Client, css: &str) {
+    on_element(c, css, |e| async move { e.click().await }).await;
+}
+
+/// Replaces the text of an input.
 async fn type_into(c: &Client, css: &str, text: &str) {
-    for _ in 0..50 {
-        let e = find(c, css).await;
-        match async {
-            e.clear().await?;
-            e.send_keys(text).await
-        }
-        .await
-        {
-            Ok(()) => return,
-            Err(e) if e.is_stale_element_reference() => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("typing into `{css}`: {e}"),
-        }
-    }
-    panic!("`{css}` went stale on every attempt to type into it");
+    on_element(c, css, |e| async move {
+        e.clear().await?;
+        e.send_keys(text).await
+    })
+    .await;
 }
 
 /// Replaces the whole text of the CodeMirror editor inside `css`: selects
